@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Isometry",
+    products: [
+        .library(name: "TensorAlgebra", targets: ["TensorAlgebra"]),
+        .executable(name: "bench-gemm", targets: ["BenchGEMM"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        // C shims: system libraries located through pkg-config, installable through apt.
+        .systemLibrary(
+            name: "CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "pkg-config"])]),
+        .systemLibrary(
+            name: "CLAPACKE", pkgConfig: "lapacke",
+            providers: [.apt(["liblapacke-dev", "pkg-config"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev", "pkg-config"])]),
+
+        // The tensor layer everything else stands on.
+        .target(
+            name: "TensorAlgebra",
+            dependencies: [
+                "CBLAS", "CLAPACKE",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]),
+
+        .executableTarget(
+            name: "BenchGEMM",
+            dependencies: [
+                "TensorAlgebra", "CBLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/BenchGEMM"),
+
+        .testTarget(
+            name: "TensorAlgebraTests",
+            dependencies: ["TensorAlgebra"],
+            resources: [.copy("Fixtures")]),
+    ]
+)

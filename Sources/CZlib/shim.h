@@ -1,0 +1,2 @@
+// zlib: gzip decoding for IDX datasets and deflate for PNG output.
+#include <zlib.h>

@@ -1,0 +1,127 @@
+import RealModule
+
+// Reductions and softmax along one axis. A row-major tensor seen along `axis` is
+// outer × extent × inner: each of the outer·inner lanes holds `extent` elements `inner` apart.
+
+extension Tensor {
+    @usableFromInline
+    func lanes(_ axis: Int, _ operation: StaticString) -> (axis: Int, outer: Int, extent: Int, inner: Int) {
+        let resolved = axis < 0 ? axis + rank : axis
+        if resolved < 0 || resolved >= rank {
+            fatalError("\(operation): axis \(axis) is out of range for shape \(shape)")
+        }
+        let outer = shape[..<resolved].reduce(1, *)
+        let inner = shape[(resolved + 1)...].reduce(1, *)
+        return (resolved, outer, shape[resolved], inner)
+    }
+
+    /// Reduces each lane along `axis` with `body(lane start, stride, extent)`; the axis is removed.
+    @inlinable
+    func reduceLanes(
+        _ axis: Int, _ operation: StaticString,
+        _ body: (UnsafePointer<Scalar>, Int, Int) -> Scalar
+    ) -> Tensor {
+        let (resolved, outer, extent, inner) = lanes(axis, operation)
+        var newShape = shape
+        newShape.remove(at: resolved)
+        let result = Tensor(uninitializedShape: newShape)
+        let x = UnsafePointer(storage.base + offset)
+        for o in 0 ..< outer {
+            for i in 0 ..< inner {
+                result.storage.base[o * inner + i] = body(x + o * extent * inner + i, inner, extent)
+            }
+        }
+        return result
+    }
+
+    /// The sum along `axis` (negative counts from the end), which is removed from the shape.
+    public func sum(alongAxis axis: Int) -> Tensor {
+        reduceLanes(axis, "sum") { lane, stride, extent in
+            var total: Scalar = 0
+            for k in 0 ..< extent { total += lane[k * stride] }
+            return total
+        }
+    }
+
+    /// The mean along `axis`, which is removed from the shape.
+    public func mean(alongAxis axis: Int) -> Tensor {
+        let extent = shape[lanes(axis, "mean").axis]
+        return sum(alongAxis: axis) / Scalar(extent)
+    }
+
+    /// The largest element along `axis`, which is removed. NaN propagates.
+    public func max(alongAxis axis: Int) -> Tensor {
+        if shape[lanes(axis, "max").axis] == 0 { fatalError("max: axis \(axis) of \(shape) is empty") }
+        return reduceLanes(axis, "max") { lane, stride, extent in
+            var best = lane[0]
+            for k in 1 ..< Swift.max(extent, 1) {
+                let value = lane[k * stride]
+                if value > best || value.isNaN { best = value }
+                if best.isNaN { break }
+            }
+            return best
+        }
+    }
+
+    /// The index of the largest element along `axis`, first one on ties, in the row-major
+    /// order of the remaining axes.
+    public func argmax(alongAxis axis: Int) -> [Int] {
+        let (_, outer, extent, inner) = lanes(axis, "argmax")
+        if extent == 0 { fatalError("argmax: axis \(axis) of \(shape) is empty") }
+        var result = [Int](repeating: 0, count: outer * inner)
+        let x = storage.base + offset
+        for o in 0 ..< outer {
+            for i in 0 ..< inner {
+                let lane = x + o * extent * inner + i
+                var best = 0
+                for k in 1 ..< extent where lane[k * inner] > lane[best * inner] { best = k }
+                result[o * inner + i] = best
+            }
+        }
+        return result
+    }
+
+    /// The sum of all elements.
+    public func sum() -> Scalar { withUnsafeBufferPointer { $0.reduce(0, +) } }
+
+    /// The mean of all elements.
+    public func mean() -> Scalar { sum() / Scalar(count) }
+
+    /// softmax along `axis` (default the last): exp(x − max) / Σ exp(x − max), so large
+    /// logits do not overflow.
+    public func softmax(alongAxis axis: Int = -1) -> Tensor {
+        var result = self
+        result.normalizeLanes(axis, "softmax", logarithm: false)
+        return result
+    }
+
+    /// log-softmax along `axis` (default the last): x − max − log Σ exp(x − max), exact for
+    /// very negative entries where log(softmax) would underflow to −∞.
+    public func logSoftmax(alongAxis axis: Int = -1) -> Tensor {
+        var result = self
+        result.normalizeLanes(axis, "logSoftmax", logarithm: true)
+        return result
+    }
+
+    mutating func normalizeLanes(_ axis: Int, _ operation: StaticString, logarithm: Bool) {
+        let (_, outer, extent, inner) = lanes(axis, operation)
+        if extent == 0 { return }
+        makeUnique()
+        let x = storage.base + offset
+        for o in 0 ..< outer {
+            for i in 0 ..< inner {
+                let lane = x + o * extent * inner + i
+                var largest = lane[0]
+                for k in 1 ..< extent { largest = Swift.max(largest, lane[k * inner]) }
+                var total: Scalar = 0
+                for k in 0 ..< extent { total += Scalar.exp(lane[k * inner] - largest) }
+                if logarithm {
+                    let shift = largest + Scalar.log(total)
+                    for k in 0 ..< extent { lane[k * inner] -= shift }
+                } else {
+                    for k in 0 ..< extent { lane[k * inner] = Scalar.exp(lane[k * inner] - largest) / total }
+                }
+            }
+        }
+    }
+}
