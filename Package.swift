@@ -41,7 +41,7 @@ let package = Package(
 
         .testTarget(
             name: "TensorAlgebraTests",
-            dependencies: ["TensorAlgebra"],
+            dependencies: ["TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")],
             resources: [.copy("Fixtures")]),
     ]
 )

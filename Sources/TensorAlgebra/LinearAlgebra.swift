@@ -36,7 +36,7 @@ public func singularValues<Scalar>(_ a: Tensor<Scalar>) throws -> Tensor<Scalar>
         try checkLAPACK(
             Scalar.gesdd(
                 jobz: UInt8(ascii: "N"), m: m, n: n, a: elements.baseAddress!, lda: n,
-                s: values.storage.base, u: nil, ldu: 1, vt: nil, ldvt: 1),
+                s: values.storage.base, u: nil, ldu: m, vt: nil, ldvt: n),
             "gesdd", Scalar.self)
     }
     return values
