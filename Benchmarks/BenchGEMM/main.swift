@@ -1,1 +1,226 @@
-print("placeholder")
+// bench-gemm: GEMM throughput of the tensor API against raw OpenBLAS, side by side.
+//
+// Every row times three ways of computing the same product on the same operands:
+// raw `cblas_?gemm` on plain buffers, `matmul(_:_:into:)` into a preallocated tensor, and
+// the allocating `matmul(_:_:)`. Calls alternate between the three so machine noise hits
+// them alike; GFLOP/s are medians over calls and ratios are medians over adjacent pairs.
+
+import ArgumentParser
+import CBLAS
+import Foundation
+import TensorAlgebra
+
+struct Shape: Sendable {
+    let label: String
+    let m: Int, n: Int, k: Int
+    let transposeA: Bool, transposeB: Bool
+    var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+    var transposes: String { (transposeA ? "T" : "N") + (transposeB ? "T" : "N") }
+}
+
+struct Row: Encodable {
+    let precision: String
+    let label: String
+    let m: Int, n: Int, k: Int
+    let transposes: String
+    let rawGflops: Double
+    let inPlaceGflops: Double
+    let allocatingGflops: Double
+    /// Median over adjacent call pairs of raw time / tensor time (above 1: the tensor is faster).
+    let inPlaceRatio: Double
+    let allocatingRatio: Double
+    let samples: Int
+    var percentOfPeak: Double = 0
+
+    enum CodingKeys: String, CodingKey {
+        case precision, label, m, n, k, transposes, rawGflops, inPlaceGflops, allocatingGflops
+        case inPlaceRatio, allocatingRatio, samples, percentOfPeak
+    }
+}
+
+func shapes(maxSize: Int) -> [Shape] {
+    var result = [64, 128, 256, 512, 1024, 2048].filter { $0 <= maxSize }.map {
+        Shape(label: "square \($0)", m: $0, n: $0, k: $0, transposeA: false, transposeB: false)
+    }
+    // The trainer's shapes: a batch of 128 through a 794-wide layer (784 pixels + 10 classes).
+    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+        result.append(Shape(label: "batch 128×794·794×794", m: 128, n: 794, k: 794, transposeA: ta, transposeB: tb))
+    }
+    // The weight gradient: δᵀ·x sums over the batch (k = 128).
+    result.append(Shape(label: "weight grad 794×128·128×794", m: 794, n: 794, k: 128, transposeA: true, transposeB: false))
+    return result
+}
+
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    let mid = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/// Times the three methods on one shape: GFLOP/s medians and the medians of paired ratios.
+func measure<S: BLASScalar>(
+    _ shape: Shape, _: S.Type, secondsPerRow: Double, minSamples: Int, maxSamples: Int
+) -> Measurement {
+    var generator = SeededGenerator(seed: 1)
+    let aShape = shape.transposeA ? [shape.k, shape.m] : [shape.m, shape.k]
+    let bShape = shape.transposeB ? [shape.n, shape.k] : [shape.k, shape.n]
+    let a = Tensor<S>.randomNormal(aShape, using: &generator)
+    let b = Tensor<S>.randomNormal(bShape, using: &generator)
+    var c = Tensor<S>.zeros([shape.m, shape.n])
+    let methods: [() -> Void] = [
+        rawGEMM(shape, a: a.scalars, b: b.scalars),
+        { matmul(a, b, transposeA: shape.transposeA, transposeB: shape.transposeB, into: &c) },
+        { blackHole(matmul(a, b, transposeA: shape.transposeA, transposeB: shape.transposeB)) },
+    ]
+    // Warm up (threads spun up, pages touched), then size the run from one call's time.
+    for method in methods { method() }
+    let t0 = now()
+    methods[0]()
+    let single = max(now() - t0, 1e-7)
+    let samples = min(maxSamples, max(minSamples, Int(secondsPerRow / (3 * single))))
+
+    // Calls alternate between the methods, in a rotating order, so a noisy neighbour slows
+    // all three alike; each ratio is taken between adjacent calls, then the median is kept.
+    var seconds = [[Double]](repeating: [], count: methods.count)
+    for sample in 0 ..< samples {
+        for offset in 0 ..< methods.count {
+            let index = (sample + offset) % methods.count
+            let start = now()
+            methods[index]()
+            seconds[index].append(now() - start)
+        }
+    }
+    let gflops = seconds.map { shape.flops / median($0) / 1e9 }
+    let inPlaceRatio = median(zip(seconds[0], seconds[1]).map { $0 / $1 })
+    let allocatingRatio = median(zip(seconds[0], seconds[2]).map { $0 / $1 })
+    return Measurement(raw: gflops[0], inPlace: gflops[1], allocating: gflops[2],
+                       inPlaceRatio: inPlaceRatio, allocatingRatio: allocatingRatio, samples: samples)
+}
+
+struct Measurement {
+    let raw: Double, inPlace: Double, allocating: Double
+    let inPlaceRatio: Double, allocatingRatio: Double
+    let samples: Int
+}
+
+@inline(never) func blackHole<T>(_ value: T) { _ = value }
+
+/// The raw call: `cblas_?gemm` on plain buffers allocated here, with nothing in between.
+func rawGEMM<S: BLASScalar>(_ shape: Shape, a: [S], b: [S]) -> () -> Void {
+    let ta = shape.transposeA ? CblasTrans : CblasNoTrans
+    let tb = shape.transposeB ? CblasTrans : CblasNoTrans
+    let (m, n, k) = (Int32(shape.m), Int32(shape.n), Int32(shape.k))
+    let lda = shape.transposeA ? m : k
+    let ldb = shape.transposeB ? k : n
+    func buffer<T>(_ values: [S], _: T.Type) -> UnsafeMutablePointer<T> {
+        // 64-byte aligned like tensor storage: malloc's 16-byte alignment alone costs
+        // OpenBLAS up to 10 % on small products, which would flatter the tensor API.
+        let count = max(values.count, shape.m * shape.n)
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<T>.stride, alignment: 64)
+            .bindMemory(to: T.self, capacity: count)
+        values.withUnsafeBytes { UnsafeMutableRawPointer(pointer).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        return pointer  // lives for the whole benchmark process
+    }
+    if S.self == Float.self {
+        let (pa, pb, pc) = (buffer(a, Float.self), buffer(b, Float.self), buffer([], Float.self))
+        return { cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1, pa, lda, pb, ldb, 0, pc, n) }
+    }
+    let (pa, pb, pc) = (buffer(a, Double.self), buffer(b, Double.self), buffer([], Double.self))
+    return { cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1, pa, lda, pb, ldb, 0, pc, n) }
+}
+
+enum Precision: String, ExpressibleByArgument, CaseIterable {
+    case float, double, both
+}
+
+@main
+struct BenchGEMM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-gemm",
+        abstract: "GEMM GFLOP/s of the tensor API against raw OpenBLAS (medians over alternating calls).")
+
+    @Flag(help: "Print the rows as JSON instead of a table.")
+    var json = false
+
+    @Option(help: "OpenBLAS threads (default: OpenBLAS's own choice).")
+    var threads: Int?
+
+    @Option(help: "Target seconds of timed calls per row (all three methods together).")
+    var secondsPerRow = 1.5
+
+    @Option(help: "Largest square size (64 to 2048).")
+    var maxSize = 2048
+
+    @Option(help: "float, double or both.")
+    var precision: Precision = .both
+
+    func validate() throws {
+        if let threads, threads < 1 || threads > 256 {
+            throw ValidationError("--threads must be between 1 and 256, got \(threads)")
+        }
+        if !(secondsPerRow > 0 && secondsPerRow <= 600) {
+            throw ValidationError("--seconds-per-row must be in (0, 600], got \(secondsPerRow)")
+        }
+        if maxSize < 64 || maxSize > 8192 { throw ValidationError("--max-size must be between 64 and 8192, got \(maxSize)") }
+    }
+
+    func run() throws {
+        if let threads { OpenBLAS.threads = threads }
+        let precisions: [String] = precision == .both ? ["float", "double"] : [precision.rawValue]
+        var rows: [Row] = []
+        if !json {
+            print("bench-gemm: OpenBLAS \(OpenBLAS.coreName) kernels\(OpenBLAS.repairedCoreSelection ? " (repaired from Prescott)" : ""), \(OpenBLAS.threads) threads; medians over alternating calls")
+            print(header())
+        }
+        for name in precisions {
+            var block: [Row] = []
+            for shape in shapes(maxSize: maxSize) {
+                let result = name == "float"
+                    ? measure(shape, Float.self, secondsPerRow: secondsPerRow, minSamples: 15, maxSamples: 2000)
+                    : measure(shape, Double.self, secondsPerRow: secondsPerRow, minSamples: 15, maxSamples: 2000)
+                block.append(Row(precision: name, label: shape.label, m: shape.m, n: shape.n, k: shape.k,
+                                 transposes: shape.transposes, rawGflops: result.raw, inPlaceGflops: result.inPlace,
+                                 allocatingGflops: result.allocating, inPlaceRatio: result.inPlaceRatio,
+                                 allocatingRatio: result.allocatingRatio, samples: result.samples))
+                if !json {
+                    FileHandle.standardError.write("  measured \(name) \(shape.label) \(shape.transposes)\n".data(using: .utf8)!)
+                }
+            }
+            // The peak is the best raw figure of this precision in this run.
+            let peak = block.map(\.rawGflops).max() ?? 1
+            for index in block.indices { block[index].percentOfPeak = 100 * block[index].inPlaceGflops / peak }
+            if !json {
+                for row in block { print(format(row)) }
+                print("  peak \(name): \(String(format: "%.1f", peak)) GFLOP/s (best raw OpenBLAS figure of this run)")
+            }
+            rows += block
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+        }
+    }
+
+    func header() -> String {
+        [pad("precision", 9), pad("shape", 28), pad("op", 3), pad("raw GF/s", 9), pad("in-place", 9),
+         pad("alloc", 9), pad("in/raw", 7), pad("alloc/raw", 9), pad("% peak", 7)].joined(separator: " ")
+    }
+
+    func format(_ row: Row) -> String {
+        func f(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
+        return [pad(row.precision, 9), pad(row.label, 28), pad(row.transposes, 3), pad(f(row.rawGflops), 9),
+                pad(f(row.inPlaceGflops), 9), pad(f(row.allocatingGflops), 9), pad(f(row.inPlaceRatio, 3), 7),
+                pad(f(row.allocatingRatio, 3), 9), pad(f(row.percentOfPeak), 7)].joined(separator: " ")
+    }
+
+    func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+    }
+}

@@ -186,8 +186,25 @@ extension Double: BLASScalar {
     }
 }
 
-/// How many threads OpenBLAS uses for every routine in this process.
-public enum BLASThreads {
-    public static var count: Int { Int(openblas_get_num_threads()) }
-    public static func set(_ count: Int) { openblas_set_num_threads(Int32(count)) }
+/// The OpenBLAS library this process runs on: its kernels and its threads.
+public enum OpenBLAS {
+    /// Whether kernel selection was repaired (see `isometry_openblas_repair_core` in the CBLAS
+    /// shim): OpenBLAS releases older than the CPU fall back to SSE3 kernels at a fraction of
+    /// the peak. Evaluated once, before the first tensor is allocated.
+    public static let repairedCoreSelection: Bool = isometry_openblas_repair_core() != 0
+
+    /// The kernel family OpenBLAS uses, e.g. "Haswell", "SkylakeX", "Cooperlake".
+    public static var coreName: String {
+        _ = repairedCoreSelection
+        return String(cString: openblas_get_corename())
+    }
+
+    /// How many threads OpenBLAS uses for every routine in this process.
+    public static var threads: Int {
+        get { Int(openblas_get_num_threads()) }
+        set {
+            _ = repairedCoreSelection
+            openblas_set_num_threads(Int32(newValue))
+        }
+    }
 }

@@ -9,6 +9,9 @@ final class TensorStorage<Scalar>: @unchecked Sendable {
     /// 64-byte alignment matches a cache line and the widest SIMD loads OpenBLAS issues.
     @usableFromInline
     init(capacity: Int) {
+        // Every BLAS call goes through a tensor, so this is the first moment to make sure
+        // OpenBLAS runs the right kernels (a one-time check, then a load of a flag).
+        _ = OpenBLAS.repairedCoreSelection
         self.capacity = capacity
         let bytes = max(1, capacity) * MemoryLayout<Scalar>.stride
         base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
