@@ -5,6 +5,8 @@ let package = Package(
     name: "Isometry",
     products: [
         .library(name: "TensorAlgebra", targets: ["TensorAlgebra"]),
+        .library(name: "Networks", targets: ["Networks"]),
+        .library(name: "Spectrum", targets: ["Spectrum"]),
         .executable(name: "bench-gemm", targets: ["BenchGEMM"]),
     ],
     dependencies: [
@@ -31,6 +33,20 @@ let package = Package(
                 .product(name: "RealModule", package: "swift-numerics"),
             ]),
 
+        // Layers, activations and initialisations shared by every research module.
+        .target(
+            name: "Networks",
+            dependencies: ["TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")]),
+
+        // The Jacobian spectrum analyzer and its theory.
+        .target(
+            name: "Spectrum",
+            dependencies: [
+                "TensorAlgebra", "Networks",
+                .product(name: "ComplexModule", package: "swift-numerics"),
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]),
+
         .executableTarget(
             name: "BenchGEMM",
             dependencies: [
@@ -43,5 +59,8 @@ let package = Package(
             name: "TensorAlgebraTests",
             dependencies: ["TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SpectrumTests",
+            dependencies: ["Spectrum", "Networks", "TensorAlgebra"]),
     ]
 )

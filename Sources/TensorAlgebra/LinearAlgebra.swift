@@ -9,6 +9,11 @@ public struct LAPACKError: Error, Equatable, CustomStringConvertible {
     /// algorithm did not converge (the meaning depends on the routine).
     public let info: Int
 
+    public init(routine: String, info: Int) {
+        self.routine = routine
+        self.info = info
+    }
+
     public var description: String {
         info < 0
             ? "\(routine) failed: argument \(-info) had an illegal value (info = \(info))"
