@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "TensorAlgebra", targets: ["TensorAlgebra"]),
         .library(name: "Networks", targets: ["Networks"]),
         .library(name: "Spectrum", targets: ["Spectrum"]),
+        .library(name: "Figures", targets: ["Figures"]),
+        .executable(name: "spectrum", targets: ["SpectrumCommand"]),
         .executable(name: "bench-gemm", targets: ["BenchGEMM"]),
     ],
     dependencies: [
@@ -38,13 +40,23 @@ let package = Package(
             name: "Networks",
             dependencies: ["TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")]),
 
+        // SVG figures (axes, colour maps, heat maps) for every command.
+        .target(name: "Figures"),
+
         // The Jacobian spectrum analyzer and its theory.
         .target(
             name: "Spectrum",
             dependencies: [
-                "TensorAlgebra", "Networks",
+                "TensorAlgebra", "Networks", "Figures",
                 .product(name: "ComplexModule", package: "swift-numerics"),
                 .product(name: "RealModule", package: "swift-numerics"),
+            ]),
+
+        .executableTarget(
+            name: "SpectrumCommand",
+            dependencies: [
+                "Spectrum", "Networks", "TensorAlgebra",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .executableTarget(

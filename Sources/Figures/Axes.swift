@@ -1,0 +1,104 @@
+import Foundation
+
+/// A map from data to pixels along one axis, linear or base-10 logarithmic.
+public struct Scale: Sendable {
+    public var domain: ClosedRange<Double>
+    /// Pixel positions of the domain's lower and upper ends (upper may be the smaller, as on
+    /// a y axis that grows upward).
+    public var start: Double
+    public var end: Double
+    public var logarithmic: Bool
+
+    public init(domain: ClosedRange<Double>, pixels: (Double, Double), logarithmic: Bool = false) {
+        self.domain = domain
+        (start, end) = pixels
+        self.logarithmic = logarithmic
+    }
+
+    public func callAsFunction(_ x: Double) -> Double {
+        let (a, b, v) = logarithmic
+            ? (log10(domain.lowerBound), log10(domain.upperBound), log10(max(x, .leastNormalMagnitude)))
+            : (domain.lowerBound, domain.upperBound, x)
+        let t = b == a ? 0.5 : (v - a) / (b - a)
+        return start + t * (end - start)
+    }
+
+    /// Tick positions: powers of ten on a log scale (thinned to about `count`), otherwise
+    /// 1-2-5 steps.
+    public func ticks(count: Int = 6) -> [Double] {
+        if logarithmic {
+            let lo = Int(floor(log10(domain.lowerBound))), hi = Int(ceil(log10(domain.upperBound)))
+            let step = max(1, (hi - lo) / max(count, 1))
+            return stride(from: lo, through: hi, by: step).map { pow(10, Double($0)) }
+                .filter { domain.contains($0 * (1 - 1e-12)) || domain.contains($0) }
+        }
+        let span = domain.upperBound - domain.lowerBound
+        guard span > 0 else { return [domain.lowerBound] }
+        let raw = span / Double(max(count, 1))
+        let magnitude = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+        let first = ceil(domain.lowerBound / step) * step
+        return stride(from: first, through: domain.upperBound + step * 1e-9, by: step).map { abs($0) < step * 1e-9 ? 0 : $0 }
+    }
+}
+
+/// Tick labels: 10^k for logarithmic ticks, shortest decimal otherwise.
+public func tickLabel(_ value: Double, logarithmic: Bool) -> String {
+    if logarithmic {
+        let exponent = Int(log10(value).rounded())
+        switch exponent {
+        case 0: return "1"
+        case 1: return "10"
+        default: return "1e\(exponent)"
+        }
+    }
+    if value == value.rounded() && abs(value) < 1e6 { return String(Int(value)) }
+    var text = String(format: "%.3g", value)
+    if text.contains("e") { return text }
+    while text.contains(".") && (text.hasSuffix("0") || text.hasSuffix(".")) { text.removeLast() }
+    return text
+}
+
+extension SVGCanvas {
+    /// Draws a frame with ticks, tick labels and axis titles for the two scales.
+    public mutating func axes(x: Scale, y: Scale, xLabel: String, yLabel: String?, xTicks: Int = 6, yTicks: Int = 5) {
+        let (left, right) = (x.start, x.end)
+        let (bottom, top) = (y.start, y.end)
+        rect(x: left, y: top, width: right - left, height: bottom - top, fill: "none", stroke: "#444")
+        for tick in x.ticks(count: xTicks) {
+            let px = x(tick)
+            line(px, bottom, px, bottom + 5, stroke: "#444")
+            text(tickLabel(tick, logarithmic: x.logarithmic), x: px, y: bottom + 18, size: 11, anchor: .middle)
+        }
+        for tick in y.ticks(count: yTicks) {
+            let py = y(tick)
+            line(left, py, right, py, stroke: "#eee")
+            // Without a y label the panel shares the y axis of its left neighbour.
+            if yLabel != nil {
+                line(left - 5, py, left, py, stroke: "#444")
+                text(tickLabel(tick, logarithmic: y.logarithmic), x: left - 8, y: py + 4, size: 11, anchor: .end)
+            }
+        }
+        text(xLabel, x: (left + right) / 2, y: bottom + 38, size: 13, anchor: .middle)
+        if let yLabel { text(yLabel, x: left - 48, y: (top + bottom) / 2, size: 13, anchor: .middle, rotate: -90) }
+    }
+
+    /// A legend box: one entry per (colour, label, style).
+    public mutating func legend(_ entries: [(color: String, label: String, style: LegendStyle)], x: Double, y: Double) {
+        let rowHeight = 18.0
+        let widest = entries.map { Double($0.label.count) * 6.6 }.max() ?? 0
+        rect(x: x, y: y, width: widest + 40, height: rowHeight * Double(entries.count) + 8, fill: "white", stroke: "#bbb", opacity: 0.9)
+        for (index, entry) in entries.enumerated() {
+            let cy = y + 4 + rowHeight * (Double(index) + 0.5)
+            switch entry.style {
+            case .box: rect(x: x + 8, y: cy - 6, width: 16, height: 12, fill: entry.color)
+            case .outline: rect(x: x + 8, y: cy - 6, width: 16, height: 12, fill: "none", stroke: entry.color, strokeWidth: 2)
+            case .line: line(x + 6, cy, x + 26, cy, stroke: entry.color, width: 2)
+            case .dashed: line(x + 6, cy, x + 26, cy, stroke: entry.color, width: 2, dash: "5,3")
+            }
+            text(entry.label, x: x + 32, y: cy + 4, size: 11)
+        }
+    }
+}
+
+public enum LegendStyle: Sendable { case box, outline, line, dashed }

@@ -1,0 +1,75 @@
+import Foundation
+
+/// A minimal SVG writer: shapes and text in pixel coordinates, rendered as one standalone
+/// document that browsers, Inkscape and LaTeX (via svg → pdf) all read.
+public struct SVGCanvas {
+    public let width: Double
+    public let height: Double
+    private var elements: [String] = []
+
+    public init(width: Double, height: Double) {
+        self.width = width
+        self.height = height
+    }
+
+    public mutating func rect(x: Double, y: Double, width: Double, height: Double,
+                              fill: String, stroke: String? = nil, strokeWidth: Double = 1, opacity: Double = 1) {
+        var attributes = "x=\"\(n(x))\" y=\"\(n(y))\" width=\"\(n(max(0, width)))\" height=\"\(n(max(0, height)))\" fill=\"\(fill)\""
+        if let stroke { attributes += " stroke=\"\(stroke)\" stroke-width=\"\(n(strokeWidth))\"" }
+        if opacity < 1 { attributes += " fill-opacity=\"\(n(opacity))\"" }
+        elements.append("<rect \(attributes)/>")
+    }
+
+    public mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double,
+                              stroke: String = "#000", width: Double = 1, dash: String? = nil) {
+        let dashAttribute = dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
+        elements.append("<line x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\" stroke=\"\(stroke)\" stroke-width=\"\(n(width))\"\(dashAttribute)/>")
+    }
+
+    public mutating func polyline(_ points: [(Double, Double)], stroke: String, width: Double = 1.5, dash: String? = nil) {
+        guard points.count > 1 else { return }
+        let text = points.map { "\(n($0.0)),\(n($0.1))" }.joined(separator: " ")
+        let dashAttribute = dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
+        elements.append("<polyline points=\"\(text)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(n(width))\" stroke-linejoin=\"round\"\(dashAttribute)/>")
+    }
+
+    public mutating func circle(x: Double, y: Double, radius: Double, fill: String, stroke: String? = nil) {
+        let strokeAttribute = stroke.map { " stroke=\"\($0)\"" } ?? ""
+        elements.append("<circle cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"\(n(radius))\" fill=\"\(fill)\"\(strokeAttribute)/>")
+    }
+
+    public enum Anchor: String { case start, middle, end }
+
+    public mutating func text(_ content: String, x: Double, y: Double, size: Double = 12,
+                              anchor: Anchor = .start, rotate: Double? = nil, weight: String = "normal", fill: String = "#222") {
+        let transform = rotate.map { " transform=\"rotate(\(n($0)) \(n(x)) \(n(y)))\"" } ?? ""
+        elements.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor.rawValue)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(transform)>\(escape(content))</text>")
+    }
+
+    /// Raw SVG, for what the helpers do not cover.
+    public mutating func raw(_ element: String) { elements.append(element) }
+
+    public func render() -> String {
+        """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(n(width))" height="\(n(height))" viewBox="0 0 \(n(width)) \(n(height))" font-family="Helvetica, Arial, sans-serif">
+        <rect width="100%" height="100%" fill="white"/>
+        \(elements.joined(separator: "\n"))
+        </svg>
+
+        """
+    }
+
+    /// Writes the document atomically (temporary file, then rename).
+    public func write(to url: URL) throws {
+        try Data(render().utf8).write(to: url, options: .atomic)
+    }
+
+    private func n(_ x: Double) -> String {
+        x.isFinite ? String(format: "%.2f", x) : "0"
+    }
+
+    private func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
+    }
+}

@@ -1,0 +1,250 @@
+import Foundation
+
+/// One line of the measured-versus-theory table.
+public struct ComparisonRow: Sendable, Codable {
+    public var quantity: String
+    public var measured: Double
+    public var theory: Double?
+    /// The 95 % band the measurement should fall in (i.i.d. case) or the bootstrap interval
+    /// of the measurement that the theory should fall in (random weights).
+    public var bandLow: Double?
+    public var bandHigh: Double?
+    /// Whether theory and measurement agree within the band; nil when there is no band.
+    public var agrees: Bool?
+    public var band: String
+}
+
+/// How the sampling error of a measured spectrum is estimated.
+public enum SamplingModel: String, Sendable, Codable {
+    /// Eigenvalues are independent draws from the law (identity weights: J is diagonal and
+    /// the input coordinates are i.i.d.): binomial and normal bands from the theory itself.
+    case independentEigenvalues = "binomial/normal band (i.i.d. eigenvalues)"
+    /// Eigenvalues within a sample are dependent; resample whole samples (bootstrap).
+    case bootstrapOverSamples = "bootstrap over samples"
+}
+
+/// Compares measured eigenvalues (one array per sample) with a theoretical law.
+public struct SpectrumComparison: Sendable, Codable {
+    public var rows: [ComparisonRow]
+    public var model: SamplingModel
+    public var eigenvalueCount: Int
+    /// Tail thresholds x of the P(λ > x) rows.
+    public var thresholds: [Double]
+
+    /// `atomTolerance`: measured values within this relative distance of an atom count as at
+    /// the atom (rounding in the product of L factors; about 1e-9 in Double, 1e-4 in Float).
+    public init(
+        samples: [[Double]], law: SpectralLaw?, model: SamplingModel, atomTolerance: Double,
+        bootstrapResamples: Int = 400, seed: UInt64 = 1
+    ) {
+        let pooled = samples.flatMap { $0 }
+        let n = pooled.count
+        self.model = model
+        eigenvalueCount = n
+        let scale = max(law?.lambdaMax ?? 0, pooled.max() ?? 0)
+
+        // Snap values at an atom onto it, so ties with the theory's jumps are exact.
+        func snapped(_ values: [Double]) -> [Double] {
+            guard let law else { return values }
+            return values.map { v in
+                law.atoms.first { abs($0.location - v) <= atomTolerance * max(scale, abs($0.location)) }?.location ?? v
+            }
+        }
+        let snappedSamples = samples.map(snapped)
+        let reference = law?.mean ?? Statistics(snapped(pooled)).mean
+        thresholds = [0.01, 0.1, 1, 10].map { $0 * reference }.filter { $0 > 0 }
+        let thresholds = self.thresholds
+
+        // The statistics, as functions of a pooled set of eigenvalues.
+        struct Quantity {
+            let name: String
+            let theory: Double?
+            let value: ([Double]) -> Double
+            let kind: Kind
+            enum Kind { case fraction(Double?), mean, variance, maximum }
+        }
+        var quantities: [Quantity] = []
+        for atom in law?.atoms ?? [] {
+            let location = atom.location
+            // Measured values within the snapping window count as at the atom, so the theory
+            // gets the same window: the atom plus any continuous mass inside it.
+            let window = atomTolerance * max(scale, abs(location))
+            let mass = law.map { $0.cdf(location + window) - (location - window > 0 ? $0.cdf(location - window) : 0) } ?? atom.mass
+            quantities.append(Quantity(
+                name: "atom at λ = \(format(location))", theory: mass,
+                value: { values in Double(values.filter { $0 == location }.count) / Double(max(values.count, 1)) },
+                kind: .fraction(mass)))
+        }
+        quantities.append(Quantity(name: "mean", theory: law?.mean, value: { Statistics($0).mean }, kind: .mean))
+        quantities.append(Quantity(name: "variance", theory: law?.variance, value: { Statistics($0).variance }, kind: .variance))
+        quantities.append(Quantity(name: "λ_max", theory: law?.lambdaMax, value: { $0.max() ?? 0 }, kind: .maximum))
+        for x in thresholds {
+            let theory = law?.tail(x)
+            quantities.append(Quantity(
+                name: "P(λ > \(format(x)))", theory: theory,
+                value: { values in Double(values.filter { $0 > x }.count) / Double(max(values.count, 1)) },
+                kind: .fraction(theory)))
+        }
+
+        let allValues = snappedSamples.flatMap { $0 }
+        var rows: [ComparisonRow] = []
+        var generator = SplitMix(seed)
+        for quantity in quantities {
+            let measured = quantity.value(allValues)
+            var row = ComparisonRow(quantity: quantity.name, measured: measured, theory: quantity.theory, band: "")
+            guard let law, let theory = quantity.theory else {
+                row.band = "no theory"
+                rows.append(row)
+                continue
+            }
+            switch model {
+            case .independentEigenvalues:
+                let count = Double(n)
+                var (low, high): (Double, Double)
+                switch quantity.kind {
+                case .fraction(let p):
+                    let p = p ?? theory
+                    let half = 1.96 * (p * (1 - p) / count).squareRoot() + 0.5 / count
+                    (low, high) = (p - half, p + half)
+                case .mean:
+                    let half = 1.96 * (law.variance / count).squareRoot()
+                    (low, high) = (theory - half, theory + half)
+                case .variance:
+                    let fourth = law.centralMoment4
+                    let half = 1.96 * (max(0, fourth - law.variance * law.variance) / count).squareRoot()
+                    (low, high) = (theory - half, theory + half)
+                case .maximum:
+                    // P(max ≤ x) = F(x)^n: the 2.5 % quantile of the maximum of n draws.
+                    low = law.quantile(pow(0.025, 1 / count))
+                    high = theory
+                }
+                // Values equal up to rounding agree even when the band has zero width.
+                let slack = atomTolerance * max(abs(theory), scale * 1e-12)
+                row.bandLow = low
+                row.bandHigh = high
+                row.agrees = measured >= low - slack && measured <= high + slack
+                row.band = "95 % band of the measurement"
+            case .bootstrapOverSamples:
+                guard samples.count >= 2 else {
+                    row.band = "one sample: no band"
+                    rows.append(row)
+                    continue
+                }
+                var replicates: [Double] = []
+                for _ in 0 ..< bootstrapResamples {
+                    var pooledResample: [Double] = []
+                    for _ in 0 ..< snappedSamples.count {
+                        pooledResample += snappedSamples[Int(generator.next() % UInt64(snappedSamples.count))]
+                    }
+                    replicates.append(quantity.value(pooledResample))
+                }
+                replicates.sort()
+                let low = replicates[Int(0.025 * Double(replicates.count - 1))]
+                let high = replicates[Int((0.975 * Double(replicates.count - 1)).rounded(.up))]
+                let slack = atomTolerance * max(abs(theory), scale * 1e-12)
+                row.bandLow = low
+                row.bandHigh = high
+                row.agrees = theory >= low - slack && theory <= high + slack
+                row.band = "95 % bootstrap interval over \(samples.count) samples"
+            }
+            rows.append(row)
+        }
+
+        if let law {
+            let distance = SpectrumComparison.kolmogorovSmirnov(allValues, law, atomWindow: { atomTolerance * max(scale, abs($0)) })
+            let critical = 1.36 / Double(max(n, 1)).squareRoot()
+            rows.append(ComparisonRow(
+                quantity: "KS distance", measured: distance, theory: 0, bandLow: 0, bandHigh: critical,
+                agrees: distance <= critical,
+                band: model == .independentEigenvalues ? "95 % KS critical value 1.36/√n"
+                    : "1.36/√n as if i.i.d. (eigenvalues of one sample fluctuate less)"))
+        }
+        self.rows = rows
+    }
+
+    /// sup_x |F_n(x) − F(x)|, taking ties and the law's atoms into account. Values snapped
+    /// onto an atom stand for everything within `atomWindow(location)` of it, so there the
+    /// theory's jump is taken across the same window.
+    public static func kolmogorovSmirnov(
+        _ values: [Double], _ law: SpectralLaw, atomWindow: (Double) -> Double = { _ in 0 }
+    ) -> Double {
+        let sorted = values.sorted()
+        let n = Double(sorted.count)
+        guard !sorted.isEmpty else { return 0 }
+        var distance = 0.0
+        var index = 0
+        while index < sorted.count {
+            let v = sorted[index]
+            var end = index
+            while end < sorted.count && sorted[end] == v { end += 1 }
+            let after: Double, before: Double
+            if law.atoms.contains(where: { $0.location == v }) {
+                let window = atomWindow(v)
+                after = law.cdf(v + window)
+                before = v - window < 0 ? 0 : law.cdf(v - window) - (window == 0 ? law.atoms.filter { $0.location == v }.reduce(0) { $0 + $1.mass } : 0)
+            } else {
+                after = law.cdf(v)
+                before = after
+            }
+            distance = max(distance, abs(Double(index) / n - before), abs(Double(end) / n - after))
+            index = end
+        }
+        return distance
+    }
+}
+
+/// Mean and variance in one pass (Welford), stable for spectra spanning many decades.
+struct Statistics {
+    var mean = 0.0
+    var variance = 0.0
+    init(_ values: [Double]) {
+        var m = 0.0, s = 0.0
+        for (k, x) in values.enumerated() {
+            let delta = x - m
+            m += delta / Double(k + 1)
+            s += delta * (x - m)
+        }
+        mean = m
+        variance = values.isEmpty ? 0 : s / Double(values.count)
+    }
+}
+
+/// SplitMix64: a small generator for bootstrap resampling.
+struct SplitMix {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension SpectralLaw {
+    /// E[(λ − mean)⁴], from the atoms and the tabulated part.
+    public var centralMoment4: Double {
+        var total = atoms.reduce(0) { $0 + $1.mass * pow($1.location - mean, 4) }
+        var previous = 0.0
+        for (index, x) in grid.enumerated() {
+            let mass = cumulative[index] - previous
+            let location = interpolation == .step || index == 0 ? x : (x + grid[index - 1]) / 2
+            total += mass * pow(location - mean, 4)
+            previous = cumulative[index]
+        }
+        return total
+    }
+
+    /// The smallest x with P(λ ≤ x) ≥ probability, by bisection on [0, λ_max].
+    public func quantile(_ probability: Double) -> Double {
+        var (lo, hi) = (0.0, lambdaMax)
+        if cdf(0) >= probability { return 0 }
+        for _ in 0 ..< 200 {
+            let mid = (lo + hi) / 2
+            if cdf(mid) >= probability { hi = mid } else { lo = mid }
+            if hi - lo <= 1e-15 * lambdaMax { break }
+        }
+        return hi
+    }
+}
