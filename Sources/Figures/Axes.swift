@@ -61,7 +61,7 @@ public func tickLabel(_ value: Double, logarithmic: Bool) -> String {
 
 extension SVGCanvas {
     /// Draws a frame with ticks, tick labels and axis titles for the two scales.
-    public mutating func axes(x: Scale, y: Scale, xLabel: String, yLabel: String?, xTicks: Int = 6, yTicks: Int = 5) {
+    public mutating func axes(x: Scale, y: Scale, xLabel: String, yLabel: String?, xTicks: Int = 6, yTicks: Int = 5, gridLines: Bool = true) {
         let (left, right) = (x.start, x.end)
         let (bottom, top) = (y.start, y.end)
         rect(x: left, y: top, width: right - left, height: bottom - top, fill: "none", stroke: "#444")
@@ -72,7 +72,7 @@ extension SVGCanvas {
         }
         for tick in y.ticks(count: yTicks) {
             let py = y(tick)
-            line(left, py, right, py, stroke: "#eee")
+            if gridLines { line(left, py, right, py, stroke: "#eee") }
             // Without a y label the panel shares the y axis of its left neighbour.
             if yLabel != nil {
                 line(left - 5, py, left, py, stroke: "#444")

@@ -46,6 +46,7 @@ public struct MultilayerPerceptron<Scalar: BLASScalar>: Sendable {
 
     /// Whether every weight matrix is diagonal (square with zero off-diagonal entries), as
     /// under identity initialisation: coordinates then never mix and J is diagonal.
+    @inlinable
     public var isDiagonal: Bool {
         weights.allSatisfy { w in
             let n = w.shape[0]
@@ -60,6 +61,7 @@ public struct MultilayerPerceptron<Scalar: BLASScalar>: Sendable {
     }
 
     /// Pre-activations h^1 … h^L for one input vector (GEMV per layer).
+    @inlinable
     public func preActivations(_ input: Tensor<Scalar>) -> [Tensor<Scalar>] {
         if input.shape != [inputWidth] {
             fatalError("preActivations: input has shape \(input.shape), the network takes [\(inputWidth)]")
@@ -77,6 +79,7 @@ public struct MultilayerPerceptron<Scalar: BLASScalar>: Sendable {
     }
 
     /// The output x^L for one input vector.
+    @inlinable
     public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
         preActivations(input).last!.map { activation($0) }
     }

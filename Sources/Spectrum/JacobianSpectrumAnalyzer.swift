@@ -24,9 +24,10 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
     private var block: [Scalar]
     private var singular: [Scalar]
 
-    public init(network: MultilayerPerceptron<Scalar>) {
+    /// `knownDiagonal` skips the O(L·N²) scan for diagonal weights when the caller built them.
+    public init(network: MultilayerPerceptron<Scalar>, knownDiagonal: Bool? = nil) {
         self.network = network
-        isDiagonal = network.isDiagonal
+        isDiagonal = knownDiagonal ?? network.isDiagonal
         diagonals = isDiagonal
             ? network.weights.map { w in (0 ..< w.shape[0]).map { w[$0, $0] } }
             : []

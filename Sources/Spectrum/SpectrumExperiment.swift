@@ -147,7 +147,7 @@ public enum SpectrumExperiment {
             }
         }
 
-        var analyzer = JacobianSpectrumAnalyzer(network: network)
+        var analyzer = JacobianSpectrumAnalyzer(network: network, knownDiagonal: c.initialization == .identity ? true : nil)
         var eigenvalues: [[Double]] = []
         let start = Date()
         var measuredSeconds = 0.0

@@ -1,12 +1,132 @@
 import ArgumentParser
 import Foundation
+import Networks
+import Spectrum
 
 struct Sweep: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Sweep a grid of σ × q0 (see docs/sweeps.md).")
-    func run() throws { throw UserError(message: "sweep: not built yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Sweep identity-initialised networks over a grid of σ × q0 (CSV and SVG heat map).",
+        discussion: """
+        Split a large sweep over machines with --shard k/n (one job per k, e.g. a Slurm job \
+        array), then join the parts with `spectrum merge`. See docs/sweeps.md.
+        """)
+
+    @Option(name: .customLong("sigma-min"), help: "Smallest σ.") var sigmaMin = 0.5
+    @Option(name: .customLong("sigma-max"), help: "Largest σ.") var sigmaMax = 2.0
+    @Option(name: .customLong("sigma-steps"), help: "σ values, evenly spaced.") var sigmaSteps = 31
+    @Option(name: .customLong("q0-min"), help: "Smallest q0.") var q0Min = 0.05
+    @Option(name: .customLong("q0-max"), help: "Largest q0.") var q0Max = 4.0
+    @Option(name: .customLong("q0-steps"), help: "q0 values, evenly spaced on a log scale.") var q0Steps = 31
+    @Option(help: "Number of layers L.") var layers = 20
+    @Option(help: "Width N.") var width = 794
+    @Option(help: "hard-tanh, relu, tanh, erf or linear.") var activation: Activation = .hardTanh
+    @Option(help: "Input samples per grid point.") var samples = 10
+    @Option(help: "Random seed (point i uses seed + i).") var seed: UInt64 = 0
+    @Option(help: "float or double.") var precision: Precision = .double
+    @Option(help: "Compute only part k of n of the grid, written as sweep-part-k-of-n.csv.") var shard: String?
+    @Option(help: "Output folder.") var output = "out/sweep"
+
+    func validate() throws {
+        try requirePositive(sigmaMin, "--sigma-min")
+        try requirePositive(sigmaMax, "--sigma-max")
+        try requirePositive(q0Min, "--q0-min")
+        try requirePositive(q0Max, "--q0-max")
+        guard sigmaMin <= sigmaMax else { throw ValidationError("--sigma-min \(sigmaMin) is above --sigma-max \(sigmaMax)") }
+        guard q0Min <= q0Max else { throw ValidationError("--q0-min \(q0Min) is above --q0-max \(q0Max)") }
+        guard (1 ... 1000).contains(sigmaSteps) else { throw ValidationError("--sigma-steps must be between 1 and 1000, got \(sigmaSteps)") }
+        guard (1 ... 1000).contains(q0Steps) else { throw ValidationError("--q0-steps must be between 1 and 1000, got \(q0Steps)") }
+        guard (1 ... 100_000).contains(layers) else { throw ValidationError("--layers must be between 1 and 100000, got \(layers)") }
+        guard (1 ... 1_000_000).contains(width) else { throw ValidationError("--width must be between 1 and 1000000, got \(width)") }
+        guard (1 ... 1_000_000).contains(samples) else { throw ValidationError("--samples must be between 1 and 1000000, got \(samples)") }
+        try checkMemory(estimatedBytes(width: width, layers: layers, samples: samples, initialization: .identity, precision: precision),
+                        what: "--width \(width)")
+        _ = try parsedShard()
+    }
+
+    func parsedShard() throws -> (Int, Int) {
+        guard let shard else { return (1, 1) }
+        let parts = shard.split(separator: "/").map { Int($0) }
+        guard parts.count == 2, let k = parts[0], let n = parts[1], n >= 1, (1 ... n).contains(k) else {
+            throw ValidationError("--shard must be k/n with 1 ≤ k ≤ n, got \(shard)")
+        }
+        return (k, n)
+    }
+
+    func run() throws {
+        var sweep = SpectrumSweep(sigma: sigmaMin ... sigmaMax, sigmaSteps: sigmaSteps, q0: q0Min ... q0Max, q0Steps: q0Steps)
+        sweep.activation = activation
+        sweep.layers = layers
+        sweep.width = width
+        sweep.samples = samples
+        sweep.seed = seed
+        sweep.precision = precision
+        let (k, n) = try parsedShard()
+        let folder = try makeFolder(output)
+        let indices = sweep.indices(shard: k, of: n)
+        let bar = ProgressBar(label: "sweep")
+        var points: [SpectrumSweep.Point] = []
+        let start = Date()
+        for (done, index) in indices.enumerated() {
+            points.append(try sweep.evaluate(index))
+            bar.update(done + 1, indices.count)
+        }
+        let seconds = Date().timeIntervalSince(start)
+        if n == 1 {
+            let csv = folder.appendingPathComponent("sweep.csv").path
+            let svg = folder.appendingPathComponent("sweep.svg").path
+            try writeAtomically(sweep.csv(points), to: csv, flag: "sweep")
+            try writeAtomically(sweep.heatMap(points).render(), to: svg, flag: "sweep")
+            print("swept \(points.count) points in \(String(format: "%.1f", seconds)) s: \(csv), \(svg)")
+        } else {
+            let csv = folder.appendingPathComponent("sweep-part-\(k)-of-\(n).csv").path
+            try writeAtomically(sweep.csv(points), to: csv, flag: "sweep")
+            print("swept \(points.count) of \(sweep.pointCount) points (shard \(k)/\(n)) in \(String(format: "%.1f", seconds)) s: \(csv)")
+        }
+    }
 }
 
 struct Merge: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Join sweep shards into one CSV and heat map.")
-    func run() throws { throw UserError(message: "merge: not built yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Join the shards of a sweep into sweep.csv and the heat map sweep.svg.")
+
+    @Argument(help: "The shard files (sweep-part-k-of-n.csv).") var parts: [String]
+    @Option(help: "Output folder.") var output = "out/sweep"
+
+    func validate() throws {
+        if parts.isEmpty { throw ValidationError("merge needs the shard files, e.g. out/sweep/sweep-part-*.csv") }
+    }
+
+    func run() throws {
+        var inputs: [(path: String, text: String)] = []
+        for path in parts {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw UserError(message: "merge: cannot read \(path)")
+            }
+            inputs.append((path, String(decoding: data, as: UTF8.self)))
+        }
+        let sweep: SpectrumSweep, points: [SpectrumSweep.Point]
+        do { (sweep, points) = try SpectrumSweep.merge(inputs) } catch let error as SpectrumSweep.FileError {
+            throw UserError(message: "merge: \(error.description)")
+        }
+        let folder = try makeFolder(output)
+        let csv = folder.appendingPathComponent("sweep.csv").path
+        let svg = folder.appendingPathComponent("sweep.svg").path
+        try writeAtomically(sweep.csv(points), to: csv, flag: "merge")
+        try writeAtomically(sweep.heatMap(points).render(), to: svg, flag: "merge")
+        print("merged \(parts.count) shards, \(points.count) points: \(csv), \(svg)")
+    }
+}
+
+/// Creates the output folder if needed; a path that cannot be a folder is a user error.
+func makeFolder(_ path: String) throws -> URL {
+    let url = URL(fileURLWithPath: path)
+    do {
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    } catch {
+        throw UserError(message: "--output: cannot create folder \(path): \((error as NSError).localizedDescription)")
+    }
+    guard FileManager.default.isWritableFile(atPath: url.path) else {
+        throw UserError(message: "--output: folder \(path) is not writable")
+    }
+    return url
 }
