@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Figures", targets: ["Figures"]),
         .executable(name: "spectrum", targets: ["SpectrumCommand"]),
         .executable(name: "bench-gemm", targets: ["BenchGEMM"]),
+        .executable(name: "bench-spectrum", targets: ["BenchSpectrum"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -66,6 +67,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchGEMM"),
+
+        .executableTarget(
+            name: "BenchSpectrum",
+            dependencies: [
+                "Spectrum", "Networks", "TensorAlgebra",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/BenchSpectrum"),
 
         .testTarget(
             name: "TensorAlgebraTests",

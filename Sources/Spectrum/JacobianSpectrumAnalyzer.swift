@@ -18,6 +18,9 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
     public let network: MultilayerPerceptron<Scalar>
     /// Whether the diagonal route applies.
     public let isDiagonal: Bool
+    /// Drop the rows and columns of units with φ' = 0 (default). Turning it off multiplies the
+    /// full N×N matrices, for benchmarks that measure what the active subnetwork saves.
+    public var skipsInactiveUnits = true
     private let diagonals: [[Scalar]]
     private var product: [Scalar]
     private var next: [Scalar]
@@ -40,6 +43,9 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
     }
 
     /// φ'(h^l) for every layer at `input`.
+    // Specialised here: callers in other modules would otherwise run the generic code.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func derivatives(at input: Tensor<Scalar>) -> [[Scalar]] {
         let activation = network.activation
         if isDiagonal {
@@ -62,6 +68,9 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
     }
 
     /// The eigenvalues of J Jᵀ at `input`, in descending order (one per output unit).
+    // Specialised here: callers in other modules would otherwise run the generic code.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func eigenvalues(at input: Tensor<Scalar>) throws -> [Double] {
         let d = derivatives(at: input)
         if isDiagonal {
@@ -90,6 +99,9 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
     }
 
     /// The full Jacobian J (outputs × inputs) at `input`.
+    // Specialised here: callers in other modules would otherwise run the generic code.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func jacobian(at input: Tensor<Scalar>) -> Tensor<Scalar> {
         let d = derivatives(at: input)
         let (outputs, inputs) = (network.outputWidth, network.inputWidth)
@@ -104,7 +116,7 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
             }
             return j
         }
-        let active = d.last!.indices.filter { d.last![$0] != 0 }
+        let active = skipsInactiveUnits ? d.last!.indices.filter { d.last![$0] != 0 } : Array(d.last!.indices)
         let (rows, columns) = activeProduct(d)
         precondition(rows == active.count && columns == inputs)
         j.withUnsafeMutableBufferPointer { e in
@@ -116,10 +128,13 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
     }
 
     /// Leaves B^L ⋯ B^1 in `product` (row-major, rows × columns) and returns its shape.
+    // Specialised here: callers in other modules would otherwise run the generic code.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     private func activeProduct(_ d: [[Scalar]]) -> (rows: Int, columns: Int) {
         let weights = network.weights
         let layers = weights.count
-        let active = d.map { dl in dl.indices.filter { dl[$0] != 0 } }
+        let active = skipsInactiveUnits ? d.map { dl in dl.indices.filter { dl[$0] != 0 } } : d.map { Array($0.indices) }
         let inputs = network.inputWidth
         // Columns of B^l: the active units of the previous layer, or every input for l = 1.
         func columnsOf(_ l: Int) -> [Int]? { l == 0 ? nil : active[l - 1] }
@@ -152,6 +167,9 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
     }
 
     /// Writes (D W)[rows, columns] into `buffer` row-major and returns its column count.
+    // Specialised here: callers in other modules would otherwise run the generic code.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     private func gather(
         _ w: Tensor<Scalar>, _ d: [Scalar], rows: [Int], columns: [Int]?, into buffer: inout [Scalar]
     ) -> Int {

@@ -1,0 +1,149 @@
+// bench-spectrum: time per sample of the Jacobian spectrum (J = D^L W^L ⋯ D^1 W^1, then the
+// singular values of J), against ../shared/peers/spectrum_ref.py (numpy and JAX) on the same
+// N, L, initialisation and activation, run side by side in the same session.
+
+import ArgumentParser
+import Foundation
+import Networks
+import Spectrum
+import TensorAlgebra
+
+struct Case: Codable {
+    let name: String
+    let initialization: String
+    let activation: String
+    let peerActivation: String
+    let sigma: Double
+    let width: Int
+    let layers: Int
+    let q0: Double
+    let bar: Double
+}
+
+let cases = [
+    Case(name: "Gaussian ReLU", initialization: "gaussian", activation: "relu", peerActivation: "relu",
+         sigma: 2.0.squareRoot(), width: 1000, layers: 32, q0: 0.5, bar: 3),
+    // σ_w² = 1.186661: the χ = 1 point with q* = 1/2 (science.md); no bias, as in the peer.
+    Case(name: "orthogonal hard-tanh", initialization: "orthogonal", activation: "hard-tanh", peerActivation: "hardtanh",
+         sigma: 1.186661.squareRoot(), width: 1000, layers: 32, q0: 0.5, bar: 1.3),
+    Case(name: "identity hard-tanh (default)", initialization: "identity", activation: "hard-tanh", peerActivation: "hardtanh",
+         sigma: 1, width: 794, layers: 20, q0: 0.5, bar: 0),
+]
+
+struct Result: Codable {
+    let name: String
+    var isometryMilliseconds: Double
+    var isometryDenseMilliseconds: Double?
+    var numpyMilliseconds: Double?
+    var jaxMilliseconds: Double?
+    var speedupOverNumpy: Double?
+    var speedupOverJax: Double?
+    let bar: Double
+    var meetsBar: Bool?
+}
+
+func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// Median milliseconds per sample over `samples` inputs after one warm-up.
+func timeIsometry(_ c: Case, samples: Int, skipInactive: Bool) throws -> Double {
+    var generator = SeededGenerator(seed: 0)
+    let activation = Activation(rawValue: c.activation)!
+    let network: MultilayerPerceptron<Double> = switch c.initialization {
+    case "gaussian": .gaussian(width: c.width, layers: c.layers, sigmaW: c.sigma, activation: activation, using: &generator)
+    case "orthogonal": .orthogonal(width: c.width, layers: c.layers, sigmaW: c.sigma, activation: activation, using: &generator)
+    default: .identity(width: c.width, layers: c.layers, sigma: c.sigma, activation: activation)
+    }
+    let analyzer = JacobianSpectrumAnalyzer(network: network, knownDiagonal: c.initialization == "identity" ? true : nil)
+    analyzer.skipsInactiveUnits = skipInactive
+    let inputs = (0 ... samples).map { _ in Tensor<Double>.randomNormal([c.width], standardDeviation: c.q0.squareRoot(), using: &generator) }
+    _ = try analyzer.eigenvalues(at: inputs[0])
+    var times: [Double] = []
+    for input in inputs.dropFirst() {
+        let start = Date()
+        _ = try analyzer.eigenvalues(at: input)
+        times.append(Date().timeIntervalSince(start) * 1000)
+    }
+    return median(times)
+}
+
+/// Median over `runs` runs of the peer's reported ms/sample, or nil if it cannot run.
+func timePeer(_ c: Case, engine: String, python: String, script: String, samples: Int, runs: Int) -> Double? {
+    var values: [Double] = []
+    for _ in 0 ..< runs {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script, "--engine", engine, "--init", c.initialization, "--act", c.peerActivation,
+                             "--sigma", "\(c.sigma)", "--n", "\(c.width)", "--layers", "\(c.layers)",
+                             "--q0", "\(c.q0)", "--samples", "\(samples)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return nil }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let range = output.range(of: #"([0-9.]+) ms/sample"#, options: .regularExpression),
+              let value = Double(output[range].split(separator: " ")[0]) else { return nil }
+        values.append(value)
+    }
+    return values.isEmpty ? nil : median(values)
+}
+
+@main
+struct BenchSpectrum: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-spectrum",
+        abstract: "Jacobian-spectrum time per sample (float64) against numpy and JAX, side by side.")
+
+    @Option(help: "Samples timed per case (median).") var samples = 7
+    @Option(help: "Peer runs per case (median of their ms/sample).") var peerRuns = 3
+    @Option(help: "Samples per peer run.") var peerSamples = 3
+    @Option(help: "Python with numpy, scipy (and jax).") var python = FileManager.default.fileExists(atPath: NSHomeDirectory() + "/.venv-peers/bin/python")
+        ? NSHomeDirectory() + "/.venv-peers/bin/python" : "/usr/bin/env"
+    @Option(help: "The peer script.") var script = "../shared/peers/spectrum_ref.py"
+    @Flag(help: "Skip the JAX peer.") var noJax = false
+    @Flag(help: "Print JSON.") var json = false
+    @Option(help: "OpenBLAS threads.") var threads: Int?
+
+    func run() throws {
+        if let threads { OpenBLAS.threads = threads }
+        let peerAvailable = FileManager.default.fileExists(atPath: script)
+        var results: [Result] = []
+        for c in cases {
+            FileHandle.standardError.write(Data("  \(c.name): isometry\n".utf8))
+            let ours = try timeIsometry(c, samples: samples, skipInactive: true)
+            let dense = c.initialization == "identity" ? nil : try timeIsometry(c, samples: max(3, samples / 2), skipInactive: false)
+            var result = Result(name: c.name, isometryMilliseconds: ours, isometryDenseMilliseconds: dense, bar: c.bar)
+            if peerAvailable {
+                FileHandle.standardError.write(Data("  \(c.name): numpy\n".utf8))
+                result.numpyMilliseconds = timePeer(c, engine: "numpy", python: python, script: script, samples: peerSamples, runs: peerRuns)
+                if !noJax {
+                    FileHandle.standardError.write(Data("  \(c.name): jax\n".utf8))
+                    result.jaxMilliseconds = timePeer(c, engine: "jax", python: python, script: script, samples: peerSamples, runs: peerRuns)
+                }
+            }
+            result.speedupOverNumpy = result.numpyMilliseconds.map { $0 / ours }
+            result.speedupOverJax = result.jaxMilliseconds.map { $0 / ours }
+            if c.bar > 0 { result.meetsBar = result.speedupOverNumpy.map { $0 >= c.bar } }
+            results.append(result)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            return
+        }
+        func ms(_ x: Double?) -> String { x.map { String(format: "%.1f", $0) } ?? "–" }
+        func times(_ x: Double?) -> String { x.map { String(format: "%.2f×", $0) } ?? "–" }
+        print("bench-spectrum: float64, OpenBLAS \(OpenBLAS.coreName), \(OpenBLAS.threads) threads; ms per sample, medians")
+        print("| case | Isometry | Isometry dense | numpy | JAX | vs numpy | vs JAX | bar |")
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
+        for r in results {
+            let bar = r.bar > 0 ? "≥ \(r.bar)× numpy: \(r.meetsBar.map { $0 ? "met" : "NOT met" } ?? "no peer")" : "–"
+            print("| \(r.name) | \(ms(r.isometryMilliseconds)) | \(ms(r.isometryDenseMilliseconds)) | \(ms(r.numpyMilliseconds)) | \(ms(r.jaxMilliseconds)) | \(times(r.speedupOverNumpy)) | \(times(r.speedupOverJax)) | \(bar) |")
+        }
+    }
+}
