@@ -83,5 +83,9 @@ let package = Package(
         .testTarget(
             name: "SpectrumTests",
             dependencies: ["Spectrum", "Networks", "TensorAlgebra"]),
+        // Runs the built `spectrum` executable; depending on it makes `swift test` build it.
+        .testTarget(
+            name: "SpectrumCommandTests",
+            dependencies: ["SpectrumCommand"]),
     ]
 )

@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+/// Runs the built `spectrum` executable, which sits beside the test bundle.
+func runSpectrum(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    var binary = folder.appendingPathComponent("spectrum")
+    if !FileManager.default.fileExists(atPath: binary.path) {
+        // The test runner may live inside an .xctest bundle one level down.
+        binary = folder.deletingLastPathComponent().appendingPathComponent("spectrum")
+    }
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, output, error)
+}
+
+func temporaryFolder() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+@Suite(.serialized) struct SpectrumCommandTests {
+    @Test func defaultReportShowsTheCheckValue() throws {
+        let (status, output, _) = try runSpectrum(["--sigma", "1.0", "--q0", "0.5"])
+        #expect(status == 0)
+        #expect(output.contains("84.27 %"))
+        #expect(output.contains("atom at λ = 1"))
+        let atomLine = output.split(separator: "\n").first { $0.hasPrefix("atom at λ = 1") }!
+        #expect(atomLine.hasSuffix("✓"), "the measured fraction lies in its binomial band: \(atomLine)")
+    }
+
+    @Test func jsonCsvAndPlotOutputs() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let csv = folder.appendingPathComponent("eigenvalues.csv").path
+        let plot = folder.appendingPathComponent("spectrum.svg").path
+        let (status, output, _) = try runSpectrum(["--width", "100", "--samples", "3", "--json", "--csv", csv, "--plot", plot])
+        #expect(status == 0)
+        let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]
+        let eigenvalues = json["eigenvalues"] as! [[Double]]
+        #expect(eigenvalues.count == 3 && eigenvalues[0].count == 100)
+        let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 301 && lines[0] == "sample,index,eigenvalue")
+        let svg = try String(contentsOfFile: plot, encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("theory atom"))
+    }
+
+    @Test func badFlagsExitWithCodeTwoAndOneLine() throws {
+        let cases: [([String], [String])] = [
+            (["--sigma=-1"], ["--sigma", "-1"]),
+            (["--sigma", "nan"], ["--sigma", "nan"]),
+            (["--q0", "0"], ["--q0", "0"]),
+            (["--q0", "inf"], ["--q0", "inf"]),
+            (["--width", "0"], ["--width", "0"]),
+            (["--layers", "0"], ["--layers", "0"]),
+            (["--width", "200000"], ["--width 200000", "GiB"]),
+            (["--activation", "softplus"], ["softplus"]),
+            (["--init", "xavier"], ["xavier"]),
+            (["--samples", "0"], ["--samples", "0"]),
+            (["--csv", "/nonexistent-folder/x.csv"], ["--csv", "/nonexistent-folder"]),
+            (["--weights", "/nonexistent-weights"], ["--weights", "/nonexistent-weights"]),
+            (["sweep", "--shard", "3/2"], ["--shard", "3/2"]),
+        ]
+        for (arguments, mentions) in cases {
+            let (status, output, error) = try runSpectrum(arguments)
+            #expect(status == 2, "\(arguments): exit \(status)")
+            #expect(output.isEmpty, "\(arguments) printed to stdout")
+            let lines = error.split(separator: "\n")
+            #expect(lines.count == 1, "\(arguments): \(error)")
+            for mention in mentions { #expect(error.contains(mention), "\(arguments): \(error)") }
+        }
+    }
+
+    @Test func mismatchedWeightFilesSayWhatWasExpected() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // W1 is 4×3 but W2 takes 5 inputs.
+        func write(_ name: String, rows: Int, columns: Int) throws {
+            let values = [Double](repeating: 0.5, count: rows * columns)
+            var bytes = Array("\u{93}NUMPY".utf8.dropFirst(0))
+            bytes = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0]
+            var header = "{'descr': '<f8', 'fortran_order': False, 'shape': (\(rows), \(columns)), }"
+            header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+            bytes += [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)] + Array(header.utf8)
+            for v in values { bytes += withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
+            try Data(bytes).write(to: folder.appendingPathComponent(name))
+        }
+        try write("W1.npy", rows: 4, columns: 3)
+        try write("W2.npy", rows: 4, columns: 5)
+        let (status, _, error) = try runSpectrum(["--weights", folder.path])
+        #expect(status == 2)
+        #expect(error.contains("W2.npy") && error.contains("[4, 5]") && error.contains("expected [_, 4]"), "\(error)")
+    }
+
+    @Test func shardedSweepMergesAndBadMergesFail() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let grid = ["--sigma-steps", "3", "--q0-steps", "3", "--width", "40", "--layers", "4", "--samples", "2", "--output", folder.path]
+        for k in 1 ... 2 {
+            let (status, _, error) = try runSpectrum(["sweep", "--shard", "\(k)/2"] + grid)
+            #expect(status == 0, "\(error)")
+        }
+        let part1 = folder.appendingPathComponent("sweep-part-1-of-2.csv").path
+        let part2 = folder.appendingPathComponent("sweep-part-2-of-2.csv").path
+        let (missing, _, missingError) = try runSpectrum(["merge", part1, "--output", folder.path])
+        #expect(missing == 2 && missingError.contains("missing"))
+        let (status, output, _) = try runSpectrum(["merge", part1, part2, "--output", folder.path])
+        #expect(status == 0 && output.contains("9 points"))
+        let merged = try String(contentsOfFile: folder.appendingPathComponent("sweep.csv").path, encoding: .utf8)
+        #expect(merged.split(separator: "\n").count == 11)  // grid line, header, 9 points
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("sweep.svg").path))
+    }
+}
