@@ -8,7 +8,10 @@ let package = Package(
         .library(name: "Networks", targets: ["Networks"]),
         .library(name: "Spectrum", targets: ["Spectrum"]),
         .library(name: "Figures", targets: ["Figures"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
+        .library(name: "Training", targets: ["Training"]),
         .executable(name: "spectrum", targets: ["SpectrumCommand"]),
+        .executable(name: "train", targets: ["TrainCommand"]),
         .executable(name: "bench-gemm", targets: ["BenchGEMM"]),
         .executable(name: "bench-spectrum", targets: ["BenchSpectrum"]),
     ],
@@ -41,6 +44,20 @@ let package = Package(
             name: "Networks",
             dependencies: ["TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")]),
 
+        // IDX image datasets (MNIST, Fashion-MNIST), gzipped or plain.
+        .target(name: "Datasets", dependencies: ["TensorAlgebra", "CZlib"]),
+
+        // The trainer for identity-initialised classifiers.
+        .target(
+            name: "Training",
+            dependencies: ["TensorAlgebra", "Networks", "Datasets", "Figures",
+                           .product(name: "RealModule", package: "swift-numerics")]),
+
+        // What the command-line tools share: one-line errors, atomic writes, progress.
+        .target(
+            name: "CommandSupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
         // SVG figures (axes, colour maps, heat maps) for every command.
         .target(name: "Figures"),
 
@@ -56,7 +73,14 @@ let package = Package(
         .executableTarget(
             name: "SpectrumCommand",
             dependencies: [
-                "Spectrum", "Networks", "TensorAlgebra",
+                "Spectrum", "Networks", "TensorAlgebra", "CommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .executableTarget(
+            name: "TrainCommand",
+            dependencies: [
+                "Training", "Datasets", "Networks", "TensorAlgebra", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -83,6 +107,10 @@ let package = Package(
         .testTarget(
             name: "SpectrumTests",
             dependencies: ["Spectrum", "Networks", "TensorAlgebra"]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "Datasets", "Networks", "TensorAlgebra"],
+            resources: [.copy("Fixtures")]),
         // Runs the built `spectrum` executable; depending on it makes `swift test` build it.
         .testTarget(
             name: "SpectrumCommandTests",

@@ -1,12 +1,9 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import Networks
 import Spectrum
 import TensorAlgebra
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `swift run spectrum`: the Jacobian spectrum of a deep MLP beside its theory.
 @main
@@ -17,44 +14,13 @@ struct SpectrumTool: ParsableCommand {
         subcommands: [Analyze.self, Sweep.self, Merge.self],
         defaultSubcommand: Analyze.self)
 
-    /// Bad input is a one-line message and exit code 2; --help stays as ArgumentParser prints it.
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success { exit(withError: error) }
-            let message = (error as? UserError)?.message ?? message(for: error)
-            let oneLine = message.split(separator: "\n").first.map(String.init) ?? message
-            FileHandle.standardError.write(Data("spectrum: error: \(oneLine)\n".utf8))
-            Foundation.exit((error as? UserError)?.isInternal == true ? 1 : 2)
-        }
-    }
-}
-
-/// An error worth one line to the user.
-struct UserError: Error {
-    let message: String
-    var isInternal = false
+    static func main() { mainWithOneLineErrors(name: "spectrum") }
 }
 
 extension Activation: ExpressibleByArgument {}
 extension WeightInitialization: ExpressibleByArgument {}
 extension InputDistribution: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
-
-func requirePositive(_ value: Double, _ flag: String) throws {
-    guard value.isFinite, value > 0 else {
-        throw ValidationError("\(flag) must be a positive finite number, got \(value)")
-    }
-}
-
-func requireFinite(_ value: Double, _ flag: String, minimum: Double = 0) throws {
-    guard value.isFinite, value >= minimum else {
-        throw ValidationError("\(flag) must be a finite number ≥ \(minimum), got \(value)")
-    }
-}
 
 /// Bytes the analysis will hold: L weight matrices (shared for identity), three N×N
 /// buffers, and the eigenvalues.
@@ -63,36 +29,6 @@ func estimatedBytes(width: Int, layers: Int, samples: Int, initialization: Weigh
     let n = Double(width)
     let matrices = initialization == .identity ? 1 : Double(layers)
     return (matrices + 3) * n * n * element + Double(samples) * n * 8 * 2
-}
-
-func checkMemory(_ bytes: Double, what: String) throws {
-    let available = Double(ProcessInfo.processInfo.physicalMemory)
-    if bytes > 0.8 * available {
-        throw ValidationError(String(format: "%@ needs about %.1f GiB but this machine has %.1f GiB", what, bytes / 1_073_741_824, available / 1_073_741_824))
-    }
-}
-
-/// Writes text atomically, turning failures into one-line user errors.
-func writeAtomically(_ text: String, to path: String, flag: String) throws {
-    do {
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-    } catch {
-        throw UserError(message: "\(flag): cannot write \(path): \((error as NSError).localizedDescription)")
-    }
-}
-
-/// A progress bar on standard error, only when it is a terminal.
-struct ProgressBar {
-    let label: String
-    let enabled = isatty(2) != 0
-    func update(_ done: Int, _ total: Int) {
-        guard enabled, total > 0 else { return }
-        let width = 30
-        let filled = width * done / total
-        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        FileHandle.standardError.write(Data("\r\(label) \(bar) \(done)/\(total)".utf8))
-        if done == total { FileHandle.standardError.write(Data("\r\(String(repeating: " ", count: width + label.count + 20))\r".utf8)) }
-    }
 }
 
 struct Analyze: ParsableCommand {
@@ -184,7 +120,7 @@ struct Analyze: ParsableCommand {
         let bar = ProgressBar(label: "spectrum")
         let report: SpectrumReport
         do {
-            report = try SpectrumExperiment.run(configuration, progress: bar.update)
+            report = try SpectrumExperiment.run(configuration, progress: { bar.update($0, $1) })
         } catch let error as LAPACKError {
             throw UserError(message: error.description, isInternal: true)
         } catch let error as NetworkFileError {
@@ -208,17 +144,5 @@ struct Analyze: ParsableCommand {
         if let plot {
             try writeAtomically(report.histogramFigure().render(), to: plot, flag: "--plot")
         }
-    }
-}
-
-/// Refuses an output path whose folder does not exist or cannot be written, before any work.
-func checkWritable(_ path: String, flag: String) throws {
-    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    var isFolder: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
-        throw ValidationError("\(flag): folder \(folder) does not exist")
-    }
-    guard FileManager.default.isWritableFile(atPath: folder) else {
-        throw ValidationError("\(flag): folder \(folder) is not writable")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import Networks
 import Spectrum
@@ -115,18 +116,4 @@ struct Merge: ParsableCommand {
         try writeAtomically(sweep.heatMap(points).render(), to: svg, flag: "merge")
         print("merged \(parts.count) shards, \(points.count) points: \(csv), \(svg)")
     }
-}
-
-/// Creates the output folder if needed; a path that cannot be a folder is a user error.
-func makeFolder(_ path: String) throws -> URL {
-    let url = URL(fileURLWithPath: path)
-    do {
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    } catch {
-        throw UserError(message: "--output: cannot create folder \(path): \((error as NSError).localizedDescription)")
-    }
-    guard FileManager.default.isWritableFile(atPath: url.path) else {
-        throw UserError(message: "--output: folder \(path) is not writable")
-    }
-    return url
 }

@@ -120,6 +120,21 @@ public struct Tensor<Scalar: BLASScalar>: @unchecked Sendable {
         }
     }
 
+    /// The address of the first element, for hot loops that keep pointers across calls.
+    ///
+    /// Valid as long as this tensor is neither mutated through its own API (which may copy a
+    /// shared buffer) nor released. Writing through it bypasses copy-on-write: only do so on a
+    /// tensor you made unique with ``makeUniqueStorage()`` and do not copy meanwhile.
+    public var unsafeBaseAddress: UnsafeMutablePointer<Scalar> { storage.base + offset }
+
+    /// Copies the storage if it is shared, so writes through ``unsafeBaseAddress`` touch
+    /// this tensor alone; returns that address.
+    @discardableResult
+    public mutating func makeUniqueStorage() -> UnsafeMutablePointer<Scalar> {
+        makeUnique()
+        return storage.base + offset
+    }
+
     /// The elements in row-major order, as a new array.
     public var scalars: [Scalar] { withUnsafeBufferPointer { Array($0) } }
 

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// What every Isometry command shares: one-line errors with exit code 2, atomic writes,
+// progress on a terminal, flag checks.
+
+/// An error worth one line to the user. `isInternal` errors exit with 1, the rest with 2.
+public struct UserError: Error, CustomStringConvertible {
+    public let message: String
+    public var isInternal = false
+    public init(message: String, isInternal: Bool = false) {
+        self.message = message
+        self.isInternal = isInternal
+    }
+    public var description: String { message }
+}
+
+extension ParsableCommand {
+    /// Parses and runs the command. Bad input is one line on standard error and exit code 2;
+    /// `--help` prints as usual.
+    public static func mainWithOneLineErrors(name: String) {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            let text = (error as? UserError)?.message ?? message(for: error)
+            let oneLine = text.split(separator: "\n").first.map(String.init) ?? text
+            FileHandle.standardError.write(Data("\(name): error: \(oneLine)\n".utf8))
+            Foundation.exit((error as? UserError)?.isInternal == true ? 1 : 2)
+        }
+    }
+}
+
+public func requirePositive(_ value: Double, _ flag: String) throws {
+    guard value.isFinite, value > 0 else {
+        throw ValidationError("\(flag) must be a positive finite number, got \(value)")
+    }
+}
+
+public func requireFinite(_ value: Double, _ flag: String, minimum: Double = 0) throws {
+    guard value.isFinite, value >= minimum else {
+        throw ValidationError("\(flag) must be a finite number ≥ \(minimum), got \(value)")
+    }
+}
+
+public func requireRange(_ value: Int, _ range: ClosedRange<Int>, _ flag: String) throws {
+    guard range.contains(value) else {
+        throw ValidationError("\(flag) must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+    }
+}
+
+/// Refuses a plan that needs more than 80 % of the machine's memory, before allocating it.
+public func checkMemory(_ bytes: Double, what: String) throws {
+    let available = Double(ProcessInfo.processInfo.physicalMemory)
+    if bytes > 0.8 * available {
+        throw ValidationError(String(format: "%@ needs about %.1f GiB but this machine has %.1f GiB", what, bytes / 1_073_741_824, available / 1_073_741_824))
+    }
+}
+
+/// Writes text atomically (temporary file, then rename), turning failures into user errors.
+public func writeAtomically(_ text: String, to path: String, flag: String) throws {
+    do {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw UserError(message: "\(flag): cannot write \(path): \((error as NSError).localizedDescription)")
+    }
+}
+
+/// Refuses an output path whose folder does not exist or cannot be written, before any work.
+public func checkWritable(_ path: String, flag: String) throws {
+    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+        throw ValidationError("\(flag): folder \(folder) does not exist")
+    }
+    guard FileManager.default.isWritableFile(atPath: folder) else {
+        throw ValidationError("\(flag): folder \(folder) is not writable")
+    }
+}
+
+/// Creates the output folder if needed; a path that cannot be a writable folder is a user error.
+public func makeFolder(_ path: String, flag: String = "--output") throws -> URL {
+    let url = URL(fileURLWithPath: path)
+    do {
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    } catch {
+        throw UserError(message: "\(flag): cannot create folder \(path): \((error as NSError).localizedDescription)")
+    }
+    guard FileManager.default.isWritableFile(atPath: url.path) else {
+        throw UserError(message: "\(flag): folder \(path) is not writable")
+    }
+    return url
+}
+
+/// Whether standard error is a terminal (for live progress).
+public var standardErrorIsTerminal: Bool { isatty(2) != 0 }
+
+/// A progress bar on standard error, drawn only when it is a terminal.
+public struct ProgressBar: Sendable {
+    public let label: String
+    public let enabled: Bool
+
+    public init(label: String) {
+        self.label = label
+        enabled = standardErrorIsTerminal
+    }
+
+    public func update(_ done: Int, _ total: Int, detail: String = "") {
+        guard enabled, total > 0 else { return }
+        let width = 30
+        let filled = width * min(done, total) / total
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(label) \(bar) \(done)/\(total) \(detail)\u{1B}[K".utf8))
+        if done >= total { finish() }
+    }
+
+    public func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}

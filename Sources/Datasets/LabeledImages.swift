@@ -1,0 +1,129 @@
+import Foundation
+import TensorAlgebra
+
+/// Images with class labels, kept as bytes (a quarter of the memory of floats) and scaled to
+/// [0, 1] only when a batch is gathered.
+public struct LabeledImages: Sendable {
+    /// Row-major pixels, one row of `features` bytes per image.
+    public let pixels: [UInt8]
+    public let labels: [Int]
+    public let features: Int
+    /// The shape of one image, e.g. [28, 28].
+    public let imageShape: [Int]
+    public let classes: Int
+
+    public var count: Int { labels.count }
+
+    public init(pixels: [UInt8], labels: [Int], imageShape: [Int], classes: Int) {
+        let features = imageShape.reduce(1, *)
+        precondition(pixels.count == labels.count * features, "LabeledImages: \(pixels.count) pixels for \(labels.count) images of \(imageShape)")
+        self.pixels = pixels
+        self.labels = labels
+        self.features = features
+        self.imageShape = imageShape
+        self.classes = classes
+    }
+
+    /// Reads an images file and a labels file in IDX format and checks that they match.
+    public init(images: URL, labels labelsURL: URL, classes: Int = 10) throws {
+        let imageFile = try IDXFile(contentsOf: images)
+        let labelFile = try IDXFile(contentsOf: labelsURL)
+        guard imageFile.shape.count >= 2 else {
+            throw IDXError(path: images.path, problem: "expected images [count, rows, columns], found dimensions \(imageFile.shape)")
+        }
+        guard labelFile.shape.count == 1 else {
+            throw IDXError(path: labelsURL.path, problem: "expected labels [count], found dimensions \(labelFile.shape)")
+        }
+        guard imageFile.shape[0] == labelFile.shape[0] else {
+            throw IDXError(path: labelsURL.path, problem: "\(labelFile.shape[0]) labels for \(imageFile.shape[0]) images in \(images.lastPathComponent)")
+        }
+        if let bad = labelFile.bytes.firstIndex(where: { Int($0) >= classes }) {
+            throw IDXError(path: labelsURL.path, problem: "label \(labelFile.bytes[bad]) at index \(bad) is not below the \(classes) classes")
+        }
+        self.init(pixels: imageFile.bytes, labels: labelFile.bytes.map(Int.init),
+                  imageShape: Array(imageFile.shape.dropFirst()), classes: classes)
+    }
+
+    /// Writes the rows `indices` into `batch` ([indices.count, width], width ≥ features):
+    /// pixels / 255 in the first `features` columns, zeros after them (the class dimensions).
+    public func gather<Scalar: BLASScalar>(_ indices: ArraySlice<Int>, into batch: inout Tensor<Scalar>) {
+        let width = batch.shape[1]
+        precondition(batch.shape[0] == indices.count && width >= features,
+                     "gather: batch \(batch.shape) cannot hold \(indices.count) images of \(features) features")
+        gather(indices, into: batch.makeUniqueStorage(), width: width)
+    }
+
+    /// The same into raw rows of `width` elements.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func gather<Scalar: BLASScalar>(_ indices: ArraySlice<Int>, into target: UnsafeMutablePointer<Scalar>, width: Int) {
+        precondition(width >= features, "gather: rows of \(width) cannot hold \(features) features")
+        let scale = 1 / Scalar(255)
+        pixels.withUnsafeBufferPointer { source in
+            for (row, index) in indices.enumerated() {
+                let from = source.baseAddress! + index * features
+                let to = target + row * width
+                for j in 0 ..< features { to[j] = Scalar(from[j]) * scale }
+                for j in features ..< width { to[j] = 0 }
+            }
+        }
+    }
+
+    /// The first `count` images.
+    public func prefix(_ count: Int) -> LabeledImages {
+        let n = min(count, self.count)
+        return LabeledImages(pixels: Array(pixels[0 ..< n * features]), labels: Array(labels[0 ..< n]), imageShape: imageShape, classes: classes)
+    }
+}
+
+/// A train/test pair in the MNIST file layout.
+public struct ImageDataset: Sendable {
+    public let train: LabeledImages
+    public let test: LabeledImages
+
+    /// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST.
+    public static let fashionMNISTFolder = "/usr/share/datasets/fashion-mnist"
+
+    public static let fashionMNISTClassNames = [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ]
+
+    /// Reads `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]` and the `t10k-`
+    /// pair from `folder`. A missing folder names the Debian package that provides the default.
+    public init(folder: String) throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw IDXError(path: folder, problem: folder == ImageDataset.fashionMNISTFolder
+                ? "no such folder; install Fashion-MNIST with `apt-get install dataset-fashion-mnist` or pass --data FOLDER"
+                : "no such folder (expected train-images-idx3-ubyte.gz and friends; Fashion-MNIST comes from the Debian package dataset-fashion-mnist)")
+        }
+        func file(_ stem: String) throws -> URL {
+            for name in [stem + ".gz", stem] {
+                let url = URL(fileURLWithPath: folder).appendingPathComponent(name)
+                if FileManager.default.fileExists(atPath: url.path) { return url }
+            }
+            throw IDXError(path: folder, problem: "missing \(stem).gz (or \(stem))")
+        }
+        train = try LabeledImages(images: file("train-images-idx3-ubyte"), labels: file("train-labels-idx1-ubyte"))
+        test = try LabeledImages(images: file("t10k-images-idx3-ubyte"), labels: file("t10k-labels-idx1-ubyte"))
+        guard train.imageShape == test.imageShape else {
+            throw IDXError(path: folder, problem: "train images are \(train.imageShape) but test images are \(test.imageShape)")
+        }
+    }
+
+    public init(train: LabeledImages, test: LabeledImages) {
+        self.train = train
+        self.test = test
+    }
+}
+
+/// A deterministic permutation of 0 ..< count from a seed (Fisher–Yates on SeededGenerator).
+public func shuffledIndices(_ count: Int, using generator: inout SeededGenerator) -> [Int] {
+    var indices = Array(0 ..< count)
+    if count < 2 { return indices }
+    for i in stride(from: count - 1, to: 0, by: -1) {
+        let j = Int(generator.next() % UInt64(i + 1))
+        indices.swapAt(i, j)
+    }
+    return indices
+}

@@ -1,0 +1,38 @@
+import Dispatch
+
+/// Raw pointers that may cross into worker threads; the caller guarantees the regions the
+/// workers write do not overlap.
+public struct SendablePointer<Scalar>: @unchecked Sendable {
+    public let address: UnsafeMutablePointer<Scalar>
+    public init(_ address: UnsafeMutablePointer<Scalar>) { self.address = address }
+}
+
+/// GEMM split by rows of C across `workers` threads, each calling single-threaded BLAS.
+///
+/// On small-batch shapes (128 × 794 · 794 × 794) OpenBLAS's own threading synchronises at
+/// every block and reaches 125–140 GFLOP/s on 2 cores; independent row blocks reach 140–180
+/// (docs/benchmarks.md). Set `OpenBLAS.threads = 1` while using it, or the workers' calls
+/// each start their own threads.
+public enum ParallelGEMM {
+    public static func gemm<Scalar: BLASScalar>(
+        workers: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Scalar, a: UnsafePointer<Scalar>, lda: Int, b: UnsafePointer<Scalar>, ldb: Int,
+        beta: Scalar, c: UnsafeMutablePointer<Scalar>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        let parts = max(1, min(workers, m / 16))
+        if parts == 1 {
+            Scalar.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let (aa, bb, cc) = (SendablePointer(UnsafeMutablePointer(mutating: a)), SendablePointer(UnsafeMutablePointer(mutating: b)), SendablePointer(c))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let start = m * part / parts, end = m * (part + 1) / parts
+            // Rows of op(A) are rows of A, or columns of A when it is transposed.
+            let aPart = transposeA ? aa.address + start : aa.address + start * lda
+            Scalar.gemm(transposeA: transposeA, transposeB: transposeB, m: end - start, n: n, k: k, alpha: alpha,
+                        a: aPart, lda: lda, b: bb.address, ldb: ldb, beta: beta, c: cc.address + start * ldc, ldc: ldc)
+        }
+    }
+}

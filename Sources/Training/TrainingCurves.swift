@@ -1,0 +1,73 @@
+import Figures
+import Foundation
+
+/// Loss and accuracy over training: two panels, per step (smoothed) and per epoch.
+public func trainingCurvesFigure(history: [EpochRecord], stepLosses: [(step: Int, loss: Double)], stepsPerEpoch: Int, title: String) -> SVGCanvas {
+    var canvas = SVGCanvas(width: 900, height: 400)
+    canvas.text(title, x: 450, y: 24, size: 15, anchor: .middle, weight: "bold")
+    let epochs = Double(max(history.last?.epoch ?? 1, 1))
+    let trainColor = "#2c7fb8", testColor = "#d95f0e", stepColor = "#9ecae1"
+
+    // Loss panel (log scale): smoothed step losses, and per-epoch train and test loss.
+    let losses = stepLosses.map(\.loss) + history.flatMap { [$0.trainLoss, $0.testLoss] }
+    let positive = losses.filter { $0 > 0 && $0.isFinite }
+    let lossLow = max((positive.min() ?? 0.1) / 1.3, 1e-4), lossHigh = (positive.max() ?? 1) * 1.3
+    let x1 = Scale(domain: 0 ... epochs, pixels: (80, 420))
+    let y1 = Scale(domain: lossLow ... lossHigh, pixels: (330, 60), logarithmic: true)
+    canvas.axes(x: x1, y: y1, xLabel: "epoch", yLabel: "cross-entropy loss (log scale)", xTicks: min(Int(epochs), 10))
+    if !stepLosses.isEmpty && stepsPerEpoch > 0 {
+        // Exponential moving average over about 50 steps.
+        var average = stepLosses[0].loss
+        let points = stepLosses.map { sample -> (Double, Double) in
+            average = 0.96 * average + 0.04 * sample.loss
+            return (x1(Double(sample.step) / Double(stepsPerEpoch)), y1(max(average, lossLow)))
+        }
+        canvas.polyline(points, stroke: stepColor, width: 1.2)
+    }
+    let epochX = history.map { Double($0.epoch) }
+    func markers(_ values: [Double], _ x: Scale, _ y: Scale, _ color: String, dashed: Bool = false) {
+        let points = zip(epochX, values).map { (x($0), y($1)) }
+        canvas.polyline(points, stroke: color, width: 2, dash: dashed ? "6,3" : nil)
+        for p in points { canvas.circle(x: p.0, y: p.1, radius: 3.5, fill: color) }
+    }
+    markers(history.map { max($0.trainLoss, lossLow) }, x1, y1, trainColor)
+    markers(history.map { max($0.testLoss, lossLow) }, x1, y1, testColor)
+
+    // Accuracy panel.
+    let accuracies = history.flatMap { [$0.trainAccuracy, $0.testAccuracy] }
+    let accLow = max(0, (accuracies.min() ?? 0) - 0.05), accHigh = min(1, (accuracies.max() ?? 1) + 0.03)
+    let x2 = Scale(domain: 0 ... epochs, pixels: (530, 870))
+    let y2 = Scale(domain: (accLow * 100) ... max(accHigh * 100, accLow * 100 + 1), pixels: (330, 60))
+    canvas.axes(x: x2, y: y2, xLabel: "epoch", yLabel: "accuracy (%)", xTicks: min(Int(epochs), 10))
+    markers(history.map { $0.trainAccuracy * 100 }, x2, y2, trainColor)
+    markers(history.map { $0.testAccuracy * 100 }, x2, y2, testColor)
+    if let last = history.last {
+        canvas.text(String(format: "test %.2f %%", last.testAccuracy * 100), x: x2(Double(last.epoch)) - 4, y: y2(last.testAccuracy * 100) + 18,
+                    size: 11, anchor: .end, fill: testColor)
+    }
+    canvas.legend([(stepColor, "train loss per step (moving average)", .line), (trainColor, "train, per epoch", .line),
+                   (testColor, "test, per epoch", .line)], x: 540, y: 250)
+    return canvas
+}
+
+/// Per-layer readout accuracy and distance from identity, as a two-panel figure.
+public func layerFigure(accuracies: [Double], distances: [Double], title: String) -> SVGCanvas {
+    var canvas = SVGCanvas(width: 900, height: 380)
+    canvas.text(title, x: 450, y: 24, size: 15, anchor: .middle, weight: "bold")
+    let layers = Double(accuracies.count)
+    let x1 = Scale(domain: 0.5 ... (layers + 0.5), pixels: (80, 420))
+    let low = max(0, ((accuracies.min() ?? 0) * 100 - 5).rounded(.down))
+    let y1 = Scale(domain: low ... 100, pixels: (320, 60))
+    canvas.axes(x: x1, y: y1, xLabel: "layer l", yLabel: "test accuracy of class dims (%)", xTicks: min(accuracies.count, 10))
+    let points = accuracies.enumerated().map { (x1(Double($0.offset + 1)), y1($0.element * 100)) }
+    canvas.polyline(points, stroke: "#2c7fb8", width: 2)
+    for p in points { canvas.circle(x: p.0, y: p.1, radius: 4, fill: "#2c7fb8") }
+    let x2 = Scale(domain: 0.5 ... (layers + 0.5), pixels: (530, 870))
+    let y2 = Scale(domain: 0 ... max((distances.max() ?? 0) * 1.15, 1e-3), pixels: (320, 60))
+    canvas.axes(x: x2, y: y2, xLabel: "layer l", yLabel: "‖W^l − σI‖_F / ‖σI‖_F", xTicks: min(distances.count, 10))
+    for (l, d) in distances.enumerated() {
+        let cx = x2(Double(l + 1))
+        canvas.rect(x: cx - 10, y: y2(d), width: 20, height: y2(0) - y2(d), fill: "#d95f0e")
+    }
+    return canvas
+}

@@ -1,0 +1,348 @@
+import Datasets
+import Foundation
+import Networks
+import Testing
+import TensorAlgebra
+@testable import Training
+
+/// Random labelled "images" with D features, C classes; the class shifts the mean of a few
+/// features so a classifier can learn it.
+func syntheticImages(count: Int, features: Int, classes: Int, seed: UInt64) -> LabeledImages {
+    var generator = SeededGenerator(seed: seed)
+    var pixels: [UInt8] = []
+    var labels: [Int] = []
+    for _ in 0 ..< count {
+        let label = Int(generator.next() % UInt64(classes))
+        labels.append(label)
+        for j in 0 ..< features {
+            let base = generator.nextUniform() * 120
+            pixels.append(UInt8(min(255, base + (j % classes == label ? 130 : 0))))
+        }
+    }
+    return LabeledImages(pixels: pixels, labels: labels, imageShape: [features], classes: classes)
+}
+
+/// A small classifier with random weights and biases, so every code path is exercised.
+func randomClassifier(_ activation: Activation, features: Int = 6, classes: Int = 3, layers: Int = 3, seed: UInt64 = 1) -> IdentityClassifier<Double> {
+    var generator = SeededGenerator(seed: seed)
+    let n = features + classes
+    let weights = (0 ..< layers).map { _ in Tensor<Double>.identity(n) + Tensor<Double>.randomNormal([n, n], standardDeviation: 0.3, using: &generator) }
+    let biases = (0 ..< layers).map { _ in Optional(Tensor<Double>.randomNormal([n], standardDeviation: 0.1, using: &generator)) }
+    return IdentityClassifier(network: MultilayerPerceptron(weights: weights, biases: biases, activation: activation),
+                              inputFeatures: features, classes: classes, sigma: 1)
+}
+
+func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, _ rows: [Int]) -> Double {
+    let workspace = BatchWorkspace<Double>(batchSize: rows.count, width: classifier.width, layers: classifier.layers,
+                                           classStart: classifier.inputFeatures, training: false)
+    data.gather(rows[...], into: workspace.input, width: classifier.width)
+    for (r, i) in rows.enumerated() { workspace.labels[r] = data.labels[i] }
+    workspace.forward(classifier.network)
+    return workspace.loss(gradient: false).loss
+}
+
+@Suite struct BackpropagationTests {
+    @Test func gradientsMatchCentralFiniteDifferences() {
+        // Double precision, step 1e-6: truncation ~1e-12, rounding ~1e-16/1e-6 = 1e-10.
+        // 1e-6 relative to the largest gradient entry leaves a wide margin. Inputs are kept
+        // away from hard-tanh and ReLU kinks by the random weights (checked: no |h| within 1e-4 of a kink).
+        let data = syntheticImages(count: 5, features: 6, classes: 3, seed: 3)
+        let rows = Array(0 ..< 5)
+        for activation in [Activation.tanh, .hardTanh, .relu] {
+            let classifier = randomClassifier(activation)
+            let workspace = BatchWorkspace<Double>(batchSize: 5, width: 9, layers: 3, classStart: 6, training: true)
+            data.gather(rows[...], into: workspace.input, width: 9)
+            for r in rows { workspace.labels[r] = data.labels[r] }
+            workspace.forward(classifier.network)
+            _ = workspace.loss(gradient: true)
+            workspace.backward(classifier.network)
+            var worst = 0.0, scale = 0.0
+            for l in 0 ..< 3 {
+                let analytic = workspace.weightGradient(l + 1)
+                let analyticBias = workspace.biasGradient(l + 1)
+                for i in 0 ..< 9 {
+                    for j in 0 ..< 9 {
+                        var plus = classifier, minus = classifier
+                        plus.network.weights[l][i, j] += 1e-6
+                        minus.network.weights[l][i, j] -= 1e-6
+                        let numeric = (batchLoss(plus, data, rows) - batchLoss(minus, data, rows)) / 2e-6
+                        worst = max(worst, abs(numeric - analytic[i, j]))
+                        scale = max(scale, abs(numeric))
+                    }
+                    var plus = classifier, minus = classifier
+                    plus.network.biases[l]![i] += 1e-6
+                    minus.network.biases[l]![i] -= 1e-6
+                    let numeric = (batchLoss(plus, data, rows) - batchLoss(minus, data, rows)) / 2e-6
+                    worst = max(worst, abs(numeric - analyticBias[i]))
+                }
+            }
+            #expect(scale > 1e-3, "\(activation): gradients should not vanish here")
+            #expect(worst <= 1e-6 * scale, "\(activation): worst difference \(worst), largest gradient \(scale)")
+        }
+    }
+
+    @Test func fusedSGDEqualsGradientThenUpdate() {
+        let data = syntheticImages(count: 8, features: 6, classes: 3, seed: 4)
+        let rows = Array(0 ..< 8)
+        for (workers, decay) in [(1, 0.0), (2, 0.01)] {
+            let start = randomClassifier(.hardTanh, seed: 9)
+            let workspace = BatchWorkspace<Double>(batchSize: 8, width: 9, layers: 3, classStart: 6, training: true, workers: workers)
+            data.gather(rows[...], into: workspace.input, width: 9)
+            for r in rows { workspace.labels[r] = data.labels[r] }
+            workspace.forward(start.network)
+            _ = workspace.loss(gradient: true)
+            workspace.backward(start.network)
+            // Reference: w ← w − η(g + λw), from the gradients.
+            var expected = start.network
+            for l in 0 ..< 3 {
+                expected.weights[l] = expected.weights[l] - 0.1 * (workspace.weightGradient(l + 1) + decay * expected.weights[l])
+                expected.biases[l] = expected.biases[l]! - 0.1 * (workspace.biasGradient(l + 1) + decay * expected.biases[l]!)
+            }
+            // Fused: the same step through the weight-gradient GEMMs.
+            var fused = start.network
+            workspace.forward(fused)
+            _ = workspace.loss(gradient: true)
+            workspace.backwardWithSGD(&fused, learningRate: 0.1, weightDecay: decay)
+            for l in 0 ..< 3 {
+                let difference = zip(fused.weights[l].scalars, expected.weights[l].scalars).map { abs($0 - $1) }.max()!
+                #expect(difference <= 1e-14, "layer \(l + 1), workers \(workers): \(difference)")
+                let biasDifference = zip(fused.biases[l]!.scalars, expected.biases[l]!.scalars).map { abs($0 - $1) }.max()!
+                #expect(biasDifference <= 1e-14)
+            }
+            // The starting network was not touched (copy-on-write through the fused update).
+            #expect(start.network.weights[0] == randomClassifier(.hardTanh, seed: 9).network.weights[0])
+        }
+    }
+
+    @Test func forwardMatchesTheNetworkAndWorkersAgree() {
+        let data = syntheticImages(count: 40, features: 6, classes: 3, seed: 5)
+        let classifier = randomClassifier(.tanh)
+        let rows = Array(0 ..< 40)
+        var results: [[Double]] = []
+        for workers in [1, 2, 3] {
+            let workspace = BatchWorkspace<Double>(batchSize: 40, width: 9, layers: 3, classStart: 6, training: false, workers: workers)
+            data.gather(rows[...], into: workspace.input, width: 9)
+            workspace.forward(classifier.network)
+            let logits = workspace.preActivation(3)
+            results.append((0 ..< 40).flatMap { r in (6 ..< 9).map { logits[r, $0] } })
+            // Row 7 against the plain network's pre-activations.
+            let x = workspace.activation(0).row(7)
+            let reference = classifier.network.preActivations(x)
+            for l in 0 ..< 2 {
+                let h = workspace.preActivation(l + 1).row(7)
+                #expect(zip(h.scalars, reference[l].scalars).allSatisfy { abs($0 - $1) <= 1e-13 })
+            }
+            for c in 6 ..< 9 { #expect(abs(logits[7, c] - reference[2][c]) <= 1e-13) }
+        }
+        #expect(results[0] == results[1] && results[1] == results[2], "splitting rows over workers changes nothing")
+    }
+}
+
+@Suite struct OptimizerTests {
+    @Test func sgdWithMomentumAndAdamByHand() {
+        // One parameter, gradient 2, learning rate 0.1.
+        var w = Tensor<Double>([1])
+        let g = Tensor<Double>([2])
+        let sgd = OptimizerState<Double>(.sgd(momentum: 0.9, weightDecay: 0.5))
+        sgd.prepare(shapes: [[1]])
+        sgd.update(&w, gradient: g, index: 0, learningRate: 0.1)
+        // v = 0·0.9 + 2 + 0.5·1 = 2.5, w = 1 − 0.25 = 0.75
+        #expect(abs(w[0] - 0.75) < 1e-15)
+        sgd.update(&w, gradient: g, index: 0, learningRate: 0.1)
+        // v = 0.9·2.5 + 2 + 0.5·0.75 = 4.625, w = 0.75 − 0.4625 = 0.2875
+        #expect(abs(w[0] - 0.2875) < 1e-15)
+
+        var u = Tensor<Double>([1])
+        let adam = OptimizerState<Double>(.adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0))
+        adam.prepare(shapes: [[1]])
+        adam.update(&u, gradient: g, index: 0, learningRate: 0.1)
+        // First step: m̂ = g, v̂ = g², so the step is η·g/(|g| + ε) ≈ 0.1.
+        #expect(abs(u[0] - (1 - 0.1 * 2 / (2 + 1e-8))) < 1e-15)
+    }
+
+    @Test func cosineScheduleEndsAtZero() {
+        #expect(LearningRateSchedule.cosine.rate(base: 0.1, step: 0, totalSteps: 100) == 0.1)
+        #expect(abs(LearningRateSchedule.cosine.rate(base: 0.1, step: 50, totalSteps: 100) - 0.05) < 1e-15)
+        #expect(abs(LearningRateSchedule.cosine.rate(base: 0.1, step: 100, totalSteps: 100)) < 1e-15)
+        #expect(LearningRateSchedule.constant.rate(base: 0.1, step: 70, totalSteps: 100) == 0.1)
+    }
+}
+
+@Suite struct TrainerTests {
+    func configuration(epochs: Int, optimizer: OptimizerConfiguration) -> TrainingConfiguration {
+        var c = TrainingConfiguration()
+        c.layers = 3
+        c.batchSize = 16
+        c.epochs = epochs
+        c.learningRate = 0.05
+        c.optimizer = optimizer
+        c.threads = 1
+        return c
+    }
+
+    @Test func learnsASeparableProblem() throws {
+        let train = syntheticImages(count: 480, features: 12, classes: 4, seed: 1)
+        let test = syntheticImages(count: 200, features: 12, classes: 4, seed: 2)
+        for optimizer in [OptimizerConfiguration.sgd(momentum: 0, weightDecay: 0), .sgd(momentum: 0.9, weightDecay: 1e-4),
+                          .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0)] {
+            var generator = SeededGenerator(seed: 0)
+            let classifier = IdentityClassifier<Float>(inputFeatures: 12, classes: 4, layers: 3, using: &generator)
+            var c = configuration(epochs: 4, optimizer: optimizer)
+            if case .adam = optimizer { c.learningRate = 0.003 }
+            let trainer = Trainer(classifier: classifier, configuration: c)
+            var epochs: [EpochRecord] = []
+            trainer.onEpoch = { record, _ in epochs.append(record) }
+            try trainer.train(train, test: test)
+            #expect(epochs.count == 4)
+            #expect(epochs.last!.testAccuracy > 0.9, "\(optimizer): \(epochs.map(\.testAccuracy))")
+            #expect(epochs.last!.trainLoss < epochs.first!.trainLoss)
+            // The weights moved away from the identity.
+            #expect(trainer.classifier.distanceFromIdentity().allSatisfy { $0 > 0 })
+        }
+    }
+
+    @Test func resumingGivesTheSameWeightsAsAnUninterruptedRun() throws {
+        let train = syntheticImages(count: 200, features: 8, classes: 3, seed: 7)
+        let test = syntheticImages(count: 50, features: 8, classes: 3, seed: 8)
+        for optimizer in [OptimizerConfiguration.sgd(momentum: 0.9, weightDecay: 0), .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0)] {
+            var generator = SeededGenerator(seed: 3)
+            let start = IdentityClassifier<Double>(inputFeatures: 8, classes: 3, layers: 3, bias: true, using: &generator)
+            let straight = Trainer(classifier: start, configuration: configuration(epochs: 2, optimizer: optimizer))
+            try straight.train(train, test: test)
+
+            // Stop after 1 epoch and 3 steps, save, reload, continue.
+            let first = Trainer(classifier: start, configuration: configuration(epochs: 2, optimizer: optimizer))
+            var steps = 0
+            let finished = try first.train(train, test: test, shouldStop: {
+                steps += 1
+                return steps > 12 + 3  // 12 steps per epoch (200 / 16)
+            })
+            #expect(!finished && first.epoch == 1 && first.stepInEpoch == 3)
+            let bytes = try Checkpoint.file(first.classifier, trainer: first).encoded()
+            let resumed: Trainer<Double> = try Checkpoint.resume(from: SafetensorsFile(data: bytes), source: "memory")
+            #expect(resumed.epoch == 1 && resumed.stepInEpoch == 3 && resumed.history.count == 1)
+            try resumed.train(train, test: test)
+            for l in 0 ..< 3 {
+                #expect(resumed.classifier.network.weights[l] == straight.classifier.network.weights[l], "\(optimizer), layer \(l + 1)")
+                #expect(resumed.classifier.network.biases[l] == straight.classifier.network.biases[l])
+            }
+        }
+    }
+
+    @Test func nonFiniteLossStopsWithAClearError() {
+        let train = syntheticImages(count: 64, features: 6, classes: 3, seed: 1)
+        var generator = SeededGenerator(seed: 0)
+        let classifier = IdentityClassifier<Float>(inputFeatures: 6, classes: 3, layers: 3, activation: .relu,
+                                                   initialization: .gaussian, sigma: 40, using: &generator)
+        var c = configuration(epochs: 3, optimizer: .sgd(momentum: 0, weightDecay: 0))
+        c.learningRate = 1e30
+        let trainer = Trainer(classifier: classifier, configuration: c)
+        do {
+            try trainer.train(train, test: train)
+            Issue.record("expected a non-finite loss")
+        } catch let error as TrainingError {
+            #expect(error.description.contains("the loss became"))
+        } catch { Issue.record("\(error)") }
+    }
+
+    @Test func batchLargerThanTheDataIsRefused() {
+        let train = syntheticImages(count: 10, features: 6, classes: 3, seed: 1)
+        var generator = SeededGenerator(seed: 0)
+        let classifier = IdentityClassifier<Float>(inputFeatures: 6, classes: 3, layers: 2, using: &generator)
+        #expect(throws: TrainingError.self) { try Trainer(classifier: classifier, configuration: configuration(epochs: 1, optimizer: .sgd(momentum: 0, weightDecay: 0))).train(train, test: train) }
+    }
+}
+
+@Suite struct CheckpointTests {
+    @Test func readsAFileWrittenByPythonSafetensors() throws {
+        let url = Bundle.module.url(forResource: "python", withExtension: "safetensors", subdirectory: "Fixtures")!
+        let file = try SafetensorsFile(contentsOf: url)
+        let classifier: IdentityClassifier<Double> = try Checkpoint.classifier(from: file, source: url.path)
+        #expect(classifier.layers == 2 && classifier.inputFeatures == 2 && classifier.classes == 2 && classifier.sigma == 1.5)
+        #expect(classifier.activation == .relu)
+        #expect(classifier.network.weights[0][1, 2] == 6.0 / 8)  // np.arange(16).reshape(4, 4) / 8
+        #expect(classifier.network.weights[1] == Tensor<Double>.identity(4, scale: 1.5))
+        #expect(classifier.network.biases[0] == Tensor([0.5, -0.5, 0.25, 0]))
+        // Written back and read again, identical.
+        let again: IdentityClassifier<Double> = try Checkpoint.classifier(
+            from: SafetensorsFile(data: Checkpoint.file(classifier).encoded()), source: "memory")
+        #expect(again.network.weights == classifier.network.weights && again.network.biases == classifier.network.biases)
+    }
+
+    @Test func wrongShapesListExpectedAndFound() throws {
+        var file = SafetensorsFile()
+        file.set("layers.0.weight", Tensor<Float>.identity(5))
+        file.set("layers.1.weight", Tensor<Float>.zeros([5, 4]))
+        do {
+            let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, source: "bad.safetensors")
+            Issue.record("expected an error")
+        } catch let error as SafetensorsError {
+            #expect(error.description == "bad.safetensors: wrong shapes: layers.1.weight is [5, 4], expected [5, 5]")
+        }
+        do {
+            let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, source: "x", expecting: (3, 794))
+            Issue.record("expected an error")
+        } catch let error as SafetensorsError {
+            #expect(error.description.contains("2 layers but 3 expected") && error.description.contains("layers.0.weight is [5, 5], expected [794, 794]"))
+        }
+        #expect(throws: SafetensorsError.self) { let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: SafetensorsFile(), source: "empty") }
+    }
+
+    @Test func truncatedAndHostileFilesAreRefused() throws {
+        var file = SafetensorsFile()
+        file.set("layers.0.weight", Tensor<Double>.identity(3))
+        let bytes = try file.encoded()
+        for length in [0, 4, 8, 20, bytes.count - 1] {
+            #expect(throws: SafetensorsError.self) { try SafetensorsFile(data: Array(bytes[..<length])) }
+        }
+        var hostile = bytes
+        hostile[0] = 0xFF; hostile[7] = 0x7F  // an absurd header length
+        #expect(throws: SafetensorsError.self) { try SafetensorsFile(data: hostile) }
+    }
+}
+
+@Suite struct IDXTests {
+    @Test func gzippedRoundTripAndErrors() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-idx-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let images = IDXFile(shape: [3, 2, 2], bytes: Array(0 ..< 12))
+        let url = folder.appendingPathComponent("images.gz")
+        try images.writeGzipped(to: url)
+        let back = try IDXFile(contentsOf: url)
+        #expect(back.shape == [3, 2, 2] && back.bytes == Array(0 ..< 12))
+
+        func problem(_ bytes: [UInt8]) -> String? {
+            do { _ = try IDXFile(data: bytes, path: "f"); return nil } catch let error as IDXError { return error.problem } catch { return nil }
+        }
+        #expect(problem([0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3]) == nil)
+        #expect(problem([1, 0, 8, 1])?.contains("bad magic") == true)
+        #expect(problem([0, 0, 9, 1])?.contains("not unsigned byte") == true)
+        #expect(problem([0, 0, 8, 1, 0, 0, 0, 5, 1, 2])?.contains("truncated") == true)
+        #expect(problem([0, 0, 8, 1, 0, 0, 0, 1, 1, 2])?.contains("unexpected bytes") == true)
+        #expect(problem([0, 0, 8, 2, 0, 0])?.contains("truncated") == true)
+
+        // A gzip stream cut short is an error, not a silently short file.
+        let gz = try Data(contentsOf: url)
+        let cut = folder.appendingPathComponent("cut.gz")
+        try gz.prefix(gz.count - 6).write(to: cut)
+        #expect(throws: IDXError.self) { try IDXFile(contentsOf: cut) }
+        #expect(throws: IDXError.self) { try IDXFile(contentsOf: folder.appendingPathComponent("missing.gz")) }
+    }
+
+    @Test func missingDatasetFolderNamesTheDebianPackage() {
+        do {
+            _ = try ImageDataset(folder: "/nonexistent/fashion")
+            Issue.record("expected an error")
+        } catch let error as IDXError {
+            #expect(error.description.contains("/nonexistent/fashion") && error.description.contains("dataset-fashion-mnist"))
+        } catch { Issue.record("\(error)") }
+    }
+
+    @Test func shufflingIsDeterministicAndAPermutation() {
+        var a = SeededGenerator(seed: 4), b = SeededGenerator(seed: 4)
+        let first = shuffledIndices(1000, using: &a)
+        #expect(first == shuffledIndices(1000, using: &b))
+        #expect(first.sorted() == Array(0 ..< 1000) && first != Array(0 ..< 1000))
+    }
+}
