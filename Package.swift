@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "train", targets: ["TrainCommand"]),
         .executable(name: "bench-gemm", targets: ["BenchGEMM"]),
         .executable(name: "bench-spectrum", targets: ["BenchSpectrum"]),
+        .executable(name: "bench-train", targets: ["BenchTrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -99,6 +100,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchSpectrum"),
+
+        .executableTarget(
+            name: "BenchTrain",
+            dependencies: [
+                "Training", "Datasets", "Networks", "TensorAlgebra",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/BenchTrain"),
 
         .testTarget(
             name: "TensorAlgebraTests",

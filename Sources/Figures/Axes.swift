@@ -28,9 +28,11 @@ public struct Scale: Sendable {
     public func ticks(count: Int = 6) -> [Double] {
         if logarithmic {
             let lo = Int(floor(log10(domain.lowerBound))), hi = Int(ceil(log10(domain.upperBound)))
+            // Short ranges get 1-2-5 ticks inside each decade as well.
+            let mantissas: [Double] = domain.upperBound / domain.lowerBound < 100 ? [1, 2, 5] : [1]
             let step = max(1, (hi - lo) / max(count, 1))
-            return stride(from: lo, through: hi, by: step).map { pow(10, Double($0)) }
-                .filter { domain.contains($0 * (1 - 1e-12)) || domain.contains($0) }
+            return stride(from: lo, through: hi, by: step).flatMap { k in mantissas.map { $0 * pow(10, Double(k)) } }
+                .filter { domain.contains($0) }
         }
         let span = domain.upperBound - domain.lowerBound
         guard span > 0 else { return [domain.lowerBound] }
@@ -45,12 +47,12 @@ public struct Scale: Sendable {
 /// Tick labels: 10^k for logarithmic ticks, shortest decimal otherwise.
 public func tickLabel(_ value: Double, logarithmic: Bool) -> String {
     if logarithmic {
-        let exponent = Int(log10(value).rounded())
-        switch exponent {
-        case 0: return "1"
-        case 1: return "10"
-        default: return "1e\(exponent)"
+        let exponent = Int(floor(log10(value) + 1e-9))
+        let mantissa = (value / pow(10, Double(exponent))).rounded()
+        if exponent >= -3 && exponent <= 4 {
+            return tickLabel(mantissa * pow(10, Double(exponent)), logarithmic: false)
         }
+        return mantissa == 1 ? "1e\(exponent)" : "\(Int(mantissa))e\(exponent)"
     }
     if value == value.rounded() && abs(value) < 1e6 { return String(Int(value)) }
     var text = String(format: "%.3g", value)

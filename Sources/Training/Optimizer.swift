@@ -47,6 +47,11 @@ public final class OptimizerState<Scalar: BLASScalar> {
 
     /// Prepares the buffers for parameters of these shapes (kept if they already fit).
     public func prepare(shapes: [[Int]]) {
+        // Plain SGD keeps no state.
+        if case .sgd(momentum: 0, _) = configuration {
+            first = []
+            return
+        }
         if first.map(\.shape) != shapes { first = shapes.map { Tensor.zeros($0) } }
         if case .adam = configuration, second.map(\.shape) != shapes { second = shapes.map { Tensor.zeros($0) } }
     }
@@ -65,21 +70,24 @@ public final class OptimizerState<Scalar: BLASScalar> {
     public func update(_ parameter: inout Tensor<Scalar>, gradient: UnsafePointer<Scalar>, index: Int, learningRate: Double) {
         let n = parameter.count
         let eta = Scalar(learningRate)
+        let g = gradient
+        if case .sgd(momentum: 0, let weightDecay) = configuration {
+            let lambda = Scalar(weightDecay)
+            parameter.withUnsafeMutableBufferPointer { w in
+                for i in 0 ..< n { w[i] -= eta * (g[i] + lambda * w[i]) }
+            }
+            return
+        }
         do {
-            let g = gradient
             parameter.withUnsafeMutableBufferPointer { w in
                 first[index].withUnsafeMutableBufferPointer { m in
                     switch configuration {
                     case .sgd(let momentum, let weightDecay):
                         let (mu, lambda) = (Scalar(momentum), Scalar(weightDecay))
-                        if momentum == 0 {
-                            for i in 0 ..< n { w[i] -= eta * (g[i] + lambda * w[i]) }
-                        } else {
-                            for i in 0 ..< n {
-                                let v = mu * m[i] + g[i] + lambda * w[i]
-                                m[i] = v
-                                w[i] -= eta * v
-                            }
+                        for i in 0 ..< n {
+                            let v = mu * m[i] + g[i] + lambda * w[i]
+                            m[i] = v
+                            w[i] -= eta * v
                         }
                     case .adam(let beta1, let beta2, let epsilon, let weightDecay):
                         let t = Double(steps + 1)
