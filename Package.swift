@@ -120,7 +120,10 @@ let package = Package(
             name: "TrainingTests",
             dependencies: ["Training", "Datasets", "Networks", "TensorAlgebra"],
             resources: [.copy("Fixtures")]),
-        // Runs the built `spectrum` executable; depending on it makes `swift test` build it.
+        // Run the built executables; depending on them makes `swift test` build them.
+        .testTarget(
+            name: "TrainCommandTests",
+            dependencies: ["TrainCommand", "Datasets", "TensorAlgebra"]),
         .testTarget(
             name: "SpectrumCommandTests",
             dependencies: ["SpectrumCommand"]),

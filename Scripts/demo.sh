@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: release build, then the Jacobian spectrum analyzer —
-# the default report, a random-weight comparison with free probability, and a σ × q0 sweep.
-# Figures and data land in out/.
+# The main job on a fresh machine: train an identity-initialised MLP on Fashion-MNIST, then
+# analyse it and the theory with the spectrum analyzer. Figures and data land in out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . Scripts/lib/ensure-packages.sh
-ensure_packages pkg-config libopenblas-dev liblapacke-dev zlib1g-dev
+ensure_packages pkg-config libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist
 swift build -c release --product spectrum
+swift build -c release --product train
 mkdir -p out
 spectrum=.build/release/spectrum
 
+echo "== train: 10-layer hard-tanh MLP, W = I, SGD, 5 epochs on Fashion-MNIST"
+.build/release/train --output out/train
+echo
+echo "== the trained network's Jacobian spectrum beside the identity-initialisation law"
+$spectrum --checkpoint out/train/checkpoint.safetensors --samples 4 --plot out/spectrum-trained.svg
+echo
 echo "== identity initialisation, σ = 1, q0 = 0.5 (science.md check value: 84.27 % at λ = 1)"
 $spectrum --sigma 1.0 --q0 0.5 --plot out/spectrum-identity.svg --csv out/spectrum-identity.csv
 echo
@@ -20,4 +26,4 @@ echo
 echo "== sweep over σ × q0 with the critical curve"
 $spectrum sweep --output out/sweep
 echo
-echo "Figures: out/spectrum-identity.svg, out/spectrum-orthogonal-relu.svg, out/sweep/sweep.svg"
+echo "Figures: out/train/curves.svg, out/train/layers.svg, out/spectrum-*.svg, out/sweep/sweep.svg"

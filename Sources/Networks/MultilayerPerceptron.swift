@@ -186,6 +186,40 @@ extension MultilayerPerceptron {
         self.init(weights: weights, biases: biases, activation: activation)
     }
 
+    /// Loads the layers of a safetensors checkpoint (`layers.{l}.weight`, optional
+    /// `layers.{l}.bias`, as written by `train` or exported from PyTorch). The activation comes
+    /// from the file's `activation` metadata unless given.
+    public init(safetensors url: URL, activation: Activation? = nil) throws {
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(contentsOf: url) } catch let error as SafetensorsError {
+            throw NetworkFileError(path: url.path, problem: error.problem)
+        }
+        var weights: [Tensor<Scalar>] = []
+        var biases: [Tensor<Scalar>?] = []
+        while let w: Tensor<Scalar> = file.tensor("layers.\(weights.count).weight") {
+            if w.rank != 2 {
+                throw NetworkFileError(path: url.path, problem: "layers.\(weights.count).weight has shape \(w.shape), expected a matrix")
+            }
+            if let previous = weights.last, previous.shape[0] != w.shape[1] {
+                throw NetworkFileError(path: url.path, problem: "layers.\(weights.count).weight has shape \(w.shape) but the layer before outputs \(previous.shape[0]) values")
+            }
+            let b: Tensor<Scalar>? = file.tensor("layers.\(weights.count).bias")
+            if let b, b.shape != [w.shape[0]] {
+                throw NetworkFileError(path: url.path, problem: "layers.\(weights.count).bias has shape \(b.shape), expected [\(w.shape[0])]")
+            }
+            weights.append(w)
+            biases.append(b)
+        }
+        if weights.isEmpty {
+            throw NetworkFileError(path: url.path, problem: "no tensor layers.0.weight (expected layers.0.weight … layers.{L−1}.weight)")
+        }
+        let name = file.metadata["activation"] ?? Activation.hardTanh.rawValue
+        guard let stored = Activation(rawValue: name) else {
+            throw NetworkFileError(path: url.path, problem: "unknown activation '\(name)' in metadata")
+        }
+        self.init(weights: weights, biases: biases, activation: activation ?? stored)
+    }
+
     /// Saves the network as `W1.npy … WL.npy` (and `b1.npy …` where present) in `folder`.
     public func write(numpyFolder folder: URL) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -44,7 +44,8 @@ public struct SpectrumConfiguration: Sendable, Codable {
     public var seed: UInt64 = 0
     public var input: InputDistribution = .normal
     public var precision: Precision = .double
-    /// A folder of W1.npy … WL.npy (and b1.npy …) for `.file`.
+    /// For `.file`: a folder of W1.npy … WL.npy (and b1.npy …), or a `.safetensors`
+    /// checkpoint from `train` (or exported from PyTorch).
     public var weightsPath: String?
     /// Random weights: draw a new network for every sample (default), so the sampling bands
     /// cover the weights' randomness too, or keep the first one.
@@ -102,7 +103,10 @@ public enum SpectrumExperiment {
                 return .orthogonal(width: c.width, layers: c.layers, sigmaW: Scalar(c.sigmaW), sigmaB: Scalar(c.sigmaB),
                                    activation: c.activation, using: &generator)
             case .file:
-                return try MultilayerPerceptron(numpyFolder: URL(fileURLWithPath: c.weightsPath ?? ""), activation: c.activation)
+                let path = c.weightsPath ?? ""
+                return path.hasSuffix(".safetensors")
+                    ? try MultilayerPerceptron(safetensors: URL(fileURLWithPath: path), activation: c.activation)
+                    : try MultilayerPerceptron(numpyFolder: URL(fileURLWithPath: path), activation: c.activation)
             }
         }
         let network = try makeNetwork()

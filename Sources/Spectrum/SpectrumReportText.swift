@@ -43,7 +43,10 @@ extension SpectrumReport {
         lines.append("")
         lines.append("bands: \(comparison.model.rawValue); ✓ = theory and measurement agree within it")
         let failed = comparison.rows.filter { $0.agrees == false }.map(\.quantity)
-        if !failed.isEmpty {
+        if !failed.isEmpty && c.initialization == .file {
+            lines.append("outside the band: \(failed.joined(separator: ", ")) (the loaded weights are compared with the"
+                + " identity-initialisation law as a reference; training moves the spectrum away from it)")
+        } else if !failed.isEmpty {
             lines.append("outside the band: \(failed.joined(separator: ", "))"
                 + (comparison.model == .bootstrapOverSamples
                     ? " (finite width: the theory is the N → ∞ limit, and at N = 1000 the measured λ_max sits a few per cent"

@@ -39,7 +39,9 @@ struct Analyze: ParsableCommand {
     @Option(help: "Input variance: u_i ~ N(0, q0).") var q0 = 0.5
     @Option(help: "Number of layers L.") var layers = 20
     @Option(help: "Width N of every layer (784 pixels + 10 classes by default).") var width = 794
-    @Option(help: "hard-tanh, relu, tanh, erf or linear.") var activation: Activation = .hardTanh
+    @Option(help: "hard-tanh, relu, tanh, erf or linear (a checkpoint's own by default).") var activation: Activation = .hardTanh
+
+    var activationFlagGiven: Bool { CommandLine.arguments.contains("--activation") }
     @Option(help: "identity, gaussian, orthogonal (or file, implied by --weights).") var initialization: WeightInitialization = .identity
     @Option(name: .customLong("sigma-w"), help: "σ_w of random weights (default: --sigma).") var sigmaW: Double?
     @Option(name: .customLong("sigma-b"), help: "σ_b of random biases.") var sigmaB = 0.0
@@ -47,7 +49,8 @@ struct Analyze: ParsableCommand {
     @Option(help: "Number of input samples.") var samples = 10
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Random weights: keep one network for all samples instead of drawing a new one per sample.") var fixedWeights = false
-    @Option(help: "A folder with W1.npy … WL.npy (and optional b1.npy …) to analyse.") var weights: String?
+    @Option(help: "A folder with W1.npy … WL.npy (and optional b1.npy …), or a .safetensors checkpoint from `train`.") var weights: String?
+    @Option(help: "A checkpoint from `train` (same as --weights FILE.safetensors).") var checkpoint: String?
     @Option(help: "float or double.") var precision: Precision = .double
     @Flag(help: "Print the whole report as JSON instead of text.") var json = false
     @Option(help: "Write the eigenvalues to this CSV file (sample, index, eigenvalue).") var csv: String?
@@ -64,11 +67,11 @@ struct Analyze: ParsableCommand {
         guard (1 ... 100_000).contains(layers) else { throw ValidationError("--layers must be between 1 and 100000, got \(layers)") }
         guard (1 ... 1_000_000).contains(width) else { throw ValidationError("--width must be between 1 and 1000000, got \(width)") }
         guard (1 ... 1_000_000).contains(samples) else { throw ValidationError("--samples must be between 1 and 1000000, got \(samples)") }
-        if weights == nil {
+        if weightsSource == nil {
             try checkMemory(estimatedBytes(width: width, layers: layers, samples: samples, initialization: chosenInitialization, precision: precision),
                             what: "--width \(width) with --layers \(layers)")
         }
-        if chosenInitialization == .file && weights == nil {
+        if chosenInitialization == .file && weightsSource == nil {
             throw ValidationError("--init file needs --weights FOLDER")
         }
         for (flag, path) in [("--csv", csv), ("--plot", plot)] {
@@ -76,8 +79,10 @@ struct Analyze: ParsableCommand {
         }
     }
 
+    var weightsSource: String? { checkpoint ?? weights }
+
     var chosenInitialization: WeightInitialization {
-        weights != nil ? .file : (initShort ?? initialization)
+        weightsSource != nil ? .file : (initShort ?? initialization)
     }
 
     func makeConfiguration() throws -> SpectrumConfiguration {
@@ -95,19 +100,23 @@ struct Analyze: ParsableCommand {
         c.precision = precision
         c.redrawWeights = !fixedWeights
         c.input = input ?? ([.gaussian, .orthogonal].contains(c.initialization) ? .fixedPoint : .normal)
-        if let weights {
+        if let weights = weightsSource {
             c.weightsPath = weights
             // Shape comes from the files; read just the headers' worth by loading once.
             let network = try loadNetwork(weights)
             c.layers = network.layerCount
             c.width = network.inputWidth
+            c.activation = network.activation
         }
         return c
     }
 
-    func loadNetwork(_ folder: String) throws -> MultilayerPerceptron<Double> {
+    func loadNetwork(_ path: String) throws -> MultilayerPerceptron<Double> {
         do {
-            return try MultilayerPerceptron<Double>(numpyFolder: URL(fileURLWithPath: folder), activation: activation)
+            if path.hasSuffix(".safetensors") {
+                return try MultilayerPerceptron<Double>(safetensors: URL(fileURLWithPath: path), activation: activationFlagGiven ? activation : nil)
+            }
+            return try MultilayerPerceptron<Double>(numpyFolder: URL(fileURLWithPath: path), activation: activation)
         } catch let error as NetworkFileError {
             throw UserError(message: "--weights: \(error.description)")
         } catch let error as NumpyFileError {

@@ -164,6 +164,11 @@ struct Train: ParsableCommand {
         }
 
         signal(SIGINT) { _ in interruptRequested = 1 }
+        // A parent (a test runner, a job scheduler) may have left SIGINT blocked; unblock it.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
         let finished: Bool
         do {
             finished = try trainer.train(train, test: dataset.test, shouldStop: { interruptRequested != 0 })

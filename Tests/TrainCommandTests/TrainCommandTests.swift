@@ -1,0 +1,141 @@
+import Datasets
+import Dispatch
+import Foundation
+import Testing
+import TensorAlgebra
+
+func trainBinary() -> URL {
+    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let binary = folder.appendingPathComponent("train")
+    return FileManager.default.fileExists(atPath: binary.path) ? binary : folder.deletingLastPathComponent().appendingPathComponent("train")
+}
+
+func runTrain(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+    let process = Process()
+    process.executableURL = trainBinary()
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, output, error)
+}
+
+/// A small MNIST-format folder: 4×4 images, 3 classes, class c brightens row c.
+func makeDataset(train: Int, test: Int) throws -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-train-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    var generator = SeededGenerator(seed: 1)
+    for (name, count) in [("train", train), ("t10k", test)] {
+        var pixels: [UInt8] = [], labels: [UInt8] = []
+        for _ in 0 ..< count {
+            let label = Int(generator.next() % 3)
+            labels.append(UInt8(label))
+            for j in 0 ..< 16 { pixels.append(UInt8(generator.nextUniform() * 100 + (j / 4 == label ? 150 : 0))) }
+        }
+        try IDXFile(shape: [count, 4, 4], bytes: pixels).writeGzipped(to: folder.appendingPathComponent("\(name)-images-idx3-ubyte.gz"))
+        try IDXFile(shape: [count], bytes: labels).writeGzipped(to: folder.appendingPathComponent("\(name)-labels-idx1-ubyte.gz"))
+    }
+    return folder
+}
+
+@Suite(.serialized) struct TrainCommandTests {
+    @Test func trainsAndWritesEveryOutput() throws {
+        let data = try makeDataset(train: 300, test: 90)
+        defer { try? FileManager.default.removeItem(at: data) }
+        let output = data.appendingPathComponent("out")
+        let (status, text, error) = try runTrain(["--data", data.path, "--layers", "3", "--batch", "10", "--epochs", "3",
+                                                  "--lr", "0.1", "--output", output.path])
+        #expect(status == 0, "\(error)")
+        #expect(text.contains("epoch 3/3"))
+        #expect(text.contains("test accuracy"))
+        for name in ["checkpoint.safetensors", "metrics.json", "metrics.csv", "curves.svg", "layers.svg"] {
+            #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(name).path), "\(name)")
+        }
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("metrics.json"))) as! [String: Any]
+        let accuracy = metrics["testAccuracy"] as! Double
+        #expect(accuracy > 0.8, "a separable toy problem: \(accuracy)")
+        #expect((metrics["layerAccuracies"] as! [Double]).count == 3)
+        let csv = try String(contentsOf: output.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 4 && csv[0].hasPrefix("epoch,train_loss"))
+        // Resuming a finished run with more epochs continues from epoch 4.
+        let (again, more, _) = try runTrain(["--data", data.path, "--layers", "3", "--batch", "10", "--epochs", "4", "--lr", "0.1",
+                                             "--output", output.path, "--resume", output.appendingPathComponent("checkpoint.safetensors").path])
+        #expect(again == 0 && more.contains("resuming") && more.contains("epoch 4/4") && !more.contains("epoch 1/4"))
+    }
+
+    @Test func ctrlCSavesACheckpointAndExits() throws {
+        let data = try makeDataset(train: 3000, test: 30)
+        defer { try? FileManager.default.removeItem(at: data) }
+        let output = data.appendingPathComponent("out")
+        let process = Process()
+        process.executableURL = trainBinary()
+        process.arguments = ["--data", data.path, "--layers", "4", "--batch", "8", "--epochs", "100000", "--output", output.path]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Wait for the first epoch line (at most a minute), then interrupt.
+        var seen = ""
+        let deadline = Date().addingTimeInterval(60)
+        while !seen.contains("epoch 1/") && Date() < deadline {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        kill(process.processIdentifier, SIGINT)
+        // Never hang the suite: a process that ignores SIGINT is killed after a minute.
+        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+        defer { watchdog.cancel() }
+        _ = out.fileHandleForReading.readDataToEndOfFile()
+        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130, "\(error)")
+        #expect(error.contains("interrupted") && error.contains("--resume"))
+        let file = try SafetensorsFile(contentsOf: output.appendingPathComponent("checkpoint.safetensors"))
+        #expect(file.entries["layers.3.weight"]?.shape == [26, 26])
+        #expect(Int(file.metadata["epoch"] ?? "") ?? 0 >= 1)
+        // No temporary files are left behind.
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: output.path).filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    @Test func badInputExitsWithCodeTwoAndOneLine() throws {
+        let data = try makeDataset(train: 40, test: 10)
+        defer { try? FileManager.default.removeItem(at: data) }
+        let cases: [([String], [String])] = [
+            (["--layers", "0"], ["--layers", "0"]),
+            (["--lr=-0.1"], ["--lr", "-0.1"]),
+            (["--lr", "nan"], ["--lr", "nan"]),
+            (["--batch", "0"], ["--batch", "0"]),
+            (["--data", data.path, "--batch", "41"], ["--batch 41", "40 training images"]),
+            (["--data", "/nonexistent-data"], ["/nonexistent-data", "dataset-fashion-mnist"]),
+            (["--data", data.path, "--batch", "8", "--resume", "/nonexistent.safetensors"], ["--resume", "/nonexistent.safetensors"]),
+            (["--activation", "softmax"], ["softmax"]),
+            (["--momentum", "1.5"], ["--momentum", "1.5"]),
+        ]
+        for (arguments, mentions) in cases {
+            let (status, _, error) = try runTrain(arguments + ["--output", data.appendingPathComponent("o").path])
+            #expect(status == 2, "\(arguments): \(status) \(error)")
+            #expect(error.split(separator: "\n").count == 1, "\(arguments): \(error)")
+            for mention in mentions { #expect(error.contains(mention), "\(arguments): \(error)") }
+        }
+    }
+
+    @Test func checkpointOfTheWrongShapeListsExpectedAndFound() throws {
+        let data = try makeDataset(train: 40, test: 10)
+        defer { try? FileManager.default.removeItem(at: data) }
+        var file = SafetensorsFile()
+        file.set("layers.0.weight", Tensor<Float>.identity(30))
+        let url = data.appendingPathComponent("wrong.safetensors")
+        try file.write(to: url)
+        let (status, _, error) = try runTrain(["--data", data.path, "--layers", "2", "--batch", "8", "--resume", url.path,
+                                               "--output", data.appendingPathComponent("o").path])
+        #expect(status == 2)
+        #expect(error.contains("1 layers but 2 expected") && error.contains("[30, 30], expected [26, 26]"), "\(error)")
+    }
+}
