@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Figures", targets: ["Figures"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Interpretation", targets: ["Interpretation"]),
         .executable(name: "spectrum", targets: ["SpectrumCommand"]),
         .executable(name: "train", targets: ["TrainCommand"]),
         .executable(name: "bench-gemm", targets: ["BenchGEMM"]),
@@ -54,13 +55,18 @@ let package = Package(
             dependencies: ["TensorAlgebra", "Networks", "Datasets", "Figures",
                            .product(name: "RealModule", package: "swift-numerics")]),
 
+        // The layer-wise interpreter: readouts, contribution maps, exact linearisations.
+        .target(
+            name: "Interpretation",
+            dependencies: ["TensorAlgebra", "Networks", "Datasets", "Training", "Figures"]),
+
         // What the command-line tools share: one-line errors, atomic writes, progress.
         .target(
             name: "CommandSupport",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // SVG figures (axes, colour maps, heat maps) for every command.
-        .target(name: "Figures"),
+        .target(name: "Figures", dependencies: ["CZlib"]),
 
         // The Jacobian spectrum analyzer and its theory.
         .target(
@@ -120,6 +126,9 @@ let package = Package(
             name: "TrainingTests",
             dependencies: ["Training", "Datasets", "Networks", "TensorAlgebra"],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "InterpretationTests",
+            dependencies: ["Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"]),
         // Run the built executables; depending on them makes `swift test` build them.
         .testTarget(
             name: "TrainCommandTests",

@@ -1,0 +1,117 @@
+import Datasets
+import Figures
+import Foundation
+import Networks
+import Testing
+import TensorAlgebra
+import Training
+@testable import Interpretation
+
+/// A trained-looking classifier: identity plus random perturbations and biases, large enough
+/// that many hard-tanh units saturate.
+func perturbedClassifier(_ activation: Activation, features: Int = 12, classes: Int = 3, layers: Int = 4, seed: UInt64 = 2) -> IdentityClassifier<Double> {
+    var generator = SeededGenerator(seed: seed)
+    let n = features + classes
+    let weights = (0 ..< layers).map { _ in Tensor<Double>.identity(n, scale: 1.3) + Tensor<Double>.randomNormal([n, n], standardDeviation: 0.4, using: &generator) }
+    let biases = (0 ..< layers).map { _ in Optional(Tensor<Double>.randomNormal([n], standardDeviation: 0.2, using: &generator)) }
+    return IdentityClassifier(network: MultilayerPerceptron(weights: weights, biases: biases, activation: activation),
+                              inputFeatures: features, classes: classes, sigma: 1.3)
+}
+
+func randomInputs(_ count: Int, features: Int, classes: Int, seed: UInt64) -> Tensor<Double> {
+    var generator = SeededGenerator(seed: seed)
+    let x = Tensor<Double>.randomUniform([count, features], using: &generator)
+    // Append the zero class dimensions.
+    return Tensor(shape: [count, features + classes], scalars: (0 ..< count).flatMap { x.row($0).scalars + [Double](repeating: 0, count: classes) })
+}
+
+@Suite struct LinearisationTests {
+    @Test func completenessIsExactAndMatchesTheJacobian() {
+        for activation in [Activation.hardTanh, .relu] {
+            let classifier = perturbedClassifier(activation)
+            let inputs = randomInputs(20, features: 12, classes: 3, seed: 5)
+            let linear = InstanceLinearisation(classifier, inputs: inputs)
+            // Exact by construction: rounding level in float64.
+            #expect(linear.completenessError <= 1e-12, "\(activation): \(linear.completenessError)")
+            // W(x) is the Jacobian of the logits: compare with central differences at one input.
+            let x = inputs.row(3)
+            for j in [0, 5, 11] {
+                var plus = x, minus = x
+                plus[j] += 1e-7
+                minus[j] -= 1e-7
+                let fp = classifier.network.preActivations(plus).last!.scalars
+                let fm = classifier.network.preActivations(minus).last!.scalars
+                for k in 0 ..< 3 {
+                    let numeric = (fp[12 + k] - fm[12 + k]) / 2e-7
+                    #expect(abs(numeric - linear.weights[3, k, j]) <= 1e-6 * max(1, abs(numeric)))
+                }
+            }
+            // The attributions plus the bias share add up to the logit.
+            let share = linear.attribution(instance: 3, class: 1, input: Array(x.scalars[0 ..< 12]))
+            #expect(abs(share.reduce(0, +) + linear.biases[3, 1] - linear.logits[3, 1]) <= 1e-12 * max(1, abs(linear.logits[3, 1])))
+        }
+    }
+
+    @Test func floatCompletenessStaysAtRoundingLevel() {
+        let double = perturbedClassifier(.hardTanh)
+        let network = MultilayerPerceptron(weights: double.network.weights.map { $0.converted(to: Float.self) },
+                                           biases: double.network.biases.map { $0?.converted(to: Float.self) }, activation: .hardTanh)
+        let classifier = IdentityClassifier(network: network, inputFeatures: 12, classes: 3, sigma: 1.3)
+        let linear = InstanceLinearisation(classifier, inputs: randomInputs(50, features: 12, classes: 3, seed: 6).converted(to: Float.self))
+        #expect(linear.completenessError <= 1e-4, "\(linear.completenessError)")
+    }
+}
+
+@Suite struct SampleAnalysisTests {
+    @Test func projectionsReproduceEveryUnitAndIncrementsAddUp() {
+        for activation in [Activation.hardTanh, .relu] {
+            let classifier = perturbedClassifier(activation)
+            let x = randomInputs(1, features: 12, classes: 3, seed: 9).row(0)
+            let analysis = classifier.analyse(Array(x.scalars[0 ..< 12]), index: 0, label: 1)
+            #expect(analysis.projectionError <= 1e-12, "\(activation): \(analysis.projectionError)")
+            #expect(analysis.incrementError <= 1e-12)
+            #expect(analysis.insensUnits > 0, "some units are inactive in this network")
+            #expect(analysis.layerChanges.count == 4 && analysis.layerChanges[0].count == 12)
+            // The layer changes add up to the change since the input.
+            let total = (0 ..< 12).map { j in analysis.layerChanges.reduce(0) { $0 + $1[j] } }
+            #expect(zip(total, analysis.cumulativeChanges[3]).allSatisfy { abs($0 - $1) <= 1e-12 })
+        }
+    }
+
+    @Test func insensStepReachesTheSwitchingHyperplane() {
+        // One saturated hard-tanh unit in layer 1 of a 2-layer net: ω moves x onto v = ±1.
+        let weights = [Tensor<Double>([[2, 0, 0], [0, 1, 0], [0, 0, 1]]), Tensor<Double>.identity(3)]
+        let classifier = IdentityClassifier(network: MultilayerPerceptron(weights: weights, activation: .hardTanh),
+                                            inputFeatures: 2, classes: 1, sigma: 1)
+        let analysis = classifier.analyse([0.8, 0.3], index: 0, label: 0)
+        // Unit 0: v = 1.6, saturated at +1; ŵ = (2, 0); ω = ((1.6 − 1)/4)·(2, 0) = (0.3, 0).
+        #expect(analysis.insensUnits == 1)
+        #expect(abs(analysis.insens[0] - 0.3) < 1e-15 && analysis.insens[1] == 0)
+    }
+}
+
+@Suite struct ReadoutAndPNGTests {
+    @Test func readoutAgreesWithTheTrainersEvaluation() {
+        var generator = SeededGenerator(seed: 1)
+        let classifier = IdentityClassifier<Float>(inputFeatures: 12, classes: 3, layers: 3, initialization: .gaussian, sigma: 1.2, using: &generator)
+        var pixels: [UInt8] = [], labels: [Int] = []
+        for i in 0 ..< 60 { labels.append(i % 3); for _ in 0 ..< 12 { pixels.append(UInt8(generator.next() % 256)) } }
+        let data = LabeledImages(pixels: pixels, labels: labels, imageShape: [12], classes: 3)
+        let readout = LayerReadout(classifier, data: data, batchSize: 25)
+        let evaluation = classifier.evaluate(data)
+        #expect(readout.accuracies == evaluation.layerAccuracies)
+        #expect(readout.confusion == evaluation.layerConfusion)
+        #expect(readout.trueClassLikelihoods.allSatisfy { $0 > 0 && $0 < 1 })
+    }
+
+    @Test func pngHasValidStructure() {
+        let image = PNGImage.diverging([-1, 0, 1, 0.5], width: 2, height: 2)
+        let bytes = image.encoded()
+        #expect(Array(bytes[0 ..< 8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        #expect(String(decoding: bytes[12 ..< 16], as: UTF8.self) == "IHDR")
+        #expect(String(decoding: bytes[(bytes.count - 8) ..< (bytes.count - 4)], as: UTF8.self) == "IEND")
+        // Zero maps to the white centre of the diverging scale.
+        #expect(image.pixels[3 ..< 6].allSatisfy { $0 > 240 })
+        #expect(image.dataURI.hasPrefix("data:image/png;base64,iVBOR"))
+    }
+}
