@@ -13,9 +13,11 @@ let package = Package(
         .library(name: "Interpretation", targets: ["Interpretation"]),
         .executable(name: "spectrum", targets: ["SpectrumCommand"]),
         .executable(name: "train", targets: ["TrainCommand"]),
+        .executable(name: "interpret", targets: ["InterpretCommand"]),
         .executable(name: "bench-gemm", targets: ["BenchGEMM"]),
         .executable(name: "bench-spectrum", targets: ["BenchSpectrum"]),
         .executable(name: "bench-train", targets: ["BenchTrain"]),
+        .executable(name: "bench-interpret", targets: ["BenchInterpret"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -92,6 +94,13 @@ let package = Package(
             ]),
 
         .executableTarget(
+            name: "InterpretCommand",
+            dependencies: [
+                "Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .executableTarget(
             name: "BenchGEMM",
             dependencies: [
                 "TensorAlgebra", "CBLAS",
@@ -114,6 +123,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchTrain"),
+
+        .executableTarget(
+            name: "BenchInterpret",
+            dependencies: [
+                "Interpretation", "Training", "Datasets", "TensorAlgebra",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/BenchInterpret"),
 
         .testTarget(
             name: "TensorAlgebraTests",

@@ -23,9 +23,11 @@ public struct InstanceLinearisation<Scalar: BLASScalar>: Sendable {
     public var completenessError: Double
 
     /// Linearises the logits at every row of `inputs` ([count, N], class columns zero).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public init(_ classifier: IdentityClassifier<Scalar>, inputs: Tensor<Scalar>) {
         let activation = classifier.activation
-        precondition(activation.isPiecewiseLinear, "InstanceLinearisation: \(activation.rawValue) is not piecewise linear; the map is exact only for hard-tanh, ReLU and linear")
+        precondition(activation == .hardTanh || activation == .relu, "InstanceLinearisation: \(activation.rawValue) is not supported; the map is exact for hard-tanh and ReLU")
         let (count, n, c, d, layers) = (inputs.shape[0], classifier.width, classifier.classes, classifier.inputFeatures, classifier.layers)
         let network = classifier.network
         // Forward pass, keeping every pre-activation.
@@ -59,20 +61,17 @@ public struct InstanceLinearisation<Scalar: BLASScalar>: Sendable {
             h.withUnsafeBufferPointer { he in
                 beta.withUnsafeMutableBufferPointer { be in
                     rows.withUnsafeMutableBufferPointer { r in
+                        let hardTanh = activation == .hardTanh
                         for i in 0 ..< count {
                             for j in 0 ..< n {
                                 let v = he[i * n + j]
-                                var dState: Scalar = 1, sState: Scalar = 0
-                                switch activation {
-                                case .hardTanh: if abs(v) >= 1 { dState = 0; sState = v > 0 ? 1 : -1 }
-                                case .relu: if v <= 0 { dState = 0 }
-                                default: break
-                                }
-                                let shift = dState * (bias?[j] ?? 0) + sState
+                                let active = hardTanh ? abs(v) < 1 : v > 0
+                                let shift: Scalar = active ? (bias?[j] ?? 0) : (hardTanh ? (v > 0 ? 1 : -1) : 0)
+                                if active && shift == 0 { continue }
                                 for k in 0 ..< c {
                                     let index = (i * c + k) * n + j
-                                    if shift != 0 { be[i * c + k] += r[index] * shift }
-                                    r[index] *= dState
+                                    be[i * c + k] += r[index] * shift
+                                    if !active { r[index] = 0 }
                                 }
                             }
                         }

@@ -18,6 +18,8 @@ public struct LayerReadout: Sendable, Codable {
     public var distanceFromIdentity: [Double]
     public var samples: Int
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public init<Scalar: BLASScalar>(_ classifier: IdentityClassifier<Scalar>, data: LabeledImages, batchSize: Int = 500) {
         let (d, c, n, layers) = (classifier.inputFeatures, classifier.classes, classifier.width, classifier.layers)
         var confusion = [[[Int]]](repeating: [[Int]](repeating: [Int](repeating: 0, count: c), count: c), count: layers)

@@ -26,6 +26,8 @@ public struct SampleAnalysis: Sendable {
 
 extension IdentityClassifier {
     /// Analyses one input vector of D features (pixels in [0, 1]).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func analyse(_ features: [Scalar], index: Int, label: Int) -> SampleAnalysis {
         let (d, n) = (inputFeatures, width)
         precondition(features.count == d, "analyse: \(features.count) features for a network taking \(d)")
@@ -72,6 +74,8 @@ extension IdentityClassifier {
     /// B̂_l = W_l ĉ_{l−1} + b_l; Â_l = D_l Ŵ_l, ĉ_l = D_l B̂_l + s_l. Insens averages, over the
     /// inactive hidden units (saturated hard-tanh, ReLU at or below 0; the last layer excluded),
     /// the shortest step ω_i = ((v_i − t_i)/‖ŵ_i‖²)·ŵ_i to the unit's switching hyperplane.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func switchedLinearProjections(_ x0: Tensor<Scalar>, _ hs: [Tensor<Scalar>]) -> ([Double], Int, Double) {
         let n = width
         var a = Tensor<Scalar>.identity(n)

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""The peers of `bench-interpret`: per-instance attributions of the logits of a trained
+Isometry checkpoint, with PyTorch.
+
+* jacrev: torch.func.vmap(torch.func.jacrev(f)) — the exact Jacobian of the C logits with
+  respect to the input, for every image (all classes), plus the logits; completeness of the
+  linear model W(x)·x + b(x) needs b(x), which is F(x) − J(x)·x for a piecewise-linear net, so
+  the figure reported is |J(x)·x + b − F(x)| with b taken from the network's biases and
+  saturations — here we report the relative gap |F(x) − J(x)·x| / |F(x)| against Isometry's
+  bias share instead (see bench-interpret), and time the Jacobian alone.
+* Captum IntegratedGradients, 50 steps, target = predicted class, zero baseline: reports its
+  convergence delta (completeness error) as Captum computes it.
+
+Prints one JSON line: {"jacrev_seconds", "ig_seconds", "ig_completeness", "images"}.
+"""
+import argparse, gzip, json, time
+import numpy as np
+import torch
+from safetensors.numpy import load_file
+
+p = argparse.ArgumentParser()
+p.add_argument("--checkpoint", required=True)
+p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+p.add_argument("--images", type=int, default=1000)
+p.add_argument("--threads", type=int, default=2)
+p.add_argument("--steps", type=int, default=50)
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+
+tensors = load_file(a.checkpoint)
+layers = []
+while f"layers.{len(layers)}.weight" in tensors:
+    i = len(layers)
+    w = torch.from_numpy(tensors[f"layers.{i}.weight"].astype(np.float32))
+    b = tensors.get(f"layers.{i}.bias")
+    layers.append((w, None if b is None else torch.from_numpy(b.astype(np.float32))))
+N = layers[0][0].shape[0]
+C = 10
+
+def logits(x):
+    for i, (w, b) in enumerate(layers):
+        h = x @ w.T + (b if b is not None else 0)
+        x = torch.clamp(h, -1, 1) if i < len(layers) - 1 else h
+    return x[..., -C:]
+
+with gzip.open(f"{a.data}/t10k-images-idx3-ubyte.gz", "rb") as f:
+    raw = f.read()
+images = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 784)[: a.images].astype(np.float32) / 255
+x = torch.from_numpy(np.concatenate([images, np.zeros((len(images), N - 784), np.float32)], 1))
+
+from torch.func import jacrev, vmap
+jac = vmap(jacrev(logits))
+jac(x[:8])  # warm-up
+t = time.perf_counter()
+with torch.no_grad():
+    J = jac(x)
+    F = logits(x)
+jacrev_seconds = time.perf_counter() - t
+
+from captum.attr import IntegratedGradients
+ig = IntegratedGradients(lambda inp: logits(inp))
+target = F.argmax(1)
+t = time.perf_counter()
+attributions, delta = ig.attribute(x, target=target, n_steps=a.steps, return_convergence_delta=True, internal_batch_size=1000)
+ig_seconds = time.perf_counter() - t
+scale = F.gather(1, target[:, None]).abs().clamp(min=1).squeeze(1)
+print(json.dumps({"images": len(x), "jacrev_seconds": jacrev_seconds, "ig_seconds": ig_seconds,
+                  "ig_completeness": float((delta.abs() / scale).max()),
+                  "jacobian_shape": list(J.shape)}))
