@@ -148,6 +148,9 @@ let package = Package(
             dependencies: ["Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"]),
         // Run the built executables; depending on them makes `swift test` build them.
         .testTarget(
+            name: "InterpretCommandTests",
+            dependencies: ["InterpretCommand", "Training", "Datasets", "Networks", "TensorAlgebra"]),
+        .testTarget(
             name: "TrainCommandTests",
             dependencies: ["TrainCommand", "Datasets", "TensorAlgebra"]),
         .testTarget(

@@ -49,8 +49,11 @@ struct Interpret: ParsableCommand {
             throw UserError(message: "--data: \(error.description)")
         }
         let test = dataset.test
-        guard test.features == classifier.inputFeatures, test.classes == classifier.classes else {
-            throw UserError(message: "--data: images have \(test.features) pixels and \(test.classes) classes but the checkpoint takes \(classifier.inputFeatures) features and \(classifier.classes) classes")
+        guard test.features == classifier.inputFeatures else {
+            throw UserError(message: "--data: images have \(test.features) pixels but the checkpoint takes \(classifier.inputFeatures) features")
+        }
+        if let label = test.labels.max(), label >= classifier.classes {
+            throw UserError(message: "--data: label \(label) does not fit the checkpoint's \(classifier.classes) classes")
         }
         let indices = parsedSamples()
         if let bad = indices.first(where: { $0 < 0 || $0 >= test.count }) {

@@ -1,0 +1,95 @@
+import Datasets
+import Foundation
+import Networks
+import Testing
+import TensorAlgebra
+import Training
+
+func binary(_ name: String) -> URL {
+    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let url = folder.appendingPathComponent(name)
+    return FileManager.default.fileExists(atPath: url.path) ? url : folder.deletingLastPathComponent().appendingPathComponent(name)
+}
+
+func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+    let process = Process()
+    process.executableURL = binary(name)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, output, error)
+}
+
+/// 4×4 images with 3 classes in MNIST format, and a small trained-looking checkpoint for them.
+func fixture() throws -> (folder: URL, checkpoint: URL) {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-interpret-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    var generator = SeededGenerator(seed: 2)
+    for (name, count) in [("train", 20), ("t10k", 30)] {
+        var pixels: [UInt8] = [], labels: [UInt8] = []
+        for _ in 0 ..< count {
+            let label = Int(generator.next() % 3)
+            labels.append(UInt8(label))
+            for j in 0 ..< 16 { pixels.append(UInt8(generator.nextUniform() * 120 + (j / 4 == label ? 135 : 0))) }
+        }
+        try IDXFile(shape: [count, 4, 4], bytes: pixels).writeGzipped(to: folder.appendingPathComponent("\(name)-images-idx3-ubyte.gz"))
+        try IDXFile(shape: [count], bytes: labels).writeGzipped(to: folder.appendingPathComponent("\(name)-labels-idx1-ubyte.gz"))
+    }
+    let weights = (0 ..< 3).map { _ in Tensor<Float>.identity(19, scale: 1.2) + Tensor<Float>.randomNormal([19, 19], standardDeviation: 0.3, using: &generator) }
+    let classifier = IdentityClassifier(network: MultilayerPerceptron(weights: weights, activation: .hardTanh), inputFeatures: 16, classes: 3, sigma: 1.2)
+    let checkpoint = folder.appendingPathComponent("model.safetensors")
+    try Checkpoint.write(classifier, to: checkpoint)
+    return (folder, checkpoint)
+}
+
+@Suite(.serialized) struct InterpretCommandTests {
+    @Test func writesTheReportJsonAndMaps() throws {
+        let (folder, checkpoint) = try fixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("report")
+        let (status, text, error) = try run("interpret", ["--checkpoint", checkpoint.path, "--data", folder.path, "--samples", "0,5,29",
+                                                         "--linearise", "30", "--output", output.path])
+        #expect(status == 0, "\(error)")
+        #expect(text.contains("completeness error"))
+        let html = try String(contentsOf: output.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.hasPrefix("<!DOCTYPE html>") && html.contains("data:image/png;base64,") && html.contains("<svg"))
+        #expect(!html.contains("src=\"http"), "self-contained: no external resources")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("report.json"))) as! [String: Any]
+        #expect((json["completenessError"] as! Double) <= 1e-4, "float32 rounding level")
+        #expect((json["samples"] as! [[String: Any]]).count == 3)
+        let maps = try NumpyArray(contentsOf: output.appendingPathComponent("maps/linearisation.npy"))
+        #expect(maps.shape == [3, 3, 4, 4])
+        let templates = try NumpyArray(contentsOf: output.appendingPathComponent("maps/templates.npy"))
+        #expect(templates.shape == [3, 3, 4, 4])
+    }
+
+    @Test func badInputExitsWithCodeTwo() throws {
+        let (folder, checkpoint) = try fixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // A checkpoint whose input size does not match the data.
+        var wrong = SafetensorsFile()
+        wrong.set("layers.0.weight", Tensor<Float>.identity(30))
+        let wrongURL = folder.appendingPathComponent("wrong.safetensors")
+        try wrong.write(to: wrongURL)
+        let blocker = folder.appendingPathComponent("file")
+        try Data("x".utf8).write(to: blocker)
+        let cases: [([String], [String])] = [
+            (["--checkpoint", checkpoint.path, "--data", folder.path, "--samples", "30"], ["--samples", "30", "30 test images"]),
+            (["--checkpoint", checkpoint.path, "--data", folder.path, "--samples", "a,b"], ["--samples", "a,b"]),
+            (["--checkpoint", wrongURL.path, "--data", folder.path], ["--data", "16 pixels", "20 features"]),
+            (["--checkpoint", folder.appendingPathComponent("missing.safetensors").path, "--data", folder.path], ["--checkpoint", "missing.safetensors"]),
+            (["--checkpoint", checkpoint.path, "--data", folder.path, "--output", blocker.appendingPathComponent("sub").path], ["--output"]),
+        ]
+        for (arguments, mentions) in cases {
+            let (status, _, error) = try run("interpret", arguments)
+            #expect(status == 2, "\(arguments): \(status) \(error)")
+            #expect(error.split(separator: "\n").count == 1, "\(arguments): \(error)")
+            for mention in mentions { #expect(error.contains(mention), "\(arguments): \(error)") }
+        }
+    }
+}
