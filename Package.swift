@@ -103,6 +103,7 @@ let package = Package(
         .executableTarget(
             name: "BenchGEMM",
             dependencies: [
+                "CommandSupport",
                 "TensorAlgebra", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -111,6 +112,7 @@ let package = Package(
         .executableTarget(
             name: "BenchSpectrum",
             dependencies: [
+                "CommandSupport",
                 "Spectrum", "Networks", "TensorAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -119,6 +121,7 @@ let package = Package(
         .executableTarget(
             name: "BenchTrain",
             dependencies: [
+                "CommandSupport",
                 "Training", "Datasets", "Networks", "TensorAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -146,15 +149,17 @@ let package = Package(
         .testTarget(
             name: "InterpretationTests",
             dependencies: ["Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"]),
+        // Runs the built executables for the command tests.
+        .target(name: "CommandTestSupport", path: "Tests/CommandTestSupport"),
         // Run the built executables; depending on them makes `swift test` build them.
         .testTarget(
             name: "InterpretCommandTests",
-            dependencies: ["InterpretCommand", "Training", "Datasets", "Networks", "TensorAlgebra"]),
+            dependencies: ["InterpretCommand", "CommandTestSupport", "Training", "Datasets", "Networks", "TensorAlgebra"]),
         .testTarget(
             name: "TrainCommandTests",
-            dependencies: ["TrainCommand", "Datasets", "TensorAlgebra"]),
+            dependencies: ["TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
         .testTarget(
             name: "SpectrumCommandTests",
-            dependencies: ["SpectrumCommand"]),
+            dependencies: ["SpectrumCommand", "CommandTestSupport"]),
     ]
 )

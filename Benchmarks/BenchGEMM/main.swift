@@ -6,6 +6,7 @@
 // them alike; GFLOP/s are medians over calls and ratios are medians over adjacent pairs.
 
 import ArgumentParser
+import CommandSupport
 import CBLAS
 import Foundation
 import TensorAlgebra
@@ -57,11 +58,6 @@ func now() -> Double {
     return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
 
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    let mid = sorted.count / 2
-    return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
 
 /// Times the three methods on one shape: GFLOP/s medians and the medians of paired ratios.
 func measure<S: BLASScalar>(

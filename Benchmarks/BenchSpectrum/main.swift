@@ -3,6 +3,7 @@
 // N, L, initialisation and activation, run side by side in the same session.
 
 import ArgumentParser
+import CommandSupport
 import Foundation
 import Networks
 import Spectrum
@@ -42,10 +43,6 @@ struct Result: Codable {
     var meetsBar: Bool?
 }
 
-func median(_ values: [Double]) -> Double {
-    let s = values.sorted()
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-}
 
 /// Median milliseconds per sample over `samples` inputs after one warm-up.
 func timeIsometry(_ c: Case, samples: Int, skipInactive: Bool) throws -> Double {

@@ -3,6 +3,7 @@
 // ../shared/peers/torch_train.py at its better thread setting, rounds alternating.
 
 import ArgumentParser
+import CommandSupport
 import Datasets
 import Foundation
 import Networks
@@ -13,10 +14,6 @@ import Training
 import Glibc
 #endif
 
-func median(_ values: [Double]) -> Double {
-    let s = values.sorted()
-    return s.isEmpty ? .nan : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-}
 
 func peakResidentMegabytes() -> Double {
     var usage = rusage()

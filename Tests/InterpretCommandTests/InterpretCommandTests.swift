@@ -1,3 +1,4 @@
+import CommandTestSupport
 import Datasets
 import Foundation
 import Networks
@@ -5,24 +6,8 @@ import Testing
 import TensorAlgebra
 import Training
 
-func binary(_ name: String) -> URL {
-    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    let url = folder.appendingPathComponent(name)
-    return FileManager.default.fileExists(atPath: url.path) ? url : folder.deletingLastPathComponent().appendingPathComponent(name)
-}
-
 func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-    let process = Process()
-    process.executableURL = binary(name)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output, error)
+    try runExecutable(name, arguments)
 }
 
 /// 4×4 images with 3 classes in MNIST format, and a small trained-looking checkpoint for them.

@@ -1,25 +1,9 @@
+import CommandTestSupport
 import Foundation
 import Testing
 
-/// Runs the built `spectrum` executable, which sits beside the test bundle.
 func runSpectrum(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var binary = folder.appendingPathComponent("spectrum")
-    if !FileManager.default.fileExists(atPath: binary.path) {
-        // The test runner may live inside an .xctest bundle one level down.
-        binary = folder.deletingLastPathComponent().appendingPathComponent("spectrum")
-    }
-    let process = Process()
-    process.executableURL = binary
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output, error)
+    try runExecutable("spectrum", arguments)
 }
 
 func temporaryFolder() throws -> URL {

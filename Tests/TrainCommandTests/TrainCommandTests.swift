@@ -1,27 +1,14 @@
+import CommandTestSupport
 import Datasets
 import Dispatch
 import Foundation
 import Testing
 import TensorAlgebra
 
-func trainBinary() -> URL {
-    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    let binary = folder.appendingPathComponent("train")
-    return FileManager.default.fileExists(atPath: binary.path) ? binary : folder.deletingLastPathComponent().appendingPathComponent("train")
-}
+func trainBinary() -> URL { executableURL("train") }
 
 func runTrain(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-    let process = Process()
-    process.executableURL = trainBinary()
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output, error)
+    try runExecutable("train", arguments)
 }
 
 /// A small MNIST-format folder: 4×4 images, 3 classes, class c brightens row c.
