@@ -141,6 +141,9 @@ struct BenchGEMM: ParsableCommand {
         commandName: "bench-gemm",
         abstract: "GEMM GFLOP/s of the tensor API against raw OpenBLAS (medians over alternating calls).")
 
+    @Flag(help: "Instead of the table: the trainer's shapes with OpenBLAS's own 2 threads against ParallelGEMM's row split (2 workers, single-threaded BLAS).")
+    var rowSplit = false
+
     @Flag(help: "Print the rows as JSON instead of a table.")
     var json = false
 
@@ -167,6 +170,7 @@ struct BenchGEMM: ParsableCommand {
     }
 
     func run() throws {
+        if rowSplit { return compareRowSplit() }
         if let threads { OpenBLAS.threads = threads }
         let precisions: [String] = precision == .both ? ["float", "double"] : [precision.rawValue]
         var rows: [Row] = []
@@ -202,6 +206,48 @@ struct BenchGEMM: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(rows), as: UTF8.self))
         }
+    }
+
+    /// Float, the three GEMMs of a training step: medians over alternating calls.
+    func compareRowSplit() {
+        let cases = [
+            ("forward  h = x·Wᵀ   128×794·794×794ᵀ", Shape(label: "", m: 128, n: 794, k: 794, transposeA: false, transposeB: true)),
+            ("gradient ∂W = δᵀ·x  794×128·128×794", Shape(label: "", m: 794, n: 794, k: 128, transposeA: true, transposeB: false)),
+            ("backward δ·W        128×794·794×794", Shape(label: "", m: 128, n: 794, k: 794, transposeA: false, transposeB: false)),
+        ]
+        print("bench-gemm --row-split: float, OpenBLAS \(OpenBLAS.coreName); medians over calls in alternating blocks")
+        print("| product | OpenBLAS, 2 threads | row split, 2 workers | split / OpenBLAS |")
+        print("|---|---:|---:|---:|")
+        for (name, shape) in cases {
+            var generator = SeededGenerator(seed: 1)
+            let a = Tensor<Float>.randomNormal(shape.transposeA ? [shape.k, shape.m] : [shape.m, shape.k], using: &generator)
+            let b = Tensor<Float>.randomNormal(shape.transposeB ? [shape.n, shape.k] : [shape.k, shape.n], using: &generator)
+            let c = Tensor<Float>.zeros([shape.m, shape.n])
+            let (pa, pb, pc) = (UnsafePointer(a.unsafeBaseAddress), UnsafePointer(b.unsafeBaseAddress), c.unsafeBaseAddress)
+            let lda = shape.transposeA ? shape.m : shape.k, ldb = shape.transposeB ? shape.k : shape.n
+            // Blocks rather than single calls alternate: OpenBLAS's idle threads keep spinning for
+            // a while after a threaded call and would steal the workers' cores.
+            var times: [[Double]] = [[], []]
+            for round in 0 ..< 12 {
+                let split = round % 2 == 1
+                OpenBLAS.threads = split ? 1 : 2
+                usleep(50_000)
+                for call in 0 ..< 120 {
+                    let start = now()
+                    if split {
+                        ParallelGEMM.gemm(workers: 2, transposeA: shape.transposeA, transposeB: shape.transposeB, m: shape.m, n: shape.n, k: shape.k,
+                                          alpha: 1, a: pa, lda: lda, b: pb, ldb: ldb, beta: 0, c: pc, ldc: shape.n)
+                    } else {
+                        Float.gemm(transposeA: shape.transposeA, transposeB: shape.transposeB, m: shape.m, n: shape.n, k: shape.k,
+                                   alpha: 1, a: pa, lda: lda, b: pb, ldb: ldb, beta: 0, c: pc, ldc: shape.n)
+                    }
+                    if call >= 20 { times[split ? 1 : 0].append(now() - start) }
+                }
+            }
+            let (blas, split) = (shape.flops / median(times[0]) / 1e9, shape.flops / median(times[1]) / 1e9)
+            print(String(format: "| %@ | %.1f GFLOP/s | %.1f GFLOP/s | %.2f× |", name, blas, split, split / blas))
+        }
+        OpenBLAS.threads = 2
     }
 
     func header() -> String {

@@ -9,10 +9,11 @@ public struct SendablePointer<Scalar>: @unchecked Sendable {
 
 /// GEMM split by rows of C across `workers` threads, each calling single-threaded BLAS.
 ///
-/// On small-batch shapes (128 × 794 · 794 × 794) OpenBLAS's own threading synchronises at
-/// every block and reaches 125–140 GFLOP/s on 2 cores; independent row blocks reach 140–180
-/// (docs/benchmarks.md). Set `OpenBLAS.threads = 1` while using it, or the workers' calls
-/// each start their own threads.
+/// On the trainer's small-batch shapes it is level with OpenBLAS's own threading overall:
+/// 6–16 % faster for the weight gradient, about equal for the backward product, 10 % slower for
+/// the forward one (`bench-gemm --row-split`, docs/benchmarks.md); the trainer uses it so that
+/// OpenBLAS's threads never spin between calls. Set `OpenBLAS.threads = 1` while using it, or
+/// the workers' calls each start their own threads.
 public enum ParallelGEMM {
     public static func gemm<Scalar: BLASScalar>(
         workers: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
