@@ -160,6 +160,6 @@ let package = Package(
             dependencies: ["TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
         .testTarget(
             name: "SpectrumCommandTests",
-            dependencies: ["SpectrumCommand", "CommandTestSupport"]),
+            dependencies: ["SpectrumCommand", "CommandTestSupport", "TensorAlgebra"]),
     ]
 )

@@ -1,6 +1,7 @@
 import CommandTestSupport
 import Foundation
 import Testing
+import TensorAlgebra
 
 func runSpectrum(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
     try runExecutable("spectrum", arguments)
@@ -62,6 +63,26 @@ func temporaryFolder() throws -> URL {
             #expect(lines.count == 1, "\(arguments): \(error)")
             for mention in mentions { #expect(error.contains(mention), "\(arguments): \(error)") }
         }
+    }
+
+    @Test func analysesATrainCheckpoint() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // The layout `train` writes: layers.{l}.weight, activation in the metadata.
+        var file = SafetensorsFile()
+        for l in 0 ..< 3 { file.set("layers.\(l).weight", Tensor<Float>.identity(20)) }
+        file.metadata = ["activation": "hard-tanh", "classes": "10", "input_features": "10"]
+        let url = folder.appendingPathComponent("checkpoint.safetensors")
+        try file.write(to: url)
+        let (status, output, error) = try runSpectrum(["--checkpoint", url.path, "--samples", "50"])
+        #expect(status == 0, "\(error)")
+        #expect(output.contains("3 layers × width 20") && output.contains("diagonal"))
+        // Identity weights at σ = 1, q0 = 0.5: the fraction at λ = 1 is Binomial(1000, erf(1))/1000,
+        // standard deviation 0.0115; four of them bound a fixed-seed run.
+        let atom = output.split(separator: "\n").first { $0.hasPrefix("atom at λ = 1") }.map(String.init) ?? ""
+        let tokens = atom.split(separator: " ").map(String.init)
+        let measured = tokens.firstIndex(of: "%").flatMap { Double(tokens[$0 - 1]) } ?? -1
+        #expect(abs(measured / 100 - 0.8427007929497149) <= 4 * 0.0115, "\(atom)")
     }
 
     @Test func mismatchedWeightFilesSayWhatWasExpected() throws {
