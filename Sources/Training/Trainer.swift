@@ -57,6 +57,8 @@ public struct Evaluation: Sendable, Codable {
     public var layerAccuracies: [Double]
     /// Per layer, confusion[true][predicted] counts.
     public var layerConfusion: [[[Int]]]
+    /// Per layer, the mean softmax probability of the true class over its class dimensions.
+    public var layerTrueClassLikelihoods: [Double]
 }
 
 public enum TrainingError: Error, CustomStringConvertible {
@@ -206,6 +208,7 @@ extension IdentityClassifier {
     public func evaluate(_ data: LabeledImages, batchSize: Int = 500, workers: Int = 1) -> Evaluation {
         let c = classes
         var confusion = [[[Int]]](repeating: [[Int]](repeating: [Int](repeating: 0, count: c), count: c), count: layers)
+        var likelihood = [Double](repeating: 0, count: layers)
         var totalLoss = 0.0
         var correct = 0
         var workspaces: [Int: BatchWorkspace<Scalar>] = [:]
@@ -225,16 +228,21 @@ extension IdentityClassifier {
                 let h = workspace.h[l]
                 for row in 0 ..< size {
                     let scores = h + row * width + inputFeatures
+                    let label = data.labels[start + row]
                     var best = 0
                     for k in 1 ..< c where scores[k] > scores[best] { best = k }
-                    confusion[l][data.labels[start + row]][best] += 1
+                    confusion[l][label][best] += 1
+                    var total = 0.0
+                    for k in 0 ..< c { total += Foundation.exp(Double(scores[k] - scores[best])) }
+                    likelihood[l] += Foundation.exp(Double(scores[label] - scores[best])) / total
                 }
             }
             start += size
         }
-        let accuracies = confusion.map { matrix in Double((0 ..< c).reduce(0) { $0 + matrix[$1][$1] }) / Double(max(data.count, 1)) }
-        return Evaluation(loss: totalLoss / Double(max(data.count, 1)), accuracy: Double(correct) / Double(max(data.count, 1)),
-                          layerAccuracies: accuracies, layerConfusion: confusion)
+        let count = Double(max(data.count, 1))
+        let accuracies = confusion.map { matrix in Double((0 ..< c).reduce(0) { $0 + matrix[$1][$1] }) / count }
+        return Evaluation(loss: totalLoss / count, accuracy: Double(correct) / count, layerAccuracies: accuracies,
+                          layerConfusion: confusion, layerTrueClassLikelihoods: likelihood.map { $0 / count })
     }
 }
 
