@@ -99,13 +99,9 @@ extension MultilayerPerceptron {
         width: Int, layers: Int, sigmaW: Scalar, sigmaB: Scalar = 0, activation: Activation,
         using generator: inout SeededGenerator
     ) -> Self {
-        var weights: [Tensor<Scalar>] = []
-        var biases: [Tensor<Scalar>?] = []
-        for _ in 0 ..< layers {
-            weights.append(.randomNormal([width, width], standardDeviation: sigmaW / Scalar(width).squareRoot(), using: &generator))
-            biases.append(sigmaB > 0 ? .randomNormal([width], standardDeviation: sigmaB, using: &generator) : nil)
+        random(layers: layers, width: width, sigmaB: sigmaB, activation: activation, using: &generator) {
+            .randomNormal([width, width], standardDeviation: sigmaW / Scalar(width).squareRoot(), using: &$0)
         }
-        return Self(weights: weights, biases: biases, activation: activation)
     }
 
     /// W = σ_w·Q with Q Haar orthogonal and, when σ_b > 0, b_i ~ N(0, σ_b²).
@@ -113,10 +109,21 @@ extension MultilayerPerceptron {
         width: Int, layers: Int, sigmaW: Scalar, sigmaB: Scalar = 0, activation: Activation,
         using generator: inout SeededGenerator
     ) -> Self {
+        random(layers: layers, width: width, sigmaB: sigmaB, activation: activation, using: &generator) {
+            .randomOrthogonal(width, scale: sigmaW, using: &$0)
+        }
+    }
+
+    /// Layer by layer: a weight from `weight`, then (when σ_b > 0) a N(0, σ_b²) bias, in that
+    /// order from the one generator, so a seed fixes the whole network.
+    private static func random(
+        layers: Int, width: Int, sigmaB: Scalar, activation: Activation, using generator: inout SeededGenerator,
+        weight: (inout SeededGenerator) -> Tensor<Scalar>
+    ) -> Self {
         var weights: [Tensor<Scalar>] = []
         var biases: [Tensor<Scalar>?] = []
         for _ in 0 ..< layers {
-            weights.append(.randomOrthogonal(width, scale: sigmaW, using: &generator))
+            weights.append(weight(&generator))
             biases.append(sigmaB > 0 ? .randomNormal([width], standardDeviation: sigmaB, using: &generator) : nil)
         }
         return Self(weights: weights, biases: biases, activation: activation)
@@ -218,6 +225,17 @@ extension MultilayerPerceptron {
             throw NetworkFileError(path: url.path, problem: "unknown activation '\(name)' in metadata")
         }
         self.init(weights: weights, biases: biases, activation: activation ?? stored)
+    }
+
+    /// Loads a `.safetensors` checkpoint or a folder of `W1.npy …`, whichever `path` names.
+    /// For checkpoints a nil `activation` keeps the file's own; folders default to hard-tanh.
+    public init(contentsOf path: String, activation: Activation?) throws {
+        let url = URL(fileURLWithPath: path)
+        if path.hasSuffix(".safetensors") {
+            try self.init(safetensors: url, activation: activation)
+        } else {
+            try self.init(numpyFolder: url, activation: activation ?? .hardTanh)
+        }
     }
 
     /// Saves the network as `W1.npy … WL.npy` (and `b1.npy …` where present) in `folder`.

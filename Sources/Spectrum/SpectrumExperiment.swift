@@ -103,10 +103,7 @@ public enum SpectrumExperiment {
                 return .orthogonal(width: c.width, layers: c.layers, sigmaW: Scalar(c.sigmaW), sigmaB: Scalar(c.sigmaB),
                                    activation: c.activation, using: &generator)
             case .file:
-                let path = c.weightsPath ?? ""
-                return path.hasSuffix(".safetensors")
-                    ? try MultilayerPerceptron(safetensors: URL(fileURLWithPath: path), activation: c.activation)
-                    : try MultilayerPerceptron(numpyFolder: URL(fileURLWithPath: path), activation: c.activation)
+                return try MultilayerPerceptron(contentsOf: c.weightsPath ?? "", activation: c.activation)
             }
         }
         let network = try makeNetwork()

@@ -113,10 +113,7 @@ struct Analyze: ParsableCommand {
 
     func loadNetwork(_ path: String) throws -> MultilayerPerceptron<Double> {
         do {
-            if path.hasSuffix(".safetensors") {
-                return try MultilayerPerceptron<Double>(safetensors: URL(fileURLWithPath: path), activation: activationFlagGiven ? activation : nil)
-            }
-            return try MultilayerPerceptron<Double>(numpyFolder: URL(fileURLWithPath: path), activation: activation)
+            return try MultilayerPerceptron<Double>(contentsOf: path, activation: activationFlagGiven ? activation : nil)
         } catch let error as NetworkFileError {
             throw UserError(message: "--weights: \(error.description)")
         } catch let error as NumpyFileError {
