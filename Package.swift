@@ -130,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "BenchInterpret",
             dependencies: [
-                "Interpretation", "Training", "Datasets", "TensorAlgebra",
+                "CommandSupport", "Interpretation", "Training", "Datasets", "TensorAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchInterpret"),

@@ -3,6 +3,7 @@
 // Benchmarks/Peers/interpret_peer.py on the same checkpoint and images, side by side.
 
 import ArgumentParser
+import CommandSupport
 import Datasets
 import Foundation
 import Interpretation
@@ -18,7 +19,8 @@ struct BenchInterpret: ParsableCommand {
     @Option(help: "A checkpoint from `train`.") var checkpoint = "out/train/checkpoint.safetensors"
     @Option(help: "MNIST-format folder.") var data = ImageDataset.fashionMNISTFolder
     @Option(help: "Test images.") var images = 1000
-    @Option(help: "Timed repetitions (median).") var repeats = 5
+    @Option(help: "Timed repetitions of Isometry in each round (median).") var repeats = 5
+    @Option(help: "Alternating rounds of Isometry and the peers.") var rounds = 3
     @Option(help: "Python with torch and captum.") var python = NSHomeDirectory() + "/.venv-peers/bin/python"
     @Option(help: "The peer script.") var script = "Benchmarks/Peers/interpret_peer.py"
 
@@ -29,37 +31,48 @@ struct BenchInterpret: ParsableCommand {
         var inputs = Tensor<Float>.zeros([images, classifier.width])
         test.gather((0 ..< images).map { $0 }[...], into: &inputs)
         _ = InstanceLinearisation(classifier, inputs: inputs.rows(0 ..< 16))
-        var times: [Double] = []
-        var error = 0.0
-        for _ in 0 ..< repeats {
-            let start = Date()
-            let linear = InstanceLinearisation(classifier, inputs: inputs)
-            times.append(Date().timeIntervalSince(start))
-            error = linear.completenessError
+        // Rounds alternate Isometry and the peers, so each round's ratio compares runs a few
+        // seconds apart on this shared machine; the table gives medians over the rounds.
+        var ours: [Double] = [], jacrevs: [Double] = [], igs: [Double] = []
+        var error = 0.0, igError: Double?
+        for round in 1 ... rounds {
+            FileHandle.standardError.write(Data("round \(round)/\(rounds)\n".utf8))
+            var times: [Double] = []
+            for _ in 0 ..< repeats {
+                let start = Date()
+                let linear = InstanceLinearisation(classifier, inputs: inputs)
+                times.append(Date().timeIntervalSince(start))
+                error = linear.completenessError
+            }
+            ours.append(median(times))
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = [script, "--checkpoint", checkpoint, "--data", data, "--images", "\(images)"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any]
+            if let seconds = peer?["jacrev_seconds"] as? Double { jacrevs.append(seconds) }
+            if let seconds = peer?["ig_seconds"] as? Double { igs.append(seconds) }
+            igError = peer?["ig_completeness"] as? Double ?? igError
         }
-        let ours = times.sorted()[times.count / 2]
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "--checkpoint", checkpoint, "--data", data, "--images", "\(images)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any]
-        let jacrev = peer?["jacrev_seconds"] as? Double
-        let ig = peer?["ig_seconds"] as? Double
-        let igError = peer?["ig_completeness"] as? Double
+        func ratio(_ peer: [Double]) -> Double? {
+            peer.count == ours.count ? median(zip(peer, ours).map { $0 / $1 }) : nil
+        }
+        let (mine, jacrev, ig) = (median(ours), jacrevs.isEmpty ? nil : median(jacrevs), igs.isEmpty ? nil : median(igs))
+        let (jacrevRatio, igRatio) = (ratio(jacrevs), ratio(igs))
 
         func seconds(_ x: Double?) -> String { x.map { String(format: "%.3f s", $0) } ?? "–" }
         print("bench-interpret: \(images) Fashion-MNIST test images, \(classifier.layers)-layer \(classifier.activation.rawValue) network of width \(classifier.width), float32")
         print("| method | time | vs Isometry | completeness error (relative) | what it gives |")
         print("|---|---:|---:|---:|---|")
-        print("| Isometry exact linearisation | \(seconds(ours)) | 1× | \(String(format: "%.1e", error)) | W(x) for all 10 classes and b(x) |")
-        print("| torch.func.jacrev (vmap) | \(seconds(jacrev)) | \(jacrev.map { String(format: "%.2f×", $0 / ours) } ?? "–") | – (no bias share) | J(x) for all 10 classes |")
-        print("| Captum IntegratedGradients, 50 steps | \(seconds(ig)) | \(ig.map { String(format: "%.1f×", $0 / ours) } ?? "–") | \(igError.map { String(format: "%.1e", $0) } ?? "–") | attributions for the predicted class |")
-        print("(Isometry: median of \(repeats); peers: one run each after a warm-up.)")
+        print("| Isometry exact linearisation | \(seconds(mine)) | 1× | \(String(format: "%.1e", error)) | W(x) for all 10 classes and b(x) |")
+        print("| torch.func.jacrev (vmap) | \(seconds(jacrev)) | \(jacrevRatio.map { String(format: "%.2f×", $0) } ?? "–") | – (no bias share) | J(x) for all 10 classes |")
+        print("| Captum IntegratedGradients, 50 steps | \(seconds(ig)) | \(igRatio.map { String(format: "%.1f×", $0) } ?? "–") | \(igError.map { String(format: "%.1e", $0) } ?? "–") | attributions for the predicted class |")
+        print("(medians over \(rounds) alternating rounds; Isometry: median of \(repeats) runs a round; peers: one run a round after a warm-up;")
+        print(" vs Isometry: median of the rounds' ratios. Rounds, Isometry: \(ours.map { String(format: "%.3f", $0) }.joined(separator: ", ")) s; jacrev: \(jacrevs.map { String(format: "%.3f", $0) }.joined(separator: ", ")) s; IG: \(igs.map { String(format: "%.2f", $0) }.joined(separator: ", ")) s)")
     }
 }

@@ -63,6 +63,39 @@ func measuredPeak() -> Double {
     return 2 * pow(2048, 3) / median(times) / 1e9
 }
 
+/// Milliseconds per training step (forward, loss, backward with the SGD update) with OpenBLAS
+/// threading each GEMM and with `ParallelGEMM`'s row split over single-threaded calls, in
+/// alternating blocks of 10 steps on the same weights; returns the medians and the median
+/// of the paired ratios split / OpenBLAS.
+func threadingComparison(pairs: Int = 15) -> (openBLAS: Double, split: Double, ratio: Double) {
+    var generator = SeededGenerator(seed: 1)
+    var network = IdentityClassifier<Float>(inputFeatures: 784, classes: 10, layers: 10, using: &generator).network
+    let threaded = BatchWorkspace<Float>(batchSize: 128, width: 794, layers: 10, classStart: 784, training: true, workers: 1)
+    let split = BatchWorkspace<Float>(batchSize: 128, width: 794, layers: 10, classStart: 784, training: true, workers: 2)
+    for workspace in [threaded, split] {
+        for i in 0 ..< 128 * 794 { workspace.input[i] = i % 794 < 784 ? Float(i % 97) / 97 : 0 }
+        for row in 0 ..< 128 { workspace.labels[row] = row % 10 }
+    }
+    func milliseconds(_ workspace: BatchWorkspace<Float>, threads: Int) -> Double {
+        OpenBLAS.threads = threads
+        let start = Date()
+        for _ in 0 ..< 10 {
+            workspace.forward(network)
+            _ = workspace.loss(gradient: true)
+            workspace.backwardWithSGD(&network, learningRate: 1e-5, weightDecay: 0)
+        }
+        return Date().timeIntervalSince(start) * 100
+    }
+    let previous = OpenBLAS.threads
+    defer { OpenBLAS.threads = previous }
+    var a: [Double] = [], b: [Double] = [], ratios: [Double] = []
+    for _ in 0 ..< pairs {
+        let x = milliseconds(threaded, threads: 2), y = milliseconds(split, threads: 1)
+        a.append(x); b.append(y); ratios.append(y / x)
+    }
+    return (median(a), median(b), median(ratios))
+}
+
 struct Report: Encodable {
     var isometrySamplesPerSecond: [Double] = []
     var torchSamplesPerSecond: [Int: [Double]] = [:]
@@ -74,6 +107,9 @@ struct Report: Encodable {
     var gemmPeakGflops = 0.0
     var isometryGflops = 0.0
     var speedup = 0.0
+    var stepMillisecondsOpenBLASThreads = 0.0
+    var stepMillisecondsRowSplit = 0.0
+    var rowSplitOverOpenBLASTime = 0.0
 }
 
 @main
@@ -87,8 +123,15 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Python with torch.") var python = NSHomeDirectory() + "/.venv-peers/bin/python"
     @Option(help: "The PyTorch peer.") var script = "../shared/peers/torch_train.py"
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Only compare OpenBLAS threading with the row split, step against step.") var threadingOnly = false
 
     func run() throws {
+        if threadingOnly {
+            let (threaded, split, ratio) = threadingComparison()
+            print(String(format: "One step (forward, loss, backward + SGD), medians of 15 alternating blocks of 10: OpenBLAS threads %.2f ms, row split %.2f ms; split / OpenBLAS %.3f",
+                         threaded, split, ratio))
+            return
+        }
         let dataset = try ImageDataset(folder: data)
         var report = Report()
         let configuration = TrainingConfiguration()  // the defaults: 10 layers, batch 128, SGD lr 0.01
@@ -117,12 +160,18 @@ struct BenchTrain: ParsableCommand {
         let best = report.torchSamplesPerSecond.max { median($0.value) < median($1.value) }
         report.torchBestThreads = best?.key ?? 0
         let ours = median(report.isometrySamplesPerSecond)
-        report.speedup = ours / median(best?.value ?? [])
+        // Rounds alternate, so each round's ratio compares two runs minutes apart; the median
+        // of those ratios is steadier on this shared machine than a ratio of medians.
+        let peer = best?.value ?? []
+        report.speedup = peer.count == report.isometrySamplesPerSecond.count
+            ? median(zip(report.isometrySamplesPerSecond, peer).map { $0 / $1 }) : ours / median(peer)
         // GEMM work per sample: 26 full 794² products and 3 with C = 10 columns (see Backpropagation.swift).
         let (n, c) = (794.0, 10.0)
         let flopsPerSample = 2 * (26 * n * n + 3 * c * n)
         report.isometryGflops = ours * flopsPerSample / 1e9
         report.gemmPeakGflops = measuredPeak()
+        FileHandle.standardError.write(Data("threading: OpenBLAS threads against the row split\n".utf8))
+        (report.stepMillisecondsOpenBLASThreads, report.stepMillisecondsRowSplit, report.rowSplitOverOpenBLASTime) = threadingComparison()
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -138,8 +187,10 @@ struct BenchTrain: ParsableCommand {
             print(String(format: "| PyTorch, %d thread%@ | %.0f | %@ | %.0f MB | %.2f %% |", threads, threads == 1 ? "" : "s", median(values),
                          values.map { String(format: "%.0f", $0) }.joined(separator: ", "), report.torchPeakMegabytes, report.torchTestAccuracy * 100))
         }
-        print(String(format: "\nspeed-up over PyTorch at its better setting (%d threads): %.2f×", report.torchBestThreads, report.speedup))
+        print(String(format: "\nspeed-up over PyTorch at its better setting (%d threads), median of the rounds' ratios: %.2f×", report.torchBestThreads, report.speedup))
         print(String(format: "Isometry GEMM throughput %.0f GFLOP/s = %.0f %% of this session's GEMM peak (%.0f GFLOP/s, float 2048²)",
                      report.isometryGflops, 100 * report.isometryGflops / report.gemmPeakGflops, report.gemmPeakGflops))
+        print(String(format: "One step (forward, loss, backward + SGD), medians of 15 alternating blocks of 10: OpenBLAS threads %.2f ms, row split %.2f ms; split / OpenBLAS %.3f",
+                     report.stepMillisecondsOpenBLASThreads, report.stepMillisecondsRowSplit, report.rowSplitOverOpenBLASTime))
     }
 }

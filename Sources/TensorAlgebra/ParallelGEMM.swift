@@ -9,11 +9,11 @@ public struct SendablePointer<Scalar>: @unchecked Sendable {
 
 /// GEMM split by rows of C across `workers` threads, each calling single-threaded BLAS.
 ///
-/// On the trainer's small-batch shapes it is level with OpenBLAS's own threading overall:
-/// 6–16 % faster for the weight gradient, about equal for the backward product, 10 % slower for
-/// the forward one (`bench-gemm --row-split`, docs/benchmarks.md); the trainer uses it so that
-/// OpenBLAS's threads never spin between calls. Set `OpenBLAS.threads = 1` while using it, or
-/// the workers' calls each start their own threads.
+/// For callers that keep both cores busy with their own threads. On the trainer's small-batch
+/// shapes it is level with OpenBLAS's own threading product by product (`bench-gemm
+/// --row-split`), but a whole training step runs 2–50 % slower with it, depending on the
+/// machine's load (`bench-train --threading-only`), so the trainer lets OpenBLAS thread. Set `OpenBLAS.threads = 1` while using it, or the workers'
+/// calls each start their own threads.
 public enum ParallelGEMM {
     public static func gemm<Scalar: BLASScalar>(
         workers: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
