@@ -40,10 +40,13 @@ public struct SVGCanvas {
 
     public enum Anchor: String { case start, middle, end }
 
+    /// With `halo`, the text gets a white outline so that it stays readable over plotted lines.
     public mutating func text(_ content: String, x: Double, y: Double, size: Double = 12,
-                              anchor: Anchor = .start, rotate: Double? = nil, weight: String = "normal", fill: String = "#222") {
+                              anchor: Anchor = .start, rotate: Double? = nil, weight: String = "normal", fill: String = "#222",
+                              halo: Bool = false) {
         let transform = rotate.map { " transform=\"rotate(\(n($0)) \(n(x)) \(n(y)))\"" } ?? ""
-        elements.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor.rawValue)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(transform)>\(escape(content))</text>")
+        let outline = halo ? " stroke=\"white\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"" : ""
+        elements.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor.rawValue)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(outline)\(transform)>\(escape(content))</text>")
     }
 
     /// Raw SVG, for what the helpers do not cover.

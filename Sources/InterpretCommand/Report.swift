@@ -142,7 +142,7 @@ struct Report {
         // Contribution maps.
         let cumulativeLimit = analyses.flatMap { $0.cumulativeChanges.flatMap { $0 } }.map(abs).max() ?? 1
         body += "<h2>Contribution maps: how each layer changes the image</h2><p>x<sup>l</sup>[0..&lt;D] − x<sup>0</sup>[0..&lt;D], the change of the feature dimensions since the input, layer by layer (one colour scale for the whole grid; white is no change).</p>"
-        body += legend(limit: cumulativeLimit, label: "x^l − x^0 (feature dimensions)")
+        body += legend(limit: cumulativeLimit, label: "xˡ − x⁰ (feature dimensions)")
         body += "<table class=\"grid\"><tr><th>input</th>" + (1 ... layers).map { "<th>layer \($0)</th>" }.joined() + "</tr>"
         for a in analyses {
             let pixels = (0 ..< test.features).map { Double(test.pixels[a.index * test.features + $0]) / 255 }

@@ -3,12 +3,12 @@ import Foundation
 
 extension SpectrumSweep {
     /// Four heat maps over (σ, q0): the fraction of non-vanishing eigenvalues and log10 of the
-    /// mean eigenvalue, measured and theoretical, each with the critical curve α σ^{2L} = 1.
+    /// mean eigenvalue, measured and theoretical, each with the critical curve α·σ²ᴸ = 1.
     public func heatMap(_ points: [Point]) -> SVGCanvas {
         var canvas = SVGCanvas(width: 1000, height: 820)
         canvas.text("Identity-initialised \(activation.rawValue) MLP, L = \(layers), N = \(width): spectrum of J Jᵀ over (σ, q0)",
                     x: 500, y: 26, size: 16, anchor: .middle, weight: "bold")
-        canvas.text("\(samples) samples per point; dashed: critical curve α σ^{2L} = 1 (mean eigenvalue 1); grey: every measured eigenvalue is 0",
+        canvas.text("\(samples) samples per point; dashed: critical curve α·σ²ᴸ = 1 (mean eigenvalue 1); grey: every measured eigenvalue is 0",
                     x: 500, y: 46, size: 12, anchor: .middle, fill: "#555")
         let byIndex = Dictionary(uniqueKeysWithValues: points.map { ($0.index, $0) })
         let logMeans = points.flatMap { [$0.measuredLog10Mean, $0.theoryLog10Mean] }.filter(\.isFinite)

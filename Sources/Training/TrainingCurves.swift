@@ -7,6 +7,7 @@ public func trainingCurvesFigure(history: [EpochRecord], stepLosses: [(step: Int
     canvas.text(title, x: 450, y: 24, size: 15, anchor: .middle, weight: "bold")
     let epochs = Double(max(history.last?.epoch ?? 1, 1))
     let trainColor = "#2c7fb8", testColor = "#d95f0e", stepColor = "#9ecae1"
+    var plotted: [(Double, Double)] = []  // every drawn point, so that the legend can avoid them
 
     // Loss panel (log scale): smoothed step losses, and per-epoch train and test loss.
     let losses = stepLosses.map(\.loss) + history.flatMap { [$0.trainLoss, $0.testLoss] }
@@ -23,10 +24,15 @@ public func trainingCurvesFigure(history: [EpochRecord], stepLosses: [(step: Int
             return (x1(Double(sample.step) / Double(stepsPerEpoch)), y1(max(average, lossLow)))
         }
         canvas.polyline(points, stroke: stepColor, width: 1.2)
+        plotted += points
     }
     let epochX = history.map { Double($0.epoch) }
     func markers(_ values: [Double], _ x: Scale, _ y: Scale, _ color: String, dashed: Bool = false) {
         let points = zip(epochX, values).map { (x($0), y($1)) }
+        plotted += points
+        for (a, b) in zip(points, points.dropFirst()) {  // the segments between the markers too
+            plotted += (1 ..< 12).map { i in (a.0 + (b.0 - a.0) * Double(i) / 12, a.1 + (b.1 - a.1) * Double(i) / 12) }
+        }
         canvas.polyline(points, stroke: color, width: 2, dash: dashed ? "6,3" : nil)
         for p in points { canvas.circle(x: p.0, y: p.1, radius: 3.5, fill: color) }
     }
@@ -42,11 +48,22 @@ public func trainingCurvesFigure(history: [EpochRecord], stepLosses: [(step: Int
     markers(history.map { $0.trainAccuracy * 100 }, x2, y2, trainColor)
     markers(history.map { $0.testAccuracy * 100 }, x2, y2, testColor)
     if let last = history.last {
-        canvas.text(String(format: "test %.2f %%", last.testAccuracy * 100), x: x2(Double(last.epoch)) - 4, y: y2(last.testAccuracy * 100) + 18,
-                    size: 11, anchor: .end, fill: testColor)
+        let (labelX, labelY) = (x2(Double(last.epoch)) - 4, y2(last.testAccuracy * 100) + 18)
+        canvas.text(String(format: "test %.2f %%", last.testAccuracy * 100), x: labelX, y: labelY, size: 11, anchor: .end, fill: testColor, halo: true)
+        plotted += stride(from: 0.0, through: 76, by: 8).map { (labelX - $0, labelY - 4) }
     }
-    canvas.legend([(stepColor, "train loss per step (moving average)", .line), (trainColor, "train, per epoch", .line),
-                   (testColor, "test, per epoch", .line)], x: 540, y: 250)
+    // The legend goes in the panel corner that hides the fewest drawn points.
+    let entries: [(color: String, label: String, style: LegendStyle)] = [
+        (stepColor, "train loss per step (moving average)", .line), (trainColor, "train, per epoch", .line),
+        (testColor, "test, per epoch", .line)]
+    let (width, height) = (278.0, 62.0)
+    let corners = [(420 - width - 6, 66.0), (86.0, 66.0), (420 - width - 6, 324 - height), (86.0, 324 - height),
+                   (870 - width - 6, 66.0), (536.0, 66.0), (870 - width - 6, 324 - height), (536.0, 324 - height)]
+    func hidden(_ corner: (Double, Double)) -> Int {
+        plotted.filter { $0.0 >= corner.0 - 4 && $0.0 <= corner.0 + width + 4 && $0.1 >= corner.1 - 4 && $0.1 <= corner.1 + height + 4 }.count
+    }
+    let best = corners.min { hidden($0) < hidden($1) } ?? corners[0]
+    canvas.legend(entries, x: best.0, y: best.1)
     return canvas
 }
 
@@ -64,7 +81,7 @@ public func layerFigure(accuracies: [Double], distances: [Double], title: String
     for p in points { canvas.circle(x: p.0, y: p.1, radius: 4, fill: "#2c7fb8") }
     let x2 = Scale(domain: 0.5 ... (layers + 0.5), pixels: (530, 870))
     let y2 = Scale(domain: 0 ... max((distances.max() ?? 0) * 1.15, 1e-3), pixels: (320, 60))
-    canvas.axes(x: x2, y: y2, xLabel: "layer l", yLabel: "‖W^l − σI‖_F / ‖σI‖_F", xTicks: min(distances.count, 10))
+    canvas.axes(x: x2, y: y2, xLabel: "layer l", yLabel: "‖Wˡ − σI‖ / ‖σI‖ (Frobenius)", xTicks: min(distances.count, 10))
     for (l, d) in distances.enumerated() {
         let cx = x2(Double(l + 1))
         canvas.rect(x: cx - 10, y: y2(d), width: 20, height: y2(0) - y2(d), fill: "#d95f0e")
