@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The test command: builds the package and runs the whole test suite.
+# The test command: builds the package, runs the whole test suite, then compiles every Swift
+# example in the documentation and runs the quick ones (Scripts/check-examples.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . Scripts/lib/ensure-packages.sh
 ensure_packages pkg-config libopenblas-dev liblapacke-dev zlib1g-dev
 swift build --build-tests
 swift test
+Scripts/check-examples.sh
