@@ -65,6 +65,8 @@ public struct IdentityClassifier<Scalar: BLASScalar>: Sendable {
     }
 
     /// ‖W^l − σI‖_F / ‖σI‖_F for every layer: how far training moved each layer from identity.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func distanceFromIdentity() -> [Double] {
         let n = width
         let reference = sigma * Double(n).squareRoot()

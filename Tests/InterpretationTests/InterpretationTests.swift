@@ -105,16 +105,22 @@ func randomInputs(_ count: Int, features: Int, classes: Int, seed: UInt64) -> Te
         // Independently, image by image through the plain network: argmax and softmax of each
         // layer's class dimensions. Float rounding may flip a near-tie, so allow one image.
         var correct = [Int](repeating: 0, count: 3), likelihood = [Double](repeating: 0, count: 3)
+        var confusion = [[[Int]]](repeating: [[Int]](repeating: [0, 0, 0], count: 3), count: 3)
         for i in 0 ..< 60 {
             let x = Tensor<Float>(pixels[(i * 12) ..< ((i + 1) * 12)].map { Float($0) / 255 } + [0, 0, 0])
             for (l, h) in classifier.network.preActivations(x).enumerated() {
                 let scores = (12 ..< 15).map { Double(h[$0]) }
-                if scores.indices.max(by: { scores[$0] < scores[$1] }) == labels[i] { correct[l] += 1 }
+                let predicted = scores.indices.max(by: { scores[$0] < scores[$1] })!
+                confusion[l][labels[i]][predicted] += 1
+                if predicted == labels[i] { correct[l] += 1 }
                 let top = scores.max()!
                 likelihood[l] += exp(scores[labels[i]] - top) / scores.map { exp($0 - top) }.reduce(0, +)
             }
         }
         for l in 0 ..< 3 {
+            // One image flipped by a near-tie moves one count between two cells of a row.
+            let moved = zip(readout.confusion[l].joined(), confusion[l].joined()).map { abs($0 - $1) }.reduce(0, +)
+            #expect(moved <= 2, "layer \(l + 1): \(readout.confusion[l]) vs \(confusion[l])")
             #expect(abs(readout.accuracies[l] - Double(correct[l]) / 60) <= 1.0 / 60 + 1e-12)
             #expect(abs(readout.trueClassLikelihoods[l] - likelihood[l] / 60) <= 1e-5)
         }

@@ -201,6 +201,23 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
         }
     }
 
+    @Test func distanceFromIdentityIsTheRelativeFrobeniusNorm() {
+        // W¹ = σI + E with E = 0.5 at k = 7 places (on and off the diagonal): ‖E‖_F = 0.5·√7, so
+        // the distance is 0.5·√7 / (σ·√N); W² = σI is at distance 0, W³ = 0 at distance 1.
+        let (n, sigma) = (15, 2.0)
+        var moved = Tensor<Double>.identity(n, scale: sigma)
+        let places = [(0, 0), (1, 4), (4, 1), (7, 7), (14, 0), (3, 12), (9, 9)]
+        moved.withUnsafeMutableBufferPointer { w in for (i, j) in places { w[i * n + j] += 0.5 } }
+        let network = MultilayerPerceptron(weights: [moved, .identity(n, scale: sigma), .zeros([n, n])], activation: .hardTanh)
+        let classifier = IdentityClassifier(network: network, inputFeatures: 12, classes: 3, sigma: sigma)
+        let expected = [0.5 * 7.0.squareRoot() / (sigma * Double(n).squareRoot()), 0, 1]
+        for (got, want) in zip(classifier.distanceFromIdentity(), expected) { #expect(abs(got - want) <= 1e-15) }
+        // The same in float32: σ = 2 and 0.5 are exact, so only the sums round.
+        let floatNetwork = MultilayerPerceptron(weights: network.weights.map { $0.converted(to: Float.self) }, activation: .hardTanh)
+        let single = IdentityClassifier(network: floatNetwork, inputFeatures: 12, classes: 3, sigma: sigma)
+        for (got, want) in zip(single.distanceFromIdentity(), expected) { #expect(abs(got - want) <= 1e-12) }
+    }
+
     @Test func resumingGivesTheSameWeightsAsAnUninterruptedRun() throws {
         let train = syntheticImages(count: 200, features: 8, classes: 3, seed: 7)
         let test = syntheticImages(count: 50, features: 8, classes: 3, seed: 8)
