@@ -126,8 +126,8 @@ public final class Trainer<Scalar: BLASScalar> {
         }
         let steps = stepsPerEpoch(data)
         let totalSteps = steps * c.epochs
-        // OpenBLAS threads each GEMM itself: at batch 128 that is 4–10 % faster per step than
-        // splitting rows over single-threaded calls (docs/benchmarks.md, "Threading").
+        // OpenBLAS threads each GEMM itself: at batch 128 whole steps run 2–50 % faster so than
+        // with rows split over single-threaded calls (docs/benchmarks.md, "Threading").
         let previousThreads = OpenBLAS.threads
         if let threads = c.threads { OpenBLAS.threads = threads }
         defer { OpenBLAS.threads = previousThreads }
