@@ -126,7 +126,7 @@ public final class Trainer<Scalar: BLASScalar> {
         }
         let steps = stepsPerEpoch(data)
         let totalSteps = steps * c.epochs
-        // OpenBLAS threads each GEMM itself: at batch 128 whole steps run 2–50 % faster so than
+        // OpenBLAS threads each GEMM itself: at batch 128 whole steps run 2–50 % faster than
         // with rows split over single-threaded calls (docs/benchmarks.md, "Threading").
         let previousThreads = OpenBLAS.threads
         if let threads = c.threads { OpenBLAS.threads = threads }
