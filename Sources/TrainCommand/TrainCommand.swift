@@ -19,8 +19,14 @@ enum PrecisionName: String, ExpressibleByArgument, CaseIterable { case float, do
 
 /// What metrics.json holds.
 struct Metrics: Encodable {
+    struct DistanceSample: Encodable {
+        let step: Int
+        let distanceFromIdentity: [Double]
+    }
     let configuration: TrainingConfiguration
     let epochs: [EpochRecord]
+    /// ‖Wˡ − σI‖/‖σI‖ about ten times an epoch, from the start of this run.
+    let distanceTrace: [DistanceSample]
     let layerAccuracies: [Double]?
     let distanceFromIdentity: [Double]
     let testAccuracy: Double?
@@ -37,7 +43,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train an identity-initialised MLP (width = pixels + classes) on MNIST-format data.",
-        discussion: "Writes checkpoint.safetensors, metrics.json, metrics.csv, curves.svg and layers.svg in --output.")
+        discussion: "Writes checkpoint.safetensors, metrics.json, metrics.csv, curves.svg, distances.svg and layers.svg in --output.")
 
     static func main() { mainWithOneLineErrors(name: "train") }
 
@@ -145,8 +151,15 @@ struct Train: ParsableCommand {
             + "OpenBLAS \(OpenBLAS.coreName) × \(OpenBLAS.threads)")
         let bar = ProgressBar(label: "epoch")
         var stepLosses: [(step: Int, loss: Double)] = []
-        trainer.onStep = { event in
+        // How each layer moves away from σI, about ten times an epoch (a pass over the weights,
+        // a few milliseconds, against seconds of training between samples).
+        var distanceTrace: [(step: Int, distances: [Double])] = [(trainer.globalStep, trainer.classifier.distanceFromIdentity())]
+        let traceInterval = max(steps / 10, 1)
+        trainer.onStep = { [unowned trainer] event in
             stepLosses.append((event.globalStep, event.loss))
+            if event.globalStep % traceInterval == 0 || event.stepInEpoch == event.stepsPerEpoch {
+                distanceTrace.append((event.globalStep, trainer.classifier.distanceFromIdentity()))
+            }
             if event.stepInEpoch % 5 == 0 || event.stepInEpoch == event.stepsPerEpoch {
                 bar.update(event.stepInEpoch, event.stepsPerEpoch, detail: String(
                     format: "%d/%d  loss %.4f  acc %.1f %%  %.0f samples/s", event.epoch + 1, epochs, event.loss,
@@ -174,7 +187,7 @@ struct Train: ParsableCommand {
             finished = try trainer.train(train, test: dataset.test, shouldStop: { interruptRequested != 0 })
         } catch let error as TrainingError {
             bar.finish()
-            try writeMetrics(trainer, stepLosses: stepLosses, stepsPerEpoch: steps, folder: folder, evaluation: nil)
+            try writeMetrics(trainer, stepLosses: stepLosses, distanceTrace: distanceTrace, stepsPerEpoch: steps, folder: folder, evaluation: nil)
             throw UserError(message: error.description, isInternal: true)
         }
         bar.finish()
@@ -184,25 +197,28 @@ struct Train: ParsableCommand {
             throw UserError(message: "cannot write \(checkpointURL.path): \((error as NSError).localizedDescription)")
         }
         if !finished {
-            try writeMetrics(trainer, stepLosses: stepLosses, stepsPerEpoch: steps, folder: folder, evaluation: nil)
+            try writeMetrics(trainer, stepLosses: stepLosses, distanceTrace: distanceTrace, stepsPerEpoch: steps, folder: folder, evaluation: nil)
             FileHandle.standardError.write(Data("train: interrupted at epoch \(trainer.epoch + 1), step \(trainer.stepInEpoch); checkpoint saved: resume with --resume \(checkpointURL.path)\n".utf8))
             Foundation.exit(130)
         }
         let evaluation = trainer.evaluate(dataset.test)
-        try writeMetrics(trainer, stepLosses: stepLosses, stepsPerEpoch: steps, folder: folder, evaluation: evaluation)
+        try writeMetrics(trainer, stepLosses: stepLosses, distanceTrace: distanceTrace, stepsPerEpoch: steps, folder: folder, evaluation: evaluation)
         let distances = trainer.classifier.distanceFromIdentity()
         print("\nlayer  test accuracy of class dims  ‖W−σI‖/‖σI‖")
         for l in 0 ..< layers {
             print(String(format: "%5d  %26.2f %%  %12.4f", l + 1, evaluation.layerAccuracies[l] * 100, distances[l]))
         }
-        print(String(format: "\ntest accuracy %.2f %% (loss %.4f); wrote %@/{checkpoint.safetensors, metrics.json, metrics.csv, curves.svg, layers.svg}",
+        print(String(format: "\ntest accuracy %.2f %% (loss %.4f); wrote %@/{checkpoint.safetensors, metrics.json, metrics.csv, curves.svg, distances.svg, layers.svg}",
                      evaluation.accuracy * 100, evaluation.loss, folder.path))
     }
 
-    func writeMetrics<Scalar>(_ trainer: Trainer<Scalar>, stepLosses: [(step: Int, loss: Double)], stepsPerEpoch: Int,
+    func writeMetrics<Scalar>(_ trainer: Trainer<Scalar>, stepLosses: [(step: Int, loss: Double)],
+                              distanceTrace: [(step: Int, distances: [Double])], stepsPerEpoch: Int,
                               folder: URL, evaluation: Evaluation?) throws {
         let distances = trainer.classifier.distanceFromIdentity()
-        let metrics = Metrics(configuration: trainer.configuration, epochs: trainer.history, layerAccuracies: evaluation?.layerAccuracies,
+        let metrics = Metrics(configuration: trainer.configuration, epochs: trainer.history,
+                              distanceTrace: distanceTrace.map { Metrics.DistanceSample(step: $0.step, distanceFromIdentity: $0.distances) },
+                              layerAccuracies: evaluation?.layerAccuracies,
                               distanceFromIdentity: distances, testAccuracy: evaluation?.accuracy, testLoss: evaluation?.loss,
                               precision: precision.rawValue)
         let encoder = JSONEncoder()
@@ -219,6 +235,9 @@ struct Train: ParsableCommand {
         let title = "\(layers)-layer \(activation.rawValue) MLP, \(initialization.rawValue) σ = \(sigma), \(optimizer.rawValue) lr \(lr), batch \(batch)"
         try writeAtomically(trainingCurvesFigure(history: trainer.history, stepLosses: stepLosses, stepsPerEpoch: stepsPerEpoch, title: title).render(),
                             to: folder.appendingPathComponent("curves.svg").path, flag: "--output")
+        try writeAtomically(distanceTrajectoryFigure(trace: distanceTrace, stepsPerEpoch: stepsPerEpoch,
+                                                     title: "Distance from σI during training, every layer").render(),
+                            to: folder.appendingPathComponent("distances.svg").path, flag: "--output")
         if let evaluation {
             try writeAtomically(layerFigure(accuracies: evaluation.layerAccuracies, distances: distances, title: "Per layer: readout accuracy and distance from identity").render(),
                                 to: folder.appendingPathComponent("layers.svg").path, flag: "--output")

@@ -88,3 +88,32 @@ public func layerFigure(accuracies: [Double], distances: [Double], title: String
     }
     return canvas
 }
+
+/// Viridis from dark (first layer) to green-yellow (last), stopping short of the palest yellow.
+private func color(for layer: Int, of layers: Int) -> String {
+    ColorMap.viridis.hex(layers <= 1 ? 0 : Double(layer) / Double(layers - 1) * 0.9)
+}
+
+/// How far every layer has moved from σI during training: ‖Wˡ − σI‖_F / ‖σI‖_F against the epoch,
+/// one line per layer, coloured from the first layer (dark) to the last (green-yellow).
+public func distanceTrajectoryFigure(trace: [(step: Int, distances: [Double])], stepsPerEpoch: Int, title: String) -> SVGCanvas {
+    var canvas = SVGCanvas(width: 900, height: 400)
+    canvas.text(title, x: 430, y: 24, size: 15, anchor: .middle, weight: "bold")
+    let layers = trace.first?.distances.count ?? 0
+    let perEpoch = Double(max(stepsPerEpoch, 1))
+    let firstEpoch = Double(trace.first?.step ?? 0) / perEpoch, lastEpoch = Double(trace.last?.step ?? 1) / perEpoch
+    let x = Scale(domain: firstEpoch ... max(lastEpoch, firstEpoch + 1e-9), pixels: (90, 760))
+    let highest = trace.flatMap(\.distances).filter(\.isFinite).max() ?? 0
+    let y = Scale(domain: 0 ... max(highest * 1.1, 1e-6), pixels: (340, 50))
+    canvas.axes(x: x, y: y, xLabel: "epoch", yLabel: "‖Wˡ − σI‖ / ‖σI‖ (Frobenius)", xTicks: min(max(Int(lastEpoch - firstEpoch), 2), 10))
+    for l in 0 ..< layers {
+        let color = color(for: l, of: layers)
+        let points = trace.map { (x(Double($0.step) / perEpoch), y($0.distances[l].isFinite ? $0.distances[l] : 0)) }
+        canvas.polyline(points, stroke: color, width: 1.8)
+        if let end = points.last { canvas.circle(x: end.0, y: end.1, radius: 2.5, fill: color) }
+    }
+    // One legend row per layer (up to 20, then every other one), beside the plot.
+    let shown = stride(from: 0, to: layers, by: layers > 20 ? 2 : 1)
+    canvas.legend(shown.map { (color(for: $0, of: layers), "layer \($0 + 1)", LegendStyle.line) }, x: 780, y: 50)
+    return canvas
+}

@@ -39,13 +39,20 @@ func makeDataset(train: Int, test: Int) throws -> URL {
         #expect(status == 0, "\(error)")
         #expect(text.contains("epoch 3/3"))
         #expect(text.contains("test accuracy"))
-        for name in ["checkpoint.safetensors", "metrics.json", "metrics.csv", "curves.svg", "layers.svg"] {
+        for name in ["checkpoint.safetensors", "metrics.json", "metrics.csv", "curves.svg", "distances.svg", "layers.svg"] {
             #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(name).path), "\(name)")
         }
         let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("metrics.json"))) as! [String: Any]
         let accuracy = metrics["testAccuracy"] as! Double
         #expect(accuracy > 0.8, "a separable toy problem: \(accuracy)")
         #expect((metrics["layerAccuracies"] as! [Double]).count == 3)
+        // The distance trace starts at W = σI (distance 0, step 0) and ends where the last epoch does.
+        let trace = metrics["distanceTrace"] as! [[String: Any]]
+        let epochs = metrics["epochs"] as! [[String: Any]]
+        #expect(trace.first?["step"] as? Int == 0 && (trace.first?["distanceFromIdentity"] as! [Double]) == [0, 0, 0])
+        #expect(trace.last?["step"] as? Int == 90)  // 3 epochs of 300 / 10 steps
+        #expect((trace.last?["distanceFromIdentity"] as! [Double]) == (epochs.last?["distanceFromIdentity"] as! [Double]))
+        #expect(trace.map { $0["step"] as! Int } == trace.map { $0["step"] as! Int }.sorted())
         let csv = try String(contentsOf: output.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 4 && csv[0].hasPrefix("epoch,train_loss"))
         // Resuming a finished run with more epochs continues from epoch 4.
