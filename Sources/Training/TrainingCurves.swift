@@ -112,8 +112,9 @@ public func distanceTrajectoryFigure(trace: [(step: Int, distances: [Double])], 
         canvas.polyline(points, stroke: color, width: 1.8)
         if let end = points.last { canvas.circle(x: end.0, y: end.1, radius: 2.5, fill: color) }
     }
-    // One legend row per layer (up to 20, then every other one), beside the plot.
-    let shown = stride(from: 0, to: layers, by: layers > 20 ? 2 : 1)
+    // One legend row per layer, or per every k-th layer so that at most 20 rows fit beside the plot.
+    var shown = Array(stride(from: 0, to: layers, by: max(1, (layers + 19) / 20)))
+    if let last = shown.last, last != layers - 1 { shown[shown.count - 1] = layers - 1 }  // always name the class layer
     canvas.legend(shown.map { (color(for: $0, of: layers), "layer \($0 + 1)", LegendStyle.line) }, x: 780, y: 50)
     return canvas
 }
