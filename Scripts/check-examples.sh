@@ -34,8 +34,10 @@ deps = ", ".join(f'.product(name: "{p}", package: "{root.name}")' for p in produ
 (work / "runnable.txt").write_text("\n".join(runnable) + "\n")
 print(f"{len(targets)} examples ({len(runnable)} to run) from {len(files)} files")
 PY
-swift build --package-path "$work" 2>&1 | grep -E "error|warning: var|Compiling Example|Build complete" || true
-swift build --package-path "$work" > /dev/null
+if ! swift build --package-path "$work" > "$work/build.log" 2>&1; then
+    grep -E "error" "$work/build.log" || tail -20 "$work/build.log"
+    exit 1
+fi
 while read -r name; do
     [ -n "$name" ] || continue
     echo "running $name"

@@ -85,11 +85,20 @@ extension SVGCanvas {
         if let yLabel { text(yLabel, x: left - 48, y: (top + bottom) / 2, size: 13, anchor: .middle, rotate: -90) }
     }
 
+    /// The height of one legend entry.
+    public static let legendRowHeight = 18.0
+
+    /// The size of the box `legend` draws for these entries, for callers that place it.
+    public static func legendSize(_ entries: [(color: String, label: String, style: LegendStyle)]) -> (width: Double, height: Double) {
+        let widest = entries.map { Double($0.label.count) * 6.6 }.max() ?? 0
+        return (widest + 40, legendRowHeight * Double(entries.count) + 8)
+    }
+
     /// A legend box: one entry per (colour, label, style).
     public mutating func legend(_ entries: [(color: String, label: String, style: LegendStyle)], x: Double, y: Double) {
-        let rowHeight = 18.0
-        let widest = entries.map { Double($0.label.count) * 6.6 }.max() ?? 0
-        rect(x: x, y: y, width: widest + 40, height: rowHeight * Double(entries.count) + 8, fill: "white", stroke: "#bbb", opacity: 0.9)
+        let rowHeight = Self.legendRowHeight
+        let size = Self.legendSize(entries)
+        rect(x: x, y: y, width: size.width, height: size.height, fill: "white", stroke: "#bbb", opacity: 0.9)
         for (index, entry) in entries.enumerated() {
             let cy = y + 4 + rowHeight * (Double(index) + 0.5)
             switch entry.style {

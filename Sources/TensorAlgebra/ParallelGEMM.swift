@@ -12,8 +12,8 @@ public struct SendablePointer<Scalar>: @unchecked Sendable {
 /// For callers that keep both cores busy with their own threads. On the trainer's small-batch
 /// shapes it is level with OpenBLAS's own threading product by product (`bench-gemm
 /// --row-split`), but a whole training step runs 2–50 % slower with it, depending on the
-/// machine's load (`bench-train --threading-only`), so the trainer lets OpenBLAS thread. Set `OpenBLAS.threads = 1` while using it, or the workers'
-/// calls each start their own threads.
+/// machine's load (`bench-train --threading-only`), so the trainer lets OpenBLAS thread.
+/// Set `OpenBLAS.threads = 1` while using it, or the workers' calls each start their own threads.
 public enum ParallelGEMM {
     public static func gemm<Scalar: BLASScalar>(
         workers: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,

@@ -56,7 +56,7 @@ public func trainingCurvesFigure(history: [EpochRecord], stepLosses: [(step: Int
     let entries: [(color: String, label: String, style: LegendStyle)] = [
         (stepColor, "train loss per step (moving average)", .line), (trainColor, "train, per epoch", .line),
         (testColor, "test, per epoch", .line)]
-    let (width, height) = (278.0, 62.0)
+    let (width, height) = SVGCanvas.legendSize(entries)
     let corners = [(420 - width - 6, 66.0), (86.0, 66.0), (420 - width - 6, 324 - height), (86.0, 324 - height),
                    (870 - width - 6, 66.0), (536.0, 66.0), (870 - width - 6, 324 - height), (536.0, 324 - height)]
     func hidden(_ corner: (Double, Double)) -> Int {
@@ -112,9 +112,11 @@ public func distanceTrajectoryFigure(trace: [(step: Int, distances: [Double])], 
         canvas.polyline(points, stroke: color, width: 1.8)
         if let end = points.last { canvas.circle(x: end.0, y: end.1, radius: 2.5, fill: color) }
     }
-    // One legend row per layer, or per every k-th layer so that at most 20 rows fit beside the plot.
-    var shown = Array(stride(from: 0, to: layers, by: max(1, (layers + 19) / 20)))
+    // One legend row per layer, or per every k-th layer, as many rows as fit beside the plot.
+    let (legendTop, bottomMargin) = (50.0, 10.0)
+    let rows = Int((canvas.height - legendTop - bottomMargin - SVGCanvas.legendSize([]).height) / SVGCanvas.legendRowHeight)
+    var shown = Array(stride(from: 0, to: layers, by: max(1, (layers + rows - 1) / rows)))
     if let last = shown.last, last != layers - 1 { shown[shown.count - 1] = layers - 1 }  // always name the class layer
-    canvas.legend(shown.map { (color(for: $0, of: layers), "layer \($0 + 1)", LegendStyle.line) }, x: 780, y: 50)
+    canvas.legend(shown.map { (color(for: $0, of: layers), "layer \($0 + 1)", LegendStyle.line) }, x: 780, y: legendTop)
     return canvas
 }
