@@ -144,6 +144,18 @@ struct BenchGEMM: ParsableCommand {
     @Flag(help: "Instead of the table: the trainer's shapes with OpenBLAS's own 2 threads against ParallelGEMM's row split (2 workers, single-threaded BLAS).")
     var rowSplit = false
 
+    @Flag(help: "Instead of the table: the three products of a training step (ten 794² weights, batch 128) against PyTorch (MKL) and numpy, in alternating rounds.")
+    var stepProducts = false
+
+    @Option(help: "With --step-products: alternating rounds.")
+    var rounds = 3
+
+    @Option(help: "With --step-products: Python with torch and numpy.")
+    var python = NSHomeDirectory() + "/.venv-peers/bin/python"
+
+    @Option(help: "With --step-products: the peer script.")
+    var script = "Benchmarks/Peers/step_products.py"
+
     @Flag(help: "Print the rows as JSON instead of a table.")
     var json = false
 
@@ -166,11 +178,13 @@ struct BenchGEMM: ParsableCommand {
         if !(secondsPerRow > 0 && secondsPerRow <= 600) {
             throw ValidationError("--seconds-per-row must be in (0, 600], got \(secondsPerRow)")
         }
+        if rounds < 1 || rounds > 100 { throw ValidationError("--rounds must be between 1 and 100, got \(rounds)") }
         if maxSize < 64 || maxSize > 8192 { throw ValidationError("--max-size must be between 64 and 8192, got \(maxSize)") }
     }
 
     func run() throws {
         if rowSplit { return compareRowSplit() }
+        if stepProducts { return try compareStepProducts() }
         if let threads { OpenBLAS.threads = threads }
         let precisions: [String] = precision == .both ? ["float", "double"] : [precision.rawValue]
         var rows: [Row] = []
@@ -248,6 +262,90 @@ struct BenchGEMM: ParsableCommand {
             print(String(format: "| %@ | %.1f GFLOP/s | %.1f GFLOP/s | %.2f× |", name, blas, split, split / blas))
         }
         OpenBLAS.threads = 2
+    }
+
+    /// GFLOP/s of the step's products on OpenBLAS with 2 threads, as the trainer calls them:
+    /// ten different weight matrices in turn, so each product finds its W out of the core's cache.
+    func stepProductRates(blocks: Int = 15) -> [String: Double] {
+        let (batch, width, layers) = (128, 794, 10)
+        var generator = SeededGenerator(seed: 0)
+        let x = Tensor<Float>.randomUniform([batch, width], using: &generator)
+        let delta = Tensor<Float>.randomNormal([batch, width], using: &generator)
+        var weights = (0 ..< layers).map { _ in Tensor<Float>.randomNormal([width, width], using: &generator) }
+        var output = Tensor<Float>.zeros([batch, width])
+        let (px, pd, pc) = (UnsafePointer(x.unsafeBaseAddress), UnsafePointer(delta.unsafeBaseAddress), output.makeUniqueStorage())
+        let pw = weights.indices.map { weights[$0].makeUniqueStorage() }
+        let products: [(String, () -> Void)] = [
+            ("forward", { for w in pw { Float.gemm(transposeA: false, transposeB: true, m: batch, n: width, k: width, alpha: 1, a: px, lda: width, b: w, ldb: width, beta: 0, c: pc, ldc: width) } }),
+            ("backward", { for w in pw { Float.gemm(transposeA: false, transposeB: false, m: batch, n: width, k: width, alpha: 1, a: pd, lda: width, b: w, ldb: width, beta: 0, c: pc, ldc: width) } }),
+            // W ← W − η·δᵀx: the trainer's SGD-fused weight update.
+            ("gradient", { for w in pw { Float.gemm(transposeA: true, transposeB: false, m: width, n: width, k: batch, alpha: -1e-6, a: pd, lda: width, b: px, ldb: width, beta: 1, c: w, ldc: width) } }),
+        ]
+        let flops = 2 * Double(batch * width * width * layers)
+        var rates: [String: Double] = [:]
+        for (name, run) in products {
+            run()
+            var times: [Double] = []
+            for _ in 0 ..< blocks {
+                let start = now()
+                run()
+                times.append(now() - start)
+            }
+            rates[name] = flops / median(times) / 1e9
+        }
+        withExtendedLifetime((x, delta, weights, output)) {}
+        return rates
+    }
+
+    /// The step's products on Isometry's OpenBLAS, PyTorch and numpy; one process each, rounds
+    /// alternating, medians over rounds.
+    func compareStepProducts() throws {
+        OpenBLAS.threads = 2
+        var rates: [String: [String: [Double]]] = [:]
+        var names = ["isometry": "Isometry, OpenBLAS \(OpenBLAS.coreName) (Debian 0.3.21)"]
+        for round in 1 ... rounds {
+            FileHandle.standardError.write(Data("round \(round)/\(rounds)\n".utf8))
+            for (name, rate) in stepProductRates() { rates["isometry", default: [:]][name, default: []].append(rate) }
+            // Let OpenBLAS's threads stop spinning before the peer takes the cores.
+            usleep(200_000)
+            for library in ["torch", "numpy"] {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: python)
+                process.arguments = [script, "--library", library, "--threads", "2"]
+                let pipe = Pipe()
+                process.standardOutput = pipe
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                let output = pipe.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                guard process.terminationStatus == 0,
+                      let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any] else {
+                    FileHandle.standardError.write(Data("bench-gemm: \(script) --library \(library) failed (exit \(process.terminationStatus))\n".utf8))
+                    continue
+                }
+                names[library] = peer["library"] as? String ?? library
+                for name in ["forward", "backward", "gradient"] {
+                    if let rate = peer[name] as? Double { rates[library, default: [:]][name, default: []].append(rate) }
+                }
+            }
+        }
+        let rows = [("forward", "forward  h = x·Wᵀ   128×794·794×794ᵀ"), ("backward", "backward δ·W        128×794·794×794"),
+                    ("gradient", "update   W −= η·δᵀx 794×128·128×794")]
+        let libraries = ["isometry", "torch", "numpy"].filter { rates[$0] != nil }
+        print("bench-gemm --step-products: float32, 2 threads, GFLOP/s, medians over \(rounds) alternating rounds (each a median of 15 blocks of 10 products)")
+        print("| product | " + libraries.map { names[$0]! }.joined(separator: " | ") + " |")
+        print("|---|" + libraries.map { _ in "---:" }.joined(separator: "|") + "|")
+        for (key, label) in rows {
+            print("| \(label) | " + libraries.map { String(format: "%.0f", median(rates[$0]?[key] ?? [.nan])) }.joined(separator: " | ") + " |")
+        }
+        // A step does 9 forward, 8 backward and 9 update products (see Backpropagation.swift).
+        for library in libraries {
+            let r = rates[library]!
+            let seconds = [("forward", 9.0), ("backward", 8.0), ("gradient", 9.0)].reduce(0.0) {
+                $0 + $1.1 * 2 * 128 * 794 * 794 / (median(r[$1.0] ?? [.nan]) * 1e9)
+            }
+            print(String(format: "%@: the 26 products of a step at these rates take %.1f ms, %.0f samples/s if nothing else ran", names[library]!, seconds * 1000, 128 / seconds))
+        }
     }
 
     func header() -> String {
