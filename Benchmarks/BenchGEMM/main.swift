@@ -302,7 +302,9 @@ struct BenchGEMM: ParsableCommand {
     func compareStepProducts() throws {
         OpenBLAS.threads = 2
         var rates: [String: [String: [Double]]] = [:]
-        var names = ["isometry": "Isometry, OpenBLAS \(OpenBLAS.coreName) (Debian 0.3.21)"]
+        // openblas_get_config() begins "OpenBLAS 0.3.21 …": keep the name and version.
+        let version = String(cString: openblas_get_config()).split(separator: " ").prefix(2).joined(separator: " ")
+        var names = ["isometry": "Isometry, \(version) (\(OpenBLAS.coreName) kernels)"]
         for round in 1 ... rounds {
             FileHandle.standardError.write(Data("round \(round)/\(rounds)\n".utf8))
             for (name, rate) in stepProductRates() { rates["isometry", default: [:]][name, default: []].append(rate) }
