@@ -311,18 +311,9 @@ struct BenchGEMM: ParsableCommand {
             // Let OpenBLAS's threads stop spinning before the peer takes the cores.
             usleep(200_000)
             for library in ["torch", "numpy"] {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: python)
-                process.arguments = [script, "--library", library, "--threads", "2"]
-                let pipe = Pipe()
-                process.standardOutput = pipe
-                process.standardError = FileHandle.nullDevice
-                try process.run()
-                let output = pipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                guard process.terminationStatus == 0,
-                      let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any] else {
-                    FileHandle.standardError.write(Data("bench-gemm: \(script) --library \(library) failed (exit \(process.terminationStatus))\n".utf8))
+                let (status, output) = try runCapturingOutput(python, [script, "--library", library, "--threads", "2"])
+                guard status == 0, let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any] else {
+                    FileHandle.standardError.write(Data("bench-gemm: \(script) --library \(library) failed (exit \(status))\n".utf8))
                     continue
                 }
                 names[library] = peer["library"] as? String ?? library

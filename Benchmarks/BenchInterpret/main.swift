@@ -45,15 +45,7 @@ struct BenchInterpret: ParsableCommand {
                 error = linear.completenessError
             }
             ours.append(median(times))
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: python)
-            process.arguments = [script, "--checkpoint", checkpoint, "--data", data, "--images", "\(images)"]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
+            let (_, output) = try runCapturingOutput(python, [script, "--checkpoint", checkpoint, "--data", data, "--images", "\(images)"])
             let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any]
             if let seconds = peer?["jacrev_seconds"] as? Double { jacrevs.append(seconds) }
             if let seconds = peer?["ig_seconds"] as? Double { igs.append(seconds) }

@@ -70,18 +70,11 @@ func timeIsometry(_ c: Case, samples: Int, skipInactive: Bool) throws -> Double 
 func timePeer(_ c: Case, engine: String, python: String, script: String, samples: Int, runs: Int) -> Double? {
     var values: [Double] = []
     for _ in 0 ..< runs {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "--engine", engine, "--init", c.initialization, "--act", c.peerActivation,
-                             "--sigma", "\(c.sigma)", "--n", "\(c.width)", "--layers", "\(c.layers)",
-                             "--q0", "\(c.q0)", "--samples", "\(samples)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
+        guard let (status, data) = try? runCapturingOutput(python, [
+            script, "--engine", engine, "--init", c.initialization, "--act", c.peerActivation, "--sigma", "\(c.sigma)",
+            "--n", "\(c.width)", "--layers", "\(c.layers)", "--q0", "\(c.q0)", "--samples", "\(samples)"]) else { return nil }
+        let output = String(decoding: data, as: UTF8.self)
+        guard status == 0,
               let range = output.range(of: #"([0-9.]+) ms/sample"#, options: .regularExpression),
               let value = Double(output[range].split(separator: " ")[0]) else { return nil }
         values.append(value)

@@ -30,20 +30,13 @@ func runTorch(python: String, script: String, threads: Int, epochs: Int) -> (Dou
     runpy.run_path(sys.argv[0], run_name="__main__")
     print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: python)
-    process.arguments = ["-c", wrapper]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    do { try process.run() } catch { return nil }
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    guard let (status, data) = try? runCapturingOutput(python, ["-c", wrapper]) else { return nil }
+    let output = String(decoding: data, as: UTF8.self)
     func number(after key: String) -> Double? {
         guard let range = output.range(of: key) else { return nil }
         return Double(output[range.upperBound...].split(whereSeparator: { $0 == " " || $0 == "\n" }).first ?? "")
     }
-    guard process.terminationStatus == 0, let rate = number(after: "train samples/s "),
+    guard status == 0, let rate = number(after: "train samples/s "),
           let accuracy = number(after: "test accuracy "), let rss = number(after: "peak_rss_kb ") else { return nil }
     return (rate, accuracy, rss / 1024)
 }
