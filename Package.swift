@@ -152,7 +152,7 @@ let package = Package(
             name: "InterpretationTests",
             dependencies: ["Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"]),
         // Runs the built executables for the command tests.
-        .target(name: "CommandTestSupport", path: "Tests/CommandTestSupport"),
+        .target(name: "CommandTestSupport", dependencies: ["Datasets", "TensorAlgebra"], path: "Tests/CommandTestSupport"),
         // Run the built executables; depending on them makes `swift test` build them.
         .testTarget(
             name: "InterpretCommandTests",

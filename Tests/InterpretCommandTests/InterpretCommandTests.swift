@@ -12,19 +12,8 @@ func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output
 
 /// 4×4 images with 3 classes in MNIST format, and a small trained-looking checkpoint for them.
 func fixture() throws -> (folder: URL, checkpoint: URL) {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-interpret-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     var generator = SeededGenerator(seed: 2)
-    for (name, count) in [("train", 20), ("t10k", 30)] {
-        var pixels: [UInt8] = [], labels: [UInt8] = []
-        for _ in 0 ..< count {
-            let label = Int(generator.next() % 3)
-            labels.append(UInt8(label))
-            for j in 0 ..< 16 { pixels.append(UInt8(generator.nextUniform() * 120 + (j / 4 == label ? 135 : 0))) }
-        }
-        try IDXFile(shape: [count, 4, 4], bytes: pixels).writeGzipped(to: folder.appendingPathComponent("\(name)-images-idx3-ubyte.gz"))
-        try IDXFile(shape: [count], bytes: labels).writeGzipped(to: folder.appendingPathComponent("\(name)-labels-idx1-ubyte.gz"))
-    }
+    let folder = try writeRowClassDataset(prefix: "isometry-interpret", train: 20, test: 30, noise: 120, signal: 135, using: &generator)
     let weights = (0 ..< 3).map { _ in Tensor<Float>.identity(19, scale: 1.2) + Tensor<Float>.randomNormal([19, 19], standardDeviation: 0.3, using: &generator) }
     let classifier = IdentityClassifier(network: MultilayerPerceptron(weights: weights, activation: .hardTanh), inputFeatures: 16, classes: 3, sigma: 1.2)
     let checkpoint = folder.appendingPathComponent("model.safetensors")

@@ -13,20 +13,8 @@ func runTrain(_ arguments: [String]) throws -> (status: Int32, output: String, e
 
 /// A small MNIST-format folder: 4×4 images, 3 classes, class c brightens row c.
 func makeDataset(train: Int, test: Int) throws -> URL {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-train-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     var generator = SeededGenerator(seed: 1)
-    for (name, count) in [("train", train), ("t10k", test)] {
-        var pixels: [UInt8] = [], labels: [UInt8] = []
-        for _ in 0 ..< count {
-            let label = Int(generator.next() % 3)
-            labels.append(UInt8(label))
-            for j in 0 ..< 16 { pixels.append(UInt8(generator.nextUniform() * 100 + (j / 4 == label ? 150 : 0))) }
-        }
-        try IDXFile(shape: [count, 4, 4], bytes: pixels).writeGzipped(to: folder.appendingPathComponent("\(name)-images-idx3-ubyte.gz"))
-        try IDXFile(shape: [count], bytes: labels).writeGzipped(to: folder.appendingPathComponent("\(name)-labels-idx1-ubyte.gz"))
-    }
-    return folder
+    return try writeRowClassDataset(prefix: "isometry-train", train: train, test: test, noise: 100, signal: 150, using: &generator)
 }
 
 @Suite(.serialized) struct TrainCommandTests {
