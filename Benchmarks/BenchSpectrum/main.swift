@@ -1,5 +1,5 @@
 // bench-spectrum: time per sample of the Jacobian spectrum (J = D^L W^L ⋯ D^1 W^1, then the
-// singular values of J), against ../shared/peers/spectrum_ref.py (numpy and JAX) on the same
+// singular values of J), against Benchmarks/Peers/spectrum_ref.py (numpy and JAX) on the same
 // N, L, initialisation and activation, run side by side in the same session.
 
 import ArgumentParser
@@ -24,7 +24,7 @@ struct Case: Codable {
 let cases = [
     Case(name: "Gaussian ReLU", initialization: "gaussian", activation: "relu", peerActivation: "relu",
          sigma: 2.0.squareRoot(), width: 1000, layers: 32, q0: 0.5, bar: 3),
-    // σ_w² = 1.186661: the χ = 1 point with q* = 1/2 (science.md); no bias, as in the peer.
+    // σ_w² = 1.186661: the χ = 1 point with q* = 1/2 (docs/theory.md); no bias, as in the peer.
     Case(name: "orthogonal hard-tanh", initialization: "orthogonal", activation: "hard-tanh", peerActivation: "hardtanh",
          sigma: 1.186661.squareRoot(), width: 1000, layers: 32, q0: 0.5, bar: 1.3),
     Case(name: "identity hard-tanh (default)", initialization: "identity", activation: "hard-tanh", peerActivation: "hardtanh",
@@ -93,7 +93,7 @@ struct BenchSpectrum: ParsableCommand {
     @Option(help: "Samples per peer run.") var peerSamples = 3
     @Option(help: "Python with numpy, scipy (and jax).") var python = FileManager.default.fileExists(atPath: NSHomeDirectory() + "/.venv-peers/bin/python")
         ? NSHomeDirectory() + "/.venv-peers/bin/python" : "/usr/bin/env"
-    @Option(help: "The peer script.") var script = "../shared/peers/spectrum_ref.py"
+    @Option(help: "The peer script.") var script = "Benchmarks/Peers/spectrum_ref.py"
     @Flag(help: "Skip the JAX peer.") var noJax = false
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "OpenBLAS threads.") var threads: Int?

@@ -1,6 +1,6 @@
 // bench-train: training samples/s and peak memory of the default configuration (10-layer
 // hard-tanh identity MLP, batch 128, SGD, float32, Fashion-MNIST), side by side with
-// ../shared/peers/torch_train.py at its better thread setting, rounds alternating.
+// Benchmarks/Peers/torch_train.py at its better thread setting, rounds alternating.
 
 import ArgumentParser
 import CommandSupport
@@ -117,7 +117,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Rounds (one epoch each for every contender), medians reported.") var rounds = 3
     @Option(help: "MNIST-format folder.") var data = ImageDataset.fashionMNISTFolder
     @Option(help: "Python with torch.") var python = NSHomeDirectory() + "/.venv-peers/bin/python"
-    @Option(help: "The PyTorch peer.") var script = "../shared/peers/torch_train.py"
+    @Option(help: "The PyTorch peer.") var script = "Benchmarks/Peers/torch_train.py"
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Only compare OpenBLAS threading with the row split, step against step.") var threadingOnly = false
 

@@ -5,7 +5,7 @@ import TensorAlgebra
 import Training
 
 /// The logits of a piecewise-linear network as an exact linear map of its input, instance by
-/// instance (Li et al.; science.md §4): F(x) = W(x)·x + b(x).
+/// instance (Li et al.; docs/theory.md §4): F(x) = W(x)·x + b(x).
 ///
 /// With φ(h) = D h + s on the region of x (hard-tanh: D = 1 inside (−1, 1), s = ±1 when
 /// saturated; ReLU: D = [h > 0], s = 0), the backward rows R_L = W^L[class rows], β = b^L,

@@ -2,7 +2,7 @@ import Datasets
 import TensorAlgebra
 import Training
 
-/// What every layer's class dimensions know, over a dataset split (science.md §1): no probe
+/// What every layer's class dimensions know, over a dataset split (docs/theory.md §1): no probe
 /// is trained; layer l predicts argmax h^l[D..<D+C], and its class likelihood is the softmax
 /// of those scores.
 public struct LayerReadout: Sendable, Codable {

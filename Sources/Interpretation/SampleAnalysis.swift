@@ -3,7 +3,7 @@ import Networks
 import TensorAlgebra
 import Training
 
-/// Everything the interpreter shows about one input (science.md §1, §3).
+/// Everything the interpreter shows about one input (docs/theory.md §1, §3).
 public struct SampleAnalysis: Sendable {
     public var index: Int
     public var label: Int
@@ -17,7 +17,7 @@ public struct SampleAnalysis: Sendable {
     public var increments: [[[Double]]]
     /// The largest |Σ_j increments − (h^l[D+c] − class-dimension and bias terms)|, relative.
     public var incrementError: Double
-    /// The Insens map Ω(x) over the D features (science.md §3), and how many units entered it.
+    /// The Insens map Ω(x) over the D features (docs/theory.md §3), and how many units entered it.
     public var insens: [Double]
     public var insensUnits: Int
     /// max over units of |ŵ·x + b̂ − h| / max|h|: the switched linear projections' reproduction error.

@@ -3,7 +3,7 @@ import RealModule
 import Foundation
 
 /// The large-width law of the eigenvalues of J Jᵀ for random weights, by free probability
-/// (Pennington, Schoenholz, Ganguli 2017, 2018; science.md §2).
+/// (Pennington, Schoenholz, Ganguli 2017, 2018; docs/theory.md §2).
 ///
 /// With inputs at the mean-field fixed point and p = P(φ' ≠ 0) (ReLU, hard-tanh),
 /// S_{JJᵀ} = (S_{WWᵀ} S_{D²})^L. Writing M(z) = z G(z) − 1, this becomes a polynomial equation

@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// The exact law of the eigenvalues of J Jᵀ for identity weights W^l = σI, no bias, inputs
-/// u_i ~ N(0, q0) (Kubota et al. 2021; science.md §1).
+/// u_i ~ N(0, q0) (Kubota et al. 2021; docs/theory.md §1).
 ///
 /// J is diagonal with J_ii = g(u_i), g(u) = ∏_l σ φ'(h^l(u)), h^1 = σu, h^l = σφ(h^{l−1}),
 /// so the eigenvalues follow the law of g(u)², u ~ N(0, q0): a one-dimensional integral.

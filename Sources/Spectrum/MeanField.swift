@@ -2,7 +2,7 @@ import Foundation
 import Networks
 
 /// Mean-field theory of signal propagation for W_ij ~ N(0, σ_w²/N), b_i ~ N(0, σ_b²)
-/// (Poole et al. 2016, Schoenholz et al. 2017; science.md §2).
+/// (Poole et al. 2016, Schoenholz et al. 2017; docs/theory.md §2).
 ///
 /// The pre-activation variance follows q^l = σ_w² E[φ(√q^{l−1} z)²] + σ_b², z ~ N(0, 1),
 /// to a fixed point q*; χ = σ_w² E[φ'(√q* z)²] says whether gradients explode (χ > 1) or

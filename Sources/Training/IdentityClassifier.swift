@@ -16,7 +16,7 @@ public enum Initialization: String, Sendable, Codable, CaseIterable {
 
 /// An MLP of L layers of width N = D + C whose input x ∈ R^D enters as [x ; 0_C]: the last C
 /// dimensions of every layer are class scores, and those of the last pre-activation are the
-/// logits (science.md §1). The weights are a plain `MultilayerPerceptron`, so the spectrum
+/// logits (docs/theory.md §1). The weights are a plain `MultilayerPerceptron`, so the spectrum
 /// analyzer and the interpreter read the same model.
 public struct IdentityClassifier<Scalar: BLASScalar>: Sendable {
     public var network: MultilayerPerceptron<Scalar>

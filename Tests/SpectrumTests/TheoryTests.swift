@@ -15,7 +15,7 @@ func expectNear(
 
 @Suite struct IdentityLawTests {
     @Test func hardTanhCheckValue() {
-        // science.md: σ = 1, q0 = 0.5 gives α = erf(1) = 0.8427.
+        // docs/theory.md: σ = 1, q0 = 0.5 gives α = erf(1) = 0.8427.
         let law = IdentityLaw.law(activation: .hardTanh, sigma: 1, q0: 0.5, layers: 20)
         #expect(law.atoms.count == 2)
         expectNear(law.atom(near: 1, relativeTolerance: 1e-12)!.mass, 0.8427007929497149, relative: 1e-14)
@@ -73,7 +73,7 @@ func expectNear(
 
 @Suite struct MeanFieldTests {
     @Test func criticalLineCheckValues() {
-        // science.md: hard-tanh q* = 1/2 gives p = 0.842701, σ_w² = 1.186661, σ_b² = 0.05964.
+        // docs/theory.md: hard-tanh q* = 1/2 gives p = 0.842701, σ_w² = 1.186661, σ_b² = 0.05964.
         expectNear(MeanField.activeFraction(.hardTanh, q: 0.5), 0.842701, relative: 1e-6)
         let hard = MeanField.criticalPoint(.hardTanh, fixedPoint: 0.5)
         expectNear(hard.sigmaW2, 1.186661, relative: 1e-6)
@@ -143,7 +143,7 @@ func expectNear(
     }
 
     @Test func tailCheckValues() {
-        // science.md: ReLU L = 8 orthogonal σ_w² = 2: variance 8.0, P(λ > 1) 0.164.
+        // docs/theory.md: ReLU L = 8 orthogonal σ_w² = 2: variance 8.0, P(λ > 1) 0.164.
         let relu = FreeProbabilityLaw(weights: .orthogonal, sigmaW2: 2, p: 0.5, layers: 8)
         expectNear(relu.variance, 8, relative: 1e-14)
         expectNear(relu.law().tail(1), 0.164, absolute: 0.0005)
