@@ -45,10 +45,11 @@ let package = Package(
                 .product(name: "RealModule", package: "swift-numerics"),
             ]),
 
-        // Layers, activations and initialisations shared by every research module.
+        // The model, shared by every research module: layers, activations, initialisations, the
+        // identity classifier, its checkpoint format and batched evaluation.
         .target(
             name: "Networks",
-            dependencies: ["TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")]),
+            dependencies: ["TensorAlgebra", "Datasets", .product(name: "RealModule", package: "swift-numerics")]),
 
         // IDX image datasets (MNIST, Fashion-MNIST), gzipped or plain.
         .target(name: "Datasets", dependencies: ["TensorAlgebra", "CZlib"]),
@@ -62,7 +63,7 @@ let package = Package(
         // The layer-wise interpreter: readouts, contribution maps, exact linearisations.
         .target(
             name: "Interpretation",
-            dependencies: ["TensorAlgebra", "Networks", "Datasets", "Training", "Figures"]),
+            dependencies: ["TensorAlgebra", "Networks", "Datasets", "Figures"]),
 
         // What the command-line tools share: one-line errors, atomic writes, progress.
         .target(
@@ -98,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "InterpretCommand",
             dependencies: [
-                "Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+                "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -132,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "BenchInterpret",
             dependencies: [
-                "CommandSupport", "Interpretation", "Training", "Datasets", "TensorAlgebra",
+                "CommandSupport", "Interpretation", "Networks", "Datasets", "TensorAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchInterpret"),

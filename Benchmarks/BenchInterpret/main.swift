@@ -7,8 +7,8 @@ import CommandSupport
 import Datasets
 import Foundation
 import Interpretation
+import Networks
 import TensorAlgebra
-import Training
 
 @main
 struct BenchInterpret: ParsableCommand {
@@ -25,8 +25,7 @@ struct BenchInterpret: ParsableCommand {
     @Option(help: "The peer script.") var script = "Benchmarks/Peers/interpret_peer.py"
 
     func run() throws {
-        let file = try SafetensorsFile(contentsOf: URL(fileURLWithPath: checkpoint))
-        let classifier: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, source: checkpoint)
+        let classifier = try IdentityClassifier<Float>(contentsOf: URL(fileURLWithPath: checkpoint))
         let test = try ImageDataset(folder: data).test
         var inputs = Tensor<Float>.zeros([images, classifier.width])
         test.gather((0 ..< images).map { $0 }[...], into: &inputs)

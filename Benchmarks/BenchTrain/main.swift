@@ -56,39 +56,6 @@ func measuredPeak() -> Double {
     return 2 * pow(2048, 3) / median(times) / 1e9
 }
 
-/// Milliseconds per training step (forward, loss, backward with the SGD update) with OpenBLAS
-/// threading each GEMM and with `ParallelGEMM`'s row split over single-threaded calls, in
-/// alternating blocks of 10 steps on the same weights; returns the medians and the median
-/// of the paired ratios split / OpenBLAS.
-func threadingComparison(pairs: Int = 15) -> (openBLAS: Double, split: Double, ratio: Double) {
-    var generator = SeededGenerator(seed: 1)
-    var network = IdentityClassifier<Float>(inputFeatures: 784, classes: 10, layers: 10, using: &generator).network
-    let threaded = BatchWorkspace<Float>(batchSize: 128, width: 794, layers: 10, classStart: 784, training: true, workers: 1)
-    let split = BatchWorkspace<Float>(batchSize: 128, width: 794, layers: 10, classStart: 784, training: true, workers: 2)
-    for workspace in [threaded, split] {
-        for i in 0 ..< 128 * 794 { workspace.input[i] = i % 794 < 784 ? Float(i % 97) / 97 : 0 }
-        for row in 0 ..< 128 { workspace.labels[row] = row % 10 }
-    }
-    func milliseconds(_ workspace: BatchWorkspace<Float>, threads: Int) -> Double {
-        OpenBLAS.threads = threads
-        let start = Date()
-        for _ in 0 ..< 10 {
-            workspace.forward(network)
-            _ = workspace.loss(gradient: true)
-            workspace.backwardWithSGD(&network, learningRate: 1e-5, weightDecay: 0)
-        }
-        return Date().timeIntervalSince(start) * 100
-    }
-    let previous = OpenBLAS.threads
-    defer { OpenBLAS.threads = previous }
-    var a: [Double] = [], b: [Double] = [], ratios: [Double] = []
-    for _ in 0 ..< pairs {
-        let x = milliseconds(threaded, threads: 2), y = milliseconds(split, threads: 1)
-        a.append(x); b.append(y); ratios.append(y / x)
-    }
-    return (median(a), median(b), median(ratios))
-}
-
 struct Report: Encodable {
     var isometrySamplesPerSecond: [Double] = []
     var torchSamplesPerSecond: [Int: [Double]] = [:]
@@ -103,9 +70,6 @@ struct Report: Encodable {
     /// The step time, and the GEMM rate with nothing else in the step, that 1.3× PyTorch needs.
     var barStepMilliseconds = 0.0
     var barGflops = 0.0
-    var stepMillisecondsOpenBLASThreads = 0.0
-    var stepMillisecondsRowSplit = 0.0
-    var rowSplitOverOpenBLASTime = 0.0
 }
 
 @main
@@ -119,23 +83,16 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Python with torch.") var python = NSHomeDirectory() + "/.venv-peers/bin/python"
     @Option(help: "The PyTorch peer.") var script = "Benchmarks/Peers/torch_train.py"
     @Flag(help: "Print JSON.") var json = false
-    @Flag(help: "Only compare OpenBLAS threading with the row split, step against step.") var threadingOnly = false
 
     func run() throws {
-        if threadingOnly {
-            let (threaded, split, ratio) = threadingComparison()
-            print(String(format: "One step (forward, loss, backward + SGD), medians of 15 alternating blocks of 10: OpenBLAS threads %.2f ms, row split %.2f ms; split / OpenBLAS %.3f",
-                         threaded, split, ratio))
-            return
-        }
         let dataset = try ImageDataset(folder: data)
         var report = Report()
-        let configuration = TrainingConfiguration()  // the defaults: 10 layers, batch 128, SGD lr 0.01
+        let configuration = TrainingConfiguration()  // defaults: batch 128, SGD lr 0.01 (and 10 identity layers)
         var lastAccuracy = 0.0
         for round in 1 ... rounds {
             FileHandle.standardError.write(Data("round \(round)/\(rounds): isometry\n".utf8))
             var generator = SeededGenerator(seed: 0)
-            let classifier = IdentityClassifier<Float>(inputFeatures: 784, classes: 10, layers: configuration.layers, using: &generator)
+            let classifier = IdentityClassifier<Float>(inputFeatures: 784, classes: 10, configuration: ClassifierConfiguration(), using: &generator)
             var one = configuration
             one.epochs = 1
             let trainer = Trainer(classifier: classifier, configuration: one)
@@ -173,8 +130,6 @@ struct BenchTrain: ParsableCommand {
             report.barGflops = 1.3 * median(best) * flopsPerSample / 1e9
         }
         report.gemmPeakGflops = measuredPeak()
-        FileHandle.standardError.write(Data("threading: OpenBLAS threads against the row split\n".utf8))
-        (report.stepMillisecondsOpenBLASThreads, report.stepMillisecondsRowSplit, report.rowSplitOverOpenBLASTime) = threadingComparison()
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -195,7 +150,5 @@ struct BenchTrain: ParsableCommand {
                      report.isometryGflops, 100 * report.isometryGflops / report.gemmPeakGflops, report.gemmPeakGflops))
         print(String(format: "1.3× PyTorch needs a step of at most %.1f ms: its 26 products at %.0f GFLOP/s or more with nothing else running (bench-gemm --step-products measures the products alone)",
                      report.barStepMilliseconds, report.barGflops))
-        print(String(format: "One step (forward, loss, backward + SGD), medians of 15 alternating blocks of 10: OpenBLAS threads %.2f ms, row split %.2f ms; split / OpenBLAS %.3f",
-                     report.stepMillisecondsOpenBLASThreads, report.stepMillisecondsRowSplit, report.rowSplitOverOpenBLASTime))
     }
 }

@@ -35,10 +35,7 @@ struct Interpret: ParsableCommand {
 
     func run() throws {
         let classifier: IdentityClassifier<Float>
-        do {
-            let file = try SafetensorsFile(contentsOf: URL(fileURLWithPath: checkpoint))
-            classifier = try Checkpoint.classifier(from: file, source: checkpoint)
-        } catch let error as SafetensorsError {
+        do { classifier = try IdentityClassifier(contentsOf: URL(fileURLWithPath: checkpoint)) } catch {
             throw UserError(message: "--checkpoint: \(error.description)")
         }
         guard classifier.activation == .hardTanh || classifier.activation == .relu else {
@@ -64,7 +61,8 @@ struct Interpret: ParsableCommand {
 
         bar.update(0, 4, detail: "layer readout")
         let start = Date()
-        let readout = LayerReadout(classifier, data: test)
+        let readout: LayerReadout
+        do { readout = try LayerReadout(classifier, data: test) } catch { throw UserError(message: "--data: \(error.description)") }
         bar.update(1, 4, detail: "samples")
         let analyses = indices.map { i in
             classifier.analyse(Array(test.pixels[(i * test.features) ..< ((i + 1) * test.features)]).map { Float($0) / 255 }, index: i, label: test.labels[i])

@@ -3,6 +3,7 @@ import Datasets
 import Figures
 import Foundation
 import Interpretation
+import Networks
 import TensorAlgebra
 import Training
 

@@ -1,6 +1,6 @@
+import Networks
 import Datasets
 import TensorAlgebra
-import Training
 
 /// What every layer's class dimensions know, over a dataset split (docs/theory.md §1): no probe
 /// is trained; layer l predicts argmax h^l[D..<D+C], and its class likelihood is the softmax
@@ -17,8 +17,8 @@ public struct LayerReadout: Sendable, Codable {
     public var samples: Int
 
     /// Reads every layer with the trainer's batched evaluation (the same forward pass).
-    public init<Scalar: BLASScalar>(_ classifier: IdentityClassifier<Scalar>, data: LabeledImages, batchSize: Int = 500) {
-        let evaluation = classifier.evaluate(data, batchSize: batchSize)
+    public init<Scalar: BLASScalar>(_ classifier: IdentityClassifier<Scalar>, data: LabeledImages, batchSize: Int = 500) throws(EvaluationError) {
+        let evaluation = try classifier.evaluate(data, batchSize: batchSize)
         accuracies = evaluation.layerAccuracies
         trueClassLikelihoods = evaluation.layerTrueClassLikelihoods
         confusion = evaluation.layerConfusion

@@ -1,7 +1,6 @@
 import Foundation
 import Networks
 import TensorAlgebra
-import Training
 
 /// Everything the interpreter shows about one input (docs/theory.md §1, §3).
 public struct SampleAnalysis: Sendable {

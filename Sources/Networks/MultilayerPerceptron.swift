@@ -60,93 +60,49 @@ public struct MultilayerPerceptron<Scalar: BLASScalar>: Sendable {
         }
     }
 
-    /// Pre-activations h^1 … h^L for one input vector (GEMV per layer).
+    /// Pre-activations h^1 … h^L, for one input vector `[N]` (GEMV per layer) or a batch of
+    /// row vectors `[B, N]` (one GEMM per layer, h = x·Wᵀ + b).
     @inlinable
     public func preActivations(_ input: Tensor<Scalar>) -> [Tensor<Scalar>] {
-        if input.shape != [inputWidth] {
-            fatalError("preActivations: input has shape \(input.shape), the network takes [\(inputWidth)]")
+        let batched = input.rank == 2
+        if !(input.shape == [inputWidth] || (batched && input.shape[1] == inputWidth)) {
+            fatalError("MultilayerPerceptron: input has shape \(input.shape), the network takes [\(inputWidth)] or [batch, \(inputWidth)]")
         }
         var x = input
         var result: [Tensor<Scalar>] = []
         result.reserveCapacity(layerCount)
         for (w, b) in zip(weights, biases) {
-            var h = b ?? Tensor.zeros([w.shape[0]])
-            matvec(w, x, beta: b == nil ? 0 : 1, into: &h)
+            var h: Tensor<Scalar>
+            if batched {
+                h = matmul(x, w, transposeB: true)
+                if let b { h += b }
+            } else {
+                h = b ?? Tensor.zeros([w.shape[0]])
+                matvec(w, x, beta: b == nil ? 0 : 1, into: &h)
+            }
             result.append(h)
             x = h.map { activation($0) }
         }
         return result
     }
 
-    /// The output x^L for one input vector.
+    /// The output x^L for one input vector `[N]` or a batch of rows `[B, N]`.
     @inlinable
     public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
         preActivations(input).last!.map { activation($0) }
     }
 }
 
-// MARK: Initialisations
-
-extension MultilayerPerceptron {
-    /// Every layer σ·I, no bias: identity initialisation.
-    public static func identity(width: Int, layers: Int, sigma: Scalar, activation: Activation) -> Self {
-        let w = Tensor<Scalar>.identity(width, scale: sigma)
-        return Self(weights: Array(repeating: w, count: layers), activation: activation)
-    }
-
-    /// W_ij ~ N(0, σ_w²/N) and, when σ_b > 0, b_i ~ N(0, σ_b²).
-    public static func gaussian(
-        width: Int, layers: Int, sigmaW: Scalar, sigmaB: Scalar = 0, activation: Activation,
-        using generator: inout SeededGenerator
-    ) -> Self {
-        random(layers: layers, width: width, sigmaB: sigmaB, activation: activation, using: &generator) {
-            .randomNormal([width, width], standardDeviation: sigmaW / Scalar(width).squareRoot(), using: &$0)
-        }
-    }
-
-    /// W = σ_w·Q with Q Haar orthogonal and, when σ_b > 0, b_i ~ N(0, σ_b²).
-    public static func orthogonal(
-        width: Int, layers: Int, sigmaW: Scalar, sigmaB: Scalar = 0, activation: Activation,
-        using generator: inout SeededGenerator
-    ) -> Self {
-        random(layers: layers, width: width, sigmaB: sigmaB, activation: activation, using: &generator) {
-            .randomOrthogonal(width, scale: sigmaW, using: &$0)
-        }
-    }
-
-    /// Layer by layer: a weight from `weight`, then (when σ_b > 0) a N(0, σ_b²) bias, in that
-    /// order from the one generator, so a seed fixes the whole network.
-    private static func random(
-        layers: Int, width: Int, sigmaB: Scalar, activation: Activation, using generator: inout SeededGenerator,
-        weight: (inout SeededGenerator) -> Tensor<Scalar>
-    ) -> Self {
-        var weights: [Tensor<Scalar>] = []
-        var biases: [Tensor<Scalar>?] = []
-        for _ in 0 ..< layers {
-            weights.append(weight(&generator))
-            biases.append(sigmaB > 0 ? .randomNormal([width], standardDeviation: sigmaB, using: &generator) : nil)
-        }
-        return Self(weights: weights, biases: biases, activation: activation)
-    }
-}
-
 // MARK: Loading
-
-/// A network file that cannot be used, with what was expected and what was found.
-public struct NetworkFileError: Error, CustomStringConvertible, Equatable {
-    public let path: String
-    public let problem: String
-    public var description: String { "\(path): \(problem)" }
-}
 
 extension MultilayerPerceptron {
     /// Loads a network saved as one `.npy` file per layer: `W1.npy … WL.npy` in `folder`
     /// (weights `[outputs, inputs]`), with optional biases `b1.npy … bL.npy`.
-    public init(numpyFolder folder: URL, activation: Activation) throws {
+    public init(numpyFolder folder: URL, activation: Activation) throws(ModelFileError) {
         let manager = FileManager.default
         var isFolder: ObjCBool = false
         guard manager.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
-            throw NetworkFileError(path: folder.path, problem: "no such folder (expected W1.npy, W2.npy, … inside)")
+            throw .noLayers(path: folder.path, found: [])
         }
         var weightFiles: [URL] = []
         while true {
@@ -155,7 +111,7 @@ extension MultilayerPerceptron {
             weightFiles.append(url)
         }
         if weightFiles.isEmpty {
-            throw NetworkFileError(path: folder.path, problem: "no W1.npy found (expected W1.npy, W2.npy, … one per layer)")
+            throw .noLayers(path: folder.path, found: ((try? manager.contentsOfDirectory(atPath: folder.path)) ?? []).sorted())
         }
         let biasFiles = weightFiles.indices.map { index -> URL? in
             let url = folder.appendingPathComponent("b\(index + 1).npy")
@@ -165,25 +121,28 @@ extension MultilayerPerceptron {
     }
 
     /// Loads one `.npy` weight file per layer, and optional bias files.
-    public init(weightFiles: [URL], biasFiles: [URL?]? = nil, activation: Activation) throws {
+    public init(weightFiles: [URL], biasFiles: [URL?]? = nil, activation: Activation) throws(ModelFileError) {
         let biasFiles = biasFiles ?? Array(repeating: nil, count: weightFiles.count)
         var weights: [Tensor<Scalar>] = []
         var biases: [Tensor<Scalar>?] = []
+        func load(_ url: URL) throws(ModelFileError) -> NumpyArray {
+            do { return try NumpyArray(contentsOf: url) } catch let error as NumpyFileError { throw .numpy(error) } catch {
+                throw .unreadable(path: url.path, reason: "\(error)")
+            }
+        }
         for (index, url) in weightFiles.enumerated() {
-            let array = try NumpyArray(contentsOf: url)
-            if array.shape.count != 2 {
-                throw NetworkFileError(path: url.path, problem: "layer \(index + 1) weight has shape \(array.shape), expected a matrix [outputs, inputs]")
+            let array = try load(url)
+            guard array.shape.count == 2, array.shape.allSatisfy({ $0 >= 1 }) else {
+                throw .wrongShape(path: url.path, tensor: "W\(index + 1)", shape: array.shape, expected: "a non-empty matrix [outputs, inputs]")
             }
             if let previous = weights.last, previous.shape[0] != array.shape[1] {
-                throw NetworkFileError(
-                    path: url.path,
-                    problem: "layer \(index + 1) weight has shape \(array.shape) but layer \(index) outputs \(previous.shape[0]) values: expected [_, \(previous.shape[0])]")
+                throw .layersDoNotChain(path: url.path, layer: index + 1, shape: array.shape, previousOutputs: previous.shape[0])
             }
             weights.append(Tensor(array))
             if let biasURL = biasFiles[index] {
-                let bias = try NumpyArray(contentsOf: biasURL)
+                let bias = try load(biasURL)
                 if bias.shape != [array.shape[0]] {
-                    throw NetworkFileError(path: biasURL.path, problem: "bias has shape \(bias.shape), expected [\(array.shape[0])] for weight \(array.shape)")
+                    throw .wrongShape(path: biasURL.path, tensor: "b\(index + 1)", shape: bias.shape, expected: "[\(array.shape[0])]")
                 }
                 biases.append(Tensor(bias))
             } else {
@@ -193,43 +152,15 @@ extension MultilayerPerceptron {
         self.init(weights: weights, biases: biases, activation: activation)
     }
 
-    /// Loads the layers of a safetensors checkpoint (`layers.{l}.weight`, optional
-    /// `layers.{l}.bias`, as written by `train` or exported from PyTorch). The activation comes
-    /// from the file's `activation` metadata unless given.
-    public init(safetensors url: URL, activation: Activation? = nil) throws {
-        let file: SafetensorsFile
-        do { file = try SafetensorsFile(contentsOf: url) } catch let error as SafetensorsError {
-            throw NetworkFileError(path: url.path, problem: error.problem)
-        }
-        var weights: [Tensor<Scalar>] = []
-        var biases: [Tensor<Scalar>?] = []
-        while let w: Tensor<Scalar> = file.tensor("layers.\(weights.count).weight") {
-            if w.rank != 2 {
-                throw NetworkFileError(path: url.path, problem: "layers.\(weights.count).weight has shape \(w.shape), expected a matrix")
-            }
-            if let previous = weights.last, previous.shape[0] != w.shape[1] {
-                throw NetworkFileError(path: url.path, problem: "layers.\(weights.count).weight has shape \(w.shape) but the layer before outputs \(previous.shape[0]) values")
-            }
-            let b: Tensor<Scalar>? = file.tensor("layers.\(weights.count).bias")
-            if let b, b.shape != [w.shape[0]] {
-                throw NetworkFileError(path: url.path, problem: "layers.\(weights.count).bias has shape \(b.shape), expected [\(w.shape[0])]")
-            }
-            weights.append(w)
-            biases.append(b)
-        }
-        if weights.isEmpty {
-            throw NetworkFileError(path: url.path, problem: "no tensor layers.0.weight (expected layers.0.weight … layers.{L−1}.weight)")
-        }
-        let name = file.metadata["activation"] ?? Activation.hardTanh.rawValue
-        guard let stored = Activation(rawValue: name) else {
-            throw NetworkFileError(path: url.path, problem: "unknown activation '\(name)' in metadata")
-        }
-        self.init(weights: weights, biases: biases, activation: activation ?? stored)
+    /// Loads the layers of a safetensors checkpoint through the same reader and validator as
+    /// `IdentityClassifier(contentsOf:)`. The activation comes from the file's metadata unless given.
+    public init(safetensors url: URL, activation: Activation? = nil) throws(ModelFileError) {
+        self = try Checkpoint.network(from: try Checkpoint.read(contentsOf: url), path: url.path, activation: activation)
     }
 
     /// Loads a `.safetensors` checkpoint or a folder of `W1.npy …`, whichever `path` names.
     /// For checkpoints a nil `activation` keeps the file's own; folders default to hard-tanh.
-    public init(contentsOf path: String, activation: Activation?) throws {
+    public init(contentsOf path: String, activation: Activation?) throws(ModelFileError) {
         let url = URL(fileURLWithPath: path)
         if path.hasSuffix(".safetensors") {
             try self.init(safetensors: url, activation: activation)

@@ -23,10 +23,6 @@ public enum InputDistribution: String, Sendable, Codable, CaseIterable {
     case fixedPoint = "fixed-point"
 }
 
-public enum Precision: String, Sendable, Codable, CaseIterable {
-    case float, double
-}
-
 /// Everything that defines one spectrum measurement.
 public struct SpectrumConfiguration: Sendable, Codable {
     public var activation: Activation = .hardTanh
@@ -95,12 +91,12 @@ public enum SpectrumExperiment {
         func makeNetwork() throws -> MultilayerPerceptron<Scalar> {
             switch c.initialization {
             case .identity:
-                return .identity(width: c.width, layers: c.layers, sigma: Scalar(c.sigma), activation: c.activation)
+                return .identity(width: c.width, layers: c.layers, sigma: c.sigma, activation: c.activation)
             case .gaussian:
-                return .gaussian(width: c.width, layers: c.layers, sigmaW: Scalar(c.sigmaW), sigmaB: Scalar(c.sigmaB),
+                return .gaussian(width: c.width, layers: c.layers, sigmaW: c.sigmaW, sigmaB: c.sigmaB,
                                  activation: c.activation, using: &generator)
             case .orthogonal:
-                return .orthogonal(width: c.width, layers: c.layers, sigmaW: Scalar(c.sigmaW), sigmaB: Scalar(c.sigmaB),
+                return .orthogonal(width: c.width, layers: c.layers, sigmaW: c.sigmaW, sigmaB: c.sigmaB,
                                    activation: c.activation, using: &generator)
             case .file:
                 return try MultilayerPerceptron(contentsOf: c.weightsPath ?? "", activation: c.activation)

@@ -1,3 +1,4 @@
+import TensorAlgebra
 import Foundation
 import Networks
 

@@ -111,13 +111,21 @@ struct Analyze: ParsableCommand {
         return c
     }
 
+    /// The flag the weights came from, for error messages.
+    var weightsFlag: String { checkpoint != nil ? "--checkpoint" : "--weights" }
+
+    /// A checkpoint loads exactly as `interpret` loads it (`IdentityClassifier(contentsOf:)`);
+    /// a folder of W1.npy … through the same validator of shapes.
     func loadNetwork(_ path: String) throws -> MultilayerPerceptron<Double> {
         do {
+            if checkpoint != nil {
+                var network = try IdentityClassifier<Double>(contentsOf: URL(fileURLWithPath: path)).network
+                if activationFlagGiven { network.activation = activation }
+                return network
+            }
             return try MultilayerPerceptron<Double>(contentsOf: path, activation: activationFlagGiven ? activation : nil)
-        } catch let error as NetworkFileError {
-            throw UserError(message: "--weights: \(error.description)")
-        } catch let error as NumpyFileError {
-            throw UserError(message: "--weights: \(error.description)")
+        } catch {
+            throw UserError(message: "\(weightsFlag): \(error.description)")
         }
     }
 
@@ -129,8 +137,8 @@ struct Analyze: ParsableCommand {
             report = try SpectrumExperiment.run(configuration, progress: { bar.update($0, $1) })
         } catch let error as LAPACKError {
             throw UserError(message: error.description, isInternal: true)
-        } catch let error as NetworkFileError {
-            throw UserError(message: "--weights: \(error.description)")
+        } catch let error as ModelFileError {
+            throw UserError(message: "\(weightsFlag): \(error.description)")
         }
         if json {
             let encoder = JSONEncoder()

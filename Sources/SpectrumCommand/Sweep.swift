@@ -3,6 +3,7 @@ import CommandSupport
 import Foundation
 import Networks
 import Spectrum
+import TensorAlgebra
 
 struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(

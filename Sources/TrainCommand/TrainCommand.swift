@@ -15,24 +15,7 @@ extension Initialization: ExpressibleByArgument {}
 extension LearningRateSchedule: ExpressibleByArgument {}
 
 enum OptimizerName: String, ExpressibleByArgument, CaseIterable { case sgd, adam }
-enum PrecisionName: String, ExpressibleByArgument, CaseIterable { case float, double }
-
-/// What metrics.json holds.
-struct Metrics: Encodable {
-    struct DistanceSample: Encodable {
-        let step: Int
-        let distanceFromIdentity: [Double]
-    }
-    let configuration: TrainingConfiguration
-    let epochs: [EpochRecord]
-    /// ‖Wˡ − σI‖/‖σI‖ about ten times an epoch, from the start of this run.
-    let distanceTrace: [DistanceSample]
-    let layerAccuracies: [Double]?
-    let distanceFromIdentity: [Double]
-    let testAccuracy: Double?
-    let testLoss: Double?
-    let precision: String
-}
+extension Precision: ExpressibleByArgument {}
 
 /// Set by SIGINT; the training loop checks it before every step.
 nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
@@ -63,7 +46,7 @@ struct Train: ParsableCommand {
     @Option(help: "Adam β2.") var beta2 = 0.999
     @Option(help: "constant or cosine.") var schedule: LearningRateSchedule = .constant
     @Option(help: "Random seed (shuffling and random initialisations).") var seed: UInt64 = 0
-    @Option(help: "float (default) or double.") var precision: PrecisionName = .float
+    @Option(help: "float (default) or double.") var precision: Precision = .float
     @Option(help: "Train on the first N training images only.") var limit: Int?
     @Option(help: "Output folder.") var output = "out/train"
     @Option(help: "Continue from this checkpoint (weights, optimizer state, epoch and step).") var resume: String?
@@ -86,26 +69,19 @@ struct Train: ParsableCommand {
         }
     }
 
-    var trainingConfiguration: TrainingConfiguration {
-        var c = TrainingConfiguration()
-        c.layers = layers
-        c.activation = activation
-        c.initialization = initialization
-        c.sigma = sigma
-        c.bias = bias
-        c.batchSize = batch
-        c.epochs = epochs
-        c.learningRate = lr
-        c.schedule = schedule
-        c.optimizer = optimizer == .sgd ? .sgd(momentum: momentum, weightDecay: weightDecay)
-            : .adam(beta1: beta1, beta2: beta2, epsilon: 1e-8, weightDecay: weightDecay)
-        c.seed = seed
-        c.trainLimit = limit
-        return c
+    var model: ClassifierConfiguration {
+        ClassifierConfiguration(layers: layers, activation: activation, initialization: initialization, sigma: sigma, bias: bias)
+    }
+
+    var training: TrainingConfiguration {
+        TrainingConfiguration(
+            batchSize: batch, epochs: epochs, learningRate: lr, schedule: schedule,
+            optimizer: optimizer == .sgd ? .sgd(momentum: momentum, weightDecay: weightDecay)
+                : .adam(beta1: beta1, beta2: beta2, epsilon: 1e-8, weightDecay: weightDecay),
+            seed: seed, trainLimit: limit, threads: threads)
     }
 
     func run() throws {
-        if let threads { OpenBLAS.threads = threads }
         switch precision {
         case .float: try run(Float.self)
         case .double: try run(Double.self)
@@ -117,63 +93,36 @@ struct Train: ParsableCommand {
         do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
             throw UserError(message: "--data: \(error.description)")
         }
-        let train = limit.map { dataset.train.prefix($0) } ?? dataset.train
-        guard batch <= train.count else {
-            throw UserError(message: "--batch \(batch) is larger than the \(train.count) training images")
-        }
         let folder = try makeFolder(output)
-        let checkpointURL = folder.appendingPathComponent("checkpoint.safetensors")
-
-        let trainer: Trainer<Scalar>
-        if let resume {
-            do {
-                let file = try SafetensorsFile(contentsOf: URL(fileURLWithPath: resume))
-                let width = train.features + train.classes
-                _ = try Checkpoint.classifier(from: file, source: resume, as: Scalar.self, expecting: (layers, width))
-                var configuration = trainingConfiguration
-                configuration.epochs = epochs
-                trainer = try Checkpoint.resume(from: file, source: resume, configuration: configuration, as: Scalar.self)
-            } catch let error as SafetensorsError {
-                throw UserError(message: "--resume: \(error.description)")
+        let session: TrainingSession<Scalar>
+        do {
+            if let resume {
+                session = try TrainingSession(resuming: URL(fileURLWithPath: resume), model: model, training: training, data: dataset, folder: folder)
+            } else {
+                session = try TrainingSession(model: model, training: training, data: dataset, folder: folder)
             }
-            print("resuming \(resume) at epoch \(trainer.epoch + 1), step \(trainer.stepInEpoch)")
-        } else {
-            var generator = SeededGenerator(seed: seed)
-            let classifier = IdentityClassifier<Scalar>(
-                inputFeatures: train.features, classes: train.classes, layers: layers, activation: activation,
-                initialization: initialization, sigma: sigma, bias: bias, using: &generator)
-            trainer = Trainer(classifier: classifier, configuration: trainingConfiguration)
+        } catch {
+            throw UserError(message: (resume == nil ? "" : "--resume: ") + error.description)
         }
-
-        let steps = trainer.stepsPerEpoch(train)
-        print("training \(layers) layers × width \(train.features + train.classes) (\(activation.rawValue), \(initialization.rawValue) σ = \(sigma)), "
-            + "\(train.count) images, batch \(batch), \(optimizer.rawValue) lr \(lr), \(epochs) epochs, \(precision.rawValue), "
-            + "OpenBLAS \(OpenBLAS.coreName) × \(OpenBLAS.threads)")
+        let trainer = session.trainer
+        if resume != nil { print("resuming \(resume!) at epoch \(trainer.epoch + 1), step \(trainer.stepInEpoch)") }
+        print("training \(layers) layers × width \(trainer.classifier.width) (\(activation.rawValue), \(initialization.rawValue) σ = \(sigma)), "
+            + "\(trainer.trainingImages(dataset.train).count) images, batch \(batch), \(optimizer.rawValue) lr \(lr), \(epochs) epochs, \(precision.rawValue), "
+            + "OpenBLAS \(OpenBLAS.coreName) × \(threads ?? OpenBLAS.threads)")
         let bar = ProgressBar(label: "epoch")
-        var stepLosses: [(step: Int, loss: Double)] = []
-        // How each layer moves away from σI, about ten times an epoch (a pass over the weights,
-        // a few milliseconds, against seconds of training between samples).
-        var distanceTrace: [(step: Int, distances: [Double])] = [(trainer.globalStep, trainer.classifier.distanceFromIdentity())]
-        let traceInterval = max(steps / 10, 1)
-        trainer.onStep = { [unowned trainer] event in
-            stepLosses.append((event.globalStep, event.loss))
-            if event.globalStep % traceInterval == 0 || event.stepInEpoch == event.stepsPerEpoch {
-                distanceTrace.append((event.globalStep, trainer.classifier.distanceFromIdentity()))
-            }
+        session.onStep = { event in
             if event.stepInEpoch % 5 == 0 || event.stepInEpoch == event.stepsPerEpoch {
                 bar.update(event.stepInEpoch, event.stepsPerEpoch, detail: String(
                     format: "%d/%d  loss %.4f  acc %.1f %%  %.0f samples/s", event.epoch + 1, epochs, event.loss,
                     event.accuracy * 100, event.samplesPerSecond))
             }
         }
-        trainer.onEpoch = { record, trainer in
+        session.onEpoch = { record in
             bar.finish()
             print(String(format: "epoch %d/%d  train loss %.4f  acc %.2f %%  test loss %.4f  acc %.2f %%  %.0f samples/s  %.1f s",
                          record.epoch, epochs, record.trainLoss, record.trainAccuracy * 100, record.testLoss,
                          record.testAccuracy * 100, record.samplesPerSecond, record.seconds))
             fflush(nil)
-            // The last good state, after every epoch: a later NaN or crash keeps this one.
-            try? Checkpoint.write(trainer.classifier, trainer: trainer, to: checkpointURL)
         }
 
         signal(SIGINT) { _ in interruptRequested = 1 }
@@ -182,65 +131,25 @@ struct Train: ParsableCommand {
         sigemptyset(&mask)
         sigaddset(&mask, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &mask, nil)
-        let finished: Bool
+        let evaluation: Evaluation?
         do {
-            finished = try trainer.train(train, test: dataset.test, shouldStop: { interruptRequested != 0 })
-        } catch let error as TrainingError {
+            evaluation = try session.run(shouldStop: { interruptRequested != 0 })
+        } catch {
             bar.finish()
-            try writeMetrics(trainer, stepLosses: stepLosses, distanceTrace: distanceTrace, stepsPerEpoch: steps, folder: folder, evaluation: nil)
-            throw UserError(message: error.description, isInternal: true)
+            if case .nonFiniteLoss = error { throw UserError(message: error.description, isInternal: true) }
+            throw UserError(message: error.description)
         }
         bar.finish()
-        do {
-            try Checkpoint.write(trainer.classifier, trainer: trainer, to: checkpointURL)
-        } catch {
-            throw UserError(message: "cannot write \(checkpointURL.path): \((error as NSError).localizedDescription)")
-        }
-        if !finished {
-            try writeMetrics(trainer, stepLosses: stepLosses, distanceTrace: distanceTrace, stepsPerEpoch: steps, folder: folder, evaluation: nil)
-            FileHandle.standardError.write(Data("train: interrupted at epoch \(trainer.epoch + 1), step \(trainer.stepInEpoch); checkpoint saved: resume with --resume \(checkpointURL.path)\n".utf8))
+        guard let evaluation else {
+            FileHandle.standardError.write(Data("train: interrupted at epoch \(trainer.epoch + 1), step \(trainer.stepInEpoch); checkpoint saved: resume with --resume \(session.checkpointURL!.path)\n".utf8))
             Foundation.exit(130)
         }
-        let evaluation = trainer.evaluate(dataset.test)
-        try writeMetrics(trainer, stepLosses: stepLosses, distanceTrace: distanceTrace, stepsPerEpoch: steps, folder: folder, evaluation: evaluation)
         let distances = trainer.classifier.distanceFromIdentity()
         print("\nlayer  test accuracy of class dims  ‖W−σI‖/‖σI‖")
-        for l in 0 ..< layers {
+        for l in 0 ..< trainer.classifier.layers {
             print(String(format: "%5d  %26.2f %%  %12.4f", l + 1, evaluation.layerAccuracies[l] * 100, distances[l]))
         }
         print(String(format: "\ntest accuracy %.2f %% (loss %.4f); wrote %@/{checkpoint.safetensors, metrics.json, metrics.csv, curves.svg, distances.svg, layers.svg}",
                      evaluation.accuracy * 100, evaluation.loss, folder.path))
-    }
-
-    func writeMetrics<Scalar>(_ trainer: Trainer<Scalar>, stepLosses: [(step: Int, loss: Double)],
-                              distanceTrace: [(step: Int, distances: [Double])], stepsPerEpoch: Int,
-                              folder: URL, evaluation: Evaluation?) throws {
-        let distances = trainer.classifier.distanceFromIdentity()
-        let metrics = Metrics(configuration: trainer.configuration, epochs: trainer.history,
-                              distanceTrace: distanceTrace.map { Metrics.DistanceSample(step: $0.step, distanceFromIdentity: $0.distances) },
-                              layerAccuracies: evaluation?.layerAccuracies,
-                              distanceFromIdentity: distances, testAccuracy: evaluation?.accuracy, testLoss: evaluation?.loss,
-                              precision: precision.rawValue)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try writeAtomically(String(decoding: try encoder.encode(metrics), as: UTF8.self), to: folder.appendingPathComponent("metrics.json").path, flag: "--output")
-        var csv = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,learning_rate,samples_per_second,seconds"
-        csv += (1 ... trainer.classifier.layers).map { ",distance_layer_\($0)" }.joined() + "\n"
-        for r in trainer.history {
-            csv += "\(r.epoch),\(r.trainLoss),\(r.trainAccuracy),\(r.testLoss),\(r.testAccuracy),\(r.learningRate),\(r.samplesPerSecond),\(r.seconds)"
-            csv += r.distanceFromIdentity.map { ",\($0)" }.joined() + "\n"
-        }
-        try writeAtomically(csv, to: folder.appendingPathComponent("metrics.csv").path, flag: "--output")
-        let title = "\(layers)-layer \(activation.rawValue) MLP, \(initialization.rawValue) σ = \(sigma), \(optimizer.rawValue) lr \(lr), batch \(batch)"
-        try writeAtomically(trainingCurvesFigure(history: trainer.history, stepLosses: stepLosses, stepsPerEpoch: stepsPerEpoch, title: title).render(),
-                            to: folder.appendingPathComponent("curves.svg").path, flag: "--output")
-        try writeAtomically(distanceTrajectoryFigure(trace: distanceTrace, stepsPerEpoch: stepsPerEpoch,
-                                                     title: "Distance from σI during training, every layer").render(),
-                            to: folder.appendingPathComponent("distances.svg").path, flag: "--output")
-        if let evaluation {
-            try writeAtomically(layerFigure(accuracies: evaluation.layerAccuracies, distances: distances, title: "Per layer: readout accuracy and distance from identity").render(),
-                                to: folder.appendingPathComponent("layers.svg").path, flag: "--output")
-        }
     }
 }

@@ -22,44 +22,44 @@ public final class BatchWorkspace<Scalar: BLASScalar> {
     public let layers: Int
     /// Columns [classStart, width) are the class dimensions.
     public let classStart: Int
-    /// GEMMs are split by rows over this many threads (each single-threaded BLAS).
-    public let workers: Int
     /// The labels of the current batch, filled by the caller with the input.
     public var labels: [Int]
     /// The predicted class of each row after `loss`.
     public private(set) var predictions: [Int]
 
-    // x^0 … x^L, h^1 … h^L, three δ buffers (the pipelined update keeps one extra), gradients.
-    let x: [UnsafeMutablePointer<Scalar>]
-    let h: [UnsafeMutablePointer<Scalar>]
-    var deltas: [UnsafeMutablePointer<Scalar>]
-    let weightGradients: [UnsafeMutablePointer<Scalar>]
-    let biasGradients: [UnsafeMutablePointer<Scalar>]
+    // x^0 … x^L, h^1 … h^L and two δ buffers (current and next layer's) from the start; the
+    // gradient buffers only once `backward` needs them (the fused SGD step never does).
+    private(set) var x: [UnsafeMutablePointer<Scalar>] = []
+    private(set) var h: [UnsafeMutablePointer<Scalar>] = []
+    private(set) var deltas: [UnsafeMutablePointer<Scalar>] = []
+    private(set) lazy var weightGradients: [UnsafeMutablePointer<Scalar>] = (0 ..< layers).map { _ in allocate(width * width) }
+    private(set) lazy var biasGradients: [UnsafeMutablePointer<Scalar>] = (0 ..< layers).map { _ in allocate(width) }
     private var probabilities: [Scalar]
     private var allocations: [UnsafeMutablePointer<Scalar>] = []
 
-    public init(batchSize: Int, width: Int, layers: Int, classStart: Int, training: Bool, workers: Int = 1) {
+    public init(batchSize: Int, width: Int, layers: Int, classStart: Int) {
+        require(batchSize >= 1 && layers >= 1 && (0 ..< width).contains(classStart),
+                "BatchWorkspace: batch \(batchSize), \(layers) layers, class columns from \(classStart) of \(width)")
         self.batchSize = batchSize
         self.width = width
         self.layers = layers
         self.classStart = classStart
-        self.workers = max(1, workers)
         labels = [Int](repeating: 0, count: batchSize)
         predictions = [Int](repeating: 0, count: batchSize)
         probabilities = [Scalar](repeating: 0, count: width - classStart)
-        func buffer(_ count: Int) -> UnsafeMutablePointer<Scalar> {
-            let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Scalar>.stride, alignment: 64)
-                .bindMemory(to: Scalar.self, capacity: max(count, 1))
-            pointer.initialize(repeating: 0, count: max(count, 1))
-            return pointer
-        }
         let activationSize = batchSize * width
-        x = (0 ... layers).map { _ in buffer(activationSize) }
-        h = (0 ..< layers).map { _ in buffer(activationSize) }
-        deltas = training ? (0 ..< 3).map { _ in buffer(activationSize) } : []
-        weightGradients = training ? (0 ..< layers).map { _ in buffer(width * width) } : []
-        biasGradients = training ? (0 ..< layers).map { _ in buffer(width) } : []
-        allocations = x + h + deltas + weightGradients + biasGradients
+        x = (0 ... layers).map { _ in allocate(activationSize) }
+        h = (0 ..< layers).map { _ in allocate(activationSize) }
+        deltas = (0 ..< 2).map { _ in allocate(activationSize) }
+    }
+
+    /// Zeroed, 64-byte aligned, freed with the workspace.
+    private func allocate(_ count: Int) -> UnsafeMutablePointer<Scalar> {
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Scalar>.stride, alignment: 64)
+            .bindMemory(to: Scalar.self, capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+        allocations.append(pointer)
+        return pointer
     }
 
     deinit {
@@ -91,16 +91,16 @@ public final class BatchWorkspace<Scalar: BLASScalar> {
         a: UnsafePointer<Scalar>, lda: Int, b: UnsafePointer<Scalar>, ldb: Int,
         beta: Scalar = 0, c: UnsafeMutablePointer<Scalar>, ldc: Int
     ) {
-        ParallelGEMM.gemm(workers: workers, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                          alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        Scalar.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                    alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
     /// Runs the batch in `input` through the network.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func forward(_ network: MultilayerPerceptron<Scalar>) {
-        precondition(network.layerCount == layers && network.inputWidth == width,
-                     "forward: workspace for \(layers) layers of \(width), network has \(network.layerCount) of \(network.inputWidth)")
+        require(network.layerCount == layers && network.inputWidth == width,
+                "forward: workspace for \(layers) layers of \(width), network has \(network.layerCount) of \(network.inputWidth)")
         let n = width
         for l in 0 ..< layers {
             let w = UnsafePointer(network.weights[l].unsafeBaseAddress)

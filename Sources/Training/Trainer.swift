@@ -3,25 +3,45 @@ import Foundation
 import Networks
 import TensorAlgebra
 
-/// Everything that defines a training run.
+/// How a classifier is trained: the run half of a training run (the model half is Networks'
+/// `ClassifierConfiguration`). The trainer obeys every field.
 public struct TrainingConfiguration: Sendable, Codable, Equatable {
-    public var layers = 10
-    public var activation: Activation = .hardTanh
-    public var initialization: Initialization = .identity
-    public var sigma = 1.0
-    public var bias = false
-    public var batchSize = 128
-    public var epochs = 5
-    public var learningRate = 0.01
-    public var schedule: LearningRateSchedule = .constant
-    public var optimizer: OptimizerConfiguration = .sgd(momentum: 0, weightDecay: 0)
-    public var seed: UInt64 = 0
-    /// Use only the first `trainLimit` training images (nil: all).
+    public var batchSize: Int
+    public var epochs: Int
+    public var learningRate: Double
+    public var schedule: LearningRateSchedule
+    public var optimizer: OptimizerConfiguration
+    /// Seeds the shuffle of every epoch (epoch e uses seed + e).
+    public var seed: UInt64
+    /// Train on the first `trainLimit` training images only (nil: all).
     public var trainLimit: Int?
     /// OpenBLAS threads for the run's GEMMs (nil: leave OpenBLAS's setting, every core by default).
     public var threads: Int?
 
-    public init() {}
+    public init(batchSize: Int = 128, epochs: Int = 5, learningRate: Double = 0.01, schedule: LearningRateSchedule = .constant,
+                optimizer: OptimizerConfiguration = .sgd(momentum: 0, weightDecay: 0), seed: UInt64 = 0,
+                trainLimit: Int? = nil, threads: Int? = nil) {
+        self.batchSize = batchSize
+        self.epochs = epochs
+        self.learningRate = learningRate
+        self.schedule = schedule
+        self.optimizer = optimizer
+        self.seed = seed
+        self.trainLimit = trainLimit
+        self.threads = threads
+    }
+
+    /// Why these settings cannot train on `images` images, or nil when they can.
+    func problem(images: Int) -> TrainingError? {
+        if epochs < 1 { return .invalidSetting(name: "epochs", value: "\(epochs)", expected: "at least 1") }
+        if !(learningRate.isFinite && learningRate > 0) {
+            return .invalidSetting(name: "learningRate", value: "\(learningRate)", expected: "a finite number > 0")
+        }
+        if let trainLimit, trainLimit < 1 { return .invalidSetting(name: "trainLimit", value: "\(trainLimit)", expected: "at least 1") }
+        if let threads, threads < 1 { return .invalidSetting(name: "threads", value: "\(threads)", expected: "at least 1") }
+        if batchSize < 1 || batchSize > images { return .batchSizeOutOfRange(batchSize: batchSize, images: images) }
+        return nil
+    }
 }
 
 /// One epoch's figures.
@@ -49,29 +69,43 @@ public struct StepEvent: Sendable {
     public var samplesPerSecond: Double
 }
 
-/// Accuracy and loss over a dataset, and the accuracy of every layer's class dimensions.
-public struct Evaluation: Sendable, Codable {
-    public var loss: Double
-    public var accuracy: Double
-    /// Layer l's recognition accuracy: argmax of h^l[D..<D+C] against the label, no probe.
-    public var layerAccuracies: [Double]
-    /// Per layer, confusion[true][predicted] counts.
-    public var layerConfusion: [[[Int]]]
-    /// Per layer, the mean softmax probability of the true class over its class dimensions.
-    public var layerTrueClassLikelihoods: [Double]
-}
-
-public enum TrainingError: Error, CustomStringConvertible {
+/// Why training cannot start or go on. Every case carries the value at fault.
+public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case nonFiniteLoss(epoch: Int, step: Int, value: Double)
-    case badConfiguration(String)
+    case invalidSetting(name: String, value: String, expected: String)
+    case batchSizeOutOfRange(batchSize: Int, images: Int)
+    case data(EvaluationError)
+    /// A checkpoint's architecture is not the one asked for.
+    case architectureMismatch(checkpoint: ClassifierConfiguration, requested: ClassifierConfiguration)
+    case checkpoint(ModelFileError)
+    /// A checkpoint without the trainer's state: it can be analysed, not resumed.
+    case notATrainingCheckpoint(path: String)
+    /// A progress value in a checkpoint that cannot be (negative, past the run, …).
+    case invalidProgress(path: String, key: String, value: String, expected: String)
+    /// An output file or folder could not be written.
+    case cannotWrite(path: String, reason: String)
 
     public var description: String {
         switch self {
         case .nonFiniteLoss(let epoch, let step, let value):
             "the loss became \(value) at epoch \(epoch), step \(step); lower the learning rate (the last good checkpoint is kept)"
-        case .badConfiguration(let message): message
+        case .invalidSetting(let name, let value, let expected): "\(name) is \(value), expected \(expected)"
+        case .batchSizeOutOfRange(let batchSize, let images):
+            "batch size \(batchSize) must be between 1 and the \(images) training images"
+        case .data(let error): error.description
+        case .architectureMismatch(let stored, let requested):
+            "the checkpoint holds \(describe(stored)) but \(describe(requested)) was asked for"
+        case .checkpoint(let error): error.description
+        case .notATrainingCheckpoint(let path):
+            "\(path): not a training checkpoint (no 'configuration' metadata); it can be analysed but not resumed"
+        case .invalidProgress(let path, let key, let value, let expected): "\(path): metadata \(key) = '\(value)', expected \(expected)"
+        case .cannotWrite(let path, let reason): "cannot write \(path): \(reason)"
         }
     }
+}
+
+private func describe(_ c: ClassifierConfiguration) -> String {
+    "\(c.layers) \(c.activation.rawValue) layers, \(c.initialization.rawValue) σ = \(c.sigma)\(c.bias ? " with biases" : "")"
 }
 
 /// Trains an `IdentityClassifier` on labelled images with mini-batch SGD or Adam.
@@ -103,7 +137,7 @@ public final class Trainer<Scalar: BLASScalar> {
         self.configuration = configuration
         optimizer = OptimizerState(configuration.optimizer)
         workspace = BatchWorkspace(batchSize: configuration.batchSize, width: classifier.width, layers: classifier.layers,
-                                   classStart: classifier.inputFeatures, training: true)
+                                   classStart: classifier.inputFeatures)
         optimizer.prepare(shapes: parameterShapes)
     }
 
@@ -111,18 +145,33 @@ public final class Trainer<Scalar: BLASScalar> {
         classifier.network.weights.map(\.shape) + classifier.network.biases.compactMap { $0?.shape }
     }
 
-    public func stepsPerEpoch(_ data: LabeledImages) -> Int { data.count / configuration.batchSize }
+    /// Full batches per epoch on `data` (after `trainLimit`).
+    public func stepsPerEpoch(_ data: LabeledImages) -> Int { trainingImages(data).count / configuration.batchSize }
+
+    /// The images an epoch visits: the first `trainLimit` of `data`, or all.
+    public func trainingImages(_ data: LabeledImages) -> LabeledImages {
+        configuration.trainLimit.map { data.prefix($0) } ?? data
+    }
 
     /// Trains until `configuration.epochs` are done or `shouldStop` returns true (checked
     /// before every step). Returns true when all epochs finished.
     @discardableResult
-    public func train(_ data: LabeledImages, test: LabeledImages, shouldStop: () -> Bool = { false }) throws -> Bool {
+    public func train(_ data: LabeledImages, test: LabeledImages, shouldStop: () -> Bool = { false }) throws(TrainingError) -> Bool {
         let c = configuration
-        guard c.batchSize >= 1, c.batchSize <= data.count else {
-            throw TrainingError.badConfiguration("batch size \(c.batchSize) must be between 1 and the \(data.count) training images")
-        }
+        let data = trainingImages(data)
+        if let problem = c.problem(images: data.count) { throw problem }
         guard data.features == classifier.inputFeatures else {
-            throw TrainingError.badConfiguration("the data has \(data.features) features but the network takes \(classifier.inputFeatures)")
+            throw .data(.featureMismatch(dataFeatures: data.features, networkFeatures: classifier.inputFeatures))
+        }
+        for split in [data, test] {
+            if let label = split.labels.max(), label >= classifier.classes {
+                throw .data(.labelOutOfRange(label: label, classes: classifier.classes))
+            }
+        }
+        if test.count == 0 { throw .data(.empty) }
+        if stepInEpoch > stepsPerEpoch(data) {
+            throw .invalidProgress(path: "trainer", key: "step_in_epoch", value: "\(stepInEpoch)",
+                                   expected: "at most the \(stepsPerEpoch(data)) steps of an epoch")
         }
         let steps = stepsPerEpoch(data)
         let totalSteps = steps * c.epochs
@@ -150,7 +199,8 @@ public final class Trainer<Scalar: BLASScalar> {
                     samplesPerSecond: Double(samplesThisRun) / max(Date().timeIntervalSince(start), 1e-9)))
             }
             let seconds = Date().timeIntervalSince(start)
-            let evaluation = classifier.evaluate(test)
+            let evaluation: Evaluation
+            do { evaluation = try classifier.evaluate(test) } catch { throw .data(error) }
             let record = EpochRecord(
                 epoch: epoch + 1, trainLoss: trainLossSum / Double(max(trainSeen, 1)),
                 trainAccuracy: Double(trainCorrect) / Double(max(trainSeen, 1)),
@@ -169,13 +219,14 @@ public final class Trainer<Scalar: BLASScalar> {
 
     /// One optimisation step on the images `batch` of `data`.
     @discardableResult
-    public func step(_ data: LabeledImages, _ batch: ArraySlice<Int>, learningRate: Double) throws -> (loss: Double, correct: Int) {
+    public func step(_ data: LabeledImages, _ batch: ArraySlice<Int>, learningRate: Double) throws(TrainingError) -> (loss: Double, correct: Int) {
+        require(batch.count == configuration.batchSize, "Trainer.step: a batch of \(batch.count) images, the trainer was built for \(configuration.batchSize)")
         data.gather(batch, into: workspace.input, width: workspace.width)
         for (row, index) in batch.enumerated() { workspace.labels[row] = data.labels[index] }
         workspace.forward(classifier.network)
         let (loss, correct) = workspace.loss(gradient: true)
         guard loss.isFinite else {
-            throw TrainingError.nonFiniteLoss(epoch: epoch + 1, step: stepInEpoch + 1, value: loss)
+            throw .nonFiniteLoss(epoch: epoch + 1, step: stepInEpoch + 1, value: loss)
         }
         if case .sgd(momentum: 0, let weightDecay) = configuration.optimizer {
             workspace.backwardWithSGD(&classifier.network, learningRate: learningRate, weightDecay: weightDecay)
@@ -199,55 +250,12 @@ public final class Trainer<Scalar: BLASScalar> {
     }
 }
 
-extension IdentityClassifier {
-    /// Loss, accuracy and every layer's readout accuracy and confusion matrix over `data`,
-    /// in batches of `batchSize` (the last one may be smaller).
-    public func evaluate(_ data: LabeledImages, batchSize: Int = 500, workers: Int = 1) -> Evaluation {
-        let c = classes
-        var confusion = [[[Int]]](repeating: [[Int]](repeating: [Int](repeating: 0, count: c), count: c), count: layers)
-        var likelihood = [Double](repeating: 0, count: layers)
-        var totalLoss = 0.0
-        var correct = 0
-        var workspaces: [Int: BatchWorkspace<Scalar>] = [:]
-        var start = 0
-        while start < data.count {
-            let size = min(batchSize, data.count - start)
-            let workspace = workspaces[size]
-                ?? BatchWorkspace(batchSize: size, width: width, layers: layers, classStart: inputFeatures, training: false, workers: workers)
-            workspaces[size] = workspace
-            data.gather((start ..< start + size).map { $0 }[...], into: workspace.input, width: width)
-            for row in 0 ..< size { workspace.labels[row] = data.labels[start + row] }
-            workspace.forward(network)
-            let (loss, right) = workspace.loss(gradient: false)
-            totalLoss += loss * Double(size)
-            correct += right
-            for l in 0 ..< layers {
-                let h = workspace.h[l]
-                for row in 0 ..< size {
-                    let scores = h + row * width + inputFeatures
-                    let label = data.labels[start + row]
-                    var best = 0
-                    for k in 1 ..< c where scores[k] > scores[best] { best = k }
-                    confusion[l][label][best] += 1
-                    var total = 0.0
-                    for k in 0 ..< c { total += Foundation.exp(Double(scores[k] - scores[best])) }
-                    likelihood[l] += Foundation.exp(Double(scores[label] - scores[best])) / total
-                }
-            }
-            start += size
-        }
-        let count = Double(max(data.count, 1))
-        let accuracies = confusion.map { matrix in Double((0 ..< c).reduce(0) { $0 + matrix[$1][$1] }) / count }
-        return Evaluation(loss: totalLoss / count, accuracy: Double(correct) / count, layerAccuracies: accuracies,
-                          layerConfusion: confusion, layerTrueClassLikelihoods: likelihood.map { $0 / count })
-    }
-}
-
 extension Trainer {
-    public func evaluate(_ data: LabeledImages) -> Evaluation {
+    /// The classifier's evaluation on `data`, with the run's OpenBLAS threads.
+    public func evaluate(_ data: LabeledImages) throws(EvaluationError) -> Evaluation {
         let previousThreads = OpenBLAS.threads
         if let threads = configuration.threads { OpenBLAS.threads = threads }
         defer { OpenBLAS.threads = previousThreads }
-        return classifier.evaluate(data)
+        return try classifier.evaluate(data)
     }
 }

@@ -67,28 +67,6 @@ public func trainingCurvesFigure(history: [EpochRecord], stepLosses: [(step: Int
     return canvas
 }
 
-/// Per-layer readout accuracy and distance from identity, as a two-panel figure.
-public func layerFigure(accuracies: [Double], distances: [Double], title: String) -> SVGCanvas {
-    var canvas = SVGCanvas(width: 900, height: 380)
-    canvas.text(title, x: 450, y: 24, size: 15, anchor: .middle, weight: "bold")
-    let layers = Double(accuracies.count)
-    let x1 = Scale(domain: 0.5 ... (layers + 0.5), pixels: (80, 420))
-    let low = max(0, ((accuracies.min() ?? 0) * 100 - 5).rounded(.down))
-    let y1 = Scale(domain: low ... 100, pixels: (320, 60))
-    canvas.axes(x: x1, y: y1, xLabel: "layer l", yLabel: "test accuracy of class dims (%)", xTicks: min(accuracies.count, 10))
-    let points = accuracies.enumerated().map { (x1(Double($0.offset + 1)), y1($0.element * 100)) }
-    canvas.polyline(points, stroke: "#2c7fb8", width: 2)
-    for p in points { canvas.circle(x: p.0, y: p.1, radius: 4, fill: "#2c7fb8") }
-    let x2 = Scale(domain: 0.5 ... (layers + 0.5), pixels: (530, 870))
-    let y2 = Scale(domain: 0 ... max((distances.max() ?? 0) * 1.15, 1e-3), pixels: (320, 60))
-    canvas.axes(x: x2, y: y2, xLabel: "layer l", yLabel: "‖Wˡ − σI‖ / ‖σI‖ (Frobenius)", xTicks: min(distances.count, 10))
-    for (l, d) in distances.enumerated() {
-        let cx = x2(Double(l + 1))
-        canvas.rect(x: cx - 10, y: y2(d), width: 20, height: y2(0) - y2(d), fill: "#d95f0e")
-    }
-    return canvas
-}
-
 /// Viridis from dark (first layer) to green-yellow (last), stopping short of the palest yellow.
 private func color(for layer: Int, of layers: Int) -> String {
     ColorMap.viridis.hex(layers <= 1 ? 0 : Double(layer) / Double(layers - 1) * 0.9)

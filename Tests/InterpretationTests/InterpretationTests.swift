@@ -91,14 +91,14 @@ func randomInputs(_ count: Int, features: Int, classes: Int, seed: UInt64) -> Te
 }
 
 @Suite struct ReadoutAndPNGTests {
-    @Test func readoutAgreesWithTheTrainersEvaluation() {
+    @Test func readoutAgreesWithTheTrainersEvaluation() throws {
         var generator = SeededGenerator(seed: 1)
         let classifier = IdentityClassifier<Float>(inputFeatures: 12, classes: 3, layers: 3, initialization: .gaussian, sigma: 1.2, using: &generator)
         var pixels: [UInt8] = [], labels: [Int] = []
         for i in 0 ..< 60 { labels.append(i % 3); for _ in 0 ..< 12 { pixels.append(UInt8(generator.next() % 256)) } }
         let data = LabeledImages(pixels: pixels, labels: labels, imageShape: [12], classes: 3)
-        let readout = LayerReadout(classifier, data: data, batchSize: 25)
-        let evaluation = classifier.evaluate(data)
+        let readout = try LayerReadout(classifier, data: data, batchSize: 25)
+        let evaluation = try classifier.evaluate(data)
         #expect(readout.accuracies == evaluation.layerAccuracies)
         #expect(readout.confusion == evaluation.layerConfusion)
         #expect(readout.trueClassLikelihoods.allSatisfy { $0 > 0 && $0 < 1 })

@@ -86,7 +86,7 @@ func referenceJacobian(_ network: MultilayerPerceptron<Double>, at input: Tensor
         var g1 = SeededGenerator(seed: 31)
         let double = MultilayerPerceptron<Double>.gaussian(width: 30, layers: 5, sigmaW: 2.0.squareRoot(), activation: .relu, using: &g1)
         var g2 = SeededGenerator(seed: 31)
-        let float = MultilayerPerceptron<Float>.gaussian(width: 30, layers: 5, sigmaW: Float(2).squareRoot(), activation: .relu, using: &g2)
+        let float = MultilayerPerceptron<Float>.gaussian(width: 30, layers: 5, sigmaW: 2.0.squareRoot(), activation: .relu, using: &g2)
         var g3 = SeededGenerator(seed: 5)
         let x = Tensor<Double>.randomNormal([30], using: &g3)
         let a = try JacobianSpectrumAnalyzer(network: double).eigenvalues(at: x)

@@ -34,7 +34,7 @@ func randomClassifier(_ activation: Activation, features: Int = 6, classes: Int 
 
 func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, _ rows: [Int]) -> Double {
     let workspace = BatchWorkspace<Double>(batchSize: rows.count, width: classifier.width, layers: classifier.layers,
-                                           classStart: classifier.inputFeatures, training: false)
+                                           classStart: classifier.inputFeatures)
     data.gather(rows[...], into: workspace.input, width: classifier.width)
     for (r, i) in rows.enumerated() { workspace.labels[r] = data.labels[i] }
     workspace.forward(classifier.network)
@@ -50,7 +50,7 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
         let rows = Array(0 ..< 5)
         for activation in [Activation.tanh, .hardTanh, .relu] {
             let classifier = randomClassifier(activation)
-            let workspace = BatchWorkspace<Double>(batchSize: 5, width: 9, layers: 3, classStart: 6, training: true)
+            let workspace = BatchWorkspace<Double>(batchSize: 5, width: 9, layers: 3, classStart: 6)
             data.gather(rows[...], into: workspace.input, width: 9)
             for r in rows { workspace.labels[r] = data.labels[r] }
             workspace.forward(classifier.network)
@@ -84,9 +84,9 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
     @Test func fusedSGDEqualsGradientThenUpdate() {
         let data = syntheticImages(count: 8, features: 6, classes: 3, seed: 4)
         let rows = Array(0 ..< 8)
-        for (workers, decay) in [(1, 0.0), (2, 0.01)] {
+        for decay in [0.0, 0.01] {
             let start = randomClassifier(.hardTanh, seed: 9)
-            let workspace = BatchWorkspace<Double>(batchSize: 8, width: 9, layers: 3, classStart: 6, training: true, workers: workers)
+            let workspace = BatchWorkspace<Double>(batchSize: 8, width: 9, layers: 3, classStart: 6)
             data.gather(rows[...], into: workspace.input, width: 9)
             for r in rows { workspace.labels[r] = data.labels[r] }
             workspace.forward(start.network)
@@ -105,7 +105,7 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
             workspace.backwardWithSGD(&fused, learningRate: 0.1, weightDecay: decay)
             for l in 0 ..< 3 {
                 let difference = zip(fused.weights[l].scalars, expected.weights[l].scalars).map { abs($0 - $1) }.max()!
-                #expect(difference <= 1e-14, "layer \(l + 1), workers \(workers): \(difference)")
+                #expect(difference <= 1e-14, "layer \(l + 1), decay \(decay): \(difference)")
                 let biasDifference = zip(fused.biases[l]!.scalars, expected.biases[l]!.scalars).map { abs($0 - $1) }.max()!
                 #expect(biasDifference <= 1e-14)
             }
@@ -114,17 +114,18 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
         }
     }
 
-    @Test func forwardMatchesTheNetworkAndWorkersAgree() {
+    @Test func forwardMatchesTheNetworkAndTheBatchedForward() {
         let data = syntheticImages(count: 40, features: 6, classes: 3, seed: 5)
         let classifier = randomClassifier(.tanh)
         let rows = Array(0 ..< 40)
-        var results: [[Double]] = []
-        for workers in [1, 2, 3] {
-            let workspace = BatchWorkspace<Double>(batchSize: 40, width: 9, layers: 3, classStart: 6, training: false, workers: workers)
+        do {
+            let workspace = BatchWorkspace<Double>(batchSize: 40, width: 9, layers: 3, classStart: 6)
             data.gather(rows[...], into: workspace.input, width: 9)
             workspace.forward(classifier.network)
             let logits = workspace.preActivation(3)
-            results.append((0 ..< 40).flatMap { r in (6 ..< 9).map { logits[r, $0] } })
+            // The classifier's batched logits: the same numbers (same GEMMs, up to rounding).
+            let batched = classifier.logits(workspace.activation(0))
+            for r in 0 ..< 40 { for c in 0 ..< 3 { #expect(abs(batched[r, c] - logits[r, 6 + c]) <= 1e-13) } }
             // Row 7 against the plain network's pre-activations.
             let x = workspace.activation(0).row(7)
             let reference = classifier.network.preActivations(x)
@@ -134,7 +135,6 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
             }
             for c in 6 ..< 9 { #expect(abs(logits[7, c] - reference[2][c]) <= 1e-13) }
         }
-        #expect(results[0] == results[1] && results[1] == results[2], "splitting rows over workers changes nothing")
     }
 }
 
@@ -170,14 +170,7 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
 
 @Suite struct TrainerTests {
     func configuration(epochs: Int, optimizer: OptimizerConfiguration) -> TrainingConfiguration {
-        var c = TrainingConfiguration()
-        c.layers = 3
-        c.batchSize = 16
-        c.epochs = epochs
-        c.learningRate = 0.05
-        c.optimizer = optimizer
-        c.threads = 1
-        return c
+        TrainingConfiguration(batchSize: 16, epochs: epochs, learningRate: 0.05, optimizer: optimizer, threads: 1)
     }
 
     @Test func learnsASeparableProblem() throws {
@@ -235,8 +228,8 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
                 return steps > 12 + 3  // 12 steps per epoch (200 / 16)
             })
             #expect(!finished && first.epoch == 1 && first.stepInEpoch == 3)
-            let bytes = try Checkpoint.file(first.classifier, trainer: first).encoded()
-            let resumed: Trainer<Double> = try Checkpoint.resume(from: SafetensorsFile(data: bytes), source: "memory")
+            let bytes = try first.checkpointFile().encoded()
+            let resumed = try Trainer<Double>(resumingFrom: SafetensorsFile(data: bytes), path: "memory")
             #expect(resumed.epoch == 1 && resumed.stepInEpoch == 3 && resumed.history.count == 1)
             try resumed.train(train, test: test)
             for l in 0 ..< 3 {
@@ -273,8 +266,7 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
 @Suite struct CheckpointTests {
     @Test func readsAFileWrittenByPythonSafetensors() throws {
         let url = Bundle.module.url(forResource: "python", withExtension: "safetensors", subdirectory: "Fixtures")!
-        let file = try SafetensorsFile(contentsOf: url)
-        let classifier: IdentityClassifier<Double> = try Checkpoint.classifier(from: file, source: url.path)
+        let classifier = try IdentityClassifier<Double>(contentsOf: url)
         #expect(classifier.layers == 2 && classifier.inputFeatures == 2 && classifier.classes == 2 && classifier.sigma == 1.5)
         #expect(classifier.activation == .relu)
         #expect(classifier.network.weights[0][1, 2] == 6.0 / 8)  // np.arange(16).reshape(4, 4) / 8
@@ -282,7 +274,7 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
         #expect(classifier.network.biases[0] == Tensor([0.5, -0.5, 0.25, 0]))
         // Written back and read again, identical.
         let again: IdentityClassifier<Double> = try Checkpoint.classifier(
-            from: SafetensorsFile(data: Checkpoint.file(classifier).encoded()), source: "memory")
+            from: SafetensorsFile(data: Checkpoint.file(classifier).encoded()), path: "memory")
         #expect(again.network.weights == classifier.network.weights && again.network.biases == classifier.network.biases)
     }
 
@@ -290,19 +282,43 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
         var file = SafetensorsFile()
         file.set("layers.0.weight", Tensor<Float>.identity(5))
         file.set("layers.1.weight", Tensor<Float>.zeros([5, 4]))
-        do {
-            let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, source: "bad.safetensors")
-            Issue.record("expected an error")
-        } catch let error as SafetensorsError {
-            #expect(error.description == "bad.safetensors: wrong shapes: layers.1.weight is [5, 4], expected [5, 5]")
+        #expect(throws: ModelFileError.layersDoNotChain(path: "bad.safetensors", layer: 2, shape: [5, 4], previousOutputs: 5)) {
+            let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, path: "bad.safetensors")
         }
-        do {
-            let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, source: "x", expecting: (3, 794))
-            Issue.record("expected an error")
-        } catch let error as SafetensorsError {
-            #expect(error.description.contains("2 layers but 3 expected") && error.description.contains("layers.0.weight is [5, 5], expected [794, 794]"))
+        file.set("layers.1.weight", Tensor<Float>.zeros([4, 5]))
+        #expect(throws: ModelFileError.wrongShape(path: "bad.safetensors", tensor: "layers.1.weight", shape: [4, 5],
+                                                  expected: "[5, 5] (a classifier's layers are square)")) {
+            let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, path: "bad.safetensors")
         }
-        #expect(throws: SafetensorsError.self) { let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: SafetensorsFile(), source: "empty") }
+        file.set("layers.1.weight", Tensor<Float>.identity(5))
+        #expect(throws: ModelFileError.architectureMismatch(path: "x", found: "2 layers of width 5", expected: "3 layers of width 794")) {
+            let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, path: "x", expecting: (3, 794))
+        }
+        #expect(throws: ModelFileError.noLayers(path: "empty", found: [])) {
+            let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: SafetensorsFile(), path: "empty")
+        }
+        file.set("layers.0.bias", Tensor<Float>.zeros([5]))
+        #expect(throws: ModelFileError.inconsistentBiases(path: "b", layersWithBias: [1])) {
+            let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, path: "b")
+        }
+    }
+
+    @Test func metadataValuesAreCheckedAtLoadTime() throws {
+        var file = Checkpoint.file(IdentityClassifier<Float>(
+            network: .identity(width: 5, layers: 2, sigma: 1, activation: .hardTanh), inputFeatures: 3, classes: 2, sigma: 1))
+        for (key, value, expected) in [("sigma", "nan", "a finite number > 0"), ("sigma", "0", "a finite number > 0"),
+                                       ("sigma", "inf", "a finite number > 0"), ("classes", "-1", "a whole number ≥ 1"),
+                                       ("input_features", "4", "3 (the layers are 5 wide and there are 2 classes)")] {
+            var bad = file
+            bad.metadata[key] = value
+            #expect(throws: ModelFileError.invalidMetadata(path: "m", key: key, value: value, expected: expected)) {
+                let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: bad, path: "m")
+            }
+        }
+        file.metadata["activation"] = "swish"
+        #expect(throws: ModelFileError.unknownActivation(path: "m", name: "swish")) {
+            let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, path: "m")
+        }
     }
 
     @Test func truncatedAndHostileFilesAreRefused() throws {

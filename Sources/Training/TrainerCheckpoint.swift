@@ -1,0 +1,92 @@
+import Foundation
+import Networks
+import TensorAlgebra
+
+/// A training checkpoint is a classifier checkpoint (Networks' `Checkpoint`) plus the trainer's
+/// state, so a run can stop anywhere and go on exactly where it stopped:
+/// * tensors `optimizer.first.{k}`, `optimizer.second.{k}` — optimizer buffers (momentum, Adam
+///   moments) for parameter k (weights first, then biases);
+/// * metadata `configuration` (the `TrainingConfiguration` as JSON), `epoch`, `step_in_epoch`,
+///   `global_step`, `optimizer_steps`, `history` (JSON).
+extension Trainer {
+    /// The checkpoint file of the classifier and of this trainer's state.
+    public func checkpointFile() throws -> SafetensorsFile {
+        var file = Checkpoint.file(classifier)
+        for (k, buffer) in optimizer.first.enumerated() { file.set("optimizer.first.\(k)", buffer) }
+        for (k, buffer) in optimizer.second.enumerated() { file.set("optimizer.second.\(k)", buffer) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        file.metadata["configuration"] = String(decoding: try encoder.encode(configuration), as: UTF8.self)
+        file.metadata["history"] = String(decoding: try encoder.encode(history), as: UTF8.self)
+        file.metadata["epoch"] = "\(epoch)"
+        file.metadata["step_in_epoch"] = "\(stepInEpoch)"
+        file.metadata["global_step"] = "\(globalStep)"
+        file.metadata["optimizer_steps"] = "\(optimizer.steps)"
+        return file
+    }
+
+    /// Writes the checkpoint atomically: a crash or Ctrl-C during the write leaves the
+    /// previous file intact.
+    public func writeCheckpoint(to url: URL) throws {
+        try checkpointFile().write(to: url)
+    }
+
+    /// Restores a trainer (weights, optimizer buffers, progress, history) from a training
+    /// checkpoint. `configuration` replaces the stored run settings (a longer run may change
+    /// the epochs); the optimizer's buffers are kept only when the optimizer is the same.
+    /// With `expecting`, a checkpoint of another architecture is refused.
+    public convenience init(
+        resumingFrom file: SafetensorsFile, path: String, configuration: TrainingConfiguration? = nil,
+        expecting model: ClassifierConfiguration? = nil
+    ) throws(TrainingError) {
+        let classifier: IdentityClassifier<Scalar>
+        do { classifier = try Checkpoint.classifier(from: file, path: path) } catch { throw .checkpoint(error) }
+        if let model, model != classifier.configuration {
+            throw .architectureMismatch(checkpoint: classifier.configuration, requested: model)
+        }
+        guard let text = file.metadata["configuration"],
+              let stored = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(text.utf8)) else {
+            throw .notATrainingCheckpoint(path: path)
+        }
+        func count(_ key: String) throws(TrainingError) -> Int {
+            let text = file.metadata[key] ?? "0"
+            guard let value = Int(text), value >= 0, value < Int(Int32.max) else {
+                throw .invalidProgress(path: path, key: key, value: text, expected: "a whole number from 0 to \(Int32.max - 1)")
+            }
+            return value
+        }
+        let chosen = configuration ?? stored
+        self.init(classifier: classifier, configuration: chosen)
+        if chosen.optimizer == stored.optimizer {
+            for k in optimizer.first.indices {
+                if let buffer = file.tensor("optimizer.first.\(k)", as: Scalar.self), buffer.shape == optimizer.first[k].shape {
+                    optimizer.first[k] = buffer
+                }
+            }
+            for k in optimizer.second.indices {
+                if let buffer = file.tensor("optimizer.second.\(k)", as: Scalar.self), buffer.shape == optimizer.second[k].shape {
+                    optimizer.second[k] = buffer
+                }
+            }
+            optimizer.steps = try count("optimizer_steps")
+        }
+        epoch = try count("epoch")
+        stepInEpoch = try count("step_in_epoch")
+        globalStep = try count("global_step")
+        if let history = file.metadata["history"] {
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            self.history = (try? decoder.decode([EpochRecord].self, from: Data(history.utf8))) ?? []
+        }
+    }
+
+    /// `init(resumingFrom:path:…)` on the file at `url`.
+    public convenience init(
+        resumingFrom url: URL, configuration: TrainingConfiguration? = nil, expecting model: ClassifierConfiguration? = nil
+    ) throws(TrainingError) {
+        let file: SafetensorsFile
+        do { file = try Checkpoint.read(contentsOf: url) } catch { throw .checkpoint(error) }
+        try self.init(resumingFrom: file, path: url.path, configuration: configuration, expecting: model)
+    }
+}

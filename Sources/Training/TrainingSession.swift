@@ -1,0 +1,204 @@
+import Datasets
+import Foundation
+import Networks
+import TensorAlgebra
+
+/// One training run as research code and `swift run train` both use it: a trainer, new or
+/// resumed from a checkpoint, plus everything a run records and writes into its folder.
+///
+/// After every epoch `checkpoint.safetensors` holds the last good state (written atomically, a
+/// failed write is an error, not a silent skip), and at the end (or on interruption) the
+/// folder holds `metrics.json`, `metrics.csv`, `curves.svg`, `distances.svg` and, for a
+/// finished run, `layers.svg`:
+///
+/// ```swift
+/// let data = try ImageDataset(folder: ImageDataset.fashionMNISTFolder)
+/// let session = try TrainingSession<Float>(
+///     model: ClassifierConfiguration(layers: 10), training: TrainingConfiguration(epochs: 1, trainLimit: 5000),
+///     data: data, folder: URL(fileURLWithPath: "out/run"))
+/// session.onStep = { print($0.globalStep, $0.loss) }
+/// let evaluation = try session.run()
+/// ```
+public final class TrainingSession<Scalar: BLASScalar> {
+    public let trainer: Trainer<Scalar>
+    public let data: ImageDataset
+    /// Where the checkpoint, metrics and figures go; nil keeps everything in memory.
+    public let folder: URL?
+    /// Every step's loss, from the start of this session.
+    public private(set) var stepLosses: [StepLoss] = []
+    /// ‖Wˡ − σI‖/‖σI‖ of every layer about ten times an epoch, from the start of this session.
+    public private(set) var distanceTrace: [DistanceSample] = []
+    /// Called after every step (after the session has recorded it).
+    public var onStep: ((StepEvent) -> Void)?
+    /// Called after every epoch, once its checkpoint is written.
+    public var onEpoch: ((EpochRecord) -> Void)?
+
+    public struct StepLoss: Sendable, Codable, Equatable {
+        public var step: Int
+        public var loss: Double
+    }
+
+    public struct DistanceSample: Sendable, Codable, Equatable {
+        public var step: Int
+        public var distanceFromIdentity: [Double]
+    }
+
+    public var checkpointURL: URL? { folder?.appendingPathComponent("checkpoint.safetensors") }
+    /// Full batches per epoch on the (limited) training split.
+    public var stepsPerEpoch: Int { trainer.stepsPerEpoch(data.train) }
+
+    /// A new run: the classifier drawn as `model` says (seeded by `training.seed`).
+    public convenience init(model: ClassifierConfiguration, training: TrainingConfiguration, data: ImageDataset,
+                            folder: URL? = nil) throws(TrainingError) {
+        if model.layers < 1 { throw .invalidSetting(name: "layers", value: "\(model.layers)", expected: "at least 1") }
+        if !(model.sigma.isFinite && model.sigma > 0) {
+            throw .invalidSetting(name: "sigma", value: "\(model.sigma)", expected: "a finite number > 0")
+        }
+        var generator = SeededGenerator(seed: training.seed)
+        let classifier = IdentityClassifier<Scalar>(
+            inputFeatures: data.train.features, classes: data.train.classes, configuration: model, using: &generator)
+        try self.init(trainer: Trainer(classifier: classifier, configuration: training), data: data, folder: folder)
+    }
+
+    /// A run that goes on from a training checkpoint, with `training`'s settings (e.g. more
+    /// epochs); a checkpoint whose architecture is not `model` is refused.
+    public convenience init(resuming checkpoint: URL, model: ClassifierConfiguration? = nil, training: TrainingConfiguration? = nil,
+                            data: ImageDataset, folder: URL? = nil) throws(TrainingError) {
+        try self.init(trainer: Trainer(resumingFrom: checkpoint, configuration: training, expecting: model), data: data, folder: folder)
+    }
+
+    /// A session around a trainer you built.
+    public init(trainer: Trainer<Scalar>, data: ImageDataset, folder: URL? = nil) throws(TrainingError) {
+        let images = trainer.trainingImages(data.train).count
+        if let problem = trainer.configuration.problem(images: images) { throw problem }
+        guard data.train.features == trainer.classifier.inputFeatures else {
+            throw .data(.featureMismatch(dataFeatures: data.train.features, networkFeatures: trainer.classifier.inputFeatures))
+        }
+        if data.test.count == 0 { throw .data(.empty) }
+        self.trainer = trainer
+        self.data = data
+        self.folder = folder
+        if let folder {
+            do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
+                throw .cannotWrite(path: folder.path, reason: (error as NSError).localizedDescription)
+            }
+        }
+    }
+
+    /// Trains until every epoch is done or `shouldStop` returns true (checked before every
+    /// step). Returns the final test evaluation, or nil when stopped early (the checkpoint then
+    /// holds the state to resume from). A non-finite loss throws after writing the metrics so far.
+    @discardableResult
+    public func run(shouldStop: () -> Bool = { false }) throws(TrainingError) -> Evaluation? {
+        let steps = stepsPerEpoch
+        let traceInterval = max(steps / 10, 1)
+        distanceTrace = [DistanceSample(step: trainer.globalStep, distanceFromIdentity: trainer.classifier.distanceFromIdentity())]
+        stepLosses = []
+        trainer.onStep = { [unowned self] event in
+            stepLosses.append(StepLoss(step: event.globalStep, loss: event.loss))
+            // A pass over the weights, a few milliseconds, against seconds of training between samples.
+            if event.globalStep % traceInterval == 0 || event.stepInEpoch == event.stepsPerEpoch {
+                distanceTrace.append(DistanceSample(step: event.globalStep, distanceFromIdentity: trainer.classifier.distanceFromIdentity()))
+            }
+            onStep?(event)
+        }
+        var epochWriteError: TrainingError?
+        trainer.onEpoch = { [unowned self] record, _ in
+            // The last good state, after every epoch: a later NaN or crash keeps this one.
+            do throws(TrainingError) { try writeCheckpoint() } catch { epochWriteError = error }
+            onEpoch?(record)
+        }
+        defer { trainer.onStep = nil; trainer.onEpoch = nil }
+        let finished: Bool
+        do {
+            finished = try trainer.train(data.train, test: data.test, shouldStop: { epochWriteError != nil || shouldStop() })
+        } catch {
+            try writeMetrics(evaluation: nil)
+            throw error
+        }
+        if let epochWriteError { throw epochWriteError }
+        try writeCheckpoint()
+        guard finished else {
+            try writeMetrics(evaluation: nil)
+            return nil
+        }
+        let evaluation: Evaluation
+        do { evaluation = try trainer.evaluate(data.test) } catch { throw .data(error) }
+        try writeMetrics(evaluation: evaluation)
+        return evaluation
+    }
+
+    /// What `metrics.json` holds.
+    public struct Metrics: Sendable, Codable {
+        public var model: ClassifierConfiguration
+        public var configuration: TrainingConfiguration
+        public var precision: Precision
+        public var epochs: [EpochRecord]
+        /// ‖Wˡ − σI‖/‖σI‖ about ten times an epoch, from the start of this session.
+        public var distanceTrace: [DistanceSample]
+        public var layerAccuracies: [Double]?
+        public var distanceFromIdentity: [Double]
+        public var testAccuracy: Double?
+        public var testLoss: Double?
+    }
+
+    /// The run's figures so far.
+    public func metrics(evaluation: Evaluation?) -> Metrics {
+        Metrics(model: trainer.classifier.configuration, configuration: trainer.configuration,
+                precision: Scalar.self == Float.self ? .float : .double, epochs: trainer.history, distanceTrace: distanceTrace,
+                layerAccuracies: evaluation?.layerAccuracies, distanceFromIdentity: trainer.classifier.distanceFromIdentity(),
+                testAccuracy: evaluation?.accuracy, testLoss: evaluation?.loss)
+    }
+
+    /// metrics.csv: one row per epoch, one distance column per layer.
+    public func metricsCSV() -> String {
+        var csv = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,learning_rate,samples_per_second,seconds"
+        csv += (1 ... trainer.classifier.layers).map { ",distance_layer_\($0)" }.joined() + "\n"
+        for r in trainer.history {
+            csv += "\(r.epoch),\(r.trainLoss),\(r.trainAccuracy),\(r.testLoss),\(r.testAccuracy),\(r.learningRate),\(r.samplesPerSecond),\(r.seconds)"
+            csv += r.distanceFromIdentity.map { ",\($0)" }.joined() + "\n"
+        }
+        return csv
+    }
+
+    /// The checkpoint of the current state, atomically.
+    public func writeCheckpoint() throws(TrainingError) {
+        guard let url = checkpointURL else { return }
+        do { try trainer.writeCheckpoint(to: url) } catch {
+            throw .cannotWrite(path: url.path, reason: (error as NSError).localizedDescription)
+        }
+    }
+
+    /// metrics.json, metrics.csv and the figures (layers.svg only with an evaluation).
+    public func writeMetrics(evaluation: Evaluation?) throws(TrainingError) {
+        guard let folder else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let model = trainer.classifier.configuration
+        let c = trainer.configuration
+        let title = "\(model.layers)-layer \(model.activation.rawValue) MLP, \(model.initialization.rawValue) σ = \(model.sigma), "
+            + "\(c.optimizer.name) lr \(c.learningRate), batch \(c.batchSize)"
+        var files: [(String, () throws -> Data)] = [
+            ("metrics.json", { try encoder.encode(self.metrics(evaluation: evaluation)) }),
+            ("metrics.csv", { Data(self.metricsCSV().utf8) }),
+            ("curves.svg", { Data(trainingCurvesFigure(history: self.trainer.history, stepLosses: self.stepLosses.map { ($0.step, $0.loss) },
+                                                       stepsPerEpoch: self.stepsPerEpoch, title: title).render().utf8) }),
+            ("distances.svg", { Data(distanceTrajectoryFigure(trace: self.distanceTrace.map { ($0.step, $0.distanceFromIdentity) },
+                                                             stepsPerEpoch: self.stepsPerEpoch,
+                                                             title: "Distance from σI during training, every layer").render().utf8) }),
+        ]
+        if let evaluation {
+            files.append(("layers.svg", {
+                Data(layerFigure(accuracies: evaluation.layerAccuracies, distances: self.trainer.classifier.distanceFromIdentity(),
+                                 title: "Per layer: readout accuracy and distance from identity").render().utf8)
+            }))
+        }
+        for (name, contents) in files {
+            let url = folder.appendingPathComponent(name)
+            do { try contents().write(to: url, options: .atomic) } catch {
+                throw .cannotWrite(path: url.path, reason: (error as NSError).localizedDescription)
+            }
+        }
+    }
+}
