@@ -157,7 +157,7 @@ let package = Package(
         // Run the built executables; depending on them makes `swift test` build them.
         .testTarget(
             name: "InterpretCommandTests",
-            dependencies: ["InterpretCommand", "CommandTestSupport", "Training", "Datasets", "Networks", "TensorAlgebra"]),
+            dependencies: ["InterpretCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
         .testTarget(
             name: "TrainCommandTests",
             dependencies: ["TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),

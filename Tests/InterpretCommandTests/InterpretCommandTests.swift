@@ -4,7 +4,6 @@ import Foundation
 import Networks
 import Testing
 import TensorAlgebra
-import Training
 
 func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
     try runExecutable(name, arguments)
@@ -17,7 +16,7 @@ func fixture() throws -> (folder: URL, checkpoint: URL) {
     let weights = (0 ..< 3).map { _ in Tensor<Float>.identity(19, scale: 1.2) + Tensor<Float>.randomNormal([19, 19], standardDeviation: 0.3, using: &generator) }
     let classifier = IdentityClassifier(network: MultilayerPerceptron(weights: weights, activation: .hardTanh), inputFeatures: 16, classes: 3, sigma: 1.2)
     let checkpoint = folder.appendingPathComponent("model.safetensors")
-    try Checkpoint.write(classifier, to: checkpoint)
+    try classifier.write(to: checkpoint)
     return (folder, checkpoint)
 }
 
