@@ -36,7 +36,7 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
         case .wrongShape(let path, let tensor, let shape, let expected):
             "\(path): \(tensor) has shape \(shape), expected \(expected)"
         case .layersDoNotChain(let path, let layer, let shape, let previousOutputs):
-            "\(path): layer \(layer) weight has shape \(shape) but layer \(layer - 1) outputs \(previousOutputs) values"
+            "\(path): layer \(layer) weight has shape \(shape) but layer \(layer - 1) outputs \(previousOutputs) values: expected [_, \(previousOutputs)]"
         case .inconsistentBiases(let path, let layers):
             "\(path): biases for layers \(layers) only; expected none or all"
         case .architectureMismatch(let path, let found, let expected):

@@ -97,10 +97,12 @@ struct Train: ParsableCommand {
         let session: TrainingSession<Scalar>
         do {
             if let resume {
-                session = try TrainingSession(resuming: URL(fileURLWithPath: resume), model: model, training: training, data: dataset, folder: folder)
+                session = try TrainingSession(resuming: URL(fileURLWithPath: resume), layers: layers, training: training, data: dataset, folder: folder)
             } else {
                 session = try TrainingSession(model: model, training: training, data: dataset, folder: folder)
             }
+        } catch .batchSizeOutOfRange(let batchSize, let images) {
+            throw UserError(message: "--batch \(batchSize) is larger than the \(images) training images")
         } catch {
             throw UserError(message: (resume == nil ? "" : "--resume: ") + error.description)
         }

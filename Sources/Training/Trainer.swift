@@ -75,8 +75,6 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case invalidSetting(name: String, value: String, expected: String)
     case batchSizeOutOfRange(batchSize: Int, images: Int)
     case data(EvaluationError)
-    /// A checkpoint's architecture is not the one asked for.
-    case architectureMismatch(checkpoint: ClassifierConfiguration, requested: ClassifierConfiguration)
     case checkpoint(ModelFileError)
     /// A checkpoint without the trainer's state: it can be analysed, not resumed.
     case notATrainingCheckpoint(path: String)
@@ -93,8 +91,6 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case .batchSizeOutOfRange(let batchSize, let images):
             "batch size \(batchSize) must be between 1 and the \(images) training images"
         case .data(let error): error.description
-        case .architectureMismatch(let stored, let requested):
-            "the checkpoint holds \(describe(stored)) but \(describe(requested)) was asked for"
         case .checkpoint(let error): error.description
         case .notATrainingCheckpoint(let path):
             "\(path): not a training checkpoint (no 'configuration' metadata); it can be analysed but not resumed"
@@ -104,9 +100,6 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-private func describe(_ c: ClassifierConfiguration) -> String {
-    "\(c.layers) \(c.activation.rawValue) layers, \(c.initialization.rawValue) σ = \(c.sigma)\(c.bias ? " with biases" : "")"
-}
 
 /// Trains an `IdentityClassifier` on labelled images with mini-batch SGD or Adam.
 ///

@@ -35,16 +35,13 @@ extension Trainer {
     /// Restores a trainer (weights, optimizer buffers, progress, history) from a training
     /// checkpoint. `configuration` replaces the stored run settings (a longer run may change
     /// the epochs); the optimizer's buffers are kept only when the optimizer is the same.
-    /// With `expecting`, a checkpoint of another architecture is refused.
+    /// With `expecting`, a checkpoint of another depth or width is refused, naming both.
     public convenience init(
         resumingFrom file: SafetensorsFile, path: String, configuration: TrainingConfiguration? = nil,
-        expecting model: ClassifierConfiguration? = nil
+        expecting architecture: (layers: Int, width: Int)? = nil
     ) throws(TrainingError) {
         let classifier: IdentityClassifier<Scalar>
-        do { classifier = try Checkpoint.classifier(from: file, path: path) } catch { throw .checkpoint(error) }
-        if let model, model != classifier.configuration {
-            throw .architectureMismatch(checkpoint: classifier.configuration, requested: model)
-        }
+        do { classifier = try Checkpoint.classifier(from: file, path: path, expecting: architecture) } catch { throw .checkpoint(error) }
         guard let text = file.metadata["configuration"],
               let stored = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(text.utf8)) else {
             throw .notATrainingCheckpoint(path: path)
@@ -83,10 +80,10 @@ extension Trainer {
 
     /// `init(resumingFrom:path:…)` on the file at `url`.
     public convenience init(
-        resumingFrom url: URL, configuration: TrainingConfiguration? = nil, expecting model: ClassifierConfiguration? = nil
+        resumingFrom url: URL, configuration: TrainingConfiguration? = nil, expecting architecture: (layers: Int, width: Int)? = nil
     ) throws(TrainingError) {
         let file: SafetensorsFile
         do { file = try Checkpoint.read(contentsOf: url) } catch { throw .checkpoint(error) }
-        try self.init(resumingFrom: file, path: url.path, configuration: configuration, expecting: model)
+        try self.init(resumingFrom: file, path: url.path, configuration: configuration, expecting: architecture)
     }
 }

@@ -62,10 +62,12 @@ public final class TrainingSession<Scalar: BLASScalar> {
     }
 
     /// A run that goes on from a training checkpoint, with `training`'s settings (e.g. more
-    /// epochs); a checkpoint whose architecture is not `model` is refused.
-    public convenience init(resuming checkpoint: URL, model: ClassifierConfiguration? = nil, training: TrainingConfiguration? = nil,
+    /// epochs). The architecture is the checkpoint's; with `layers`, a checkpoint of another
+    /// depth, or of a width that does not fit the data, is refused naming both.
+    public convenience init(resuming checkpoint: URL, layers: Int? = nil, training: TrainingConfiguration? = nil,
                             data: ImageDataset, folder: URL? = nil) throws(TrainingError) {
-        try self.init(trainer: Trainer(resumingFrom: checkpoint, configuration: training, expecting: model), data: data, folder: folder)
+        let expected = layers.map { ($0, data.train.features + data.train.classes) }
+        try self.init(trainer: Trainer(resumingFrom: checkpoint, configuration: training, expecting: expected), data: data, folder: folder)
     }
 
     /// A session around a trainer you built.

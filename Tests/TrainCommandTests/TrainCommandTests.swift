@@ -118,6 +118,6 @@ func makeDataset(train: Int, test: Int) throws -> URL {
         let (status, _, error) = try runTrain(["--data", data.path, "--layers", "2", "--batch", "8", "--resume", url.path,
                                                "--output", data.appendingPathComponent("o").path])
         #expect(status == 2)
-        #expect(error.contains("1 layers but 2 expected") && error.contains("[30, 30], expected [26, 26]"), "\(error)")
+        #expect(error.contains("1 layers of width 30") && error.contains("expected 2 layers of width 26"), "\(error)")
     }
 }
