@@ -379,3 +379,90 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
         #expect(first.sorted() == Array(0 ..< 1000) && first != Array(0 ..< 1000))
     }
 }
+
+@Suite struct LibraryStepTests {
+    @Test func theTrainerObeysTrainLimit() throws {
+        let train = syntheticImages(count: 200, features: 6, classes: 3, seed: 11)
+        let test = syntheticImages(count: 30, features: 6, classes: 3, seed: 12)
+        var generator = SeededGenerator(seed: 0)
+        let classifier = IdentityClassifier<Float>(inputFeatures: 6, classes: 3, layers: 2, using: &generator)
+        let trainer = Trainer(classifier: classifier, configuration: TrainingConfiguration(batchSize: 16, epochs: 1, trainLimit: 50, threads: 1))
+        var steps = 0
+        trainer.onStep = { _ in steps += 1 }
+        try trainer.train(train, test: test)
+        // 50 images in full batches of 16: 3 steps, not the 12 of all 200.
+        #expect(steps == 3 && trainer.stepsPerEpoch(train) == 3 && trainer.globalStep == 3)
+    }
+
+    @Test func aCheckpointRecordsTheArchitectureItHas() throws {
+        var generator = SeededGenerator(seed: 2)
+        let model = ClassifierConfiguration(layers: 2, activation: .relu, initialization: .orthogonal, sigma: 1.3, bias: true)
+        let classifier = IdentityClassifier<Double>(inputFeatures: 5, classes: 3, configuration: model, using: &generator)
+        #expect(classifier.configuration == model)
+        let again: IdentityClassifier<Double> = try Checkpoint.classifier(
+            from: SafetensorsFile(data: Checkpoint.file(classifier).encoded()), path: "memory")
+        #expect(again.configuration == model)
+        #expect(again.network.weights == classifier.network.weights)
+    }
+
+    @Test func batchedForwardEqualsRowByRow() {
+        var generator = SeededGenerator(seed: 5)
+        let network = MultilayerPerceptron<Double>.gaussian(width: 4, layers: 3, sigmaW: 1.5, sigmaB: 0.1, activation: .tanh, using: &generator)
+        let batch = Tensor<Double>.randomNormal([3, 4], using: &generator)
+        let outputs = network(batch)
+        #expect(outputs.shape == [3, 4])
+        for r in 0 ..< 3 {
+            let single = network(batch.row(r))
+            for j in 0 ..< 4 { #expect(abs(outputs[r, j] - single[j]) <= 1e-14 * max(1, abs(single[j]))) }
+        }
+        // The classifier's logits: the class dimensions of the last pre-activation, from D features.
+        let classifier = IdentityClassifier(network: network, inputFeatures: 2, classes: 2, sigma: 1.5)
+        let logits = classifier.logits(batch.map { $0 }.rows(0 ..< 3))
+        let padded = classifier.padded(Tensor(shape: [1, 2], scalars: [batch[0, 0], batch[0, 1]]))
+        #expect(padded.scalars == [batch[0, 0], batch[0, 1], 0, 0])
+        let h = network.preActivations(batch.row(0)).last!
+        #expect(abs(logits[0, 0] - h[2]) <= 1e-14 && abs(logits[0, 1] - h[3]) <= 1e-14)
+    }
+
+    @Test func evaluationRefusesDataThatDoesNotFit() {
+        var generator = SeededGenerator(seed: 0)
+        let classifier = IdentityClassifier<Float>(inputFeatures: 6, classes: 3, layers: 2, using: &generator)
+        #expect(throws: EvaluationError.featureMismatch(dataFeatures: 5, networkFeatures: 6)) {
+            try classifier.evaluate(syntheticImages(count: 10, features: 5, classes: 3, seed: 1))
+        }
+        #expect(throws: EvaluationError.empty) {
+            try classifier.evaluate(LabeledImages(pixels: [], labels: [], imageShape: [6], classes: 3))
+        }
+        #expect(throws: EvaluationError.labelOutOfRange(label: 3, classes: 3)) {
+            try classifier.evaluate(syntheticImages(count: 10, features: 6, classes: 4, seed: 1))
+        }
+    }
+
+    @Test func aSessionWritesItsFilesAndResumesWhereItStopped() throws {
+        let data = ImageDataset(train: syntheticImages(count: 96, features: 6, classes: 3, seed: 21),
+                                test: syntheticImages(count: 30, features: 6, classes: 3, seed: 22))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("session-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let training = TrainingConfiguration(batchSize: 16, epochs: 2, learningRate: 0.05, threads: 1)
+        let session = try TrainingSession<Double>(model: ClassifierConfiguration(layers: 3), training: training, data: data, folder: folder)
+        var seen = 0
+        let evaluation = try session.run(shouldStop: { seen += 1; return seen > 8 })
+        #expect(evaluation == nil)  // stopped after 8 of the 12 steps
+        for name in ["checkpoint.safetensors", "metrics.json", "metrics.csv", "curves.svg", "distances.svg"] {
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent(name).path), "\(name)")
+        }
+        let resumed = try TrainingSession<Double>(resuming: session.checkpointURL!, layers: 3, data: data, folder: folder)
+        #expect(resumed.trainer.epoch == 1 && resumed.trainer.stepInEpoch == 2)
+        let final = try #require(try resumed.run())
+        let straight = try TrainingSession<Double>(model: ClassifierConfiguration(layers: 3), training: training, data: data)
+        let reference = try #require(try straight.run())
+        #expect(resumed.trainer.classifier.network.weights == straight.trainer.classifier.network.weights)
+        #expect(final.accuracy == reference.accuracy)
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("layers.svg").path))
+        // A checkpoint of another depth is refused, naming both.
+        #expect(throws: TrainingError.checkpoint(.architectureMismatch(path: session.checkpointURL!.path, found: "3 layers of width 9",
+                                                                        expected: "4 layers of width 9"))) {
+            try TrainingSession<Double>(resuming: session.checkpointURL!, layers: 4, data: data)
+        }
+    }
+}
