@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# The test command: builds the package, runs the whole test suite, then compiles every Swift
-# example in the documentation and runs the quick ones (Scripts/check-examples.sh).
+# The test command: builds the package, runs the whole test suite, compiles every Swift
+# example in the documentation and runs the quick ones (Scripts/check-examples.sh), then builds
+# and runs Examples/Research, a separate package that uses Isometry through its public API.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . Scripts/lib/ensure-packages.sh
-ensure_packages pkg-config libopenblas-dev liblapacke-dev zlib1g-dev
+ensure_packages pkg-config libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist
 swift build --build-tests
 swift test
 Scripts/check-examples.sh
+echo "Examples/Research: building against this checkout by path"
+swift build --package-path Examples/Research
+research_output=$(mktemp -d)
+swift run --skip-build --package-path Examples/Research Research "$research_output"
+rm -rf "$research_output"
