@@ -1,0 +1,4 @@
+import Datasets
+import Foundation
+import Testing
+import TensorAlgebra
