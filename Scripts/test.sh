@@ -8,3 +8,5 @@ ensure_packages pkg-config libopenblas-dev liblapacke-dev zlib1g-dev
 swift build --build-tests
 swift test
 Scripts/check-examples.sh
+# The readers' libFuzzer targets, 30 s each on their committed corpora (Fuzz/).
+Scripts/fuzz.sh 30

@@ -27,6 +27,8 @@ public struct LabeledImages: Sendable {
     /// Reads an images file and a labels file in IDX format and checks that they match.
     public init(images: URL, labels labelsURL: URL, classes: Int = 10, memoryLimit: Int = MemoryBudget.defaultLimit) throws {
         let imageFile = try IDXFile(contentsOf: images, memoryLimit: memoryLimit)
+        // The images' shape is checked before the labels are read.
+        _ = try LabeledImages.imageSize(imageFile, path: images.path)
         // What the images leave for the labels (read as bytes, kept as Int).
         let labelFile = try IDXFile(contentsOf: labelsURL, memoryLimit: max(0, memoryLimit - imageFile.bytes.count) / 9)
         try self.init(imageFile: imageFile, labelFile: labelFile, imagesPath: images.path, labelsPath: labelsURL.path, classes: classes)
@@ -35,18 +37,11 @@ public struct LabeledImages: Sendable {
     /// Images and labels already read, checked as ``init(images:labels:classes:memoryLimit:)``
     /// checks them; the paths name the files in errors.
     public init(imageFile: IDXFile, labelFile: IDXFile, imagesPath: String, labelsPath: String, classes: Int = 10) throws {
-        guard imageFile.shape.count >= 2 else {
-            throw IDXError(path: imagesPath, reason: .wrongRank(expected: "images [count, rows, columns]", shape: imageFile.shape))
-        }
+        let imageShape = Array(imageFile.shape.dropFirst())
+        _ = try LabeledImages.imageSize(imageFile, path: imagesPath)
         guard labelFile.shape.count == 1 else {
             throw IDXError(path: labelsPath, reason: .wrongRank(expected: "labels [count]", shape: labelFile.shape))
         }
-        let imageShape = Array(imageFile.shape.dropFirst())
-        // IDXFile checked that the non-zero extents multiply without overflow.
-        guard let features = MemoryBudget.product(imageShape), imageFile.bytes.count == imageFile.shape[0] * features else {
-            throw IDXError(path: imagesPath, reason: .dimensionsOverflow(imageFile.shape))
-        }
-        guard features > 0 else { throw IDXError(path: imagesPath, reason: .emptyImages(imageShape: imageShape)) }
         guard imageFile.shape[0] == labelFile.shape[0] else {
             throw IDXError(path: labelsPath, reason: .countMismatch(
                 labels: labelFile.shape[0], images: imageFile.shape[0], imagesFile: URL(fileURLWithPath: imagesPath).lastPathComponent))
@@ -55,6 +50,20 @@ public struct LabeledImages: Sendable {
             throw IDXError(path: labelsPath, reason: .labelOutOfRange(label: Int(labelFile.bytes[bad]), index: bad, classes: classes))
         }
         self.init(pixels: imageFile.bytes, labels: labelFile.bytes.map(Int.init), imageShape: imageShape, classes: classes)
+    }
+
+    /// The pixels of one image of `file`, checked: images are [count, rows, …] with at least one
+    /// pixel, and the sizes multiply without overflow.
+    static func imageSize(_ file: IDXFile, path: String) throws -> Int {
+        guard file.shape.count >= 2 else {
+            throw IDXError(path: path, reason: .wrongRank(expected: "images [count, rows, columns]", shape: file.shape))
+        }
+        let imageShape = Array(file.shape.dropFirst())
+        guard let features = MemoryBudget.product(imageShape),
+              let total = MemoryBudget.product([file.shape[0], features]), total == file.bytes.count
+        else { throw IDXError(path: path, reason: .dimensionsOverflow(file.shape)) }
+        guard features > 0 else { throw IDXError(path: path, reason: .emptyImages(imageShape: imageShape)) }
+        return features
     }
 
     /// Writes the rows `indices` into `batch` ([indices.count, width], width ≥ features):
