@@ -59,6 +59,11 @@ public struct NumpyFileError: Error, Equatable, CustomStringConvertible {
     public let source: String
     public let problem: Problem
 
+    public init(source: String, problem: Problem) {
+        self.source = source
+        self.problem = problem
+    }
+
     public var description: String {
         let what: String
         switch problem {
