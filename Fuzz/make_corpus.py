@@ -159,7 +159,7 @@ write(st, "issue12-shape-0x100000.safetensors", safetensors.numpy.save({"layers.
 write(st, "unsupported-dtype.safetensors", safetensors.numpy.save({"a": np.arange(3, dtype="<i8")}))
 write(st, "metadata-not-strings.safetensors", st_raw('{"__metadata__":{"epoch":3}}', b""))
 write(st, "not-json.safetensors", st_raw('{"a":', b""))
-write(st, "deep-nesting.safetensors", st_raw("{" + '"a":[' * 200 + "]" * 200 + "}", b""))
+write(st, "deep-nesting.safetensors", st_raw('{"a":' + "[" * 200 + "]" * 200 + "}", b""))
 
 # --- IDX ---------------------------------------------------------------------------------------
 idx = folder("idx")
