@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "TensorAlgebra",
             dependencies: [
-                "CBLAS", "CLAPACKE",
+                "CBLAS", "CLAPACKE", "CZlib",
                 .product(name: "RealModule", package: "swift-numerics"),
             ]),
 
@@ -142,6 +142,10 @@ let package = Package(
             name: "TensorAlgebraTests",
             dependencies: ["TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")],
             resources: [.copy("Fixtures")]),
+        // Hostile and degenerate IDX files and datasets.
+        .testTarget(
+            name: "DatasetsTests",
+            dependencies: ["Datasets", "TensorAlgebra", "CZlib"]),
         .testTarget(
             name: "SpectrumTests",
             dependencies: ["Spectrum", "Networks", "TensorAlgebra"]),

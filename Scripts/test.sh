@@ -14,3 +14,5 @@ swift build --package-path Examples/Research
 research_output=$(mktemp -d)
 swift run --skip-build --package-path Examples/Research Research "$research_output"
 rm -rf "$research_output"
+# The readers' libFuzzer targets, 30 s each on their committed corpora (Fuzz/).
+Scripts/fuzz.sh 30

@@ -25,23 +25,45 @@ public struct LabeledImages: Sendable {
     }
 
     /// Reads an images file and a labels file in IDX format and checks that they match.
-    public init(images: URL, labels labelsURL: URL, classes: Int = 10) throws {
-        let imageFile = try IDXFile(contentsOf: images)
-        let labelFile = try IDXFile(contentsOf: labelsURL)
-        guard imageFile.shape.count >= 2 else {
-            throw IDXError(path: images.path, problem: "expected images [count, rows, columns], found dimensions \(imageFile.shape)")
-        }
+    public init(images: URL, labels labelsURL: URL, classes: Int = 10, memoryLimit: Int = MemoryBudget.defaultLimit) throws {
+        let imageFile = try IDXFile(contentsOf: images, memoryLimit: memoryLimit)
+        // The images' shape is checked before the labels are read.
+        _ = try LabeledImages.imageSize(imageFile, path: images.path)
+        // What the images leave for the labels (read as bytes, kept as Int).
+        let labelFile = try IDXFile(contentsOf: labelsURL, memoryLimit: max(0, memoryLimit - imageFile.bytes.count) / 9)
+        try self.init(imageFile: imageFile, labelFile: labelFile, imagesPath: images.path, labelsPath: labelsURL.path, classes: classes)
+    }
+
+    /// Images and labels already read, checked as ``init(images:labels:classes:memoryLimit:)``
+    /// checks them; the paths name the files in errors.
+    public init(imageFile: IDXFile, labelFile: IDXFile, imagesPath: String, labelsPath: String, classes: Int = 10) throws {
+        let imageShape = Array(imageFile.shape.dropFirst())
+        _ = try LabeledImages.imageSize(imageFile, path: imagesPath)
         guard labelFile.shape.count == 1 else {
-            throw IDXError(path: labelsURL.path, problem: "expected labels [count], found dimensions \(labelFile.shape)")
+            throw IDXError(path: labelsPath, reason: .wrongRank(expected: "labels [count]", shape: labelFile.shape))
         }
         guard imageFile.shape[0] == labelFile.shape[0] else {
-            throw IDXError(path: labelsURL.path, problem: "\(labelFile.shape[0]) labels for \(imageFile.shape[0]) images in \(images.lastPathComponent)")
+            throw IDXError(path: labelsPath, reason: .countMismatch(
+                labels: labelFile.shape[0], images: imageFile.shape[0], imagesFile: URL(fileURLWithPath: imagesPath).lastPathComponent))
         }
         if let bad = labelFile.bytes.firstIndex(where: { Int($0) >= classes }) {
-            throw IDXError(path: labelsURL.path, problem: "label \(labelFile.bytes[bad]) at index \(bad) is not below the \(classes) classes")
+            throw IDXError(path: labelsPath, reason: .labelOutOfRange(label: Int(labelFile.bytes[bad]), index: bad, classes: classes))
         }
-        self.init(pixels: imageFile.bytes, labels: labelFile.bytes.map(Int.init),
-                  imageShape: Array(imageFile.shape.dropFirst()), classes: classes)
+        self.init(pixels: imageFile.bytes, labels: labelFile.bytes.map(Int.init), imageShape: imageShape, classes: classes)
+    }
+
+    /// The pixels of one image of `file`, checked: images are [count, rows, …] with at least one
+    /// pixel, and the sizes multiply without overflow.
+    static func imageSize(_ file: IDXFile, path: String) throws -> Int {
+        guard file.shape.count >= 2 else {
+            throw IDXError(path: path, reason: .wrongRank(expected: "images [count, rows, columns]", shape: file.shape))
+        }
+        let imageShape = Array(file.shape.dropFirst())
+        guard let features = MemoryBudget.product(imageShape),
+              let total = MemoryBudget.product([file.shape[0], features]), total == file.bytes.count
+        else { throw IDXError(path: path, reason: .dimensionsOverflow(file.shape)) }
+        guard features > 0 else { throw IDXError(path: path, reason: .emptyImages(imageShape: imageShape)) }
+        return features
     }
 
     /// Writes the rows `indices` into `batch` ([indices.count, width], width ≥ features):
@@ -89,26 +111,30 @@ public struct ImageDataset: Sendable {
     ]
 
     /// Reads `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]` and the `t10k-`
-    /// pair from `folder`. A missing folder names the Debian package that provides the default.
+    /// pair from `folder`. A missing folder names the Debian package that provides the default;
+    /// an empty split is refused.
     public init(folder: String) throws {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
-            throw IDXError(path: folder, problem: folder == ImageDataset.fashionMNISTFolder
-                ? "no such folder; install Fashion-MNIST with `apt-get install dataset-fashion-mnist` or pass --data FOLDER"
-                : "no such folder (expected train-images-idx3-ubyte.gz and friends; Fashion-MNIST comes from the Debian package dataset-fashion-mnist)")
+            throw IDXError(path: folder, reason: .missingFolder(hint: folder == ImageDataset.fashionMNISTFolder
+                ? "install Fashion-MNIST with `apt-get install dataset-fashion-mnist` or pass --data FOLDER"
+                : "expected train-images-idx3-ubyte.gz and friends; Fashion-MNIST comes from the Debian package dataset-fashion-mnist"))
         }
         func file(_ stem: String) throws -> URL {
             for name in [stem + ".gz", stem] {
                 let url = URL(fileURLWithPath: folder).appendingPathComponent(name)
                 if FileManager.default.fileExists(atPath: url.path) { return url }
             }
-            throw IDXError(path: folder, problem: "missing \(stem).gz (or \(stem))")
+            throw IDXError(path: folder, reason: .missingFile(stem: stem))
         }
         train = try LabeledImages(images: file("train-images-idx3-ubyte"), labels: file("train-labels-idx1-ubyte"))
         test = try LabeledImages(images: file("t10k-images-idx3-ubyte"), labels: file("t10k-labels-idx1-ubyte"))
         guard train.imageShape == test.imageShape else {
-            throw IDXError(path: folder, problem: "train images are \(train.imageShape) but test images are \(test.imageShape)")
+            throw IDXError(path: folder, reason: .imageShapesDiffer(train: train.imageShape, test: test.imageShape))
         }
+        // An empty split would train on nothing or report the accuracy of nothing.
+        if train.count == 0 { throw IDXError(path: folder, reason: .emptySplit("train")) }
+        if test.count == 0 { throw IDXError(path: folder, reason: .emptySplit("test")) }
     }
 
     public init(train: LabeledImages, test: LabeledImages) {

@@ -3,7 +3,11 @@ import Foundation
 // The .npy format (numpy's NEP 1): the magic "\x93NUMPY", a version, a little-endian header
 // length, a Python dict literal {'descr': ..., 'fortran_order': ..., 'shape': (...)} padded
 // to a multiple of 64 bytes, then the raw elements. Everything read is validated before any
-// allocation sized from it, so hostile or truncated files fail with a thrown error.
+// allocation sized from it, so hostile or truncated files fail with a thrown error: only
+// regular files are opened (a FIFO or a directory is named as such), shape products are
+// overflow-checked (the non-zero extents too, so a (0, 2³², 2³²) array cannot overflow later
+// code), and the memory a shape implies (its bytes, and its elements as Double once converted)
+// is checked against ``MemoryBudget`` before anything is allocated.
 
 /// The element types Isometry reads and writes, little-endian.
 public enum NumpyDType: String, Sendable, CaseIterable {
@@ -39,15 +43,26 @@ public struct NumpyFileError: Error, Equatable, CustomStringConvertible {
         case unsupportedVersion(major: UInt8, minor: UInt8)
         case malformedHeader(String)
         case unsupportedDType(String)
+        /// A structured (record) dtype such as [('x', '<f4'), ('y', '<i8')], given as written.
+        case structuredDType(String)
         case fortranOrder
         case truncated(expectedBytes: Int, foundBytes: Int)
         case trailingBytes(Int)
         case tooLarge(shape: [Int])
         case unreadable(String)
+        /// The path is a directory, a FIFO, a device…, refused before any read.
+        case notRegularFile(FileKind)
+        /// The shape (or the file) needs `bytes` of memory, more than `limit`.
+        case exceedsMemory(shape: [Int]?, bytes: Int, limit: Int)
     }
 
     public let source: String
     public let problem: Problem
+
+    public init(source: String, problem: Problem) {
+        self.source = source
+        self.problem = problem
+    }
 
     public var description: String {
         let what: String
@@ -64,6 +79,12 @@ public struct NumpyFileError: Error, Equatable, CustomStringConvertible {
         case .trailingBytes(let extra): what = "\(extra) unexpected bytes after the data"
         case .tooLarge(let shape): what = "shape \(shape) is too large to address"
         case .unreadable(let reason): what = "cannot read: \(reason)"
+        case .structuredDType(let descr):
+            what = "structured dtype \(descr) is not supported (expected a plain dtype, one of "
+                + NumpyDType.allCases.map(\.rawValue).joined(separator: ", ") + ")"
+        case .notRegularFile(let kind): what = "is \(kind.rawValue), not a regular file"
+        case .exceedsMemory(let shape, let bytes, let limit):
+            what = (shape.map { "shape \($0) " } ?? "the file ") + MemoryBudget.explain(bytes: bytes, limit: limit)
         }
         return "\(source): \(what)"
     }
@@ -96,8 +117,9 @@ public struct NumpyArray: Sendable, Equatable {
         self.init(dtype: .int64, shape: shape, bytes: values.flatMap { littleEndianBytes($0) })
     }
 
-    /// Parses the contents of a `.npy` file; `source` names it in errors.
-    public init(data: [UInt8], source: String = "data") throws {
+    /// Parses the contents of a `.npy` file; `source` names it in errors. The memory the shape
+    /// implies (the data, and the elements converted to Double) must fit in `memoryLimit`.
+    public init(data: [UInt8], source: String = "data", memoryLimit: Int = MemoryBudget.defaultLimit) throws {
         func fail(_ problem: NumpyFileError.Problem) -> NumpyFileError {
             NumpyFileError(source: source, problem: problem)
         }
@@ -129,15 +151,19 @@ public struct NumpyArray: Sendable, Equatable {
         do { fields = try HeaderFields(parsing: header) } catch let error as HeaderFields.ParseError {
             throw fail(.malformedHeader(error.message))
         }
+        if let structured = fields.structuredDescr { throw fail(.structuredDType(structured)) }
         guard let dtype = NumpyDType(descriptor: fields.descr) else {
             throw fail(.unsupportedDType(fields.descr))
         }
         if fields.fortranOrder { throw fail(.fortranOrder) }
-        var byteCount = dtype.byteCount
-        for extent in fields.shape {
-            let (product, overflow) = byteCount.multipliedReportingOverflow(by: extent)
-            if overflow { throw fail(.tooLarge(shape: fields.shape)) }
-            byteCount = product
+        // The bytes of the data, and the non-zero extents' product as Doubles: both addressable.
+        guard let byteCount = MemoryBudget.product(fields.shape + [dtype.byteCount]),
+              MemoryBudget.nonZeroProductFits(fields.shape, scale: 8)
+        else { throw fail(.tooLarge(shape: fields.shape)) }
+        // What loading implies: the data, then the elements as Double (Tensor(array)).
+        let (estimate, overflow) = byteCount.addingReportingOverflow(byteCount / dtype.byteCount * 8)
+        if overflow || estimate > memoryLimit {
+            throw fail(.exceedsMemory(shape: fields.shape, bytes: overflow ? Int.max : estimate, limit: memoryLimit))
         }
         let dataStart = headerStart + headerLength
         let available = data.count - dataStart
@@ -148,13 +174,20 @@ public struct NumpyArray: Sendable, Equatable {
         self.bytes = Array(data[dataStart...])
     }
 
-    /// Reads a `.npy` file.
-    public init(contentsOf url: URL) throws {
-        let contents: Data
-        do { contents = try Data(contentsOf: url) } catch {
-            throw NumpyFileError(source: url.path, problem: .unreadable(error.localizedDescription))
+    /// Reads a `.npy` file: a regular file only, no larger than `memoryLimit`, then parsed as
+    /// ``init(data:source:memoryLimit:)``.
+    public init(contentsOf url: URL, memoryLimit: Int = MemoryBudget.defaultLimit) throws {
+        let contents: [UInt8]
+        do { contents = try RegularFileReader.contents(of: url.path, limit: memoryLimit) } catch {
+            let problem: NumpyFileError.Problem
+            switch error {
+            case .notRegularFile(let kind): problem = .notRegularFile(kind)
+            case .exceedsMemory(let bytes, let limit): problem = .exceedsMemory(shape: nil, bytes: bytes, limit: limit)
+            default: problem = .unreadable(error.description)
+            }
+            throw NumpyFileError(source: url.path, problem: problem)
         }
-        try self.init(data: [UInt8](contents), source: url.path)
+        try self.init(data: contents, source: url.path, memoryLimit: memoryLimit)
     }
 
     /// The file's bytes in format version 1.0.
@@ -175,10 +208,10 @@ public struct NumpyArray: Sendable, Equatable {
         return out
     }
 
-    /// Writes the file atomically: a temporary file in the same folder, then a rename, so a
-    /// crash never leaves a half-written array behind.
+    /// Writes the file atomically (``AtomicFile``: a temporary file in the same folder, fsync,
+    /// rename, fsync of the folder), so a crash never leaves a half-written array behind.
     public func write(to url: URL) throws {
-        try Data(encoded()).write(to: url, options: .atomic)
+        try AtomicFile.write(encoded(), to: url)
     }
 
     /// The elements converted to `Scalar`, whatever the stored dtype.
@@ -221,6 +254,8 @@ struct HeaderFields {
     struct ParseError: Error { let message: String }
 
     var descr = ""
+    /// The descr of a structured dtype (a list), as written.
+    var structuredDescr: String?
     var fortranOrder = false
     var shape: [Int] = []
 
@@ -234,7 +269,8 @@ struct HeaderFields {
             let key = try scanner.quoted()
             try scanner.expect(UInt8(ascii: ":"))
             switch key {
-            case "descr": descr = try scanner.quoted()
+            case "descr":
+                if scanner.peek(UInt8(ascii: "[")) { structuredDescr = try scanner.bracketed() } else { descr = try scanner.quoted() }
             case "fortran_order": fortranOrder = try scanner.boolean()
             case "shape": shape = try scanner.tuple()
             default: throw ParseError(message: "unknown key '\(key)' at character \(scanner.position)")
@@ -267,6 +303,36 @@ struct HeaderFields {
                 return true
             }
             return false
+        }
+
+        mutating func peek(_ byte: UInt8) -> Bool {
+            skipSpaces()
+            return position < text.count && text[position] == byte
+        }
+
+        /// A bracketed Python literal (a structured dtype's list of tuples), quotes respected.
+        mutating func bracketed() throws -> String {
+            skipSpaces()
+            let start = position
+            var depth = 0
+            var quote: UInt8?
+            while position < text.count {
+                let byte = text[position]
+                position += 1
+                if let open = quote {
+                    if byte == open { quote = nil }
+                    continue
+                }
+                switch byte {
+                case 0x27, 0x22: quote = byte
+                case UInt8(ascii: "["), UInt8(ascii: "("): depth += 1
+                case UInt8(ascii: "]"), UInt8(ascii: ")"):
+                    depth -= 1
+                    if depth == 0 { return String(decoding: text[start ..< position], as: UTF8.self) }
+                default: break
+                }
+            }
+            throw ParseError(message: "unterminated list at character \(start)")
         }
 
         mutating func expect(_ byte: UInt8) throws {
