@@ -26,6 +26,10 @@ public struct Scale: Sendable {
     /// Tick positions: powers of ten on a log scale (thinned to about `count`), otherwise
     /// 1-2-5 steps.
     public func ticks(count: Int = 6) -> [Double] {
+        // A domain from data that is not finite (a distance of infinity, a NaN loss) gets no
+        // ticks rather than a stride over an infinite range.
+        let (low, high) = (domain.lowerBound, domain.upperBound)
+        guard low.isFinite, high.isFinite, !logarithmic || low > 0 else { return [] }
         if logarithmic {
             let lo = Int(floor(log10(domain.lowerBound))), hi = Int(ceil(log10(domain.upperBound)))
             // Short ranges get 1-2-5 ticks inside each decade as well.
@@ -39,6 +43,8 @@ public struct Scale: Sendable {
         let raw = span / Double(max(count, 1))
         let magnitude = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+        // Spans far below the data's magnitude (subnormal steps) round to nothing: one tick.
+        guard step > 0, step.isNormal, span / step <= 1000 else { return [domain.lowerBound] }
         let first = ceil(domain.lowerBound / step) * step
         return stride(from: first, through: domain.upperBound + step * 1e-9, by: step).map { abs($0) < step * 1e-9 ? 0 : $0 }
     }

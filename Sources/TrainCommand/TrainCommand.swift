@@ -94,6 +94,7 @@ struct Train: ParsableCommand {
             throw UserError(message: "--data: \(error.description)")
         }
         let folder = try makeFolder(output)
+        try OutputFolderLock.acquire(folder)
         let session: TrainingSession<Scalar>
         do {
             if let resume {

@@ -80,6 +80,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case notATrainingCheckpoint(path: String)
     /// A progress value in a checkpoint that cannot be (negative, past the run, …).
     case invalidProgress(path: String, key: String, value: String, expected: String)
+    /// The run would need more memory than the machine has.
+    case tooLarge(estimatedBytes: Double, availableBytes: Double)
     /// An output file or folder could not be written.
     case cannotWrite(path: String, reason: String)
 
@@ -96,6 +98,9 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             "\(path): not a training checkpoint (no 'configuration' metadata); it can be analysed but not resumed"
         case .invalidProgress(let path, let key, let value, let expected): "\(path): metadata \(key) = '\(value)', expected \(expected)"
         case .cannotWrite(let path, let reason): "cannot write \(path): \(reason)"
+        case .tooLarge(let bytes, let available):
+            String(format: "the run needs about %.1f GiB (weights, optimizer state, a batch of activations per layer) but this machine has %.1f GiB",
+                   bytes / 1_073_741_824, available / 1_073_741_824)
         }
     }
 }

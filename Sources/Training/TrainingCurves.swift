@@ -82,7 +82,7 @@ public func distanceTrajectoryFigure(trace: [(step: Int, distances: [Double])], 
     let firstEpoch = Double(trace.first?.step ?? 0) / perEpoch, lastEpoch = Double(trace.last?.step ?? 1) / perEpoch
     let x = Scale(domain: firstEpoch ... max(lastEpoch, firstEpoch + 1e-9), pixels: (90, 760))
     let highest = trace.flatMap(\.distances).filter(\.isFinite).max() ?? 0
-    let y = Scale(domain: 0 ... max(highest * 1.1, 1e-6), pixels: (340, 50))
+    let y = Scale(domain: 0 ... (highest.isFinite ? max(highest * 1.1, 1e-6) : 1), pixels: (340, 50))
     canvas.axes(x: x, y: y, xLabel: "epoch", yLabel: "‖Wˡ − σI‖ / ‖σI‖ (Frobenius)", xTicks: min(max(Int(lastEpoch - firstEpoch), 2), 10))
     for l in 0 ..< layers {
         let color = color(for: l, of: layers)

@@ -55,10 +55,28 @@ public final class TrainingSession<Scalar: BLASScalar> {
         if !(model.sigma.isFinite && model.sigma > 0) {
             throw .invalidSetting(name: "sigma", value: "\(model.sigma)", expected: "a finite number > 0")
         }
+        let bytes = Self.estimatedBytes(model: model, training: training, width: data.train.features + data.train.classes)
+        let available = Double(ProcessInfo.processInfo.physicalMemory)
+        if bytes > 0.8 * available { throw .tooLarge(estimatedBytes: bytes, availableBytes: available) }
         var generator = SeededGenerator(seed: training.seed)
         let classifier = IdentityClassifier<Scalar>(
             inputFeatures: data.train.features, classes: data.train.classes, configuration: model, using: &generator)
         try self.init(trainer: Trainer(classifier: classifier, configuration: training), data: data, folder: folder)
+    }
+
+    /// Bytes a run holds besides the dataset: L weight matrices N×N, the optimizer's buffers
+    /// (none for plain SGD, whose update is fused into the gradient GEMM; one for momentum; two
+    /// for Adam) plus a gradient buffer when not fused, and per layer a batch of activations
+    /// and pre-activations.
+    public static func estimatedBytes(model: ClassifierConfiguration, training: TrainingConfiguration, width: Int) -> Double {
+        let n = Double(width), layers = Double(model.layers), scalar = Double(MemoryLayout<Scalar>.stride)
+        let perWeight: Double = switch training.optimizer {
+        case .sgd(momentum: 0, _): 1
+        case .sgd: 3
+        case .adam: 4
+        }
+        let batch = Double(max(training.batchSize, 1))
+        return scalar * (layers * n * n * perWeight + batch * n * (2 * layers + 3))
     }
 
     /// A run that goes on from a training checkpoint, with `training`'s settings (e.g. more
@@ -119,15 +137,17 @@ public final class TrainingSession<Scalar: BLASScalar> {
             try writeMetrics(evaluation: nil)
             throw error
         }
-        if let epochWriteError { throw epochWriteError }
-        try writeCheckpoint()
-        guard finished else {
+        if let epochWriteError {
             try writeMetrics(evaluation: nil)
-            return nil
+            throw epochWriteError
         }
-        let evaluation: Evaluation
-        do { evaluation = try trainer.evaluate(data.test) } catch { throw .data(error) }
+        // The metrics first: a checkpoint that cannot be written still leaves the run's figures.
+        var evaluation: Evaluation?
+        if finished {
+            do { evaluation = try trainer.evaluate(data.test) } catch { throw .data(error) }
+        }
         try writeMetrics(evaluation: evaluation)
+        try writeCheckpoint()
         return evaluation
     }
 
