@@ -50,7 +50,7 @@ module TensorAlgebra "${instrument[*]}" Sources/TensorAlgebra/*.swift
 module Datasets "${instrument[*]}" Sources/Datasets/*.swift
 
 libraries=("$build/RealModule.o" "$build/TensorAlgebra.o" "$build/Datasets.o")
-link=(-L/usr/lib/x86_64-linux-gnu -lopenblas -llapacke -lz)
+read -r -a link <<<"$(pkg-config --libs openblas lapacke zlib 2>/dev/null || echo -lopenblas -llapacke -lz)"
 
 status=0
 for target in "${targets[@]}"; do
