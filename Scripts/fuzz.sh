@@ -50,7 +50,7 @@ module TensorAlgebra "${instrument[*]}" Sources/TensorAlgebra/*.swift
 module Datasets "${instrument[*]}" Sources/Datasets/*.swift
 
 libraries=("$build/RealModule.o" "$build/TensorAlgebra.o" "$build/Datasets.o")
-link=(-L/usr/lib/x86_64-linux-gnu -lopenblas -llapacke -lz)
+read -r -a link <<<"$(pkg-config --libs openblas lapacke zlib 2>/dev/null || echo -lopenblas -llapacke -lz)"
 
 status=0
 for target in "${targets[@]}"; do
@@ -69,7 +69,10 @@ for target in "${targets[@]}"; do
     cp Fuzz/"$target"/corpus/* "$corpus"/
     echo "fuzz.sh: running $target for ${seconds}s"
     log="$build/$target.log"
-    if ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 "$binary" "$corpus" \
+    # The IDX target writes each input to a file: in memory (/dev/shm) when there is one, as
+    # a disk would make it five times slower.
+    scratch=$(mktemp -d "$( [ -w /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")/isometry-fuzz.XXXXXX")
+    if TMPDIR="$scratch" ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 "$binary" "$corpus" \
         -dict=Fuzz/"$target"/"$target".dict -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -max_len=65536 -artifact_prefix="$findings/" -print_final_stats=1 >"$log" 2>&1; then
         echo "fuzz.sh: $target: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs, no crash"
@@ -78,6 +81,7 @@ for target in "${targets[@]}"; do
         grep -m 20 -E "ERROR|Fatal|precondition|panic|SUMMARY|Test unit written|==[0-9]+==" "$log" >&2 || tail -20 "$log" >&2
         status=1
     fi
+    rm -rf "$scratch"
 done
 echo "fuzz.sh: $(( $(stamp) - start ))s in all"
 exit $status

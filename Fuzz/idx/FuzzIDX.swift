@@ -34,7 +34,10 @@ public func fuzzIDX(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     let inMemory = read { try IDXFile(data: bytes, path: "fuzz", memoryLimit: limit) }
 
-    FileManager.default.createFile(atPath: plainURL.path, contents: Data(bytes))
+    let fd = open(plainURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    precondition(fd >= 0, "cannot write \(plainURL.path)")
+    if !bytes.isEmpty { precondition(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count) }
+    close(fd)
     let plain = read { try IDXFile(contentsOf: plainURL, memoryLimit: limit) }
     let isGzip = bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B
     if !isGzip {
