@@ -151,7 +151,7 @@ let package = Package(
             dependencies: ["Spectrum", "Networks", "TensorAlgebra"]),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "Datasets", "Networks", "TensorAlgebra"],
+            dependencies: ["Training", "Datasets", "Networks", "TensorAlgebra", "Figures"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "InterpretationTests",

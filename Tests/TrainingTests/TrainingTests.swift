@@ -1,3 +1,4 @@
+import Figures
 import Datasets
 import Foundation
 import Networks
@@ -463,6 +464,81 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
         #expect(throws: TrainingError.checkpoint(.architectureMismatch(path: session.checkpointURL!.path, found: "3 layers of width 9",
                                                                         expected: "4 layers of width 9"))) {
             try TrainingSession<Double>(resuming: session.checkpointURL!, layers: 4, data: data)
+        }
+    }
+}
+
+@Suite struct HostileCheckpointTests {
+    /// A training checkpoint of a 2-layer classifier after 1 epoch, as bytes to tamper with.
+    func trainingCheckpoint() throws -> SafetensorsFile {
+        let data = syntheticImages(count: 32, features: 6, classes: 3, seed: 1)
+        var generator = SeededGenerator(seed: 0)
+        let classifier = IdentityClassifier<Float>(inputFeatures: 6, classes: 3, layers: 2, using: &generator)
+        let trainer = Trainer(classifier: classifier, configuration: TrainingConfiguration(batchSize: 8, epochs: 1, threads: 1))
+        try trainer.train(data, test: data)
+        return try SafetensorsFile(data: trainer.checkpointFile().encoded())
+    }
+
+    @Test func progressMetadataOutOfRangeIsRefusedAtLoad() throws {
+        let file = try trainingCheckpoint()
+        for (key, value) in [("epoch", "-1"), ("epoch", "9223372036854775807"), ("step_in_epoch", "-5"),
+                             ("global_step", "x"), ("optimizer_steps", "1e3")] {
+            var bad = file
+            bad.metadata[key] = value
+            #expect(throws: TrainingError.invalidProgress(path: "c", key: key, value: value, expected: "a whole number from 0 to 2147483646")) {
+                try Trainer<Float>(resumingFrom: bad, path: "c")
+            }
+        }
+        for value in ["nan", "inf", "0", "-1"] {
+            var bad = file
+            bad.metadata["sigma"] = value
+            #expect(throws: TrainingError.checkpoint(.invalidMetadata(path: "c", key: "sigma", value: value, expected: "a finite number > 0"))) {
+                try Trainer<Float>(resumingFrom: bad, path: "c")
+            }
+        }
+        // A step past the end of the epoch is refused when training starts, before any step.
+        var late = file
+        late.metadata["step_in_epoch"] = "50"
+        late.metadata["epoch"] = "0"
+        let trainer = try Trainer<Float>(resumingFrom: late, path: "c")
+        let data = syntheticImages(count: 32, features: 6, classes: 3, seed: 1)
+        #expect(throws: TrainingError.invalidProgress(path: "trainer", key: "step_in_epoch", value: "50", expected: "at most the 4 steps of an epoch")) {
+            try trainer.train(data, test: data)
+        }
+    }
+
+    @Test func nonFiniteWeightsAreRefusedAtLoad() throws {
+        var file = try trainingCheckpoint()
+        var w = try #require(file.tensor("layers.1.weight", as: Float.self))
+        w[0, 0] = .nan
+        w[1, 1] = .infinity
+        file.set("layers.1.weight", w)
+        #expect(throws: ModelFileError.nonFiniteValues(path: "c", tensor: "layers.1.weight", count: 2)) {
+            let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, path: "c")
+        }
+    }
+
+    @Test func figuresOfNonFiniteDistancesFinish() {
+        // σ = 1e-320 makes ‖W − σI‖/‖σI‖ infinite; the figures used to stride over 0…∞ forever.
+        #expect(Scale(domain: 0 ... .infinity, pixels: (0, 100)).ticks() == [])
+        #expect(Scale(domain: 0 ... 1e-320, pixels: (0, 100)).ticks() == [0])
+        let figure = distanceTrajectoryFigure(trace: [(0, [.infinity, 1]), (10, [.infinity, 2])], stepsPerEpoch: 10, title: "t")
+        #expect(figure.render().contains("<svg"))
+        #expect(layerFigure(accuracies: [0.5, 0.6], distances: [.infinity, 0.1], title: "t").render().contains("<svg"))
+    }
+
+    @Test func aNetworkThatCannotFitIsRefusedBeforeAllocation() {
+        // Two 3000×3000 images: width 9,000,010, so one weight matrix alone is 324 TB.
+        let huge = LabeledImages(pixels: [UInt8](repeating: 0, count: 0), labels: [], imageShape: [3000, 3000], classes: 10)
+        let data = ImageDataset(train: huge, test: huge)
+        #expect(throws: TrainingError.self) {
+            try TrainingSession<Float>(model: ClassifierConfiguration(layers: 10), training: TrainingConfiguration(batchSize: 1), data: data)
+        }
+        do {
+            _ = try TrainingSession<Float>(model: ClassifierConfiguration(layers: 10), training: TrainingConfiguration(batchSize: 1), data: data)
+        } catch {
+            guard case .tooLarge(let bytes, _) = error else { Issue.record("\(error)"); return }
+            #expect(bytes > 3e15)
         }
     }
 }
