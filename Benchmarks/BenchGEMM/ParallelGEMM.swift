@@ -10,10 +10,9 @@ struct SendablePointer<Scalar>: @unchecked Sendable {
 
 /// GEMM split by rows of C across `workers` threads, each calling single-threaded BLAS.
 ///
-/// Only `bench-gemm --row-split` uses it (it moved here from TensorAlgebra when nothing in
-/// Sources did any more). On the trainer's small-batch
-/// shapes it is level with OpenBLAS's own threading product by product (`bench-gemm
-/// --row-split`), but a whole training step runs 2–50 % slower with it, depending on the
+/// Only `bench-gemm --row-split` uses it: it moved here from TensorAlgebra once nothing in
+/// Sources did. On the trainer's small-batch shapes it is level with OpenBLAS's own threading
+/// product by product, but a whole training step runs 2–50 % slower with it, depending on the
 /// machine's load (`bench-train --threading-only`), so the trainer lets OpenBLAS thread.
 /// Set `OpenBLAS.threads = 1` while using it, or the workers' calls each start their own threads.
 enum ParallelGEMM {
