@@ -127,4 +127,75 @@ while len(normals) < 10:
         f = math.sqrt(-2 * math.log(q) / q)
         normals += [u * f, v * f]
 save("rng_seed7_normals", np.array(normals[:10]))
+
+# Solvers, least squares, inverses, determinants and norms. A generator of their own, so the
+# fixtures above do not change when these are added to or regenerated.
+rng = np.random.default_rng(20261130)
+
+# A well-conditioned square system (diagonally shifted), with one and with three right-hand sides.
+a = rng.standard_normal((5, 5)) + 4 * np.eye(5)
+save("solve_a", a)
+save("solve_b_vector", rng.standard_normal(5))
+save("solve_b_matrix", rng.standard_normal((5, 3)))
+save("solve_x_vector", np.linalg.solve(a, np.load(os.path.join(out, "solve_b_vector.npy"))))
+save("solve_x_matrix", np.linalg.solve(a, np.load(os.path.join(out, "solve_b_matrix.npy"))))
+save("inv_result", np.linalg.inv(a))
+save("det_value", np.array(np.linalg.det(a)))
+
+# A determinant of negative sign: a with two rows swapped.
+negative = a[[1, 0, 2, 3, 4]]
+save("det_negative_matrix", negative)
+sign, logabsdet = np.linalg.slogdet(negative)
+save("slogdet_negative_sign", np.array(sign))
+save("slogdet_negative_logabsdet", np.array(logabsdet))
+save("det_negative_value", np.array(np.linalg.det(negative)))
+
+# Cholesky of a symmetric positive definite matrix.
+g = rng.standard_normal((5, 5))
+spd = g @ g.T + 5 * np.eye(5)
+save("cholesky_matrix", spd)
+save("cholesky_lower", np.linalg.cholesky(spd))
+
+# Least squares: over-determined full rank (8x4, vector and two right-hand sides), and
+# rank-deficient (6x4 of rank 2, so the minimum-norm solution is the one numpy returns).
+over = rng.standard_normal((8, 4))
+over_b = rng.standard_normal((8, 2))
+x, residuals, rank, sv = np.linalg.lstsq(over, over_b, rcond=None)
+save("lstsq_over_a", over)
+save("lstsq_over_b", over_b)
+save("lstsq_over_x", x)
+save("lstsq_over_residuals", residuals)
+save("lstsq_over_singular_values", sv)
+x, residuals, rank, sv = np.linalg.lstsq(over, over_b[:, 0], rcond=None)
+save("lstsq_over_x_vector", x)
+save("lstsq_over_residuals_vector", residuals)  # shape (1,), as numpy reports a vector b
+deficient = rng.standard_normal((6, 2)) @ rng.standard_normal((2, 4))
+deficient_b = rng.standard_normal(6)
+x, residuals, rank, sv = np.linalg.lstsq(deficient, deficient_b, rcond=None)
+assert rank == 2 and residuals.size == 0
+save("lstsq_deficient_a", deficient)
+save("lstsq_deficient_b", deficient_b)
+save("lstsq_deficient_x", x)
+save("lstsq_deficient_singular_values", sv)
+
+# Pseudo-inverse: a tall full-rank matrix, and the rank-deficient one above.
+save("pinv_matrix", over)
+save("pinv_result", np.linalg.pinv(over, rtol=None))
+save("pinv_deficient_result", np.linalg.pinv(deficient, rtol=1e-10))
+
+# Norms of a matrix and, along each axis, of the rank-3 reduction input.
+m = rng.standard_normal((4, 6))
+save("norm_matrix", m)
+save("norm_frobenius", np.array(np.linalg.norm(m)))
+save("norm_spectral", np.array(np.linalg.norm(m, 2)))
+save("norm_nuclear", np.array(np.linalg.norm(m, "nuc")))
+save("norm_matrix_axis0", np.linalg.norm(m, axis=0))
+save("norm_matrix_axis1", np.linalg.norm(m, axis=1))
+save("norm_reduce_all", np.array(np.linalg.norm(t)))
+for axis in range(3):
+    save(f"norm_reduce_axis{axis}", np.linalg.norm(t, axis=axis))
+
+# A block by ranges of rows and columns: gemm_a[1:4, 2:6].
+save("slice_gemm_a_rows1to4_columns2to6", np.load(os.path.join(out, "gemm_a.npy"))[1:4, 2:6])
+
 print("fixtures written to", os.path.normpath(out))

@@ -1,5 +1,5 @@
 import Networks
-import TensorAlgebra
+@_spi(RawBLAS) import TensorAlgebra
 
 /// Computes the input–output Jacobian J = D^L W^L ⋯ D^1 W^1 of a network at an input, and
 /// the eigenvalues of J Jᵀ as the squared singular values of J.

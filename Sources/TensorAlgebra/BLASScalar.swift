@@ -8,6 +8,11 @@ import RealModule
 /// (`s`/`d` prefix), so generic code written once against `Tensor<Scalar>` runs at BLAS speed
 /// in both precisions. Dimensions are `Int`; the conformances narrow them to LAPACK's 32-bit
 /// integers and stop with a message when a dimension does not fit.
+///
+/// The raw-pointer routines are SPI (`@_spi(RawBLAS) import TensorAlgebra`): they bypass
+/// copy-on-write and bounds checks, so only the package's own hot loops and benchmarks use them;
+/// everyone else calls the safe tensor functions built on them (``matmul(_:_:transposeA:transposeB:alpha:)``,
+/// ``solve(_:_:)``, ``svd(_:)``, …).
 public protocol BLASScalar: Real, BinaryFloatingPoint, Sendable
 where RawSignificand: FixedWidthInteger {
     /// The numpy dtype string of this type, for `.npy` files ("<f4" or "<f8").
@@ -16,6 +21,7 @@ where RawSignificand: FixedWidthInteger {
     static var blasPrefix: String { get }
 
     /// C ← α·op(A)·op(B) + β·C, all row-major.
+    @_spi(RawBLAS)
     static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Self, a: UnsafePointer<Self>, lda: Int,
@@ -23,30 +29,67 @@ where RawSignificand: FixedWidthInteger {
         beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
 
     /// y ← α·op(A)·x + β·y, A row-major m×n.
+    @_spi(RawBLAS)
     static func gemv(
         transposeA: Bool, m: Int, n: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
         x: UnsafePointer<Self>, beta: Self, y: UnsafeMutablePointer<Self>)
 
     /// LAPACK `?gesdd` on a row-major m×n matrix (destroyed). `jobz` is "N", "S" or "A".
+    @_spi(RawBLAS)
     static func gesdd(
         jobz: UInt8, m: Int, n: Int, a: UnsafeMutablePointer<Self>, lda: Int,
         s: UnsafeMutablePointer<Self>, u: UnsafeMutablePointer<Self>?, ldu: Int,
         vt: UnsafeMutablePointer<Self>?, ldvt: Int) -> Int
 
     /// LAPACK `?syevd` on a row-major symmetric n×n matrix; eigenvectors overwrite `a`.
+    @_spi(RawBLAS)
     static func syevd(
         computeVectors: Bool, n: Int, a: UnsafeMutablePointer<Self>, lda: Int,
         w: UnsafeMutablePointer<Self>) -> Int
 
     /// LAPACK `?geqrf` on a row-major m×n matrix.
+    @_spi(RawBLAS)
     static func geqrf(
         m: Int, n: Int, a: UnsafeMutablePointer<Self>, lda: Int,
         tau: UnsafeMutablePointer<Self>) -> Int
 
     /// LAPACK `?orgqr`: forms the first n columns of Q from `geqrf`'s reflectors.
+    @_spi(RawBLAS)
     static func orgqr(
         m: Int, n: Int, k: Int, a: UnsafeMutablePointer<Self>, lda: Int,
         tau: UnsafePointer<Self>) -> Int
+
+    /// LAPACK `?gesv`: solves A·X = B for a row-major n×n `a` (overwritten by its LU factors)
+    /// and n×nrhs `b` (overwritten by X).
+    @_spi(RawBLAS)
+    static func gesv(
+        n: Int, nrhs: Int, a: UnsafeMutablePointer<Self>, lda: Int,
+        ipiv: UnsafeMutablePointer<Int32>, b: UnsafeMutablePointer<Self>, ldb: Int) -> Int
+
+    /// LAPACK `?getrf`: the LU factorisation P·L·U of a row-major m×n matrix, in place.
+    @_spi(RawBLAS)
+    static func getrf(
+        m: Int, n: Int, a: UnsafeMutablePointer<Self>, lda: Int,
+        ipiv: UnsafeMutablePointer<Int32>) -> Int
+
+    /// LAPACK `?getri`: the inverse from `getrf`'s factors and pivots, in place.
+    @_spi(RawBLAS)
+    static func getri(
+        n: Int, a: UnsafeMutablePointer<Self>, lda: Int, ipiv: UnsafePointer<Int32>) -> Int
+
+    /// LAPACK `?potrf`: the Cholesky factor of a row-major symmetric positive definite n×n
+    /// matrix, written over the lower (or upper) triangle; the other triangle is left as it was.
+    @_spi(RawBLAS)
+    static func potrf(lower: Bool, n: Int, a: UnsafeMutablePointer<Self>, lda: Int) -> Int
+
+    /// LAPACK `?gelsd`: the minimum-norm least-squares solution of A·X ≈ B by SVD, for a
+    /// row-major m×n `a` (destroyed) and max(m, n)×nrhs `b` (its first n rows become X).
+    /// Singular values below `rcond`·s₀ count as zero; `rank` receives the effective rank.
+    @_spi(RawBLAS)
+    static func gelsd(
+        m: Int, n: Int, nrhs: Int, a: UnsafeMutablePointer<Self>, lda: Int,
+        b: UnsafeMutablePointer<Self>, ldb: Int, s: UnsafeMutablePointer<Self>, rcond: Self,
+        rank: inout Int) -> Int
 }
 
 @usableFromInline
@@ -67,6 +110,7 @@ extension Float: BLASScalar {
     public static var blasPrefix: String { "s" }
 
     @inlinable
+    @_spi(RawBLAS)
     public static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,
@@ -80,6 +124,7 @@ extension Float: BLASScalar {
     }
 
     @inlinable
+    @_spi(RawBLAS)
     public static func gemv(
         transposeA: Bool, m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
         x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>
@@ -89,6 +134,7 @@ extension Float: BLASScalar {
             blasInt(lda), x, 1, beta, y, 1)
     }
 
+    @_spi(RawBLAS)
     public static func gesdd(
         jobz: UInt8, m: Int, n: Int, a: UnsafeMutablePointer<Float>, lda: Int,
         s: UnsafeMutablePointer<Float>, u: UnsafeMutablePointer<Float>?, ldu: Int,
@@ -99,6 +145,7 @@ extension Float: BLASScalar {
             s, u, blasInt(ldu), vt, blasInt(ldvt)))
     }
 
+    @_spi(RawBLAS)
     public static func syevd(
         computeVectors: Bool, n: Int, a: UnsafeMutablePointer<Float>, lda: Int,
         w: UnsafeMutablePointer<Float>
@@ -108,6 +155,7 @@ extension Float: BLASScalar {
             CChar(UInt8(ascii: "U")), blasInt(n), a, blasInt(lda), w))
     }
 
+    @_spi(RawBLAS)
     public static func geqrf(
         m: Int, n: Int, a: UnsafeMutablePointer<Float>, lda: Int,
         tau: UnsafeMutablePointer<Float>
@@ -115,12 +163,56 @@ extension Float: BLASScalar {
         Int(LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, blasInt(m), blasInt(n), a, blasInt(lda), tau))
     }
 
+    @_spi(RawBLAS)
     public static func orgqr(
         m: Int, n: Int, k: Int, a: UnsafeMutablePointer<Float>, lda: Int,
         tau: UnsafePointer<Float>
     ) -> Int {
         Int(LAPACKE_sorgqr(
             LAPACK_ROW_MAJOR, blasInt(m), blasInt(n), blasInt(k), a, blasInt(lda), tau))
+    }
+
+    @_spi(RawBLAS)
+    public static func gesv(
+        n: Int, nrhs: Int, a: UnsafeMutablePointer<Float>, lda: Int,
+        ipiv: UnsafeMutablePointer<Int32>, b: UnsafeMutablePointer<Float>, ldb: Int
+    ) -> Int {
+        Int(LAPACKE_sgesv(
+            LAPACK_ROW_MAJOR, blasInt(n), blasInt(nrhs), a, blasInt(lda), ipiv, b, blasInt(ldb)))
+    }
+
+    @_spi(RawBLAS)
+    public static func getrf(
+        m: Int, n: Int, a: UnsafeMutablePointer<Float>, lda: Int, ipiv: UnsafeMutablePointer<Int32>
+    ) -> Int {
+        Int(LAPACKE_sgetrf(LAPACK_ROW_MAJOR, blasInt(m), blasInt(n), a, blasInt(lda), ipiv))
+    }
+
+    @_spi(RawBLAS)
+    public static func getri(
+        n: Int, a: UnsafeMutablePointer<Float>, lda: Int, ipiv: UnsafePointer<Int32>
+    ) -> Int {
+        Int(LAPACKE_sgetri(LAPACK_ROW_MAJOR, blasInt(n), a, blasInt(lda), ipiv))
+    }
+
+    @_spi(RawBLAS)
+    public static func potrf(lower: Bool, n: Int, a: UnsafeMutablePointer<Float>, lda: Int) -> Int {
+        Int(LAPACKE_spotrf(
+            LAPACK_ROW_MAJOR, CChar(UInt8(ascii: lower ? "L" : "U")), blasInt(n), a, blasInt(lda)))
+    }
+
+    @_spi(RawBLAS)
+    public static func gelsd(
+        m: Int, n: Int, nrhs: Int, a: UnsafeMutablePointer<Float>, lda: Int,
+        b: UnsafeMutablePointer<Float>, ldb: Int, s: UnsafeMutablePointer<Float>, rcond: Float,
+        rank: inout Int
+    ) -> Int {
+        var effectiveRank: Int32 = 0
+        let info = LAPACKE_sgelsd(
+            LAPACK_ROW_MAJOR, blasInt(m), blasInt(n), blasInt(nrhs), a, blasInt(lda), b,
+            blasInt(ldb), s, rcond, &effectiveRank)
+        rank = Int(effectiveRank)
+        return Int(info)
     }
 }
 
@@ -129,6 +221,7 @@ extension Double: BLASScalar {
     public static var blasPrefix: String { "d" }
 
     @inlinable
+    @_spi(RawBLAS)
     public static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Double, a: UnsafePointer<Double>, lda: Int,
@@ -142,6 +235,7 @@ extension Double: BLASScalar {
     }
 
     @inlinable
+    @_spi(RawBLAS)
     public static func gemv(
         transposeA: Bool, m: Int, n: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
         x: UnsafePointer<Double>, beta: Double, y: UnsafeMutablePointer<Double>
@@ -151,6 +245,7 @@ extension Double: BLASScalar {
             blasInt(lda), x, 1, beta, y, 1)
     }
 
+    @_spi(RawBLAS)
     public static func gesdd(
         jobz: UInt8, m: Int, n: Int, a: UnsafeMutablePointer<Double>, lda: Int,
         s: UnsafeMutablePointer<Double>, u: UnsafeMutablePointer<Double>?, ldu: Int,
@@ -161,6 +256,7 @@ extension Double: BLASScalar {
             s, u, blasInt(ldu), vt, blasInt(ldvt)))
     }
 
+    @_spi(RawBLAS)
     public static func syevd(
         computeVectors: Bool, n: Int, a: UnsafeMutablePointer<Double>, lda: Int,
         w: UnsafeMutablePointer<Double>
@@ -170,6 +266,7 @@ extension Double: BLASScalar {
             CChar(UInt8(ascii: "U")), blasInt(n), a, blasInt(lda), w))
     }
 
+    @_spi(RawBLAS)
     public static func geqrf(
         m: Int, n: Int, a: UnsafeMutablePointer<Double>, lda: Int,
         tau: UnsafeMutablePointer<Double>
@@ -177,12 +274,56 @@ extension Double: BLASScalar {
         Int(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, blasInt(m), blasInt(n), a, blasInt(lda), tau))
     }
 
+    @_spi(RawBLAS)
     public static func orgqr(
         m: Int, n: Int, k: Int, a: UnsafeMutablePointer<Double>, lda: Int,
         tau: UnsafePointer<Double>
     ) -> Int {
         Int(LAPACKE_dorgqr(
             LAPACK_ROW_MAJOR, blasInt(m), blasInt(n), blasInt(k), a, blasInt(lda), tau))
+    }
+
+    @_spi(RawBLAS)
+    public static func gesv(
+        n: Int, nrhs: Int, a: UnsafeMutablePointer<Double>, lda: Int,
+        ipiv: UnsafeMutablePointer<Int32>, b: UnsafeMutablePointer<Double>, ldb: Int
+    ) -> Int {
+        Int(LAPACKE_dgesv(
+            LAPACK_ROW_MAJOR, blasInt(n), blasInt(nrhs), a, blasInt(lda), ipiv, b, blasInt(ldb)))
+    }
+
+    @_spi(RawBLAS)
+    public static func getrf(
+        m: Int, n: Int, a: UnsafeMutablePointer<Double>, lda: Int, ipiv: UnsafeMutablePointer<Int32>
+    ) -> Int {
+        Int(LAPACKE_dgetrf(LAPACK_ROW_MAJOR, blasInt(m), blasInt(n), a, blasInt(lda), ipiv))
+    }
+
+    @_spi(RawBLAS)
+    public static func getri(
+        n: Int, a: UnsafeMutablePointer<Double>, lda: Int, ipiv: UnsafePointer<Int32>
+    ) -> Int {
+        Int(LAPACKE_dgetri(LAPACK_ROW_MAJOR, blasInt(n), a, blasInt(lda), ipiv))
+    }
+
+    @_spi(RawBLAS)
+    public static func potrf(lower: Bool, n: Int, a: UnsafeMutablePointer<Double>, lda: Int) -> Int {
+        Int(LAPACKE_dpotrf(
+            LAPACK_ROW_MAJOR, CChar(UInt8(ascii: lower ? "L" : "U")), blasInt(n), a, blasInt(lda)))
+    }
+
+    @_spi(RawBLAS)
+    public static func gelsd(
+        m: Int, n: Int, nrhs: Int, a: UnsafeMutablePointer<Double>, lda: Int,
+        b: UnsafeMutablePointer<Double>, ldb: Int, s: UnsafeMutablePointer<Double>, rcond: Double,
+        rank: inout Int
+    ) -> Int {
+        var effectiveRank: Int32 = 0
+        let info = LAPACKE_dgelsd(
+            LAPACK_ROW_MAJOR, blasInt(m), blasInt(n), blasInt(nrhs), a, blasInt(lda), b,
+            blasInt(ldb), s, rcond, &effectiveRank)
+        rank = Int(effectiveRank)
+        return Int(info)
     }
 }
 

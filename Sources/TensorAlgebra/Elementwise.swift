@@ -185,3 +185,8 @@ extension Tensor {
         (storage.base + offset).update(repeating: value, count: count)
     }
 }
+
+/// The absolute value of every element, as numpy.abs.
+public func abs<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
+    x.map { $0.magnitude }
+}

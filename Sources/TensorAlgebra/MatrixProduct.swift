@@ -1,5 +1,30 @@
 // Matrix products through BLAS. Transposes are GEMM flags, never copies.
 
+// The products below are @inlinable so callers specialise them, but inlinable code may not
+// name SPI (the raw BLAS requirements): these two non-inlinable shims stand in between.
+@usableFromInline
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func blasGEMM<Scalar: BLASScalar>(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+    alpha: Scalar, a: UnsafePointer<Scalar>, lda: Int, b: UnsafePointer<Scalar>, ldb: Int,
+    beta: Scalar, c: UnsafeMutablePointer<Scalar>, ldc: Int
+) {
+    Scalar.gemm(
+        transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+}
+
+@usableFromInline
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func blasGEMV<Scalar: BLASScalar>(
+    transposeA: Bool, m: Int, n: Int, alpha: Scalar, a: UnsafePointer<Scalar>, lda: Int,
+    x: UnsafePointer<Scalar>, beta: Scalar, y: UnsafeMutablePointer<Scalar>
+) {
+    Scalar.gemv(transposeA: transposeA, m: m, n: n, alpha: alpha, a: a, lda: lda, x: x, beta: beta, y: y)
+}
+
 @inlinable
 func productShape<Scalar>(
     _ operation: StaticString, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>,
@@ -32,7 +57,7 @@ public func matmul<Scalar>(
         return c
     }
     if m == 0 || n == 0 { return c }
-    Scalar.gemm(
+    blasGEMM(
         transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
         alpha: alpha, a: a.storage.base + a.offset, lda: a.shape[1],
         b: b.storage.base + b.offset, ldb: b.shape[1],
@@ -64,7 +89,7 @@ public func matmul<Scalar>(
         for i in 0 ..< m * n { out[i] = beta == 0 ? 0 : beta * out[i] }
         return
     }
-    Scalar.gemm(
+    blasGEMM(
         transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
         alpha: alpha, a: a.storage.base + a.offset, lda: a.shape[1],
         b: b.storage.base + b.offset, ldb: b.shape[1],
@@ -103,7 +128,7 @@ public func matvec<Scalar>(
         for i in 0 ..< outputLength { out[i] = beta == 0 ? 0 : beta * out[i] }
         return
     }
-    Scalar.gemv(
+    blasGEMV(
         transposeA: transposeA, m: m, n: n, alpha: alpha, a: a.storage.base + a.offset, lda: n,
         x: x.storage.base + x.offset, beta: beta, y: y.storage.base + y.offset)
 }

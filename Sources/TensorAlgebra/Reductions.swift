@@ -1,7 +1,8 @@
 import RealModule
 
-// Reductions and softmax along one axis. A row-major tensor seen along `axis` is
-// outer × extent × inner: each of the outer·inner lanes holds `extent` elements `inner` apart.
+// Reductions over all elements or along one axis, and softmax. A row-major tensor seen along
+// `axis` is outer × extent × inner: each of the outer·inner lanes holds `extent` elements
+// `inner` apart.
 
 extension Tensor {
     @usableFromInline
@@ -63,6 +64,20 @@ extension Tensor {
         }
     }
 
+    /// The smallest element along `axis`, which is removed. NaN propagates.
+    public func min(alongAxis axis: Int) -> Tensor {
+        if shape[lanes(axis, "min").axis] == 0 { fatalError("min: axis \(axis) of \(shape) is empty") }
+        return reduceLanes(axis, "min") { lane, stride, extent in
+            var best = lane[0]
+            for k in 1 ..< Swift.max(extent, 1) {
+                let value = lane[k * stride]
+                if value < best || value.isNaN { best = value }
+                if best.isNaN { break }
+            }
+            return best
+        }
+    }
+
     /// The index of the largest element along `axis`, first one on ties, in the row-major
     /// order of the remaining axes.
     public func argmax(alongAxis axis: Int) -> [Int] {
@@ -84,8 +99,30 @@ extension Tensor {
     /// The sum of all elements.
     public func sum() -> Scalar { withUnsafeBufferPointer { $0.reduce(0, +) } }
 
-    /// The mean of all elements.
+    /// The mean of all elements (NaN for an empty tensor, as in numpy).
     public func mean() -> Scalar { sum() / Scalar(count) }
+
+    /// The largest element. NaN propagates; stops on an empty tensor, which has none.
+    public func max() -> Scalar {
+        extremum("max") { $0 > $1 }
+    }
+
+    /// The smallest element. NaN propagates; stops on an empty tensor, which has none.
+    public func min() -> Scalar {
+        extremum("min") { $0 < $1 }
+    }
+
+    private func extremum(_ operation: StaticString, _ isBetter: (Scalar, Scalar) -> Bool) -> Scalar {
+        if count == 0 { fatalError("\(operation): tensor of shape \(shape) has no elements") }
+        return withUnsafeBufferPointer { elements in
+            var best = elements[0]
+            for value in elements.dropFirst() {
+                if value.isNaN { return value }
+                if isBetter(value, best) { best = value }
+            }
+            return best
+        }
+    }
 
     /// softmax along `axis` (default the last): exp(x − max) / Σ exp(x − max), so large
     /// logits do not overflow.

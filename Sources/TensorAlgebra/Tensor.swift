@@ -120,15 +120,21 @@ public struct Tensor<Scalar: BLASScalar>: @unchecked Sendable {
         }
     }
 
-    /// The address of the first element, for hot loops that keep pointers across calls.
+    /// The address of the first element, read-only, for the package's hot loops that keep
+    /// pointers across BLAS calls (`@_spi(RawBLAS) import TensorAlgebra`).
     ///
-    /// Valid as long as this tensor is neither mutated through its own API (which may copy a
-    /// shared buffer) nor released. Writing through it bypasses copy-on-write: only do so on a
-    /// tensor you made unique with ``makeUniqueStorage()`` and do not copy meanwhile.
-    public var unsafeBaseAddress: UnsafeMutablePointer<Scalar> { storage.base + offset }
+    /// Valid as long as this tensor is neither mutated (which may copy a shared buffer) nor
+    /// released. Read-only on purpose: a writable pointer from a non-mutating getter would let
+    /// a write through one copy show up in every copy sharing the storage.
+    @_spi(RawBLAS)
+    public var unsafeReadAddress: UnsafePointer<Scalar> { UnsafePointer(storage.base + offset) }
 
-    /// Copies the storage if it is shared, so writes through ``unsafeBaseAddress`` touch
-    /// this tensor alone; returns that address.
+    /// Copies the storage if it is shared, so this tensor owns it alone, and returns the
+    /// address of its first element for writing.
+    ///
+    /// Writes through the address reach this tensor only while it is not copied: a copy made
+    /// afterwards shares the storage again and would see them. Prefer
+    /// ``withUnsafeMutableBufferPointer(_:)``, which scopes the pointer.
     @discardableResult
     public mutating func makeUniqueStorage() -> UnsafeMutablePointer<Scalar> {
         makeUnique()
@@ -213,8 +219,10 @@ public struct Tensor<Scalar: BLASScalar>: @unchecked Sendable {
     /// The same elements under another shape, sharing storage.
     public func reshaped(_ newShape: Int...) -> Tensor { reshaped(newShape) }
 
-    /// The transpose of a matrix, as a new tensor. Products never need it: pass
-    /// `transposeA`/`transposeB` to ``matmul(_:_:transposeA:transposeB:alpha:)`` instead.
+    /// The transpose of a matrix (rank 2), as a new tensor: element [i, j] moves to [j, i].
+    ///
+    /// Products never need it: pass `transposeA`/`transposeB` to
+    /// ``matmul(_:_:transposeA:transposeB:alpha:)`` instead, which costs no copy.
     public func transposed() -> Tensor {
         requireRank(2, "transposed")
         let (m, n) = (shape[0], shape[1])
@@ -225,8 +233,8 @@ public struct Tensor<Scalar: BLASScalar>: @unchecked Sendable {
         let block = 32
         for i0 in stride(from: 0, to: m, by: block) {
             for j0 in stride(from: 0, to: n, by: block) {
-                for i in i0 ..< min(i0 + block, m) {
-                    for j in j0 ..< min(j0 + block, n) {
+                for i in i0 ..< Swift.min(i0 + block, m) {
+                    for j in j0 ..< Swift.min(j0 + block, n) {
                         target[j * m + i] = source[i * n + j]
                     }
                 }

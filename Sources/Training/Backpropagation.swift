@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import Networks
-import TensorAlgebra
+@_spi(RawBLAS) import TensorAlgebra
 
 /// The buffers of one mini-batch and the passes over them: GEMMs into memory allocated once.
 ///
@@ -103,12 +103,12 @@ public final class BatchWorkspace<Scalar: BLASScalar> {
                 "forward: workspace for \(layers) layers of \(width), network has \(network.layerCount) of \(network.inputWidth)")
         let n = width
         for l in 0 ..< layers {
-            let w = UnsafePointer(network.weights[l].unsafeBaseAddress)
+            let w = network.weights[l].unsafeReadAddress
             // The last layer only needs its class columns: rows classStart… of W.
             let (column, columns) = l == layers - 1 ? (classStart, n - classStart) : (0, n)
             gemm(false, true, m: batchSize, n: columns, k: n, a: x[l], lda: n, b: w + column * n, ldb: n,
                  c: h[l] + column, ldc: n)
-            let bias = network.biases[l].map { UnsafePointer($0.unsafeBaseAddress) }
+            let bias = network.biases[l].map { $0.unsafeReadAddress }
             apply(network.activation, from: h[l], to: x[l + 1], bias: bias, columns: column ..< n)
         }
     }
@@ -169,7 +169,7 @@ public final class BatchWorkspace<Scalar: BLASScalar> {
     private func propagate(_ network: MultilayerPerceptron<Scalar>, layer l: Int, from delta: UnsafeMutablePointer<Scalar>,
                            to target: UnsafeMutablePointer<Scalar>) {
         let n = width
-        let w = UnsafePointer(network.weights[l].unsafeBaseAddress)
+        let w = network.weights[l].unsafeReadAddress
         if l == layers - 1 {
             // δ^L is zero outside the class columns: a rank-C product.
             gemm(false, false, m: batchSize, n: n, k: n - classStart, a: delta + classStart, lda: n,

@@ -61,7 +61,7 @@ public final class OptimizerState<Scalar: BLASScalar> {
     @_specialize(where Scalar == Double)
     public func update(_ parameter: inout Tensor<Scalar>, gradient: Tensor<Scalar>, index: Int, learningRate: Double) {
         precondition(parameter.shape == gradient.shape, "update: parameter \(parameter.shape) and gradient \(gradient.shape) differ")
-        update(&parameter, gradient: UnsafePointer(gradient.unsafeBaseAddress), index: index, learningRate: learningRate)
+        gradient.withUnsafeBufferPointer { update(&parameter, gradient: $0.baseAddress!, index: index, learningRate: learningRate) }
     }
 
     /// The same with the gradient as raw elements, as many as the parameter has.

@@ -9,7 +9,7 @@ import ArgumentParser
 import CommandSupport
 import CBLAS
 import Foundation
-import TensorAlgebra
+@_spi(RawBLAS) import TensorAlgebra
 
 struct Shape: Sendable {
     let label: String
@@ -236,8 +236,8 @@ struct BenchGEMM: ParsableCommand {
             var generator = SeededGenerator(seed: 1)
             let a = Tensor<Float>.randomNormal(shape.transposeA ? [shape.k, shape.m] : [shape.m, shape.k], using: &generator)
             let b = Tensor<Float>.randomNormal(shape.transposeB ? [shape.n, shape.k] : [shape.k, shape.n], using: &generator)
-            let c = Tensor<Float>.zeros([shape.m, shape.n])
-            let (pa, pb, pc) = (UnsafePointer(a.unsafeBaseAddress), UnsafePointer(b.unsafeBaseAddress), c.unsafeBaseAddress)
+            var c = Tensor<Float>.zeros([shape.m, shape.n])
+            let (pa, pb, pc) = (a.unsafeReadAddress, b.unsafeReadAddress, c.makeUniqueStorage())
             let lda = shape.transposeA ? shape.m : shape.k, ldb = shape.transposeB ? shape.k : shape.n
             // Blocks rather than single calls alternate: OpenBLAS's idle threads keep spinning for
             // a while after a threaded call and would steal the workers' cores.
@@ -273,7 +273,7 @@ struct BenchGEMM: ParsableCommand {
         let delta = Tensor<Float>.randomNormal([batch, width], using: &generator)
         var weights = (0 ..< layers).map { _ in Tensor<Float>.randomNormal([width, width], using: &generator) }
         var output = Tensor<Float>.zeros([batch, width])
-        let (px, pd, pc) = (UnsafePointer(x.unsafeBaseAddress), UnsafePointer(delta.unsafeBaseAddress), output.makeUniqueStorage())
+        let (px, pd, pc) = (x.unsafeReadAddress, delta.unsafeReadAddress, output.makeUniqueStorage())
         let pw = weights.indices.map { weights[$0].makeUniqueStorage() }
         let products: [(String, () -> Void)] = [
             ("forward", { for w in pw { Float.gemm(transposeA: false, transposeB: true, m: batch, n: width, k: width, alpha: 1, a: px, lda: width, b: w, ldb: width, beta: 0, c: pc, ldc: width) } }),

@@ -1,21 +1,22 @@
 import Dispatch
+@_spi(RawBLAS) import TensorAlgebra
 
 /// Raw pointers that may cross into worker threads; the caller guarantees the regions the
 /// workers write do not overlap.
-public struct SendablePointer<Scalar>: @unchecked Sendable {
-    public let address: UnsafeMutablePointer<Scalar>
-    public init(_ address: UnsafeMutablePointer<Scalar>) { self.address = address }
+struct SendablePointer<Scalar>: @unchecked Sendable {
+    let address: UnsafeMutablePointer<Scalar>
+    init(_ address: UnsafeMutablePointer<Scalar>) { self.address = address }
 }
 
 /// GEMM split by rows of C across `workers` threads, each calling single-threaded BLAS.
 ///
-/// For callers that keep both cores busy with their own threads. On the trainer's small-batch
-/// shapes it is level with OpenBLAS's own threading product by product (`bench-gemm
-/// --row-split`), but a whole training step runs 2–50 % slower with it, depending on the
+/// Only `bench-gemm --row-split` uses it: it moved here from TensorAlgebra once nothing in
+/// Sources did. On the trainer's small-batch shapes it is level with OpenBLAS's own threading
+/// product by product, but a whole training step runs 2–50 % slower with it, depending on the
 /// machine's load (`bench-train --threading-only`), so the trainer lets OpenBLAS thread.
 /// Set `OpenBLAS.threads = 1` while using it, or the workers' calls each start their own threads.
-public enum ParallelGEMM {
-    public static func gemm<Scalar: BLASScalar>(
+enum ParallelGEMM {
+    static func gemm<Scalar: BLASScalar>(
         workers: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Scalar, a: UnsafePointer<Scalar>, lda: Int, b: UnsafePointer<Scalar>, ldb: Int,
         beta: Scalar, c: UnsafeMutablePointer<Scalar>, ldc: Int
