@@ -81,8 +81,8 @@ func makeDataset(train: Int, test: Int) throws -> URL {
         let file = try SafetensorsFile(contentsOf: output.appendingPathComponent("checkpoint.safetensors"))
         #expect(file.entries["layers.3.weight"]?.shape == [26, 26])
         #expect(Int(file.metadata["epoch"] ?? "") ?? 0 >= 1)
-        // No temporary files are left behind.
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: output.path).filter { $0.hasPrefix(".") }
+        // No temporary files are left behind (the lock file, which names the run's pid, stays).
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: output.path).filter { $0.hasPrefix(".") && $0 != ".isometry.lock" }
         #expect(leftovers.isEmpty, "\(leftovers)")
     }
 
