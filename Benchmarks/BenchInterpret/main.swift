@@ -29,7 +29,7 @@ struct BenchInterpret: ParsableCommand {
         let test = try ImageDataset(folder: data).test
         var inputs = Tensor<Float>.zeros([images, classifier.width])
         test.gather((0 ..< images).map { $0 }[...], into: &inputs)
-        _ = InstanceLinearisation(classifier, inputs: inputs.rows(0 ..< 16))
+        _ = try InstanceLinearisation(classifier, inputs: inputs.rows(0 ..< 16))
         // Rounds alternate Isometry and the peers, so each round's ratio compares runs a few
         // seconds apart on this shared machine; the table gives medians over the rounds.
         var ours: [Double] = [], jacrevs: [Double] = [], igs: [Double] = []
@@ -39,7 +39,7 @@ struct BenchInterpret: ParsableCommand {
             var times: [Double] = []
             for _ in 0 ..< repeats {
                 let start = Date()
-                let linear = InstanceLinearisation(classifier, inputs: inputs)
+                let linear = try InstanceLinearisation(classifier, inputs: inputs)
                 times.append(Date().timeIntervalSince(start))
                 error = linear.completenessError
             }

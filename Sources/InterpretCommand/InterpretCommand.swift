@@ -1,14 +1,14 @@
 import ArgumentParser
 import CommandSupport
 import Datasets
-import Figures
 import Foundation
 import Interpretation
 import Networks
 import TensorAlgebra
-import Training
 
 /// `swift run interpret --checkpoint FILE`: what every layer of a trained classifier does.
+/// The analysis, the figures and the page are Interpretation's `InterpretationReport`; this
+/// command parses flags, checks them, shows progress and writes the files.
 @main
 struct Interpret: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,11 +21,13 @@ struct Interpret: ParsableCommand {
     @Option(help: "MNIST-format folder; its test split is analysed.") var data = ImageDataset.fashionMNISTFolder
     @Option(help: "Test images to show in detail, comma-separated indices.") var samples = "0,1,2,3,4,5,6,7"
     @Option(help: "Linearise the logits of the first N test images (completeness reported over all).") var linearise = 1000
+    @Option(help: "Images per batch of the linearisation.") var batchSize = 1000
     @Option(help: "Output folder.") var output = "out/interpret"
 
     func validate() throws {
         guard !parsedSamples().isEmpty else { throw ValidationError("--samples must list test-image indices like 0,1,2, got \(samples)") }
         try requireRange(linearise, 1 ... 10_000_000, "--linearise")
+        try requireRange(batchSize, 1 ... 100_000, "--batch-size")
     }
 
     func parsedSamples() -> [Int] {
@@ -34,12 +36,14 @@ struct Interpret: ParsableCommand {
     }
 
     func run() throws {
+        // The checkpoint first, checked before any data is read: an unsupported activation or
+        // NaN weights fail here in one line.
         let classifier: IdentityClassifier<Float>
         do { classifier = try IdentityClassifier(contentsOf: URL(fileURLWithPath: checkpoint)) } catch {
             throw UserError(message: "--checkpoint: \(error.description)")
         }
-        guard classifier.activation == .hardTanh || classifier.activation == .relu else {
-            throw UserError(message: "--checkpoint: activation \(classifier.activation.rawValue) has no exact linearisation; the interpreter needs hard-tanh or ReLU")
+        do { try classifier.checkInterpretable() } catch {
+            throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)")
         }
         let dataset: ImageDataset
         do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
@@ -57,63 +61,40 @@ struct Interpret: ParsableCommand {
             throw UserError(message: "--samples: index \(bad) is out of range for the \(test.count) test images")
         }
         let folder = try makeFolder(output)
-        let bar = ProgressBar(label: "interpret")
-
-        bar.update(0, 4, detail: "layer readout")
         let start = Date()
-        let readout: LayerReadout
-        do { readout = try LayerReadout(classifier, data: test) } catch { throw UserError(message: "--data: \(error.description)") }
-        bar.update(1, 4, detail: "samples")
-        let analyses = indices.map { i in
-            classifier.analyse(Array(test.pixels[(i * test.features) ..< ((i + 1) * test.features)]).map { Float($0) / 255 }, index: i, label: test.labels[i])
+        let bar = ProgressBar(label: "interpret")
+        let report: InterpretationReport
+        do {
+            report = try InterpretationReport(classifier, data: test, samples: indices, linearise: linearise, batchSize: batchSize,
+                                              source: checkpoint) { stage, done, total in
+                // Four steps: readout, samples, linearisation (image count shown), report.
+                let step = InterpretationReport.Stage.allCases.firstIndex(of: stage)!
+                bar.update(step, 4, detail: stage == .linearisation ? "linearisation \(done)/\(total) images" : stage.rawValue)
+            }
+        } catch {
+            throw UserError(message: "--data: \(error.description)")
         }
-        bar.update(2, 4, detail: "linearisation")
-        let linearStart = Date()
-        let (linearised, detail) = linearisation(classifier, test: test, count: min(linearise, test.count), samples: indices)
-        let linearSeconds = Date().timeIntervalSince(linearStart)
         bar.update(3, 4, detail: "report")
-
-        let report = Report(checkpoint: checkpoint, classifier: classifier, test: test, readout: readout, analyses: analyses,
-                            linearisedCount: linearised.count, completenessError: linearised.error, linearSeconds: linearSeconds,
-                            samples: detail)
-        try report.writeFiles(to: folder)
+        try write(report, to: folder)
         bar.finish()
-        print(report.summary(seconds: Date().timeIntervalSince(start), folder: folder.path))
+        print(report.summary)
+        print(String(format: "wrote %@/report.html, report.json and maps/*.npy in %.1f s", folder.path, Date().timeIntervalSince(start)))
     }
 
-    /// Linearises the first `count` test images in batches; returns the worst completeness
-    /// error and, for the chosen samples, their attribution maps and bias shares.
-    func linearisation(_ classifier: IdentityClassifier<Float>, test: LabeledImages, count: Int, samples: [Int])
-        -> ((count: Int, error: Double), [SampleLinearisation]) {
-        let n = classifier.width
-        var worst = 0.0
-        var start = 0
-        while start < count {
-            let size = min(1000, count - start)
-            var inputs = Tensor<Float>.zeros([size, n])
-            test.gather((start ..< start + size).map { $0 }[...], into: &inputs)
-            worst = max(worst, InstanceLinearisation(classifier, inputs: inputs).completenessError)
-            start += size
+    /// The maps as .npy (float32), report.json, and the page last and atomically: a report on
+    /// disk is always complete.
+    func write(_ report: InterpretationReport, to folder: URL) throws {
+        let maps = try makeFolder(folder.appendingPathComponent("maps").path, flag: "--output")
+        for map in report.maps {
+            do {
+                try Tensor<Float>(shape: map.shape, scalars: map.values.map(Float.init)).writeNumpyFile(to: maps.appendingPathComponent(map.name))
+            } catch {
+                throw UserError(message: "--output: cannot write \(map.name): \((error as NSError).localizedDescription)")
+            }
         }
-        var inputs = Tensor<Float>.zeros([samples.count, n])
-        test.gather(samples[...], into: &inputs)
-        let linear = InstanceLinearisation(classifier, inputs: inputs)
-        worst = max(worst, linear.completenessError)
-        let detail = samples.enumerated().map { (row, index) -> SampleLinearisation in
-            let x = Array(inputs.row(row).scalars[0 ..< classifier.inputFeatures])
-            let maps = (0 ..< classifier.classes).map { linear.attribution(instance: row, class: $0, input: x) }
-            return SampleLinearisation(index: index, attributions: maps,
-                                       biasShares: (0 ..< classifier.classes).map { Double(linear.biases[row, $0]) },
-                                       logits: (0 ..< classifier.classes).map { Double(linear.logits[row, $0]) })
-        }
-        return ((count, worst), detail)
+        let json: String
+        do { json = try report.json() } catch { throw UserError(message: "cannot encode report.json: \(error)", isInternal: true) }
+        try writeAtomically(json, to: folder.appendingPathComponent("report.json").path, flag: "--output")
+        try writeAtomically(report.html(), to: folder.appendingPathComponent("report.html").path, flag: "--output")
     }
-}
-
-struct SampleLinearisation: Encodable {
-    let index: Int
-    /// [class][pixel]: W(x)_c ⊙ x.
-    let attributions: [[Double]]
-    let biasShares: [Double]
-    let logits: [Double]
 }

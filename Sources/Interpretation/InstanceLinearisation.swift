@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Networks
 import TensorAlgebra
@@ -7,10 +6,11 @@ import TensorAlgebra
 /// instance (Li et al.; docs/theory.md §4): F(x) = W(x)·x + b(x).
 ///
 /// With φ(h) = D h + s on the region of x (hard-tanh: D = 1 inside (−1, 1), s = ±1 when
-/// saturated; ReLU: D = [h > 0], s = 0), the backward rows R_L = W^L[class rows], β = b^L,
+/// saturated; ReLU: D = [h > 0], s = 0; linear: D = 1, s = 0), the backward rows R_L = W^L[class rows], β = b^L,
 /// and for l = L−1 … 1: β += R (D_l b^l + s_l), R ← (R D_l) W^l give W(x) = R and b(x) = β.
 /// A batch stacks the C rows of every instance, so each layer is one GEMM of
-/// [B·C, N]·[N, N]: C·N² per instance and layer instead of N³.
+/// [B·C, N]·[N, N]: C·N² per instance and layer instead of N³. For a whole dataset in
+/// batches, see ``DatasetLinearisation``.
 public struct InstanceLinearisation<Scalar: BLASScalar>: Sendable {
     /// [count, C, N]: W(x) row by row (the last C input coordinates are the zero class dimensions).
     public var weights: Tensor<Scalar>
@@ -21,12 +21,24 @@ public struct InstanceLinearisation<Scalar: BLASScalar>: Sendable {
     /// max |W(x)x + b(x) − F(x)| / max(1, |F(x)|) over the batch.
     public var completenessError: Double
 
-    /// Linearises the logits at every row of `inputs` ([count, N], class columns zero).
+    /// Linearises the logits at every row of `inputs`: `[count, D]` features, or rows already
+    /// padded to the width `[count, D + C]` (class columns zero).
+    ///
+    /// Throws when the classifier has no exact linearisation (an activation other than
+    /// hard-tanh, ReLU or linear, or non-finite weights) or when the inputs do not fit it
+    /// (another width, not a matrix, NaN or infinity in a row).
+    public init(_ classifier: IdentityClassifier<Scalar>, inputs: Tensor<Scalar>) throws(InterpretationError) {
+        try classifier.checkInterpretable()
+        try classifier.checkInputs(inputs)
+        self.init(checked: classifier, inputs: classifier.padded(inputs))
+    }
+
+    /// The linearisation of inputs already checked (`checkInterpretable`, `checkInputs`) and
+    /// padded to the width: the dataset linearisation checks the classifier once, not per batch.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public init(_ classifier: IdentityClassifier<Scalar>, inputs: Tensor<Scalar>) {
+    init(checked classifier: IdentityClassifier<Scalar>, inputs: Tensor<Scalar>) {
         let activation = classifier.activation
-        precondition(activation == .hardTanh || activation == .relu, "InstanceLinearisation: \(activation.rawValue) is not supported; the map is exact for hard-tanh and ReLU")
         let (count, n, c, d, layers) = (inputs.shape[0], classifier.width, classifier.classes, classifier.inputFeatures, classifier.layers)
         let network = classifier.network
         // Forward pass, keeping every pre-activation.
@@ -60,11 +72,11 @@ public struct InstanceLinearisation<Scalar: BLASScalar>: Sendable {
             h.withUnsafeBufferPointer { he in
                 beta.withUnsafeMutableBufferPointer { be in
                     rows.withUnsafeMutableBufferPointer { r in
-                        let hardTanh = activation == .hardTanh
+                        let hardTanh = activation == .hardTanh, relu = activation == .relu
                         for i in 0 ..< count {
                             for j in 0 ..< n {
                                 let v = he[i * n + j]
-                                let active = hardTanh ? abs(v) < 1 : v > 0
+                                let active = hardTanh ? abs(v) < 1 : (relu ? v > 0 : true)
                                 let shift: Scalar = active ? (bias?[j] ?? 0) : (hardTanh ? (v > 0 ? 1 : -1) : 0)
                                 if active && shift == 0 { continue }
                                 for k in 0 ..< c {
@@ -109,11 +121,30 @@ public struct InstanceLinearisation<Scalar: BLASScalar>: Sendable {
         completenessError = worst
     }
 
-    /// W(x)_c ⊙ x over the D features of instance `i`: each pixel's exact share of logit c.
+    /// W(x)_c ⊙ x over the features of instance `i`: each pixel's exact share of logit c.
+    /// `input` is the instance's row (its first D features; any prefix of the width works).
     public func attribution(instance i: Int, class k: Int, input: [Scalar]) -> [Double] {
-        let (c, n) = (weights.shape[1], weights.shape[2])
+        let (count, c, n) = (weights.shape[0], weights.shape[1], weights.shape[2])
+        require(i >= 0 && i < count, "attribution: instance \(i) is out of range for \(count) instances")
+        require(k >= 0 && k < c, "attribution: class \(k) is out of range for \(c) classes")
+        require(input.count <= n, "attribution: \(input.count) input values for rows of width \(n)")
         return weights.withUnsafeBufferPointer { e in
             input.indices.map { j in Double(e[(i * c + k) * n + j]) * Double(input[j]) }
         }
+    }
+}
+
+extension IdentityClassifier {
+    /// Throws unless `inputs` is a matrix of finite rows of D features (or D + C, padded).
+    func checkInputs(_ inputs: Tensor<Scalar>) throws(InterpretationError) {
+        guard inputs.rank == 2 else { throw .inputNotAMatrix(shape: inputs.shape) }
+        let columns = inputs.shape[1]
+        guard columns == inputFeatures || columns == width else {
+            throw .inputWidthMismatch(found: columns, expected: inputFeatures)
+        }
+        let bad: Int? = inputs.withUnsafeBufferPointer { e in
+            e.firstIndex { !$0.isFinite }
+        }
+        if let bad { throw .nonFiniteInput(sample: bad / columns) }
     }
 }

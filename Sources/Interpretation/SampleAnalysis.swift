@@ -7,6 +7,8 @@ public struct SampleAnalysis: Sendable {
     public var index: Int
     public var label: Int
     public var prediction: Int
+    /// The D input features x^0[0..<D] (pixels in [0, 1] for images).
+    public var input: [Double]
     /// Per layer l = 1 … L, x^l[0..<D] − x^{l−1}[0..<D]: what the layer changed in the image.
     public var layerChanges: [[Double]]
     /// Per layer, x^l[0..<D] − x^0[0..<D]: the change since the input.
@@ -24,12 +26,19 @@ public struct SampleAnalysis: Sendable {
 }
 
 extension IdentityClassifier {
-    /// Analyses one input vector of D features (pixels in [0, 1]).
+    /// Analyses one input vector of D features (pixels in [0, 1]); `index` and `label` are
+    /// recorded as given (the label must be one of the C classes).
+    ///
+    /// Throws when the classifier cannot be read exactly (``checkInterpretable()``) or the
+    /// input does not fit it: another feature count, NaN or infinity, a label out of range.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func analyse(_ features: [Scalar], index: Int, label: Int) -> SampleAnalysis {
+    public func analyse(_ features: [Scalar], index: Int, label: Int) throws(InterpretationError) -> SampleAnalysis {
         let (d, n) = (inputFeatures, width)
-        precondition(features.count == d, "analyse: \(features.count) features for a network taking \(d)")
+        try checkInterpretable()
+        guard features.count == d else { throw .inputWidthMismatch(found: features.count, expected: d) }
+        guard features.allSatisfy(\.isFinite) else { throw .nonFiniteInput(sample: index) }
+        guard label >= 0 && label < classes else { throw .labelOutOfRange(label: label, classes: classes) }
         let x0 = Tensor<Scalar>(features + [Scalar](repeating: 0, count: classes))
         let hs = network.preActivations(x0)
         var xs = [x0]
@@ -63,7 +72,8 @@ extension IdentityClassifier {
             increments.append(perClass)
         }
         let (insens, units, projectionError) = switchedLinearProjections(x0, hs)
-        return SampleAnalysis(index: index, label: label, prediction: prediction, layerChanges: layerChanges,
+        return SampleAnalysis(index: index, label: label, prediction: prediction, input: features.map(Double.init),
+                              layerChanges: layerChanges,
                               cumulativeChanges: cumulative, increments: increments, incrementError: incrementError,
                               insens: insens, insensUnits: units, projectionError: projectionError)
     }

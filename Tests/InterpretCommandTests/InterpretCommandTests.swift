@@ -65,4 +65,44 @@ func fixture() throws -> (folder: URL, checkpoint: URL) {
             for mention in mentions { #expect(error.contains(mention), "\(arguments): \(error)") }
         }
     }
+
+    @Test func checkpointsWithoutAnExactLinearisationFailEarlyInOneLine() throws {
+        let (folder, _) = try fixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var weights = (0 ..< 3).map { _ in Tensor<Float>.identity(19, scale: 1.2) }
+        weights[1][4, 2] = .nan
+        let poisoned = folder.appendingPathComponent("nan.safetensors")
+        try IdentityClassifier(network: MultilayerPerceptron(weights: weights, activation: .hardTanh), inputFeatures: 16, classes: 3, sigma: 1.2)
+            .write(to: poisoned)
+        let smooth = folder.appendingPathComponent("tanh.safetensors")
+        try IdentityClassifier(network: MultilayerPerceptron(weights: (0 ..< 3).map { _ in Tensor<Float>.identity(19) }, activation: .tanh),
+                               inputFeatures: 16, classes: 3, sigma: 1).write(to: smooth)
+        for (checkpoint, mentions) in [(poisoned, ["--checkpoint", "nan.safetensors", "layer 2 weight", "1 NaN"]),
+                                       (smooth, ["--checkpoint", "tanh", "no exact linearisation"])] {
+            let output = folder.appendingPathComponent("out-\(checkpoint.lastPathComponent)")
+            let (status, _, error) = try run("interpret", ["--checkpoint", checkpoint.path, "--data", folder.path, "--output", output.path])
+            #expect(status == 2, "\(checkpoint.lastPathComponent): \(status) \(error)")
+            #expect(error.split(separator: "\n").count == 1, "\(error)")
+            for mention in mentions { #expect(error.contains(mention), "\(error)") }
+            // Refused before any work: not even the output folder was made.
+            #expect(!FileManager.default.fileExists(atPath: output.path))
+        }
+    }
+
+    @Test func batchSizeDoesNotChangeTheReport() throws {
+        let (folder, checkpoint) = try fixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var reports: [[String: Any]] = []
+        for batch in ["1000", "7"] {
+            let output = folder.appendingPathComponent("report-\(batch)")
+            let (status, _, error) = try run("interpret", ["--checkpoint", checkpoint.path, "--data", folder.path, "--samples", "1,2",
+                                                           "--batch-size", batch, "--output", output.path])
+            #expect(status == 0, "\(error)")
+            reports.append(try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("report.json"))) as! [String: Any])
+        }
+        #expect(reports[0]["linearisedImages"] as? Int == 30 && reports[1]["linearisedImages"] as? Int == 30)
+        let errors = reports.map { $0["completenessError"] as! Double }
+        #expect(errors.allSatisfy { $0 <= 1e-4 })
+        #expect(NSDictionary(dictionary: reports[0]["readout"] as! [String: Any]) == NSDictionary(dictionary: reports[1]["readout"] as! [String: Any]))
+    }
 }

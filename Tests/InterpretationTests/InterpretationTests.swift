@@ -26,11 +26,11 @@ func randomInputs(_ count: Int, features: Int, classes: Int, seed: UInt64) -> Te
 }
 
 @Suite struct LinearisationTests {
-    @Test func completenessIsExactAndMatchesTheJacobian() {
+    @Test func completenessIsExactAndMatchesTheJacobian() throws {
         for activation in [Activation.hardTanh, .relu] {
             let classifier = perturbedClassifier(activation)
             let inputs = randomInputs(20, features: 12, classes: 3, seed: 5)
-            let linear = InstanceLinearisation(classifier, inputs: inputs)
+            let linear = try InstanceLinearisation(classifier, inputs: inputs)
             // Exact by construction: rounding level in float64.
             #expect(linear.completenessError <= 1e-12, "\(activation): \(linear.completenessError)")
             // W(x) is the Jacobian of the logits: compare with central differences at one input.
@@ -52,22 +52,22 @@ func randomInputs(_ count: Int, features: Int, classes: Int, seed: UInt64) -> Te
         }
     }
 
-    @Test func floatCompletenessStaysAtRoundingLevel() {
+    @Test func floatCompletenessStaysAtRoundingLevel() throws {
         let double = perturbedClassifier(.hardTanh)
         let network = MultilayerPerceptron(weights: double.network.weights.map { $0.converted(to: Float.self) },
                                            biases: double.network.biases.map { $0?.converted(to: Float.self) }, activation: .hardTanh)
         let classifier = IdentityClassifier(network: network, inputFeatures: 12, classes: 3, sigma: 1.3)
-        let linear = InstanceLinearisation(classifier, inputs: randomInputs(50, features: 12, classes: 3, seed: 6).converted(to: Float.self))
+        let linear = try InstanceLinearisation(classifier, inputs: randomInputs(50, features: 12, classes: 3, seed: 6).converted(to: Float.self))
         #expect(linear.completenessError <= 1e-4, "\(linear.completenessError)")
     }
 }
 
 @Suite struct SampleAnalysisTests {
-    @Test func projectionsReproduceEveryUnitAndIncrementsAddUp() {
+    @Test func projectionsReproduceEveryUnitAndIncrementsAddUp() throws {
         for activation in [Activation.hardTanh, .relu] {
             let classifier = perturbedClassifier(activation)
             let x = randomInputs(1, features: 12, classes: 3, seed: 9).row(0)
-            let analysis = classifier.analyse(Array(x.scalars[0 ..< 12]), index: 0, label: 1)
+            let analysis = try classifier.analyse(Array(x.scalars[0 ..< 12]), index: 0, label: 1)
             #expect(analysis.projectionError <= 1e-12, "\(activation): \(analysis.projectionError)")
             #expect(analysis.incrementError <= 1e-12)
             #expect(analysis.insensUnits > 0, "some units are inactive in this network")
@@ -78,12 +78,12 @@ func randomInputs(_ count: Int, features: Int, classes: Int, seed: UInt64) -> Te
         }
     }
 
-    @Test func insensStepReachesTheSwitchingHyperplane() {
+    @Test func insensStepReachesTheSwitchingHyperplane() throws {
         // One saturated hard-tanh unit in layer 1 of a 2-layer net: ω moves x onto v = ±1.
         let weights = [Tensor<Double>([[2, 0, 0], [0, 1, 0], [0, 0, 1]]), Tensor<Double>.identity(3)]
         let classifier = IdentityClassifier(network: MultilayerPerceptron(weights: weights, activation: .hardTanh),
                                             inputFeatures: 2, classes: 1, sigma: 1)
-        let analysis = classifier.analyse([0.8, 0.3], index: 0, label: 0)
+        let analysis = try classifier.analyse([0.8, 0.3], index: 0, label: 0)
         // Unit 0: v = 1.6, saturated at +1; ŵ = (2, 0); ω = ((1.6 − 1)/4)·(2, 0) = (0.3, 0).
         #expect(analysis.insensUnits == 1)
         #expect(abs(analysis.insens[0] - 0.3) < 1e-15 && analysis.insens[1] == 0)

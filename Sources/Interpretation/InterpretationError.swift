@@ -1,0 +1,78 @@
+import Networks
+import TensorAlgebra
+
+/// Why a classifier or its inputs cannot be interpreted. Every case comes from data or user
+/// input (a checkpoint's metadata or weights, a dataset, chosen sample indices) and carries the
+/// offending value, so `description` is one line a user can act on. Misuse by the programmer
+/// (a class index out of range, a batch size of 0) is not an error: it stops with Networks'
+/// `require` message.
+public enum InterpretationError: Error, Equatable, CustomStringConvertible {
+    /// The activation has no switched linear form φ(h) = D h + s: only hard-tanh, ReLU and
+    /// linear networks can be linearised exactly (docs/theory.md §3, §4).
+    case unsupportedActivation(Activation)
+    /// Inputs with `found` features (columns) for a classifier that takes `expected` (D), or
+    /// D + C with zero class columns.
+    case inputWidthMismatch(found: Int, expected: Int)
+    /// Inputs that are not a matrix [count, features].
+    case inputNotAMatrix(shape: [Int])
+    /// Input row `sample` holds NaN or infinity.
+    case nonFiniteInput(sample: Int)
+    /// Layer `layer` (1-based) has `count` NaN or infinite values in its `tensor` ("weight" or "bias").
+    case nonFiniteWeights(layer: Int, tensor: String, count: Int)
+    /// A label that the classifier's C classes cannot hold.
+    case labelOutOfRange(label: Int, classes: Int)
+    /// A chosen sample index outside the dataset's `count` images.
+    case sampleOutOfRange(index: Int, count: Int)
+    /// The dataset holds no images.
+    case emptyData
+    /// The layer readout could not evaluate the data.
+    case readout(EvaluationError)
+
+    public var description: String {
+        switch self {
+        case .unsupportedActivation(let activation):
+            "activation \(activation.rawValue) has no exact linearisation; the interpreter needs hard-tanh, ReLU or linear"
+        case .inputWidthMismatch(let found, let expected):
+            "the inputs have \(found) features but the classifier takes \(expected)"
+        case .inputNotAMatrix(let shape):
+            "the inputs have shape \(shape), expected a matrix [count, features]"
+        case .nonFiniteInput(let sample):
+            "input \(sample) holds NaN or infinite values"
+        case .nonFiniteWeights(let layer, let tensor, let count):
+            "layer \(layer) \(tensor) holds \(count) NaN or infinite values"
+        case .labelOutOfRange(let label, let classes):
+            "label \(label) does not fit the classifier's \(classes) classes"
+        case .sampleOutOfRange(let index, let count):
+            "sample index \(index) is out of range for the \(count) images"
+        case .emptyData:
+            "the dataset holds no images: there is nothing to interpret"
+        case .readout(let error):
+            error.description
+        }
+    }
+}
+
+extension IdentityClassifier {
+    /// Checks, before any work, that the interpreter can read this classifier exactly: its
+    /// activation is piecewise linear (hard-tanh, ReLU or linear) and every weight and bias is
+    /// finite. A checkpoint with NaN weights fails here, in one line, rather than after a
+    /// whole analysis of NaNs.
+    public func checkInterpretable() throws(InterpretationError) {
+        guard activation.isPiecewiseLinear else { throw .unsupportedActivation(activation) }
+        for (l, w) in network.weights.enumerated() {
+            let bad = w.nonFiniteCount
+            if bad > 0 { throw .nonFiniteWeights(layer: l + 1, tensor: "weight", count: bad) }
+            if let b = network.biases[l] {
+                let bad = b.nonFiniteCount
+                if bad > 0 { throw .nonFiniteWeights(layer: l + 1, tensor: "bias", count: bad) }
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// How many elements are NaN or infinite.
+    var nonFiniteCount: Int {
+        withUnsafeBufferPointer { e in e.reduce(0) { $1.isFinite ? $0 : $0 + 1 } }
+    }
+}
