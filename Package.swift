@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "InterpretCommand",
             dependencies: [
-                "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+                "Interpretation", "Datasets", "Networks", "TensorAlgebra", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

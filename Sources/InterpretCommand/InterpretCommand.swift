@@ -61,6 +61,7 @@ struct Interpret: ParsableCommand {
             throw UserError(message: "--samples: index \(bad) is out of range for the \(test.count) test images")
         }
         let folder = try makeFolder(output)
+        try OutputFolderLock.acquire(folder)
         let start = Date()
         let bar = ProgressBar(label: "interpret")
         let report: InterpretationReport
