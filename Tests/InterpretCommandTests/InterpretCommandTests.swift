@@ -77,7 +77,7 @@ func fixture() throws -> (folder: URL, checkpoint: URL) {
         let smooth = folder.appendingPathComponent("tanh.safetensors")
         try IdentityClassifier(network: MultilayerPerceptron(weights: (0 ..< 3).map { _ in Tensor<Float>.identity(19) }, activation: .tanh),
                                inputFeatures: 16, classes: 3, sigma: 1).write(to: smooth)
-        for (checkpoint, mentions) in [(poisoned, ["--checkpoint", "nan.safetensors", "layer 2 weight", "1 NaN"]),
+        for (checkpoint, mentions) in [(poisoned, ["--checkpoint", "nan.safetensors", "layers.1.weight", "1 NaN"]),
                                        (smooth, ["--checkpoint", "tanh", "no exact linearisation"])] {
             let output = folder.appendingPathComponent("out-\(checkpoint.lastPathComponent)")
             let (status, _, error) = try run("interpret", ["--checkpoint", checkpoint.path, "--data", folder.path, "--output", output.path])
