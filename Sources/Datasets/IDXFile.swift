@@ -23,7 +23,7 @@ public struct IDXError: Error, Equatable, CustomStringConvertible {
         /// The dimensions multiply past what memory can address (zero extents set aside: a
         /// shape [0, 2³²−1, 2³²−1] holds nothing but no image size can be computed from it).
         case dimensionsOverflow([Int])
-        /// The data the header announces needs `bytes`, more than `limit` (``MemoryBudget``).
+        /// The data the header announces needs `bytes`, more than `limit` (`MemoryBudget`).
         case exceedsMemory(shape: [Int], bytes: Int, limit: Int)
         /// The header announces `expectedBytes` of data but only `foundBytes` follow.
         case truncatedData(shape: [Int], expectedBytes: Int, foundBytes: Int)
@@ -98,7 +98,7 @@ public struct IDXError: Error, Equatable, CustomStringConvertible {
 /// Everything read is validated before any work: only regular files are opened (a FIFO or a
 /// directory is named as such, not waited on); the dimensions are multiplied with overflow
 /// checks, zero extents set aside too; the data they announce is checked against
-/// ``MemoryBudget`` before anything is allocated; and gzipped files are decompressed as a
+/// `MemoryBudget` before anything is allocated; and gzipped files are decompressed as a
 /// stream, the header first, then exactly the announced bytes, so a gzip bomb costs no more
 /// than what its header announces. Short data and data beyond the announced size are errors.
 public struct IDXFile: Sendable {
@@ -244,7 +244,7 @@ public struct IDXFile: Sendable {
     }
 
     /// Writes the array as a gzipped IDX file (for tests and small exports), atomically: a
-    /// temporary file (``AtomicFile``'s naming), fsync, rename, fsync of the folder.
+    /// temporary file (`AtomicFile`'s naming), fsync, rename, fsync of the folder.
     public func writeGzipped(to url: URL) throws {
         var data: [UInt8] = [0, 0, 0x08, UInt8(shape.count)]
         for extent in shape { data += [UInt8(extent >> 24 & 0xFF), UInt8(extent >> 16 & 0xFF), UInt8(extent >> 8 & 0xFF), UInt8(extent & 0xFF)] }
