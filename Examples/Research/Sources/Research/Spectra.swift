@@ -27,11 +27,13 @@ func spectra(writingTo folder: URL) throws {
     Checks.expect(abs(atTop - alpha) <= 4 * deviation,
                   String(format: "identity σ = 1.1, L = 12: %.4f of eigenvalues at σ^{2L} = %.3f, theory α = %.4f ± %.4f", atTop, top, alpha, deviation))
     Checks.expect(pooled.allSatisfy { abs($0) <= 1e-9 * top || abs($0 - top) <= 1e-9 * top }, "every eigenvalue at 0 or σ^{2L}")
-    let comparison = SpectrumComparison(samples: eigenvalues, law: law, model: .independentEigenvalues, atomTolerance: 1e-9)
-    let report = SpectrumReport(
-        configuration: SpectrumConfiguration(activation: .hardTanh, initialization: .identity, width: width, layers: layers,
-                                             sigma: sigma, q0: q0, samples: samples),
-        law: law, comparison: comparison, eigenvalues: eigenvalues)
+    // The library's report and figure for eigenvalues computed here.
+    let report = try SpectrumReport(
+        eigenvalues: eigenvalues, law: law, subject: "identity σ = 1.1 hard-tanh, 12 layers of width 100",
+        model: .independentEigenvalues, atomTolerance: 1e-9,
+        configuration: SpectrumConfiguration(activation: .hardTanh, initialization: .identity, layers: layers, sigma: sigma, q0: q0))
+    Checks.expect(report.configuration.width == width && report.configuration.samples == samples,
+                  "the report describes the \(report.configuration.samples) samples of width \(report.configuration.width) it was given")
     print(report.text)
     try report.histogramFigure().render().write(to: folder.appendingPathComponent("identity.svg"), atomically: true, encoding: .utf8)
 
