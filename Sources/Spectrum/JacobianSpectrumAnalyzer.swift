@@ -245,6 +245,7 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
     private func withChosenThreads<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         let widest = ([network.inputWidth] + network.weights.map { $0.shape[0] }).max() ?? 0
         guard let chosen = threads ?? Self.automaticThreads(width: widest) else { return try body() }
+        require(chosen >= 1, "JacobianSpectrumAnalyzer: threads must be at least 1, got \(chosen)")
         let previous = OpenBLAS.threads
         if chosen == previous { return try body() }
         OpenBLAS.threads = chosen
