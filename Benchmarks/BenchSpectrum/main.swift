@@ -53,7 +53,9 @@ func timeIsometry(_ c: Case, samples: Int, skipInactive: Bool) throws -> Double 
     case "orthogonal": .orthogonal(width: c.width, layers: c.layers, sigmaW: c.sigma, activation: activation, using: &generator)
     default: .identity(width: c.width, layers: c.layers, sigma: c.sigma, activation: activation)
     }
-    let analyzer = JacobianSpectrumAnalyzer(network: network, knownDiagonal: c.initialization == "identity" ? true : nil)
+    // The peers' threading: OpenBLAS's own setting at every width.
+    let analyzer = JacobianSpectrumAnalyzer(
+        network: network, knownDiagonal: c.initialization == "identity" ? true : nil, threads: OpenBLAS.threads)
     analyzer.skipsInactiveUnits = skipInactive
     let inputs = (0 ... samples).map { _ in Tensor<Double>.randomNormal([c.width], standardDeviation: c.q0.squareRoot(), using: &generator) }
     _ = try analyzer.eigenvalues(at: inputs[0])
@@ -82,6 +84,51 @@ func timePeer(_ c: Case, engine: String, python: String, script: String, samples
     return values.isEmpty ? nil : median(values)
 }
 
+/// Median ms per sample on 1 and 2 OpenBLAS threads, timed alternately sample by sample so
+/// that load from other processes hits all alike: `one` with the process set to 1 thread,
+/// `oneByAnalyzer` with the process at 2 and the analyzer switching to 1 around each call
+/// (what `threads: nil` does below the limit), `two` on 2.
+func timeThreads(
+    initialization: String, activation: Activation, sigmaW: Double, width: Int, layers: Int, samples: Int
+) throws -> (one: Double, oneByAnalyzer: Double, two: Double) {
+    var generator = SeededGenerator(seed: 0)
+    let network: MultilayerPerceptron<Double> = initialization == "gaussian"
+        ? .gaussian(width: width, layers: layers, sigmaW: sigmaW, activation: activation, using: &generator)
+        : .orthogonal(width: width, layers: layers, sigmaW: sigmaW, activation: activation, using: &generator)
+    let analyzer = JacobianSpectrumAnalyzer(network: network)
+    let inputs = try MeanField.fixedPointInputs(
+        activation: activation, sigmaW: sigmaW, width: width, count: samples + 1, start: 0.5, as: Double.self, using: &generator)
+    // (process threads, analyzer threads)
+    let settings = [(1, 1), (2, 1), (2, 2)]
+    var times = [[Double]](repeating: [], count: settings.count)
+    let original = OpenBLAS.threads
+    defer { OpenBLAS.threads = original }
+    for (index, input) in inputs.enumerated() {
+        for (k, (process, own)) in settings.enumerated() {
+            OpenBLAS.threads = process
+            analyzer.threads = own
+            let start = Date()
+            _ = try analyzer.eigenvalues(at: input)
+            if index > 0 { times[k].append(Date().timeIntervalSince(start) * 1000) }  // input 0 warms up
+        }
+    }
+    return (median(times[0]), median(times[1]), median(times[2]))
+}
+
+/// `--thread-scan`: the table behind `JacobianSpectrumAnalyzer.singleThreadWidthLimit`.
+func runThreadScan(samples: Int, layers: Int, widths: [Int]) throws {
+    print("bench-spectrum --thread-scan: float64, OpenBLAS \(OpenBLAS.coreName), L = \(layers), ms per sample (median of \(samples)), inputs at the fixed point")
+    print("| N | Gaussian ReLU: 1 thread | 1 (analyzer switches) | 2 threads | orthogonal hard-tanh: 1 thread | 1 (analyzer switches) | 2 threads |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for width in widths {
+        FileHandle.standardError.write(Data("  N = \(width)\n".utf8))
+        let relu = try timeThreads(initialization: "gaussian", activation: .relu, sigmaW: 2.0.squareRoot(), width: width, layers: layers, samples: samples)
+        let hard = try timeThreads(initialization: "orthogonal", activation: .hardTanh, sigmaW: 1.186661.squareRoot(), width: width, layers: layers, samples: samples)
+        func ms(_ x: Double) -> String { String(format: x < 10 ? "%.2f" : "%.1f", x) }
+        print("| \(width) | \(ms(relu.one)) | \(ms(relu.oneByAnalyzer)) | \(ms(relu.two)) | \(ms(hard.one)) | \(ms(hard.oneByAnalyzer)) | \(ms(hard.two)) |")
+    }
+}
+
 @main
 struct BenchSpectrum: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -97,8 +144,12 @@ struct BenchSpectrum: ParsableCommand {
     @Flag(help: "Skip the JAX peer.") var noJax = false
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "OpenBLAS threads.") var threads: Int?
+    @Flag(help: "Instead of the peer comparison: time per sample at N = 50 … 800 with 1 and 2 OpenBLAS threads.") var threadScan = false
+    @Option(help: "Layers for --thread-scan.") var scanLayers = 12
+    @Option(parsing: .upToNextOption, help: "Widths for --thread-scan.") var scanWidths = [50, 100, 200, 400, 800]
 
     func run() throws {
+        if threadScan { return try runThreadScan(samples: samples, layers: scanLayers, widths: scanWidths) }
         if let threads { OpenBLAS.threads = threads }
         let peerAvailable = FileManager.default.fileExists(atPath: script)
         var results: [Result] = []

@@ -21,32 +21,125 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
     /// Drop the rows and columns of units with φ' = 0 (default). Turning it off multiplies the
     /// full N×N matrices, for benchmarks that measure what the active subnetwork saves.
     public var skipsInactiveUnits = true
+    /// OpenBLAS threads for the matrix products and the SVD; nil (default) chooses by size:
+    /// one thread below `singleThreadWidthLimit`, where a second thread only adds
+    /// synchronisation (measured in docs/benchmarks.md), and OpenBLAS's own setting above.
+    /// The process-wide setting is restored after every call.
+    public var threads: Int?
+    /// Why the network cannot be analysed (a zero dimension, NaN or infinite weights), thrown
+    /// by every measurement.
+    public let networkProblem: SpectrumError?
     private let diagonals: [[Scalar]]
     private var product: [Scalar]
     private var next: [Scalar]
     private var block: [Scalar]
     private var singular: [Scalar]
 
-    /// `knownDiagonal` skips the O(L·N²) scan for diagonal weights when the caller built them.
-    public init(network: MultilayerPerceptron<Scalar>, knownDiagonal: Bool? = nil) {
+    /// Widths (the widest layer) below which a spectrum runs on one OpenBLAS thread when
+    /// `threads` is nil. Measured on two cores: docs/benchmarks.md, "Threads for the spectrum".
+    public static var singleThreadWidthLimit: Int { 400 }
+
+    /// The thread count chosen for a network whose widest layer is `width`: 1 below
+    /// `singleThreadWidthLimit`, nil (OpenBLAS's own setting) from there on.
+    public static func automaticThreads(width: Int) -> Int? {
+        width < singleThreadWidthLimit ? 1 : nil
+    }
+
+    /// `knownDiagonal` skips the O(L·N²) scan for diagonal weights when the caller built them
+    /// (only the diagonals and biases are then checked for NaN and infinity).
+    ///
+    /// A degenerate network (a layer with a zero dimension) or one holding NaN or infinite
+    /// weights is not refused here: `networkProblem` records it and every measurement throws it.
+    public init(network: MultilayerPerceptron<Scalar>, knownDiagonal: Bool? = nil, threads: Int? = nil) {
         self.network = network
-        isDiagonal = knownDiagonal ?? network.isDiagonal
+        self.threads = threads
+        if let threads { require(threads >= 1, "JacobianSpectrumAnalyzer: threads must be at least 1, got \(threads)") }
+        var problem: SpectrumError?
+        for (index, w) in network.weights.enumerated() where w.shape.contains(0) {
+            problem = .emptyLayer(layer: index + 1, shape: w.shape)
+            break
+        }
+        if problem == nil, knownDiagonal == true {
+            for w in network.weights {
+                require(w.shape[0] == w.shape[1], "JacobianSpectrumAnalyzer: knownDiagonal is true but a weight has shape \(w.shape)")
+            }
+        }
+        let scanned = problem == nil && knownDiagonal != true
+            ? JacobianSpectrumAnalyzer.scan(network.weights) : (diagonal: knownDiagonal == true, nonFinite: nil)
+        isDiagonal = problem == nil && scanned.nonFinite == nil && (knownDiagonal ?? scanned.diagonal)
         diagonals = isDiagonal
             ? network.weights.map { w in (0 ..< w.shape[0]).map { w[$0, $0] } }
             : []
-        let widest = ([network.inputWidth] + network.weights.map { $0.shape[0] }).max()!
-        let capacity = isDiagonal ? 0 : widest * widest
+        if problem == nil {
+            if let (layer, count) = scanned.nonFinite {
+                problem = .nonFiniteWeights(layer: layer, tensor: "weight", count: count)
+            } else if knownDiagonal == true,
+                      let layer = diagonals.firstIndex(where: { $0.contains { !$0.isFinite } }) {
+                problem = .nonFiniteWeights(layer: layer + 1, tensor: "weight", count: diagonals[layer].filter { !$0.isFinite }.count)
+            } else {
+                for (index, bias) in network.biases.enumerated() {
+                    guard let bias else { continue }
+                    let count = bias.scalars.filter { !$0.isFinite }.count
+                    if count > 0 {
+                        problem = .nonFiniteWeights(layer: index + 1, tensor: "bias", count: count)
+                        break
+                    }
+                }
+            }
+        }
+        networkProblem = problem
+        let widest = ([network.inputWidth] + network.weights.map { $0.shape[0] }).max() ?? 0
+        let capacity = isDiagonal || problem != nil ? 0 : widest * widest
         product = [Scalar](repeating: 0, count: capacity)
         next = [Scalar](repeating: 0, count: capacity)
         block = [Scalar](repeating: 0, count: capacity)
-        singular = [Scalar](repeating: 0, count: widest)
+        singular = [Scalar](repeating: 0, count: problem != nil ? 0 : widest)
+    }
+
+    /// One pass over every weight: whether all are square and diagonal, and the first layer
+    /// (1-based) holding NaN or infinity with its count.
+    private static func scan(_ weights: [Tensor<Scalar>]) -> (diagonal: Bool, nonFinite: (Int, Int)?) {
+        var diagonal = true
+        for (index, w) in weights.enumerated() {
+            let (rows, columns) = (w.shape[0], w.shape[1])
+            var count = 0
+            var layerDiagonal = rows == columns
+            w.withUnsafeBufferPointer { e in
+                for i in 0 ..< rows {
+                    let row = i * columns
+                    for j in 0 ..< columns {
+                        let value = e[row + j]
+                        if !value.isFinite { count += 1 }
+                        if i != j && value != 0 { layerDiagonal = false }
+                    }
+                }
+            }
+            if count > 0 { return (false, (index + 1, count)) }
+            diagonal = diagonal && layerDiagonal
+        }
+        return (diagonal, nil)
+    }
+
+    /// Throws what keeps the analyzer from measuring at `input`: the network's problem, an
+    /// input of the wrong width, or NaN and infinity in the input. Every route checks first.
+    private func check(_ input: Tensor<Scalar>) throws(SpectrumError) {
+        if let networkProblem { throw networkProblem }
+        guard input.shape == [network.inputWidth] else {
+            throw .inputShape(shape: input.shape, networkInputWidth: network.inputWidth)
+        }
+        let nonFinite = input.withUnsafeBufferPointer { e in e.reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
+        if nonFinite > 0 { throw .nonFiniteInput(count: nonFinite) }
     }
 
     /// φ'(h^l) for every layer at `input`.
+    ///
+    /// Throws `SpectrumError` for an input whose width is not the network's, NaN or infinity in
+    /// the input, the weights or any pre-activation, and degenerate networks.
     // Specialised here: callers in other modules would otherwise run the generic code.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func derivatives(at input: Tensor<Scalar>) -> [[Scalar]] {
+    public func derivatives(at input: Tensor<Scalar>) throws(SpectrumError) -> [[Scalar]] {
+        try check(input)
         let activation = network.activation
         if isDiagonal {
             // h^l_i = W^l_ii x^{l−1}_i + b^l_i, elementwise.
@@ -55,24 +148,38 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
             for (l, diagonal) in diagonals.enumerated() {
                 let bias = network.biases[l]?.scalars
                 var d = [Scalar](repeating: 0, count: x.count)
+                var nonFinite = 0
                 for i in x.indices {
                     let h = diagonal[i] * x[i] + (bias?[i] ?? 0)
+                    if !h.isFinite { nonFinite += 1 }
                     d[i] = activation.derivative(h)
                     x[i] = activation(h)
                 }
+                if nonFinite > 0 { throw .nonFinitePreActivation(layer: l + 1, count: nonFinite) }
                 result.append(d)
             }
             return result
         }
-        return network.preActivations(input).map { $0.scalars.map { activation.derivative($0) } }
+        var result: [[Scalar]] = []
+        for (l, h) in network.preActivations(input).enumerated() {
+            let values = h.scalars
+            let nonFinite = values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+            if nonFinite > 0 { throw .nonFinitePreActivation(layer: l + 1, count: nonFinite) }
+            result.append(values.map { activation.derivative($0) })
+        }
+        return result
     }
 
     /// The eigenvalues of J Jᵀ at `input`, in descending order (one per output unit).
+    ///
+    /// Throws `SpectrumError` for an input whose width is not the network's (input from data is
+    /// checked, never trusted), NaN or infinity in the input, weights or pre-activations, a
+    /// degenerate network, and a failed SVD.
     // Specialised here: callers in other modules would otherwise run the generic code.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func eigenvalues(at input: Tensor<Scalar>) throws -> [Double] {
-        let d = derivatives(at: input)
+    public func eigenvalues(at input: Tensor<Scalar>) throws(SpectrumError) -> [Double] {
+        let d = try derivatives(at: input)
         if isDiagonal {
             var values = [Double](repeating: 1, count: network.outputWidth)
             for (diagonal, dl) in zip(diagonals, d) {
@@ -80,30 +187,32 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
             }
             return values.map { $0 * $0 }.sorted(by: >)
         }
-        let (rows, columns) = activeProduct(d)
-        var values = [Double](repeating: 0, count: network.outputWidth)
-        let count = min(rows, columns)
-        if count > 0 {
-            // The product buffer is scratch, so LAPACK may overwrite it in place.
-            let info = product.withUnsafeMutableBufferPointer { a in
-                singular.withUnsafeMutableBufferPointer { s in
-                    Scalar.gesdd(
-                        jobz: UInt8(ascii: "N"), m: rows, n: columns, a: a.baseAddress!, lda: columns,
-                        s: s.baseAddress!, u: nil, ldu: rows, vt: nil, ldvt: columns)
+        return try withChosenThreads { () throws(SpectrumError) -> [Double] in
+            let (rows, columns) = activeProduct(d)
+            var values = [Double](repeating: 0, count: network.outputWidth)
+            let count = min(rows, columns)
+            if count > 0 {
+                // The product buffer is scratch, so LAPACK may overwrite it in place.
+                let info = product.withUnsafeMutableBufferPointer { a in
+                    singular.withUnsafeMutableBufferPointer { s in
+                        Scalar.gesdd(
+                            jobz: UInt8(ascii: "N"), m: rows, n: columns, a: a.baseAddress!, lda: columns,
+                            s: s.baseAddress!, u: nil, ldu: rows, vt: nil, ldvt: columns)
+                    }
                 }
+                if info != 0 { throw .singularValueDecomposition(routine: Scalar.blasPrefix + "gesdd", info: Int(info)) }
+                for i in 0 ..< count { values[i] = Double(singular[i]) * Double(singular[i]) }
             }
-            if info != 0 { throw LAPACKError(routine: Scalar.blasPrefix + "gesdd", info: info) }
-            for i in 0 ..< count { values[i] = Double(singular[i]) * Double(singular[i]) }
+            return values  // gesdd returns descending values; the zeros of inactive rows follow
         }
-        return values  // gesdd returns descending values; the zeros of inactive rows follow
     }
 
-    /// The full Jacobian J (outputs × inputs) at `input`.
+    /// The full Jacobian J (outputs × inputs) at `input`. Throws as `eigenvalues(at:)` does.
     // Specialised here: callers in other modules would otherwise run the generic code.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func jacobian(at input: Tensor<Scalar>) -> Tensor<Scalar> {
-        let d = derivatives(at: input)
+    public func jacobian(at input: Tensor<Scalar>) throws(SpectrumError) -> Tensor<Scalar> {
+        let d = try derivatives(at: input)
         let (outputs, inputs) = (network.outputWidth, network.inputWidth)
         var j = Tensor<Scalar>.zeros([outputs, inputs])
         if isDiagonal {
@@ -116,15 +225,32 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
             }
             return j
         }
-        let active = skipsInactiveUnits ? d.last!.indices.filter { d.last![$0] != 0 } : Array(d.last!.indices)
-        let (rows, columns) = activeProduct(d)
-        precondition(rows == active.count && columns == inputs)
-        j.withUnsafeMutableBufferPointer { e in
-            for (r, i) in active.enumerated() {
-                for c in 0 ..< inputs { e[i * inputs + c] = product[r * columns + c] }
+        let last = d[d.count - 1]
+        let active = skipsInactiveUnits ? last.indices.filter { last[$0] != 0 } : Array(last.indices)
+        let (rows, columns) = withChosenThreads { activeProduct(d) }
+        if rows > 0 {
+            require(rows == active.count && columns == inputs,
+                    "JacobianSpectrumAnalyzer: the active product is \(rows) × \(columns), expected \(active.count) × \(inputs)")
+            j.withUnsafeMutableBufferPointer { e in
+                for (r, i) in active.enumerated() {
+                    for c in 0 ..< inputs { e[i * inputs + c] = product[r * columns + c] }
+                }
             }
         }
         return j
+    }
+
+    /// Runs `body` with `threads` (or the size's automatic choice) OpenBLAS threads, then
+    /// restores the process-wide setting.
+    private func withChosenThreads<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        let widest = ([network.inputWidth] + network.weights.map { $0.shape[0] }).max() ?? 0
+        guard let chosen = threads ?? Self.automaticThreads(width: widest) else { return try body() }
+        require(chosen >= 1, "JacobianSpectrumAnalyzer: threads must be at least 1, got \(chosen)")
+        let previous = OpenBLAS.threads
+        if chosen == previous { return try body() }
+        OpenBLAS.threads = chosen
+        defer { OpenBLAS.threads = previous }
+        return try body()
     }
 
     /// Leaves B^L ⋯ B^1 in `product` (row-major, rows × columns) and returns its shape.
@@ -148,7 +274,7 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
         for l in stride(from: top - 1, through: 0, by: -1) {
             let blockColumns = gather(weights[l], d[l], rows: active[l], columns: columnsOf(l), into: &block)
             let inner = active[l].count
-            precondition(inner == width)
+            require(inner == width, "JacobianSpectrumAnalyzer: layer \(l + 1) has \(inner) active units but the product \(width) columns")
             product.withUnsafeBufferPointer { a in
                 block.withUnsafeBufferPointer { b in
                     next.withUnsafeMutableBufferPointer { c in

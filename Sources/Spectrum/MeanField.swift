@@ -1,5 +1,6 @@
 import Foundation
 import Networks
+import TensorAlgebra
 
 /// Mean-field theory of signal propagation for W_ij ~ N(0, σ_w²/N), b_i ~ N(0, σ_b²)
 /// (Poole et al. 2016, Schoenholz et al. 2017; docs/theory.md §2).
@@ -79,5 +80,50 @@ public struct MeanField: Sendable {
     public static func criticalPoint(_ activation: Activation, fixedPoint q: Double) -> (sigmaW2: Double, sigmaB2: Double) {
         let sigmaW2 = 1 / derivativeSecondMoment(activation, q: q)
         return (sigmaW2, q - sigmaW2 * secondMoment(activation, q: q))
+    }
+}
+
+// MARK: Inputs at the fixed point
+
+extension MeanField {
+    /// `count` inputs of `width` coordinates x_i = φ(h_i), h_i ~ N(0, q) i.i.d.: what a layer
+    /// whose pre-activations have variance q outputs. Drawn coordinate by coordinate, input by
+    /// input, from `generator`.
+    public static func inputs<Scalar: BLASScalar>(
+        activation: Activation, variance q: Double, width: Int, count: Int,
+        as _: Scalar.Type = Scalar.self, using generator: inout SeededGenerator
+    ) -> [Tensor<Scalar>] {
+        require(width >= 1 && count >= 0, "MeanField.inputs: width must be at least 1 and count non-negative, got \(width) and \(count)")
+        require(q.isFinite && q >= 0, "MeanField.inputs: the variance must be finite and non-negative, got \(q)")
+        return (0 ..< count).map { _ in
+            Tensor<Scalar>.randomNormal([width], standardDeviation: Scalar(q.squareRoot()), using: &generator)
+                .map { activation($0) }
+        }
+    }
+
+    /// `count` inputs at the mean-field fixed point: x_i = φ(h_i), h_i ~ N(0, q*), as if each
+    /// were the output of a layer already at the fixed point. Fed to a network with these σ_w,
+    /// σ_b, every pre-activation then has variance q* (as free probability assumes), since
+    /// σ_w² E[x_i²] + σ_b² = σ_w² E[φ(√q* z)²] + σ_b² = q*.
+    ///
+    /// `start` is where the search for q* begins (it matters only where every q is fixed, as
+    /// for ReLU at σ_w² = 2, σ_b = 0: then q* = start). Throws `SpectrumError.noFixedPoint`
+    /// when the variance map grows without bound.
+    public func fixedPointInputs<Scalar: BLASScalar>(
+        width: Int, count: Int, start: Double = 1, as _: Scalar.Type = Scalar.self,
+        using generator: inout SeededGenerator
+    ) throws(SpectrumError) -> [Tensor<Scalar>] {
+        let q = fixedPoint(from: start)
+        guard q.isFinite else { throw .noFixedPoint(activation: activation, sigmaW: sigmaW, sigmaB: sigmaB) }
+        return MeanField.inputs(activation: activation, variance: q, width: width, count: count, using: &generator)
+    }
+
+    /// `MeanField(activation:sigmaW:sigmaB:).fixedPointInputs(width:count:start:using:)`.
+    public static func fixedPointInputs<Scalar: BLASScalar>(
+        activation: Activation, sigmaW: Double, sigmaB: Double = 0, width: Int, count: Int, start: Double = 1,
+        as _: Scalar.Type = Scalar.self, using generator: inout SeededGenerator
+    ) throws(SpectrumError) -> [Tensor<Scalar>] {
+        try MeanField(activation: activation, sigmaW: sigmaW, sigmaB: sigmaB)
+            .fixedPointInputs(width: width, count: count, start: start, using: &generator)
     }
 }

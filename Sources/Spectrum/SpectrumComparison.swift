@@ -1,4 +1,5 @@
 import Foundation
+import Networks
 
 /// One line of the measured-versus-theory table.
 public struct ComparisonRow: Sendable, Codable {
@@ -12,6 +13,19 @@ public struct ComparisonRow: Sendable, Codable {
     /// Whether theory and measurement agree within the band; nil when there is no band.
     public var agrees: Bool?
     public var band: String
+
+    public init(
+        quantity: String, measured: Double, theory: Double? = nil, bandLow: Double? = nil, bandHigh: Double? = nil,
+        agrees: Bool? = nil, band: String
+    ) {
+        self.quantity = quantity
+        self.measured = measured
+        self.theory = theory
+        self.bandLow = bandLow
+        self.bandHigh = bandHigh
+        self.agrees = agrees
+        self.band = band
+    }
 }
 
 /// How the sampling error of a measured spectrum is estimated.
@@ -23,23 +37,53 @@ public enum SamplingModel: String, Sendable, Codable {
     case bootstrapOverSamples = "bootstrap over samples"
 }
 
-/// Compares measured eigenvalues (one array per sample) with a theoretical law.
+/// Compares measured eigenvalues (one array per sample) with a theoretical law: the atoms'
+/// masses, mean, variance, λ_max, P(λ > x) at x = 0.01, 0.1, 1, 10 times the mean, and the KS
+/// distance, each with a 95 % band.
 public struct SpectrumComparison: Sendable, Codable {
     public var rows: [ComparisonRow]
     public var model: SamplingModel
     public var eigenvalueCount: Int
     /// Tail thresholds x of the P(λ > x) rows.
     public var thresholds: [Double]
+    /// Relative distance within which a measured value counts as at an atom.
+    public var atomTolerance: Double
 
-    /// `atomTolerance`: measured values within this relative distance of an atom count as at
-    /// the atom (rounding in the product of L factors; about 1e-9 in Double, 1e-4 in Float).
+    /// The fields as they are.
+    public init(rows: [ComparisonRow], model: SamplingModel, eigenvalueCount: Int, thresholds: [Double], atomTolerance: Double) {
+        self.rows = rows
+        self.model = model
+        self.eigenvalueCount = eigenvalueCount
+        self.thresholds = thresholds
+        self.atomTolerance = atomTolerance
+    }
+
+    /// Compares `eigenvalues` (one array per sample: per input, or per network) with `law`
+    /// (nil: measured values only).
+    ///
+    /// `model` says how the bands are estimated: `.independentEigenvalues` (binomial and normal
+    /// bands from the law itself, right when every eigenvalue is an independent draw, as for
+    /// identity weights) or `.bootstrapOverSamples` (the default: resample whole samples; needs
+    /// at least two). `atomTolerance`: measured values within this relative distance of an
+    /// atom count as at the atom (rounding in the product of L factors; about 1e-9 in Double,
+    /// 1e-4 in Float).
+    ///
+    /// Throws `SpectrumError` when there is no eigenvalue at all, when one is NaN or infinite,
+    /// and when the law fails `SpectralLaw.validate()`.
     public init(
-        samples: [[Double]], law: SpectralLaw?, model: SamplingModel, atomTolerance: Double,
-        bootstrapResamples: Int = 400, seed: UInt64 = 1
-    ) {
+        eigenvalues samples: [[Double]], law: SpectralLaw?, model: SamplingModel = .bootstrapOverSamples,
+        atomTolerance: Double = 1e-9, bootstrapResamples: Int = 400, seed: UInt64 = 1
+    ) throws(SpectrumError) {
         let pooled = samples.flatMap { $0 }
         let n = pooled.count
+        if n == 0 { throw .noEigenvalues }
+        let nonFinite = pooled.filter { !$0.isFinite }.count
+        if nonFinite > 0 { throw .nonFiniteEigenvalues(count: nonFinite) }
+        try law?.validate()
+        require(atomTolerance >= 0 && atomTolerance.isFinite, "SpectrumComparison: atomTolerance must be finite and non-negative, got \(atomTolerance)")
+        require(bootstrapResamples >= 1, "SpectrumComparison: bootstrapResamples must be at least 1, got \(bootstrapResamples)")
         self.model = model
+        self.atomTolerance = atomTolerance
         eigenvalueCount = n
         let scale = max(law?.lambdaMax ?? 0, pooled.max() ?? 0)
 

@@ -2,64 +2,125 @@ import Foundation
 import Networks
 import TensorAlgebra
 
-/// Where the weights of the analysed network come from.
-public enum WeightInitialization: String, Sendable, Codable, CaseIterable {
-    /// W^l = σI, no bias.
-    case identity
-    /// W_ij ~ N(0, σ_w²/N), b_i ~ N(0, σ_b²).
-    case gaussian
-    /// W = σ_w·Haar orthogonal, b_i ~ N(0, σ_b²).
-    case orthogonal
-    /// Loaded from files (`SpectrumConfiguration.weightsPath`).
-    case file
-}
-
 /// How inputs are drawn.
 public enum InputDistribution: String, Sendable, Codable, CaseIterable {
     /// u_i ~ N(0, q0).
     case normal
     /// x_i = φ(h_i), h_i ~ N(0, q*), as if the input were the output of a layer at the
-    /// mean-field fixed point: then every pre-activation is ~ N(0, q*), as free probability assumes.
+    /// mean-field fixed point: then every pre-activation is ~ N(0, q*), as free probability
+    /// assumes (`MeanField.fixedPointInputs`).
     case fixedPoint = "fixed-point"
 }
 
 /// Everything that defines one spectrum measurement.
-public struct SpectrumConfiguration: Sendable, Codable {
-    public var activation: Activation = .hardTanh
-    public var initialization: WeightInitialization = .identity
-    public var width = 794
-    public var layers = 20
+///
+/// Where the weights come from: drawn by `initialization` (Networks' `Initialization`), or,
+/// when `weightsPath` is set, loaded from that file; `initialization` then names the
+/// initialisation whose theory is drawn as a reference (identity by default).
+public struct SpectrumConfiguration: Sendable, Codable, Equatable {
+    public var activation: Activation
+    /// How the weights are drawn (identity, gaussian, orthogonal, he), or, for weights from a
+    /// file, whose theory is the reference.
+    public var initialization: Initialization
+    public var width: Int
+    public var layers: Int
     /// σ of identity weights.
-    public var sigma = 1.0
+    public var sigma: Double
     /// Input variance.
-    public var q0 = 0.5
-    /// σ_w and σ_b of random weights.
-    public var sigmaW = 1.0
-    public var sigmaB = 0.0
-    public var samples = 10
-    public var seed: UInt64 = 0
-    public var input: InputDistribution = .normal
-    public var precision: Precision = .double
-    /// For `.file`: a folder of W1.npy … WL.npy (and b1.npy …), or a `.safetensors`
-    /// checkpoint from `train` (or exported from PyTorch).
+    public var q0: Double
+    /// σ_w and σ_b of random weights (He initialisation has σ_w = √2 whatever `sigmaW` says).
+    public var sigmaW: Double
+    public var sigmaB: Double
+    public var samples: Int
+    public var seed: UInt64
+    public var input: InputDistribution
+    public var precision: Precision
+    /// A folder of W1.npy … WL.npy (and b1.npy …), or a `.safetensors` checkpoint from `train`
+    /// (or exported from PyTorch); nil to draw the weights by `initialization`.
     public var weightsPath: String?
     /// Random weights: draw a new network for every sample (default), so the sampling bands
     /// cover the weights' randomness too, or keep the first one.
-    public var redrawWeights = true
+    public var redrawWeights: Bool
+    /// OpenBLAS threads for the spectra; nil (default) chooses by width (one thread below
+    /// `JacobianSpectrumAnalyzer.singleThreadWidthLimit`, OpenBLAS's own setting above).
+    public var threads: Int?
 
-    public init() {}
+    public init(
+        activation: Activation = .hardTanh, initialization: Initialization = .identity,
+        width: Int = 794, layers: Int = 20, sigma: Double = 1, q0: Double = 0.5,
+        sigmaW: Double = 1, sigmaB: Double = 0, samples: Int = 10, seed: UInt64 = 0,
+        input: InputDistribution = .normal, precision: Precision = .double,
+        weightsPath: String? = nil, redrawWeights: Bool = true, threads: Int? = nil
+    ) {
+        self.activation = activation
+        self.initialization = initialization
+        self.width = width
+        self.layers = layers
+        self.sigma = sigma
+        self.q0 = q0
+        self.sigmaW = sigmaW
+        self.sigmaB = sigmaB
+        self.samples = samples
+        self.seed = seed
+        self.input = input
+        self.precision = precision
+        self.weightsPath = weightsPath
+        self.redrawWeights = redrawWeights
+        self.threads = threads
+    }
+
+    /// Whether the weights are loaded from `weightsPath` rather than drawn.
+    public var weightsFromFile: Bool { weightsPath != nil }
+
+    /// σ_w of the drawn weights: `sigmaW`, or √2 for He initialisation.
+    public var effectiveSigmaW: Double { initialization == .he ? 2.0.squareRoot() : sigmaW }
+
+    /// Throws `SpectrumError.invalidConfiguration` naming the first field the experiment
+    /// cannot run with.
+    public func validate() throws(SpectrumError) {
+        func positive(_ value: Double, _ field: String) throws(SpectrumError) {
+            if !(value.isFinite && value > 0) { throw .invalidConfiguration(field: field, value: "\(value)", expected: "a finite number above 0") }
+        }
+        if !weightsFromFile {
+            if width < 1 { throw .invalidConfiguration(field: "width", value: "\(width)", expected: "at least 1") }
+            if layers < 1 { throw .invalidConfiguration(field: "layers", value: "\(layers)", expected: "at least 1") }
+        }
+        if samples < 1 { throw .invalidConfiguration(field: "samples", value: "\(samples)", expected: "at least 1") }
+        try positive(sigma, "sigma")
+        try positive(q0, "q0")
+        try positive(sigmaW, "sigmaW")
+        if !(sigmaB.isFinite && sigmaB >= 0) {
+            throw .invalidConfiguration(field: "sigmaB", value: "\(sigmaB)", expected: "a finite number, 0 or above")
+        }
+        if let threads, threads < 1 { throw .invalidConfiguration(field: "threads", value: "\(threads)", expected: "at least 1, or nil") }
+    }
 }
 
 /// Mean-field figures of a random-weight configuration.
-public struct MeanFieldSummary: Sendable, Codable {
+public struct MeanFieldSummary: Sendable, Codable, Equatable {
     public var fixedPoint: Double
     public var chi: Double
     public var activeFraction: Double
+
+    public init(fixedPoint: Double, chi: Double, activeFraction: Double) {
+        self.fixedPoint = fixedPoint
+        self.chi = chi
+        self.activeFraction = activeFraction
+    }
 }
 
 /// A measured spectrum and its comparison with theory.
+///
+/// `SpectrumExperiment.run` makes one from a configuration; `init(eigenvalues:law:…)` makes
+/// one from eigenvalues measured by any other code, so that `text` and `histogramFigure()`
+/// work on them too.
 public struct SpectrumReport: Sendable, Codable {
+    /// The measurement's settings; for a report of a user's own eigenvalues only `width`
+    /// (eigenvalues per sample), `samples` and `precision` describe the data.
     public var configuration: SpectrumConfiguration
+    /// What was measured, in words, for reports of a user's own eigenvalues (it heads the text
+    /// and the figure instead of the configuration); nil for `SpectrumExperiment` runs.
+    public var subject: String?
     public var route: String
     public var law: SpectralLaw?
     public var theoryNote: String
@@ -69,14 +130,66 @@ public struct SpectrumReport: Sendable, Codable {
     public var totalSeconds: Double
     /// One array of N eigenvalues per sample, descending.
     public var eigenvalues: [[Double]]
+
+    /// Every field, as `SpectrumExperiment.run` fills them.
+    public init(
+        configuration: SpectrumConfiguration, subject: String? = nil, route: String, law: SpectralLaw?,
+        theoryNote: String, meanField: MeanFieldSummary? = nil, comparison: SpectrumComparison,
+        secondsPerSample: Double = 0, totalSeconds: Double = 0, eigenvalues: [[Double]]
+    ) {
+        self.configuration = configuration
+        self.subject = subject
+        self.route = route
+        self.law = law
+        self.theoryNote = theoryNote
+        self.meanField = meanField
+        self.comparison = comparison
+        self.secondsPerSample = secondsPerSample
+        self.totalSeconds = totalSeconds
+        self.eigenvalues = eigenvalues
+    }
+
+    /// A report of eigenvalues measured elsewhere (one array per sample, e.g. per input or per
+    /// network), compared with `law` (nil: no theory, measured rows only).
+    ///
+    /// `model` says how the sampling bands are estimated: `.independentEigenvalues` when every
+    /// eigenvalue is an independent draw from the law (identity weights), otherwise a bootstrap
+    /// over samples (the default). `atomTolerance` is the relative distance within which a
+    /// value counts as at an atom (1e-9 suits float64, 1e-4 float32). `configuration` may
+    /// describe the network; its `width` and `samples` are taken from `eigenvalues`.
+    ///
+    /// Throws `SpectrumError` for no eigenvalues at all, or NaN or infinite ones.
+    public init(
+        eigenvalues: [[Double]], law: SpectralLaw?, subject: String = "eigenvalues measured by the caller",
+        model: SamplingModel = .bootstrapOverSamples, atomTolerance: Double = 1e-9,
+        configuration: SpectrumConfiguration = SpectrumConfiguration(), theoryNote: String? = nil,
+        secondsPerSample: Double = 0, seed: UInt64 = 1
+    ) throws(SpectrumError) {
+        let comparison = try SpectrumComparison(
+            eigenvalues: eigenvalues, law: law, model: model, atomTolerance: atomTolerance, seed: seed)
+        var configuration = configuration
+        configuration.width = eigenvalues.map(\.count).max() ?? 0
+        configuration.samples = eigenvalues.count
+        self.init(
+            configuration: configuration, subject: subject, route: "measured by the caller", law: law,
+            theoryNote: theoryNote ?? law.map { $0.name } ?? "none", comparison: comparison,
+            secondsPerSample: secondsPerSample, totalSeconds: secondsPerSample * Double(eigenvalues.count),
+            eigenvalues: eigenvalues.map { $0.sorted(by: >) })
+    }
+
+    /// Eigenvalues per sample: the width of the network's output, as measured.
+    public var width: Int { eigenvalues.first?.count ?? configuration.width }
 }
 
 /// Runs a configuration: builds the network, draws the inputs, measures the spectra,
 /// computes the matching theory and compares.
 public enum SpectrumExperiment {
+    /// Throws `SpectrumError`: an invalid configuration, an unusable weights file, or a
+    /// problem found while measuring (NaN or infinite values, a failed SVD).
     public static func run(
         _ configuration: SpectrumConfiguration, progress: ((Int, Int) -> Void)? = nil
-    ) throws -> SpectrumReport {
+    ) throws(SpectrumError) -> SpectrumReport {
+        try configuration.validate()
         switch configuration.precision {
         case .float: return try run(configuration, Float.self, progress: progress)
         case .double: return try run(configuration, Double.self, progress: progress)
@@ -85,25 +198,25 @@ public enum SpectrumExperiment {
 
     static func run<Scalar: BLASScalar>(
         _ configuration: SpectrumConfiguration, _: Scalar.Type, progress: ((Int, Int) -> Void)?
-    ) throws -> SpectrumReport {
+    ) throws(SpectrumError) -> SpectrumReport {
         let c = configuration
         var generator = SeededGenerator(seed: c.seed)
-        func makeNetwork() throws -> MultilayerPerceptron<Scalar> {
-            switch c.initialization {
-            case .identity:
-                return .identity(width: c.width, layers: c.layers, sigma: c.sigma, activation: c.activation)
-            case .gaussian:
-                return .gaussian(width: c.width, layers: c.layers, sigmaW: c.sigmaW, sigmaB: c.sigmaB,
-                                 activation: c.activation, using: &generator)
-            case .orthogonal:
-                return .orthogonal(width: c.width, layers: c.layers, sigmaW: c.sigmaW, sigmaB: c.sigmaB,
-                                   activation: c.activation, using: &generator)
-            case .file:
-                return try MultilayerPerceptron(contentsOf: c.weightsPath ?? "", activation: c.activation)
+        let sigmaW = c.effectiveSigmaW
+        func makeNetwork() throws(SpectrumError) -> MultilayerPerceptron<Scalar> {
+            if let path = c.weightsPath {
+                do { return try MultilayerPerceptron(contentsOf: path, activation: c.activation) } catch {
+                    throw .weightsFile(error)
+                }
             }
+            if c.initialization == .identity {
+                return .identity(width: c.width, layers: c.layers, sigma: c.sigma, activation: c.activation)
+            }
+            return MultilayerPerceptron(
+                initialization: c.initialization, width: c.width, layers: c.layers, sigma: c.sigmaW, sigmaB: c.sigmaB,
+                activation: c.activation, using: &generator)
         }
         let network = try makeNetwork()
-        let redraw = c.redrawWeights && [.gaussian, .orthogonal].contains(c.initialization)
+        let redraw = c.redrawWeights && c.initialization.isRandom && !c.weightsFromFile
         let width = network.inputWidth
 
         // Theory, and the variance the inputs are drawn with.
@@ -111,21 +224,22 @@ public enum SpectrumExperiment {
         var note: String
         var meanField: MeanFieldSummary?
         var inputVariance = c.q0
+        let reference = c.weightsFromFile ? ", for reference (the weights come from \(c.weightsPath ?? ""))" : ""
         switch c.initialization {
-        case .identity, .file:
+        case .identity:
             if c.input == .normal {
                 law = IdentityLaw.law(activation: c.activation, sigma: c.sigma, q0: c.q0, layers: network.layerCount)
-                note = c.initialization == .identity
+                note = !c.weightsFromFile
                     ? "exact law for identity weights (Kubota et al. 2021)"
                     : "identity-initialisation law at σ = \(format(c.sigma)), q0 = \(format(c.q0)), for reference"
             } else {
                 note = "no theory: identity weights with fixed-point inputs"
             }
-        case .gaussian, .orthogonal:
-            let field = MeanField(activation: c.activation, sigmaW: c.sigmaW, sigmaB: c.sigmaB)
+        case .gaussian, .orthogonal, .he:
+            let field = MeanField(activation: c.activation, sigmaW: sigmaW, sigmaB: c.sigmaB)
             // Normal inputs give h^1 ~ N(0, σ_w² q0 + σ_b²); fixed-point inputs start the search at q0
             // (which matters only where every q is fixed, as for ReLU at σ_w² = 2, σ_b = 0).
-            let start = c.input == .normal ? c.sigmaW * c.sigmaW * c.q0 + c.sigmaB * c.sigmaB : c.q0
+            let start = c.input == .normal ? sigmaW * sigmaW * c.q0 + c.sigmaB * c.sigmaB : c.q0
             let q = field.fixedPoint(from: start)
             let p = MeanField.activeFraction(c.activation, q: q)
             if q.isFinite {
@@ -133,32 +247,31 @@ public enum SpectrumExperiment {
                 if c.input == .fixedPoint { inputVariance = q }
             }
             if !q.isFinite {
-                note = "no theory: the variance map has no finite fixed point (σ_w = \(format(c.sigmaW)))"
+                note = "no theory: the variance map has no finite fixed point (σ_w = \(format(sigmaW)))"
             } else if [.relu, .hardTanh, .linear].contains(c.activation) {
-                let weights: FreeProbabilityLaw.Weights = c.initialization == .gaussian ? .gaussian : .orthogonal
-                law = FreeProbabilityLaw(weights: weights, sigmaW2: c.sigmaW * c.sigmaW, p: p, layers: c.layers).law()
+                let weights: FreeProbabilityLaw.Weights = c.initialization == .orthogonal ? .orthogonal : .gaussian
+                law = FreeProbabilityLaw(weights: weights, sigmaW2: sigmaW * sigmaW, p: p, layers: network.layerCount).law()
                 note = "free probability at the fixed point q* = \(format(q)), p = \(format(p)) (Pennington et al. 2018)"
-                    + (c.input == .normal ? "; inputs are N(0, q0), not at the fixed point" : "")
+                    + (c.input == .normal ? "; inputs are N(0, q0), not at the fixed point" : "") + reference
             } else {
-                note = "no free-probability theory for \(c.activation.rawValue); mean field only"
+                note = "no free-probability theory for \(c.activation.rawValue); mean field only" + reference
             }
         }
 
-        var analyzer = JacobianSpectrumAnalyzer(network: network, knownDiagonal: c.initialization == .identity ? true : nil)
+        var analyzer = JacobianSpectrumAnalyzer(
+            network: network, knownDiagonal: c.initialization == .identity && !c.weightsFromFile ? true : nil, threads: c.threads)
         var eigenvalues: [[Double]] = []
         let start = Date()
         var measuredSeconds = 0.0
         for sample in 0 ..< c.samples {
             if redraw && sample > 0 {
-                analyzer = JacobianSpectrumAnalyzer(network: try makeNetwork())
+                analyzer = JacobianSpectrumAnalyzer(network: try makeNetwork(), threads: c.threads)
             }
-            let input: Tensor<Scalar>
-            switch c.input {
+            let input: Tensor<Scalar> = switch c.input {
             case .normal:
-                input = .randomNormal([width], standardDeviation: Scalar(inputVariance.squareRoot()), using: &generator)
+                .randomNormal([width], standardDeviation: Scalar(inputVariance.squareRoot()), using: &generator)
             case .fixedPoint:
-                input = Tensor<Scalar>.randomNormal([width], standardDeviation: Scalar(inputVariance.squareRoot()), using: &generator)
-                    .map { c.activation($0) }
+                MeanField.inputs(activation: c.activation, variance: inputVariance, width: width, count: 1, using: &generator)[0]
             }
             let t0 = Date()
             eigenvalues.append(try analyzer.eigenvalues(at: input))
@@ -166,11 +279,16 @@ public enum SpectrumExperiment {
             progress?(sample + 1, c.samples)
         }
         let model: SamplingModel = analyzer.isDiagonal && c.input == .normal ? .independentEigenvalues : .bootstrapOverSamples
-        let comparison = SpectrumComparison(
-            samples: eigenvalues, law: law, model: model,
+        let comparison = try SpectrumComparison(
+            eigenvalues: eigenvalues, law: law, model: model,
             atomTolerance: Scalar.self == Float.self ? 1e-4 : 1e-9, seed: c.seed &+ 1)
+        var described = c
+        if c.weightsFromFile {
+            described.layers = network.layerCount
+            described.width = width
+        }
         return SpectrumReport(
-            configuration: c,
+            configuration: described,
             route: analyzer.isDiagonal ? "diagonal (J is diagonal)"
                 : c.activation.isPiecewiseLinear ? "active subnetwork" : "dense product",
             law: law, theoryNote: note, meanField: meanField, comparison: comparison,

@@ -12,7 +12,7 @@ extension SpectrumReport {
         let values = eigenvalues.flatMap { $0 }
         let n = Double(max(values.count, 1))
         let atoms = law?.atoms ?? []
-        let tolerance = configuration.precision == .float ? 1e-4 : 1e-9
+        let tolerance = comparison.atomTolerance
         let scale = max(law?.lambdaMax ?? 0, values.max() ?? 0)
         let zeroAtom = atoms.first { $0.location == 0 }
         // Exact zeros (and, when the theory has an atom at 0, values within rounding of it).
@@ -113,12 +113,14 @@ extension SpectrumReport {
 
     var titleLine: String {
         let c = configuration
+        if let subject { return "Spectrum of J Jᵀ — \(subject)" }
         let weights: String = switch c.initialization {
+        case _ where c.weightsFromFile: "loaded weights"
         case .identity: "identity σ = \(format(c.sigma))"
         case .gaussian: "Gaussian σ_w = \(format(c.sigmaW))"
         case .orthogonal: "orthogonal σ_w = \(format(c.sigmaW))"
-        case .file: "loaded weights"
+        case .he: "He σ_w = √2"
         }
-        return "Spectrum of J Jᵀ — \(c.activation.rawValue), L = \(c.layers), N = \(c.width), \(weights), q0 = \(format(c.q0))"
+        return "Spectrum of J Jᵀ — \(c.activation.rawValue), L = \(c.layers), N = \(width), \(weights), q0 = \(format(c.q0))"
     }
 }

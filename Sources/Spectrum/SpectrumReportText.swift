@@ -5,18 +5,24 @@ extension SpectrumReport {
     public var text: String {
         let c = configuration
         var lines: [String] = []
-        let weights: String = switch c.initialization {
-        case .identity: "identity σ = \(format(c.sigma))"
-        case .gaussian: "Gaussian σ_w = \(format(c.sigmaW)), σ_b = \(format(c.sigmaB))"
-        case .orthogonal: "orthogonal σ_w = \(format(c.sigmaW)), σ_b = \(format(c.sigmaB))"
-        case .file: "weights from \(c.weightsPath ?? "?")"
-        }
-        let input = c.input == .normal ? "inputs N(0, q0 = \(format(c.q0)))"
-            : "inputs at the fixed point q* = \(format(meanField?.fixedPoint ?? c.q0))"
-        lines.append("Spectrum of J Jᵀ: \(c.activation.rawValue) MLP, \(c.layers) layers × width \(c.width), \(weights), \(input)")
         let count = comparison.eigenvalueCount
-        lines.append("\(c.samples) samples × \(c.width) = \(count) eigenvalues, \(c.precision.rawValue), seed \(c.seed), "
-            + "\(route) route, \(String(format: "%.3g", secondsPerSample * 1000)) ms/sample")
+        if let subject {
+            lines.append("Spectrum of J Jᵀ: \(subject)")
+            lines.append("\(eigenvalues.count) samples × \(width) = \(count) eigenvalues")
+        } else {
+            let weights: String = switch c.initialization {
+            case _ where c.weightsFromFile: "weights from \(c.weightsPath ?? "?")"
+            case .identity: "identity σ = \(format(c.sigma))"
+            case .gaussian: "Gaussian σ_w = \(format(c.sigmaW)), σ_b = \(format(c.sigmaB))"
+            case .orthogonal: "orthogonal σ_w = \(format(c.sigmaW)), σ_b = \(format(c.sigmaB))"
+            case .he: "He σ_w = √2, σ_b = \(format(c.sigmaB))"
+            }
+            let input = c.input == .normal ? "inputs N(0, q0 = \(format(c.q0)))"
+                : "inputs at the fixed point q* = \(format(meanField?.fixedPoint ?? c.q0))"
+            lines.append("Spectrum of J Jᵀ: \(c.activation.rawValue) MLP, \(c.layers) layers × width \(width), \(weights), \(input)")
+            lines.append("\(eigenvalues.count) samples × \(width) = \(count) eigenvalues, \(c.precision.rawValue), seed \(c.seed), "
+                + "\(route) route, \(String(format: "%.3g", secondsPerSample * 1000)) ms/sample")
+        }
         if let meanField {
             lines.append(String(format: "mean field: q* = %.6g, χ = %.6g, p = P(φ' ≠ 0) = %.6g", meanField.fixedPoint, meanField.chi, meanField.activeFraction))
         }
@@ -43,14 +49,15 @@ extension SpectrumReport {
         lines.append("")
         lines.append("bands: \(comparison.model.rawValue); ✓ = theory and measurement agree within it")
         let failed = comparison.rows.filter { $0.agrees == false }.map(\.quantity)
-        if !failed.isEmpty && c.initialization == .file {
+        if !failed.isEmpty && c.weightsFromFile && subject == nil {
             lines.append("outside the band: \(failed.joined(separator: ", ")) (the loaded weights are compared with the"
                 + " identity-initialisation law as a reference; training moves the spectrum away from it)")
         } else if !failed.isEmpty {
             lines.append("outside the band: \(failed.joined(separator: ", "))"
                 + (comparison.model == .bootstrapOverSamples
-                    ? " (finite width: the theory is the N → ∞ limit, and at N = 1000 the measured λ_max sits a few per cent"
-                        + " from the edge; a bootstrap interval of a maximum cannot reach above the largest value seen)" : ""))
+                    ? " (finite width: the theory is the N → ∞ limit; at N = \(width) the measured λ_max can sit several per cent"
+                        + " from the edge and the fraction of zero eigenvalues above 1 − p; a bootstrap interval of a maximum cannot"
+                        + " reach above the largest value seen)" : ""))
         }
         return lines.joined(separator: "\n")
     }

@@ -18,12 +18,36 @@ public struct SpectrumSweep: Sendable, Codable, Equatable {
     public var seed: UInt64 = 0
     public var precision: Precision = .double
 
+    /// The grid's σ and q0 values as given (each at least one, all finite and above 0).
+    public init(
+        sigmas: [Double], q0s: [Double], activation: Activation = .hardTanh, layers: Int = 20, width: Int = 794,
+        samples: Int = 10, seed: UInt64 = 0, precision: Precision = .double
+    ) {
+        require(!sigmas.isEmpty && !q0s.isEmpty, "SpectrumSweep: needs at least one σ and one q0, got \(sigmas.count) and \(q0s.count)")
+        require((sigmas + q0s).allSatisfy { $0.isFinite && $0 > 0 }, "SpectrumSweep: σ and q0 must be finite and above 0, got σ \(sigmas), q0 \(q0s)")
+        self.sigmas = sigmas
+        self.q0s = q0s
+        self.activation = activation
+        self.layers = layers
+        self.width = width
+        self.samples = samples
+        self.seed = seed
+        self.precision = precision
+    }
+
     /// σ evenly spaced, q0 evenly spaced on a log scale.
-    public init(sigma: ClosedRange<Double>, sigmaSteps: Int, q0: ClosedRange<Double>, q0Steps: Int) {
-        sigmas = (0 ..< sigmaSteps).map { sigmaSteps == 1 ? sigma.lowerBound
+    public init(
+        sigma: ClosedRange<Double>, sigmaSteps: Int, q0: ClosedRange<Double>, q0Steps: Int,
+        activation: Activation = .hardTanh, layers: Int = 20, width: Int = 794,
+        samples: Int = 10, seed: UInt64 = 0, precision: Precision = .double
+    ) {
+        require(sigmaSteps >= 1 && q0Steps >= 1, "SpectrumSweep: needs at least one step in σ and q0, got \(sigmaSteps) and \(q0Steps)")
+        let sigmas = (0 ..< sigmaSteps).map { sigmaSteps == 1 ? sigma.lowerBound
             : sigma.lowerBound + (sigma.upperBound - sigma.lowerBound) * Double($0) / Double(sigmaSteps - 1) }
-        q0s = (0 ..< q0Steps).map { q0Steps == 1 ? q0.lowerBound
+        let q0s = (0 ..< q0Steps).map { q0Steps == 1 ? q0.lowerBound
             : exp(log(q0.lowerBound) + (log(q0.upperBound) - log(q0.lowerBound)) * Double($0) / Double(q0Steps - 1)) }
+        self.init(sigmas: sigmas, q0s: q0s, activation: activation, layers: layers, width: width,
+                  samples: samples, seed: seed, precision: precision)
     }
 
     public var pointCount: Int { sigmas.count * q0s.count }
@@ -36,6 +60,19 @@ public struct SpectrumSweep: Sendable, Codable, Equatable {
         public var theoryFraction: Double
         public var measuredLog10Mean: Double
         public var theoryLog10Mean: Double
+
+        public init(
+            index: Int, sigma: Double, q0: Double, measuredFraction: Double, theoryFraction: Double,
+            measuredLog10Mean: Double, theoryLog10Mean: Double
+        ) {
+            self.index = index
+            self.sigma = sigma
+            self.q0 = q0
+            self.measuredFraction = measuredFraction
+            self.theoryFraction = theoryFraction
+            self.measuredLog10Mean = measuredLog10Mean
+            self.theoryLog10Mean = theoryLog10Mean
+        }
     }
 
     /// The point numbers of shard `k` (1-based) of `n`.
@@ -43,22 +80,16 @@ public struct SpectrumSweep: Sendable, Codable, Equatable {
         Array(stride(from: k - 1, to: pointCount, by: n))
     }
 
-    /// Measures one grid point.
-    public func evaluate(_ index: Int) throws -> Point {
+    /// Measures one grid point (`index` below `pointCount`).
+    public func evaluate(_ index: Int) throws(SpectrumError) -> Point {
+        require((0 ..< pointCount).contains(index), "SpectrumSweep.evaluate: point \(index) is outside the grid of \(pointCount)")
         let sigma = sigmas[index / q0s.count], q0 = q0s[index % q0s.count]
-        var c = SpectrumConfiguration()
-        c.activation = activation
-        c.initialization = .identity
-        c.layers = layers
-        c.width = width
-        c.samples = samples
-        c.seed = seed &+ UInt64(index)
-        c.sigma = sigma
-        c.q0 = q0
-        c.precision = precision
+        let c = SpectrumConfiguration(
+            activation: activation, initialization: .identity, width: width, layers: layers, sigma: sigma, q0: q0,
+            samples: samples, seed: seed &+ UInt64(index), precision: precision)
         let report = try SpectrumExperiment.run(c)
         let values = report.eigenvalues.flatMap { $0 }
-        let law = report.law!
+        guard let law = report.law else { fatalError("SpectrumSweep: identity weights with normal inputs always have a law") }
         // "Vanishing" means at the atom at 0, within the comparison's rounding window.
         let window = (precision == .float ? 1e-4 : 1e-9) * max(law.lambdaMax, values.max() ?? 0)
         let measuredFraction = Double(values.filter { $0 > window }.count) / Double(values.count)
@@ -76,7 +107,8 @@ public struct SpectrumSweep: Sendable, Codable, Equatable {
     public func csv(_ points: [Point]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let header = String(decoding: try! encoder.encode(self), as: UTF8.self)
+        guard let json = try? encoder.encode(self) else { fatalError("SpectrumSweep: the grid does not encode as JSON") }
+        let header = String(decoding: json, as: UTF8.self)
         var lines = ["# isometry spectrum sweep \(header)", SpectrumSweep.columns]
         for p in points.sorted(by: { $0.index < $1.index }) {
             lines.append([String(p.index), "\(p.sigma)", "\(p.q0)", "\(p.measuredFraction)", "\(p.theoryFraction)",
@@ -85,32 +117,28 @@ public struct SpectrumSweep: Sendable, Codable, Equatable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Why a sweep file was refused.
-    public struct FileError: Error, CustomStringConvertible {
-        public let path: String
-        public let problem: String
-        public var description: String { "\(path): \(problem)" }
-    }
-
     /// Parses a CSV written by `csv(_:)`.
-    public static func read(_ text: String, path: String) throws -> (SpectrumSweep, [Point]) {
+    public static func read(_ text: String, path: String) throws(SpectrumError) -> (SpectrumSweep, [Point]) {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
         let prefix = "# isometry spectrum sweep "
         guard let first = lines.first, first.hasPrefix(prefix) else {
-            throw FileError(path: path, problem: "not a sweep file (line 1 should start with '\(prefix)')")
+            throw .notASweepFile(path: path, expectedPrefix: prefix)
         }
-        guard let sweep = try? JSONDecoder().decode(SpectrumSweep.self, from: Data(first.dropFirst(prefix.count).utf8)) else {
-            throw FileError(path: path, problem: "line 1: the grid description is not valid")
+        guard let sweep = try? JSONDecoder().decode(SpectrumSweep.self, from: Data(first.dropFirst(prefix.count).utf8)),
+              !sweep.sigmas.isEmpty, !sweep.q0s.isEmpty, (sweep.sigmas + sweep.q0s).allSatisfy({ $0.isFinite && $0 > 0 }),
+              sweep.layers >= 1, sweep.width >= 1, sweep.samples >= 1
+        else {
+            throw .invalidSweepGrid(path: path)
         }
         guard lines.count >= 2, lines[1] == columns else {
-            throw FileError(path: path, problem: "line 2: expected the header '\(columns)'")
+            throw .missingSweepColumns(path: path, expected: columns)
         }
         var points: [Point] = []
         for (offset, line) in lines.dropFirst(2).enumerated() {
             let fields = line.split(separator: ",").map(String.init)
             guard fields.count == 7, let index = Int(fields[0]), (0 ..< sweep.pointCount).contains(index),
                   let values = Optional(fields.dropFirst().compactMap(Double.init)), values.count == 6
-            else { throw FileError(path: path, problem: "line \(offset + 3): expected 7 numeric fields with an index below \(sweep.pointCount)") }
+            else { throw .invalidSweepRow(path: path, line: offset + 3, pointCount: sweep.pointCount) }
             points.append(Point(index: index, sigma: values[0], q0: values[1], measuredFraction: values[2],
                                 theoryFraction: values[3], measuredLog10Mean: values[4], theoryLog10Mean: values[5]))
         }
@@ -118,19 +146,19 @@ public struct SpectrumSweep: Sendable, Codable, Equatable {
     }
 
     /// Joins shards: they must describe the same grid, overlap nowhere and cover it all.
-    public static func merge(_ parts: [(path: String, text: String)]) throws -> (SpectrumSweep, [Point]) {
-        guard let firstPart = parts.first else { throw FileError(path: "merge", problem: "no files given") }
+    public static func merge(_ parts: [(path: String, text: String)]) throws(SpectrumError) -> (SpectrumSweep, [Point]) {
+        guard let firstPart = parts.first else { throw .noSweepShards }
         let (sweep, _) = try read(firstPart.text, path: firstPart.path)
         var seen: [Int: String] = [:]
         var points: [Point] = []
         for part in parts {
             let (other, rows) = try read(part.text, path: part.path)
             if other != sweep {
-                throw FileError(path: part.path, problem: "describes a different grid than \(firstPart.path)")
+                throw .differentSweepGrid(path: part.path, reference: firstPart.path)
             }
             for row in rows {
                 if let earlier = seen[row.index] {
-                    throw FileError(path: part.path, problem: "point \(row.index) is also in \(earlier)")
+                    throw .duplicateSweepPoint(path: part.path, index: row.index, alsoIn: earlier)
                 }
                 seen[row.index] = part.path
                 points.append(row)
@@ -138,7 +166,7 @@ public struct SpectrumSweep: Sendable, Codable, Equatable {
         }
         let missing = (0 ..< sweep.pointCount).filter { seen[$0] == nil }
         if !missing.isEmpty {
-            throw FileError(path: "merge", problem: "\(missing.count) of \(sweep.pointCount) grid points are missing (first: \(missing[0])); is a shard absent?")
+            throw .missingSweepPoints(missing: missing.count, total: sweep.pointCount, first: missing[0])
         }
         return (sweep, points.sorted { $0.index < $1.index })
     }

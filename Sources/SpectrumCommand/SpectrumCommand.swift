@@ -18,13 +18,13 @@ struct SpectrumTool: ParsableCommand {
 }
 
 extension Activation: ExpressibleByArgument {}
-extension WeightInitialization: ExpressibleByArgument {}
+extension Initialization: ExpressibleByArgument {}
 extension InputDistribution: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
 
 /// Bytes the analysis will hold: L weight matrices (shared for identity), three N×N
 /// buffers, and the eigenvalues.
-func estimatedBytes(width: Int, layers: Int, samples: Int, initialization: WeightInitialization, precision: Precision) -> Double {
+func estimatedBytes(width: Int, layers: Int, samples: Int, initialization: Initialization, precision: Precision) -> Double {
     let element = precision == .float ? 4.0 : 8.0
     let n = Double(width)
     let matrices = initialization == .identity ? 1 : Double(layers)
@@ -42,7 +42,8 @@ struct Analyze: ParsableCommand {
     @Option(help: "hard-tanh, relu, tanh, erf or linear (a checkpoint's own by default).") var activation: Activation = .hardTanh
 
     var activationFlagGiven: Bool { CommandLine.arguments.contains("--activation") }
-    @Option(help: "identity, gaussian, orthogonal (or file, implied by --weights).") var initialization: WeightInitialization = .identity
+    @Option(help: "identity, gaussian, orthogonal or he; with --weights or --checkpoint, the initialisation whose theory is the reference.")
+    var initialization: Initialization = .identity
     @Option(name: .customLong("sigma-w"), help: "σ_w of random weights (default: --sigma).") var sigmaW: Double?
     @Option(name: .customLong("sigma-b"), help: "σ_b of random biases.") var sigmaB = 0.0
     @Option(help: "normal (u ~ N(0, q0)) or fixed-point (default for random weights).") var input: InputDistribution?
@@ -52,12 +53,14 @@ struct Analyze: ParsableCommand {
     @Option(help: "A folder with W1.npy … WL.npy (and optional b1.npy …), or a .safetensors checkpoint from `train`.") var weights: String?
     @Option(help: "A checkpoint from `train` (same as --weights FILE.safetensors).") var checkpoint: String?
     @Option(help: "float or double.") var precision: Precision = .double
+    @Option(help: "OpenBLAS threads for the spectra (default: 1 below width \(JacobianSpectrumAnalyzer<Double>.singleThreadWidthLimit), OpenBLAS's own above).")
+    var threads: Int?
     @Flag(help: "Print the whole report as JSON instead of text.") var json = false
     @Option(help: "Write the eigenvalues to this CSV file (sample, index, eigenvalue).") var csv: String?
     @Option(help: "Write a histogram with the theory over it to this SVG file.") var plot: String?
 
     // Accept --init as the short spelling of --initialization.
-    @Option(name: .customLong("init"), help: .hidden) var initShort: WeightInitialization?
+    @Option(name: .customLong("init"), help: .hidden) var initShort: Initialization?
 
     func validate() throws {
         try requirePositive(sigma, "--sigma")
@@ -67,12 +70,10 @@ struct Analyze: ParsableCommand {
         guard (1 ... 100_000).contains(layers) else { throw ValidationError("--layers must be between 1 and 100000, got \(layers)") }
         guard (1 ... 1_000_000).contains(width) else { throw ValidationError("--width must be between 1 and 1000000, got \(width)") }
         guard (1 ... 1_000_000).contains(samples) else { throw ValidationError("--samples must be between 1 and 1000000, got \(samples)") }
+        if let threads, !(1 ... 1024).contains(threads) { throw ValidationError("--threads must be between 1 and 1024, got \(threads)") }
         if weightsSource == nil {
             try checkMemory(estimatedBytes(width: width, layers: layers, samples: samples, initialization: chosenInitialization, precision: precision),
                             what: "--width \(width) with --layers \(layers)")
-        }
-        if chosenInitialization == .file && weightsSource == nil {
-            throw ValidationError("--init file needs --weights FOLDER")
         }
         for (flag, path) in [("--csv", csv), ("--plot", plot)] {
             if let path { try checkWritable(path, flag: flag) }
@@ -81,27 +82,15 @@ struct Analyze: ParsableCommand {
 
     var weightsSource: String? { checkpoint ?? weights }
 
-    var chosenInitialization: WeightInitialization {
-        weightsSource != nil ? .file : (initShort ?? initialization)
-    }
+    var chosenInitialization: Initialization { initShort ?? initialization }
 
     func makeConfiguration() throws -> SpectrumConfiguration {
-        var c = SpectrumConfiguration()
-        c.activation = activation
-        c.initialization = chosenInitialization
-        c.layers = layers
-        c.width = width
-        c.sigma = sigma
-        c.q0 = q0
-        c.sigmaW = sigmaW ?? sigma
-        c.sigmaB = sigmaB
-        c.samples = samples
-        c.seed = seed
-        c.precision = precision
-        c.redrawWeights = !fixedWeights
-        c.input = input ?? ([.gaussian, .orthogonal].contains(c.initialization) ? .fixedPoint : .normal)
+        var c = SpectrumConfiguration(
+            activation: activation, initialization: chosenInitialization, width: width, layers: layers,
+            sigma: sigma, q0: q0, sigmaW: sigmaW ?? sigma, sigmaB: sigmaB, samples: samples, seed: seed,
+            input: input ?? (chosenInitialization.isRandom ? .fixedPoint : .normal), precision: precision,
+            weightsPath: weightsSource, redrawWeights: !fixedWeights, threads: threads)
         if let weights = weightsSource {
-            c.weightsPath = weights
             // Shape comes from the files; read just the headers' worth by loading once.
             let network = try loadNetwork(weights)
             c.layers = network.layerCount
@@ -135,10 +124,13 @@ struct Analyze: ParsableCommand {
         let report: SpectrumReport
         do {
             report = try SpectrumExperiment.run(configuration, progress: { bar.update($0, $1) })
-        } catch let error as LAPACKError {
-            throw UserError(message: error.description, isInternal: true)
-        } catch let error as ModelFileError {
-            throw UserError(message: "\(weightsFlag): \(error.description)")
+        } catch {
+            switch error {
+            case .singularValueDecomposition: throw UserError(message: error.description, isInternal: true)
+            case .weightsFile, .nonFiniteWeights, .emptyLayer, .nonFinitePreActivation:
+                throw UserError(message: "\(weightsSource.map { _ in "\(weightsFlag): " } ?? "")\(error.description)")
+            default: throw UserError(message: error.description)
+            }
         }
         if json {
             let encoder = JSONEncoder()

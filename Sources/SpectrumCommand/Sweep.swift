@@ -55,13 +55,9 @@ struct Sweep: ParsableCommand {
     }
 
     func run() throws {
-        var sweep = SpectrumSweep(sigma: sigmaMin ... sigmaMax, sigmaSteps: sigmaSteps, q0: q0Min ... q0Max, q0Steps: q0Steps)
-        sweep.activation = activation
-        sweep.layers = layers
-        sweep.width = width
-        sweep.samples = samples
-        sweep.seed = seed
-        sweep.precision = precision
+        let sweep = SpectrumSweep(
+            sigma: sigmaMin ... sigmaMax, sigmaSteps: sigmaSteps, q0: q0Min ... q0Max, q0Steps: q0Steps,
+            activation: activation, layers: layers, width: width, samples: samples, seed: seed, precision: precision)
         let (k, n) = try parsedShard()
         let folder = try makeFolder(output)
         let indices = sweep.indices(shard: k, of: n)
@@ -69,7 +65,7 @@ struct Sweep: ParsableCommand {
         var points: [SpectrumSweep.Point] = []
         let start = Date()
         for (done, index) in indices.enumerated() {
-            points.append(try sweep.evaluate(index))
+            do { points.append(try sweep.evaluate(index)) } catch { throw UserError(message: "sweep: \(error.description)") }
             bar.update(done + 1, indices.count)
         }
         let seconds = Date().timeIntervalSince(start)
@@ -107,7 +103,7 @@ struct Merge: ParsableCommand {
             inputs.append((path, String(decoding: data, as: UTF8.self)))
         }
         let sweep: SpectrumSweep, points: [SpectrumSweep.Point]
-        do { (sweep, points) = try SpectrumSweep.merge(inputs) } catch let error as SpectrumSweep.FileError {
+        do { (sweep, points) = try SpectrumSweep.merge(inputs) } catch {
             throw UserError(message: "merge: \(error.description)")
         }
         let folder = try makeFolder(output)

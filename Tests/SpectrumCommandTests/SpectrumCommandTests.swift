@@ -54,6 +54,9 @@ func temporaryFolder() throws -> URL {
             (["--csv", "/nonexistent-folder/x.csv"], ["--csv", "/nonexistent-folder"]),
             (["--weights", "/nonexistent-weights"], ["--weights", "/nonexistent-weights"]),
             (["sweep", "--shard", "3/2"], ["--shard", "3/2"]),
+            (["--threads", "0"], ["--threads", "0"]),
+            (["--init", "file"], ["file"]),
+            (["--sigma-b=-0.1"], ["--sigma-b", "-0.1"]),
         ]
         for (arguments, mentions) in cases {
             let (status, output, error) = try runSpectrum(arguments)
@@ -63,6 +66,28 @@ func temporaryFolder() throws -> URL {
             #expect(lines.count == 1, "\(arguments): \(error)")
             for mention in mentions { #expect(error.contains(mention), "\(arguments): \(error)") }
         }
+    }
+
+    @Test func randomWeightsOnChosenThreadsReportTheRealWidth() throws {
+        // 100 wide: one thread by default, two on request; the same spectra up to rounding,
+        // and the finite-width note speaks of N = 100.
+        let common = ["--init", "gaussian", "--activation", "relu", "--sigma-w", "1.41421356", "--width", "100",
+                      "--layers", "12", "--samples", "4", "--json"]
+        var spectra: [[Double]] = []
+        for threads in [[], ["--threads", "1"], ["--threads", "2"]] {
+            let (status, output, error) = try runSpectrum(common + threads)
+            #expect(status == 0, "\(error)")
+            let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]
+            spectra.append((json["eigenvalues"] as! [[Double]]).flatMap { $0 })
+        }
+        for other in spectra.dropFirst() {
+            for (a, b) in zip(other, spectra[0]) { #expect(abs(a - b) <= 1e-10 * spectra[0][0]) }
+        }
+        let (status, text, _) = try runSpectrum(Array(common.dropLast()))
+        #expect(status == 0 && text.contains("width 100") && !text.contains("N = 1000"))
+        // He initialisation is accepted by --init.
+        let (he, heText, heError) = try runSpectrum(["--init", "he", "--activation", "relu", "--width", "50", "--layers", "4", "--samples", "2"])
+        #expect(he == 0 && heText.contains("He σ_w = √2"), "\(heError)")
     }
 
     @Test func analysesATrainCheckpoint() throws {
@@ -103,7 +128,7 @@ func temporaryFolder() throws -> URL {
         try write("W2.npy", rows: 4, columns: 5)
         let (status, _, error) = try runSpectrum(["--weights", folder.path])
         #expect(status == 2)
-        #expect(error.contains("W2.npy") && error.contains("[4, 5]") && error.contains("expected [_, 4]"), "\(error)")
+        #expect(error.contains("W2.npy") && error.contains("[4, 5]") && error.contains("layer 1 outputs 4 values"), "\(error)")
     }
 
     @Test func shardedSweepMergesAndBadMergesFail() throws {

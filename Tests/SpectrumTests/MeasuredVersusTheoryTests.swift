@@ -95,13 +95,13 @@ import TensorAlgebra
         let sweep = smallSweep()
         let part1 = (path: "a.csv", text: sweep.csv(try sweep.indices(shard: 1, of: 2).map { try sweep.evaluate($0) }))
         let part2 = (path: "b.csv", text: sweep.csv(try sweep.indices(shard: 2, of: 2).map { try sweep.evaluate($0) }))
-        #expect(throws: SpectrumSweep.FileError.self) { try SpectrumSweep.merge([part1]) }
-        #expect(throws: SpectrumSweep.FileError.self) { try SpectrumSweep.merge([part1, part2, part1]) }
+        #expect(throws: SpectrumError.self) { try SpectrumSweep.merge([part1]) }
+        #expect(throws: SpectrumError.self) { try SpectrumSweep.merge([part1, part2, part1]) }
         var other = sweep
         other.layers = 6
         let foreign = (path: "c.csv", text: other.csv([]))
-        #expect(throws: SpectrumSweep.FileError.self) { try SpectrumSweep.merge([part1, part2, foreign]) }
-        #expect(throws: SpectrumSweep.FileError.self) { try SpectrumSweep.read("index,sigma\n", path: "x.csv") }
+        #expect(throws: SpectrumError.self) { try SpectrumSweep.merge([part1, part2, foreign]) }
+        #expect(throws: SpectrumError.self) { try SpectrumSweep.read("index,sigma\n", path: "x.csv") }
         #expect(try SpectrumSweep.merge([part2, part1]).1.count == sweep.pointCount)
     }
 

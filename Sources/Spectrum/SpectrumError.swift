@@ -1,0 +1,121 @@
+import Networks
+import TensorAlgebra
+
+/// Why a spectrum could not be measured or compared: everything that can come from data or
+/// user input (an input of the wrong width, NaN in an input or a weight, a degenerate network,
+/// a malformed law or sweep file) is one of these, thrown, with the offending values in its
+/// `description`.
+///
+/// Misuse that can only be a programming error (an analyzer asked for a shape it built
+/// itself) stops with a message instead, which survives `-c release`.
+public enum SpectrumError: Error, Equatable, CustomStringConvertible {
+    // MARK: Networks and inputs
+
+    /// The input's shape is not `[inputWidth]` of the network.
+    case inputShape(shape: [Int], networkInputWidth: Int)
+    /// The input holds NaN or infinite values.
+    case nonFiniteInput(count: Int)
+    /// A weight (or bias) of layer `layer` (1-based) holds NaN or infinite values.
+    case nonFiniteWeights(layer: Int, tensor: String, count: Int)
+    /// Layer `layer` (1-based) has a zero dimension, e.g. a `[0, 3]` or `[3, 0]` weight.
+    case emptyLayer(layer: Int, shape: [Int])
+    /// A pre-activation became NaN or infinite inside the network (the weights overflow).
+    case nonFinitePreActivation(layer: Int, count: Int)
+    /// LAPACK's singular value decomposition failed (`info ≠ 0`).
+    case singularValueDecomposition(routine: String, info: Int)
+
+    // MARK: Configurations
+
+    /// A configuration field has a value the experiment cannot run with.
+    case invalidConfiguration(field: String, value: String, expected: String)
+    /// The network file named by `weightsPath` cannot be used.
+    case weightsFile(ModelFileError)
+    /// The variance map of random weights has no finite fixed point.
+    case noFixedPoint(activation: Activation, sigmaW: Double, sigmaB: Double)
+
+    // MARK: Measurements and laws
+
+    /// A comparison was asked for without a single eigenvalue.
+    case noEigenvalues
+    /// Measured eigenvalues hold NaN or infinite values.
+    case nonFiniteEigenvalues(count: Int)
+    /// A law's table is malformed: `grid` and `values` (cumulative masses or densities) differ in length.
+    case lawTableLengths(grid: Int, values: Int)
+    /// A law's grid is not strictly increasing at `index`, or holds a negative or non-finite λ.
+    case lawGridNotIncreasing(index: Int, value: Double)
+    /// A law's density, cumulative mass or atom mass is negative, decreasing or non-finite at `index`.
+    case lawInvalidMass(what: String, index: Int, value: Double)
+    /// A law's atoms and continuous part do not add up to one.
+    case lawTotalMass(total: Double)
+
+    // MARK: Sweep files
+
+    /// Line 1 is not a sweep header.
+    case notASweepFile(path: String, expectedPrefix: String)
+    /// Line 1's grid description does not decode.
+    case invalidSweepGrid(path: String)
+    /// Line 2 is not the column header.
+    case missingSweepColumns(path: String, expected: String)
+    /// A data line is not 7 numbers with a valid index.
+    case invalidSweepRow(path: String, line: Int, pointCount: Int)
+    /// A shard describes another grid than the first one.
+    case differentSweepGrid(path: String, reference: String)
+    /// A grid point appears in two shards.
+    case duplicateSweepPoint(path: String, index: Int, alsoIn: String)
+    /// Grid points are in no shard.
+    case missingSweepPoints(missing: Int, total: Int, first: Int)
+    /// `merge` was given no shards.
+    case noSweepShards
+
+    public var description: String {
+        switch self {
+        case .inputShape(let shape, let width):
+            shape.count == 1 ? "the input has width \(shape[0]), the network takes width \(width)"
+                : "the input has shape \(shape), the network takes one vector of width \(width) (shape [\(width)])"
+        case .nonFiniteInput(let count):
+            "the input holds \(count) NaN or infinite value\(count == 1 ? "" : "s")"
+        case .nonFiniteWeights(let layer, let tensor, let count):
+            "layer \(layer) \(tensor) holds \(count) NaN or infinite value\(count == 1 ? "" : "s")"
+        case .emptyLayer(let layer, let shape):
+            "layer \(layer) weight has shape \(shape): a network needs at least one input and one output per layer"
+        case .nonFinitePreActivation(let layer, let count):
+            "the pre-activation of layer \(layer) holds \(count) NaN or infinite value\(count == 1 ? "" : "s") (the weights overflow)"
+        case .singularValueDecomposition(let routine, let info):
+            "\(routine) failed with info = \(info)"
+        case .invalidConfiguration(let field, let value, let expected):
+            "\(field) = \(value), expected \(expected)"
+        case .weightsFile(let error):
+            error.description
+        case .noFixedPoint(let activation, let sigmaW, let sigmaB):
+            "the \(activation.rawValue) variance map at σ_w = \(format(sigmaW)), σ_b = \(format(sigmaB)) has no finite fixed point"
+        case .noEigenvalues:
+            "no eigenvalues to compare (every sample is empty)"
+        case .nonFiniteEigenvalues(let count):
+            "the eigenvalues hold \(count) NaN or infinite value\(count == 1 ? "" : "s")"
+        case .lawTableLengths(let grid, let values):
+            "the law's grid has \(grid) points but its table \(values) values"
+        case .lawGridNotIncreasing(let index, let value):
+            "the law's grid is not increasing, non-negative and finite at index \(index) (λ = \(value))"
+        case .lawInvalidMass(let what, let index, let value):
+            "the law's \(what) at index \(index) is \(value), expected finite, non-negative and non-decreasing"
+        case .lawTotalMass(let total):
+            "the law's atoms and continuous part add up to \(total), expected 1"
+        case .notASweepFile(let path, let prefix):
+            "\(path): not a sweep file (line 1 should start with '\(prefix)')"
+        case .invalidSweepGrid(let path):
+            "\(path): line 1: the grid description is not valid"
+        case .missingSweepColumns(let path, let expected):
+            "\(path): line 2: expected the header '\(expected)'"
+        case .invalidSweepRow(let path, let line, let pointCount):
+            "\(path): line \(line): expected 7 numeric fields with an index below \(pointCount)"
+        case .differentSweepGrid(let path, let reference):
+            "\(path): describes a different grid than \(reference)"
+        case .duplicateSweepPoint(let path, let index, let other):
+            "\(path): point \(index) is also in \(other)"
+        case .missingSweepPoints(let missing, let total, let first):
+            "\(missing) of \(total) grid points are missing (first: \(first)); is a shard absent?"
+        case .noSweepShards:
+            "no shard files given"
+        }
+    }
+}
