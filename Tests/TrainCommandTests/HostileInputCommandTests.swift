@@ -18,7 +18,9 @@ import TensorAlgebra
         process.standardError = err
         try process.run()
         nonisolated(unsafe) var timedOut = false
-        let watchdog = DispatchWorkItem { timedOut = true; process.terminate() }
+        // SIGKILL: a test runner's children may inherit SIGTERM blocked, so terminate() can be ignored.
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { timedOut = true; kill(pid, SIGKILL) }
         DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: watchdog)
         let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -94,7 +96,7 @@ import TensorAlgebra
         let empty = try dataset(train: 40, test: 0)
         defer { try? FileManager.default.removeItem(at: empty) }
         expectOneLineRefusal(try run("train", ["--data", empty.path, "--batch", "8", "--output", empty.appendingPathComponent("o").path]),
-                             mentioning: ["--data", "t10k", "empty"])
+                             mentioning: ["--data", "test split holds no images"])
     }
 
     @Test func aSecondRunIntoTheSameFolderIsRefusedNamingTheFirst() throws {
@@ -112,7 +114,7 @@ import TensorAlgebra
         first.standardOutput = Pipe()
         first.standardError = Pipe()
         try first.run()
-        defer { if first.isRunning { first.terminate() }; first.waitUntilExit() }
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) }; first.waitUntilExit() }
         // Wait until the first run holds the lock (its pid is in the lock file).
         let lock = output.appendingPathComponent(".isometry.lock")
         for _ in 0 ..< 200 where (try? String(contentsOf: lock, encoding: .utf8))?.contains("\(first.processIdentifier)") != true {
