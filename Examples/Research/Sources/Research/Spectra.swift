@@ -47,7 +47,11 @@ func spectra(writingTo folder: URL) throws {
     // At χ = 1 the mean eigenvalue is (σ_w² p)^L = 1 exactly in theory; 20 samples of 100 give
     // a bootstrap spread of about ±15 %, so 30 % is a two-sigma bound.
     Checks.expectClose(mean, gaussian.law?.mean ?? .nan, tolerance: 0.3, "Gaussian ReLU at χ = 1: mean eigenvalue against (σ_w²p)^L = 1")
-    if let row = gaussian.comparison.rows.first(where: { $0.quantity.hasPrefix("P(λ > ") }) {
-        Checks.expect(row.agrees != false, "Gaussian ReLU: \(row.quantity) measured \(row.measured), theory \(row.theory ?? .nan), band \(row.band)")
+    // At N = 100 single tail probabilities sit a little off the N → ∞ law (the report says
+    // so); the distribution as a whole must still agree: the Kolmogorov–Smirnov distance.
+    if let row = gaussian.comparison.rows.first(where: { $0.quantity.hasPrefix("KS") }) {
+        Checks.expect(row.agrees == true, "Gaussian ReLU: \(row.quantity) \(row.measured) within \(row.band) [\(row.bandLow ?? .nan), \(row.bandHigh ?? .nan)]")
+    } else {
+        Checks.expect(false, "Gaussian ReLU: the report has a KS distance row")
     }
 }
