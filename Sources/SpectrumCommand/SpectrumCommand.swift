@@ -93,6 +93,10 @@ struct Analyze: ParsableCommand {
         if let weights = weightsSource {
             // Shape comes from the files; read just the headers' worth by loading once.
             let network = try loadNetwork(weights)
+            // Shapes from a file get the same memory check as shapes from flags, before any work.
+            let widest = network.weights.flatMap(\.shape).max() ?? 0
+            try checkMemory(estimatedBytes(width: widest, layers: network.layerCount, samples: samples, initialization: .gaussian, precision: precision),
+                            what: "\(weightsFlag) \(weights) (layers up to \(widest) wide)")
             c.layers = network.layerCount
             c.width = network.inputWidth
             c.activation = network.activation

@@ -136,5 +136,11 @@ import TensorAlgebra
             try tensor.writeNumpyFile(to: weights.appendingPathComponent("W1.npy"))
             expectOneLineRefusal(try run("spectrum", ["--weights", weights.path]), mentioning: ["--weights", mention])
         }
+        // A valid but absurdly wide layer: the analysis would need N² buffers of N = 100,000
+        // (about 240 GB); refused with the estimate before any allocation.
+        let wide = folder.appendingPathComponent("wide")
+        try FileManager.default.createDirectory(at: wide, withIntermediateDirectories: true)
+        try Tensor<Double>.zeros([1, 100_000]).writeNumpyFile(to: wide.appendingPathComponent("W1.npy"))
+        expectOneLineRefusal(try run("spectrum", ["--weights", wide.path]), mentioning: ["--weights", "100000 wide", "GiB"])
     }
 }
