@@ -48,8 +48,10 @@ module() {
 module RealModule "-O" "$numerics"/RealModule/*.swift
 module TensorAlgebra "${instrument[*]}" Sources/TensorAlgebra/*.swift
 module Datasets "${instrument[*]}" Sources/Datasets/*.swift
+# The model's checkpoint reader and validator (the safetensors target goes through it).
+module Networks "${instrument[*]}" Sources/Networks/*.swift
 
-libraries=("$build/RealModule.o" "$build/TensorAlgebra.o" "$build/Datasets.o")
+libraries=("$build/RealModule.o" "$build/TensorAlgebra.o" "$build/Datasets.o" "$build/Networks.o")
 read -r -a link <<<"$(pkg-config --libs openblas lapacke zlib 2>/dev/null || echo -lopenblas -llapacke -lz)"
 
 status=0

@@ -16,7 +16,9 @@ public struct LabeledImages: Sendable {
 
     public init(pixels: [UInt8], labels: [Int], imageShape: [Int], classes: Int) {
         let features = imageShape.reduce(1, *)
-        precondition(pixels.count == labels.count * features, "LabeledImages: \(pixels.count) pixels for \(labels.count) images of \(imageShape)")
+        guard pixels.count == labels.count * features else {
+            fatalError("LabeledImages: \(pixels.count) pixels for \(labels.count) images of \(imageShape)")
+        }
         self.pixels = pixels
         self.labels = labels
         self.features = features
@@ -69,17 +71,21 @@ public struct LabeledImages: Sendable {
     /// Writes the rows `indices` into `batch` ([indices.count, width], width ≥ features):
     /// pixels / 255 in the first `features` columns, zeros after them (the class dimensions).
     public func gather<Scalar: BLASScalar>(_ indices: ArraySlice<Int>, into batch: inout Tensor<Scalar>) {
-        let width = batch.shape[1]
-        precondition(batch.shape[0] == indices.count && width >= features,
-                     "gather: batch \(batch.shape) cannot hold \(indices.count) images of \(features) features")
-        gather(indices, into: batch.makeUniqueStorage(), width: width)
+        guard batch.rank == 2, batch.shape[0] == indices.count, batch.shape[1] >= features else {
+            fatalError("gather: batch \(batch.shape) cannot hold \(indices.count) images of \(features) features")
+        }
+        gather(indices, into: batch.makeUniqueStorage(), width: batch.shape[1])
     }
 
     /// The same into raw rows of `width` elements.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func gather<Scalar: BLASScalar>(_ indices: ArraySlice<Int>, into target: UnsafeMutablePointer<Scalar>, width: Int) {
-        precondition(width >= features, "gather: rows of \(width) cannot hold \(features) features")
+        // fatalError, not precondition: the message must survive -c release.
+        guard width >= features else { fatalError("gather: rows of \(width) cannot hold \(features) features") }
+        if let bad = indices.first(where: { !(0 ..< count).contains($0) }) {
+            fatalError("gather: image index \(bad) is out of range for \(count) images")
+        }
         let scale = 1 / Scalar(255)
         pixels.withUnsafeBufferPointer { source in
             for (row, index) in indices.enumerated() {

@@ -9,7 +9,7 @@ public struct PNGImage: Sendable {
     public var pixels: [UInt8]
 
     public init(width: Int, height: Int, pixels: [UInt8]) {
-        precondition(pixels.count == width * height * 3, "PNGImage: \(pixels.count) bytes for \(width)×\(height) RGB")
+        guard pixels.count == width * height * 3 else { fatalError("PNGImage: \(pixels.count) bytes for \(width)×\(height) RGB") }
         self.width = width
         self.height = height
         self.pixels = pixels
@@ -52,7 +52,7 @@ public struct PNGImage: Sendable {
         var compressedSize = compressBound(uLong(raw.count))
         var compressed = [UInt8](repeating: 0, count: Int(compressedSize))
         let status = compress2(&compressed, &compressedSize, raw, uLong(raw.count), 9)
-        precondition(status == Z_OK, "zlib compress2 failed with \(status)")
+        guard status == Z_OK else { fatalError("zlib compress2 failed with \(status)") }
         compressed.removeSubrange(Int(compressedSize)...)
 
         func bigEndian(_ value: Int) -> [UInt8] { [UInt8(value >> 24 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)] }

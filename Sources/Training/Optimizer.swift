@@ -1,4 +1,5 @@
 import Foundation
+import Networks
 import TensorAlgebra
 
 /// The optimizers, PyTorch's conventions: weight decay is added to the gradient (L2).
@@ -60,7 +61,7 @@ public final class OptimizerState<Scalar: BLASScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func update(_ parameter: inout Tensor<Scalar>, gradient: Tensor<Scalar>, index: Int, learningRate: Double) {
-        precondition(parameter.shape == gradient.shape, "update: parameter \(parameter.shape) and gradient \(gradient.shape) differ")
+        require(parameter.shape == gradient.shape, "update: parameter \(parameter.shape) and gradient \(gradient.shape) differ")
         gradient.withUnsafeBufferPointer { update(&parameter, gradient: $0.baseAddress!, index: index, learningRate: learningRate) }
     }
 
