@@ -1,8 +1,14 @@
+import Dispatch
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs one of the package's built executables (they sit beside the test bundle) and returns
-/// its exit status, standard output and standard error.
-public func runExecutable(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+/// its exit status, standard output and standard error. A run longer than `timeout` seconds is
+/// killed (SIGKILL: a test runner's children may inherit SIGTERM blocked) and its standard
+/// error ends with "timed out after N s", so a hang fails the test instead of stalling the suite.
+public func runExecutable(_ name: String, _ arguments: [String], timeout: Double = 600) throws -> (status: Int32, output: String, error: String) {
     let process = Process()
     process.executableURL = executableURL(name)
     process.arguments = arguments
@@ -10,10 +16,15 @@ public func runExecutable(_ name: String, _ arguments: [String]) throws -> (stat
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    let pid = process.processIdentifier
+    nonisolated(unsafe) var timedOut = false
+    let watchdog = DispatchWorkItem { timedOut = true; kill(pid, SIGKILL) }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
     let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
-    return (process.terminationStatus, output, error)
+    watchdog.cancel()
+    return (process.terminationStatus, output, timedOut ? error + "timed out after \(timeout) s\n" : error)
 }
 
 /// Where the built executable `name` is: beside the test runner, or one level up when the

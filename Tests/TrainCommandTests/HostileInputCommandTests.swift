@@ -10,23 +10,8 @@ import TensorAlgebra
 @Suite(.serialized) struct HostileInputCommandTests {
     /// Runs an executable, killing it after `seconds` (a hang is a failure, not a stuck suite).
     func run(_ name: String, _ arguments: [String], seconds: Double = 120) throws -> (status: Int32, output: String, error: String, timedOut: Bool) {
-        let process = Process()
-        process.executableURL = executableURL(name)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        nonisolated(unsafe) var timedOut = false
-        // SIGKILL: a test runner's children may inherit SIGTERM blocked, so terminate() can be ignored.
-        let pid = process.processIdentifier
-        let watchdog = DispatchWorkItem { timedOut = true; kill(pid, SIGKILL) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: watchdog)
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        watchdog.cancel()
-        return (process.terminationStatus, output, error, timedOut)
+        let (status, output, error) = try runExecutable(name, arguments, timeout: seconds)
+        return (status, output, error, error.hasSuffix("timed out after \(seconds) s\n"))
     }
 
     func expectOneLineRefusal(_ result: (status: Int32, output: String, error: String, timedOut: Bool), mentioning mentions: [String],
