@@ -79,7 +79,7 @@ done
 # Absolute paths, so that the jobs work whatever folder they start in.
 case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
 [ -x "$bin" ] || die "no binary at $bin: build it first (swift build -c release --product $( [ "$kind" = sweep ] && echo spectrum || echo study )) or pass --bin=PATH"
-bin=$(readlink -f "$bin")
+bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 mkdir -p "$output/logs" || die "cannot create $output/logs"
 output=$(cd "$output" && pwd -P)
 for value in "$bin" "$output" "$slurm_dir"; do
