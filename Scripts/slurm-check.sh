@@ -195,7 +195,7 @@ run_case() {
     local kind=$1 binary=$2; shift 2
     local args=("$@") shards=4 killed=3
     local name="isometry-$kind" single="$work/single-$kind" output="$work/shared/$kind"
-    local merged_name part_prefix
+    local merged_name
     case "$kind" in sweep) merged_name=sweep.csv ;; study) merged_name=study.csv ;; esac
 
     step "$kind: single-machine run"
@@ -272,6 +272,7 @@ run_case() {
 
     step "$kind: merged against single-machine"
     compare "$output/$merged_name" "$single/$merged_name"
+    if [ "$kind" = sweep ]; then compare "$output/sweep.svg" "$single/sweep.svg"; fi
 }
 
 # compare MERGED SINGLE: byte for byte. For study.csv, columns of wall time (header matching
