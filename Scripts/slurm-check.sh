@@ -12,7 +12,7 @@
 # Not part of Scripts/test.sh: it needs root and takes minutes. See docs/sweeps.md.
 #
 # Environment: KEEP=1 keeps the temporary folder; TIMEOUT (seconds, default 300) bounds each wait;
-# STUDY_ARGS overrides the small study grid.
+# STUDY_ARGS overrides the small study grid; STUDY_BIN another study binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -30,7 +30,7 @@ ensure_packages slurm-wlm munge
 info "$(slurmctld -V), $(munged -V 2>&1 | head -1)"
 
 spectrum=$repo/.build/release/spectrum
-study=$repo/.build/release/study
+study=${STUDY_BIN:-$repo/.build/release/study}
 if [ ! -x "$spectrum" ]; then
     step "building spectrum (release)"
     swift build -c release --product spectrum
@@ -213,7 +213,7 @@ run_case() {
     # grid this small finish in well under a second.
     scontrol update PartitionName=check State=DOWN
     local submit_output
-    submit_output=$(cd / && "$repo/Scripts/slurm/submit-$kind.sh" "$shards" "$output" "${args[@]}")
+    submit_output=$(cd / && "$repo/Scripts/slurm/submit-$kind.sh" --bin="$binary" "$shards" "$output" "${args[@]}")
     echo "$submit_output" | sed 's/^/   /'
     local array merge
     array=$(echo "$submit_output" | submitted_id "$name" "array job")
