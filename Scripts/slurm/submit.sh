@@ -22,7 +22,7 @@
 set -euo pipefail
 
 die() { echo "submit: $*" >&2; exit 2; }
-usage() { sed -n '5,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 kind=${1:-}
 case "$kind" in
