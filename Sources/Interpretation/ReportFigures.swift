@@ -199,7 +199,7 @@ struct MapGrid {
     func html() -> String {
         var html = "<div class=\"mapgrid\">"
         for (r, row) in rows.enumerated() {
-            html += "<div class=\"maprow\"><div class=\"rowlabel\">\(row.label)</div><div class=\"maps\">"
+            html += "<div class=\"maprow\"><div class=\"rowlabel\">\(row.label)</div><div class=\"maps\(extras.isEmpty ? "" : " fixed")\">"
             for (c, panel) in row.panels.enumerated() {
                 let header = c < columns.count ? columns[c] : ""
                 html += "<div class=\"cell\"><div class=\"colhead\">\(escapeHTML(header))</div>"
@@ -219,8 +219,9 @@ struct MapGrid {
         let map = 84.0, gap = 8.0, labelWidth = 120.0, header = 18.0, caption = 16.0
         let columnCount = max(columns.count, rows.map(\.panels.count).max() ?? 0)
         let rowHeight = header + map + caption + gap
-        let width = labelWidth + Double(columnCount) * (map + gap) + 10
-        var canvas = SVGCanvas(width: max(width, 420), height: 44 + Double(rows.count) * rowHeight + (legend == nil ? 10 : 60))
+        let totalWidth = labelWidth + Double(columnCount) * (map + gap) + 10
+        let aspect = Double(height) / Double(width)
+        var canvas = SVGCanvas(width: max(totalWidth, 420), height: 44 + Double(rows.count) * rowHeight + (legend == nil ? 10 : 60))
         canvas.text(title, x: 10, y: 24, size: 14, weight: "bold")
         for (r, row) in rows.enumerated() {
             let y = 40 + Double(r) * rowHeight
@@ -231,8 +232,8 @@ struct MapGrid {
                 let x = labelWidth + Double(c) * (map + gap)
                 if c < columns.count { canvas.text(columns[c], x: x + map / 2, y: y + 13, size: 11, anchor: .middle) }
                 let scaled = map.rounded()
-                canvas.raw("<image x=\"\(x)\" y=\"\(y + header)\" width=\"\(scaled)\" height=\"\(scaled * Double(height) / Double(width))\" preserveAspectRatio=\"none\" style=\"image-rendering:pixelated\" href=\"\(png(panel, magnify: 4).dataURI)\"/>")
-                canvas.rect(x: x, y: y + header, width: scaled, height: scaled * Double(height) / Double(width), fill: "none", stroke: "#ccc")
+                canvas.raw("<image x=\"\(x)\" y=\"\(y + header)\" width=\"\(scaled)\" height=\"\(scaled * aspect)\" preserveAspectRatio=\"none\" style=\"image-rendering:pixelated\" href=\"\(png(panel, magnify: 4).dataURI)\"/>")
+                canvas.rect(x: x, y: y + header, width: scaled, height: scaled * aspect, fill: "none", stroke: "#ccc")
                 if !panel.caption.isEmpty { canvas.text(plainText(panel.caption), x: x + map / 2, y: y + header + map + 12, size: 10, anchor: .middle, fill: "#555") }
             }
         }

@@ -94,9 +94,9 @@ extension InterpretationReport {
             let verdict = a.label == a.prediction ? "correct" : "wrong"
             linearRows.append(MapRow(
                 label: "#\(a.index)<br>true: \(escapeHTML(names[a.label]))<br>predicted: \(escapeHTML(names[a.prediction])) (\(verdict))",
-                panels: [MapPanel(values: a.input, grey: true, title: "test image \(a.index)", caption: "input"),
-                         MapPanel(values: trueMap, limit: shared, title: "true class share", caption: "true ±" + limitNumber(shared, slices: sharedSlices)),
-                         MapPanel(values: predictedMap, limit: shared, title: "predicted class share", caption: "predicted ±" + limitNumber(shared, slices: sharedSlices)),
+                panels: [MapPanel(values: a.input, grey: true, title: "test image \(a.index)"),
+                         MapPanel(values: trueMap, limit: shared, title: "true class share", caption: "±" + limitNumber(shared, slices: sharedSlices)),
+                         MapPanel(values: predictedMap, limit: shared, title: "predicted class share", caption: "±" + limitNumber(shared, slices: sharedSlices) + " (same)"),
                          MapPanel(values: a.insens, limit: insensLimit, title: "Insens",
                                   caption: "Ω ±" + limitNumber(insensLimit, slices: ["insens.npy:\(i)"]))]))
             var table = "<div class=\"scroll\"><table class=\"numbers\"><tr><th>class</th><th>logit</th><th>= Σ pixels</th><th>+ bias</th></tr>"
@@ -185,7 +185,7 @@ extension InterpretationReport {
         svg.bar { display: block; width: 320px; max-width: 60vw; height: auto; flex: none; }
         .legend { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 10px; font-size: 12px; color: #444; margin: 4px 0 8px; }
         .maprow { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 4px 10px; padding: 6px 0; border-top: 1px solid #eee; }
-        .rowlabel { width: 110px; font-size: 12px; color: #333; } .maps { display: flex; flex-wrap: wrap; gap: 4px; flex: 1 1 300px; min-width: 0; }
+        .rowlabel { width: 110px; font-size: 12px; color: #333; } .maps { display: flex; flex-wrap: wrap; gap: 4px; flex: 1 1 300px; min-width: 0; } .maps.fixed { flex: 0 1 auto; }
         .cell { text-align: center; width: 86px; } .colhead { font-size: 11px; color: #555; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
         img.map { width: 84px; height: 84px; image-rendering: pixelated; border: 1px solid #ccc; display: block; }
         .cap { font-size: 11px; color: #555; } .files { font-size: 12px; white-space: nowrap; }
