@@ -16,6 +16,9 @@
 #      * an HTML page without a viewport tag, or whose content is wider than the viewport at
 #        390 px (document scrollWidth > clientWidth; the widest offenders are named);
 #      * an SVG that does not parse (Chromium shows a parsererror).
+#
+# `Scripts/check-report.sh FOLDER` checks a report already written instead (e.g. `out` after
+# Scripts/demo.sh); screenshots go to out/report-check/screenshots either way.
 # 3. Writes a full-page screenshot of each load to out/report-check/screenshots (NAME-WIDTH.png).
 #
 # About a minute on 2 idle cores after the build (most of it training and the layer readout in
@@ -26,12 +29,18 @@ cd "$(dirname "$0")/.."
 . Scripts/lib/ensure-packages.sh
 ensure_packages chromium librsvg2-bin python3
 check=out/report-check
-rm -rf "$check"
-mkdir -p "$check/screenshots"
 start=$(date +%s)
-ISOMETRY_REPORT_OUT="$check/site" ISOMETRY_REPORT_BUILD=debug ISOMETRY_REPORT_QUICK=1 Scripts/demo.sh > "$check/demo.log" 2>&1 \
-    || { tail -20 "$check/demo.log"; echo "check-report: building the small report failed (log: $check/demo.log)" >&2; exit 1; }
-echo "check-report: small report built in $(( $(date +%s) - start )) s ($check/site)"
+if [ $# -ge 1 ]; then
+    # Scripts/check-report.sh FOLDER: check a report already written (e.g. out, from demo.sh).
+    site=$1
+    rm -rf "$check/screenshots"; mkdir -p "$check/screenshots"
+else
+    site=$check/site
+    rm -rf "$check"; mkdir -p "$check/screenshots"
+    ISOMETRY_REPORT_OUT="$site" ISOMETRY_REPORT_BUILD=debug ISOMETRY_REPORT_QUICK=1 Scripts/demo.sh > "$check/demo.log" 2>&1 \
+        || { tail -20 "$check/demo.log"; echo "check-report: building the small report failed (log: $check/demo.log)" >&2; exit 1; }
+    echo "check-report: small report built in $(( $(date +%s) - start )) s ($site)"
+fi
 
 profile=$(mktemp -d)
 chromium --headless=new --no-sandbox --disable-gpu --no-first-run --no-default-browser-check --disable-extensions \
@@ -40,7 +49,7 @@ chromium --headless=new --no-sandbox --disable-gpu --no-first-run --no-default-b
 browser=$!
 trap 'kill $browser 2>/dev/null; wait $browser 2>/dev/null; rm -rf "$profile"' EXIT
 
-python3 - "$check/site" "$check/screenshots" "$profile" <<'PYTHON'
+python3 - "$site" "$check/screenshots" "$profile" <<'PYTHON'
 import base64, json, os, socket, struct, sys, time, urllib.parse, urllib.request
 
 site, shots, profile = sys.argv[1:4]
@@ -109,8 +118,7 @@ class DevTools:
     def wait_for(self, event, timeout=60):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            for i, e in enumerate(self.events):
-                if e.get("method") == event: del self.events[: i + 1]; return
+            if any(e.get("method") == event for e in self.events): return
             self.events.append(self.receive())
         raise TimeoutError(event)
 
