@@ -8,6 +8,7 @@
 # Environment (Scripts/check-report.sh uses these for its small report):
 #   ISOMETRY_REPORT_OUT    output folder (default: out)
 #   ISOMETRY_REPORT_BUILD  release (default) or debug: which build of the commands to use
+#   ISOMETRY_REPORT_SKIP_BUILD  1: the commands are built already (check-report.sh builds first)
 #   ISOMETRY_REPORT_QUICK  1: a small report in well under a minute of computing (2,000 training
 #                          images, 1 epoch, 4 images shown, 50 linearised, a 5 × 5 sweep)
 set -euo pipefail
@@ -18,8 +19,8 @@ out=${ISOMETRY_REPORT_OUT:-out}
 build=${ISOMETRY_REPORT_BUILD:-release}
 quick=${ISOMETRY_REPORT_QUICK:-0}
 case "$build" in
-    release) for product in train interpret spectrum; do swift build -c release --product $product; done ;;
-    debug) for product in train interpret spectrum; do swift build --product $product; done ;;
+    release) [ "${ISOMETRY_REPORT_SKIP_BUILD:-0}" = 1 ] || for product in train interpret spectrum; do swift build -c release --product $product; done ;;
+    debug) [ "${ISOMETRY_REPORT_SKIP_BUILD:-0}" = 1 ] || for product in train interpret spectrum; do swift build --product $product; done ;;
     *) echo "ISOMETRY_REPORT_BUILD must be release or debug, got $build" >&2; exit 2 ;;
 esac
 bin=.build/$build
