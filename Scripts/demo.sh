@@ -2,51 +2,117 @@
 # The main job on a fresh machine, the whole pipeline on Fashion-MNIST (about 4 minutes on
 # 2 cores after the build): train an identity-initialised MLP, interpret it layer by layer,
 # compare its Jacobian spectrum with the identity-initialisation theory, and write
-# out/report.html, which links everything.
+# out/report.html, which links everything. Every figure is written as SVG and, beside it, as
+# PNG at 300 dpi (rsvg-convert, Debian's librsvg2-bin).
+#
+# Environment (Scripts/check-report.sh uses these for its small report):
+#   ISOMETRY_REPORT_OUT    output folder (default: out)
+#   ISOMETRY_REPORT_BUILD  release (default) or debug: which build of the commands to use
+#   ISOMETRY_REPORT_SKIP_BUILD  1: the commands are built already (check-report.sh builds first)
+#   ISOMETRY_REPORT_QUICK  1: a small report in well under a minute of computing (2,000 training
+#                          images, 1 epoch, 4 images shown, 50 linearised, a 5 × 5 sweep)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . Scripts/lib/ensure-packages.sh
-ensure_packages pkg-config libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist
-for product in train interpret spectrum; do swift build -c release --product $product; done
-mkdir -p out
-bin=.build/release
+ensure_packages pkg-config libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist librsvg2-bin
+out=${ISOMETRY_REPORT_OUT:-out}
+build=${ISOMETRY_REPORT_BUILD:-release}
+quick=${ISOMETRY_REPORT_QUICK:-0}
+case "$build" in
+    release) [ "${ISOMETRY_REPORT_SKIP_BUILD:-0}" = 1 ] || for product in train interpret spectrum; do swift build -c release --product $product; done ;;
+    debug) [ "${ISOMETRY_REPORT_SKIP_BUILD:-0}" = 1 ] || for product in train interpret spectrum; do swift build --product $product; done ;;
+    *) echo "ISOMETRY_REPORT_BUILD must be release or debug, got $build" >&2; exit 2 ;;
+esac
+bin=.build/$build
+mkdir -p "$out"
 
-echo "== 1. train: 10-layer hard-tanh MLP, W = I, SGD, 5 epochs on Fashion-MNIST"
-$bin/train --output out/train
+if [ "$quick" = 1 ]; then
+    epochs=1; train_flags=(--epochs 1 --limit 2000)
+    samples="0,1,2,3"; linearise=50
+    trained_samples=1; identity_samples=4
+    sweep_flags=(--sigma-steps 5 --q0-steps 5 --width 100 --layers 10 --samples 2)
+else
+    epochs=5; train_flags=()
+    samples="0,1,2,3,4,5,6,7"; linearise=1000
+    trained_samples=4; identity_samples=10
+    sweep_flags=()
+fi
+
+echo "== 1. train: 10-layer hard-tanh MLP, W = I, SGD, $epochs epoch(s) on Fashion-MNIST"
+$bin/train --output "$out/train" --png "${train_flags[@]}" | tee "$out/train.txt"
 echo
 echo "== 2. interpret: per-layer readout, contribution maps, templates, exact linearisation, Insens"
-$bin/interpret --checkpoint out/train/checkpoint.safetensors --output out/interpret
+$bin/interpret --checkpoint "$out/train/checkpoint.safetensors" --output "$out/interpret" --png --index ../report.html \
+    --samples "$samples" --linearise "$linearise" | tee "$out/interpret.txt"
 echo
 echo "== 3. spectrum of the trained network beside the identity-initialisation law"
-$bin/spectrum --checkpoint out/train/checkpoint.safetensors --samples 4 --plot out/spectrum-trained.svg | tee out/spectrum-trained.txt
+$bin/spectrum --checkpoint "$out/train/checkpoint.safetensors" --samples "$trained_samples" --plot "$out/spectrum-trained.svg" --png \
+    | tee "$out/spectrum-trained.txt"
 echo
 echo "== 4. the theory: identity initialisation, σ = 1, q0 = 0.5 (84.27 % at λ = 1), and a σ × q0 sweep"
-$bin/spectrum --sigma 1.0 --q0 0.5 --plot out/spectrum-identity.svg --csv out/spectrum-identity.csv | tee out/spectrum-identity.txt
-$bin/spectrum sweep --output out/sweep
+$bin/spectrum --sigma 1.0 --q0 0.5 --samples "$identity_samples" --plot "$out/spectrum-identity.svg" --png --csv "$out/spectrum-identity.csv" \
+    | tee "$out/spectrum-identity.txt"
+$bin/spectrum sweep --output "$out/sweep" "${sweep_flags[@]}" | tee "$out/sweep.txt"
+if command -v rsvg-convert > /dev/null; then
+    rsvg-convert --zoom 3.125 --background-color white -f png -o "$out/sweep/sweep.png" "$out/sweep/sweep.svg"
+fi
+
+# The numbers the captions quote, from the commands' own output.
+accuracy=$(grep -o '"testAccuracy" : [0-9.]*' "$out/train/metrics.json" | tail -1 | awk '{printf "%.2f", $3 * 100}')
+train_images=$(grep -o ', [0-9]* images, batch' "$out/train.txt" | head -1 | grep -o '[0-9]*')
+shown=$(echo "$samples" | tr ',' '\n' | wc -l)
+sweep_grid=$(grep -o 'swept [0-9]* points' "$out/sweep.txt" | grep -o '[0-9]*' || echo "the")
+html_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
+figure() {  # number, file (relative to $out), alt text, caption (HTML)
+    local png="${2%.svg}.png" links="<a href=\"$2\">SVG</a>"
+    [ -f "$out/$png" ] && links="$links, <a href=\"$png\">PNG, 300 dpi</a>"
+    echo "<figure id=\"fig$1\"><a href=\"$2\"><img src=\"$2\" alt=\"$3\"></a><figcaption><b>Figure $1.</b> $4 <span class=\"files\">[$links]</span></figcaption></figure>"
+}
 
 # The index: links the three modules' figures (written atomically).
-accuracy=$(grep -o '"testAccuracy" : [0-9.]*' out/train/metrics.json | tail -1 | awk '{printf "%.2f", $3 * 100}')
-cat > out/.report.html.tmp <<HTML
+cat > "$out/.report.html.tmp" <<HTML
 <!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Isometry: full report</title>
-<style>body{font-family:Helvetica,Arial,sans-serif;max-width:1100px;margin:24px auto;color:#222}
-img{max-width:100%;border:1px solid #ddd;margin:6px 0}pre{background:#f6f6f6;padding:10px;font-size:12px;overflow:auto}
-h2{border-bottom:1px solid #ddd;margin-top:32px}</style></head><body>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Isometry: full report</title>
+<style>
+body { font-family: Helvetica, Arial, sans-serif; max-width: 1100px; margin: 24px auto; padding: 0 12px; color: #222; line-height: 1.45; }
+h1 { font-size: 26px; } h2 { border-bottom: 1px solid #ddd; margin-top: 32px; font-size: 20px; }
+figure { margin: 14px 0 24px; } figure img { display: block; max-width: 100%; height: auto; border: 1px solid #ddd; }
+figcaption { font-size: 14px; color: #333; margin-top: 6px; max-width: 950px; } .files { white-space: nowrap; font-size: 13px; }
+pre { background: #f6f6f6; padding: 10px; font-size: 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
+nav { font-size: 14px; } nav a { margin-right: 10px; white-space: nowrap; }
+@media (max-width: 600px) { h1 { font-size: 22px; } pre { font-size: 10px; padding: 6px; } }
+</style></head><body>
 <h1>Identity-initialised MLP on Fashion-MNIST</h1>
-<p>10 layers of width 794 (784 pixels + 10 classes), W = I at initialisation, hard-tanh, SGD, 5 epochs.
-Test accuracy ${accuracy} %. Generated by <code>Scripts/demo.sh</code>.</p>
-<h2>1. Training</h2>
-<img src="train/curves.svg" alt="training curves"><img src="train/distances.svg" alt="every layer's distance from identity during training"><img src="train/layers.svg" alt="per-layer accuracy and distance from identity">
+<nav><a href="#training">1. Training</a> <a href="#interpretation">2. Interpretation</a> <a href="#spectrum">3. Spectrum</a> <a href="#sweep">4. Sweep</a></nav>
+<p>10 layers of width 794 (784 pixels + 10 classes), W = I at initialisation, hard-tanh, SGD, $epochs epoch(s) on ${train_images} training images.
+Test accuracy ${accuracy} % on the 10,000 test images. Generated by <code>Scripts/demo.sh</code>; every figure is also a PNG at 300 dpi (link under it).</p>
+
+<h2 id="training">1. Training</h2>
+$(figure 1 train/curves.svg "training curves" "Training curves. Left: cross-entropy loss (log scale), per step as a moving average over about 50 mini-batches of 128 of the ${train_images} training images, and per epoch on all training and all 10,000 test images. Right: accuracy per epoch on the same images.")
+$(figure 2 train/distances.svg "every layer's distance from identity during training" "How far each of the 10 layers moved from its initialisation σI during training: ‖W<sup>ℓ</sup> − σI‖<sub>F</sub> / ‖σI‖<sub>F</sub> against the epoch, one line per layer, labelled at its end. Computed from the weights alone.")
+$(figure 3 train/layers.svg "per-layer accuracy and distance from identity" "After training, per layer ℓ. Left: test accuracy when layer ℓ's 10 class dimensions are read as class scores (no probe is trained), on the 10,000 test images. Right: the final distance of each layer from σI.")
 <p>Numbers: <a href="train/metrics.json">metrics.json</a>, <a href="train/metrics.csv">metrics.csv</a>; weights: <a href="train/checkpoint.safetensors">checkpoint.safetensors</a>.</p>
-<h2>2. Layer-wise interpretation</h2>
-<p><a href="interpret/report.html"><b>Open the interpretation report</b></a>: readout accuracy per layer, contribution maps,
-class templates, exact linearisation W(x)·x + b(x) and Insens maps (numbers in <a href="interpret/report.json">report.json</a>, maps in interpret/maps/*.npy).</p>
-<h2>3. Jacobian spectrum: trained network and theory</h2>
-<img src="spectrum-trained.svg" alt="spectrum of the trained network"><pre>$(cat out/spectrum-trained.txt)</pre>
-<img src="spectrum-identity.svg" alt="spectrum at initialisation with theory"><pre>$(cat out/spectrum-identity.txt)</pre>
-<img src="sweep/sweep.svg" alt="sweep over sigma and q0">
+
+<h2 id="interpretation">2. Layer-wise interpretation</h2>
+<p><a href="interpret/report.html"><b>Open the interpretation report</b></a> (8 numbered figures): readout accuracy, likelihood and confusion per layer on the 10,000 test images,
+contribution maps, class increments and templates, and the exact linearisation W(x)·x + b(x) with Insens maps for ${shown} test images (completeness checked over ${linearise}).
+Numbers in <a href="interpret/report.json">report.json</a>, maps as numpy arrays in <a href="interpret/maps/">interpret/maps/</a>, each figure as SVG and PNG in <a href="interpret/figures/">interpret/figures/</a>.</p>
+
+<h2 id="spectrum">3. Jacobian spectrum: trained network and theory</h2>
+$(figure 4 spectrum-trained.svg "spectrum of the trained network" "Eigenvalues of J Jᵀ (J the input–output Jacobian) of the trained network, histogram over ${trained_samples} input(s) u ~ N(0, 0.5·I) × 794 eigenvalues, with the identity-initialisation law at σ = 1, q0 = 0.5 as the reference: training moves the spectrum away from it. The table under it holds the same numbers.")
+<pre>$(html_escape < "$out/spectrum-trained.txt")</pre>
+$(figure 5 spectrum-identity.svg "spectrum at initialisation with theory" "The theory at initialisation: eigenvalues of J Jᵀ of a 20-layer identity network (σ = 1) over ${identity_samples} inputs u ~ N(0, 0.5·I) × 794 eigenvalues, against the exact law for identity weights (an atom at λ = 1 of 84.27 % and one at λ = 0). Eigenvalues: <a href=\"spectrum-identity.csv\">spectrum-identity.csv</a>.")
+<pre>$(html_escape < "$out/spectrum-identity.txt")</pre>
+
+<h2 id="sweep">4. Sweep over σ and q0</h2>
+<p>How the identity-initialised network's spectrum depends on the weight scale σ and the input variance q0: at each of ${sweep_grid} grid points
+(σ evenly spaced, q0 on a log scale) the spectrum of J Jᵀ is measured and compared with theory. Top: the fraction of non-zero eigenvalues (the units that pass gradient);
+bottom: log10 of the mean eigenvalue, 0 on the dashed critical curve α·σ<sup>2L</sup> = 1, where the network is an isometry on average. Measured (left) and theory (right) should look alike.</p>
+$(figure 6 sweep/sweep.svg "sweep over sigma and q0" "The σ × q0 sweep, ${sweep_grid} points: measured and theoretical fraction of non-zero eigenvalues (top) and log10 mean eigenvalue (bottom), with the critical curve dashed. Numbers: <a href=\"sweep/sweep.csv\">sweep.csv</a>.")
 </body></html>
 HTML
-mv out/.report.html.tmp out/report.html
+mv "$out/.report.html.tmp" "$out/report.html"
 echo
-echo "Open out/report.html (it links out/interpret/report.html and every figure)."
+echo "Open $out/report.html (it links $out/interpret/report.html and every figure)."

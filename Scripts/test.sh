@@ -9,6 +9,7 @@ ensure_packages pkg-config libopenblas-dev liblapacke-dev zlib1g-dev dataset-fas
 swift build --build-tests
 swift test
 Scripts/check-examples.sh
+Scripts/check-report.sh
 echo "Examples/Research: building against this checkout by path"
 swift build --package-path Examples/Research
 research_output=$(mktemp -d)

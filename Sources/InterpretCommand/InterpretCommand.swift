@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandSupport
 import Datasets
+import Figures
 import Foundation
 import Interpretation
 import Networks
@@ -23,11 +24,14 @@ struct Interpret: ParsableCommand {
     @Option(help: "Linearise the logits of the first N test images (completeness reported over all).") var linearise = 1000
     @Option(help: "Images per batch of the linearisation.") var batchSize = 1000
     @Option(help: "Output folder.") var output = "out/interpret"
+    @Flag(help: "Also write every figure of figures/ as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
+    @Option(help: "A page this report belongs to, linked at its top as a relative URL (e.g. ../report.html).") var index: String?
 
     func validate() throws {
         guard !parsedSamples().isEmpty else { throw ValidationError("--samples must list test-image indices like 0,1,2, got \(samples)") }
         try requireRange(linearise, 1 ... 10_000_000, "--linearise")
         try requireRange(batchSize, 1 ... 100_000, "--batch-size")
+        if png && FigureExport.rasteriser() == nil { throw ValidationError("--png: \(FigureExportError.rasteriserMissing.description)") }
     }
 
     func parsedSamples() -> [Int] {
@@ -79,11 +83,12 @@ struct Interpret: ParsableCommand {
         try write(report, to: folder)
         bar.finish()
         print(report.summary)
-        print(String(format: "wrote %@/report.html, report.json and maps/*.npy in %.1f s", folder.path, Date().timeIntervalSince(start)))
+        print(String(format: "wrote %@/report.html, report.json, maps/*.npy and figures/*.svg%@ in %.1f s", folder.path,
+                     png ? " (and .png)" : "", Date().timeIntervalSince(start)))
     }
 
-    /// The maps as .npy (float32), report.json, and the page last and atomically: a report on
-    /// disk is always complete.
+    /// The maps as .npy (float32), report.json, the figures as SVG (and PNG with --png), and the
+    /// page last and atomically: a report on disk is always complete.
     func write(_ report: InterpretationReport, to folder: URL) throws {
         let maps = try makeFolder(folder.appendingPathComponent("maps").path, flag: "--output")
         for map in report.maps {
@@ -96,6 +101,17 @@ struct Interpret: ParsableCommand {
         let json: String
         do { json = try report.json() } catch { throw UserError(message: "cannot encode report.json: \(error)", isInternal: true) }
         try writeAtomically(json, to: folder.appendingPathComponent("report.json").path, flag: "--output")
-        try writeAtomically(report.html(), to: folder.appendingPathComponent("report.html").path, flag: "--output")
+        let figures = try makeFolder(folder.appendingPathComponent("figures").path, flag: "--output")
+        for (name, svg) in report.figureFiles {
+            let url = figures.appendingPathComponent(name)
+            try writeAtomically(svg, to: url.path, flag: "--output")
+            if png {
+                do { try FigureExport.png(fromSVGFile: url, to: FigureExport.pngURL(besides: url)) } catch {
+                    throw UserError(message: "--png: \(error.description)")
+                }
+            }
+        }
+        try writeAtomically(report.html(indexLink: index, figureFolder: "figures", png: png),
+                            to: folder.appendingPathComponent("report.html").path, flag: "--output")
     }
 }

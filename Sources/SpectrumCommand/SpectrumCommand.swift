@@ -1,5 +1,6 @@
 import ArgumentParser
 import CommandSupport
+import Figures
 import Foundation
 import Networks
 import Spectrum
@@ -58,6 +59,7 @@ struct Analyze: ParsableCommand {
     @Flag(help: "Print the whole report as JSON instead of text.") var json = false
     @Option(help: "Write the eigenvalues to this CSV file (sample, index, eigenvalue).") var csv: String?
     @Option(help: "Write a histogram with the theory over it to this SVG file.") var plot: String?
+    @Flag(help: "With --plot, also write the figure as PNG at 300 dpi beside the SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 
     // Accept --init as the short spelling of --initialization.
     @Option(name: .customLong("init"), help: .hidden) var initShort: Initialization?
@@ -75,6 +77,8 @@ struct Analyze: ParsableCommand {
             try checkMemory(estimatedBytes(width: width, layers: layers, samples: samples, initialization: chosenInitialization, precision: precision),
                             what: "--width \(width) with --layers \(layers)")
         }
+        if png && plot == nil { throw ValidationError("--png needs --plot FILE.svg: the PNG is written beside that SVG") }
+        if png && FigureExport.rasteriser() == nil { throw ValidationError("--png: \(FigureExportError.rasteriserMissing.description)") }
         for (flag, path) in [("--csv", csv), ("--plot", plot)] {
             if let path { try checkWritable(path, flag: flag) }
         }
@@ -153,6 +157,12 @@ struct Analyze: ParsableCommand {
         }
         if let plot {
             try writeAtomically(report.histogramFigure().render(), to: plot, flag: "--plot")
+            if png {
+                let svg = URL(fileURLWithPath: plot)
+                do { try FigureExport.png(fromSVGFile: svg, to: FigureExport.pngURL(besides: svg)) } catch {
+                    throw UserError(message: "--png: \(error.description)")
+                }
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandSupport
 import Datasets
+import Figures
 import Foundation
 import Networks
 import TensorAlgebra
@@ -51,6 +52,7 @@ struct Train: ParsableCommand {
     @Option(help: "Output folder.") var output = "out/train"
     @Option(help: "Continue from this checkpoint (weights, optimizer state, epoch and step).") var resume: String?
     @Option(help: "OpenBLAS threads.") var threads: Int?
+    @Flag(help: "Also write every figure as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 
     func validate() throws {
         try requireRange(layers, 1 ... 1000, "--layers")
@@ -64,6 +66,7 @@ struct Train: ParsableCommand {
         guard (0 ..< 1).contains(beta2) else { throw ValidationError("--beta2 must be in [0, 1), got \(beta2)") }
         if let limit { try requireRange(limit, 1 ... 100_000_000, "--limit") }
         if let threads { try requireRange(threads, 1 ... 256, "--threads") }
+        if png && FigureExport.rasteriser() == nil { throw ValidationError("--png: \(FigureExportError.rasteriserMissing.description)") }
         if activation == .erf || activation == .linear {
             throw ValidationError("--activation must be hard-tanh, relu or tanh, got \(activation.rawValue)")
         }
@@ -147,12 +150,20 @@ struct Train: ParsableCommand {
             FileHandle.standardError.write(Data("train: interrupted at epoch \(trainer.epoch + 1), step \(trainer.stepInEpoch); checkpoint saved: resume with --resume \(session.checkpointURL!.path)\n".utf8))
             Foundation.exit(130)
         }
+        if png {
+            for name in ["curves", "distances", "layers"] {
+                let svg = folder.appendingPathComponent("\(name).svg")
+                do { try FigureExport.png(fromSVGFile: svg, to: FigureExport.pngURL(besides: svg)) } catch {
+                    throw UserError(message: "--png: \(error.description)")
+                }
+            }
+        }
         let distances = trainer.classifier.distanceFromIdentity()
         print("\nlayer  test accuracy of class dims  ‖W−σI‖/‖σI‖")
         for l in 0 ..< trainer.classifier.layers {
             print(String(format: "%5d  %26.2f %%  %12.4f", l + 1, evaluation.layerAccuracies[l] * 100, distances[l]))
         }
-        print(String(format: "\ntest accuracy %.2f %% (loss %.4f); wrote %@/{checkpoint.safetensors, metrics.json, metrics.csv, curves.svg, distances.svg, layers.svg}",
-                     evaluation.accuracy * 100, evaluation.loss, folder.path))
+        print(String(format: "\ntest accuracy %.2f %% (loss %.4f); wrote %@/{checkpoint.safetensors, metrics.json, metrics.csv, curves.svg, distances.svg, layers.svg}%@",
+                     evaluation.accuracy * 100, evaluation.loss, folder.path, png ? " and a PNG beside each SVG" : ""))
     }
 }

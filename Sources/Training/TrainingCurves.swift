@@ -52,49 +52,106 @@ public func trainingCurvesFigure(history: [EpochRecord], stepLosses: [(step: Int
         canvas.text(String(format: "test %.2f %%", last.testAccuracy * 100), x: labelX, y: labelY, size: 11, anchor: .end, fill: testColor, halo: true)
         plotted += stride(from: 0.0, through: 76, by: 8).map { (labelX - $0, labelY - 4) }
     }
-    // The legend goes in the panel corner that hides the fewest drawn points.
-    let entries: [(color: String, label: String, style: LegendStyle)] = [
-        (stepColor, "train loss per step (moving average)", .line), (trainColor, "train, per epoch", .line),
-        (testColor, "test, per epoch", .line)]
-    let (width, height) = SVGCanvas.legendSize(entries)
-    let corners = [(420 - width - 6, 66.0), (86.0, 66.0), (420 - width - 6, 324 - height), (86.0, 324 - height),
-                   (870 - width - 6, 66.0), (536.0, 66.0), (870 - width - 6, 324 - height), (536.0, 324 - height)]
-    func hidden(_ corner: (Double, Double)) -> Int {
-        plotted.filter { $0.0 >= corner.0 - 4 && $0.0 <= corner.0 + width + 4 && $0.1 >= corner.1 - 4 && $0.1 <= corner.1 + height + 4 }.count
+    // One legend per panel, each in the corner of its panel that hides the fewest drawn points.
+    func placeLegend(_ entries: [(color: String, label: String, style: LegendStyle)], left: Double, right: Double) {
+        let (width, height) = SVGCanvas.legendSize(entries)
+        let corners = [(right - width - 6, 66.0), (left + 6, 66.0), (right - width - 6, 324 - height), (left + 6, 324 - height)]
+        func hidden(_ corner: (Double, Double)) -> Int {
+            plotted.filter { $0.0 >= corner.0 - 4 && $0.0 <= corner.0 + width + 4 && $0.1 >= corner.1 - 4 && $0.1 <= corner.1 + height + 4 }.count
+        }
+        let best = corners.min { hidden($0) < hidden($1) } ?? corners[0]
+        canvas.legend(entries, x: best.0, y: best.1)
     }
-    let best = corners.min { hidden($0) < hidden($1) } ?? corners[0]
-    canvas.legend(entries, x: best.0, y: best.1)
+    placeLegend([(stepColor, "train loss per step (moving average)", .line), (trainColor, "train loss, per epoch", .line),
+                 (testColor, "test loss, per epoch", .line)], left: 80, right: 420)
+    placeLegend([(trainColor, "train accuracy, per epoch", .line), (testColor, "test accuracy, per epoch", .line)], left: 530, right: 870)
+    // The frames again, over the grid lines.
+    canvas.rect(x: 80, y: 60, width: 340, height: 270, fill: "none", stroke: "#444")
+    canvas.rect(x: 530, y: 60, width: 340, height: 270, fill: "none", stroke: "#444")
     return canvas
 }
 
-/// Viridis from dark (first layer) to green-yellow (last), stopping short of the palest yellow.
-private func color(for layer: Int, of layers: Int) -> String {
-    ColorMap.viridis.hex(layers <= 1 ? 0 : Double(layer) / Double(layers - 1) * 0.9)
+/// A qualitative palette (Tableau 10): neighbouring layers get colours that tell apart.
+private let qualitative = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#333333"]
+
+/// The layers that get a colour and a label: all of up to 10 layers; of more, the first, the
+/// last and every k-th, at most 10 (the others are drawn thin and grey).
+func labelledLayers(_ layers: Int) -> [Int] {
+    guard layers > 10 else { return Array(0 ..< layers) }
+    let step = Int((Double(layers - 1) / 9).rounded(.up))
+    var shown = Array(stride(from: 0, to: layers - 1, by: step))
+    shown.append(layers - 1)
+    return shown
+}
+
+/// Label positions near `wanted` (sorted or not), at least `spacing` apart and inside
+/// `low ... high`: labels that would overlap are pushed apart symmetrically.
+func spreadLabels(_ wanted: [Double], spacing: Double, low: Double, high: Double) -> [Double] {
+    let order = wanted.indices.sorted { wanted[$0] < wanted[$1] }
+    var placed = order.map { min(max(wanted[$0], low), high) }
+    // Repeatedly merge overlapping neighbours into clusters centred on their mean.
+    for _ in 0 ..< 200 {
+        var moved = false
+        for i in 1 ..< max(placed.count, 1) where placed[i] - placed[i - 1] < spacing - 1e-9 {
+            let centre = (placed[i] + placed[i - 1]) / 2
+            placed[i - 1] = centre - spacing / 2
+            placed[i] = centre + spacing / 2
+            moved = true
+        }
+        // Keep inside the bounds.
+        if let first = placed.first, first < low { placed = placed.map { $0 + (low - first) }; moved = true }
+        if let last = placed.last, last > high, placed.count > 0 {
+            let shift = last - high
+            placed = placed.map { $0 - shift }
+            moved = true
+        }
+        if !moved { break }
+    }
+    var result = [Double](repeating: 0, count: wanted.count)
+    for (k, index) in order.enumerated() { result[index] = placed[k] }
+    return result
 }
 
 /// How far every layer has moved from σI during training: ‖Wˡ − σI‖_F / ‖σI‖_F against the epoch,
-/// one line per layer, coloured from the first layer (dark) to the last (green-yellow).
+/// one line per layer in a qualitative palette, each labelled at its end (labels pushed apart
+/// where lines end close together, with a leader line to their end point). Of more than 10
+/// layers, the first, the last and every k-th are coloured and labelled, the others grey.
 public func distanceTrajectoryFigure(trace: [(step: Int, distances: [Double])], stepsPerEpoch: Int, title: String) -> SVGCanvas {
     var canvas = SVGCanvas(width: 900, height: 400)
     canvas.text(title, x: 430, y: 24, size: 15, anchor: .middle, weight: "bold")
     let layers = trace.first?.distances.count ?? 0
     let perEpoch = Double(max(stepsPerEpoch, 1))
     let firstEpoch = Double(trace.first?.step ?? 0) / perEpoch, lastEpoch = Double(trace.last?.step ?? 1) / perEpoch
-    let x = Scale(domain: firstEpoch ... max(lastEpoch, firstEpoch + 1e-9), pixels: (90, 760))
+    let (plotLeft, plotRight, plotTop, plotBottom) = (90.0, 740.0, 50.0, 340.0)
+    let x = Scale(domain: firstEpoch ... max(lastEpoch, firstEpoch + 1e-9), pixels: (plotLeft, plotRight))
     let highest = trace.flatMap(\.distances).filter(\.isFinite).max() ?? 0
-    let y = Scale(domain: 0 ... (highest.isFinite ? max(highest * 1.1, 1e-6) : 1), pixels: (340, 50))
+    let y = Scale(domain: 0 ... (highest.isFinite ? max(highest * 1.1, 1e-6) : 1), pixels: (plotBottom, plotTop))
     canvas.axes(x: x, y: y, xLabel: "epoch", yLabel: "‖Wˡ − σI‖ / ‖σI‖ (Frobenius)", xTicks: min(max(Int(lastEpoch - firstEpoch), 2), 10))
-    for l in 0 ..< layers {
-        let color = color(for: l, of: layers)
-        let points = trace.map { (x(Double($0.step) / perEpoch), y($0.distances[l].isFinite ? $0.distances[l] : 0)) }
-        canvas.polyline(points, stroke: color, width: 1.8)
-        if let end = points.last { canvas.circle(x: end.0, y: end.1, radius: 2.5, fill: color) }
+    let shown = labelledLayers(layers)
+    func points(_ l: Int) -> [(Double, Double)] {
+        trace.map { (x(Double($0.step) / perEpoch), y($0.distances[l].isFinite ? $0.distances[l] : 0)) }
     }
-    // One legend row per layer, or per every k-th layer, as many rows as fit beside the plot.
-    let (legendTop, bottomMargin) = (50.0, 10.0)
-    let rows = Int((canvas.height - legendTop - bottomMargin - SVGCanvas.legendSize([]).height) / SVGCanvas.legendRowHeight)
-    var shown = Array(stride(from: 0, to: layers, by: max(1, (layers + rows - 1) / rows)))
-    if let last = shown.last, last != layers - 1 { shown[shown.count - 1] = layers - 1 }  // always name the class layer
-    canvas.legend(shown.map { (color(for: $0, of: layers), "layer \($0 + 1)", LegendStyle.line) }, x: 780, y: legendTop)
+    // Unlabelled layers first, thin and grey, under the labelled ones.
+    for l in 0 ..< layers where !shown.contains(l) { canvas.polyline(points(l), stroke: "#c8c8c8", width: 1) }
+    var ends: [(layer: Int, point: (Double, Double), color: String)] = []
+    for (k, l) in shown.enumerated() {
+        let color = qualitative[k % qualitative.count]
+        let line = points(l)
+        canvas.polyline(line, stroke: color, width: 1.8)
+        if let end = line.last { ends.append((l, end, color)) }
+    }
+    // Direct labels at the right of the plot, in the order of the line ends.
+    let labelX = plotRight + 22
+    let positions = spreadLabels(ends.map(\.point.1), spacing: 14, low: plotTop + 4, high: plotBottom)
+    for (end, labelY) in zip(ends, positions) {
+        canvas.circle(x: end.point.0, y: end.point.1, radius: 2.5, fill: end.color)
+        canvas.polyline([(end.point.0 + 3, end.point.1), (labelX - 12, end.point.1), (labelX - 3, labelY)], stroke: end.color, width: 1)
+        canvas.text("layer \(end.layer + 1)", x: labelX, y: labelY + 4, size: 11, fill: end.color)
+    }
+    if shown.count < layers {
+        canvas.text("grey: the other \(layers - shown.count) layers", x: plotRight, y: plotTop - 8, size: 11, anchor: .end, fill: "#777")
+    }
+    // The frame again, over the grid lines.
+    canvas.rect(x: plotLeft, y: plotTop, width: plotRight - plotLeft, height: plotBottom - plotTop, fill: "none", stroke: "#444")
     return canvas
 }

@@ -41,6 +41,27 @@ func fixture() throws -> (folder: URL, checkpoint: URL) {
         #expect(templates.shape == [3, 3, 4, 4])
     }
 
+    @Test func writesFigureFilesPNGsAndTheBackLink() throws {
+        let (folder, checkpoint) = try fixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("report")
+        let hasRasteriser = ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":")
+            .contains { FileManager.default.isExecutableFile(atPath: "\($0)/rsvg-convert") } ?? false
+        let (status, text, error) = try run("interpret", ["--checkpoint", checkpoint.path, "--data", folder.path, "--samples", "0,5",
+                                                         "--linearise", "30", "--output", output.path, "--index", "../report.html"]
+                                                         + (hasRasteriser ? ["--png"] : []))
+        #expect(status == 0, "\(error)")
+        #expect(text.contains("figures/*.svg"))
+        let figures = try FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("figures").path)
+        #expect(figures.filter { $0.hasSuffix(".svg") }.count == 8)
+        if hasRasteriser {
+            #expect(figures.filter { $0.hasSuffix(".png") }.count == 8)
+            #expect(Set(figures.map { ($0 as NSString).deletingPathExtension }).count == 8, "each PNG beside its SVG")
+        }
+        let html = try String(contentsOf: output.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("<a href=\"../report.html\">") && html.contains("figures/fig1-readout-accuracy.svg"))
+    }
+
     @Test func badInputExitsWithCodeTwo() throws {
         let (folder, checkpoint) = try fixture()
         defer { try? FileManager.default.removeItem(at: folder) }

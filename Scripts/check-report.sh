@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The real-browser check of the reports (run by Scripts/test.sh).
+#
+# 1. Builds a SMALL report with the commands themselves: Scripts/demo.sh with
+#    ISOMETRY_REPORT_QUICK=1 and the debug build (train on 2,000 images for 1 epoch, interpret
+#    4 images and linearise 50, two spectra, a 5 × 5 sweep), every figure also as PNG, into
+#    out/report-check/site.
+# 2. Loads every HTML page and every SVG of it in headless Chromium (Debian's `chromium`,
+#    installed when missing) at 1400 px and at 390 px (a phone: mobile emulation, so the
+#    viewport tag counts), driven through the DevTools protocol by python3's standard library
+#    (a WebSocket client of a few lines; no packages). It fails on
+#      * any console error or uncaught exception, and any failed load (Network.loadingFailed,
+#        a Log entry of level error);
+#      * a local link or image that does not exist on disk, an in-page #anchor without its
+#        target, an <img> that did not decode;
+#      * an HTML page without a viewport tag, or whose content is wider than the viewport at
+#        390 px (document scrollWidth > clientWidth; the widest offenders are named);
+#      * an SVG that does not parse (Chromium shows a parsererror).
+#
+# `Scripts/check-report.sh FOLDER` checks a report already written instead (e.g. `out` after
+# Scripts/demo.sh); screenshots go to out/report-check/screenshots either way.
+# 3. Writes a full-page screenshot of each load to out/report-check/screenshots (NAME-WIDTH.png).
+#
+# About a minute on 2 idle cores after the build (most of it training and the layer readout in
+# the debug build); the browser part takes 10-20 s. Runs as root without a display:
+# chromium --headless=new --no-sandbox.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. Scripts/lib/ensure-packages.sh
+ensure_packages chromium librsvg2-bin python3
+check=out/report-check
+# The debug build of the commands (a no-op after Scripts/test.sh's build); the clock starts after it.
+if [ $# -eq 0 ]; then
+    for product in train interpret spectrum; do swift build --product $product > /dev/null; done
+fi
+start=$(date +%s)
+if [ $# -ge 1 ]; then
+    # Scripts/check-report.sh FOLDER: check a report already written (e.g. out, from demo.sh).
+    site=$1
+    rm -rf "$check/screenshots"; mkdir -p "$check/screenshots"
+else
+    site=$check/site
+    rm -rf "$check"; mkdir -p "$check/screenshots"
+    ISOMETRY_REPORT_OUT="$site" ISOMETRY_REPORT_BUILD=debug ISOMETRY_REPORT_SKIP_BUILD=1 ISOMETRY_REPORT_QUICK=1 Scripts/demo.sh > "$check/demo.log" 2>&1 \
+        || { tail -20 "$check/demo.log"; echo "check-report: building the small report failed (log: $check/demo.log)" >&2; exit 1; }
+    echo "check-report: small report built in $(( $(date +%s) - start )) s ($site)"
+fi
+
+profile=$(mktemp -d)
+chromium --headless=new --no-sandbox --disable-gpu --no-first-run --no-default-browser-check --disable-extensions \
+    --hide-scrollbars --user-data-dir="$profile" --remote-debugging-port=0 --remote-debugging-address=127.0.0.1 about:blank \
+    > "$check/chromium.log" 2>&1 &
+browser=$!
+trap 'kill $browser 2>/dev/null; wait $browser 2>/dev/null; rm -rf "$profile"' EXIT
+
+python3 - "$site" "$check/screenshots" "$profile" <<'PYTHON'
+import base64, json, os, socket, struct, sys, time, urllib.parse, urllib.request
+
+site, shots, profile = sys.argv[1:4]
+site = os.path.abspath(site)
+
+# The browser writes its port to DevToolsActivePort once it listens.
+deadline = time.time() + 30
+while True:
+    try:
+        port = int(open(os.path.join(profile, "DevToolsActivePort")).read().split()[0])
+        break
+    except (OSError, ValueError, IndexError):
+        if time.time() > deadline: sys.exit("check-report: chromium did not start (see chromium.log)")
+        time.sleep(0.1)
+targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list"))
+page = next(t for t in targets if t["type"] == "page")
+
+class DevTools:
+    """A minimal WebSocket client (RFC 6455, text frames) for the DevTools protocol."""
+    def __init__(self, url):
+        parsed = urllib.parse.urlparse(url)
+        self.sock = socket.create_connection((parsed.hostname, parsed.port), timeout=60)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {parsed.path} HTTP/1.1\r\nHost: {parsed.hostname}:{parsed.port}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        response = b""
+        while b"\r\n\r\n" not in response: response += self.sock.recv(1)
+        if b" 101 " not in response.split(b"\r\n")[0]: sys.exit(f"check-report: DevTools handshake failed: {response[:200]!r}")
+        self.next_id, self.events = 0, []
+
+    def exact(self, n):
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk: raise ConnectionError("DevTools closed the connection")
+            data += chunk
+        return data
+
+    def receive(self):
+        message = b""
+        while True:
+            head = self.exact(2)
+            fin, opcode, length = head[0] & 0x80, head[0] & 0x0F, head[1] & 0x7F
+            if length == 126: length = struct.unpack(">H", self.exact(2))[0]
+            elif length == 127: length = struct.unpack(">Q", self.exact(8))[0]
+            payload = self.exact(length)
+            if opcode == 8: raise ConnectionError("DevTools closed the connection")
+            if opcode in (0, 1, 2): message += payload
+            if fin and opcode in (0, 1, 2): return json.loads(message)
+
+    def send(self, method, **params):
+        self.next_id += 1
+        data = json.dumps({"id": self.next_id, "method": method, "params": params}).encode()
+        mask = os.urandom(4)
+        header = bytes([0x81]) + (bytes([0x80 | len(data)]) if len(data) < 126 else
+                                  bytes([0x80 | 126]) + struct.pack(">H", len(data)) if len(data) < 65536 else
+                                  bytes([0x80 | 127]) + struct.pack(">Q", len(data)))
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+        while True:
+            message = self.receive()
+            if message.get("id") == self.next_id:
+                if "error" in message: raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self.events.append(message)
+
+    def wait_for(self, event, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(e.get("method") == event for e in self.events): return
+            self.events.append(self.receive())
+        raise TimeoutError(event)
+
+tools = DevTools(page["webSocketDebuggerUrl"])
+for domain in ("Page", "Runtime", "Log", "Network"): tools.send(f"{domain}.enable")
+
+# In the page: viewport tag, overflow and its widest offenders, links, images, anchors.
+PROBE = r"""(() => {
+  const root = document.documentElement, isSVG = root.namespaceURI === 'http://www.w3.org/2000/svg';
+  const out = {isSVG, parseError: !!document.querySelector('parsererror') || (!isSVG && !document.body),
+               viewport: !!document.querySelector('meta[name=viewport]'),
+               scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide: [], links: [], badImages: [], badAnchors: []};
+  if (!isSVG) {
+    for (const e of document.body.querySelectorAll('*')) {
+      const r = e.getBoundingClientRect();
+      if (r.right > root.clientWidth + 1 && out.wide.length < 5) out.wide.push(e.tagName.toLowerCase() + (e.className && e.className.baseVal === undefined ? '.' + e.className : '') + ' right=' + Math.round(r.right));
+    }
+    for (const a of document.querySelectorAll('a[href]')) out.links.push(a.href);
+    for (const i of document.images) { out.links.push(i.src); if (!i.complete || i.naturalWidth === 0) out.badImages.push(i.src.slice(0, 80)); }
+    for (const a of document.querySelectorAll('a[href^="#"]')) if (!document.getElementById(a.getAttribute('href').slice(1))) out.badAnchors.push(a.getAttribute('href'));
+  }
+  return JSON.stringify(out);
+})()"""
+
+pages = []
+for folder, _, files in os.walk(site):
+    for name in sorted(files):
+        if name.endswith((".html", ".svg")): pages.append(os.path.join(folder, name))
+pages.sort(key=lambda p: (not p.endswith(".html"), p))
+failures, loads = [], 0
+for path in pages:
+    relative = os.path.relpath(path, site)
+    for width in (1400, 390):
+        mobile = width < 600
+        tools.send("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=mobile)
+        tools.events.clear()
+        tools.send("Page.navigate", url="file://" + urllib.parse.quote(path))
+        tools.wait_for("Page.loadEventFired")
+        time.sleep(0.05)
+        result = json.loads(tools.send("Runtime.evaluate", expression=PROBE, returnByValue=True)["result"]["value"])
+        tools.send("Runtime.evaluate", expression="1")  # drain the events that came with the load
+        loads += 1
+        where = f"{relative} at {width} px"
+        for e in tools.events:
+            method, params = e.get("method"), e.get("params", {})
+            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+                failures.append(f"{where}: console error: {' '.join(str(a.get('value', a.get('description', ''))) for a in params.get('args', []))}")
+            elif method == "Runtime.exceptionThrown":
+                failures.append(f"{where}: exception: {params['exceptionDetails'].get('text')}")
+            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+                failures.append(f"{where}: {params['entry'].get('text')} {params['entry'].get('url', '')}")
+            elif method == "Network.loadingFailed" and not params.get("canceled"):
+                failures.append(f"{where}: failed load: {params.get('errorText')}")
+        if result["parseError"]: failures.append(f"{where}: does not parse")
+        if not result["isSVG"]:
+            if not result["viewport"]: failures.append(f"{where}: no <meta name=viewport> tag")
+            if mobile and result["scrollWidth"] > result["clientWidth"]:
+                failures.append(f"{where}: page is {result['scrollWidth']} px wide in a {result['clientWidth']} px viewport: {', '.join(result['wide'])}")
+            failures += [f"{where}: image did not decode: {src}" for src in result["badImages"]]
+            failures += [f"{where}: anchor without target: {a}" for a in result["badAnchors"]]
+            for link in result["links"]:
+                parsed = urllib.parse.urlparse(link)
+                if parsed.scheme == "file":
+                    target = urllib.parse.unquote(parsed.path)
+                    if not os.path.exists(target):
+                        failures.append(f"{where}: broken local link: {os.path.relpath(target, site)}")
+                elif parsed.scheme not in ("data", "http", "https", "mailto"):
+                    failures.append(f"{where}: unexpected link {link[:80]}")
+        # A full-page screenshot, at most 8000 px tall.
+        metrics = tools.send("Page.getLayoutMetrics")["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": max(metrics["width"], 1), "height": min(max(metrics["height"], 1), 8000), "scale": 1}
+        shot = tools.send("Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip)["data"]
+        name = relative.replace(os.sep, "_").rsplit(".", 1)[0] + f"-{width}.png"
+        with open(os.path.join(shots, name), "wb") as f: f.write(base64.b64decode(shot))
+
+print(f"check-report: {loads} loads of {len(pages)} pages and SVGs at 1400 and 390 px; screenshots in {shots}")
+if failures:
+    print("\n".join("  " + f for f in failures))
+    sys.exit(f"check-report: {len(failures)} problem(s)")
+PYTHON
+echo "check-report: passed in $(( $(date +%s) - start )) s"
