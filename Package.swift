@@ -85,21 +85,21 @@ let package = Package(
         .executableTarget(
             name: "SpectrumCommand",
             dependencies: [
-                "Spectrum", "Networks", "TensorAlgebra", "CommandSupport",
+                "Spectrum", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .executableTarget(
             name: "TrainCommand",
             dependencies: [
-                "Training", "Datasets", "Networks", "TensorAlgebra", "CommandSupport",
+                "Training", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .executableTarget(
             name: "InterpretCommand",
             dependencies: [
-                "Interpretation", "Datasets", "Networks", "TensorAlgebra", "CommandSupport",
+                "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
