@@ -145,7 +145,9 @@ extension SpectrumReport {
             (measuredColor, "measured, fraction per bin", .box),
         ]
         if law?.grid.isEmpty == false { entries.append((theoryColor, "theory, continuous part per bin", .line)) }
-        if !atoms.isEmpty { entries.append((theoryColor, "theory atom (mass)", .outline)) }
+        if atomRows.contains(where: { $0.theory != nil }) {
+            entries.append((theoryColor, atomRows.allSatisfy { $0.quantity.hasPrefix("atom") } ? "theory atom (mass)" : "theory, table row at the atom", .outline))
+        }
         if !positiveRows.isEmpty { entries.append((measuredText, "measured at the atom (table row)", .line)) }
         canvas.legend(entries, x: mainLeft + 12, y: plotTop + 8)
 
@@ -156,8 +158,8 @@ extension SpectrumReport {
             + "in \(bins) logarithmic bins"
         caption += zeroRow == nil && zeros.isEmpty ? "." : "; the left panel holds the eigenvalues the table counts at λ = 0."
         if !atomRows.isEmpty {
-            caption += " Labelled fractions are the table's rows: the eigenvalues within ε = \(atomToleranceText) × the larger of"
-                + " the theory's and the measured largest λ of an atom, measured and in theory."
+            caption += " Labelled fractions are the table's rows: the eigenvalues within ε of an atom, measured and in theory,"
+                + " with ε = \(atomToleranceText) × max(theory's λ_max, largest measured λ)."
         }
         if law == nil { caption += " No theory." }
         canvas.paragraph(caption, x: 30, y: plotBottom + 66, width: 760, size: 11)

@@ -41,10 +41,10 @@ extension SpectrumReport {
         lines.append("bands: \(comparison.model.rawValue); ✓ = theory and measurement agree within it")
         let failed = comparison.rows.filter { $0.agrees == false }.map(\.quantity)
         if !failed.isEmpty && c.weightsFromFile && subject == nil {
-            lines.append("outside the band: \(failed.joined(separator: ", ")) (the loaded weights are compared with the"
+            lines.append("outside the band: \(failed.joined(separator: "; ")) (the loaded weights are compared with the"
                 + " identity-initialisation law as a reference; training moves the spectrum away from it)")
         } else if !failed.isEmpty {
-            lines.append("outside the band: \(failed.joined(separator: ", "))"
+            lines.append("outside the band: \(failed.joined(separator: "; "))"
                 + (comparison.model == .bootstrapOverSamples
                     ? " (finite width: the theory is the N → ∞ limit; at N = \(width) the measured λ_max can sit several per cent"
                         + " from the edge and the fraction of zero eigenvalues above 1 − p; a bootstrap interval of a maximum cannot"
