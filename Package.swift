@@ -149,6 +149,8 @@ let package = Package(
         .testTarget(
             name: "SpectrumTests",
             dependencies: ["Spectrum", "Networks", "TensorAlgebra"]),
+        // The shared drawing primitives: axes, colour scales and bars, captions, numbers.
+        .testTarget(name: "FiguresTests", dependencies: ["Figures"]),
         .testTarget(
             name: "TrainingTests",
             dependencies: ["Training", "Datasets", "Networks", "TensorAlgebra", "Figures"],

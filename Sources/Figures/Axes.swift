@@ -68,27 +68,45 @@ public func tickLabel(_ value: Double, logarithmic: Bool) -> String {
 }
 
 extension SVGCanvas {
-    /// Draws a frame with ticks, tick labels and axis titles for the two scales.
+    /// Draws light grid lines, ticks, tick labels and axis titles for the two scales, and the
+    /// frame last, so that no grid line lies over it.
+    ///
+    /// Grid lines stop half a pixel inside the frame and are skipped where a tick falls on the
+    /// frame's top or bottom edge. Data drawn after `axes` may cover the frame's edges; call
+    /// ``frame(x:y:)`` at the end to draw it again on top.
     public mutating func axes(x: Scale, y: Scale, xLabel: String, yLabel: String?, xTicks: Int = 6, yTicks: Int = 5, gridLines: Bool = true) {
         let (left, right) = (x.start, x.end)
         let (bottom, top) = (y.start, y.end)
-        rect(x: left, y: top, width: right - left, height: bottom - top, fill: "none", stroke: "#444")
+        for tick in y.ticks(count: yTicks) {
+            let py = y(tick)
+            if gridLines && abs(py - top) > 1 && abs(py - bottom) > 1 {
+                line(min(left, right) + 0.5, py, max(left, right) - 0.5, py, stroke: "#eee")
+            }
+        }
         for tick in x.ticks(count: xTicks) {
             let px = x(tick)
             line(px, bottom, px, bottom + 5, stroke: "#444")
             text(tickLabel(tick, logarithmic: x.logarithmic), x: px, y: bottom + 18, size: 11, anchor: .middle)
         }
-        for tick in y.ticks(count: yTicks) {
-            let py = y(tick)
-            if gridLines { line(left, py, right, py, stroke: "#eee") }
-            // Without a y label the panel shares the y axis of its left neighbour.
-            if yLabel != nil {
+        // Without a y label the panel shares the y axis of its left neighbour.
+        if yLabel != nil {
+            for tick in y.ticks(count: yTicks) {
+                let py = y(tick)
                 line(left - 5, py, left, py, stroke: "#444")
                 text(tickLabel(tick, logarithmic: y.logarithmic), x: left - 8, y: py + 4, size: 11, anchor: .end)
             }
         }
         text(xLabel, x: (left + right) / 2, y: bottom + 38, size: 13, anchor: .middle)
         if let yLabel { text(yLabel, x: left - 48, y: (top + bottom) / 2, size: 13, anchor: .middle, rotate: -90) }
+        frame(x: x, y: y)
+    }
+
+    /// The plot frame of two scales: a dark rectangle around their pixel ranges, unfilled.
+    /// ``axes(x:y:xLabel:yLabel:xTicks:yTicks:gridLines:)`` draws it; draw it again after
+    /// the data when bars or cells reach the frame's edges.
+    public mutating func frame(x: Scale, y: Scale) {
+        rect(x: min(x.start, x.end), y: min(y.start, y.end), width: abs(x.end - x.start), height: abs(y.end - y.start),
+             fill: "none", stroke: "#444")
     }
 
     /// The height of one legend entry.

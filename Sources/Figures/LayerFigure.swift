@@ -8,7 +8,7 @@ public func layerFigure(accuracies: [Double], distances: [Double], title: String
     let x1 = Scale(domain: 0.5 ... (layers + 0.5), pixels: (80, 420))
     let low = max(0, ((accuracies.filter(\.isFinite).min() ?? 0) * 100 - 5).rounded(.down))
     let y1 = Scale(domain: low ... 100, pixels: (320, 60))
-    canvas.axes(x: x1, y: y1, xLabel: "layer l", yLabel: "test accuracy of class dims (%)", xTicks: min(accuracies.count, 10))
+    canvas.axes(x: x1, y: y1, xLabel: "layer", yLabel: "test accuracy of class dims (%)", xTicks: min(accuracies.count, 10))
     let points = accuracies.enumerated().map { (x1(Double($0.offset + 1)), y1($0.element * 100)) }
     canvas.polyline(points, stroke: "#2c7fb8", width: 2)
     for p in points { canvas.circle(x: p.0, y: p.1, radius: 4, fill: "#2c7fb8") }
@@ -16,7 +16,7 @@ public func layerFigure(accuracies: [Double], distances: [Double], title: String
     // Distances from data may be infinite (σ near 0): scale to the finite ones.
     let largest = distances.filter(\.isFinite).max() ?? 0
     let y2 = Scale(domain: 0 ... max(largest * 1.15, 1e-3), pixels: (320, 60))
-    canvas.axes(x: x2, y: y2, xLabel: "layer l", yLabel: "‖Wˡ − σI‖ / ‖σI‖ (Frobenius)", xTicks: min(distances.count, 10))
+    canvas.axes(x: x2, y: y2, xLabel: "layer", yLabel: "‖Wˡ − σI‖ / ‖σI‖ (Frobenius)", xTicks: min(distances.count, 10))
     for (l, d) in distances.enumerated() {
         let cx = x2(Double(l + 1))
         canvas.rect(x: cx - 10, y: y2(d), width: 20, height: y2(0) - y2(d), fill: "#d95f0e")

@@ -41,12 +41,56 @@ public struct SVGCanvas {
     public enum Anchor: String { case start, middle, end }
 
     /// With `halo`, the text gets a white outline so that it stays readable over plotted lines.
+    ///
+    /// `data` adds `data-…` attributes (sorted by key), for labels that show a number computed
+    /// elsewhere: `["quantity": "mean"]` renders as `data-quantity="mean"`, so tests and tools
+    /// can find which number a label shows without parsing its position.
     public mutating func text(_ content: String, x: Double, y: Double, size: Double = 12,
                               anchor: Anchor = .start, rotate: Double? = nil, weight: String = "normal", fill: String = "#222",
-                              halo: Bool = false) {
+                              halo: Bool = false, data: [String: String] = [:]) {
         let transform = rotate.map { " transform=\"rotate(\(n($0)) \(n(x)) \(n(y)))\"" } ?? ""
         let outline = halo ? " stroke=\"white\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"" : ""
-        elements.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor.rawValue)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(outline)\(transform)>\(escape(content))</text>")
+        let dataAttributes = data.keys.sorted().map { " data-\($0)=\"\(escape(data[$0]!).replacingOccurrences(of: "\"", with: "&quot;"))\"" }.joined()
+        elements.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor.rawValue)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(outline)\(transform)\(dataAttributes)>\(escape(content))</text>")
+    }
+
+    /// An approximate text width in pixels for Helvetica/Arial at `size` (0.55 em per
+    /// character), for layout: wrapping captions and placing legends.
+    public static func estimatedTextWidth(_ content: String, size: Double) -> Double {
+        Double(content.count) * size * 0.55
+    }
+
+    /// Text wrapped at word boundaries to lines no wider than `width` (estimated), starting
+    /// with its first baseline at `y`; returns the y just below the last line. For captions:
+    /// what a figure plots, from how many samples.
+    @discardableResult
+    public mutating func paragraph(_ content: String, x: Double, y: Double, width: Double, size: Double = 11,
+                                   lineHeight: Double? = nil, fill: String = "#444") -> Double {
+        let step = lineHeight ?? size * 1.35
+        var lines: [String] = []
+        var current = ""
+        for word in content.split(separator: " ", omittingEmptySubsequences: true) {
+            let candidate = current.isEmpty ? String(word) : current + " " + word
+            if !current.isEmpty && Self.estimatedTextWidth(candidate, size: size) > width {
+                lines.append(current)
+                current = String(word)
+            } else {
+                current = candidate
+            }
+        }
+        if !current.isEmpty { lines.append(current) }
+        for (index, line) in lines.enumerated() {
+            text(line, x: x, y: y + step * Double(index), size: size, fill: fill)
+        }
+        return y + step * Double(max(lines.count - 1, 0)) + step * 0.5
+    }
+
+    /// Draws `body` inside a `<g>` element with the given attributes, e.g.
+    /// `shape-rendering="crispEdges"` for heat-map cells that must meet without seams.
+    public mutating func group(_ attributes: String, _ body: (inout SVGCanvas) -> Void) {
+        elements.append("<g \(attributes)>")
+        body(&self)
+        elements.append("</g>")
     }
 
     /// Raw SVG, for what the helpers do not cover.

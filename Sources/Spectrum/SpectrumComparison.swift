@@ -13,10 +13,15 @@ public struct ComparisonRow: Sendable, Codable {
     /// Whether theory and measurement agree within the band; nil when there is no band.
     public var agrees: Bool?
     public var band: String
+    /// For the rows that count eigenvalues at an atom: the atom's location, and the half-width
+    /// of the window within which a value counts as at it (measured and theory alike). Figures
+    /// use them to draw exactly what the row counts.
+    public var atomLocation: Double?
+    public var atomWindow: Double?
 
     public init(
         quantity: String, measured: Double, theory: Double? = nil, bandLow: Double? = nil, bandHigh: Double? = nil,
-        agrees: Bool? = nil, band: String
+        agrees: Bool? = nil, band: String, atomLocation: Double? = nil, atomWindow: Double? = nil
     ) {
         self.quantity = quantity
         self.measured = measured
@@ -25,6 +30,8 @@ public struct ComparisonRow: Sendable, Codable {
         self.bandHigh = bandHigh
         self.agrees = agrees
         self.band = band
+        self.atomLocation = atomLocation
+        self.atomWindow = atomWindow
     }
 }
 
@@ -105,6 +112,7 @@ public struct SpectrumComparison: Sendable, Codable {
             let theory: Double?
             let value: ([Double]) -> Double
             let kind: Kind
+            var atom: (location: Double, window: Double)? = nil
             enum Kind { case fraction(Double?), mean, variance, maximum }
         }
         var quantities: [Quantity] = []
@@ -114,10 +122,16 @@ public struct SpectrumComparison: Sendable, Codable {
             // gets the same window: the atom plus any continuous mass inside it.
             let window = atomTolerance * max(scale, abs(location))
             let mass = law.map { $0.cdf(location + window) - (location - window > 0 ? $0.cdf(location - window) : 0) } ?? atom.mass
+            // When the window holds continuous mass that shows in the printed per cent (a
+            // density diverging at 0, as for random weights), the row is not the atom's mass:
+            // it is named for what it counts.
+            let name = abs(mass - atom.mass) < 5e-5 ? "atom at λ = \(format(location))"
+                : location == 0 ? "P(λ ≤ ε), ε = \(epsilonText(window))"
+                : "P(|λ − \(format(location))| ≤ ε), ε = \(epsilonText(window))"
             quantities.append(Quantity(
-                name: "atom at λ = \(format(location))", theory: mass,
+                name: name, theory: mass,
                 value: { values in Double(values.filter { $0 == location }.count) / Double(max(values.count, 1)) },
-                kind: .fraction(mass)))
+                kind: .fraction(mass), atom: (location, window)))
         }
         quantities.append(Quantity(name: "mean", theory: law?.mean, value: { Statistics($0).mean }, kind: .mean))
         quantities.append(Quantity(name: "variance", theory: law?.variance, value: { Statistics($0).variance }, kind: .variance))
@@ -135,7 +149,8 @@ public struct SpectrumComparison: Sendable, Codable {
         var generator = SplitMix(seed)
         for quantity in quantities {
             let measured = quantity.value(allValues)
-            var row = ComparisonRow(quantity: quantity.name, measured: measured, theory: quantity.theory, band: "")
+            var row = ComparisonRow(quantity: quantity.name, measured: measured, theory: quantity.theory, band: "",
+                                    atomLocation: quantity.atom?.location, atomWindow: quantity.atom?.window)
             guard let law, let theory = quantity.theory else {
                 row.band = "no theory"
                 rows.append(row)
@@ -161,6 +176,13 @@ public struct SpectrumComparison: Sendable, Codable {
                     // P(max ≤ x) = F(x)^n: the 2.5 % quantile of the maximum of n draws.
                     low = law.quantile(pow(0.025, 1 / count))
                     high = theory
+                }
+                // Fractions lie in [0, 1], means and variances of eigenvalues of J Jᵀ at or
+                // above 0: a band never reaches outside what the quantity can take.
+                switch quantity.kind {
+                case .fraction: (low, high) = (max(0, low), min(1, high))
+                case .mean, .variance: low = max(0, low)
+                case .maximum: break
                 }
                 // Values equal up to rounding agree even when the band has zero width.
                 let slack = atomTolerance * max(abs(theory), scale * 1e-12)
@@ -235,6 +257,15 @@ public struct SpectrumComparison: Sendable, Codable {
         }
         return distance
     }
+}
+
+/// ε of the "P(λ ≤ ε)" rows: three significant digits, exponent without padding (2.04e-3).
+func epsilonText(_ x: Double) -> String {
+    let text = String(format: "%.3g", x)
+    guard let e = text.firstIndex(of: "e") else { return text }
+    let mantissa = text[..<e]
+    let exponent = Int(text[text.index(after: e)...]) ?? 0
+    return "\(mantissa)e\(exponent)"
 }
 
 /// Mean and variance in one pass (Welford), stable for spectra spanning many decades.

@@ -6,17 +6,23 @@ extension SpectrumReport {
     ///
     /// Bars are the fraction of eigenvalues per logarithmic bin; the theory's continuous part
     /// is drawn as the mass it puts in each bin, and each atom as an outlined bar at its
-    /// mass. λ = 0 has no place on a log axis, so zero eigenvalues get a panel of their own.
+    /// mass. λ = 0 has no place on a log axis, so the eigenvalues the table counts at 0 get a
+    /// panel of their own.
+    ///
+    /// Every number written in the figure is one the report's ``text`` prints, from the same
+    /// ``SpectrumComparison`` row (the atom rows: the fraction within the row's window of the
+    /// atom, measured and theory); each such label carries `data-quantity` (the row's name)
+    /// and `data-kind` (`measured` or `theory`). A caption line says what is plotted and from
+    /// how many samples.
     public func histogramFigure() -> SVGCanvas {
-        var canvas = SVGCanvas(width: 820, height: 470)
         let values = eigenvalues.flatMap { $0 }
         let n = Double(max(values.count, 1))
         let atoms = law?.atoms ?? []
-        let tolerance = comparison.atomTolerance
-        let scale = max(law?.lambdaMax ?? 0, values.max() ?? 0)
-        let zeroAtom = atoms.first { $0.location == 0 }
-        // Exact zeros (and, when the theory has an atom at 0, values within rounding of it).
-        let zeroCut = zeroAtom == nil ? 0 : tolerance * scale * 1e-3
+        let atomRows = comparison.rows.filter { $0.atomLocation != nil }
+        let zeroRow = atomRows.first { $0.atomLocation == 0 }
+        // The zero panel holds what the table counts at 0 (values within the row's window),
+        // or exact zeros when there is no such row.
+        let zeroCut = zeroRow?.atomWindow ?? 0
         let zeros = values.filter { $0 <= zeroCut }
         let positive = values.filter { $0 > zeroCut }
 
@@ -30,11 +36,9 @@ extension SpectrumReport {
         let bins = 60
         let logLo = log10(lo) - 0.02, logHi = log10(hi) + 0.02
         let edges = (0 ... bins).map { pow(10, logLo + (logHi - logLo) * Double($0) / Double(bins)) }
+        func bin(of v: Double) -> Int { min(max(Int((log10(v) - logLo) / (logHi - logLo) * Double(bins)), 0), bins - 1) }
         var counts = [Double](repeating: 0, count: bins)
-        for v in positive {
-            let k = Int((log10(v) - logLo) / (logHi - logLo) * Double(bins))
-            counts[min(max(k, 0), bins - 1)] += 1 / n
-        }
+        for v in positive { counts[bin(of: v)] += 1 / n }
         // Theory per bin: the continuous part, and the positive atoms.
         var theory = [Double](repeating: 0, count: bins)
         if let law {
@@ -44,18 +48,22 @@ extension SpectrumReport {
                 theory[k] = max(0, law.cdf(edges[k + 1]) - law.cdf(edges[k]) - atomMass)
             }
         }
-        let zeroMeasured = Double(zeros.count) / n
+        let zeroMeasured = zeroRow?.measured ?? Double(zeros.count) / n
+        let positiveRows = atomRows.filter { ($0.atomLocation ?? 0) > 0 }
         // The two panels have their own y scales: an atom at 0 would flatten the histogram.
-        let positiveAtomMass = atoms.filter { $0.location > 0 }.map(\.mass).max() ?? 0
-        let top = max(counts.max() ?? 0, theory.max() ?? 0, positiveAtomMass) * 1.15
-        let zeroTop = max(zeroAtom?.mass ?? 0, zeroMeasured) * 1.15
+        let positiveAtomMass = (atoms.filter { $0.location > 0 }.map(\.mass) + positiveRows.compactMap(\.theory)).max() ?? 0
+        let top = max(counts.max() ?? 0, theory.max() ?? 0, positiveAtomMass) * 1.18
+        let zeroTop = max(zeroRow?.theory ?? 0, zeroMeasured) * 1.15
 
-        let y = Scale(domain: 0 ... max(top, 1e-3), pixels: (400, 70))
-        let zy = Scale(domain: 0 ... max(zeroTop, 1e-3), pixels: (400, 70))
-        let hasZeroPanel = zeroAtom != nil || !zeros.isEmpty
-        let mainLeft = hasZeroPanel ? 215.0 : 90.0
+        // Layout: title, theory line, panels, caption.
+        let (plotTop, plotBottom) = (70.0, 400.0)
+        var canvas = SVGCanvas(width: 820, height: 520)
+        let y = Scale(domain: 0 ... max(top, 1e-3), pixels: (plotBottom, plotTop))
+        let zy = Scale(domain: 0 ... max(zeroTop, 1e-3), pixels: (plotBottom, plotTop))
+        let hasZeroPanel = zeroRow != nil || !zeros.isEmpty
+        let mainLeft = hasZeroPanel ? 225.0 : 90.0
         let x = Scale(domain: edges[0] ... edges[bins], pixels: (mainLeft, 790), logarithmic: true)
-        let measuredColor = "#7fa7d9", theoryColor = "#c0392b"
+        let measuredColor = "#7fa7d9", measuredText = "#2c5f9e", theoryColor = "#c0392b"
 
         canvas.text(titleLine, x: 410, y: 24, size: 15, anchor: .middle, weight: "bold")
         canvas.text(law.map { "theory: \($0.name)" } ?? "theory: none", x: 410, y: 44, size: 11, anchor: .middle, fill: "#555")
@@ -73,42 +81,96 @@ extension SpectrumReport {
             points.append((x(edges[bins]), y(0)))
             canvas.polyline(points, stroke: theoryColor, width: 1.8)
         }
-        for atom in atoms where atom.location > 0 {
-            // Outline the bin that holds the atom, so theory and measurement share a bar.
-            let k = min(max(Int((log10(atom.location) - logLo) / (logHi - logLo) * Double(bins)), 0), bins - 1)
+        for row in positiveRows {
+            // Outline the bin that holds the atom, so theory and measurement share a bar; the
+            // measured mark is the row's count (values within its window), not the bin's.
+            guard let location = row.atomLocation else { continue }
+            let k = bin(of: location)
             let (x0, x1) = (x(edges[k]), x(edges[k + 1]))
-            canvas.rect(x: x0, y: y(atom.mass), width: x1 - x0, height: y(0) - y(atom.mass), fill: "none", stroke: theoryColor, strokeWidth: 2)
-            canvas.text(String(format: "theory %.2f %%", 100 * atom.mass), x: (x0 + x1) / 2 + 8, y: y(atom.mass) - 20, size: 11, fill: theoryColor)
-            canvas.text(String(format: "measured %.2f %%", 100 * counts[k]), x: (x0 + x1) / 2 + 8, y: y(atom.mass) - 6, size: 11, fill: "#2c5f9e")
+            let mass = row.theory ?? 0
+            if row.theory != nil {
+                canvas.rect(x: x0, y: y(mass), width: x1 - x0, height: y(0) - y(mass), fill: "none", stroke: theoryColor, strokeWidth: 2)
+            }
+            canvas.line(x0 - 3, y(row.measured), x1 + 3, y(row.measured), stroke: measuredText, width: 3)
+            let labelTop = min(y(mass), y(row.measured), y(counts[k])) - 8
+            let labelX = (x0 + x1) / 2 + 10
+            let anchor: SVGCanvas.Anchor = labelX > 640 ? .end : .start
+            let lx = anchor == .end ? (x0 + x1) / 2 - 10 : labelX
+            var lineY = labelTop - (row.theory != nil ? 28 : 14)
+            canvas.text(row.quantity, x: lx, y: lineY, size: 11, anchor: anchor, weight: "bold", halo: true)
+            if row.theory != nil {
+                lineY += 14
+                canvas.text("theory \(row.theoryText)", x: lx, y: lineY, size: 11, anchor: anchor, fill: theoryColor, halo: true,
+                            data: ["quantity": row.quantity, "kind": "theory"])
+            }
+            lineY += 14
+            canvas.text("measured \(row.measuredText)", x: lx, y: lineY, size: 11, anchor: anchor, fill: measuredText, halo: true,
+                        data: ["quantity": row.quantity, "kind": "measured"])
         }
+        canvas.frame(x: x, y: y)
 
         if hasZeroPanel {
             // The λ = 0 panel, with its own y axis.
-            let zx = Scale(domain: 0 ... 1, pixels: (72, 122))
-            canvas.rect(x: 72, y: 70, width: 50, height: 330, fill: "none", stroke: "#444")
+            let (panelLeft, panelRight) = (78.0, 138.0)
+            let zx = Scale(domain: 0 ... 1, pixels: (panelLeft, panelRight))
+            let centre = (panelLeft + panelRight) / 2
             for tick in zy.ticks(count: 4) {
-                canvas.line(67, zy(tick), 72, zy(tick), stroke: "#444")
-                canvas.text(tickLabel(tick, logarithmic: false), x: 64, y: zy(tick) + 4, size: 11, anchor: .end)
+                canvas.line(panelLeft - 5, zy(tick), panelLeft, zy(tick), stroke: "#444")
+                canvas.text(tickLabel(tick, logarithmic: false), x: panelLeft - 8, y: zy(tick) + 4, size: 11, anchor: .end)
             }
-            canvas.text("fraction at λ = 0", x: 22, y: 235, size: 13, anchor: .middle, rotate: -90)
+            let isAtom = zeroRow.map { $0.quantity.hasPrefix("atom") } ?? false
+            canvas.text(zeroRow == nil || isAtom ? "fraction at λ = 0" : "fraction with λ ≤ ε",
+                        x: 24, y: (plotTop + plotBottom) / 2, size: 13, anchor: .middle, rotate: -90)
             canvas.rect(x: zx(0.2), y: zy(zeroMeasured), width: zx(0.8) - zx(0.2), height: zy(0) - zy(zeroMeasured), fill: measuredColor)
-            if let zeroAtom {
-                canvas.rect(x: zx(0.1), y: zy(zeroAtom.mass), width: zx(0.9) - zx(0.1), height: zy(0) - zy(zeroAtom.mass),
-                            fill: "none", stroke: theoryColor, strokeWidth: 2)
-                canvas.text(String(format: "%.2f %%", 100 * zeroAtom.mass), x: 97, y: 66 - 14, size: 11, anchor: .middle, fill: theoryColor)
+            if let zeroRow {
+                if let mass = zeroRow.theory {
+                    canvas.rect(x: zx(0.1), y: zy(mass), width: zx(0.9) - zx(0.1), height: zy(0) - zy(mass),
+                                fill: "none", stroke: theoryColor, strokeWidth: 2)
+                    canvas.text(zeroRow.theoryText, x: centre, y: plotTop - 18, size: 11, anchor: .middle, fill: theoryColor,
+                                data: ["quantity": zeroRow.quantity, "kind": "theory"])
+                }
+                canvas.text(zeroRow.measuredText, x: centre, y: plotTop - 5, size: 11, anchor: .middle, fill: measuredText,
+                            data: ["quantity": zeroRow.quantity, "kind": "measured"])
             }
-            if zeroMeasured > 0 {
-                canvas.text(String(format: "%.2f %%", 100 * zeroMeasured), x: 97, y: 66, size: 11, anchor: .middle, fill: "#2c5f9e")
+            canvas.rect(x: panelLeft, y: plotTop, width: panelRight - panelLeft, height: plotBottom - plotTop, fill: "none", stroke: "#444")
+            // The panel's x label: what the table row counts.
+            if let zeroRow, !isAtom, let comma = zeroRow.quantity.range(of: ", ") {
+                canvas.text(String(zeroRow.quantity[..<comma.lowerBound]), x: centre, y: plotBottom + 18, size: 12, anchor: .middle)
+                canvas.text(String(zeroRow.quantity[comma.upperBound...]), x: centre, y: plotBottom + 34, size: 11, anchor: .middle)
+            } else {
+                canvas.text("λ = 0", x: centre, y: plotBottom + 18, size: 12, anchor: .middle)
             }
-            canvas.text("λ = 0", x: 97, y: 418, size: 12, anchor: .middle)
         }
         var entries: [(color: String, label: String, style: LegendStyle)] = [
-            (measuredColor, "measured, \(values.count) eigenvalues", .box),
+            (measuredColor, "measured, fraction per bin", .box),
         ]
         if law?.grid.isEmpty == false { entries.append((theoryColor, "theory, continuous part per bin", .line)) }
-        if !atoms.isEmpty { entries.append((theoryColor, "theory atom (mass)", .outline)) }
-        canvas.legend(entries, x: mainLeft + 12, y: 78)
+        if atomRows.contains(where: { $0.theory != nil }) {
+            entries.append((theoryColor, atomRows.allSatisfy { $0.quantity.hasPrefix("atom") } ? "theory atom (mass)" : "theory, table row at the atom", .outline))
+        }
+        if !positiveRows.isEmpty { entries.append((measuredText, "measured at the atom (table row)", .line)) }
+        canvas.legend(entries, x: mainLeft + 12, y: plotTop + 8)
+
+        // The caption: what is plotted, from how many samples.
+        let count = comparison.eigenvalueCount
+        let source = subject == nil ? "\(configuration.precision.rawValue), \(route) route" : route
+        var caption = "Histogram of \(eigenvalues.count) samples × \(width) = \(count) eigenvalues of J Jᵀ (N = \(width); \(source)), "
+            + "in \(bins) logarithmic bins"
+        caption += zeroRow == nil && zeros.isEmpty ? "." : "; the left panel holds the eigenvalues the table counts at λ = 0."
+        if !atomRows.isEmpty {
+            caption += " Labelled fractions are the table's rows: the eigenvalues within ε of an atom, measured and in theory,"
+                + " with ε = \(atomToleranceText) × max(theory's λ_max, largest measured λ)."
+        }
+        if law == nil { caption += " No theory." }
+        canvas.paragraph(caption, x: 30, y: plotBottom + 66, width: 760, size: 11)
         return canvas
+    }
+
+    /// The comparison's relative atom tolerance, as the caption prints it.
+    private var atomToleranceText: String {
+        let text = String(format: "%.0e", comparison.atomTolerance)
+        guard let e = text.firstIndex(of: "e") else { return text }
+        return "\(text[..<e])e\(Int(text[text.index(after: e)...]) ?? 0)"
     }
 
     var titleLine: String {

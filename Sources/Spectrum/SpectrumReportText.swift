@@ -1,3 +1,4 @@
+import Figures
 import Foundation
 
 extension SpectrumReport {
@@ -32,28 +33,18 @@ extension SpectrumReport {
             + "   " + pad("band", 27) + "agree"
         lines.append(header)
         for row in comparison.rows {
-            let isFraction = row.quantity.hasPrefix("atom") || row.quantity.hasPrefix("P(")
-            func show(_ x: Double?) -> String {
-                guard let x else { return "–" }
-                return isFraction ? String(format: "%.2f %%", 100 * x) : short(x)
-            }
-            var band = "–"
-            if let low = row.bandLow, let high = row.bandHigh {
-                band = isFraction ? String(format: "[%.2f, %.2f] %%", 100 * low, 100 * high)
-                    : "[\(short(low)), \(short(high))]"
-            }
             let mark = row.agrees.map { $0 ? "✓" : "✗" } ?? " "
-            lines.append(pad(row.quantity, 22) + pad(show(row.measured), 13, right: true)
-                + pad(show(row.theory), 13, right: true) + "   " + pad(band, 27) + mark)
+            lines.append(pad(row.quantity, 22) + pad(row.measuredText, 13, right: true)
+                + pad(row.theoryText, 13, right: true) + "   " + pad(row.bandText, 27) + mark)
         }
         lines.append("")
         lines.append("bands: \(comparison.model.rawValue); ✓ = theory and measurement agree within it")
         let failed = comparison.rows.filter { $0.agrees == false }.map(\.quantity)
         if !failed.isEmpty && c.weightsFromFile && subject == nil {
-            lines.append("outside the band: \(failed.joined(separator: ", ")) (the loaded weights are compared with the"
+            lines.append("outside the band: \(failed.joined(separator: "; ")) (the loaded weights are compared with the"
                 + " identity-initialisation law as a reference; training moves the spectrum away from it)")
         } else if !failed.isEmpty {
-            lines.append("outside the band: \(failed.joined(separator: ", "))"
+            lines.append("outside the band: \(failed.joined(separator: "; "))"
                 + (comparison.model == .bootstrapOverSamples
                     ? " (finite width: the theory is the N → ∞ limit; at N = \(width) the measured λ_max can sit several per cent"
                         + " from the edge and the fraction of zero eigenvalues above 1 − p; a bootstrap interval of a maximum cannot"
@@ -63,9 +54,33 @@ extension SpectrumReport {
     }
 }
 
+extension ComparisonRow {
+    /// Whether the row is a fraction of eigenvalues (printed in per cent).
+    var isFraction: Bool { quantity.hasPrefix("atom") || quantity.hasPrefix("P(") }
+
+    /// A value of the row as the table prints it (and figures label it).
+    func display(_ x: Double?) -> String {
+        guard let x else { return "–" }
+        return isFraction ? percent(x) : short(x)
+    }
+
+    var measuredText: String { display(measured) }
+    var theoryText: String { display(theory) }
+
+    /// The band, "–" when there is none.
+    var bandText: String {
+        guard let low = bandLow, let high = bandHigh else { return "–" }
+        return isFraction ? "[\(fixedDecimal(100 * low)), \(fixedDecimal(100 * high))] %" : "[\(short(low)), \(short(high))]"
+    }
+}
+
+/// A fraction in per cent with two decimals: "15.40 %", never "-0.00 %".
+func percent(_ x: Double) -> String { fixedDecimal(100 * x) + " %" }
+
+/// Five significant digits between 1e-3 and 1e5, otherwise scientific; no "-0".
 func short(_ x: Double) -> String {
     if x == 0 { return "0" }
-    if abs(x) >= 1e-3 && abs(x) < 1e5 { return String(format: "%.5g", x) }
+    if abs(x) >= 1e-3 && abs(x) < 1e5 { return signedZeroFree(String(format: "%.5g", x)) }
     return String(format: "%.4e", x)
 }
 

@@ -4,44 +4,66 @@ import Foundation
 extension SpectrumSweep {
     /// Four heat maps over (σ, q0): the fraction of non-vanishing eigenvalues and log10 of the
     /// mean eigenvalue, measured and theoretical, each with the critical curve α·σ²ᴸ = 1.
+    ///
+    /// Every colour scale has a colour bar. The fraction panels share the scale 0 … 1; the two
+    /// log10-mean panels share one scale fitted to their values (``ColorScale/fitted(to:label:center:sequential:diverging:)``:
+    /// diverging and symmetric about 0, white at mean λ = 1, when both signs occur; sequential
+    /// otherwise), so that measurement and theory compare cell by cell. Cells meet without
+    /// seams (`crispEdges`, each reaching one pixel under its neighbour). A caption gives the
+    /// grid size and the samples per point.
     public func heatMap(_ points: [Point]) -> SVGCanvas {
-        var canvas = SVGCanvas(width: 1000, height: 820)
+        var canvas = SVGCanvas(width: 1000, height: 850)
         canvas.text("Identity-initialised \(activation.rawValue) MLP, L = \(layers), N = \(width): spectrum of J Jᵀ over (σ, q0)",
                     x: 500, y: 26, size: 16, anchor: .middle, weight: "bold")
-        canvas.text("\(samples) samples per point; dashed: critical curve α·σ²ᴸ = 1 (mean eigenvalue 1); grey: every measured eigenvalue is 0",
-                    x: 500, y: 46, size: 12, anchor: .middle, fill: "#555")
-        let byIndex = Dictionary(uniqueKeysWithValues: points.map { ($0.index, $0) })
-        let logMeans = points.flatMap { [$0.measuredLog10Mean, $0.theoryLog10Mean] }.filter(\.isFinite)
-        let extent = max(logMeans.map(abs).max() ?? 1, 1e-9)
+        let byIndex = Dictionary(points.map { ($0.index, $0) }, uniquingKeysWith: { first, _ in first })
+        let logMeans = points.flatMap { [$0.measuredLog10Mean, $0.theoryLog10Mean] }
+        let fractionScale = ColorScale.sequential(.viridis, domain: 0 ... 1, label: "fraction of λ ≠ 0", note: "shared")
+        var logScale = ColorScale.fitted(to: logMeans, label: "log10 mean λ")
+        logScale.note = logScale.center != nil ? "shared, symmetric about 0" : "shared, data range"
+        let (sLo, sHi) = (sigmas.min()!, sigmas.max()!), (qLo, qHi) = (q0s.min()!, q0s.max()!)
+        let grey = points.contains { !$0.measuredLog10Mean.isFinite || !$0.theoryLog10Mean.isFinite }
+        let caption = "\(sigmas.count) σ × \(q0s.count) q0 = \(pointCount) grid points (σ \(format(sLo)) … \(format(sHi))"
+            + (sigmas.count > 1 ? ", evenly spaced" : "") + "; q0 \(format(qLo)) … \(format(qHi))" + (q0s.count > 1 ? ", log-spaced" : "")
+            + "), \(samples) samples per point (\(samples) × \(width) eigenvalues), \(precision.rawValue), seed \(seed) + point number."
+            + " Dashed: the critical curve α·σ²ᴸ = 1 (mean eigenvalue 1)."
+            + (grey ? " Grey: every measured eigenvalue is 0 (log10 mean −∞)." : "")
+            + " Colour scales are shared by the measured and theory panels of a row"
+            + (logScale.center != nil ? "; log10 mean λ is symmetric about 0 (white: mean 1)." : ".")
+        canvas.paragraph(caption, x: 40, y: 48, width: 920, size: 12, fill: "#555")
         let curve = criticalCurve()
-        let panels: [(String, (Point) -> Double, ColorMap, ClosedRange<Double>, String)] = [
-            ("measured: fraction of λ ≠ 0", \.measuredFraction, .viridis, 0 ... 1, "fraction"),
-            ("theory: fraction of λ ≠ 0", \.theoryFraction, .viridis, 0 ... 1, "fraction"),
-            ("measured: log10 mean λ", \.measuredLog10Mean, .diverging, -extent ... extent, "log10 mean λ"),
-            ("theory: log10 mean λ", \.theoryLog10Mean, .diverging, -extent ... extent, "log10 mean λ"),
+        let panels: [(String, (Point) -> Double, ColorScale)] = [
+            ("measured: fraction of λ ≠ 0", \.measuredFraction, fractionScale),
+            ("theory: fraction of λ ≠ 0", \.theoryFraction, fractionScale),
+            ("measured: log10 mean λ", \.measuredLog10Mean, logScale),
+            ("theory: log10 mean λ", \.theoryLog10Mean, logScale),
         ]
-        for (panel, (title, value, map, range, barLabel)) in panels.enumerated() {
+        // Cells span half-way to their neighbours.
+        let sigmaEdges = edges(sigmas, logarithmic: false)
+        let q0Edges = edges(q0s, logarithmic: true)
+        for (panel, (title, value, scale)) in panels.enumerated() {
             let left = panel % 2 == 0 ? 80.0 : 570.0
-            let top = panel < 2 ? 80.0 : 450.0
+            let top = panel < 2 ? 110.0 : 485.0
             let (w, h) = (310.0, 300.0)
-            let x = Scale(domain: sigmas.min()! ... sigmas.max()!, pixels: (left, left + w))
-            let y = Scale(domain: q0s.min()! ... q0s.max()!, pixels: (top + h, top), logarithmic: true)
-            // Cells span half-way to their neighbours.
-            let sigmaEdges = edges(sigmas, logarithmic: false)
-            let q0Edges = edges(q0s, logarithmic: true)
-            for i in sigmas.indices {
-                for j in q0s.indices {
-                    guard let point = byIndex[i * q0s.count + j] else { continue }
-                    let v = value(point)
-                    let color = v.isFinite ? map.hex((v - range.lowerBound) / (range.upperBound - range.lowerBound)) : "#bbbbbb"
-                    canvas.rect(x: x(sigmaEdges[i]), y: y(q0Edges[j + 1]), width: x(sigmaEdges[i + 1]) - x(sigmaEdges[i]) + 0.4,
-                                height: y(q0Edges[j]) - y(q0Edges[j + 1]) + 0.4, fill: color)
+            let x = Scale(domain: sLo ... sHi, pixels: (left, left + w))
+            let y = Scale(domain: qLo ... qHi, pixels: (top + h, top), logarithmic: true)
+            canvas.group("shape-rendering=\"crispEdges\"") { canvas in
+                for i in sigmas.indices {
+                    for j in q0s.indices {
+                        guard let point = byIndex[i * q0s.count + j] else { continue }
+                        // Each cell reaches one pixel under its right and upper neighbours,
+                        // which are drawn after it: no background shows between cells.
+                        let extraX = i == sigmas.count - 1 ? 0 : 1.0, extraY = j == q0s.count - 1 ? 0 : 1.0
+                        let (x0, x1) = (x(sigmaEdges[i]), x(sigmaEdges[i + 1]))
+                        let (yTop, yBottom) = (y(q0Edges[j + 1]), y(q0Edges[j]))
+                        canvas.rect(x: x0, y: yTop - extraY, width: x1 - x0 + extraX, height: yBottom - yTop + extraY,
+                                    fill: scale.color(value(point)))
+                    }
                 }
             }
             canvas.polyline(curve.map { (x($0.0), y($0.1)) }, stroke: "#000", width: 2, dash: "6,4")
             canvas.axes(x: x, y: y, xLabel: "σ (weight scale)", yLabel: "q0 (input variance)", gridLines: false)
             canvas.text(title, x: left + w / 2, y: top - 10, size: 13, anchor: .middle, weight: "bold")
-            canvas.colorBar(map, x: left + w + 14, y: top, height: h, low: range.lowerBound, high: range.upperBound, label: barLabel)
+            canvas.colorBar(scale, x: left + w + 14, y: top, length: h)
         }
         return canvas
     }
