@@ -44,13 +44,17 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
     /// OpenBLAS threads for the spectra; nil (default) chooses by width (one thread below
     /// `JacobianSpectrumAnalyzer.singleThreadWidthLimit`, OpenBLAS's own setting above).
     public var threads: Int?
+    /// With `weightsPath` naming a checkpoint that records its activation, analyse with that
+    /// activation (the default) rather than `activation`; `.npy` folders record none and always
+    /// use `activation`. The report's configuration shows the activation actually used.
+    public var activationFromFile: Bool
 
     public init(
         activation: Activation = .hardTanh, initialization: Initialization = .identity,
         width: Int = 794, layers: Int = 20, sigma: Double = 1, q0: Double = 0.5,
         sigmaW: Double = 1, sigmaB: Double = 0, samples: Int = 10, seed: UInt64 = 0,
         input: InputDistribution = .normal, precision: Precision = .double,
-        weightsPath: String? = nil, redrawWeights: Bool = true, threads: Int? = nil
+        weightsPath: String? = nil, redrawWeights: Bool = true, threads: Int? = nil, activationFromFile: Bool = true
     ) {
         self.activation = activation
         self.initialization = initialization
@@ -67,6 +71,7 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
         self.weightsPath = weightsPath
         self.redrawWeights = redrawWeights
         self.threads = threads
+        self.activationFromFile = activationFromFile
     }
 
     /// Whether the weights are loaded from `weightsPath` rather than drawn.
@@ -199,12 +204,14 @@ public enum SpectrumExperiment {
     static func run<Scalar: BLASScalar>(
         _ configuration: SpectrumConfiguration, _: Scalar.Type, progress: ((Int, Int) -> Void)?
     ) throws(SpectrumError) -> SpectrumReport {
-        let c = configuration
+        var c = configuration
         var generator = SeededGenerator(seed: c.seed)
         let sigmaW = c.effectiveSigmaW
         func makeNetwork() throws(SpectrumError) -> MultilayerPerceptron<Scalar> {
             if let path = c.weightsPath {
-                do { return try MultilayerPerceptron(contentsOf: path, activation: c.activation) } catch {
+                // A checkpoint names its activation; a folder of .npy layers does not.
+                let fromFile = c.activationFromFile && path.hasSuffix(".safetensors")
+                do { return try MultilayerPerceptron(contentsOf: path, activation: fromFile ? nil : c.activation) } catch {
                     throw .weightsFile(error)
                 }
             }
@@ -216,6 +223,8 @@ public enum SpectrumExperiment {
                 activation: c.activation, using: &generator)
         }
         let network = try makeNetwork()
+        // The theory and the report follow the activation the network really has.
+        c.activation = network.activation
         let redraw = c.redrawWeights && c.initialization.isRandom && !c.weightsFromFile
         let width = network.inputWidth
 

@@ -93,7 +93,7 @@ struct Analyze: ParsableCommand {
             activation: activation, initialization: chosenInitialization, width: width, layers: layers,
             sigma: sigma, q0: q0, sigmaW: sigmaW ?? sigma, sigmaB: sigmaB, samples: samples, seed: seed,
             input: input ?? (chosenInitialization.isRandom ? .fixedPoint : .normal), precision: precision,
-            weightsPath: weightsSource, redrawWeights: !fixedWeights, threads: threads)
+            weightsPath: weightsSource, redrawWeights: !fixedWeights, threads: threads, activationFromFile: !activationFlagGiven)
         if let weights = weightsSource {
             // Shape comes from the files; read just the headers' worth by loading once.
             let network = try loadNetwork(weights)
