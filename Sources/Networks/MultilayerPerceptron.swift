@@ -44,22 +44,6 @@ public struct MultilayerPerceptron<Scalar: BLASScalar>: Sendable {
     public var inputWidth: Int { weights[0].shape[1] }
     public var outputWidth: Int { weights[weights.count - 1].shape[0] }
 
-    /// Whether every weight matrix is diagonal (square with zero off-diagonal entries), as
-    /// under identity initialisation: coordinates then never mix and J is diagonal.
-    @inlinable
-    public var isDiagonal: Bool {
-        weights.allSatisfy { w in
-            let n = w.shape[0]
-            guard w.shape[1] == n else { return false }
-            return w.withUnsafeBufferPointer { e in
-                for i in 0 ..< n {
-                    for j in 0 ..< n where i != j && e[i * n + j] != 0 { return false }
-                }
-                return true
-            }
-        }
-    }
-
     /// Pre-activations h^1 … h^L, for one input vector `[N]` (GEMV per layer) or a batch of
     /// row vectors `[B, N]` (one GEMM per layer, h = x·Wᵀ + b).
     @inlinable
@@ -148,6 +132,10 @@ extension MultilayerPerceptron {
             } else {
                 biases.append(nil)
             }
+        }
+        for (index, tensor) in weights.enumerated() {
+            let bad = tensor.withUnsafeBufferPointer { $0.reduce(0) { $1.isFinite ? $0 : $0 + 1 } }
+            if bad > 0 { throw .nonFiniteValues(path: weightFiles[index].path, tensor: "W\(index + 1)", count: bad) }
         }
         self.init(weights: weights, biases: biases, activation: activation)
     }

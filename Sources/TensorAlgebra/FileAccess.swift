@@ -155,7 +155,7 @@ public final class RegularFileReader {
     /// Reads the whole file, refusing before any allocation a size above `limit`.
     public func readAll(limit: Int = MemoryBudget.defaultLimit) throws(FileAccessProblem) -> [UInt8] {
         guard size <= limit else { throw .exceedsMemory(bytes: size, limit: limit) }
-        precondition(descriptor >= 0, "readAll after takeDescriptor")
+        if descriptor < 0 { fatalError("readAll after takeDescriptor") }
         let fd = descriptor
         var failure: FileAccessProblem?
         let bytes = [UInt8](unsafeUninitializedCapacity: size + 1) { buffer, initialized in

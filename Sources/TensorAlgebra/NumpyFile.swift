@@ -200,7 +200,7 @@ public struct NumpyArray: Sendable, Equatable {
         let unpadded = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
         let length = header.utf8.count
-        precondition(length <= 65535, "npy header of \(length) bytes does not fit format 1.0")
+        if length > 65535 { fatalError("npy header of \(length) bytes does not fit format 1.0") }
         var out: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0]
         out += [UInt8(length & 0xFF), UInt8(length >> 8)]
         out += Array(header.utf8)

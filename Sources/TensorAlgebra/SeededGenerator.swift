@@ -63,7 +63,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 /// x = m·2^e with m in [√½, √2); log m = 2·atanh(t), t = (m − 1)/(m + 1), |t| < 0.172,
 /// summed as an odd series until the terms no longer change the sum (about 1 ulp).
 func portableLog(_ x: Double) -> Double {
-    precondition(x > 0 && x.isFinite)
+    if !(x > 0 && x.isFinite) { fatalError("portable logarithm of \(x): needs a positive finite number") }
     var exponent = Double(x.exponent)
     var mantissa = x.significand  // in [1, 2)
     if mantissa > 1.4142135623730951 {

@@ -112,7 +112,8 @@ struct Train: ParsableCommand {
         }
         let trainer = session.trainer
         if resume != nil { print("resuming \(resume!) at epoch \(trainer.epoch + 1), step \(trainer.stepInEpoch)") }
-        print("training \(layers) layers × width \(trainer.classifier.width) (\(activation.rawValue), \(initialization.rawValue) σ = \(sigma)), "
+        let m = trainer.classifier.configuration  // the checkpoint's when resuming, not the flags'
+        print("training \(m.layers) layers × width \(trainer.classifier.width) (\(m.activation.rawValue), \(m.initialization.rawValue) σ = \(m.sigma)), "
             + "\(trainer.trainingImages(dataset.train).count) images, batch \(batch), \(optimizer.rawValue) lr \(lr), \(epochs) epochs, \(precision.rawValue), "
             + "OpenBLAS \(OpenBLAS.coreName) × \(threads ?? OpenBLAS.threads)")
         let bar = ProgressBar(label: "epoch")

@@ -79,29 +79,27 @@ public final class OptimizerState<Scalar: BLASScalar> {
             }
             return
         }
-        do {
-            parameter.withUnsafeMutableBufferPointer { w in
-                first[index].withUnsafeMutableBufferPointer { m in
-                    switch configuration {
-                    case .sgd(let momentum, let weightDecay):
-                        let (mu, lambda) = (Scalar(momentum), Scalar(weightDecay))
+        parameter.withUnsafeMutableBufferPointer { w in
+            first[index].withUnsafeMutableBufferPointer { m in
+                switch configuration {
+                case .sgd(let momentum, let weightDecay):
+                    let (mu, lambda) = (Scalar(momentum), Scalar(weightDecay))
+                    for i in 0 ..< n {
+                        let v = mu * m[i] + g[i] + lambda * w[i]
+                        m[i] = v
+                        w[i] -= eta * v
+                    }
+                case .adam(let beta1, let beta2, let epsilon, let weightDecay):
+                    let t = Double(steps + 1)
+                    let (b1, b2, eps, lambda) = (Scalar(beta1), Scalar(beta2), Scalar(epsilon), Scalar(weightDecay))
+                    let c1 = Scalar(1 / (1 - pow(beta1, t)))
+                    let c2 = Scalar(1 / (1 - pow(beta2, t)))
+                    second[index].withUnsafeMutableBufferPointer { v in
                         for i in 0 ..< n {
-                            let v = mu * m[i] + g[i] + lambda * w[i]
-                            m[i] = v
-                            w[i] -= eta * v
-                        }
-                    case .adam(let beta1, let beta2, let epsilon, let weightDecay):
-                        let t = Double(steps + 1)
-                        let (b1, b2, eps, lambda) = (Scalar(beta1), Scalar(beta2), Scalar(epsilon), Scalar(weightDecay))
-                        let c1 = Scalar(1 / (1 - pow(beta1, t)))
-                        let c2 = Scalar(1 / (1 - pow(beta2, t)))
-                        second[index].withUnsafeMutableBufferPointer { v in
-                            for i in 0 ..< n {
-                                let gi = g[i] + lambda * w[i]
-                                m[i] = b1 * m[i] + (1 - b1) * gi
-                                v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                                w[i] -= eta * (m[i] * c1) / (((v[i] * c2)).squareRoot() + eps)
-                            }
+                            let gi = g[i] + lambda * w[i]
+                            m[i] = b1 * m[i] + (1 - b1) * gi
+                            v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                            w[i] -= eta * (m[i] * c1) / (((v[i] * c2)).squareRoot() + eps)
                         }
                     }
                 }

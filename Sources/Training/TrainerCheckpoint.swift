@@ -54,6 +54,7 @@ extension Trainer {
             return value
         }
         let chosen = configuration ?? stored
+        if chosen.batchSize < 1 { throw .batchSizeOutOfRange(batchSize: chosen.batchSize, images: 0) }
         self.init(classifier: classifier, configuration: chosen)
         if chosen.optimizer == stored.optimizer {
             for k in optimizer.first.indices {

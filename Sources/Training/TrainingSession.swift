@@ -55,6 +55,9 @@ public final class TrainingSession<Scalar: BLASScalar> {
         if !(model.sigma.isFinite && model.sigma > 0) {
             throw .invalidSetting(name: "sigma", value: "\(model.sigma)", expected: "a finite number > 0")
         }
+        // Settings first: a trainer with an impossible batch size cannot even be built.
+        let images = training.trainLimit.map { min($0, data.train.count) } ?? data.train.count
+        if let problem = training.problem(images: images) { throw problem }
         let bytes = Self.estimatedBytes(model: model, training: training, width: data.train.features + data.train.classes)
         let available = Double(ProcessInfo.processInfo.physicalMemory)
         if bytes > 0.8 * available { throw .tooLarge(estimatedBytes: bytes, availableBytes: available) }

@@ -542,3 +542,24 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
         }
     }
 }
+
+@Suite struct ReviewFindingTests {
+    @Test func aBatchSizeOfZeroIsAnErrorNotACrash() {
+        let data = ImageDataset(train: syntheticImages(count: 20, features: 6, classes: 3, seed: 1),
+                                test: syntheticImages(count: 5, features: 6, classes: 3, seed: 2))
+        #expect(throws: TrainingError.batchSizeOutOfRange(batchSize: 0, images: 20)) {
+            try TrainingSession<Float>(model: ClassifierConfiguration(layers: 2), training: TrainingConfiguration(batchSize: 0), data: data)
+        }
+    }
+
+    @Test func nanWeightsInNumpyLayersAreRefusedAtLoad() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("npy-nan-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Tensor<Double>.identity(3).writeNumpyFile(to: folder.appendingPathComponent("W1.npy"))
+        try Tensor<Double>(shape: [3, 3], scalars: [1, 0, 0, 0, .nan, 0, 0, 0, .infinity]).writeNumpyFile(to: folder.appendingPathComponent("W2.npy"))
+        #expect(throws: ModelFileError.nonFiniteValues(path: folder.appendingPathComponent("W2.npy").path, tensor: "W2", count: 2)) {
+            _ = try MultilayerPerceptron<Double>(numpyFolder: folder, activation: .relu)
+        }
+    }
+}
