@@ -24,6 +24,8 @@ echo "== 4. the theory: identity initialisation, σ = 1, q0 = 0.5 (84.27 % at λ
 $bin/spectrum --sigma 1.0 --q0 0.5 --plot out/spectrum-identity.svg --csv out/spectrum-identity.csv | tee out/spectrum-identity.txt
 $bin/spectrum sweep --output out/sweep
 
+swift build -c release --product study && $bin/study --output out/study  # trainability vs depth, about 6 minutes (docs/study.md)
+
 # The index: links the three modules' figures (written atomically).
 accuracy=$(grep -o '"testAccuracy" : [0-9.]*' out/train/metrics.json | tail -1 | awk '{printf "%.2f", $3 * 100}')
 cat > out/.report.html.tmp <<HTML

@@ -109,7 +109,9 @@ public struct GridFileFormat<Grid: Codable & Equatable, Row>: @unchecked Sendabl
         encoder.outputFormatting = .sortedKeys
         guard let json = try? encoder.encode(grid) else { fatalError("GridFileFormat: the \(kind) grid does not encode as JSON") }
         var lines = [gridPrefix + String(decoding: json, as: UTF8.self)]
-        if let shard, let record = try? encoder.encode(shard) {
+        let recordEncoder = JSONEncoder()
+        recordEncoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        if let shard, let record = try? recordEncoder.encode(shard) {
             lines.append(Self.shardPrefix + String(decoding: record, as: UTF8.self))
         }
         lines.append(columns)
