@@ -17,8 +17,8 @@ extension StudyGrid {
         canvas.text("Left: final test accuracy (line: mean over \(seeds.count) seed\(seeds.count == 1 ? "" : "s"), band: min–max; ✕: diverged, NaN loss). "
                     + "Middle and right: J Jᵀ at initialisation on \(spectrumInputs) training image\(spectrumInputs == 1 ? "" : "s") (markers) against theory (dashed).",
                     x: 630, y: 46, size: 11.5, anchor: .middle, fill: "#444")
-        canvas.text("Theory: identity law α = erf(σ^(−l*)/√(2 q0)), mean α σ^(2L), at the data's q0 = \(q0) (mean squared pixel); "
-                    + "random weights: mean-field mean χ^L. Gaussian at the critical σ_w (χ = 1) still fails with depth: its spectrum spreads.",
+        canvas.text("Theory: identity law for inputs N(0, q0), α = erf(σ^(−l*)/√(2 q0)), mean α σ^(2L), at the data's q0 = \(q0) (mean squared pixel); "
+                    + "random weights: mean-field mean χ^L (the mean can stay near 1 while the spectrum spreads, panel b).",
                     x: 630, y: 62, size: 11.5, anchor: .middle, fill: "#444")
 
         let depthsSorted = depths.sorted()
