@@ -11,9 +11,12 @@ let package = Package(
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Interpretation", targets: ["Interpretation"]),
+        .library(name: "GridShards", targets: ["GridShards"]),
+        .library(name: "Study", targets: ["Study"]),
         .executable(name: "spectrum", targets: ["SpectrumCommand"]),
         .executable(name: "train", targets: ["TrainCommand"]),
         .executable(name: "interpret", targets: ["InterpretCommand"]),
+        .executable(name: "study", targets: ["StudyCommand"]),
         .executable(name: "bench-gemm", targets: ["BenchGEMM"]),
         .executable(name: "bench-spectrum", targets: ["BenchSpectrum"]),
         .executable(name: "bench-train", targets: ["BenchTrain"]),
@@ -68,16 +71,19 @@ let package = Package(
         // What the command-line tools share: one-line errors, atomic writes, progress.
         .target(
             name: "CommandSupport",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["GridShards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // SVG figures (axes, colour maps, heat maps) for every command.
         .target(name: "Figures", dependencies: ["CZlib"]),
+
+        // Shards, resumable shard files and merge, shared by every grid command (Foundation only).
+        .target(name: "GridShards"),
 
         // The Jacobian spectrum analyzer and its theory.
         .target(
             name: "Spectrum",
             dependencies: [
-                "TensorAlgebra", "Networks", "Figures",
+                "TensorAlgebra", "Networks", "Figures", "GridShards",
                 .product(name: "ComplexModule", package: "swift-numerics"),
                 .product(name: "RealModule", package: "swift-numerics"),
             ]),
@@ -86,6 +92,18 @@ let package = Package(
             name: "SpectrumCommand",
             dependencies: [
                 "Spectrum", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // Trainability against depth: a grid of trainings beside the spectrum theory.
+        .target(
+            name: "Study",
+            dependencies: ["Training", "Spectrum", "Networks", "Datasets", "Figures", "GridShards", "TensorAlgebra"]),
+
+        .executableTarget(
+            name: "StudyCommand",
+            dependencies: [
+                "Study", "Training", "Spectrum", "Datasets", "Networks", "TensorAlgebra", "GridShards", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -167,8 +185,15 @@ let package = Package(
         .testTarget(
             name: "TrainCommandTests",
             dependencies: ["TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
+        .testTarget(name: "GridShardsTests", dependencies: ["GridShards"]),
+        .testTarget(
+            name: "StudyTests",
+            dependencies: ["Study", "Training", "Spectrum", "Datasets", "Networks", "TensorAlgebra", "GridShards"]),
+        .testTarget(
+            name: "StudyCommandTests",
+            dependencies: ["StudyCommand", "Study", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
         .testTarget(
             name: "SpectrumCommandTests",
-            dependencies: ["SpectrumCommand", "CommandTestSupport", "TensorAlgebra"]),
+            dependencies: ["SpectrumCommand", "CommandTestSupport", "TensorAlgebra", "GridShards"]),
     ]
 )

@@ -24,7 +24,7 @@ for file in files:
         targets.append(name)
         if "// example: compile only" not in block:
             runnable.append(name)
-products = ["TensorAlgebra", "Networks", "Spectrum", "Figures", "Datasets", "Training", "Interpretation"]
+products = ["TensorAlgebra", "Networks", "Spectrum", "Figures", "Datasets", "Training", "Interpretation", "GridShards", "Study"]
 deps = ", ".join(f'.product(name: "{p}", package: "{root.name}")' for p in products)
 (work / "Package.swift").write_text(
     "// swift-tools-version:6.0\nimport PackageDescription\n"

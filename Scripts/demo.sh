@@ -69,6 +69,8 @@ figure() {  # number, file (relative to $out), alt text, caption (HTML)
     echo "<figure id=\"fig$1\"><a href=\"$2\"><img src=\"$2\" alt=\"$3\"></a><figcaption><b>Figure $1.</b> $4 <span class=\"files\">[$links]</span></figcaption></figure>"
 }
 
+swift build -c release --product study && $bin/study --output out/study  # trainability vs depth, about 6 minutes (docs/study.md)
+
 # The index: links the three modules' figures (written atomically).
 cat > "$out/.report.html.tmp" <<HTML
 <!DOCTYPE html>

@@ -1,3 +1,4 @@
+import GridShards
 import Networks
 import TensorAlgebra
 
@@ -50,22 +51,8 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
 
     // MARK: Sweep files
 
-    /// Line 1 is not a sweep header.
-    case notASweepFile(path: String, expectedPrefix: String)
-    /// Line 1's grid description does not decode.
-    case invalidSweepGrid(path: String)
-    /// Line 2 is not the column header.
-    case missingSweepColumns(path: String, expected: String)
-    /// A data line is not 7 numbers with a valid index.
-    case invalidSweepRow(path: String, line: Int, pointCount: Int)
-    /// A shard describes another grid than the first one.
-    case differentSweepGrid(path: String, reference: String)
-    /// A grid point appears in two shards.
-    case duplicateSweepPoint(path: String, index: Int, alsoIn: String)
-    /// Grid points are in no shard.
-    case missingSweepPoints(missing: Int, total: Int, first: Int)
-    /// `merge` was given no shards.
-    case noSweepShards
+    /// A sweep file or shard that cannot be read, or shards that do not merge (GridShards).
+    case sweepFile(GridShardError)
 
     public var description: String {
         switch self {
@@ -100,22 +87,7 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
             "the law's \(what) at index \(index) is \(value), expected finite, non-negative and non-decreasing"
         case .lawTotalMass(let total):
             "the law's atoms and continuous part add up to \(total), expected 1"
-        case .notASweepFile(let path, let prefix):
-            "\(path): not a sweep file (line 1 should start with '\(prefix)')"
-        case .invalidSweepGrid(let path):
-            "\(path): line 1: the grid description is not valid"
-        case .missingSweepColumns(let path, let expected):
-            "\(path): line 2: expected the header '\(expected)'"
-        case .invalidSweepRow(let path, let line, let pointCount):
-            "\(path): line \(line): expected 7 numeric fields with an index below \(pointCount)"
-        case .differentSweepGrid(let path, let reference):
-            "\(path): describes a different grid than \(reference)"
-        case .duplicateSweepPoint(let path, let index, let other):
-            "\(path): point \(index) is also in \(other)"
-        case .missingSweepPoints(let missing, let total, let first):
-            "\(missing) of \(total) grid points are missing (first: \(first)); is a shard absent?"
-        case .noSweepShards:
-            "no shard files given"
+        case .sweepFile(let error): error.description
         }
     }
 }

@@ -1,13 +1,14 @@
-import TensorAlgebra
 import Foundation
+import GridShards
+import TensorAlgebra
 import Networks
 
 /// A grid of σ × q0 for identity-initialised networks: at each point, the fraction of
 /// non-vanishing eigenvalues and log10 of the mean eigenvalue, measured and theoretical.
 ///
-/// Points are numbered σ-major; shard k of n takes the points whose number is k − 1 modulo n,
-/// so shards have equal work and every point's seed (`seed + index`) is the same however the
-/// grid is split. `merge` joins the shards' rows back into one grid.
+/// Points are numbered σ-major; shard k of n takes the points whose number is k − 1 modulo n
+/// (GridShards' `Shard`), so shards have equal work and every point's seed (`seed + index`) is
+/// the same however the grid is split. `merge` joins the shards' rows back into one grid.
 public struct SpectrumSweep: Sendable, Codable, Equatable {
     public var sigmas: [Double]
     public var q0s: [Double]
@@ -103,72 +104,52 @@ public struct SpectrumSweep: Sendable, Codable, Equatable {
 
     static let columns = "index,sigma,q0,measured_fraction,theory_fraction,measured_log10_mean,theory_log10_mean"
 
-    /// A CSV whose first line records the grid (as JSON), so shards can be checked to belong together.
-    public func csv(_ points: [Point]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        guard let json = try? encoder.encode(self) else { fatalError("SpectrumSweep: the grid does not encode as JSON") }
-        let header = String(decoding: json, as: UTF8.self)
-        var lines = ["# isometry spectrum sweep \(header)", SpectrumSweep.columns]
-        for p in points.sorted(by: { $0.index < $1.index }) {
-            lines.append([String(p.index), "\(p.sigma)", "\(p.q0)", "\(p.measuredFraction)", "\(p.theoryFraction)",
-                          "\(p.measuredLog10Mean)", "\(p.theoryLog10Mean)"].joined(separator: ","))
-        }
-        return lines.joined(separator: "\n") + "\n"
-    }
-
-    /// Parses a CSV written by `csv(_:)`.
-    public static func read(_ text: String, path: String) throws(SpectrumError) -> (SpectrumSweep, [Point]) {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
-        let prefix = "# isometry spectrum sweep "
-        guard let first = lines.first, first.hasPrefix(prefix) else {
-            throw .notASweepFile(path: path, expectedPrefix: prefix)
-        }
-        guard let sweep = try? JSONDecoder().decode(SpectrumSweep.self, from: Data(first.dropFirst(prefix.count).utf8)),
-              !sweep.sigmas.isEmpty, !sweep.q0s.isEmpty, (sweep.sigmas + sweep.q0s).allSatisfy({ $0.isFinite && $0 > 0 }),
-              sweep.layers >= 1, sweep.width >= 1, sweep.samples >= 1
-        else {
-            throw .invalidSweepGrid(path: path)
-        }
-        guard lines.count >= 2, lines[1] == columns else {
-            throw .missingSweepColumns(path: path, expected: columns)
-        }
-        var points: [Point] = []
-        for (offset, line) in lines.dropFirst(2).enumerated() {
+    /// The sweep's files (`sweep.csv`, `sweep-part-k-of-n.csv`): line 1 records the grid as JSON,
+    /// so shards can be checked to belong together; shard files also record their shard and
+    /// command. The format, sharding, merge and resume are GridShards', shared with `study`.
+    public static let fileFormat = GridFileFormat<SpectrumSweep, Point>(
+        kind: "spectrum sweep", columns: columns, pointCount: { $0.pointCount },
+        isValid: { sweep in
+            !sweep.sigmas.isEmpty && !sweep.q0s.isEmpty && (sweep.sigmas + sweep.q0s).allSatisfy { $0.isFinite && $0 > 0 }
+                && sweep.layers >= 1 && sweep.width >= 1 && sweep.samples >= 1
+        },
+        index: { $0.index },
+        encode: { p in
+            [String(p.index), "\(p.sigma)", "\(p.q0)", "\(p.measuredFraction)", "\(p.theoryFraction)",
+             "\(p.measuredLog10Mean)", "\(p.theoryLog10Mean)"].joined(separator: ",")
+        },
+        decode: { line in
             let fields = line.split(separator: ",").map(String.init)
-            guard fields.count == 7, let index = Int(fields[0]), (0 ..< sweep.pointCount).contains(index),
-                  let values = Optional(fields.dropFirst().compactMap(Double.init)), values.count == 6
-            else { throw .invalidSweepRow(path: path, line: offset + 3, pointCount: sweep.pointCount) }
-            points.append(Point(index: index, sigma: values[0], q0: values[1], measuredFraction: values[2],
-                                theoryFraction: values[3], measuredLog10Mean: values[4], theoryLog10Mean: values[5]))
-        }
-        return (sweep, points)
+            guard fields.count == 7, let index = Int(fields[0]) else { return nil }
+            let values = fields.dropFirst().compactMap(Double.init)
+            guard values.count == 6 else { return nil }
+            return Point(index: index, sigma: values[0], q0: values[1], measuredFraction: values[2],
+                         theoryFraction: values[3], measuredLog10Mean: values[4], theoryLog10Mean: values[5])
+        })
+
+    /// The points of `shard` (GridShards' round-robin split).
+    public func indices(_ shard: Shard) -> [Int] { shard.indices(pointCount: pointCount) }
+
+    /// A whole-grid CSV whose first line records the grid (as JSON).
+    public func csv(_ points: [Point]) -> String {
+        Self.fileFormat.text(grid: self, rows: points)
     }
 
-    /// Joins shards: they must describe the same grid, overlap nowhere and cover it all.
+    /// Parses a CSV written by `csv(_:)` or a shard of `spectrum sweep --shard`.
+    public static func read(_ text: String, path: String) throws(SpectrumError) -> (SpectrumSweep, [Point]) {
+        do {
+            let file = try fileFormat.read(text, path: path)
+            return (file.grid, file.rows)
+        } catch { throw .sweepFile(error) }
+    }
+
+    /// Joins shards: they must describe the same grid, overlap nowhere and cover it all; missing
+    /// shards are named with the command that computes them.
     public static func merge(_ parts: [(path: String, text: String)]) throws(SpectrumError) -> (SpectrumSweep, [Point]) {
-        guard let firstPart = parts.first else { throw .noSweepShards }
-        let (sweep, _) = try read(firstPart.text, path: firstPart.path)
-        var seen: [Int: String] = [:]
-        var points: [Point] = []
-        for part in parts {
-            let (other, rows) = try read(part.text, path: part.path)
-            if other != sweep {
-                throw .differentSweepGrid(path: part.path, reference: firstPart.path)
-            }
-            for row in rows {
-                if let earlier = seen[row.index] {
-                    throw .duplicateSweepPoint(path: part.path, index: row.index, alsoIn: earlier)
-                }
-                seen[row.index] = part.path
-                points.append(row)
-            }
-        }
-        let missing = (0 ..< sweep.pointCount).filter { seen[$0] == nil }
-        if !missing.isEmpty {
-            throw .missingSweepPoints(missing: missing.count, total: sweep.pointCount, first: missing[0])
-        }
-        return (sweep, points.sorted { $0.index < $1.index })
+        do {
+            let merged = try fileFormat.merge(parts)
+            return (merged.grid, merged.rows)
+        } catch { throw .sweepFile(error) }
     }
 
     /// The critical curve α σ^{2L} = 1 (mean eigenvalue one) inside the grid: (σ, q0) pairs.

@@ -2,6 +2,7 @@ import ArgumentParser
 import CommandSupport
 import Foundation
 import Networks
+import GridShards
 import Spectrum
 import TensorAlgebra
 
@@ -25,8 +26,9 @@ struct Sweep: ParsableCommand {
     @Option(help: "Input samples per grid point.") var samples = 10
     @Option(help: "Random seed (point i uses seed + i).") var seed: UInt64 = 0
     @Option(help: "float or double.") var precision: Precision = .double
-    @Option(help: "Compute only part k of n of the grid, written as sweep-part-k-of-n.csv.") var shard: String?
+    @Option(help: "Compute only part k of n of the grid, written as sweep-part-k-of-n.csv (a re-run resumes it).") var shard: String?
     @Option(help: "Output folder.") var output = "out/sweep"
+    @Flag(help: "Start over instead of resuming the points already in the output file.") var fresh = false
 
     func validate() throws {
         try requirePositive(sigmaMin, "--sigma-min")
@@ -42,43 +44,38 @@ struct Sweep: ParsableCommand {
         guard (1 ... 1_000_000).contains(samples) else { throw ValidationError("--samples must be between 1 and 1000000, got \(samples)") }
         try checkMemory(estimatedBytes(width: width, layers: layers, samples: samples, initialization: .identity, precision: precision),
                         what: "--width \(width)")
-        _ = try parsedShard()
-    }
-
-    func parsedShard() throws -> (Int, Int) {
-        guard let shard else { return (1, 1) }
-        let parts = shard.split(separator: "/").map { Int($0) }
-        guard parts.count == 2, let k = parts[0], let n = parts[1], n >= 1, (1 ... n).contains(k) else {
-            throw ValidationError("--shard must be k/n with 1 ≤ k ≤ n, got \(shard)")
-        }
-        return (k, n)
+        _ = try parseShardOption(shard)
     }
 
     func run() throws {
         let sweep = SpectrumSweep(
             sigma: sigmaMin ... sigmaMax, sigmaSteps: sigmaSteps, q0: q0Min ... q0Max, q0Steps: q0Steps,
             activation: activation, layers: layers, width: width, samples: samples, seed: seed, precision: precision)
-        let (k, n) = try parsedShard()
+        let part = try parseShardOption(shard)
         let folder = try makeFolder(output)
-        let indices = sweep.indices(shard: k, of: n)
+        // No folder lock: the shards of one sweep write into one folder at the same time.
+        // Every finished point is in the file at once: a killed run resumes where it stopped.
+        let writer = try openGridOutput(format: SpectrumSweep.fileFormat, grid: sweep, shard: part, program: "spectrum",
+                                        folder: folder, stem: "sweep", fresh: fresh)
+        let indices = writer.pending(sweep.indices(part))
         let bar = ProgressBar(label: "sweep")
-        var points: [SpectrumSweep.Point] = []
         let start = Date()
         for (done, index) in indices.enumerated() {
-            do { points.append(try sweep.evaluate(index)) } catch { throw UserError(message: "sweep: \(error.description)") }
+            let point: SpectrumSweep.Point
+            do { point = try sweep.evaluate(index) } catch { throw UserError(message: "sweep: \(error.description)") }
+            do { try writer.append(point) } catch { throw UserError(message: error.description) }
             bar.update(done + 1, indices.count)
         }
         let seconds = Date().timeIntervalSince(start)
-        if n == 1 {
-            let csv = folder.appendingPathComponent("sweep.csv").path
+        let points = writer.rows
+        let resumed = writer.resumedCount > 0 ? " (\(writer.resumedCount) already done)" : ""
+        if part.isWhole {
+            let csv = writer.url.path
             let svg = folder.appendingPathComponent("sweep.svg").path
-            try writeAtomically(sweep.csv(points), to: csv, flag: "sweep")
             try writeAtomically(sweep.heatMap(points).render(), to: svg, flag: "sweep")
-            print("swept \(points.count) points in \(String(format: "%.1f", seconds)) s: \(csv), \(svg)")
+            print("swept \(points.count) points\(resumed) in \(String(format: "%.1f", seconds)) s: \(csv), \(svg)")
         } else {
-            let csv = folder.appendingPathComponent("sweep-part-\(k)-of-\(n).csv").path
-            try writeAtomically(sweep.csv(points), to: csv, flag: "sweep")
-            print("swept \(points.count) of \(sweep.pointCount) points (shard \(k)/\(n)) in \(String(format: "%.1f", seconds)) s: \(csv)")
+            print("swept \(points.count) of \(sweep.pointCount) points\(resumed) (shard \(part)) in \(String(format: "%.1f", seconds)) s: \(writer.url.path)")
         }
     }
 }
@@ -95,15 +92,8 @@ struct Merge: ParsableCommand {
     }
 
     func run() throws {
-        var inputs: [(path: String, text: String)] = []
-        for path in parts {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw UserError(message: "merge: cannot read \(path)")
-            }
-            inputs.append((path, String(decoding: data, as: UTF8.self)))
-        }
         let sweep: SpectrumSweep, points: [SpectrumSweep.Point]
-        do { (sweep, points) = try SpectrumSweep.merge(inputs) } catch {
+        do { (sweep, points) = try SpectrumSweep.merge(try readGridFiles(parts)) } catch let error as SpectrumError {
             throw UserError(message: "merge: \(error.description)")
         }
         let folder = try makeFolder(output)

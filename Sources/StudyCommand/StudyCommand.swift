@@ -1,0 +1,253 @@
+import ArgumentParser
+import CommandSupport
+import Datasets
+import Foundation
+import GridShards
+import Networks
+import Study
+import TensorAlgebra
+import Training
+
+extension Activation: ExpressibleByArgument {}
+extension Initialization: ExpressibleByArgument {}
+extension LearningRateSchedule: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
+
+enum OptimizerName: String, ExpressibleByArgument, CaseIterable { case sgd, adam }
+
+/// `swift run study`: trainability against depth, a grid of trainings beside the spectrum theory.
+@main
+struct StudyTool: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "study",
+        abstract: "Train a grid of MLPs over depth × initialisation × seed and compare with the spectrum theory (CSV, JSON, SVG).",
+        discussion: """
+        Each point trains one network as `train` would with the same flags and records test accuracy and loss per epoch, \
+        per-layer readout accuracy, distance from identity, wall time, divergence, the theory (identity law, mean-field χ) \
+        and the spectrum of J Jᵀ at initialisation. Split a study over machines with --shard k/n and join the parts with \
+        `study merge`; a re-run resumes, never recomputing a finished point. See docs/study.md.
+        """,
+        subcommands: [Run.self, Merge.self],
+        defaultSubcommand: Run.self)
+
+    static func main() { mainWithOneLineErrors(name: "study") }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the study, or part k of n of it (the default command).")
+
+    @Option(help: "MNIST-format folder (train-images-idx3-ubyte.gz, …).") var data = ImageDataset.fashionMNISTFolder
+    @Option(parsing: .upToNextOption, help: "Depths L.") var layers: [Int] = [2, 5, 10, 20, 50, 100]
+    @Option(parsing: .upToNextOption, help: "σ of identity initialisation (W = σI), one line each.") var sigma: [Double] = [1]
+    @Option(name: .customLong("init"), parsing: .upToNextOption,
+            help: "Initialisations: identity (at each --sigma), orthogonal (at --orthogonal-sigma), gaussian (at the mean-field critical σ_w), he.")
+    var initializations: [Initialization] = [.identity, .orthogonal, .gaussian, .he]
+    @Option(name: .customLong("orthogonal-sigma"), help: "σ_w of orthogonal initialisation.") var orthogonalSigma = 1.0
+    @Option(help: "Seeds per point: --seed, --seed + 1, ….") var seeds = 1
+    @Option(help: "First seed (network draw and shuffles, as `train --seed`).") var seed: UInt64 = 0
+    @Option(help: "hard-tanh, relu or tanh.") var activation: Activation = .hardTanh
+    @Option(help: "Mini-batch size.") var batch = 128
+    @Option(help: "Epochs over the training subset.") var epochs = 1
+    @Option(help: "Learning rate.") var lr = 0.01
+    @Option(help: "sgd or adam.") var optimizer: OptimizerName = .sgd
+    @Option(help: "SGD momentum.") var momentum = 0.0
+    @Option(name: .customLong("weight-decay"), help: "L2 weight decay.") var weightDecay = 0.0
+    @Option(help: "constant or cosine.") var schedule: LearningRateSchedule = .constant
+    @Option(help: "float (default) or double.") var precision: Precision = .float
+    @Option(help: "Train on the first N training images only.") var limit = 10_000
+    @Option(name: .customLong("spectrum-inputs"), help: "Training images on which J Jᵀ is measured at initialisation.") var spectrumInputs = 2
+    @Option(help: "OpenBLAS threads.") var threads: Int?
+    @Option(help: "Compute only part k of n of the grid, written as study-part-k-of-n.csv.") var shard: String?
+    @Option(help: "Output folder.") var output = "out/study"
+    @Flag(help: "Start over instead of resuming the points already in the output file.") var fresh = false
+
+    func validate() throws {
+        guard !layers.isEmpty else { throw ValidationError("--layers needs at least one depth") }
+        for l in layers { try requireRange(l, 1 ... 10_000, "--layers") }
+        for s in sigma { try requirePositive(s, "--sigma") }
+        try requirePositive(orthogonalSigma, "--orthogonal-sigma")
+        try requireRange(seeds, 1 ... 10_000, "--seeds")
+        try requireRange(batch, 1 ... 1_000_000, "--batch")
+        try requireRange(epochs, 1 ... 100_000, "--epochs")
+        try requirePositive(lr, "--lr")
+        guard (0 ..< 1).contains(momentum) else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        try requireFinite(weightDecay, "--weight-decay")
+        try requireRange(limit, 1 ... 100_000_000, "--limit")
+        try requireRange(spectrumInputs, 0 ... 1000, "--spectrum-inputs")
+        if let threads { try requireRange(threads, 1 ... 256, "--threads") }
+        if ![.hardTanh, .relu, .tanh].contains(activation) {
+            throw ValidationError("--activation must be hard-tanh, relu or tanh, got \(activation.rawValue)")
+        }
+        if let repeated = duplicate(layers) { throw ValidationError("--layers lists \(repeated) twice") }
+        if let repeated = duplicate(sigma) { throw ValidationError("--sigma lists \(repeated) twice") }
+        if let repeated = duplicate(initializations) { throw ValidationError("--init lists \(repeated.rawValue) twice") }
+        _ = try parseShardOption(shard)
+    }
+
+    var grid: StudyGrid {
+        StudyGrid(
+            depths: layers, sigmas: sigma, initializations: initializations, seeds: (0 ..< UInt64(seeds)).map { seed &+ $0 },
+            activation: activation, orthogonalSigma: orthogonalSigma,
+            training: TrainingConfiguration(
+                batchSize: batch, epochs: epochs, learningRate: lr, schedule: schedule,
+                optimizer: optimizer == .sgd ? .sgd(momentum: momentum, weightDecay: weightDecay)
+                    : .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: weightDecay),
+                trainLimit: limit),
+            precision: precision, spectrumInputs: spectrumInputs)
+    }
+
+    func run() throws {
+        let part = try parseShardOption(shard)
+        let dataset: ImageDataset
+        do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
+            throw UserError(message: "--data: \(error.description)")
+        }
+        let study: Study
+        do { study = try Study(grid: grid, data: dataset, threads: threads) } catch {
+            switch error {
+            case .training(.batchSizeOutOfRange(let batch, let images)):
+                throw UserError(message: "--batch \(batch) is larger than the \(images) training images")
+            default: throw UserError(message: error.description)
+            }
+        }
+        let grid = study.grid
+        let folder = try makeFolder(output)
+        // No folder lock: the shards of one study write into one folder at the same time.
+        let writer = try openGridOutput(format: StudyGrid.fileFormat, grid: grid, shard: part, program: "study",
+                                        folder: folder, stem: "study", fresh: fresh)
+        let all = grid.indices(part)
+        let pending = writer.pending(all)
+        let log = StandardError()
+        log.line("study: \(all.count) point\(all.count == 1 ? "" : "s")\(part.isWhole ? "" : " (shard \(part) of \(grid.pointCount))"): "
+            + "L ∈ {\(grid.depths.map(String.init).joined(separator: ", "))} × \(grid.arms.map(\.description).joined(separator: ", ")) × \(grid.seeds.count) seed\(grid.seeds.count == 1 ? "" : "s"); "
+            + "\(grid.data!.trainImages) images, \(grid.training.epochs) epoch\(grid.training.epochs == 1 ? "" : "s"), q0 = \(String(format: "%.4f", grid.data!.q0)), OpenBLAS × \(threads ?? OpenBLAS.threads)"
+            + (writer.resumedCount > 0 ? "; resuming: \(writer.resumedCount) already done in \(writer.url.path)" : ""))
+        // ETA: a point's time grows about linearly with L (plus evaluation and set-up).
+        func cost(_ index: Int) -> Double { Double(grid.point(index).depth) + 3 }
+        let totalCost = pending.map(cost).reduce(0, +)
+        var doneCost = 0.0
+        let start = Date()
+        let bar = ProgressBar(label: "  training")
+        for (number, index) in pending.enumerated() {
+            let point = grid.point(index)
+            let label = "[\(all.count - pending.count + number + 1)/\(all.count)] L = \(point.depth), \(point.arm), seed \(point.seed)"
+            let result: StudyResult
+            do {
+                result = try study.run(index) { event in
+                    if event.stepInEpoch % 5 == 0 || event.stepInEpoch == event.stepsPerEpoch {
+                        bar.update(event.stepInEpoch, event.stepsPerEpoch, detail: String(
+                            format: "%@ · epoch %d  loss %.4f", label, event.epoch + 1, event.loss))
+                    }
+                }
+            } catch {
+                bar.finish()
+                throw UserError(message: "point \(index) (L = \(point.depth), \(point.arm), seed \(point.seed)): \(error.description)")
+            }
+            bar.finish()
+            do { try writer.append(result) } catch { throw UserError(message: error.description) }
+            doneCost += cost(index)
+            let elapsed = Date().timeIntervalSince(start)
+            let eta = doneCost > 0 ? elapsed / doneCost * (totalCost - doneCost) : 0
+            let outcome = result.diverged ? "diverged (\(result.divergedAt ?? "NaN loss"))"
+                : String(format: "test accuracy %.2f %%", (result.testAccuracy ?? .nan) * 100)
+            log.line("study \(label): \(outcome) in \(duration(result.seconds)) · elapsed \(duration(elapsed)) · ETA \(duration(eta))")
+            if part.isWhole { try writeOutputs(grid: grid, results: writer.rows, folder: folder, flag: "study") }
+        }
+        let results = writer.rows
+        if part.isWhole {
+            try writeOutputs(grid: grid, results: results, folder: folder, flag: "study")
+            print(summary(grid: grid, results: results))
+            print("wrote \(folder.path)/{study.csv, study.json, study.svg} (\(results.count) points, \(duration(Date().timeIntervalSince(start))) this run)")
+        } else {
+            print("computed \(results.count) of \(all.count) points of shard \(part) (\(grid.pointCount) in the grid): \(writer.url.path)")
+            print("join the shards with: study merge \(shellQuoted(folder.path))/study-part-*-of-\(part.n).csv --output \(shellQuoted(folder.path))")
+        }
+    }
+}
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Join the shards of a study into study.csv, study.json and the figure study.svg.")
+
+    @Argument(help: "The shard files (study-part-k-of-n.csv).") var parts: [String] = []
+    @Option(help: "Output folder.") var output = "out/study"
+
+    func validate() throws {
+        if parts.isEmpty { throw ValidationError("merge needs the shard files, e.g. out/study/study-part-*.csv") }
+    }
+
+    func run() throws {
+        let grid: StudyGrid, results: [StudyResult]
+        do { (grid, results) = try StudyGrid.fileFormat.merge(try readGridFiles(parts)) } catch let error as GridShardError {
+            throw UserError(message: "merge: \(error.description)")
+        }
+        let folder = try makeFolder(output)
+        try writeOutputs(grid: grid, results: results, folder: folder, flag: "merge")
+        print(summary(grid: grid, results: results))
+        print("merged \(parts.count) shards, \(results.count) points: \(folder.path)/{study.csv, study.json, study.svg}")
+    }
+}
+
+extension StudyGrid {
+    func indices(_ shard: Shard) -> [Int] { shard.indices(pointCount: pointCount) }
+}
+
+func writeOutputs(grid: StudyGrid, results: [StudyResult], folder: URL, flag: String) throws {
+    try writeAtomically(grid.csv(results), to: folder.appendingPathComponent("study.csv").path, flag: flag)
+    let json = folder.appendingPathComponent("study.json")
+    do { try grid.json(results).write(to: json, options: .atomic) } catch {
+        throw UserError(message: "\(flag): cannot write \(json.path): \((error as NSError).localizedDescription)")
+    }
+    try writeAtomically(grid.figure(results).render(), to: folder.appendingPathComponent("study.svg").path, flag: flag)
+}
+
+/// Test accuracy per depth (rows) and arm (columns), mean over seeds; "NaN" marks divergence.
+func summary(grid: StudyGrid, results: [StudyResult]) -> String {
+    let arms = grid.arms
+    var lines = ["test accuracy (%), mean over \(grid.seeds.count) seed\(grid.seeds.count == 1 ? "" : "s")"]
+    let width = max(14, (arms.map(\.description.count).max() ?? 0) + 2)
+    lines.append("    L" + arms.map { $0.description.leftPadded(to: width) }.joined())
+    for depth in grid.depths {
+        var line = String(depth).leftPadded(to: 5)
+        for arm in arms {
+            let rows = results.filter { $0.depth == depth && $0.arm == arm }
+            let accuracies = rows.compactMap(\.testAccuracy)
+            let cell: String
+            if rows.isEmpty { cell = "—" } else if accuracies.isEmpty { cell = "diverged" } else {
+                cell = String(format: "%.2f", accuracies.reduce(0, +) / Double(accuracies.count) * 100)
+                    + (rows.contains(where: \.diverged) ? " (+NaN)" : "")
+            }
+            line += cell.leftPadded(to: width)
+        }
+        lines.append(line)
+    }
+    return lines.joined(separator: "\n")
+}
+
+func duplicate<T: Hashable>(_ values: [T]) -> T? {
+    var seen = Set<T>()
+    for v in values { if !seen.insert(v).inserted { return v } }
+    return nil
+}
+
+func duration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    if s < 60 { return String(format: "%.1f s", seconds) }
+    if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+    return "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m"
+}
+
+/// Progress lines on standard error, always (not only on a terminal: a job log keeps them).
+struct StandardError {
+    func line(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? " " + self : String(repeating: " ", count: width - count) + self
+    }
+}
