@@ -52,7 +52,7 @@ func runTorch(python: String, script: String, threads: Int, layers: Int, limit: 
     if let limit { arguments += ["--limit", "\(limit)"] }
     let wrapper = """
     import resource, runpy, sys
-    sys.argv = [\(String(reflecting: script))] + \(arguments.map { String(reflecting: $0) })
+    sys.argv = [\(([script] + arguments).map { String(reflecting: $0) }.joined(separator: ", "))]
     runpy.run_path(sys.argv[0], run_name="__main__")
     print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     """
@@ -232,7 +232,7 @@ struct BenchTrain: ParsableCommand {
         report.torchPeakMegabytes = peer.isEmpty ? 0 : median(peer.map(\.peakMegabytes))
         // Rounds alternate, so each round's ratio compares two runs a minute apart; the median
         // of those ratios is steadier on a shared machine than a ratio of medians.
-        report.speedup = peer.count == report.isometry.count
+        report.speedup = peer.isEmpty ? 0 : peer.count == report.isometry.count
             ? median(zip(report.isometry, peer).map { $0.samplesPerSecond / $1.samplesPerSecond })
             : report.isometrySamplesPerSecond / max(report.torchSamplesPerSecond, 1e-9)
         let (n, c, batch) = (794.0, 10.0, 128.0), l = Double(layers), scalar = 4.0
@@ -270,8 +270,12 @@ struct BenchTrain: ParsableCommand {
                          median(runs.map(\.samplesPerSecond)), list(runs, \.samplesPerSecond), median(runs.map(\.peakMegabytes)),
                          list(runs, \.peakMegabytes), 100 * (runs.last?.testAccuracy ?? 0)))
         }
-        print(String(format: "\nspeed-up over PyTorch at its better setting (%d threads), median of the rounds' ratios: %.2f×",
-                     report.torchBestThreads, report.speedup))
+        if report.torchSamplesPerSecond > 0 {
+            print(String(format: "\nspeed-up over PyTorch at its better setting (%d threads), median of the rounds' ratios: %.2f×",
+                         report.torchBestThreads, report.speedup))
+        } else {
+            print("\nno PyTorch run succeeded: no speed-up")
+        }
         print(String(format: "Isometry peak RSS %.0f MB = %.2f× the %.0f MB the run must hold (weights %.0f MB, activations %.0f MB, dataset %.0f MB)",
                      report.isometryPeakMegabytes, report.isometryPeakMegabytes / report.mustHoldMegabytes, report.mustHoldMegabytes,
                      scalar * l * n * n / 1_048_576, scalar * batch * n * (2 * l + 3) / 1_048_576, datasetBytes / 1_048_576))
