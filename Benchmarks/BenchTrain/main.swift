@@ -97,8 +97,8 @@ struct Report: Encodable {
     var torchSamplesPerSecond = 0.0
     var isometryPeakMegabytes = 0.0
     var torchPeakMegabytes = 0.0
-    /// What the run must hold: weights, optimizer state (none for plain SGD), a batch of
-    /// activations and pre-activations per layer, the dataset as stored (bytes).
+    /// What the run must hold (issue 13): the weights, the optimizer state (none for plain
+    /// SGD), one batch of activations per layer, the dataset as stored (bytes).
     var mustHoldMegabytes = 0.0
     var gemmPeakGflops = 0.0
     var isometryGflops = 0.0
@@ -238,7 +238,7 @@ struct BenchTrain: ParsableCommand {
         let (n, c, batch) = (794.0, 10.0, 128.0), l = Double(layers), scalar = 4.0
         let datasetBytes = Double(dataset.train.pixels.count + dataset.test.pixels.count)
             + Double((dataset.train.count + dataset.test.count) * MemoryLayout<Int>.stride)
-        report.mustHoldMegabytes = (scalar * (l * n * n + batch * n * (2 * l + 3)) + datasetBytes) / 1_048_576
+        report.mustHoldMegabytes = (scalar * (l * n * n + batch * n * l) + datasetBytes) / 1_048_576
         // GEMM work per sample (Backpropagation.swift): 3L − 4 full N² products, and three with C
         // columns (the last layer's forward, its δ propagation and its weight gradient).
         let flopsPerSample = 2 * ((3 * l - 4) * n * n + 3 * c * n)
@@ -276,9 +276,9 @@ struct BenchTrain: ParsableCommand {
         } else {
             print("\nno PyTorch run succeeded: no speed-up")
         }
-        print(String(format: "Isometry peak RSS %.0f MB = %.2f× the %.0f MB the run must hold (weights %.0f MB, activations %.0f MB, dataset %.0f MB)",
+        print(String(format: "Isometry peak RSS %.0f MB = %.2f× the %.0f MB the run must hold (weights %.0f MB, one batch of activations a layer %.0f MB, dataset %.0f MB; MB = 2^20 bytes)",
                      report.isometryPeakMegabytes, report.isometryPeakMegabytes / report.mustHoldMegabytes, report.mustHoldMegabytes,
-                     scalar * l * n * n / 1_048_576, scalar * batch * n * (2 * l + 3) / 1_048_576, datasetBytes / 1_048_576))
+                     scalar * l * n * n / 1_048_576, scalar * batch * n * l / 1_048_576, datasetBytes / 1_048_576))
         if report.gemmPeakGflops > 0 {
             print(String(format: "Isometry GEMM throughput %.0f GFLOP/s = %.0f %% of this session's GEMM peak (%.0f GFLOP/s, float 2048²)",
                          report.isometryGflops, 100 * report.isometryGflops / report.gemmPeakGflops, report.gemmPeakGflops))
