@@ -16,6 +16,12 @@ import Networks
 /// those C columns, so ∂W^L has C non-zero rows and δ^{L−1} = δ^L_C·W^L[C, :] is rank C.
 /// With plain SGD the update is folded into the weight-gradient GEMM,
 /// W ← (1 − ηλ)W − η·δᵀx (α = −η, β = 1 − ηλ), after W has served δ^{l−1}.
+///
+/// One batch of activations per layer, not two: for hard-tanh, ReLU and linear layers the
+/// derivative is read from x^l = φ(h^l) itself (|h| ≥ 1 ⇔ |φ(h)| ≥ 1, h ≤ 0 ⇔ max(h, 0) ≤ 0),
+/// so the forward GEMM writes into x^l and φ is applied in place; only tanh and erf, whose
+/// derivative needs h, keep the hidden layers' pre-activations (allocated on first use). The
+/// last layer's pre-activation (the logits) is always kept.
 public final class BatchWorkspace<Scalar: BLASScalar> {
     public let batchSize: Int
     public let width: Int
@@ -27,11 +33,15 @@ public final class BatchWorkspace<Scalar: BLASScalar> {
     /// The predicted class of each row after `loss`.
     public private(set) var predictions: [Int]
 
-    // x^0 … x^L, h^1 … h^L and two δ buffers (current and next layer's) from the start; the
-    // gradient buffers only once `backward` needs them (the fused SGD step never does).
+    // x^0 … x^L, h^L and two δ buffers (current and next layer's) from the start; h^1 … h^{L−1}
+    // only for activations whose derivative needs them, and the gradient buffers only once
+    // `backward` needs them (the fused SGD step never does).
     private(set) var x: [UnsafeMutablePointer<Scalar>] = []
-    private(set) var h: [UnsafeMutablePointer<Scalar>] = []
+    private(set) lazy var logits: UnsafeMutablePointer<Scalar> = allocate(batchSize * width)
+    private(set) lazy var hidden: [UnsafeMutablePointer<Scalar>] = (1 ..< layers).map { _ in allocate(batchSize * width) }
     private(set) var deltas: [UnsafeMutablePointer<Scalar>] = []
+    /// The activation of the last `forward`, which says where the pre-activations are.
+    private var forwardActivation: Activation?
     private(set) lazy var weightGradients: [UnsafeMutablePointer<Scalar>] = (0 ..< layers).map { _ in allocate(width * width) }
     private(set) lazy var biasGradients: [UnsafeMutablePointer<Scalar>] = (0 ..< layers).map { _ in allocate(width) }
     private var probabilities: [Scalar]
@@ -49,9 +59,29 @@ public final class BatchWorkspace<Scalar: BLASScalar> {
         probabilities = [Scalar](repeating: 0, count: width - classStart)
         let activationSize = batchSize * width
         x = (0 ... layers).map { _ in allocate(activationSize) }
-        h = (0 ..< layers).map { _ in allocate(activationSize) }
         deltas = (0 ..< 2).map { _ in allocate(activationSize) }
+        _ = logits
     }
+
+    /// Whether the derivative of `activation` needs h (otherwise it is read from x = φ(h)).
+    static func keepsPreActivations(_ activation: Activation) -> Bool {
+        switch activation {
+        case .hardTanh, .relu, .linear: false
+        case .tanh, .erf: true
+        }
+    }
+
+    /// Where the forward pass writes h^{l+1}, for 0-based layer index l: the logits buffer for
+    /// the last layer, a pre-activation buffer when the activation needs one, else x^{l+1}
+    /// itself (φ is then applied in place).
+    private func preActivationBuffer(_ l: Int, _ activation: Activation) -> UnsafeMutablePointer<Scalar> {
+        if l == layers - 1 { return logits }
+        return Self.keepsPreActivations(activation) ? hidden[l] : x[l + 1]
+    }
+
+    /// Bytes of the buffers allocated so far.
+    var allocatedBytes: Int { allocatedElements * MemoryLayout<Scalar>.stride }
+    private var allocatedElements = 0
 
     /// Zeroed, 64-byte aligned, freed with the workspace.
     private func allocate(_ count: Int) -> UnsafeMutablePointer<Scalar> {
@@ -59,6 +89,7 @@ public final class BatchWorkspace<Scalar: BLASScalar> {
             .bindMemory(to: Scalar.self, capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: max(count, 1))
         allocations.append(pointer)
+        allocatedElements += max(count, 1)
         return pointer
     }
 
@@ -73,8 +104,17 @@ public final class BatchWorkspace<Scalar: BLASScalar> {
 
     /// x^l as a tensor (l = 0 is the input). Only the class columns of x^L are computed.
     public func activation(_ l: Int) -> Tensor<Scalar> { copy(x[l], [batchSize, width]) }
-    /// h^l as a tensor, l = 1 … L. Only the class columns of h^L are computed.
-    public func preActivation(_ l: Int) -> Tensor<Scalar> { copy(h[l - 1], [batchSize, width]) }
+    /// h^l as a tensor, l = 1 … L. Only the class columns of h^L are computed. Below the last
+    /// layer, h^l is kept only for tanh and erf (hard-tanh, ReLU and linear layers are
+    /// differentiated from x^l), and for a linear network, where it is x^l.
+    public func preActivation(_ l: Int) -> Tensor<Scalar> {
+        require((1 ... layers).contains(l), "preActivation: layer \(l) of 1…\(layers)")
+        if l == layers { return copy(logits, [batchSize, width]) }
+        let activation = forwardActivation ?? .linear
+        require(Self.keepsPreActivations(activation) || activation == .linear,
+                "preActivation(\(l)): the workspace keeps the pre-activations below the last layer only for tanh and erf; a \(activation.rawValue) layer is differentiated from its activation(\(l))")
+        return copy(preActivationBuffer(l - 1, activation), [batchSize, width])
+    }
     /// ∂ℓ/∂W^l after `backward`, l = 1 … L.
     public func weightGradient(_ l: Int) -> Tensor<Scalar> { copy(weightGradients[l - 1], [width, width]) }
     /// ∂ℓ/∂b^l after `backward`, l = 1 … L.
@@ -102,18 +142,22 @@ public final class BatchWorkspace<Scalar: BLASScalar> {
         require(network.layerCount == layers && network.inputWidth == width,
                 "forward: workspace for \(layers) layers of \(width), network has \(network.layerCount) of \(network.inputWidth)")
         let n = width
+        let activation = network.activation
+        forwardActivation = activation
         for l in 0 ..< layers {
             let w = network.weights[l].unsafeReadAddress
             // The last layer only needs its class columns: rows classStart… of W.
             let (column, columns) = l == layers - 1 ? (classStart, n - classStart) : (0, n)
+            let h = preActivationBuffer(l, activation)
             gemm(false, true, m: batchSize, n: columns, k: n, a: x[l], lda: n, b: w + column * n, ldb: n,
-                 c: h[l] + column, ldc: n)
+                 c: h + column, ldc: n)
             let bias = network.biases[l].map { $0.unsafeReadAddress }
-            apply(network.activation, from: h[l], to: x[l + 1], bias: bias, columns: column ..< n)
+            apply(activation, from: h, to: x[l + 1], bias: bias, columns: column ..< n)
         }
     }
 
-    /// h ← h + b (if any), x = φ(h), on the given columns of every row.
+    /// h ← h + b (if any), x = φ(h), on the given columns of every row (h and x may be the
+    /// same buffer: every element is read before it is written).
     private func apply(_ activation: Activation, from h: UnsafeMutablePointer<Scalar>, to x: UnsafeMutablePointer<Scalar>,
                        bias: UnsafePointer<Scalar>?, columns: Range<Int>) {
         let n = width
@@ -139,7 +183,7 @@ public final class BatchWorkspace<Scalar: BLASScalar> {
         let scale = 1 / Scalar(batchSize)
         var total = 0.0
         var correct = 0
-        let last = h[layers - 1]
+        let last = logits
         for row in 0 ..< batchSize {
             let label = labels[row]
             let logits = last + row * n + classStart
@@ -177,14 +221,17 @@ public final class BatchWorkspace<Scalar: BLASScalar> {
         } else {
             gemm(false, false, m: batchSize, n: n, k: n, a: delta, lda: n, b: w, ldb: n, c: target, ldc: n)
         }
-        let previous = h[l - 1]
         let count = batchSize * n
+        // φ'(h^l) for 1-based layer l = the 0-based index here: from x^l = φ(h^l) where that
+        // decides it exactly, from h^l where the derivative needs it.
+        let activated = x[l]
         switch network.activation {
-        case .hardTanh: for i in 0 ..< count where abs(previous[i]) >= 1 { target[i] = 0 }
-        case .relu: for i in 0 ..< count where previous[i] <= 0 { target[i] = 0 }
+        case .hardTanh: for i in 0 ..< count where abs(activated[i]) >= 1 { target[i] = 0 }
+        case .relu: for i in 0 ..< count where activated[i] <= 0 { target[i] = 0 }
         case .linear: break
         case .tanh, .erf:
             let activation = network.activation
+            let previous = preActivationBuffer(l - 1, activation)
             for i in 0 ..< count { target[i] *= activation.derivative(previous[i]) }
         }
     }
