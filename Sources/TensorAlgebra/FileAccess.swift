@@ -210,6 +210,11 @@ public enum AtomicFile {
     }
 
     public static func write(_ bytes: [UInt8], to url: URL) throws(FileWriteError) {
+        try write(parts: [bytes], to: url)
+    }
+
+    /// The same for a file given as consecutive parts, written one after another.
+    public static func write(parts: [[UInt8]], to url: URL) throws(FileWriteError) {
         let temporary = temporaryURL(for: url)
         func fail(_ operation: String, _ code: Int32) -> FileWriteError {
             FileWriteError(path: url.path, operation: operation, reason: String(cString: strerror(code)))
@@ -217,16 +222,18 @@ public enum AtomicFile {
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw fail("create \(temporary.lastPathComponent)", errno) }
         var failure: FileWriteError?
-        bytes.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + done, min(raw.count - done, 1 << 30))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = fail("write", errno)
-                    return
+        for bytes in parts where failure == nil {
+            bytes.withUnsafeBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let n = Glibc.write(fd, raw.baseAddress! + done, min(raw.count - done, 1 << 30))
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        failure = fail("write", errno)
+                        return
+                    }
+                    done += n
                 }
-                done += n
             }
         }
         if failure == nil, fsync(fd) != 0 { failure = fail("fsync", errno) }

@@ -182,6 +182,12 @@ public struct SafetensorsFile: Sendable {
     /// The file's bytes. Tensors are laid out in name order; the metadata holds every tensor's
     /// CRC-32 under `crc32.<name>`.
     public func encoded() throws -> [UInt8] {
+        try encodedParts().reduce(into: []) { $0 += $1 }
+    }
+
+    /// The file as its parts, in order: the length and JSON header, then each tensor's bytes
+    /// (names sorted), so a writer can stream them without one more copy of every tensor.
+    func encodedParts() throws -> [[UInt8]] {
         var header: [String: Any] = [:]
         var offset = 0
         let names = entries.keys.sorted()
@@ -196,16 +202,15 @@ public struct SafetensorsFile: Sendable {
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
         while json.count % 8 != 0 { json.append(0x20) }
-        var out = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) }
-        out += json
-        for name in names { out += entries[name]!.bytes }
-        return out
+        let head = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json
+        return [head] + names.map { entries[$0]!.bytes }
     }
 
     /// Writes atomically (``AtomicFile``): a temporary file in the same folder, fsync, rename,
-    /// fsync of the folder.
+    /// fsync of the folder. The tensors are written one after another, not concatenated first:
+    /// a deep network's checkpoint costs no second copy of its weights in memory.
     public func write(to url: URL) throws {
-        try AtomicFile.write(try encoded(), to: url)
+        try AtomicFile.write(parts: try encodedParts(), to: url)
     }
 
     /// Parses a file's bytes; `source` names it in errors.

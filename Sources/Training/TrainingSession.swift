@@ -69,8 +69,9 @@ public final class TrainingSession<Scalar: BLASScalar> {
 
     /// Bytes a run holds besides the dataset: L weight matrices N×N, the optimizer's buffers
     /// (none for plain SGD, whose update is fused into the gradient GEMM; one for momentum; two
-    /// for Adam) plus a gradient buffer when not fused, and per layer a batch of activations
-    /// and pre-activations.
+    /// for Adam) plus a gradient buffer when not fused, one more copy of the weights while a
+    /// checkpoint is written, and one batch of activations per layer (plus the input, the
+    /// logits and two δ buffers).
     public static func estimatedBytes(model: ClassifierConfiguration, training: TrainingConfiguration, width: Int) -> Double {
         let n = Double(width), layers = Double(model.layers), scalar = Double(MemoryLayout<Scalar>.stride)
         let perWeight: Double = switch training.optimizer {
@@ -79,7 +80,7 @@ public final class TrainingSession<Scalar: BLASScalar> {
         case .adam: 4
         }
         let batch = Double(max(training.batchSize, 1))
-        return scalar * (layers * n * n * perWeight + batch * n * (2 * layers + 3))
+        return scalar * (layers * n * n * (perWeight + 1) + batch * n * (layers + 4))
     }
 
     /// A run that goes on from a training checkpoint, with `training`'s settings (e.g. more

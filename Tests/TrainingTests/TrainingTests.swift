@@ -529,7 +529,7 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
 
     @Test func aNetworkThatCannotFitIsRefusedBeforeAllocation() {
         // Two 3000×3000 images: width 9,000,010, so one weight matrix alone is 324 TB.
-        let huge = LabeledImages(pixels: [UInt8](repeating: 0, count: 0), labels: [], imageShape: [3000, 3000], classes: 10)
+        let huge = LabeledImages(pixels: [UInt8](repeating: 0, count: 2 * 9_000_000), labels: [0, 1], imageShape: [3000, 3000], classes: 10)
         let data = ImageDataset(train: huge, test: huge)
         #expect(throws: TrainingError.self) {
             try TrainingSession<Float>(model: ClassifierConfiguration(layers: 10), training: TrainingConfiguration(batchSize: 1), data: data)
