@@ -301,7 +301,7 @@ compare() {
 
 run_case sweep "$spectrum" --sigma-steps 5 --q0-steps 5 --samples 2 --width 60 --layers 5
 if [ -x "$study" ]; then
-    read -r -a study_args <<< "${STUDY_ARGS:---layers 2,3 --epochs 1 --limit 500}"
+    read -r -a study_args <<< "${STUDY_ARGS:---layers 2 3 --init identity gaussian --epochs 1 --limit 500 --spectrum-inputs 1}"
     run_case study "$study" "${study_args[@]}"
 else
     step "study: skipped ($study does not exist yet: swift build -c release --product study)"
