@@ -21,19 +21,34 @@ public enum Checkpoint {
 
     // MARK: Writing
 
-    /// The file of a classifier: its weights and the metadata that describes it.
+    /// The file of a classifier, in memory: its weights and the metadata that describes it.
     public static func file<Scalar>(_ classifier: IdentityClassifier<Scalar>) -> SafetensorsFile {
         var file = SafetensorsFile()
         for (l, w) in classifier.network.weights.enumerated() {
             file.set(weightName(l), w)
             if let b = classifier.network.biases[l] { file.set(biasName(l), b) }
         }
-        file.metadata = [
+        file.metadata = metadata(classifier)
+        return file
+    }
+
+    /// The same file as a writer that streams the weights from their storage: what `write`
+    /// paths use, so that writing a checkpoint costs no copy of the weights.
+    public static func writer<Scalar>(_ classifier: IdentityClassifier<Scalar>) -> SafetensorsStreamWriter<Scalar> {
+        var writer = SafetensorsStreamWriter<Scalar>(metadata: metadata(classifier))
+        for (l, w) in classifier.network.weights.enumerated() {
+            writer.set(weightName(l), w)
+            if let b = classifier.network.biases[l] { writer.set(biasName(l), b) }
+        }
+        return writer
+    }
+
+    static func metadata<Scalar>(_ classifier: IdentityClassifier<Scalar>) -> [String: String] {
+        [
             "format": format, "activation": classifier.activation.rawValue, "sigma": "\(classifier.sigma)",
             "initialization": classifier.initialization.rawValue,
             "input_features": "\(classifier.inputFeatures)", "classes": "\(classifier.classes)",
         ]
-        return file
     }
 
     // MARK: Reading
@@ -147,6 +162,6 @@ extension IdentityClassifier {
     /// Writes the classifier as a safetensors checkpoint, atomically (a crash during the write
     /// leaves any previous file intact).
     public func write(to url: URL) throws {
-        try Checkpoint.file(self).write(to: url)
+        try Checkpoint.writer(self).write(to: url)
     }
 }

@@ -215,6 +215,14 @@ public enum AtomicFile {
 
     /// The same for a file given as consecutive parts, written one after another.
     public static func write(parts: [[UInt8]], to url: URL) throws(FileWriteError) {
+        try write(to: url) { emit in
+            for bytes in parts { bytes.withUnsafeBytes { emit($0) } }
+        }
+    }
+
+    /// The same for bytes that `produce` hands over piece by piece through `emit` (e.g. straight
+    /// from tensors' storage, so nothing is concatenated in memory first).
+    public static func write(to url: URL, producing produce: ((UnsafeRawBufferPointer) -> Void) -> Void) throws(FileWriteError) {
         let temporary = temporaryURL(for: url)
         func fail(_ operation: String, _ code: Int32) -> FileWriteError {
             FileWriteError(path: url.path, operation: operation, reason: String(cString: strerror(code)))
@@ -222,18 +230,17 @@ public enum AtomicFile {
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw fail("create \(temporary.lastPathComponent)", errno) }
         var failure: FileWriteError?
-        for bytes in parts where failure == nil {
-            bytes.withUnsafeBytes { raw in
-                var done = 0
-                while done < raw.count {
-                    let n = Glibc.write(fd, raw.baseAddress! + done, min(raw.count - done, 1 << 30))
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        failure = fail("write", errno)
-                        return
-                    }
-                    done += n
+        produce { raw in
+            guard failure == nil, raw.count > 0 else { return }
+            var done = 0
+            while done < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + done, min(raw.count - done, 1 << 30))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = fail("write", errno)
+                    return
                 }
+                done += n
             }
         }
         if failure == nil, fsync(fd) != 0 { failure = fail("fsync", errno) }

@@ -188,22 +188,33 @@ public struct SafetensorsFile: Sendable {
     /// The file as its parts, in order: the length and JSON header, then each tensor's bytes
     /// (names sorted), so a writer can stream them without one more copy of every tensor.
     func encodedParts() throws -> [[UInt8]] {
+        let names = entries.keys.sorted()
+        let head = try SafetensorsFile.head(
+            tensors: names.map { name in
+                let entry = entries[name]!
+                return (name, entry.dtype, entry.shape, entry.bytes.count, SafetensorsFile.checksum(entry.bytes))
+            },
+            metadata: metadata)
+        return [head] + names.map { entries[$0]!.bytes }
+    }
+
+    /// The length and JSON header of a file holding `tensors` (in this order, back to back) and
+    /// `metadata`, with every tensor's CRC-32 among the metadata.
+    static func head(tensors: [(name: String, dtype: DType, shape: [Int], byteCount: Int, checksum: UInt32)],
+                     metadata: [String: String]) throws -> [UInt8] {
         var header: [String: Any] = [:]
         var offset = 0
-        let names = entries.keys.sorted()
         var allMetadata = metadata.filter { !$0.key.hasPrefix(SafetensorsFile.checksumPrefix) }
-        for name in names {
-            let entry = entries[name]!
-            header[name] = ["dtype": entry.dtype.rawValue, "shape": entry.shape, "data_offsets": [offset, offset + entry.bytes.count]]
-            offset += entry.bytes.count
-            allMetadata[SafetensorsFile.checksumPrefix + name] = SafetensorsFile.checksumText(SafetensorsFile.checksum(entry.bytes))
+        for tensor in tensors {
+            header[tensor.name] = ["dtype": tensor.dtype.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + tensor.byteCount]]
+            offset += tensor.byteCount
+            allMetadata[SafetensorsFile.checksumPrefix + tensor.name] = SafetensorsFile.checksumText(tensor.checksum)
         }
         if !allMetadata.isEmpty { header["__metadata__"] = allMetadata }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
         while json.count % 8 != 0 { json.append(0x20) }
-        let head = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json
-        return [head] + names.map { entries[$0]!.bytes }
+        return withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json
     }
 
     /// Writes atomically (``AtomicFile``): a temporary file in the same folder, fsync, rename,
@@ -544,6 +555,52 @@ enum StrictJSON: Equatable {
                 default: out.append(byte)
                 }
             }
+        }
+    }
+}
+
+/// Writes a safetensors file straight from tensors' storage: the same bytes as
+/// `SafetensorsFile.write(to:)` with the same tensors and metadata, without first copying every
+/// tensor into a byte array (a deep network's checkpoint would otherwise double its weights in
+/// memory while it is written). Tensors are kept by reference (copy-on-write), not copied.
+public struct SafetensorsStreamWriter<Scalar: BLASScalar> {
+    public var metadata: [String: String]
+    private var tensors: [String: Tensor<Scalar>] = [:]
+
+    public init(metadata: [String: String] = [:]) {
+        self.metadata = metadata
+    }
+
+    public mutating func set(_ name: String, _ tensor: Tensor<Scalar>) {
+        tensors[name] = tensor
+    }
+
+    /// Atomically (``AtomicFile``), as `SafetensorsFile.write(to:)`.
+    public func write(to url: URL) throws {
+        let names = tensors.keys.sorted()
+        let dtype: SafetensorsFile.DType = Scalar.self == Float.self ? .f32 : .f64
+        // Little-endian IEEE values in memory are the file's bytes on this (little-endian) machine.
+        func checksum(_ tensor: Tensor<Scalar>) -> UInt32 {
+            tensor.withUnsafeBufferPointer { buffer in
+                var crc = crc32(0, nil, 0)
+                let raw = UnsafeRawBufferPointer(buffer)
+                var start = raw.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                var left = raw.count
+                while left > 0, let pointer = start {
+                    let chunk = min(left, 1 << 30)
+                    crc = crc32(crc, pointer, UInt32(chunk))
+                    start = pointer + chunk
+                    left -= chunk
+                }
+                return UInt32(crc)
+            }
+        }
+        let head = try SafetensorsFile.head(
+            tensors: names.map { ($0, dtype, tensors[$0]!.shape, tensors[$0]!.count * MemoryLayout<Scalar>.stride, checksum(tensors[$0]!)) },
+            metadata: metadata)
+        try AtomicFile.write(to: url) { emit in
+            head.withUnsafeBytes { emit($0) }
+            for name in names { tensors[name]!.withUnsafeBufferPointer { emit(UnsafeRawBufferPointer($0)) } }
         }
     }
 }

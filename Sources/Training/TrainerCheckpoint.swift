@@ -9,27 +9,39 @@ import TensorAlgebra
 /// * metadata `configuration` (the `TrainingConfiguration` as JSON), `epoch`, `step_in_epoch`,
 ///   `global_step`, `optimizer_steps`, `history` (JSON).
 extension Trainer {
-    /// The checkpoint file of the classifier and of this trainer's state.
+    /// The checkpoint file of the classifier and of this trainer's state, in memory.
     public func checkpointFile() throws -> SafetensorsFile {
         var file = Checkpoint.file(classifier)
-        for (k, buffer) in optimizer.first.enumerated() { file.set("optimizer.first.\(k)", buffer) }
-        for (k, buffer) in optimizer.second.enumerated() { file.set("optimizer.second.\(k)", buffer) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        file.metadata["configuration"] = String(decoding: try encoder.encode(configuration), as: UTF8.self)
-        file.metadata["history"] = String(decoding: try encoder.encode(history), as: UTF8.self)
-        file.metadata["epoch"] = "\(epoch)"
-        file.metadata["step_in_epoch"] = "\(stepInEpoch)"
-        file.metadata["global_step"] = "\(globalStep)"
-        file.metadata["optimizer_steps"] = "\(optimizer.steps)"
+        for (name, buffer) in optimizerTensors { file.set(name, buffer) }
+        file.metadata.merge(try stateMetadata()) { _, new in new }
         return file
     }
 
     /// Writes the checkpoint atomically: a crash or Ctrl-C during the write leaves the
-    /// previous file intact.
+    /// previous file intact. The tensors stream from their storage (the same bytes as
+    /// `checkpointFile()`), so a deep network's checkpoint costs no copy of its weights.
     public func writeCheckpoint(to url: URL) throws {
-        try checkpointFile().write(to: url)
+        var writer = Checkpoint.writer(classifier)
+        for (name, buffer) in optimizerTensors { writer.set(name, buffer) }
+        writer.metadata.merge(try stateMetadata()) { _, new in new }
+        try writer.write(to: url)
+    }
+
+    private var optimizerTensors: [(String, Tensor<Scalar>)] {
+        optimizer.first.enumerated().map { ("optimizer.first.\($0.offset)", $0.element) }
+            + optimizer.second.enumerated().map { ("optimizer.second.\($0.offset)", $0.element) }
+    }
+
+    private func stateMetadata() throws -> [String: String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return [
+            "configuration": String(decoding: try encoder.encode(configuration), as: UTF8.self),
+            "history": String(decoding: try encoder.encode(history), as: UTF8.self),
+            "epoch": "\(epoch)", "step_in_epoch": "\(stepInEpoch)", "global_step": "\(globalStep)",
+            "optimizer_steps": "\(optimizer.steps)",
+        ]
     }
 
     /// Restores a trainer (weights, optimizer buffers, progress, history) from a training

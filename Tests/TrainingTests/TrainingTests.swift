@@ -697,3 +697,24 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
         #expect(addresses() == copied)
     }
 }
+
+@Suite struct StreamedCheckpointTests {
+    @Test func theStreamedCheckpointIsByteForByteTheInMemoryOne() throws {
+        let data = syntheticImages(count: 48, features: 6, classes: 3, seed: 3)
+        var generator = SeededGenerator(seed: 1)
+        let classifier = IdentityClassifier<Double>(inputFeatures: 6, classes: 3, layers: 3, bias: true, using: &generator)
+        let trainer = Trainer(classifier: classifier, configuration: TrainingConfiguration(
+            batchSize: 16, epochs: 1, optimizer: .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0), threads: 1))
+        try trainer.train(data, test: data)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("stream-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try trainer.writeCheckpoint(to: url)
+        #expect(try Array(Data(contentsOf: url)) == trainer.checkpointFile().encoded())
+        // It reads back, checksums verified.
+        let resumed = try Trainer<Double>(resumingFrom: url)
+        #expect(resumed.classifier.network.weights == trainer.classifier.network.weights)
+        // And the classifier alone.
+        try trainer.classifier.write(to: url)
+        #expect(try Array(Data(contentsOf: url)) == Checkpoint.file(trainer.classifier).encoded())
+    }
+}
