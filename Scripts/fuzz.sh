@@ -41,7 +41,7 @@ module() {
     if [ -f "$object" ] && [ -z "$(find "$@" -newer "$object" 2>/dev/null | head -1)" ]; then return; fi
     echo "fuzz.sh: compiling $name"
     # shellcheck disable=SC2086
-    swiftc $flags -parse-as-library -swift-version 6 -module-name "$name" -wmo -c "$@" \
+    swiftc $flags -parse-as-library -swift-version 6 -package-name Isometry -module-name "$name" -wmo -c "$@" \
         -emit-module -emit-module-path "$modules/$name.swiftmodule" "${include[@]}" -o "$object"
 }
 # RealModule is a dependency, not under test: optimised, uninstrumented.
@@ -60,7 +60,7 @@ for target in "${targets[@]}"; do
     sources=(Fuzz/"$target"/*.swift)
     if [ ! -f "$binary" ] || [ -n "$(find "${sources[@]}" "${libraries[@]}" -newer "$binary" | head -1)" ]; then
         echo "fuzz.sh: linking $target"
-        swiftc "${instrument[@]}" -module-name "Fuzz_$target" "${sources[@]}" "${include[@]}" \
+        swiftc "${instrument[@]}" -package-name Isometry -module-name "Fuzz_$target" "${sources[@]}" "${include[@]}" \
             "${libraries[@]}" "${link[@]}" -o "$binary" 2>"$build/link-$target.log" \
             || { cat "$build/link-$target.log" >&2; exit 1; }
     fi
