@@ -283,9 +283,12 @@ compare() {
         */study.csv)
             local pattern=${VOLATILE_COLUMNS:-wall|seconds|elapsed}
             local columns
-            columns=$(head -n 1 "$merged" | tr ',' '\n' | grep -n -E -i "$pattern" | cut -d: -f1 | paste -sd, -)
+            # The column names are on the first line that is not a '#' comment (the grid record).
+            local header
+            header=$(grep -v -m 1 '^#' "$merged")
+            columns=$(echo "$header" | tr ',' '\n' | grep -n -E -i "$pattern" | cut -d: -f1 | paste -sd, -)
             if [ -n "$columns" ]; then
-                info "cutting wall-time columns $columns ($(head -n 1 "$merged" | cut -d, -f"$columns")) before comparing"
+                info "cutting wall-time columns $columns ($(echo "$header" | cut -d, -f"$columns")) before comparing"
                 cut -d, --complement -f"$columns" "$merged" > "$merged.compared"
                 cut -d, --complement -f"$columns" "$single" > "$single.compared"
                 merged=$merged.compared single=$single.compared
