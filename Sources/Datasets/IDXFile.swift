@@ -249,32 +249,30 @@ public struct IDXFile: Sendable {
         var data: [UInt8] = [0, 0, 0x08, UInt8(shape.count)]
         for extent in shape { data += [UInt8(extent >> 24 & 0xFF), UInt8(extent >> 16 & 0xFF), UInt8(extent >> 8 & 0xFF), UInt8(extent & 0xFF)] }
         data += bytes
-        let temporary = AtomicFile.temporaryURL(for: url)
-        guard let file = gzopen(temporary.path, "wb") else { throw IDXError(path: url.path, reason: .other("cannot write")) }
-        var written = 0
-        while written < data.count {
-            let n = data.withUnsafeBytes { gzwrite(file, $0.baseAddress! + written, UInt32(min($0.count - written, 1 << 30))) }
-            if n <= 0 { break }
-            written += Int(n)
-        }
-        let closed = gzclose(file)
-        guard written == data.count, closed == Z_OK else {
-            unlink(temporary.path)
-            throw IDXError(path: url.path, reason: .other("short write"))
-        }
-        let fd = open(temporary.path, O_RDONLY | O_CLOEXEC)
-        if fd >= 0 {
-            let synced = fsync(fd) == 0
-            close(fd)
-            if !synced {
-                unlink(temporary.path)
-                throw IDXError(path: url.path, reason: .other("cannot fsync the temporary file"))
+        // Compressed in memory, then written like every other file (AtomicFile: temporary
+        // file, fsync, rename, fsync of the folder).
+        guard let compressed = IDXFile.gzip(data) else { throw IDXError(path: url.path, reason: .other("zlib could not compress the data")) }
+        try AtomicFile.write(compressed, to: url)
+    }
+
+    /// `bytes` as a gzip stream (zlib's deflate with a gzip wrapper), or nil if zlib fails.
+    static func gzip(_ bytes: [UInt8]) -> [UInt8]? {
+        var stream = z_stream()
+        // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
+        guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
+                            ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 64)
+        let status: Int32 = bytes.withUnsafeBufferPointer { input in
+            output.withUnsafeMutableBufferPointer { out in
+                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+                stream.avail_in = uInt(input.count)
+                stream.next_out = out.baseAddress
+                stream.avail_out = uInt(out.count)
+                return deflate(&stream, Z_FINISH)
             }
         }
-        guard rename(temporary.path, url.path) == 0 else {
-            unlink(temporary.path)
-            throw IDXError(path: url.path, reason: .other("cannot rename the temporary file into place"))
-        }
-        try AtomicFile.syncFolder(of: url)
+        guard status == Z_STREAM_END else { return nil }
+        return Array(output[0 ..< Int(stream.total_out)])
     }
 }
