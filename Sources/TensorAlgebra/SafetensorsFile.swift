@@ -160,16 +160,19 @@ public struct SafetensorsFile: Sendable {
 
     /// zlib's CRC-32 of `bytes`.
     public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { checksum($0) }
+    }
+
+    /// zlib's CRC-32 of raw bytes (e.g. a tensor's storage), in chunks zlib's 32-bit length takes.
+    public static func checksum(_ raw: UnsafeRawBufferPointer) -> UInt32 {
         var crc = crc32(0, nil, 0)
-        bytes.withUnsafeBufferPointer { buffer in
-            var start = buffer.baseAddress
-            var left = buffer.count
-            while left > 0, let pointer = start {
-                let chunk = min(left, 1 << 30)
-                crc = crc32(crc, pointer, UInt32(chunk))
-                start = pointer + chunk
-                left -= chunk
-            }
+        var start = raw.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        var left = raw.count
+        while left > 0, let pointer = start {
+            let chunk = min(left, 1 << 30)
+            crc = crc32(crc, pointer, UInt32(chunk))
+            start = pointer + chunk
+            left -= chunk
         }
         return UInt32(crc)
     }
@@ -581,19 +584,7 @@ public struct SafetensorsStreamWriter<Scalar: BLASScalar> {
         let dtype: SafetensorsFile.DType = Scalar.self == Float.self ? .f32 : .f64
         // Little-endian IEEE values in memory are the file's bytes on this (little-endian) machine.
         func checksum(_ tensor: Tensor<Scalar>) -> UInt32 {
-            tensor.withUnsafeBufferPointer { buffer in
-                var crc = crc32(0, nil, 0)
-                let raw = UnsafeRawBufferPointer(buffer)
-                var start = raw.baseAddress?.assumingMemoryBound(to: UInt8.self)
-                var left = raw.count
-                while left > 0, let pointer = start {
-                    let chunk = min(left, 1 << 30)
-                    crc = crc32(crc, pointer, UInt32(chunk))
-                    start = pointer + chunk
-                    left -= chunk
-                }
-                return UInt32(crc)
-            }
+            tensor.withUnsafeBufferPointer { SafetensorsFile.checksum(UnsafeRawBufferPointer($0)) }
         }
         let head = try SafetensorsFile.head(
             tensors: names.map { ($0, dtype, tensors[$0]!.shape, tensors[$0]!.count * MemoryLayout<Scalar>.stride, checksum(tensors[$0]!)) },
