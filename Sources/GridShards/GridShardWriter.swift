@@ -63,7 +63,7 @@ public final class GridShardWriter<Grid: Codable & Equatable, Row> {
 
     /// Adds one finished point and rewrites the file atomically.
     public func append(_ row: Row) throws(GridShardError) {
-        precondition(!done.contains(index(row)), "GridShardWriter: point \(index(row)) is already in \(url.path)")
+        if done.contains(index(row)) { fatalError("GridShardWriter: point \(index(row)) is already in \(url.path)") }
         rows.append(row)
         done.insert(index(row))
         try write()
