@@ -41,15 +41,8 @@ public struct InstanceLinearisation<Scalar: BLASScalar>: Sendable {
         let activation = classifier.activation
         let (count, n, c, d, layers) = (inputs.shape[0], classifier.width, classifier.classes, classifier.inputFeatures, classifier.layers)
         let network = classifier.network
-        // Forward pass, keeping every pre-activation.
-        var hs: [Tensor<Scalar>] = []
-        var x = inputs
-        for l in 0 ..< layers {
-            var h = matmul(x, network.weights[l], transposeB: true)
-            if let b = network.biases[l] { h += b }
-            hs.append(h)
-            x = h.map { activation($0) }
-        }
+        // Forward pass, keeping every pre-activation (one GEMM per layer for the batch).
+        let hs = network.preActivations(inputs)
         // R: [count·C, N], starting as the class rows of W^L for every instance.
         var rows = Tensor<Scalar>.zeros([count * c, n])
         var beta = Tensor<Scalar>.zeros([count, c])

@@ -51,27 +51,19 @@ extension Tensor {
     }
 
     /// The largest element along `axis`, which is removed. NaN propagates.
-    public func max(alongAxis axis: Int) -> Tensor {
-        if shape[lanes(axis, "max").axis] == 0 { fatalError("max: axis \(axis) of \(shape) is empty") }
-        return reduceLanes(axis, "max") { lane, stride, extent in
-            var best = lane[0]
-            for k in 1 ..< Swift.max(extent, 1) {
-                let value = lane[k * stride]
-                if value > best || value.isNaN { best = value }
-                if best.isNaN { break }
-            }
-            return best
-        }
-    }
+    public func max(alongAxis axis: Int) -> Tensor { extreme(alongAxis: axis, "max", >) }
 
     /// The smallest element along `axis`, which is removed. NaN propagates.
-    public func min(alongAxis axis: Int) -> Tensor {
-        if shape[lanes(axis, "min").axis] == 0 { fatalError("min: axis \(axis) of \(shape) is empty") }
-        return reduceLanes(axis, "min") { lane, stride, extent in
+    public func min(alongAxis axis: Int) -> Tensor { extreme(alongAxis: axis, "min", <) }
+
+    /// The element of each lane that `beats` every other (NaN wins, as in numpy).
+    private func extreme(alongAxis axis: Int, _ name: StaticString, _ beats: @escaping (Scalar, Scalar) -> Bool) -> Tensor {
+        if shape[lanes(axis, name).axis] == 0 { fatalError("\(name): axis \(axis) of \(shape) is empty") }
+        return reduceLanes(axis, name) { lane, stride, extent in
             var best = lane[0]
             for k in 1 ..< Swift.max(extent, 1) {
                 let value = lane[k * stride]
-                if value < best || value.isNaN { best = value }
+                if beats(value, best) || value.isNaN { best = value }
                 if best.isNaN { break }
             }
             return best
