@@ -4,7 +4,9 @@ import PackageDescription
 let package = Package(
     name: "Isometry",
     products: [
+        .library(name: "IsometrySupport", targets: ["IsometrySupport"]),
         .library(name: "TensorAlgebra", targets: ["TensorAlgebra"]),
+        .library(name: "FileFormats", targets: ["FileFormats"]),
         .library(name: "Networks", targets: ["Networks"]),
         .library(name: "Spectrum", targets: ["Spectrum"]),
         .library(name: "Figures", targets: ["Figures"]),
@@ -40,33 +42,37 @@ let package = Package(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev", "pkg-config"])]),
 
-        // The tensor layer everything else stands on.
+        // The support floor (Foundation only): regular-file reads, the one memory budget, the one
+        // durable writer, `require`, number text. Every other module stands on it.
+        .target(name: "IsometrySupport"),
+
+        // The tensor layer: numerics only.
         .target(
             name: "TensorAlgebra",
-            dependencies: [
-                "CBLAS", "CLAPACKE", "CZlib",
-                .product(name: "RealModule", package: "swift-numerics"),
-            ]),
+            dependencies: ["CBLAS", "CLAPACKE",
+                .product(name: "RealModule", package: "swift-numerics")]),
+
+        // File formats over the support floor: .npy, safetensors, IDX (gzipped via zlib).
+        .target(name: "FileFormats", dependencies: ["IsometrySupport", "TensorAlgebra", "CZlib"]),
 
         // The model, shared by every research module: layers, activations, initialisations, the
         // identity classifier, its checkpoint format and batched evaluation.
         .target(
             name: "Networks",
-            dependencies: ["TensorAlgebra", "Datasets", .product(name: "RealModule", package: "swift-numerics")]),
+            dependencies: ["IsometrySupport", "FileFormats", "TensorAlgebra", "Datasets", .product(name: "RealModule", package: "swift-numerics")]),
 
         // IDX image datasets (MNIST, Fashion-MNIST), gzipped or plain.
-        .target(name: "Datasets", dependencies: ["TensorAlgebra", "CZlib"]),
+        .target(name: "Datasets", dependencies: ["IsometrySupport", "FileFormats", "TensorAlgebra"]),
 
         // The trainer for identity-initialised classifiers.
         .target(
             name: "Training",
-            dependencies: ["TensorAlgebra", "Networks", "Datasets", "Figures",
-                           .product(name: "RealModule", package: "swift-numerics")]),
+            dependencies: ["IsometrySupport", "FileFormats", "TensorAlgebra", "Networks", "Datasets", "Figures"]),
 
         // The layer-wise interpreter: readouts, contribution maps, exact linearisations.
         .target(
             name: "Interpretation",
-            dependencies: ["TensorAlgebra", "Networks", "Datasets", "Figures"]),
+            dependencies: ["IsometrySupport", "TensorAlgebra", "Networks", "Datasets", "Figures"]),
 
         // What the command-line tools share: one-line errors, atomic writes, progress.
         .target(
@@ -74,7 +80,7 @@ let package = Package(
             dependencies: ["GridShards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // SVG figures (axes, colour maps, heat maps) for every command.
-        .target(name: "Figures", dependencies: ["CZlib"]),
+        .target(name: "Figures", dependencies: ["IsometrySupport", "CZlib"]),
 
         // Shards, resumable shard files and merge, shared by every grid command (Foundation only).
         .target(name: "GridShards"),
@@ -82,44 +88,34 @@ let package = Package(
         // The Jacobian spectrum analyzer and its theory.
         .target(
             name: "Spectrum",
-            dependencies: [
-                "TensorAlgebra", "Networks", "Figures", "GridShards",
+            dependencies: ["IsometrySupport", "TensorAlgebra", "Networks", "Figures", "GridShards",
                 .product(name: "ComplexModule", package: "swift-numerics"),
-                .product(name: "RealModule", package: "swift-numerics"),
-            ]),
+                .product(name: "RealModule", package: "swift-numerics")]),
 
         .executableTarget(
             name: "SpectrumCommand",
-            dependencies: [
-                "Spectrum", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            dependencies: ["GridShards", "Spectrum", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Trainability against depth: a grid of trainings beside the spectrum theory.
         .target(
             name: "Study",
-            dependencies: ["Training", "Spectrum", "Networks", "Datasets", "Figures", "GridShards", "TensorAlgebra"]),
+            dependencies: ["IsometrySupport", "Training", "Spectrum", "Networks", "Datasets", "Figures", "GridShards", "TensorAlgebra"]),
 
         .executableTarget(
             name: "StudyCommand",
-            dependencies: [
-                "Study", "Training", "Spectrum", "Datasets", "Networks", "TensorAlgebra", "GridShards", "CommandSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            dependencies: ["FileFormats", "Study", "Training", "Datasets", "Networks", "TensorAlgebra", "GridShards", "CommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(
             name: "TrainCommand",
-            dependencies: [
-                "Training", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            dependencies: ["FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(
             name: "InterpretCommand",
-            dependencies: [
-                "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            dependencies: ["FileFormats", "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(
             name: "BenchGEMM",
@@ -158,42 +154,42 @@ let package = Package(
 
         .testTarget(
             name: "TensorAlgebraTests",
-            dependencies: ["TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: ["IsometrySupport", "FileFormats", "TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")],
             resources: [.copy("Fixtures")]),
         // Hostile and degenerate IDX files and datasets.
         .testTarget(
             name: "DatasetsTests",
-            dependencies: ["Datasets", "TensorAlgebra", "CZlib"]),
+            dependencies: ["IsometrySupport", "FileFormats", "Datasets", "TensorAlgebra", "CZlib"]),
         .testTarget(
             name: "SpectrumTests",
-            dependencies: ["Spectrum", "Networks", "TensorAlgebra"]),
+            dependencies: ["IsometrySupport", "Spectrum", "Networks", "TensorAlgebra"]),
         // The shared drawing primitives: axes, colour scales and bars, captions, numbers.
-        .testTarget(name: "FiguresTests", dependencies: ["Figures"]),
+        .testTarget(name: "FiguresTests", dependencies: ["IsometrySupport", "Figures"]),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "Datasets", "Networks", "TensorAlgebra", "Figures"],
+            dependencies: ["IsometrySupport", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "InterpretationTests",
-            dependencies: ["Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"]),
+            dependencies: ["IsometrySupport", "Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"]),
         // Runs the built executables for the command tests.
-        .target(name: "CommandTestSupport", dependencies: ["Datasets", "TensorAlgebra"], path: "Tests/CommandTestSupport"),
+        .target(name: "CommandTestSupport", dependencies: ["FileFormats", "Datasets", "TensorAlgebra"], path: "Tests/CommandTestSupport"),
         // Run the built executables; depending on them makes `swift test` build them.
         .testTarget(
             name: "InterpretCommandTests",
-            dependencies: ["InterpretCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
+            dependencies: ["FileFormats", "InterpretCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
         .testTarget(
             name: "TrainCommandTests",
-            dependencies: ["TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
+            dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
         .testTarget(name: "GridShardsTests", dependencies: ["GridShards"]),
         .testTarget(
             name: "StudyTests",
             dependencies: ["Study", "Training", "Spectrum", "Datasets", "Networks", "TensorAlgebra", "GridShards"]),
         .testTarget(
             name: "StudyCommandTests",
-            dependencies: ["StudyCommand", "Study", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
+            dependencies: ["StudyCommand", "Study", "CommandTestSupport", "TensorAlgebra"]),
         .testTarget(
             name: "SpectrumCommandTests",
-            dependencies: ["SpectrumCommand", "CommandTestSupport", "TensorAlgebra", "GridShards"]),
+            dependencies: ["FileFormats", "SpectrumCommand", "CommandTestSupport", "TensorAlgebra", "GridShards"]),
     ]
 )

@@ -7,6 +7,7 @@ import CZlib
 import Datasets
 import Foundation
 import TensorAlgebra
+import FileFormats
 
 let limit = 64 << 20
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-fuzz-idx-\(getpid())")

@@ -3,6 +3,7 @@
 // no allocation beyond the memory limit it is given. What it accepts must survive what its
 // callers do with it (conversion to a tensor) and round-trip through the writer.
 import TensorAlgebra
+import FileFormats
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzNumpy(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -5,6 +5,7 @@
 // return a classifier whose forward pass runs, or throw `ModelFileError`.
 import Networks
 import TensorAlgebra
+import FileFormats
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSafetensors(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -1,5 +1,7 @@
 import Foundation
 import TensorAlgebra
+import IsometrySupport
+import FileFormats
 
 /// Images with class labels, kept as bytes (a quarter of the memory of floats) and scaled to
 /// [0, 1] only when a batch is gathered.

@@ -1,4 +1,5 @@
 import Foundation
+import IsometrySupport
 
 /// Colour maps for heat maps and image maps, as piecewise-linear interpolation between stops.
 public struct ColorMap: Sendable {

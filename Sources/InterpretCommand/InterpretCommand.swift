@@ -6,6 +6,7 @@ import Foundation
 import Interpretation
 import Networks
 import TensorAlgebra
+import FileFormats
 
 /// `swift run interpret --checkpoint FILE`: what every layer of a trained classifier does.
 /// The analysis, the figures and the page are Interpretation's `InterpretationReport`; this

@@ -1,6 +1,7 @@
 import Datasets
 import Networks
 import TensorAlgebra
+import IsometrySupport
 
 /// One image's exact linearisation F(x) = W(x)·x + b(x) (docs/theory.md §4), as plain numbers.
 public struct SampleLinearisation: Sendable, Codable, Equatable {

@@ -1,6 +1,7 @@
 import Foundation
 import Networks
 import TensorAlgebra
+import IsometrySupport
 
 /// The logits of a piecewise-linear network as an exact linear map of its input, instance by
 /// instance (Li et al.; docs/theory.md §4): F(x) = W(x)·x + b(x).

@@ -1,5 +1,6 @@
 import Foundation
 import TensorAlgebra
+import FileFormats
 
 /// The safetensors checkpoint format of a classifier: one reader, one writer and one shape
 /// validator for every module (the trainer adds its state; the spectrum analyzer and the

@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import TensorAlgebra
+import IsometrySupport
 
 /// Accuracy and loss over a dataset, and what every layer's class dimensions know.
 public struct Evaluation: Sendable, Codable {

@@ -1,5 +1,6 @@
 import Foundation
 import TensorAlgebra
+import IsometrySupport
 
 /// What a classifier is, apart from its weights: the model half of a training run.
 ///

@@ -1,4 +1,5 @@
 import TensorAlgebra
+import FileFormats
 
 /// Why a network or classifier file cannot be used: every case names the file and the value
 /// that is wrong, so `description` is one line a user can act on.
@@ -49,12 +50,4 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
             "\(path): \(tensor) holds \(count) NaN or infinite values"
         }
     }
-}
-
-/// Stops with a message that survives `-c release` (a bare `precondition` prints only
-/// "precondition failure" there): for misuse by the programmer, never for data. Package API:
-/// the modules of Isometry share it, a user's namespace does not get it.
-package func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
-                    file: StaticString = #fileID, line: UInt = #line) {
-    if !condition() { fatalError(message(), file: file, line: line) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import TensorAlgebra
+import FileFormats
 
 /// A stack of fully connected layers, h^l = W^l x^{l−1} + b^l, x^l = φ(h^l).
 ///

@@ -1,5 +1,6 @@
 import Networks
 @_spi(RawBLAS) import TensorAlgebra
+import IsometrySupport
 
 /// Computes the input–output Jacobian J = D^L W^L ⋯ D^1 W^1 of a network at an input, and
 /// the eigenvalues of J Jᵀ as the squared singular values of J.

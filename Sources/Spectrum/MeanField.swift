@@ -1,6 +1,7 @@
 import Foundation
 import Networks
 import TensorAlgebra
+import IsometrySupport
 
 /// Mean-field theory of signal propagation for W_ij ~ N(0, σ_w²/N), b_i ~ N(0, σ_b²)
 /// (Poole et al. 2016, Schoenholz et al. 2017; docs/theory.md §2).

@@ -1,4 +1,4 @@
-import Networks
+import IsometrySupport
 
 /// A theoretical law of the eigenvalues of J Jᵀ: point masses (atoms) plus a continuous part
 /// given by its cumulative mass on an increasing grid.
@@ -207,4 +207,5 @@ func gaussianExpectation(nodes: Int = 4001, _ f: (Double) -> Double) -> Double {
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
+import IsometrySupport
 #endif

@@ -1,5 +1,6 @@
 import Foundation
 import Networks
+import IsometrySupport
 
 /// One line of the measured-versus-theory table.
 public struct ComparisonRow: Sendable, Codable {

@@ -1,5 +1,6 @@
 import Figures
 import Foundation
+import IsometrySupport
 
 extension SpectrumReport {
     /// The compact, human-readable report the command prints.

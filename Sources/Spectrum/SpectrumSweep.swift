@@ -2,6 +2,7 @@ import Foundation
 import GridShards
 import TensorAlgebra
 import Networks
+import IsometrySupport
 
 /// A grid of σ × q0 for identity-initialised networks: at each point, the fraction of
 /// non-vanishing eigenvalues and log10 of the mean eigenvalue, measured and theoretical.

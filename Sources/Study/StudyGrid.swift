@@ -5,6 +5,7 @@ import Networks
 import Spectrum
 import TensorAlgebra
 import Training
+import IsometrySupport
 
 /// A grid of trainings: depth L × initialisation (identity at each σ, orthogonal, Gaussian at
 /// the mean-field critical σ_w, He) × seed, all with the same training settings.

@@ -7,6 +7,7 @@ import Networks
 import Study
 import TensorAlgebra
 import Training
+import FileFormats
 
 extension Activation: ExpressibleByArgument {}
 extension Initialization: ExpressibleByArgument {}

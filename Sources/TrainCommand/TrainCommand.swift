@@ -9,6 +9,7 @@ import Training
 
 #if canImport(Glibc)
 import Glibc
+import FileFormats
 #endif
 
 extension Activation: ExpressibleByArgument {}

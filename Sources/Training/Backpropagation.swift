@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Networks
 @_spi(RawBLAS) import TensorAlgebra
+import IsometrySupport
 
 /// The buffers of one mini-batch and the passes over them: GEMMs into memory allocated once.
 ///

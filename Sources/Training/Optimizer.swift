@@ -1,6 +1,7 @@
 import Foundation
 import Networks
 import TensorAlgebra
+import IsometrySupport
 
 /// The optimizers, PyTorch's conventions: weight decay is added to the gradient (L2).
 public enum OptimizerConfiguration: Sendable, Codable, Equatable {

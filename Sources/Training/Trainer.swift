@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Networks
 import TensorAlgebra
+import IsometrySupport
 
 /// How a classifier is trained: the run half of a training run (the model half is Networks'
 /// `ClassifierConfiguration`). The trainer obeys every field.

@@ -1,6 +1,7 @@
 import Foundation
 import Networks
 import TensorAlgebra
+import FileFormats
 
 /// A training checkpoint is a classifier checkpoint (Networks' `Checkpoint`) plus the trainer's
 /// state, so a run can stop anywhere and go on exactly where it stopped:

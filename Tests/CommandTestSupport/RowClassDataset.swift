@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import TensorAlgebra
+import FileFormats
 
 /// A small MNIST-format folder in a fresh temporary directory: `train` and `test` 4×4 images in
 /// 3 classes, pixel = noise·U(0, 1) plus `signal` on row c for class c, as gzipped IDX files.

@@ -6,6 +6,8 @@ import TensorAlgebra
 
 #if canImport(Glibc)
 import Glibc
+import IsometrySupport
+import FileFormats
 #endif
 
 /// A seed of the IDX fuzz target (Fuzz/make_corpus.py writes them).

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Figures
+import IsometrySupport
 
 /// The shared drawing primitives: axes and frame, colour scales and bars, captions, numbers.
 @Suite struct FigurePrimitiveTests {

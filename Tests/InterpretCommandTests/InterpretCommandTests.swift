@@ -4,6 +4,7 @@ import Foundation
 import Networks
 import Testing
 import TensorAlgebra
+import FileFormats
 
 func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
     try runExecutable(name, arguments)

@@ -5,6 +5,7 @@ import Networks
 import Testing
 import TensorAlgebra
 @testable import Interpretation
+import IsometrySupport
 
 /// A report on 4 × 4 images: 16 features, 3 classes, 4 layers, 40 images, 3 shown.
 func smallReport() throws -> InterpretationReport {

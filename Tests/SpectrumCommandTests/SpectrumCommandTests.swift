@@ -2,6 +2,7 @@ import CommandTestSupport
 import Foundation
 import Testing
 import TensorAlgebra
+import FileFormats
 
 func runSpectrum(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
     try runExecutable("spectrum", arguments)

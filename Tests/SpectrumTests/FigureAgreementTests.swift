@@ -2,6 +2,7 @@ import Foundation
 import Networks
 import Testing
 @testable import Spectrum
+import IsometrySupport
 
 /// Every number a spectrum figure writes is the number the report's text prints for it: both
 /// are parsed, the figure's labels by their `data-quantity` and `data-kind`, the text by its

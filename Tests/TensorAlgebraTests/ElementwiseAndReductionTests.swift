@@ -1,6 +1,7 @@
 import RealModule
 import Testing
 @testable import TensorAlgebra
+import FileFormats
 
 @Suite struct ElementwiseTests {
     @Test func scalarAndSameShapeArithmeticByHand() {

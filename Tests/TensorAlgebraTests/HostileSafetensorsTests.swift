@@ -4,6 +4,8 @@ import TensorAlgebra
 
 #if canImport(Glibc)
 import Glibc
+import IsometrySupport
+import FileFormats
 #endif
 
 /// A seed of the safetensors fuzz target (Fuzz/make_corpus.py writes them, some with Python's

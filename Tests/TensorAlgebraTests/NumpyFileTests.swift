@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TensorAlgebra
+import FileFormats
 
 @Suite struct NumpyFileTests {
     func temporaryURL(_ name: String) -> URL {

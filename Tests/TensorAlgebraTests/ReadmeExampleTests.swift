@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TensorAlgebra
+import FileFormats
 
 /// The README's API tour, verbatim, so the documented snippet keeps compiling and running.
 @Suite struct ReadmeExampleTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TensorAlgebra
+import FileFormats
 
 /// Tolerances, relative to the largest reference magnitude (norm-wise, as LAPACK's own error
 /// bounds are stated). The fixtures are small (at most 7 terms per sum) and well conditioned,

@@ -1,5 +1,6 @@
 import Testing
 @testable import TensorAlgebra
+import FileFormats
 
 @Suite struct TensorTests {
     @Test func constructionAndShape() {

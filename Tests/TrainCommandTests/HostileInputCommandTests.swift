@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Testing
 import TensorAlgebra
+import FileFormats
 
 /// Issue 12 through the commands themselves: every hostile or degenerate input ends in exit 2
 /// and one line naming the file or flag, the problem and the value — no crash, no hang.

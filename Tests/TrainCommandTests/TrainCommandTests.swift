@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Testing
 import TensorAlgebra
+import FileFormats
 
 func trainBinary() -> URL { executableURL("train") }
 

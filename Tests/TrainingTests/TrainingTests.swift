@@ -5,6 +5,8 @@ import Networks
 import Testing
 @_spi(RawBLAS) import TensorAlgebra
 @testable import Training
+import IsometrySupport
+import FileFormats
 
 /// Random labelled "images" with D features, C classes; the class shifts the mean of a few
 /// features so a classifier can learn it.

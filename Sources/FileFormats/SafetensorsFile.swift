@@ -1,5 +1,7 @@
 import CZlib
 import Foundation
+@_spi(RawBLAS) import TensorAlgebra
+import IsometrySupport
 
 // The safetensors format (Hugging Face): an 8-byte little-endian header length n, n bytes of
 // JSON {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,

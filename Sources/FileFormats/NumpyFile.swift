@@ -1,4 +1,6 @@
 import Foundation
+import TensorAlgebra
+import IsometrySupport
 
 // The .npy format (numpy's NEP 1): the magic "\x93NUMPY", a version, a little-endian header
 // length, a Python dict literal {'descr': ..., 'fortran_order': ..., 'shape': (...)} padded

@@ -4,6 +4,7 @@ import TensorAlgebra
 
 #if canImport(Glibc)
 import Glibc
+import IsometrySupport
 #endif
 
 /// Why an IDX file (or a dataset made of IDX files) was refused: the file and a typed reason
