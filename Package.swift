@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Interpretation", targets: ["Interpretation"]),
         .library(name: "GridShards", targets: ["GridShards"]),
         .library(name: "Study", targets: ["Study"]),
+        .library(name: "Reports", targets: ["Reports"]),
         .executable(name: "spectrum", targets: ["SpectrumCommand"]),
         .executable(name: "train", targets: ["TrainCommand"]),
         .executable(name: "interpret", targets: ["InterpretCommand"]),
@@ -67,12 +68,12 @@ let package = Package(
         // The trainer for identity-initialised classifiers.
         .target(
             name: "Training",
-            dependencies: ["IsometrySupport", "FileFormats", "TensorAlgebra", "Networks", "Datasets", "Figures"]),
+            dependencies: ["IsometrySupport", "FileFormats", "TensorAlgebra", "Networks", "Datasets"]),
 
         // The layer-wise interpreter: readouts, contribution maps, exact linearisations.
         .target(
             name: "Interpretation",
-            dependencies: ["IsometrySupport", "TensorAlgebra", "Networks", "Datasets", "Figures"]),
+            dependencies: ["IsometrySupport", "TensorAlgebra", "Networks", "Datasets"]),
 
         // What the command-line tools share: one-line errors, atomic writes, progress.
         .target(
@@ -88,33 +89,38 @@ let package = Package(
         // The Jacobian spectrum analyzer and its theory.
         .target(
             name: "Spectrum",
-            dependencies: ["IsometrySupport", "TensorAlgebra", "Networks", "Figures", "GridShards",
+            dependencies: ["IsometrySupport", "TensorAlgebra", "Networks", "GridShards",
                 .product(name: "ComplexModule", package: "swift-numerics"),
                 .product(name: "RealModule", package: "swift-numerics")]),
 
         .executableTarget(
             name: "SpectrumCommand",
-            dependencies: ["GridShards", "Spectrum", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+            dependencies: ["Reports", "GridShards", "Spectrum", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Trainability against depth: a grid of trainings beside the spectrum theory.
         .target(
             name: "Study",
-            dependencies: ["IsometrySupport", "Training", "Spectrum", "Networks", "Datasets", "Figures", "GridShards", "TensorAlgebra"]),
+            dependencies: ["IsometrySupport", "Training", "Spectrum", "Networks", "Datasets", "GridShards", "TensorAlgebra"]),
+
+        // The reports floor: every figure, page and printed report of the science modules.
+        .target(
+            name: "Reports",
+            dependencies: ["IsometrySupport", "Figures", "TensorAlgebra", "Networks", "Training", "Spectrum", "Interpretation", "Study"]),
 
         .executableTarget(
             name: "StudyCommand",
-            dependencies: ["FileFormats", "Study", "Training", "Datasets", "Networks", "TensorAlgebra", "GridShards", "CommandSupport",
+            dependencies: ["Reports", "FileFormats", "Study", "Training", "Datasets", "Networks", "TensorAlgebra", "GridShards", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(
             name: "TrainCommand",
-            dependencies: ["FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+            dependencies: ["Reports", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(
             name: "InterpretCommand",
-            dependencies: ["FileFormats", "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+            dependencies: ["Reports", "FileFormats", "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(
@@ -162,7 +168,7 @@ let package = Package(
             dependencies: ["IsometrySupport", "FileFormats", "Datasets", "TensorAlgebra", "CZlib"]),
         .testTarget(
             name: "SpectrumTests",
-            dependencies: ["IsometrySupport", "Spectrum", "Networks", "TensorAlgebra"]),
+            dependencies: ["Reports", "IsometrySupport", "Spectrum", "Networks", "TensorAlgebra"]),
         // The shared drawing primitives: axes, colour scales and bars, captions, numbers.
         .testTarget(name: "FiguresTests", dependencies: ["IsometrySupport", "Figures"]),
         .testTarget(
@@ -171,7 +177,13 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "InterpretationTests",
-            dependencies: ["IsometrySupport", "Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"]),
+            dependencies: ["TestSupport", "IsometrySupport", "Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"]),
+        // Helpers the tests of several modules share (models and data built the same way).
+        .target(name: "TestSupport", dependencies: ["Networks", "Datasets", "TensorAlgebra"], path: "Tests/TestSupport"),
+        // Every figure, page and printed report against the numbers it draws.
+        .testTarget(
+            name: "ReportsTests",
+            dependencies: ["Reports", "Figures", "Spectrum", "Interpretation", "Study", "Training", "Networks", "Datasets", "TensorAlgebra", "IsometrySupport", "TestSupport"]),
         // Runs the built executables for the command tests.
         .target(name: "CommandTestSupport", dependencies: ["FileFormats", "Datasets", "TensorAlgebra"], path: "Tests/CommandTestSupport"),
         // Run the built executables; depending on them makes `swift test` build them.
@@ -184,7 +196,7 @@ let package = Package(
         .testTarget(name: "GridShardsTests", dependencies: ["GridShards"]),
         .testTarget(
             name: "StudyTests",
-            dependencies: ["Study", "Training", "Spectrum", "Datasets", "Networks", "TensorAlgebra", "GridShards"]),
+            dependencies: ["TestSupport", "Study", "Training", "Spectrum", "Datasets", "Networks", "TensorAlgebra", "GridShards"]),
         .testTarget(
             name: "StudyCommandTests",
             dependencies: ["StudyCommand", "Study", "CommandTestSupport", "TensorAlgebra"]),

@@ -24,7 +24,10 @@ for file in files:
         targets.append(name)
         if "// example: compile only" not in block:
             runnable.append(name)
-products = ["TensorAlgebra", "Networks", "Spectrum", "Figures", "Datasets", "Training", "Interpretation", "GridShards", "Study"]
+# Every library product of the manifest, so the list cannot drift from Package.swift.
+import json, subprocess
+manifest = json.loads(subprocess.check_output(["swift", "package", "dump-package"], cwd=root))
+products = [p["name"] for p in manifest["products"] if "library" in p["type"]]
 deps = ", ".join(f'.product(name: "{p}", package: "{root.name}")' for p in products)
 (work / "Package.swift").write_text(
     "// swift-tools-version:6.0\nimport PackageDescription\n"

@@ -17,7 +17,7 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "Research",
-            dependencies: ["TensorAlgebra", "Networks", "Datasets", "Spectrum", "Training", "Interpretation"].map {
+            dependencies: ["TensorAlgebra", "Networks", "Datasets", "Spectrum", "Training", "Interpretation", "Reports"].map {
                 .product(name: $0, package: isometry)
             }),
     ]

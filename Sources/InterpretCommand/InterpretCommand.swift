@@ -5,6 +5,7 @@ import Figures
 import Foundation
 import Interpretation
 import Networks
+import Reports
 import TensorAlgebra
 import FileFormats
 

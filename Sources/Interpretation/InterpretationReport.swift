@@ -7,7 +7,7 @@ import TensorAlgebra
 /// analyses of chosen images, the dataset linearisation and the class templates.
 ///
 /// It encodes as `report.json` (the architecture, readout, linearisation summary and per-sample
-/// numbers; the maps are left to ``maps``, and the page to ``html()``). `interpret` is this type
+/// numbers; the maps are left to ``maps``; the page is drawn by the Reports module). `interpret` is this type
 /// plus flags and file writing.
 public struct InterpretationReport: Sendable, Encodable {
     /// Where the classifier came from (a checkpoint path), as shown in the report.
@@ -122,6 +122,9 @@ public struct InterpretationReport: Sendable, Encodable {
     }
 
     // MARK: Maps
+
+    /// Width and height of one map: images of [h, w] as they are, flat data as one row.
+    public var mapSize: (width: Int, height: Int) { imageShape.count == 2 ? (imageShape[1], imageShape[0]) : (inputFeatures, 1) }
 
     /// One array of maps for `.npy`: `values` in row-major order of `shape`.
     public struct Map: Sendable, Equatable {

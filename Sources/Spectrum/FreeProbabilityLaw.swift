@@ -1,6 +1,7 @@
 import ComplexModule
 import RealModule
 import Foundation
+import IsometrySupport
 
 /// The large-width law of the eigenvalues of J Jᵀ for random weights, by free probability
 /// (Pennington, Schoenholz, Ganguli 2017, 2018; docs/theory.md §2).
@@ -129,7 +130,7 @@ public struct FreeProbabilityLaw: Sendable {
         let top = lambdaMax
         let atomMass = atoms.reduce(0) { $0 + $1.mass }
         let continuousTotal = max(0, 1 - atomMass)
-        let name = "free probability, \(weights.rawValue) weights, σ_w² = \(format(sigmaW2)), p = \(format(p)), L = \(layers)"
+        let name = "free probability, \(weights.rawValue) weights, σ_w² = \(compactNumber(sigmaW2)), p = \(compactNumber(p)), L = \(layers)"
         if continuousTotal <= 1e-15 || top <= 0 {
             return SpectralLaw(name: name, atoms: atoms, grid: [], cumulative: [], mean: mean, variance: variance, lambdaMax: top)
         }

@@ -34,7 +34,7 @@ public enum IdentityLaw {
     /// 1 − α at 0) and by quadrature on u for tanh and erf.
     public static func law(activation: Activation, sigma: Double, q0: Double, layers: Int) -> SpectralLaw {
         let top = pow(sigma, 2 * Double(layers))
-        let name = "identity σ = \(format(sigma)), q0 = \(format(q0)), \(activation.rawValue), L = \(layers)"
+        let name = "identity σ = \(compactNumber(sigma)), q0 = \(compactNumber(q0)), \(activation.rawValue), L = \(layers)"
         let alpha: Double? = switch activation {
         case .hardTanh: hardTanhActiveFraction(sigma: sigma, q0: q0, layers: layers)
         case .relu: 0.5
@@ -98,7 +98,7 @@ public enum IdentityLaw {
         }
         let atoms = zeroMass > 0 ? [SpectralLaw.Atom(location: 0, mass: zeroMass)] : []
         return SpectralLaw(
-            name: name ?? "identity σ = \(format(sigma)), q0 = \(format(q0)), \(activation.rawValue), quadrature",
+            name: name ?? "identity σ = \(compactNumber(sigma)), q0 = \(compactNumber(q0)), \(activation.rawValue), quadrature",
             atoms: atoms, grid: grid, cumulative: cumulative, interpolation: .step, mean: mean,
             variance: max(0, second - mean * mean), lambdaMax: grid.last ?? 0)
     }
@@ -136,12 +136,5 @@ public enum IdentityLaw {
     }
 }
 
-func format(_ x: Double) -> String {
-    if x == x.rounded() && abs(x) < 1e6 { return String(Int(x)) }
-    var text = String(format: "%.4g", x)
-    if text.contains("e") { return text }
-    while text.contains(".") && (text.hasSuffix("0") || text.hasSuffix(".")) { text.removeLast() }
-    return text
-}
-
 import Foundation
+import IsometrySupport

@@ -126,9 +126,9 @@ public struct SpectrumComparison: Sendable, Codable {
             // When the window holds continuous mass that shows in the printed per cent (a
             // density diverging at 0, as for random weights), the row is not the atom's mass:
             // it is named for what it counts.
-            let name = abs(mass - atom.mass) < 5e-5 ? "atom at λ = \(format(location))"
+            let name = abs(mass - atom.mass) < 5e-5 ? "atom at λ = \(compactNumber(location))"
                 : location == 0 ? "P(λ ≤ ε), ε = \(epsilonText(window))"
-                : "P(|λ − \(format(location))| ≤ ε), ε = \(epsilonText(window))"
+                : "P(|λ − \(compactNumber(location))| ≤ ε), ε = \(epsilonText(window))"
             quantities.append(Quantity(
                 name: name, theory: mass,
                 value: { values in Double(values.filter { $0 == location }.count) / Double(max(values.count, 1)) },
@@ -140,7 +140,7 @@ public struct SpectrumComparison: Sendable, Codable {
         for x in thresholds {
             let theory = law?.tail(x)
             quantities.append(Quantity(
-                name: "P(λ > \(format(x)))", theory: theory,
+                name: "P(λ > \(compactNumber(x)))", theory: theory,
                 value: { values in Double(values.filter { $0 > x }.count) / Double(max(values.count, 1)) },
                 kind: .fraction(theory)))
         }

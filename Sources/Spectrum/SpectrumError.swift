@@ -1,3 +1,4 @@
+import IsometrySupport
 import GridShards
 import Networks
 import TensorAlgebra
@@ -74,7 +75,7 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
         case .weightsFile(let error):
             error.description
         case .noFixedPoint(let activation, let sigmaW, let sigmaB):
-            "the \(activation.rawValue) variance map at σ_w = \(format(sigmaW)), σ_b = \(format(sigmaB)) has no finite fixed point"
+            "the \(activation.rawValue) variance map at σ_w = \(compactNumber(sigmaW)), σ_b = \(compactNumber(sigmaB)) has no finite fixed point"
         case .noEigenvalues:
             "no eigenvalues to compare (every sample is empty)"
         case .nonFiniteEigenvalues(let count):

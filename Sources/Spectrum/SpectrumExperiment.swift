@@ -1,4 +1,5 @@
 import Foundation
+import IsometrySupport
 import Networks
 import TensorAlgebra
 
@@ -240,7 +241,7 @@ public enum SpectrumExperiment {
                 law = IdentityLaw.law(activation: c.activation, sigma: c.sigma, q0: c.q0, layers: network.layerCount)
                 note = !c.weightsFromFile
                     ? "exact law for identity weights (Kubota et al. 2021)"
-                    : "identity-initialisation law at σ = \(format(c.sigma)), q0 = \(format(c.q0)), for reference"
+                    : "identity-initialisation law at σ = \(compactNumber(c.sigma)), q0 = \(compactNumber(c.q0)), for reference"
             } else {
                 note = "no theory: identity weights with fixed-point inputs"
             }
@@ -256,11 +257,11 @@ public enum SpectrumExperiment {
                 if c.input == .fixedPoint { inputVariance = q }
             }
             if !q.isFinite {
-                note = "no theory: the variance map has no finite fixed point (σ_w = \(format(sigmaW)))"
+                note = "no theory: the variance map has no finite fixed point (σ_w = \(compactNumber(sigmaW)))"
             } else if [.relu, .hardTanh, .linear].contains(c.activation) {
                 let weights: FreeProbabilityLaw.Weights = c.initialization == .orthogonal ? .orthogonal : .gaussian
                 law = FreeProbabilityLaw(weights: weights, sigmaW2: sigmaW * sigmaW, p: p, layers: network.layerCount).law()
-                note = "free probability at the fixed point q* = \(format(q)), p = \(format(p)) (Pennington et al. 2018)"
+                note = "free probability at the fixed point q* = \(compactNumber(q)), p = \(compactNumber(p)) (Pennington et al. 2018)"
                     + (c.input == .normal ? "; inputs are N(0, q0), not at the fixed point" : "") + reference
             } else {
                 note = "no free-probability theory for \(c.activation.rawValue); mean field only" + reference

@@ -3,6 +3,7 @@ import CommandSupport
 import Figures
 import Foundation
 import Networks
+import Reports
 import Spectrum
 import TensorAlgebra
 

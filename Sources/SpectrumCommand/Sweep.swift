@@ -2,6 +2,7 @@ import ArgumentParser
 import CommandSupport
 import Foundation
 import Networks
+import Reports
 import GridShards
 import Spectrum
 import TensorAlgebra

@@ -79,9 +79,9 @@ public struct StudyGrid: Sendable, Codable, Equatable {
 
         public var description: String {
             switch initialization {
-            case .identity: "identity σ = \(format(sigma))"
-            case .orthogonal: "orthogonal σ_w = \(format(sigma))"
-            case .gaussian: "Gaussian σ_w = \(format(sigma)) (critical)"
+            case .identity: "identity σ = \(compactNumber(sigma))"
+            case .orthogonal: "orthogonal σ_w = \(compactNumber(sigma))"
+            case .gaussian: "Gaussian σ_w = \(compactNumber(sigma)) (critical)"
             case .he: "He (σ_w = √2)"
             }
         }
@@ -166,8 +166,4 @@ public struct StudyData: Sendable, Codable, Equatable {
         }
         return total / Double(n)
     }
-}
-
-func format(_ x: Double) -> String {
-    x == x.rounded() && abs(x) < 1e6 ? String(Int(x)) : String(format: "%.4g", x)
 }

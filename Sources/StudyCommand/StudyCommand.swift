@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import GridShards
 import Networks
+import Reports
 import Study
 import TensorAlgebra
 import Training

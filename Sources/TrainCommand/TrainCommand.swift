@@ -4,6 +4,7 @@ import Datasets
 import Figures
 import Foundation
 import Networks
+import Reports
 import TensorAlgebra
 import Training
 
@@ -111,6 +112,7 @@ struct Train: ParsableCommand {
         } catch {
             throw UserError(message: (resume == nil ? "" : "--resume: ") + error.description)
         }
+        session.reportFiles = TrainingFigures.files
         let trainer = session.trainer
         if resume != nil { print("resuming \(resume!) at epoch \(trainer.epoch + 1), step \(trainer.stepInEpoch)") }
         let m = trainer.classifier.configuration  // the checkpoint's when resuming, not the flags'

@@ -1,5 +1,4 @@
 import Datasets
-import Figures
 import Foundation
 import Networks
 import TensorAlgebra
@@ -9,8 +8,8 @@ import TensorAlgebra
 ///
 /// After every epoch `checkpoint.safetensors` holds the last good state (written atomically, a
 /// failed write is an error, not a silent skip), and at the end (or on interruption) the
-/// folder holds `metrics.json`, `metrics.csv`, `curves.svg`, `distances.svg` and, for a
-/// finished run, `layers.svg`:
+/// folder holds `metrics.json`, `metrics.csv` and whatever ``reportFiles`` adds (`train` adds
+/// the figures `curves.svg`, `distances.svg` and, for a finished run, `layers.svg`):
 ///
 /// ```swift
 /// let data = try ImageDataset(folder: ImageDataset.fashionMNISTFolder)
@@ -33,6 +32,20 @@ public final class TrainingSession<Scalar: BLASScalar> {
     public var onStep: ((StepEvent) -> Void)?
     /// Called after every epoch, once its checkpoint is written.
     public var onEpoch: ((EpochRecord) -> Void)?
+    /// Extra text files written beside metrics.json whenever the metrics are (after every
+    /// epoch, at the end, on interruption): the training figures, which the science floor does
+    /// not draw. `train` sets it to `TrainingFigures.files` (Reports); nil writes none.
+    public var reportFiles: ((TrainingSession<Scalar>, Evaluation?) -> [ReportFile])?
+
+    /// A file a report floor adds to the run's folder.
+    public struct ReportFile: Sendable, Equatable {
+        public var name: String
+        public var contents: String
+        public init(name: String, contents: String) {
+            self.name = name
+            self.contents = contents
+        }
+    }
 
     public struct StepLoss: Sendable, Codable, Equatable {
         public var step: Int
@@ -196,30 +209,19 @@ public final class TrainingSession<Scalar: BLASScalar> {
         }
     }
 
-    /// metrics.json, metrics.csv and the figures (layers.svg only with an evaluation).
+    /// metrics.json, metrics.csv and the files of ``reportFiles`` (the figures, when a report
+    /// floor such as the Reports module provides them).
     public func writeMetrics(evaluation: Evaluation?) throws(TrainingError) {
         guard let folder else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let model = trainer.classifier.configuration
-        let c = trainer.configuration
-        let title = "\(model.layers)-layer \(model.activation.rawValue) MLP, \(model.initialization.rawValue) σ = \(model.sigma), "
-            + "\(c.optimizer.name) lr \(c.learningRate), batch \(c.batchSize)"
         var files: [(String, () throws -> Data)] = [
             ("metrics.json", { try encoder.encode(self.metrics(evaluation: evaluation)) }),
             ("metrics.csv", { Data(self.metricsCSV().utf8) }),
-            ("curves.svg", { Data(trainingCurvesFigure(history: self.trainer.history, stepLosses: self.stepLosses.map { ($0.step, $0.loss) },
-                                                       stepsPerEpoch: self.stepsPerEpoch, title: title).render().utf8) }),
-            ("distances.svg", { Data(distanceTrajectoryFigure(trace: self.distanceTrace.map { ($0.step, $0.distanceFromIdentity) },
-                                                             stepsPerEpoch: self.stepsPerEpoch,
-                                                             title: "Distance from σI during training, every layer").render().utf8) }),
         ]
-        if let evaluation {
-            files.append(("layers.svg", {
-                Data(layerFigure(accuracies: evaluation.layerAccuracies, distances: self.trainer.classifier.distanceFromIdentity(),
-                                 title: "Per layer: readout accuracy and distance from identity").render().utf8)
-            }))
+        for file in reportFiles?(self, evaluation) ?? [] {
+            files.append((file.name, { Data(file.contents.utf8) }))
         }
         for (name, contents) in files {
             let url = folder.appendingPathComponent(name)

@@ -3,6 +3,7 @@ import Networks
 import Testing
 import TensorAlgebra
 @testable import Spectrum
+import Reports
 import IsometrySupport
 
 /// The library as a research user meets it: reports of their own eigenvalues, laws they build,

@@ -7,21 +7,7 @@ import Study
 import Testing
 import TensorAlgebra
 import Training
-
-/// 4×4 images in 3 classes: class c lights row c, plus noise.
-func tinyData(train: Int = 240, test: Int = 90, seed: UInt64 = 1) -> ImageDataset {
-    var generator = SeededGenerator(seed: seed)
-    func split(_ count: Int) -> LabeledImages {
-        var pixels: [UInt8] = [], labels: [Int] = []
-        for _ in 0 ..< count {
-            let label = Int(generator.next() % 3)
-            labels.append(label)
-            for j in 0 ..< 16 { pixels.append(UInt8(generator.nextUniform() * 60 + (j / 4 == label ? 150 : 0))) }
-        }
-        return LabeledImages(pixels: pixels, labels: labels, imageShape: [4, 4], classes: 3)
-    }
-    return ImageDataset(train: split(train), test: split(test))
-}
+import TestSupport
 
 func tinyGrid(lr: Double = 0.05, activation: Activation = .hardTanh, precision: Precision = .double) -> StudyGrid {
     StudyGrid(depths: [2, 4], sigmas: [1], initializations: [.identity, .orthogonal, .gaussian, .he], seeds: [0, 1],
@@ -172,7 +158,5 @@ func temporaryFolder() throws -> URL {
         let line = result.csvLine
         #expect(StudyResult(csvLine: line)?.withoutTiming == result.withoutTiming || result.distanceFromIdentity.contains { $0.isNaN })
         #expect(StudyResult(csvLine: line)?.diverged == true)
-        let svg = grid.figure([result]).render()
-        #expect(svg.contains("✕"))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Networks
+import Reports
 import Spectrum
 import TensorAlgebra
 

@@ -1,10 +1,8 @@
 import Figures
 import Foundation
+import Interpretation
 
 extension InterpretationReport {
-    /// Width and height of one map: images of [h, w] as they are, flat data as one row.
-    var mapSize: (width: Int, height: Int) { imageShape.count == 2 ? (imageShape[1], imageShape[0]) : (inputFeatures, 1) }
-
     /// The largest |value| of a list of maps (1e-12 at least, so that a blank map still has a scale).
     private func largest(_ maps: [[Double]]) -> Double { max(maps.lazy.flatMap { $0 }.map(abs).max() ?? 0, 1e-12) }
 

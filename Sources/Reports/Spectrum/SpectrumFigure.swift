@@ -1,5 +1,7 @@
 import Figures
 import Foundation
+import IsometrySupport
+import Spectrum
 
 extension SpectrumReport {
     /// The measured spectrum as a histogram on a log-λ axis with the theory over it.
@@ -178,11 +180,11 @@ extension SpectrumReport {
         if let subject { return "Spectrum of J Jᵀ — \(subject)" }
         let weights: String = switch c.initialization {
         case _ where c.weightsFromFile: "loaded weights"
-        case .identity: "identity σ = \(format(c.sigma))"
-        case .gaussian: "Gaussian σ_w = \(format(c.sigmaW))"
-        case .orthogonal: "orthogonal σ_w = \(format(c.sigmaW))"
+        case .identity: "identity σ = \(compactNumber(c.sigma))"
+        case .gaussian: "Gaussian σ_w = \(compactNumber(c.sigmaW))"
+        case .orthogonal: "orthogonal σ_w = \(compactNumber(c.sigmaW))"
         case .he: "He σ_w = √2"
         }
-        return "Spectrum of J Jᵀ — \(c.activation.rawValue), L = \(c.layers), N = \(width), \(weights), q0 = \(format(c.q0))"
+        return "Spectrum of J Jᵀ — \(c.activation.rawValue), L = \(c.layers), N = \(width), \(weights), q0 = \(compactNumber(c.q0))"
     }
 }

@@ -1,5 +1,7 @@
 import Figures
 import Foundation
+import IsometrySupport
+import Study
 
 extension StudyGrid {
     static let palette = ["#1b9e77", "#7570b3", "#d95f02", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
@@ -11,7 +13,7 @@ extension StudyGrid {
         var canvas = SVGCanvas(width: 1260, height: 520)
         let arms = arms
         let heading = title ?? "Trainability against depth: \(activation.rawValue) MLP, \(training.epochs) epoch\(training.epochs == 1 ? "" : "s") on "
-            + "\(data.map { "\($0.trainImages)" } ?? "?") images, \(training.optimizer.name) lr \(format(training.learningRate)), batch \(training.batchSize)"
+            + "\(data.map { "\($0.trainImages)" } ?? "?") images, \(training.optimizer.name) lr \(compactNumber(training.learningRate)), batch \(training.batchSize)"
         canvas.text(heading, x: 630, y: 26, size: 16, anchor: .middle, weight: "bold")
         let q0 = data.map { String(format: "%.3f", $0.q0) } ?? "?"
         canvas.text("Left: final test accuracy (line: mean over \(seeds.count) seed\(seeds.count == 1 ? "" : "s"), band: min–max; ✕: diverged, NaN loss). "

@@ -1,7 +1,8 @@
 import Foundation
 import Networks
 import Testing
-@testable import Spectrum
+import Spectrum
+import Reports
 import IsometrySupport
 
 /// Every number a spectrum figure writes is the number the report's text prints for it: both

@@ -1,5 +1,6 @@
 import Figures
 import Foundation
+import Spectrum
 import IsometrySupport
 
 extension SpectrumReport {
@@ -14,13 +15,13 @@ extension SpectrumReport {
         } else {
             let weights: String = switch c.initialization {
             case _ where c.weightsFromFile: "weights from \(c.weightsPath ?? "?")"
-            case .identity: "identity σ = \(format(c.sigma))"
-            case .gaussian: "Gaussian σ_w = \(format(c.sigmaW)), σ_b = \(format(c.sigmaB))"
-            case .orthogonal: "orthogonal σ_w = \(format(c.sigmaW)), σ_b = \(format(c.sigmaB))"
-            case .he: "He σ_w = √2, σ_b = \(format(c.sigmaB))"
+            case .identity: "identity σ = \(compactNumber(c.sigma))"
+            case .gaussian: "Gaussian σ_w = \(compactNumber(c.sigmaW)), σ_b = \(compactNumber(c.sigmaB))"
+            case .orthogonal: "orthogonal σ_w = \(compactNumber(c.sigmaW)), σ_b = \(compactNumber(c.sigmaB))"
+            case .he: "He σ_w = √2, σ_b = \(compactNumber(c.sigmaB))"
             }
-            let input = c.input == .normal ? "inputs N(0, q0 = \(format(c.q0)))"
-                : "inputs at the fixed point q* = \(format(meanField?.fixedPoint ?? c.q0))"
+            let input = c.input == .normal ? "inputs N(0, q0 = \(compactNumber(c.q0)))"
+                : "inputs at the fixed point q* = \(compactNumber(meanField?.fixedPoint ?? c.q0))"
             lines.append("Spectrum of J Jᵀ: \(c.activation.rawValue) MLP, \(c.layers) layers × width \(width), \(weights), \(input)")
             lines.append("\(eigenvalues.count) samples × \(width) = \(count) eigenvalues, \(c.precision.rawValue), seed \(c.seed), "
                 + "\(route) route, \(String(format: "%.3g", secondsPerSample * 1000)) ms/sample")
@@ -57,7 +58,7 @@ extension SpectrumReport {
 
 extension ComparisonRow {
     /// Whether the row is a fraction of eigenvalues (printed in per cent).
-    var isFraction: Bool { quantity.hasPrefix("atom") || quantity.hasPrefix("P(") }
+    package var isFraction: Bool { quantity.hasPrefix("atom") || quantity.hasPrefix("P(") }
 
     /// A value of the row as the table prints it (and figures label it).
     func display(_ x: Double?) -> String {
@@ -73,16 +74,6 @@ extension ComparisonRow {
         guard let low = bandLow, let high = bandHigh else { return "–" }
         return isFraction ? "[\(fixedDecimal(100 * low)), \(fixedDecimal(100 * high))] %" : "[\(short(low)), \(short(high))]"
     }
-}
-
-/// A fraction in per cent with two decimals: "15.40 %", never "-0.00 %".
-func percent(_ x: Double) -> String { fixedDecimal(100 * x) + " %" }
-
-/// Five significant digits between 1e-3 and 1e5, otherwise scientific; no "-0".
-func short(_ x: Double) -> String {
-    if x == 0 { return "0" }
-    if abs(x) >= 1e-3 && abs(x) < 1e5 { return signedZeroFree(String(format: "%.5g", x)) }
-    return String(format: "%.4e", x)
 }
 
 func pad(_ text: String, _ width: Int, right: Bool = false) -> String {

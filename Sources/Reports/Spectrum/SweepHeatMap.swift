@@ -1,5 +1,7 @@
 import Figures
 import Foundation
+import IsometrySupport
+import Spectrum
 
 extension SpectrumSweep {
     /// Four heat maps over (σ, q0): the fraction of non-vanishing eigenvalues and log10 of the
@@ -22,8 +24,8 @@ extension SpectrumSweep {
         logScale.note = logScale.center != nil ? "shared, symmetric about 0" : "shared, data range"
         let (sLo, sHi) = (sigmas.min()!, sigmas.max()!), (qLo, qHi) = (q0s.min()!, q0s.max()!)
         let grey = points.contains { !$0.measuredLog10Mean.isFinite || !$0.theoryLog10Mean.isFinite }
-        let caption = "\(sigmas.count) σ × \(q0s.count) q0 = \(pointCount) grid points (σ \(format(sLo)) … \(format(sHi))"
-            + (sigmas.count > 1 ? ", evenly spaced" : "") + "; q0 \(format(qLo)) … \(format(qHi))" + (q0s.count > 1 ? ", log-spaced" : "")
+        let caption = "\(sigmas.count) σ × \(q0s.count) q0 = \(pointCount) grid points (σ \(compactNumber(sLo)) … \(compactNumber(sHi))"
+            + (sigmas.count > 1 ? ", evenly spaced" : "") + "; q0 \(compactNumber(qLo)) … \(compactNumber(qHi))" + (q0s.count > 1 ? ", log-spaced" : "")
             + "), \(samples) samples per point (\(samples) × \(width) eigenvalues), \(precision.rawValue), seed \(seed) + point number."
             + " Dashed: the critical curve α·σ²ᴸ = 1 (mean eigenvalue 1)."
             + (grey ? " Grey: every measured eigenvalue is 0 (log10 mean −∞)." : "")

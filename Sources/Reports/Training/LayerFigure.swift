@@ -1,3 +1,4 @@
+import Figures
 import Foundation
 
 /// Per-layer readout accuracy and distance from identity, as a two-panel figure.

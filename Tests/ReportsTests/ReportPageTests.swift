@@ -2,9 +2,11 @@ import Datasets
 import Figures
 import Foundation
 import Networks
+import TestSupport
 import Testing
 import TensorAlgebra
-@testable import Interpretation
+import Interpretation
+import Reports
 import IsometrySupport
 
 /// A report on 4 × 4 images: 16 features, 3 classes, 4 layers, 40 images, 3 shown.
@@ -59,6 +61,15 @@ func attributeValue(_ tag: String, _ name: String) -> String? {
 }
 
 @Suite struct ReportPageTests {
+    @Test func thePageHoldsOneImagePerMap() throws {
+        let report = try smallReport()
+        let html = report.html()
+        #expect(html.hasPrefix("<!DOCTYPE html>") && html.contains("<svg"))
+        // PNG maps for s = 3 images, L = 4 layers, C = 3 classes: inputs and layers s × (L + 1),
+        // increments s × L, templates L × C, linearisation rows s × (C + 1).
+        #expect(html.components(separatedBy: "data:image/png;base64,").count - 1 == 15 + 12 + 12 + 12)
+    }
+
     @Test func everyPrintedNumberEqualsReportJson() throws {
         let report = try smallReport()
         let html = report.html() + report.figureFiles.map(\.svg).joined()

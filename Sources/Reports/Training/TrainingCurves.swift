@@ -1,5 +1,6 @@
 import Figures
 import Foundation
+import Training
 
 /// Loss and accuracy over training: two panels, per step (smoothed) and per epoch.
 public func trainingCurvesFigure(history: [EpochRecord], stepLosses: [(step: Int, loss: Double)], stepsPerEpoch: Int, title: String) -> SVGCanvas {

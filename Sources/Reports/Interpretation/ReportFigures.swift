@@ -1,5 +1,8 @@
 import Figures
 import Foundation
+import IsometrySupport
+import Interpretation
+import Networks
 
 // The interpreter's figures: per-layer plots and the confusion matrix as SVG, grids of PNG maps
 // with their colour legends, as pieces of a self-contained HTML page (docs/interpretation.md).
@@ -12,30 +15,6 @@ import Foundation
 
 // MARK: Numbers
 
-/// A number with `decimals` fixed decimals, a real minus sign (U+2212) and no "−0.00": values
-/// that round to zero print as 0.
-func formatFixed(_ value: Double, decimals: Int) -> String {
-    guard value.isFinite else { return value.isNaN ? "NaN" : (value > 0 ? "∞" : "−∞") }
-    let text = String(format: "%.\(decimals)f", value)
-    let zero = String(format: "%.\(decimals)f", 0.0)
-    if text == "-" + zero { return zero }
-    return text.replacingOccurrences(of: "-", with: "−")
-}
-
-/// A number in scientific notation, e.g. 3.6e−6 (three significant digits by default).
-func formatScientific(_ value: Double, digits: Int = 2) -> String {
-    String(format: "%.\(digits - 1)e", value).replacingOccurrences(of: "e-0", with: "e−").replacingOccurrences(of: "e+0", with: "e")
-        .replacingOccurrences(of: "e-", with: "e−").replacingOccurrences(of: "e+", with: "e").replacingOccurrences(of: "-", with: "−")
-}
-
-/// A scale limit with three significant digits (0.0825, 1.23, 12.3), never in e-notation for
-/// the magnitudes maps have.
-func formatLimit(_ value: Double) -> String {
-    guard value > 0, value.isFinite else { return "0" }
-    if value < 1e-3 || value >= 1e5 { return formatScientific(value, digits: 3) }
-    let decimals = max(0, 2 - Int(floor(log10(value))))
-    return formatFixed(value, decimals: decimals)
-}
 
 /// A number that report.json holds, printed and marked for the consistency test: `path` is its
 /// dotted path in report.json (array indices as numbers), `scale` 100 for a percentage.
