@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IsometrySupport
 
 #if canImport(Glibc)
 import Glibc
@@ -55,10 +56,10 @@ public func requireRange(_ value: Int, _ range: ClosedRange<Int>, _ flag: String
     }
 }
 
-/// Refuses a plan that needs more than 80 % of the machine's memory, before allocating it.
+/// Refuses a plan that the memory budget (``MemoryBudget``) does not allow, before allocating it.
 public func checkMemory(_ bytes: Double, what: String) throws {
-    let available = Double(ProcessInfo.processInfo.physicalMemory)
-    if bytes > 0.8 * available {
+    let available = Double(MemoryBudget.physicalMemory)
+    if !MemoryBudget.allows(bytes) {
         throw ValidationError(String(format: "%@ needs about %.1f GiB but this machine has %.1f GiB", what, bytes / 1_073_741_824, available / 1_073_741_824))
     }
 }

@@ -82,6 +82,13 @@ public enum MemoryBudget {
             + "(80 % of the \(compactNumber(physicalMemory)) of physical memory)"
     }
 
+    /// Whether a plan estimated at `bytes` fits the budget (`limit`, 80 % of physical memory by
+    /// default): the one rule the readers, the trainer, the study and the commands apply before
+    /// allocating what an estimate describes.
+    public static func allows(_ bytes: Double, limit: Int = defaultLimit) -> Bool {
+        bytes.isFinite && bytes <= Double(limit)
+    }
+
     /// `factors` multiplied, or nil on overflow.
     public static func product(_ factors: [Int]) -> Int? {
         var result = 1

@@ -247,11 +247,7 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
         let widest = ([network.inputWidth] + network.weights.map { $0.shape[0] }).max() ?? 0
         guard let chosen = threads ?? Self.automaticThreads(width: widest) else { return try body() }
         require(chosen >= 1, "JacobianSpectrumAnalyzer: threads must be at least 1, got \(chosen)")
-        let previous = OpenBLAS.threads
-        if chosen == previous { return try body() }
-        OpenBLAS.threads = chosen
-        defer { OpenBLAS.threads = previous }
-        return try body()
+        return try OpenBLAS.withThreads(chosen, body)
     }
 
     /// Leaves B^L ⋯ B^1 in `product` (row-major, rows × columns) and returns its shape.

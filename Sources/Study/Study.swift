@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import IsometrySupport
 import Networks
 import Spectrum
 import TensorAlgebra
@@ -53,10 +54,9 @@ public struct Study: Sendable {
         self.data = data
         self.threads = threads
         let bytes = estimatedBytes
-        let available = Double(ProcessInfo.processInfo.physicalMemory)
-        if bytes > 0.8 * available {
+        if !MemoryBudget.allows(bytes) {
             throw .tooLarge(depth: grid.depths.max()!, width: width, batchSize: grid.training.batchSize, estimatedBytes: bytes,
-                            availableBytes: available)
+                            availableBytes: Double(MemoryBudget.physicalMemory))
         }
         let images = grid.data!.trainImages, batch = grid.training.batchSize
         if batch < 1 || batch > images { throw .training(.batchSizeOutOfRange(batchSize: batch, images: images)) }

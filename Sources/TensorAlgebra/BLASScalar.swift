@@ -348,4 +348,17 @@ public enum OpenBLAS {
             openblas_set_num_threads(Int32(newValue))
         }
     }
+
+    /// Runs `body` with `count` OpenBLAS threads (nil or the current count: unchanged), then
+    /// restores the previous count. The one place a library call changes the setting, so that
+    /// every caller restores it the same way.
+    public static func withThreads<Result, Failure: Error>(
+        _ count: Int?, _ body: () throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        guard let count, count != threads else { return try body() }
+        let previous = threads
+        threads = count
+        defer { threads = previous }
+        return try body()
+    }
 }

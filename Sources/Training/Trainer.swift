@@ -252,9 +252,6 @@ public final class Trainer<Scalar: BLASScalar> {
 extension Trainer {
     /// The classifier's evaluation on `data`, with the run's OpenBLAS threads.
     public func evaluate(_ data: LabeledImages) throws(EvaluationError) -> Evaluation {
-        let previousThreads = OpenBLAS.threads
-        if let threads = configuration.threads { OpenBLAS.threads = threads }
-        defer { OpenBLAS.threads = previousThreads }
-        return try classifier.evaluate(data)
+        try OpenBLAS.withThreads(configuration.threads) { () throws(EvaluationError) in try classifier.evaluate(data) }
     }
 }

@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import IsometrySupport
 import Networks
 import TensorAlgebra
 
@@ -72,8 +73,7 @@ public final class TrainingSession<Scalar: BLASScalar> {
         let images = training.trainLimit.map { min($0, data.train.count) } ?? data.train.count
         if let problem = training.problem(images: images) { throw problem }
         let bytes = Self.estimatedBytes(model: model, training: training, width: data.train.features + data.train.classes)
-        let available = Double(ProcessInfo.processInfo.physicalMemory)
-        if bytes > 0.8 * available { throw .tooLarge(estimatedBytes: bytes, availableBytes: available) }
+        if !MemoryBudget.allows(bytes) { throw .tooLarge(estimatedBytes: bytes, availableBytes: Double(MemoryBudget.physicalMemory)) }
         var generator = SeededGenerator(seed: training.seed)
         let classifier = IdentityClassifier<Scalar>(
             inputFeatures: data.train.features, classes: data.train.classes, configuration: model, using: &generator)
