@@ -77,7 +77,7 @@ let package = Package(
         // What the command-line tools share: one-line errors, atomic writes, progress.
         .target(
             name: "CommandSupport",
-            dependencies: ["GridShards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["IsometrySupport", "GridShards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // SVG figures (axes, colour maps, heat maps) for every command.
         .target(name: "Figures", dependencies: ["IsometrySupport", "CZlib"]),
