@@ -39,10 +39,11 @@ public struct LogBins: Sendable, Equatable {
         logLo -= padding
         logHi += padding
         // Normal doubles only: below, pow(10, ·) loses its digits or rounds to 0; above, ∞.
-        let (floorLog, ceilingLog) = (log10(Double.leastNormalMagnitude), log10(Double.greatestFiniteMagnitude) - 1e-9)
-        let span = max(logHi - logLo, 1e-9)
+        let (floorLog, ceilingLog) = (log10(Double.leastNormalMagnitude) + 1e-9, log10(Double.greatestFiniteMagnitude) - 1e-9)
+        // A range pushed off one end keeps its width, as far as the doubles allow.
+        let span = min(max(logHi - logLo, 1e-9), ceilingLog - floorLog)
         if logLo < floorLog { (logLo, logHi) = (floorLog, max(logHi, floorLog + span)) }
-        if logHi > ceilingLog { (logLo, logHi) = (min(logLo, ceilingLog - span), ceilingLog) }
+        if logHi > ceilingLog { (logLo, logHi) = (max(min(logLo, ceilingLog - span), floorLog), ceilingLog) }
         self.count = count
         (self.logLow, self.logHigh) = (logLo, logHi)
         edges = (0 ... count).map { pow(10, logLo + (logHi - logLo) * Double($0) / Double(count)) }
