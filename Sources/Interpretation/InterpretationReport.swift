@@ -189,7 +189,10 @@ public struct InterpretationReport: Sendable, Encodable {
                 throw .notRepresentable(field: "the report", value: "\(error)")
             }
             let field = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            throw .notRepresentable(field: field.hasPrefix(".") ? String(field.dropFirst()) : field, value: "\(value)")
+            // A NaN prints as "-nan" when its sign bit is set; the sign of a NaN means nothing.
+            let number = (value as? Double) ?? (value as? Float).map(Double.init)
+            let text = number.map { $0.isNaN ? "nan" : "\($0)" } ?? "\(value)"
+            throw .notRepresentable(field: field.hasPrefix(".") ? String(field.dropFirst()) : field, value: text)
         }
     }
 }
