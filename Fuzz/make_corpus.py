@@ -156,6 +156,13 @@ write(st, "shape-overflow.safetensors", st_bytes(
     {"a": {"dtype": "F32", "shape": [4294967296, 4294967296, 4294967296], "data_offsets": [0, 0]}}, b""))
 # Issue 12, item 4: a (0, 100000) layer; the reader accepts it, commands must check the width.
 write(st, "issue12-shape-0x100000.safetensors", safetensors.numpy.save({"layers.0.weight": np.zeros((0, 100000), dtype="<f4")}))
+# Fuzzer findings: valid containers whose classifier has no room for a feature and a class
+# (the default feature count came out below 1 and reached a fatalError before the check).
+write(st, "classifier-classes-equal-width.safetensors", st_bytes(
+    {"layers.0.weight": {"dtype": "F32", "shape": [3, 3], "data_offsets": [0, 36]},
+     "__metadata__": {"classes": "3"}}, np.eye(3, dtype="<f4").tobytes()))
+write(st, "classifier-1x1-no-metadata.safetensors", st_bytes(
+    {"layers.0.weight": {"dtype": "F32", "shape": [1, 1], "data_offsets": [0, 4]}}, np.ones(1, dtype="<f4").tobytes()))
 write(st, "unsupported-dtype.safetensors", safetensors.numpy.save({"a": np.arange(3, dtype="<i8")}))
 write(st, "metadata-not-strings.safetensors", st_raw('{"__metadata__":{"epoch":3}}', b""))
 write(st, "not-json.safetensors", st_raw('{"a":', b""))

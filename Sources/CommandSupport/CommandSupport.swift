@@ -31,11 +31,17 @@ extension ParsableCommand {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) }
             let text = (error as? UserError)?.message ?? message(for: error)
-            let oneLine = text.split(separator: "\n").first.map(String.init) ?? text
-            FileHandle.standardError.write(Data("\(name): error: \(oneLine)\n".utf8))
+            FileHandle.standardError.write(Data("\(name): error: \(oneLineMessage(text))\n".utf8))
             Foundation.exit((error as? UserError)?.isInternal == true ? 1 : 2)
         }
     }
+}
+
+/// The last guard of the one-line errors: whatever a message quotes (a path recorded in a
+/// file, metadata, a tensor name), its control characters are escaped (a newline as `\n`, so
+/// nothing after it is lost), and it is cut to 2,000 characters.
+public func oneLineMessage(_ text: String) -> String {
+    quotedValue(text.trimmingCharacters(in: .whitespacesAndNewlines), limit: 2000)
 }
 
 public func requirePositive(_ value: Double, _ flag: String) throws {

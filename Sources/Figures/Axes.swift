@@ -16,8 +16,11 @@ public struct Scale: Sendable {
     }
 
     public func callAsFunction(_ x: Double) -> Double {
+        // Values at or below 0 sit at the smallest normal double, or at the domain's lower end
+        // when that is subnormal (a domain of 1e-323 … 1e-322 is drawn, not collapsed).
+        let smallest = domain.lowerBound > 0 ? min(domain.lowerBound, .leastNormalMagnitude) : .leastNormalMagnitude
         let (a, b, v) = logarithmic
-            ? (log10(domain.lowerBound), log10(domain.upperBound), log10(max(x, .leastNormalMagnitude)))
+            ? (log10(domain.lowerBound), log10(domain.upperBound), log10(max(x, smallest)))
             : (domain.lowerBound, domain.upperBound, x)
         let t = b == a ? 0.5 : (v - a) / (b - a)
         return start + t * (end - start)
@@ -53,8 +56,19 @@ public struct Scale: Sendable {
 /// Tick labels: 10^k for logarithmic ticks, shortest decimal otherwise.
 public func tickLabel(_ value: Double, logarithmic: Bool) -> String {
     if logarithmic {
-        let exponent = Int(floor(log10(value) + 1e-9))
-        let mantissa = (value / pow(10, Double(exponent))).rounded()
+        // 0, negatives, infinity and NaN have no exponent; they are written as numbers.
+        guard value > 0, value.isFinite else { return tickLabel(value, logarithmic: false) }
+        var exponent = Int(floor(log10(value) + 1e-9))
+        let mantissa: Double
+        if exponent >= -300 {
+            mantissa = (value / pow(10, Double(exponent))).rounded()
+        } else {
+            // Near and below the smallest normal double, 10^k is subnormal or 0 and the
+            // division above returns ∞: printf's own rounding gives mantissa and exponent.
+            let parts = String(format: "%.0e", value).split(separator: "e")
+            mantissa = Double(parts[0]) ?? 1
+            exponent = Int(parts[1]) ?? exponent
+        }
         if exponent >= -3 && exponent <= 4 {
             return tickLabel(mantissa * pow(10, Double(exponent)), logarithmic: false)
         }

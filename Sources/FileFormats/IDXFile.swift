@@ -89,7 +89,7 @@ public struct IDXError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "\(path): \(problem)" }
+    public var description: String { "\(quotedValue(path)): \(problem)" }
 }
 
 /// An unsigned-byte array in the IDX format of MNIST and Fashion-MNIST: two zero bytes, the

@@ -71,24 +71,24 @@ public struct NumpyFileError: Error, Equatable, CustomStringConvertible {
         switch problem {
         case .notNumpy: what = "not a .npy file (missing the \\x93NUMPY magic at byte 0)"
         case .unsupportedVersion(let major, let minor): what = "unsupported .npy version \(major).\(minor)"
-        case .malformedHeader(let detail): what = "malformed header: \(detail)"
+        case .malformedHeader(let detail): what = "malformed header: \(quotedValue(detail))"
         case .unsupportedDType(let descr):
-            what = "unsupported dtype '\(descr)' (expected one of "
+            what = "unsupported dtype '\(quotedValue(descr))' (expected one of "
                 + NumpyDType.allCases.map(\.rawValue).joined(separator: ", ") + ")"
         case .fortranOrder: what = "Fortran-ordered arrays are not supported (save with C order)"
         case .truncated(let expected, let found):
             what = "truncated: the header promises \(expected) data bytes but \(found) follow"
         case .trailingBytes(let extra): what = "\(extra) unexpected bytes after the data"
         case .tooLarge(let shape): what = "shape \(shape) is too large to address"
-        case .unreadable(let reason): what = "cannot read: \(reason)"
+        case .unreadable(let reason): what = "cannot read: \(quotedValue(reason))"
         case .structuredDType(let descr):
-            what = "structured dtype \(descr) is not supported (expected a plain dtype, one of "
+            what = "structured dtype \(quotedValue(descr)) is not supported (expected a plain dtype, one of "
                 + NumpyDType.allCases.map(\.rawValue).joined(separator: ", ") + ")"
         case .notRegularFile(let kind): what = "is \(kind.rawValue), not a regular file"
         case .exceedsMemory(let shape, let bytes, let limit):
             what = (shape.map { "shape \($0) " } ?? "the file ") + MemoryBudget.explain(bytes: bytes, limit: limit)
         }
-        return "\(source): \(what)"
+        return "\(quotedValue(source)): \(what)"
     }
 }
 

@@ -75,7 +75,7 @@ public struct SafetensorsError: Error, Equatable, CustomStringConvertible {
         switch reason {
         case .notFound: return "cannot read: no such file"
         case .notRegularFile(let kind): return "is \(kind.rawValue), not a regular file"
-        case .unreadable(let detail): return "cannot read: \(detail)"
+        case .unreadable(let detail): return "cannot read: \(quotedValue(detail))"
         case .exceedsMemory(let bytes, let limit): return "reading the file " + MemoryBudget.explain(bytes: bytes, limit: limit)
         case .truncated(let bytes): return "truncated: \(bytes) bytes, less than the 8-byte header length"
         case .headerLength(let length, let fileBytes):
@@ -83,35 +83,35 @@ public struct SafetensorsError: Error, Equatable, CustomStringConvertible {
                 ? "header length \(length) is more than the format's 100 MB"
                 : "header length \(length) runs past the end of the \(fileBytes)-byte file"
         case .headerNotUTF8: return "the header is not UTF-8 text"
-        case .headerNotJSON(let detail): return "the header is not a JSON object: \(detail)"
-        case .duplicateKey(let key, let place): return "duplicate key \"\(key)\" in \(place)"
-        case .invalidMetadata(let detail): return "__metadata__ \(detail)"
-        case .invalidTensorInfo(let tensor, let detail): return "tensor '\(tensor)': \(detail)"
+        case .headerNotJSON(let detail): return "the header is not a JSON object: \(quotedValue(detail))"
+        case .duplicateKey(let key, let place): return "duplicate key \"\(quotedValue(key))\" in \(place)"
+        case .invalidMetadata(let detail): return "__metadata__ \(quotedValue(detail))"
+        case .invalidTensorInfo(let tensor, let detail): return "tensor '\(quotedValue(tensor))': \(quotedValue(detail))"
         case .notAnInteger(let tensor, let field, let value):
-            return "tensor '\(tensor)': \(field) must hold non-negative integers, found \(value)"
+            return "tensor '\(quotedValue(tensor))': \(field) must hold non-negative integers, found \(quotedValue(value))"
         case .unsupportedDType(let tensor, let dtype):
-            return "tensor '\(tensor)': unsupported dtype \(dtype) (expected F32 or F64)"
-        case .shapeOverflow(let tensor, let shape): return "tensor '\(tensor)': shape \(shape) is too large to address"
+            return "tensor '\(quotedValue(tensor))': unsupported dtype \(quotedValue(dtype)) (expected F32 or F64)"
+        case .shapeOverflow(let tensor, let shape): return "tensor '\(quotedValue(tensor))': shape \(shape) is too large to address"
         case .sizeMismatch(let tensor, let shape, let dtype, let expected, let spanned):
-            return "tensor '\(tensor)': shape \(shape) of \(dtype) needs \(expected) bytes but data_offsets span \(spanned)"
+            return "tensor '\(quotedValue(tensor))': shape \(shape) of \(quotedValue(dtype)) needs \(expected) bytes but data_offsets span \(spanned)"
         case .offsetsReversed(let tensor, let begin, let end):
-            return "tensor '\(tensor)': data_offsets [\(begin), \(end)] end before they begin"
+            return "tensor '\(quotedValue(tensor))': data_offsets [\(begin), \(end)] end before they begin"
         case .dataPastEnd(let tensor, let end, let available):
-            return "tensor '\(tensor)': data_offsets end at \(end), past the \(available) data bytes (truncated file?)"
+            return "tensor '\(quotedValue(tensor))': data_offsets end at \(end), past the \(available) data bytes (truncated file?)"
         case .overlap(let tensor, let other, let begin, let expected):
-            return "tensor '\(tensor)': data_offsets begin at \(begin), overlapping '\(other)' which ends at \(expected)"
+            return "tensor '\(quotedValue(tensor))': data_offsets begin at \(begin), overlapping '\(quotedValue(other))' which ends at \(expected)"
         case .gap(let tensor, let begin, let expected):
-            return "tensor '\(tensor)': data_offsets begin at \(begin), leaving a gap after byte \(expected)"
+            return "tensor '\(quotedValue(tensor))': data_offsets begin at \(begin), leaving a gap after byte \(expected)"
         case .trailingBytes(let count, let end): return "\(count) unexpected bytes after the last tensor (which ends at \(end))"
         case .checksumMismatch(let tensor, let expected, let found):
-            return "tensor '\(tensor)': CRC-32 \(hex(found)) of its bytes differs from the \(hex(expected)) stored in the metadata (corrupted file)"
-        case .invalidChecksum(let key, let value): return "metadata \(key) = \"\(value)\" is not 8 hexadecimal digits"
-        case .checksumOfMissingTensor(let tensor): return "metadata crc32.\(tensor) names no tensor of the file"
+            return "tensor '\(quotedValue(tensor))': CRC-32 \(hex(found)) of its bytes differs from the \(hex(expected)) stored in the metadata (corrupted file)"
+        case .invalidChecksum(let key, let value): return "metadata \(quotedValue(key)) = \"\(quotedValue(value))\" is not 8 hexadecimal digits"
+        case .checksumOfMissingTensor(let tensor): return "metadata crc32.\(quotedValue(tensor)) names no tensor of the file"
         case .other(let text): return text
         }
     }
 
-    public var description: String { "\(source): \(problem)" }
+    public var description: String { "\(quotedValue(source)): \(problem)" }
 
     public init(source: String, reason: Reason) {
         self.source = source

@@ -92,6 +92,9 @@ struct Interpret: ParsableCommand {
     /// The maps as .npy (float32), report.json, the figures as SVG (and PNG with --png), and the
     /// page last and atomically: a report on disk is always complete.
     func write(_ report: InterpretationReport, to folder: URL) throws {
+        // Encoded first: a number JSON cannot hold is bad input (exit 2), found before any file.
+        let json: String
+        do { json = try report.json() } catch { throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)") }
         let maps = try makeFolder(folder.appendingPathComponent("maps").path, flag: "--output")
         for map in report.maps {
             do {
@@ -100,8 +103,6 @@ struct Interpret: ParsableCommand {
                 throw UserError(message: "--output: cannot write \(map.name): \((error as NSError).localizedDescription)")
             }
         }
-        let json: String
-        do { json = try report.json() } catch { throw UserError(message: "cannot encode report.json: \(error)", isInternal: true) }
         try writeAtomically(json, to: folder.appendingPathComponent("report.json").path, flag: "--output")
         let figures = try makeFolder(folder.appendingPathComponent("figures").path, flag: "--output")
         for (name, svg) in report.figureFiles {

@@ -27,6 +27,12 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
     case emptyData
     /// The layer readout could not evaluate the data.
     case readout(EvaluationError)
+    /// Layer `layer`'s distance from identity, ‖W − σI‖/‖σI‖, is not a finite number: the
+    /// weights are too far from σI, or σ too small, for a double to hold it.
+    case distanceNotFinite(layer: Int, sigma: Double)
+    /// A number of `report.json` is NaN or infinite, which JSON cannot hold: `field` is its
+    /// place in the report (e.g. `readout.trueClassLikelihoods[2]`), `value` its text.
+    case notRepresentable(field: String, value: String)
 
     public var description: String {
         switch self {
@@ -48,6 +54,10 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
             "the dataset holds no images: there is nothing to interpret"
         case .readout(let error):
             error.description
+        case .distanceNotFinite(let layer, let sigma):
+            "layer \(layer)'s distance from identity ‖W−σI‖/‖σI‖ overflows a double (σ = \(sigma)): the weights are too large for σ"
+        case .notRepresentable(let field, let value):
+            "report.json cannot hold \(field) = \(value) (NaN or infinite; the weights are too large for \(Float.self) arithmetic?)"
         }
     }
 }
@@ -59,6 +69,11 @@ extension IdentityClassifier {
     /// whole analysis of NaNs.
     public func checkInterpretable() throws(InterpretationError) {
         guard activation.isPiecewiseLinear else { throw .unsupportedActivation(activation) }
+        // report.json and the page print the distance from identity: refuse, before any work,
+        // a σ or weights for which it overflows (σ = 1e-320 makes it ∞ for any weights).
+        for (l, distance) in distanceFromIdentity().enumerated() where !distance.isFinite {
+            throw .distanceNotFinite(layer: l + 1, sigma: sigma)
+        }
         for (l, w) in network.weights.enumerated() {
             let bad = w.nonFiniteCount
             if bad > 0 { throw .nonFiniteWeights(layer: l + 1, tensor: "weight", count: bad) }

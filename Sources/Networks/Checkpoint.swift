@@ -119,7 +119,17 @@ public enum Checkpoint {
             }
             return number
         }
+        // Every layer holds D ≥ 1 features and C ≥ 1 classes: a width below 2, or a class count
+        // that leaves no features, is no classifier, whatever the defaults would make of it.
+        guard width >= 2 else {
+            throw .wrongShape(path: path, tensor: weightName(0), shape: [width, width],
+                              expected: "[N, N] with N ≥ 2 (a classifier's layers hold at least one input feature and one class)")
+        }
         let classes = try integer("classes", default: min(10, width - 1))
+        if classes >= width, let text = file.metadata["classes"] {
+            throw .invalidMetadata(path: path, key: "classes", value: text,
+                                   expected: "a whole number below the layers' width \(width) (they hold the input features and the classes)")
+        }
         let features = try integer("input_features", default: width - classes)
         guard features + classes == width else {
             throw .invalidMetadata(path: path, key: "input_features", value: "\(features)",

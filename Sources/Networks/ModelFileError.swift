@@ -1,5 +1,6 @@
 import TensorAlgebra
 import FileFormats
+import IsometrySupport
 
 /// Why a network or classifier file cannot be used: every case names the file and the value
 /// that is wrong, so `description` is one line a user can act on.
@@ -26,28 +27,37 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
     case invalidMetadata(path: String, key: String, value: String, expected: String)
     /// A tensor holds NaN or infinity.
     case nonFiniteValues(path: String, tensor: String, count: Int)
+    /// A folder of `.npy` layers breaks the naming rule (`W1.npy … WL.npy`, optional
+    /// `b1.npy … bL.npy`, consecutive, no other `W<n>.npy` or `b<n>.npy`); `problem` names
+    /// the file, e.g. "W3.npy found but W2.npy missing".
+    case layerFiles(path: String, problem: String)
 
+    /// Paths, names and metadata values come from files and are quoted through
+    /// `quotedValue`, so a hostile file cannot put escape sequences, line breaks or megabytes
+    /// into the one line.
     public var description: String {
         switch self {
         case .safetensors(let error): error.description
         case .numpy(let error): error.description
-        case .unreadable(let path, let reason): "\(path): cannot read: \(reason)"
+        case .unreadable(let path, let reason): "\(quotedValue(path)): cannot read: \(quotedValue(reason))"
         case .noLayers(let path, let found):
-            "\(path): no layers.0.weight or W1.npy (expected one weight per layer), found: \(found.isEmpty ? "nothing" : found.prefix(8).joined(separator: ", "))"
+            "\(quotedValue(path)): no layers.0.weight or W1.npy (expected one weight per layer), found: \(found.isEmpty ? "nothing" : found.prefix(8).map { quotedValue($0) }.joined(separator: ", "))"
         case .wrongShape(let path, let tensor, let shape, let expected):
-            "\(path): \(tensor) has shape \(shape), expected \(expected)"
+            "\(quotedValue(path)): \(quotedValue(tensor)) has shape \(shape), expected \(expected)"
         case .layersDoNotChain(let path, let layer, let shape, let previousOutputs):
-            "\(path): layer \(layer) weight has shape \(shape) but layer \(layer - 1) outputs \(previousOutputs) values: expected [_, \(previousOutputs)]"
+            "\(quotedValue(path)): layer \(layer) weight has shape \(shape) but layer \(layer - 1) outputs \(previousOutputs) values: expected [_, \(previousOutputs)]"
         case .inconsistentBiases(let path, let layers):
-            "\(path): biases for layers \(layers) only; expected none or all"
+            "\(quotedValue(path)): biases for layers \(layers) only; expected none or all"
         case .architectureMismatch(let path, let found, let expected):
-            "\(path): the file has \(found), expected \(expected)"
+            "\(quotedValue(path)): the file has \(found), expected \(expected)"
         case .unknownActivation(let path, let name):
-            "\(path): unknown activation '\(name)' in metadata (expected one of \(Activation.allCases.map(\.rawValue).joined(separator: ", ")))"
+            "\(quotedValue(path)): unknown activation '\(quotedValue(name))' in metadata (expected one of \(Activation.allCases.map(\.rawValue).joined(separator: ", ")))"
         case .invalidMetadata(let path, let key, let value, let expected):
-            "\(path): metadata \(key) = '\(value)', expected \(expected)"
+            "\(quotedValue(path)): metadata \(quotedValue(key)) = '\(quotedValue(value))', expected \(expected)"
         case .nonFiniteValues(let path, let tensor, let count):
-            "\(path): \(tensor) holds \(count) NaN or infinite values"
+            "\(quotedValue(path)): \(quotedValue(tensor)) holds \(count) NaN or infinite values"
+        case .layerFiles(let path, let problem):
+            "\(quotedValue(path)): \(problem)"
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import TensorAlgebra
 import FileFormats
+import IsometrySupport
 
 /// A stack of fully connected layers, h^l = W^l x^{l−1} + b^l, x^l = φ(h^l).
 ///
@@ -83,26 +84,53 @@ public struct MultilayerPerceptron<Scalar: BLASScalar>: Sendable {
 extension MultilayerPerceptron {
     /// Loads a network saved as one `.npy` file per layer: `W1.npy … WL.npy` in `folder`
     /// (weights `[outputs, inputs]`), with optional biases `b1.npy … bL.npy`.
+    ///
+    /// The naming rule: weights are numbered from 1 without gaps or leading zeros, a bias
+    /// `b<k>.npy` belongs to an existing `W<k>.npy`, and no other file is named `W<number>.npy`
+    /// or `b<number>.npy`; other files are ignored. A folder that breaks it is refused
+    /// (``ModelFileError/layerFiles(path:problem:)``, naming the file), since reading up to the
+    /// first gap would silently load a shallower network than the folder holds.
     public init(numpyFolder folder: URL, activation: Activation) throws(ModelFileError) {
         let manager = FileManager.default
         var isFolder: ObjCBool = false
         guard manager.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
             throw .noLayers(path: folder.path, found: [])
         }
-        var weightFiles: [URL] = []
-        while true {
-            let url = folder.appendingPathComponent("W\(weightFiles.count + 1).npy")
-            guard manager.fileExists(atPath: url.path) else { break }
-            weightFiles.append(url)
+        let names: [String]
+        do { names = try manager.contentsOfDirectory(atPath: folder.path).sorted() } catch {
+            throw .unreadable(path: folder.path, reason: (error as NSError).localizedDescription)
         }
-        if weightFiles.isEmpty {
-            throw .noLayers(path: folder.path, found: ((try? manager.contentsOfDirectory(atPath: folder.path)) ?? []).sorted())
-        }
-        let biasFiles = weightFiles.indices.map { index -> URL? in
-            let url = folder.appendingPathComponent("b\(index + 1).npy")
-            return manager.fileExists(atPath: url.path) ? url : nil
-        }
+        let layers = try Self.layerNumbers(names, folder: folder.path)
+        if layers.weights.isEmpty { throw .noLayers(path: folder.path, found: names) }
+        let weightFiles = (1 ... layers.weights.count).map { folder.appendingPathComponent("W\($0).npy") }
+        let biasFiles = (1 ... layers.weights.count).map { layers.biases.contains($0) ? folder.appendingPathComponent("b\($0).npy") : nil }
         try self.init(weightFiles: weightFiles, biasFiles: biasFiles, activation: activation)
+    }
+
+    /// The layer numbers of the `W<k>.npy` and `b<k>.npy` among `names`, checked against the
+    /// folder rule of ``init(numpyFolder:activation:)``.
+    static func layerNumbers(_ names: [String], folder: String) throws(ModelFileError) -> (weights: Set<Int>, biases: Set<Int>) {
+        var weights: Set<Int> = [], biases: Set<Int> = []
+        for name in names {
+            guard name.hasSuffix(".npy"), let kind = name.first, kind == "W" || kind == "b" else { continue }
+            let digits = name.dropFirst().dropLast(4)
+            guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { continue }
+            let file = quotedValue(name)
+            guard let number = Int(digits), digits.first != "0" || digits == "0" else {
+                throw .layerFiles(path: folder, problem: "\(file): a layer number is written without leading zeros, from 1 to the layer count")
+            }
+            if number == 0 { throw .layerFiles(path: folder, problem: "\(file): layers are numbered from 1") }
+            if kind == "W" { weights.insert(number) } else { biases.insert(number) }
+        }
+        if let last = weights.max(), weights.count != last {
+            let missing = (1 ... last).first { !weights.contains($0) }!
+            let above = weights.filter { $0 > missing }.min()!
+            throw .layerFiles(path: folder, problem: "W\(above).npy found but W\(missing).npy missing")
+        }
+        if let stray = biases.filter({ !weights.contains($0) }).min() {
+            throw .layerFiles(path: folder, problem: "b\(stray).npy found but W\(stray).npy missing")
+        }
+        return (weights, biases)
     }
 
     /// Loads one `.npy` weight file per layer, and optional bias files.

@@ -100,4 +100,74 @@ import IsometrySupport
         labelled.text("15.40 %", x: 1, y: 1, data: ["quantity": "atom at λ = 0", "kind": "measured"])
         #expect(labelled.render().contains("data-kind=\"measured\" data-quantity=\"atom at λ = 0\">15.40 %</text>"))
     }
+
+    /// Issue: `spectrum --sigma 0.5 --layers 300 --plot` (and σ = 1e40 at L = 2) trapped in the
+    /// histogram's log bins once lo·hi under- or overflowed; now every range gets finite bins.
+    @Test func logBinsTakeAnyFiniteRangeAndKeepOrdinaryOnesUnchanged() throws {
+        // An ordinary narrow range: the edges the histogram always computed, bit for bit.
+        let (lo, hi) = (0.3, 2.0)
+        let (oldLo, oldHi) = (sqrt(lo * hi) / 10, sqrt(lo * hi) * 10)
+        let (oldLogLo, oldLogHi) = (log10(oldLo) - 0.02, log10(oldHi) + 0.02)
+        let ordinary = LogBins(low: lo, high: hi, count: 60)
+        #expect(ordinary.edges == (0 ... 60).map { pow(10, oldLogLo + (oldLogHi - oldLogLo) * Double($0) / 60) })
+        #expect(ordinary.index(of: 1) == Int((log10(1) - oldLogLo) / (oldLogHi - oldLogLo) * 60))
+        let wide = LogBins(low: 1e-3, high: 1e5, count: 60)
+        #expect(wide.logLow == log10(1e-3) - 0.02 && wide.logHigh == log10(1e5) + 0.02)
+
+        // lo·hi = 1e-330 underflows and 1e321 overflows: centred in log space instead.
+        let tiny = LogBins(low: 1e-166, high: 1e-165, count: 60)
+        #expect(abs(tiny.logLow + 166.52) < 1e-9 && abs(tiny.logHigh + 164.48) < 1e-9)
+        #expect(tiny.index(of: 2e-165) == 53 && tiny.index(of: 1e-165) == 44 && tiny.index(of: 1e-300) == 0 && tiny.index(of: 1) == 59)
+        let huge = LogBins(low: 1e160, high: 1e161, count: 60)
+        #expect(abs(huge.logLow - 159.48) < 1e-9 && abs(huge.logHigh - 161.52) < 1e-9)
+        #expect(huge.edges.allSatisfy { $0.isFinite && $0 > 0 } && huge.index(of: 3e160) == 29)
+
+        // The extremes of the doubles: edges stay normal and finite, values clamp to the ends.
+        let all = LogBins(low: .leastNonzeroMagnitude, high: .greatestFiniteMagnitude, count: 60)
+        #expect(all.edges.count == 61 && all.edges.allSatisfy { $0.isNormal })
+        #expect(zip(all.edges, all.edges.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(all.index(of: .leastNonzeroMagnitude) == 0 && all.index(of: .greatestFiniteMagnitude) == 59)
+        let subnormal = LogBins(low: 5e-324, high: 5e-324, count: 60)
+        #expect(subnormal.edges.allSatisfy { $0.isNormal } && abs(subnormal.logLow - log10(Double.leastNormalMagnitude)) < 1e-8)
+        #expect(subnormal.index(of: 5e-324) == 0)
+        let top = LogBins(low: .greatestFiniteMagnitude, high: .greatestFiniteMagnitude, count: 60)
+        #expect(top.edges.allSatisfy { $0.isFinite } && top.index(of: .greatestFiniteMagnitude) == 59)
+        // What has no place on a log axis has no bin; nonsense bounds fall back to a decade pair.
+        for value: Double in [0, -1, .infinity, -.infinity, .nan] { #expect(all.index(of: value) == nil, "\(value)") }
+        let fallback = LogBins(low: .nan, high: .infinity, count: 0)
+        #expect(fallback.count == 1 && fallback.edges.count == 2 && fallback.edges.allSatisfy { $0.isFinite && $0 > 0 })
+    }
+
+    /// Issue: log tick labels trapped on subnormal values (`spectrum sweep --q0-min 1e-323
+    /// --q0-max 1e-322`): 10^-324 is 0 and the mantissa came out infinite.
+    @Test func logAxesLabelSubnormalAndExtremeDomains() {
+        #expect(tickLabel(1e-323, logarithmic: true) == "1e-323")
+        #expect(tickLabel(2e-323, logarithmic: true) == "2e-323")
+        #expect(tickLabel(5e-324, logarithmic: true) == "5e-324")
+        #expect(tickLabel(1e-310, logarithmic: true) == "1e-310")
+        #expect(tickLabel(1e-300, logarithmic: true) == "1e-300")
+        #expect(tickLabel(1e308, logarithmic: true) == "1e308")
+        #expect(tickLabel(2e-5, logarithmic: true) == "2e-5" && tickLabel(0.002, logarithmic: true) == "0.002")
+        #expect(tickLabel(0, logarithmic: true) == "0" && tickLabel(-5, logarithmic: true) == "-5")
+        #expect(tickLabel(.infinity, logarithmic: true) == "inf" && tickLabel(.nan, logarithmic: true) == "nan")
+
+        let denormal = Scale(domain: 1e-323 ... 1e-322, pixels: (100, 500), logarithmic: true)
+        let ticks = denormal.ticks()
+        #expect(ticks == [1e-323, 2e-323, 5e-323, 1e-322])
+        #expect(ticks.map { tickLabel($0, logarithmic: true) } == ["1e-323", "2e-323", "5e-323", "1e-322"])
+        #expect(denormal(1e-323) == 100 && denormal(1e-322) == 500)
+        #expect(denormal(0) == 100, "below the domain: its lower end")
+
+        let extreme = Scale(domain: 1e-323 ... 1e308, pixels: (100, 500), logarithmic: true)
+        #expect(extreme.ticks().map { tickLabel($0, logarithmic: true) } == ["1e-219", "1e-114", "1e-9", "1e96", "1e201", "1e306"])
+        #expect(extreme(1e-323) == 100 && extreme(1e308) == 500)
+        var canvas = SVGCanvas(width: 600, height: 400)
+        canvas.axes(x: extreme, y: Scale(domain: 5e-324 ... .greatestFiniteMagnitude, pixels: (350, 50), logarithmic: true),
+                    xLabel: "x", yLabel: "y")
+        let svg = canvas.render()
+        #expect(svg.contains(">1e-219</text>") && !svg.contains("nan") && !svg.contains("inf"))
+        // Ordinary log axes keep their labels.
+        let ordinary = Scale(domain: 1e-3 ... 1e5, pixels: (0, 1), logarithmic: true)
+        #expect(ordinary.ticks().map { tickLabel($0, logarithmic: true) } == ["0.001", "0.01", "0.1", "1", "10", "100", "1000", "10000", "1e5"])
+    }
 }

@@ -111,6 +111,34 @@ func fixture() throws -> (folder: URL, checkpoint: URL) {
         }
     }
 
+    /// Issue: with σ = 1e-320 in the metadata the distance from identity is ∞, and with huge
+    /// ReLU weights the float32 logits overflow; interpret wrote maps/*.npy, then failed with
+    /// exit 1 "cannot encode report.json: … -nan". Now exit 2, one line, before any file.
+    @Test func numbersJSONCannotHoldAreRefusedBeforeAnyOutput() throws {
+        let (folder, checkpoint) = try fixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var file = try SafetensorsFile(contentsOf: checkpoint)
+        file.metadata["sigma"] = "1e-320"
+        let tinySigma = folder.appendingPathComponent("tiny-sigma.safetensors")
+        try file.write(to: tinySigma)
+        let huge = folder.appendingPathComponent("huge.safetensors")
+        try IdentityClassifier(network: MultilayerPerceptron(weights: (0 ..< 3).map { _ in Tensor<Float>.identity(19, scale: 1e20) }, activation: .relu),
+                               inputFeatures: 16, classes: 3, sigma: 1).write(to: huge)
+        for (model, message) in [
+            (tinySigma, "--checkpoint: \(tinySigma.path): layer 1's distance from identity ‖W−σI‖/‖σI‖ overflows a double (σ = 1e-320): the weights are too large for σ"),
+            (huge, "--checkpoint: \(huge.path): report.json cannot hold readout.trueClassLikelihoods[2] = nan (NaN or infinite; the weights are too large for Float arithmetic?)"),
+        ] {
+            let output = folder.appendingPathComponent("out-\(model.lastPathComponent)")
+            let (status, _, error) = try run("interpret", ["--checkpoint", model.path, "--data", folder.path, "--samples", "0",
+                                                          "--linearise", "30", "--output", output.path])
+            #expect(status == 2, "\(model.lastPathComponent): \(error)")
+            #expect(error == "interpret: error: \(message)\n")
+            for name in ["report.json", "maps", "figures", "report.html"] {
+                #expect(!FileManager.default.fileExists(atPath: output.appendingPathComponent(name).path), "\(name)")
+            }
+        }
+    }
+
     @Test func batchSizeDoesNotChangeTheReport() throws {
         let (folder, checkpoint) = try fixture()
         defer { try? FileManager.default.removeItem(at: folder) }

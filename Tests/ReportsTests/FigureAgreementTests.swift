@@ -85,6 +85,20 @@ import IsometrySupport
         }
     }
 
+    /// Issue: `spectrum --sigma 0.5 --layers 300 --plot` (λ ≈ 1e-180, so lo·hi underflows) and
+    /// `--sigma 1e40 --layers 2` (λ ≈ 1e160, lo·hi overflows) trapped converting ±∞ to Int in
+    /// the log bins. Both now draw, with every coordinate finite and their λ on the axis.
+    @Test func histogramsOfExtremeSpectraDraw() throws {
+        for (sigma, layers, label) in [(0.5, 300, "1e-180"), (1e40, 2, "1e160")] {
+            let report = try SpectrumExperiment.run(SpectrumConfiguration(width: 20, layers: layers, sigma: sigma, samples: 2))
+            let svg = report.histogramFigure().render()
+            #expect(!svg.contains("nan") && !svg.contains("inf"), "σ = \(sigma)")
+            let ticks = Self.labels(svg).map(\.content)
+            #expect(ticks.contains(label), "σ = \(sigma), L = \(layers): \(ticks)")
+            #expect(ticks.joined(separator: " ").contains("in 60 logarithmic bins"))
+        }
+    }
+
     @Test func identityLawFigureMatchesItsTable() throws {
         let report = try SpectrumExperiment.run(SpectrumConfiguration(width: 200, layers: 20, sigma: 1, q0: 0.5, samples: 4))
         #expect(report.comparison.rows.filter { $0.atomLocation != nil }.map(\.quantity) == ["atom at λ = 0", "atom at λ = 1"])

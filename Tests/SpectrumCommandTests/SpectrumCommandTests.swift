@@ -15,6 +15,33 @@ func temporaryFolder() throws -> URL {
 }
 
 @Suite(.serialized) struct SpectrumCommandTests {
+    /// Issue: escape sequences in checkpoint metadata reached the terminal raw, a 20 MB
+    /// metadata value made a 20 MB "one-line" error, and a newline in a path cut the message.
+    @Test func errorsQuoteHostileValuesOnOneLine() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var file = SafetensorsFile()
+        file.set("layers.0.weight", Tensor<Float>.identity(4))
+        file.metadata["activation"] = "\u{1B}[2J\u{1B}[31mevil\nsecond line"
+        let escape = folder.appendingPathComponent("escape.safetensors")
+        try file.write(to: escape)
+        file.metadata["activation"] = String(repeating: "a", count: 20_000_000)
+        let long = folder.appendingPathComponent("long.safetensors")
+        try file.write(to: long)
+        let newline = folder.appendingPathComponent("no\nsuch")
+        for (arguments, expected) in [
+            (["--checkpoint", escape.path], "spectrum: error: --checkpoint: \(escape.path): unknown activation '\\e[2J\\e[31mevil\\nsecond line' in metadata"),
+            (["--checkpoint", long.path], "spectrum: error: --checkpoint: \(long.path): unknown activation '\(String(repeating: "a", count: 200))… (20000000 bytes)' in metadata"),
+            (["--weights", newline.path], "spectrum: error: --weights: \(folder.path)/no\\nsuch: no layers.0.weight or W1.npy"),
+        ] {
+            let (status, _, error) = try runSpectrum(arguments + ["--samples", "1"])
+            #expect(status == 2, "\(arguments): \(error)")
+            #expect(error.hasPrefix(expected), "\(error.prefix(400))")
+            #expect(error.split(separator: "\n").count == 1 && error.hasSuffix("\n") && error.utf8.count < 1000)
+            #expect(!error.contains("\u{1B}"))
+        }
+    }
+
     @Test func defaultReportShowsTheCheckValue() throws {
         let (status, output, _) = try runSpectrum(["--sigma", "1.0", "--q0", "0.5"])
         #expect(status == 0)

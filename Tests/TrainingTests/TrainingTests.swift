@@ -323,6 +323,88 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
         }
     }
 
+    /// Fuzzer finding: a default feature or class count below 1 (metadata `classes` ≥ the
+    /// width without `input_features`, or a 1×1 weight without metadata) reached the
+    /// classifier's fatalError; now a typed error at load, for interpret, spectrum and train.
+    @Test func classifiersWithNoRoomForFeaturesAndClassesAreRefusedAtLoad() throws {
+        var narrow = SafetensorsFile()
+        for l in 0 ..< 2 { narrow.set("layers.\(l).weight", Tensor<Float>.identity(10)) }
+        for classes in ["10", "12"] {
+            var file = narrow
+            file.metadata["classes"] = classes
+            let expected = ModelFileError.invalidMetadata(
+                path: "m", key: "classes", value: classes, expected: "a whole number below the layers' width 10 (they hold the input features and the classes)")
+            #expect(throws: expected) { let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, path: "m") }
+            #expect(expected.description == "m: metadata classes = '\(classes)', expected a whole number below the layers' width 10 (they hold the input features and the classes)")
+        }
+        var single = SafetensorsFile()
+        single.set("layers.0.weight", Tensor<Float>.identity(1))
+        let expected = ModelFileError.wrongShape(path: "one", tensor: "layers.0.weight", shape: [1, 1],
+                                                 expected: "[N, N] with N ≥ 2 (a classifier's layers hold at least one input feature and one class)")
+        #expect(throws: expected) { let _: IdentityClassifier<Double> = try Checkpoint.classifier(from: single, path: "one") }
+        // The fuzzer's corpus entries, read from bytes as the commands read them.
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzz/safetensors/corpus")
+        for name in ["classifier-classes-equal-width.safetensors", "classifier-1x1-no-metadata.safetensors"] {
+            let url = corpus.appendingPathComponent(name).standardizedFileURL
+            #expect(throws: ModelFileError.self, "\(name)") { let _: IdentityClassifier<Float> = try IdentityClassifier(contentsOf: url) }
+        }
+        // Two wide is the narrowest classifier: one feature, one class.
+        var two = SafetensorsFile()
+        two.set("layers.0.weight", Tensor<Float>.identity(2))
+        let smallest: IdentityClassifier<Float> = try Checkpoint.classifier(from: two, path: "two")
+        #expect(smallest.inputFeatures == 1 && smallest.classes == 1)
+    }
+
+    /// Issue: W1.npy and W3.npy without W2.npy loaded as one layer, and W0.npy was ignored.
+    /// The folder rule (docs/spectrum.md) is checked as a whole, naming the file that breaks it.
+    @Test func numpyFoldersFollowTheLayerNamingRule() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("npy-rule-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        func folder(_ names: [String]) throws -> URL {
+            let url = root.appendingPathComponent(UUID().uuidString)
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            for name in names {
+                let tensor: Tensor<Double> = name.hasPrefix("W") ? .identity(3) : .zeros([3])
+                try tensor.writeNumpyFile(to: url.appendingPathComponent(name))
+            }
+            return url
+        }
+        for (names, problem) in [
+            (["W1.npy", "W3.npy"], "W3.npy found but W2.npy missing"),
+            (["W1.npy", "W2.npy", "W4.npy", "W5.npy"], "W4.npy found but W3.npy missing"),
+            (["W2.npy"], "W2.npy found but W1.npy missing"),
+            (["W0.npy", "W1.npy"], "W0.npy: layers are numbered from 1"),
+            (["b0.npy", "W1.npy"], "b0.npy: layers are numbered from 1"),
+            (["W1.npy", "W02.npy"], "W02.npy: a layer number is written without leading zeros, from 1 to the layer count"),
+            (["W1.npy", "b1.npy", "b2.npy"], "b2.npy found but W2.npy missing"),
+        ] {
+            let url = try folder(names)
+            let expected = ModelFileError.layerFiles(path: url.path, problem: problem)
+            #expect(throws: expected, "\(names)") { _ = try MultilayerPerceptron<Double>(numpyFolder: url, activation: .relu) }
+            #expect(expected.description == "\(url.path): \(problem)")
+        }
+        // Consecutive weights, biases for some layers, and other files beside them: loaded.
+        let valid = try folder(["W1.npy", "W2.npy", "W3.npy", "b2.npy"])
+        for other in ["notes.txt", "W1.npy.bak", "Wx.npy", "W.npy", "w4.npy", "B4.npy"] {
+            try Data("x".utf8).write(to: valid.appendingPathComponent(other))
+        }
+        let network = try MultilayerPerceptron<Double>(numpyFolder: valid, activation: .relu)
+        #expect(network.layerCount == 3 && network.biases.map { $0 != nil } == [false, true, false])
+    }
+
+    /// Metadata values and paths are quoted through `quotedValue`: no escape sequence, newline
+    /// or megabyte of metadata reaches the one-line error.
+    @Test func modelFileErrorsQuoteHostileValues() throws {
+        var file = Checkpoint.file(IdentityClassifier<Float>(
+            network: .identity(width: 5, layers: 2, sigma: 1, activation: .hardTanh), inputFeatures: 3, classes: 2, sigma: 1))
+        file.metadata["activation"] = "\u{1B}[2J\u{1B}[31mrelu"
+        #expect(throws: ModelFileError.self) { let _: IdentityClassifier<Float> = try Checkpoint.classifier(from: file, path: "m") }
+        let error = ModelFileError.unknownActivation(path: "dir\nname/m.safetensors", name: "\u{1B}[2J\u{1B}[31mrelu")
+        #expect(error.description.hasPrefix("dir\\nname/m.safetensors: unknown activation '\\e[2J\\e[31mrelu' in metadata"))
+        let long = ModelFileError.invalidMetadata(path: "m", key: "sigma", value: String(repeating: "9", count: 20_000_000), expected: "a finite number > 0")
+        #expect(long.description == "m: metadata sigma = '\(String(repeating: "9", count: 200))… (20000000 bytes)', expected a finite number > 0")
+    }
+
     @Test func truncatedAndHostileFilesAreRefused() throws {
         var file = SafetensorsFile()
         file.set("layers.0.weight", Tensor<Double>.identity(3))

@@ -25,22 +25,24 @@ extension SpectrumReport {
         // The zero panel holds what the table counts at 0 (values within the row's window),
         // or exact zeros when there is no such row.
         let zeroCut = zeroRow?.atomWindow ?? 0
-        let zeros = values.filter { $0 <= zeroCut }
-        let positive = values.filter { $0 > zeroCut }
+        // NaN and infinite eigenvalues have no bin; the caption counts them.
+        let nonFinite = values.count(where: { !$0.isFinite })
+        let zeros = values.filter { $0 <= zeroCut && $0.isFinite }
+        let positive = values.filter { $0 > zeroCut && $0.isFinite }
 
         // The log axis covers the positive values and the theory's support.
         // Its lower end is the 0.5 % quantile of the positive values (lower ones join the first bin).
         let sortedPositive = positive.sorted()
-        var lo = sortedPositive.isEmpty ? (law?.lambdaMax ?? 1) / 10 : sortedPositive[sortedPositive.count / 200]
-        var hi = max(positive.max() ?? 1, law?.lambdaMax ?? 0)
+        let lambdaMax = law.map(\.lambdaMax).flatMap { $0.isFinite ? $0 : nil }
+        var lo = sortedPositive.isEmpty ? (lambdaMax ?? 1) / 10 : sortedPositive[sortedPositive.count / 200]
+        let hi = max(positive.max() ?? 1, lambdaMax ?? 0)
         lo = max(lo, hi * 1e-14)
-        if hi / lo < 100 { (lo, hi) = (sqrt(lo * hi) / 10, sqrt(lo * hi) * 10) }
         let bins = 60
-        let logLo = log10(lo) - 0.02, logHi = log10(hi) + 0.02
-        let edges = (0 ... bins).map { pow(10, logLo + (logHi - logLo) * Double($0) / Double(bins)) }
-        func bin(of v: Double) -> Int { min(max(Int((log10(v) - logLo) / (logHi - logLo) * Double(bins)), 0), bins - 1) }
+        let logBins = LogBins(low: lo, high: hi, count: bins)
+        let edges = logBins.edges
+        func bin(of v: Double) -> Int? { logBins.index(of: v) }
         var counts = [Double](repeating: 0, count: bins)
-        for v in positive { counts[bin(of: v)] += 1 / n }
+        for v in positive { if let k = bin(of: v) { counts[k] += 1 / n } }
         // Theory per bin: the continuous part, and the positive atoms.
         var theory = [Double](repeating: 0, count: bins)
         if let law {
@@ -86,8 +88,7 @@ extension SpectrumReport {
         for row in positiveRows {
             // Outline the bin that holds the atom, so theory and measurement share a bar; the
             // measured mark is the row's count (values within its window), not the bin's.
-            guard let location = row.atomLocation else { continue }
-            let k = bin(of: location)
+            guard let location = row.atomLocation, let k = bin(of: location) else { continue }
             let (x0, x1) = (x(edges[k]), x(edges[k + 1]))
             let mass = row.theory ?? 0
             if row.theory != nil {
@@ -164,6 +165,7 @@ extension SpectrumReport {
                 + " with ε = \(atomToleranceText) × max(theory's λ_max, largest measured λ)."
         }
         if law == nil { caption += " No theory." }
+        if nonFinite > 0 { caption += " \(nonFinite) NaN or infinite eigenvalue\(nonFinite == 1 ? "" : "s") (not drawn)." }
         canvas.paragraph(caption, x: 30, y: plotBottom + 66, width: 760, size: 11)
         return canvas
     }
