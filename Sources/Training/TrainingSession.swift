@@ -133,7 +133,8 @@ public final class TrainingSession<Scalar: BLASScalar> {
 
     /// Trains until every epoch is done or `shouldStop` returns true (checked before every
     /// step). Returns the final test evaluation, or nil when stopped early (the checkpoint then
-    /// holds the state to resume from). A non-finite loss throws after writing the metrics so far.
+    /// holds the state to resume from). A non-finite loss or weights throw `.diverged` after
+    /// writing the metrics so far; no checkpoint of non-finite weights is ever written.
     @discardableResult
     public func run(shouldStop: () -> Bool = { false }) throws(TrainingError) -> Evaluation? {
         let steps = stepsPerEpoch
