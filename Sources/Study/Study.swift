@@ -99,8 +99,8 @@ public struct Study: Sendable {
         return (nil, pow(chi, Double(depth)), chi)
     }
 
-    /// Trains and measures point `index`. A NaN or infinite loss stops the point and is recorded
-    /// (`diverged`), not thrown. `onStep` sees every training step.
+    /// Trains and measures point `index`. A NaN or infinite loss or weight stops the point and is
+    /// recorded (`diverged`), not thrown. `onStep` sees every training step.
     public func run(_ index: Int, onStep: ((StepEvent) -> Void)? = nil) throws(StudyError) -> StudyResult {
         switch grid.precision {
         case .float: try run(index, as: Float.self, onStep: onStep)
@@ -127,9 +127,9 @@ public struct Study: Sendable {
                 result.testLoss = evaluation.loss
                 result.layerAccuracy = evaluation.layerAccuracies
             }
-        } catch .nonFiniteLoss(let epoch, let step, _) {
+        } catch .diverged(let divergence) {
             result.diverged = true
-            result.divergedAt = "epoch \(epoch) step \(step)"
+            result.divergedAt = "epoch \(divergence.epoch) step \(divergence.step)"
         } catch {
             throw .training(error)
         }

@@ -33,57 +33,124 @@ struct Train: ParsableCommand {
 
     static func main() { mainWithOneLineErrors(name: "train") }
 
+    // The settings a checkpoint stores are optional here: on --resume an absent flag keeps the
+    // checkpoint's value and a given one must agree with it (--epochs and --threads may change).
+    static let modelDefaults = ClassifierConfiguration()
+    static let trainingDefaults = TrainingConfiguration()
+
     @Option(help: "MNIST-format folder (train-images-idx3-ubyte.gz, …).") var data = ImageDataset.fashionMNISTFolder
-    @Option(help: "Number of layers L.") var layers = 10
-    @Option(help: "hard-tanh, relu or tanh.") var activation: Activation = .hardTanh
-    @Option(name: .customLong("init"), help: "identity, gaussian, orthogonal or he.") var initialization: Initialization = .identity
-    @Option(help: "σ of the initial weights (W = σI for identity).") var sigma = 1.0
+    @Option(help: "Number of layers L (default: \(modelDefaults.layers)).") var layers: Int?
+    @Option(help: "hard-tanh, relu or tanh (default: \(modelDefaults.activation.rawValue)).") var activation: Activation?
+    @Option(name: .customLong("init"), help: "identity, gaussian, orthogonal or he (default: \(modelDefaults.initialization.rawValue)).")
+    var initialization: Initialization?
+    @Option(help: "σ of the initial weights (W = σI for identity) (default: \(modelDefaults.sigma)).") var sigma: Double?
     @Flag(help: "Give every layer a bias.") var bias = false
-    @Option(help: "Mini-batch size.") var batch = 128
-    @Option(help: "Epochs over the training set.") var epochs = 5
-    @Option(help: "Learning rate.") var lr = 0.01
-    @Option(help: "sgd or adam.") var optimizer: OptimizerName = .sgd
-    @Option(help: "SGD momentum.") var momentum = 0.0
-    @Option(name: .customLong("weight-decay"), help: "L2 weight decay.") var weightDecay = 0.0
-    @Option(help: "Adam β1.") var beta1 = 0.9
-    @Option(help: "Adam β2.") var beta2 = 0.999
-    @Option(help: "constant or cosine.") var schedule: LearningRateSchedule = .constant
-    @Option(help: "Random seed (shuffling and random initialisations).") var seed: UInt64 = 0
+    @Option(help: "Mini-batch size (default: \(trainingDefaults.batchSize)).") var batch: Int?
+    @Option(help: "Epochs over the training set (default: \(trainingDefaults.epochs)); with --resume, may extend or shorten the run.")
+    var epochs: Int?
+    @Option(help: "Learning rate (default: \(trainingDefaults.learningRate)).") var lr: Double?
+    @Option(help: "sgd or adam (default: sgd).") var optimizer: OptimizerName?
+    @Option(help: "SGD momentum (default: 0.0).") var momentum: Double?
+    @Option(name: .customLong("weight-decay"), help: "L2 weight decay (default: 0.0).") var weightDecay: Double?
+    @Option(help: "Adam β1 (default: 0.9).") var beta1: Double?
+    @Option(help: "Adam β2 (default: 0.999).") var beta2: Double?
+    @Option(help: "constant or cosine (default: \(trainingDefaults.schedule.rawValue)).") var schedule: LearningRateSchedule?
+    @Option(help: "Random seed (shuffling and random initialisations) (default: \(trainingDefaults.seed)).") var seed: UInt64?
     @Option(help: "float (default) or double.") var precision: Precision = .float
     @Option(help: "Train on the first N training images only.") var limit: Int?
     @Option(help: "Output folder.") var output = "out/train"
-    @Option(help: "Continue from this checkpoint (weights, optimizer state, epoch and step).") var resume: String?
-    @Option(help: "OpenBLAS threads.") var threads: Int?
+    @Option(help: "Continue from this checkpoint with its stored settings (weights, optimizer state, epoch and step).") var resume: String?
+    @Option(help: "OpenBLAS threads (default: every core); with --resume, the checkpoint's unless given.") var threads: Int?
     @Flag(help: "Also write every figure as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 
     func validate() throws {
-        try requireRange(layers, 1 ... 1000, "--layers")
-        try requireRange(batch, 1 ... 1_000_000, "--batch")
-        try requireRange(epochs, 1 ... 100_000, "--epochs")
-        try requirePositive(lr, "--lr")
-        try requirePositive(sigma, "--sigma")
-        guard (0 ..< 1).contains(momentum) else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
-        try requireFinite(weightDecay, "--weight-decay")
-        guard (0 ..< 1).contains(beta1) else { throw ValidationError("--beta1 must be in [0, 1), got \(beta1)") }
-        guard (0 ..< 1).contains(beta2) else { throw ValidationError("--beta2 must be in [0, 1), got \(beta2)") }
+        if let layers { try requireRange(layers, 1 ... 1000, "--layers") }
+        if let batch { try requireRange(batch, 1 ... 1_000_000, "--batch") }
+        if let epochs { try requireRange(epochs, 1 ... 100_000, "--epochs") }
+        if let lr { try requirePositive(lr, "--lr") }
+        if let sigma {
+            try requirePositive(sigma, "--sigma")
+            let largest = precision == .float ? TrainingSession<Float>.largestSigma : TrainingSession<Double>.largestSigma
+            guard sigma <= largest else {
+                throw ValidationError("--sigma \(sigma) is too large for --precision \(precision.rawValue): the largest usable value is "
+                    + (precision == .float ? "\(Float.greatestFiniteMagnitude)" : "\(largest)"))
+            }
+        }
+        if let momentum, !(0 ..< 1).contains(momentum) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        if let weightDecay { try requireFinite(weightDecay, "--weight-decay") }
+        if let beta1, !(0 ..< 1).contains(beta1) { throw ValidationError("--beta1 must be in [0, 1), got \(beta1)") }
+        if let beta2, !(0 ..< 1).contains(beta2) { throw ValidationError("--beta2 must be in [0, 1), got \(beta2)") }
         if let limit { try requireRange(limit, 1 ... 100_000_000, "--limit") }
         if let threads { try requireRange(threads, 1 ... 256, "--threads") }
         if png && FigureExport.rasteriser() == nil { throw ValidationError("--png: \(FigureExportError.rasteriserMissing.description)") }
-        if activation == .erf || activation == .linear {
+        if let activation, activation == .erf || activation == .linear {
             throw ValidationError("--activation must be hard-tanh, relu or tanh, got \(activation.rawValue)")
         }
     }
 
+    /// A new run's model: the flags, defaults for the rest.
     var model: ClassifierConfiguration {
-        ClassifierConfiguration(layers: layers, activation: activation, initialization: initialization, sigma: sigma, bias: bias)
+        let d = Self.modelDefaults
+        return ClassifierConfiguration(layers: layers ?? d.layers, activation: activation ?? d.activation,
+                                       initialization: initialization ?? d.initialization, sigma: sigma ?? d.sigma, bias: bias)
     }
 
+    /// A new run's settings: the flags, defaults for the rest.
     var training: TrainingConfiguration {
-        TrainingConfiguration(
-            batchSize: batch, epochs: epochs, learningRate: lr, schedule: schedule,
-            optimizer: optimizer == .sgd ? .sgd(momentum: momentum, weightDecay: weightDecay)
-                : .adam(beta1: beta1, beta2: beta2, epsilon: 1e-8, weightDecay: weightDecay),
-            seed: seed, trainLimit: limit, threads: threads)
+        let d = Self.trainingDefaults
+        return TrainingConfiguration(
+            batchSize: batch ?? d.batchSize, epochs: epochs ?? d.epochs, learningRate: lr ?? d.learningRate, schedule: schedule ?? d.schedule,
+            optimizer: (optimizer ?? .sgd) == .sgd ? .sgd(momentum: momentum ?? 0, weightDecay: weightDecay ?? 0)
+                : .adam(beta1: beta1 ?? 0.9, beta2: beta2 ?? 0.999, epsilon: 1e-8, weightDecay: weightDecay ?? 0),
+            seed: seed ?? d.seed, trainLimit: limit, threads: threads)
+    }
+
+    /// A resumed run's settings: the checkpoint's, with --epochs and --threads free to change
+    /// (appended to `changes`); any other flag given must agree with the checkpoint.
+    func resumed(_ stored: TrainingConfiguration, changes: inout [String]) throws(TrainingError) -> TrainingConfiguration {
+        func agree<T: Equatable>(_ flag: String, _ given: T?, _ stored: T, _ show: (T) -> String = { "\($0)" }) throws(TrainingError) {
+            if let given, given != stored { throw .settingDiffersFromCheckpoint(name: flag, stored: show(stored), given: show(given)) }
+        }
+        try agree("--batch", batch, stored.batchSize)
+        try agree("--lr", lr, stored.learningRate)
+        try agree("--schedule", schedule, stored.schedule, \.rawValue)
+        try agree("--seed", seed, stored.seed)
+        if let limit, limit != stored.trainLimit {
+            throw .settingDiffersFromCheckpoint(name: "--limit", stored: stored.trainLimit.map { "\($0)" } ?? "none (every image)", given: "\(limit)")
+        }
+        // The flags of the other optimizer are ignored, as they are for a new run.
+        switch stored.optimizer {
+        case .sgd(let storedMomentum, let storedDecay):
+            try agree("--optimizer", optimizer, .sgd, \.rawValue)
+            try agree("--momentum", momentum, storedMomentum)
+            try agree("--weight-decay", weightDecay, storedDecay)
+        case .adam(let storedBeta1, let storedBeta2, _, let storedDecay):
+            try agree("--optimizer", optimizer, .adam, \.rawValue)
+            try agree("--beta1", beta1, storedBeta1)
+            try agree("--beta2", beta2, storedBeta2)
+            try agree("--weight-decay", weightDecay, storedDecay)
+        }
+        var chosen = stored
+        if let epochs, epochs != stored.epochs {
+            changes.append("epochs \(stored.epochs) → \(epochs)" + (stored.schedule == .cosine ? " (the cosine schedule stretches to the new length)" : ""))
+            chosen.epochs = epochs
+        }
+        if let threads, threads != stored.threads {
+            changes.append("threads \(stored.threads.map { "\($0)" } ?? "default") → \(threads)")
+            chosen.threads = threads
+        }
+        return chosen
+    }
+
+    /// Refuses model flags that contradict the checkpoint's architecture.
+    func checkModelFlags(against m: ClassifierConfiguration) throws(TrainingError) {
+        func agree<T: Equatable>(_ flag: String, _ given: T?, _ stored: T, _ show: (T) -> String = { "\($0)" }) throws(TrainingError) {
+            if let given, given != stored { throw .settingDiffersFromCheckpoint(name: flag, stored: show(stored), given: show(given)) }
+        }
+        try agree("--activation", activation, m.activation, \.rawValue)
+        try agree("--init", initialization, m.initialization, \.rawValue)
+        try agree("--sigma", sigma, m.sigma)
+        if bias && !m.bias { throw .settingDiffersFromCheckpoint(name: "--bias", stored: "no bias", given: "--bias") }
     }
 
     func run() throws {
@@ -101,9 +168,13 @@ struct Train: ParsableCommand {
         let folder = try makeFolder(output)
         try OutputFolderLock.acquire(folder)
         let session: TrainingSession<Scalar>
+        var changes: [String] = []
         do {
             if let resume {
-                session = try TrainingSession(resuming: URL(fileURLWithPath: resume), layers: layers, training: training, data: dataset, folder: folder)
+                session = try TrainingSession(resuming: URL(fileURLWithPath: resume), layers: layers, data: dataset, folder: folder) {
+                    stored throws(TrainingError) in try resumed(stored, changes: &changes)
+                }
+                try checkModelFlags(against: session.trainer.classifier.configuration)
             } else {
                 session = try TrainingSession(model: model, training: training, data: dataset, folder: folder)
             }
@@ -114,11 +185,16 @@ struct Train: ParsableCommand {
         }
         session.reportFiles = TrainingFigures.files
         let trainer = session.trainer
-        if resume != nil { print("resuming \(resume!) at epoch \(trainer.epoch + 1), step \(trainer.stepInEpoch)") }
-        let m = trainer.classifier.configuration  // the checkpoint's when resuming, not the flags'
+        if let resume {
+            print("resuming \(resume) at epoch \(trainer.epoch + 1), step \(trainer.stepInEpoch) with its settings"
+                + (changes.isEmpty ? "" : "; changed: " + changes.joined(separator: ", ")))
+        }
+        // The checkpoint's when resuming, not the flags'.
+        let m = trainer.classifier.configuration, c = trainer.configuration
+        let epochs = c.epochs
         print("training \(m.layers) layers × width \(trainer.classifier.width) (\(m.activation.rawValue), \(m.initialization.rawValue) σ = \(m.sigma)), "
-            + "\(trainer.trainingImages(dataset.train).count) images, batch \(batch), \(optimizer.rawValue) lr \(lr), \(epochs) epochs, \(precision.rawValue), "
-            + "OpenBLAS \(OpenBLAS.coreName) × \(threads ?? OpenBLAS.threads)")
+            + "\(trainer.trainingImages(dataset.train).count) images, batch \(c.batchSize), \(c.optimizer.name) lr \(c.learningRate), \(epochs) epochs, \(precision.rawValue), "
+            + "OpenBLAS \(OpenBLAS.coreName) × \(c.threads ?? OpenBLAS.threads)")
         let bar = ProgressBar(label: "epoch")
         session.onStep = { event in
             if event.stepInEpoch % 5 == 0 || event.stepInEpoch == event.stepsPerEpoch {
@@ -146,7 +222,7 @@ struct Train: ParsableCommand {
             evaluation = try session.run(shouldStop: { interruptRequested != 0 })
         } catch {
             bar.finish()
-            if case .nonFiniteLoss = error { throw UserError(message: error.description, isInternal: true) }
+            if case .diverged = error { throw UserError(message: error.description, isInternal: true) }
             throw UserError(message: error.description)
         }
         bar.finish()

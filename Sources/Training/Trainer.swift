@@ -57,6 +57,10 @@ public struct EpochRecord: Sendable, Codable, Equatable {
     public var seconds: Double
     /// ‖W^l − σI‖_F / ‖σI‖_F per layer at the end of the epoch.
     public var distanceFromIdentity: [Double]
+    /// nil when `trainLoss` and `trainAccuracy` cover the whole epoch. A run resumed mid-epoch
+    /// from a checkpoint without the epoch's running sums (written before they were stored)
+    /// covers only the steps from this one (1-based) on.
+    public var trainFiguresFromStep: Int? = nil
 }
 
 /// The figures of one step, for progress displays and callbacks.
@@ -70,13 +74,54 @@ public struct StepEvent: Sendable {
     public var samplesPerSecond: Double
 }
 
+/// Where a run stood when its loss or weights stopped being finite numbers, and what of it is
+/// left to resume from.
+public struct Divergence: Sendable, Equatable, CustomStringConvertible {
+    /// "the loss", "the weights of layer 3", "the test loss", …
+    public var quantity: String
+    public var value: Double
+    /// 1-based epoch and step within it, and the run's step count: the step that computed the
+    /// non-finite loss, or the last step before non-finite weights were found.
+    public var epoch: Int
+    public var step: Int
+    public var globalStep: Int
+    /// The loss of the weights as drawn (or loaded) was already non-finite: no update caused it.
+    public var beforeAnyUpdate: Bool
+    public var lastGood: LastGood
+
+    public enum LastGood: Sendable, Equatable {
+        /// A trainer on its own writes no checkpoint; a session says which one is left.
+        case unknown
+        /// This run wrote no checkpoint and was not resumed from one.
+        case none
+        /// The checkpoint at `path`, untouched by the diverged state, of `epochsDone` epochs and `stepInEpoch` steps of the next.
+        case kept(path: String, epochsDone: Int, stepInEpoch: Int)
+    }
+
+    public var description: String {
+        var text = "\(quantity) became \(value) at epoch \(epoch), step \(step) (step \(globalStep) of the run)"
+        switch lastGood {
+        case .unknown: break
+        case .none: text += "; no checkpoint of this run was written"
+        case .kept(let path, let done, let step):
+            text += "; the last good checkpoint, \(path) (" + (step == 0 ? "after epoch \(done)" : "epoch \(done + 1), step \(step)") + "), is kept"
+        }
+        return text + (beforeAnyUpdate ? "; the network as initialised already overflows: lower σ or the depth"
+            : "; lower the learning rate")
+    }
+}
+
 /// Why training cannot start or go on. Every case carries the value at fault.
 public enum TrainingError: Error, Equatable, CustomStringConvertible {
-    case nonFiniteLoss(epoch: Int, step: Int, value: Double)
+    /// The loss or the weights became NaN or infinite; nothing non-finite was written as a checkpoint.
+    case diverged(Divergence)
     case invalidSetting(name: String, value: String, expected: String)
     case batchSizeOutOfRange(batchSize: Int, images: Int)
     case data(EvaluationError)
     case checkpoint(ModelFileError)
+    /// A setting given for a resumed run that differs from the checkpoint's (`name` as the
+    /// caller knows it, a flag for a command).
+    case settingDiffersFromCheckpoint(name: String, stored: String, given: String)
     /// A checkpoint without the trainer's state: it can be analysed, not resumed.
     case notATrainingCheckpoint(path: String)
     /// A progress value in a checkpoint that cannot be (negative, past the run, …).
@@ -88,9 +133,10 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .nonFiniteLoss(let epoch, let step, let value):
-            "the loss became \(value) at epoch \(epoch), step \(step); lower the learning rate (the last good checkpoint is kept)"
+        case .diverged(let divergence): divergence.description
         case .invalidSetting(let name, let value, let expected): "\(name) is \(value), expected \(expected)"
+        case .settingDiffersFromCheckpoint(let name, let stored, let given):
+            "\(name) \(given) differs from the checkpoint's \(stored); leave \(name) out to continue the run as it was"
         case .batchSizeOutOfRange(let batchSize, let images):
             "batch size \(batchSize) must be between 1 and the \(images) training images"
         case .data(let error): error.description
@@ -129,7 +175,11 @@ public final class Trainer<Scalar: BLASScalar> {
     public var onEpoch: ((EpochRecord, Trainer) -> Void)?
 
     private let workspace: BatchWorkspace<Scalar>
-    private var trainLossSum = 0.0, trainCorrect = 0, trainSeen = 0
+    /// The current epoch's running sums, stored in checkpoints so a resumed epoch's figures are
+    /// those of an uninterrupted one.
+    var trainLossSum = 0.0, trainCorrect = 0, trainSeen = 0
+    /// Set when resuming mid-epoch without the running sums: the 1-based step they start at.
+    var trainFiguresFromStep: Int?
 
     public init(classifier: IdentityClassifier<Scalar>, configuration: TrainingConfiguration) {
         self.classifier = classifier
@@ -185,7 +235,11 @@ public final class Trainer<Scalar: BLASScalar> {
             let start = Date()
             var samplesThisRun = 0
             while stepInEpoch < steps {
-                if shouldStop() { return false }
+                if shouldStop() {
+                    // The caller writes a checkpoint next: never one of non-finite weights.
+                    try checkWeightsAreFinite()
+                    return false
+                }
                 let rate = c.schedule.rate(base: c.learningRate, step: globalStep, totalSteps: totalSteps)
                 let batch = order[(stepInEpoch * c.batchSize) ..< ((stepInEpoch + 1) * c.batchSize)]
                 let (loss, correct) = try step(data, batch, learningRate: rate)
@@ -198,17 +252,23 @@ public final class Trainer<Scalar: BLASScalar> {
                     samplesPerSecond: Double(samplesThisRun) / max(Date().timeIntervalSince(start), 1e-9)))
             }
             let seconds = Date().timeIntervalSince(start)
+            // The epoch's last step may have made the weights non-finite; its loss, computed before
+            // the update, could not show it. Nothing of such a state is recorded or written.
+            try checkWeightsAreFinite()
             let evaluation: Evaluation
             do { evaluation = try classifier.evaluate(test) } catch { throw .data(error) }
+            guard evaluation.loss.isFinite else {
+                throw .diverged(divergence(of: "the test loss", value: evaluation.loss, step: stepInEpoch, beforeAnyUpdate: false))
+            }
             let record = EpochRecord(
                 epoch: epoch + 1, trainLoss: trainLossSum / Double(max(trainSeen, 1)),
                 trainAccuracy: Double(trainCorrect) / Double(max(trainSeen, 1)),
                 testLoss: evaluation.loss, testAccuracy: evaluation.accuracy,
                 learningRate: c.schedule.rate(base: c.learningRate, step: globalStep, totalSteps: totalSteps),
                 samplesPerSecond: Double(samplesThisRun) / max(seconds, 1e-9), seconds: seconds,
-                distanceFromIdentity: classifier.distanceFromIdentity())
+                distanceFromIdentity: classifier.distanceFromIdentity(), trainFiguresFromStep: trainFiguresFromStep)
             history.append(record)
-            (trainLossSum, trainCorrect, trainSeen) = (0, 0, 0)
+            (trainLossSum, trainCorrect, trainSeen, trainFiguresFromStep) = (0, 0, 0, nil)
             epoch += 1
             stepInEpoch = 0
             onEpoch?(record, self)
@@ -225,7 +285,10 @@ public final class Trainer<Scalar: BLASScalar> {
         workspace.forward(classifier.network)
         let (loss, correct) = workspace.loss(gradient: true)
         guard loss.isFinite else {
-            throw .nonFiniteLoss(epoch: epoch + 1, step: stepInEpoch + 1, value: loss)
+            // The loss comes before this step's update: non-finite on the first update of a run
+            // means the weights as drawn (σ, depth) overflow, not the learning rate.
+            throw .diverged(Divergence(quantity: "the loss", value: loss, epoch: epoch + 1, step: stepInEpoch + 1, globalStep: globalStep + 1,
+                                       beforeAnyUpdate: optimizer.steps == 0, lastGood: .unknown))
         }
         if case .sgd(momentum: 0, let weightDecay) = configuration.optimizer {
             workspace.backwardWithSGD(&classifier.network, learningRate: learningRate, weightDecay: weightDecay)
@@ -250,6 +313,28 @@ public final class Trainer<Scalar: BLASScalar> {
 }
 
 extension Trainer {
+    /// Throws `.diverged` when a weight or bias is NaN or infinite (a pass over the parameters,
+    /// done before anything is recorded or written, not at every step).
+    public func checkWeightsAreFinite() throws(TrainingError) {
+        let network = classifier.network
+        for l in 0 ..< classifier.layers {
+            let parameters: [(String, Tensor<Scalar>?)] = [("weights", network.weights[l]), ("bias", network.biases[l])]
+            for (kind, tensor) in parameters {
+                guard let tensor else { continue }
+                let bad = tensor.withUnsafeBufferPointer { $0.first { !$0.isFinite } }
+                if let bad {
+                    throw .diverged(divergence(of: "the \(kind) of layer \(l + 1)", value: Double(bad), step: stepInEpoch,
+                                               beforeAnyUpdate: optimizer.steps == 0))
+                }
+            }
+        }
+    }
+
+    func divergence(of quantity: String, value: Double, step: Int, beforeAnyUpdate: Bool) -> Divergence {
+        Divergence(quantity: quantity, value: value, epoch: epoch + 1, step: step, globalStep: globalStep, beforeAnyUpdate: beforeAnyUpdate,
+                   lastGood: .unknown)
+    }
+
     /// The classifier's evaluation on `data`, with the run's OpenBLAS threads.
     public func evaluate(_ data: LabeledImages) throws(EvaluationError) -> Evaluation {
         try OpenBLAS.withThreads(configuration.threads) { () throws(EvaluationError) in try classifier.evaluate(data) }

@@ -8,7 +8,9 @@ import FileFormats
 /// * tensors `optimizer.first.{k}`, `optimizer.second.{k}` — optimizer buffers (momentum, Adam
 ///   moments) for parameter k (weights first, then biases);
 /// * metadata `configuration` (the `TrainingConfiguration` as JSON), `epoch`, `step_in_epoch`,
-///   `global_step`, `optimizer_steps`, `history` (JSON).
+///   `global_step`, `optimizer_steps`, `history` (JSON), and the current epoch's running sums
+///   `epoch_loss_sum`, `epoch_correct`, `epoch_seen` (absent from checkpoints written before
+///   they were stored: such a checkpoint resumes with the epoch's train figures restarting).
 extension Trainer {
     /// The checkpoint file of the classifier and of this trainer's state, in memory.
     public func checkpointFile() throws -> SafetensorsFile {
@@ -42,7 +44,9 @@ extension Trainer {
             "history": String(decoding: try encoder.encode(history), as: UTF8.self),
             "epoch": "\(epoch)", "step_in_epoch": "\(stepInEpoch)", "global_step": "\(globalStep)",
             "optimizer_steps": "\(optimizer.steps)",
-        ]
+            // Double's description is the shortest text that reads back to the same bits.
+            "epoch_loss_sum": "\(trainLossSum)", "epoch_correct": "\(trainCorrect)", "epoch_seen": "\(trainSeen)",
+        ].merging(trainFiguresFromStep.map { ["epoch_figures_from_step": "\($0)"] } ?? [:]) { a, _ in a }
     }
 
     /// Restores a trainer (weights, optimizer buffers, progress, history) from a training
@@ -52,6 +56,15 @@ extension Trainer {
     public convenience init(
         resumingFrom file: SafetensorsFile, path: String, configuration: TrainingConfiguration? = nil,
         expecting architecture: (layers: Int, width: Int)? = nil
+    ) throws(TrainingError) {
+        try self.init(resumingFrom: file, path: path, expecting: architecture) { stored throws(TrainingError) in configuration ?? stored }
+    }
+
+    /// The same, with the run settings chosen by `settings` from the stored ones (it may refuse
+    /// a change by throwing, before anything is allocated).
+    public convenience init(
+        resumingFrom file: SafetensorsFile, path: String, expecting architecture: (layers: Int, width: Int)? = nil,
+        settings: (TrainingConfiguration) throws(TrainingError) -> TrainingConfiguration
     ) throws(TrainingError) {
         let classifier: IdentityClassifier<Scalar>
         do { classifier = try Checkpoint.classifier(from: file, path: path, expecting: architecture) } catch { throw .checkpoint(error) }
@@ -66,7 +79,7 @@ extension Trainer {
             }
             return value
         }
-        let chosen = configuration ?? stored
+        let chosen = try settings(stored)
         if chosen.batchSize < 1 { throw .batchSizeOutOfRange(batchSize: chosen.batchSize, images: 0) }
         self.init(classifier: classifier, configuration: chosen)
         if chosen.optimizer == stored.optimizer {
@@ -85,6 +98,18 @@ extension Trainer {
         epoch = try count("epoch")
         stepInEpoch = try count("step_in_epoch")
         globalStep = try count("global_step")
+        if let text = file.metadata["epoch_loss_sum"] {
+            guard let sum = Double(text), sum.isFinite, sum >= 0 else {
+                throw .invalidProgress(path: path, key: "epoch_loss_sum", value: text, expected: "a finite number ≥ 0")
+            }
+            (trainLossSum, trainCorrect, trainSeen) = (sum, try count("epoch_correct"), try count("epoch_seen"))
+            if trainCorrect > trainSeen {
+                throw .invalidProgress(path: path, key: "epoch_correct", value: "\(trainCorrect)", expected: "at most epoch_seen = \(trainSeen)")
+            }
+            if file.metadata["epoch_figures_from_step"] != nil { trainFiguresFromStep = try count("epoch_figures_from_step") }
+        } else if stepInEpoch > 0 {
+            trainFiguresFromStep = stepInEpoch + 1
+        }
         if let history = file.metadata["history"] {
             let decoder = JSONDecoder()
             decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -96,8 +121,16 @@ extension Trainer {
     public convenience init(
         resumingFrom url: URL, configuration: TrainingConfiguration? = nil, expecting architecture: (layers: Int, width: Int)? = nil
     ) throws(TrainingError) {
+        try self.init(resumingFrom: url, expecting: architecture) { stored throws(TrainingError) in configuration ?? stored }
+    }
+
+    /// `init(resumingFrom:path:expecting:settings:)` on the file at `url`.
+    public convenience init(
+        resumingFrom url: URL, expecting architecture: (layers: Int, width: Int)? = nil,
+        settings: (TrainingConfiguration) throws(TrainingError) -> TrainingConfiguration
+    ) throws(TrainingError) {
         let file: SafetensorsFile
         do { file = try Checkpoint.read(contentsOf: url) } catch { throw .checkpoint(error) }
-        try self.init(resumingFrom: file, path: url.path, configuration: configuration, expecting: architecture)
+        try self.init(resumingFrom: file, path: url.path, expecting: architecture, settings: settings)
     }
 }

@@ -59,6 +59,11 @@ public final class TrainingSession<Scalar: BLASScalar> {
     }
 
     public var checkpointURL: URL? { folder?.appendingPathComponent("checkpoint.safetensors") }
+    /// The newest checkpoint of this run, which a divergence names (a trainer you built may come
+    /// from a checkpoint the session does not know of: then `.unknown`).
+    private var lastGood: Divergence.LastGood
+    /// Why the run stopped, when it diverged.
+    public private(set) var divergence: Divergence?
     /// Full batches per epoch on the (limited) training split.
     public var stepsPerEpoch: Int { trainer.stepsPerEpoch(data.train) }
 
@@ -68,6 +73,10 @@ public final class TrainingSession<Scalar: BLASScalar> {
         if model.layers < 1 { throw .invalidSetting(name: "layers", value: "\(model.layers)", expected: "at least 1") }
         if !(model.sigma.isFinite && model.sigma > 0) {
             throw .invalidSetting(name: "sigma", value: "\(model.sigma)", expected: "a finite number > 0")
+        }
+        // Float(1e308) is infinite: the weights would be born non-finite.
+        if model.sigma > Self.largestSigma {
+            throw .invalidSetting(name: "sigma", value: "\(model.sigma)", expected: "at most \(Scalar.greatestFiniteMagnitude), the largest \(Scalar.self)")
         }
         // Settings first: a trainer with an impossible batch size cannot even be built.
         let images = training.trainLimit.map { min($0, data.train.count) } ?? data.train.count
@@ -79,6 +88,9 @@ public final class TrainingSession<Scalar: BLASScalar> {
             inputFeatures: data.train.features, classes: data.train.classes, configuration: model, using: &generator)
         try self.init(trainer: Trainer(classifier: classifier, configuration: training), data: data, folder: folder)
     }
+
+    /// The largest σ whose weights this precision holds (the initialisations scale by at most σ).
+    public static var largestSigma: Double { Double(Scalar.greatestFiniteMagnitude) }
 
     /// Bytes a run holds besides the dataset: L weight matrices N×N, the optimizer's buffers
     /// (none for plain SGD, whose update is fused into the gradient GEMM; one for momentum; two
@@ -101,8 +113,16 @@ public final class TrainingSession<Scalar: BLASScalar> {
     /// depth, or of a width that does not fit the data, is refused naming both.
     public convenience init(resuming checkpoint: URL, layers: Int? = nil, training: TrainingConfiguration? = nil,
                             data: ImageDataset, folder: URL? = nil) throws(TrainingError) {
+        try self.init(resuming: checkpoint, layers: layers, data: data, folder: folder) { stored throws(TrainingError) in training ?? stored }
+    }
+
+    /// The same, with the run settings chosen by `settings` from the checkpoint's (it may refuse
+    /// a change by throwing).
+    public convenience init(resuming checkpoint: URL, layers: Int? = nil, data: ImageDataset, folder: URL? = nil,
+                            settings: (TrainingConfiguration) throws(TrainingError) -> TrainingConfiguration) throws(TrainingError) {
         let expected = layers.map { ($0, data.train.features + data.train.classes) }
-        try self.init(trainer: Trainer(resumingFrom: checkpoint, configuration: training, expecting: expected), data: data, folder: folder)
+        try self.init(trainer: Trainer(resumingFrom: checkpoint, expecting: expected, settings: settings), data: data, folder: folder)
+        lastGood = .kept(path: checkpoint.path, epochsDone: trainer.epoch, stepInEpoch: trainer.stepInEpoch)
     }
 
     /// A session around a trainer you built.
@@ -116,6 +136,7 @@ public final class TrainingSession<Scalar: BLASScalar> {
         self.trainer = trainer
         self.data = data
         self.folder = folder
+        lastGood = trainer.globalStep == 0 ? .none : .unknown
         if let folder {
             do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
                 throw .cannotWrite(path: folder.path, reason: (error as NSError).localizedDescription)
@@ -125,7 +146,8 @@ public final class TrainingSession<Scalar: BLASScalar> {
 
     /// Trains until every epoch is done or `shouldStop` returns true (checked before every
     /// step). Returns the final test evaluation, or nil when stopped early (the checkpoint then
-    /// holds the state to resume from). A non-finite loss throws after writing the metrics so far.
+    /// holds the state to resume from). A non-finite loss or weights throw `.diverged` after
+    /// writing the metrics so far; no checkpoint of non-finite weights is ever written.
     @discardableResult
     public func run(shouldStop: () -> Bool = { false }) throws(TrainingError) -> Evaluation? {
         let steps = stepsPerEpoch
@@ -150,6 +172,11 @@ public final class TrainingSession<Scalar: BLASScalar> {
         let finished: Bool
         do {
             finished = try trainer.train(data.train, test: data.test, shouldStop: { epochWriteError != nil || shouldStop() })
+        } catch .diverged(var divergence) {
+            divergence.lastGood = lastGood
+            self.divergence = divergence
+            try writeMetrics(evaluation: nil)
+            throw .diverged(divergence)
         } catch {
             try writeMetrics(evaluation: nil)
             throw error
@@ -180,6 +207,8 @@ public final class TrainingSession<Scalar: BLASScalar> {
         public var distanceFromIdentity: [Double]
         public var testAccuracy: Double?
         public var testLoss: Double?
+        /// Where and how the run diverged, nil when it did not.
+        public var diverged: String?
     }
 
     /// The run's figures so far.
@@ -187,7 +216,7 @@ public final class TrainingSession<Scalar: BLASScalar> {
         Metrics(model: trainer.classifier.configuration, configuration: trainer.configuration,
                 precision: Scalar.self == Float.self ? .float : .double, epochs: trainer.history, distanceTrace: distanceTrace,
                 layerAccuracies: evaluation?.layerAccuracies, distanceFromIdentity: trainer.classifier.distanceFromIdentity(),
-                testAccuracy: evaluation?.accuracy, testLoss: evaluation?.loss)
+                testAccuracy: evaluation?.accuracy, testLoss: evaluation?.loss, diverged: divergence?.description)
     }
 
     /// metrics.csv: one row per epoch, one distance column per layer.
@@ -201,12 +230,18 @@ public final class TrainingSession<Scalar: BLASScalar> {
         return csv
     }
 
-    /// The checkpoint of the current state, atomically.
+    /// The checkpoint of the current state, atomically; refused (`.diverged`, the file kept) when
+    /// the weights are not finite.
     public func writeCheckpoint() throws(TrainingError) {
         guard let url = checkpointURL else { return }
+        do throws(TrainingError) { try trainer.checkWeightsAreFinite() } catch .diverged(var divergence) {
+            divergence.lastGood = lastGood
+            throw .diverged(divergence)
+        }
         do { try trainer.writeCheckpoint(to: url) } catch {
             throw .cannotWrite(path: url.path, reason: (error as NSError).localizedDescription)
         }
+        lastGood = .kept(path: url.path, epochsDone: trainer.epoch, stepInEpoch: trainer.stepInEpoch)
     }
 
     /// metrics.json, metrics.csv and the files of ``reportFiles`` (the figures, when a report

@@ -147,6 +147,20 @@ func temporaryFolder() throws -> URL {
         #expect(try StudyGrid.fileFormat.read(String(contentsOf: url, encoding: .utf8), path: url.path).rows.map(\.index) == all)
     }
 
+    @Test func weightsTurnedNonFiniteAtTheLastStepAreADivergedPoint() throws {
+        // One step per epoch and float(1e300) = inf: the only step's loss is finite, its update
+        // is not, and nothing later would compute a loss.
+        var grid = tinyGrid(lr: 1e300, precision: .float)
+        grid.depths = [2]
+        grid.initializations = [.identity]
+        grid.seeds = [0]
+        grid.training.epochs = 1
+        grid.training.batchSize = 200
+        let result = try Study(grid: grid, data: tinyData()).run(0)
+        #expect(result.diverged && result.divergedAt == "epoch 1 step 1", "\(result)")
+        #expect(result.testAccuracy == nil && result.testLoss == nil && result.epochTestLoss.isEmpty)
+    }
+
     @Test func divergingPointIsRecordedNotThrown() throws {
         var grid = tinyGrid(lr: 1e6, activation: .relu, precision: .float)
         grid.depths = [4]
