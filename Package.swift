@@ -77,13 +77,14 @@ let package = Package(
         // What the command-line tools share: one-line errors, atomic writes, progress.
         .target(
             name: "CommandSupport",
-            dependencies: ["GridShards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["IsometrySupport", "GridShards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // SVG figures (axes, colour maps, heat maps) for every command.
         .target(name: "Figures", dependencies: ["IsometrySupport", "CZlib"]),
 
-        // Shards, resumable shard files and merge, shared by every grid command (Foundation only).
-        .target(name: "GridShards"),
+        // Shards, resumable shard files and merge, shared by every grid command; reads and writes
+        // through the support floor.
+        .target(name: "GridShards", dependencies: ["IsometrySupport"]),
 
         // The Jacobian spectrum analyzer and its theory.
         .target(
@@ -181,7 +182,7 @@ let package = Package(
         .testTarget(
             name: "TrainCommandTests",
             dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
-        .testTarget(name: "GridShardsTests", dependencies: ["GridShards"]),
+        .testTarget(name: "GridShardsTests", dependencies: ["GridShards", "IsometrySupport"]),
         .testTarget(
             name: "StudyTests",
             dependencies: ["Study", "Training", "Spectrum", "Datasets", "Networks", "TensorAlgebra", "GridShards"]),
