@@ -163,7 +163,7 @@ let package = Package(
             dependencies: ["IsometrySupport", "FileFormats", "Datasets", "TensorAlgebra", "CZlib"]),
         .testTarget(
             name: "SpectrumTests",
-            dependencies: ["IsometrySupport", "Spectrum", "Networks", "TensorAlgebra"]),
+            dependencies: ["IsometrySupport", "Spectrum", "Networks", "TensorAlgebra", "GridShards"]),
         // The shared drawing primitives: axes, colour scales and bars, captions, numbers.
         .testTarget(name: "FiguresTests", dependencies: ["IsometrySupport", "Figures"]),
         .testTarget(
