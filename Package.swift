@@ -83,8 +83,9 @@ let package = Package(
         // SVG figures (axes, colour maps, heat maps) for every command.
         .target(name: "Figures", dependencies: ["IsometrySupport", "CZlib"]),
 
-        // Shards, resumable shard files and merge, shared by every grid command (Foundation only).
-        .target(name: "GridShards"),
+        // Shards, resumable shard files and merge, shared by every grid command; reads and writes
+        // through the support floor.
+        .target(name: "GridShards", dependencies: ["IsometrySupport"]),
 
         // The Jacobian spectrum analyzer and its theory.
         .target(
@@ -168,7 +169,7 @@ let package = Package(
             dependencies: ["IsometrySupport", "FileFormats", "Datasets", "TensorAlgebra", "CZlib"]),
         .testTarget(
             name: "SpectrumTests",
-            dependencies: ["Reports", "IsometrySupport", "Spectrum", "Networks", "TensorAlgebra"]),
+            dependencies: ["Reports", "IsometrySupport", "Spectrum", "Networks", "TensorAlgebra", "GridShards"]),
         // The shared drawing primitives: axes, colour scales and bars, captions, numbers.
         .testTarget(name: "FiguresTests", dependencies: ["IsometrySupport", "Figures"]),
         .testTarget(
@@ -193,7 +194,7 @@ let package = Package(
         .testTarget(
             name: "TrainCommandTests",
             dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
-        .testTarget(name: "GridShardsTests", dependencies: ["GridShards"]),
+        .testTarget(name: "GridShardsTests", dependencies: ["GridShards", "IsometrySupport"]),
         .testTarget(
             name: "StudyTests",
             dependencies: ["TestSupport", "Study", "Training", "Spectrum", "Datasets", "Networks", "TensorAlgebra", "GridShards"]),

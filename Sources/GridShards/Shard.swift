@@ -12,9 +12,14 @@ public struct Shard: Sendable, Codable, Hashable, CustomStringConvertible {
     /// The whole grid: part 1 of 1.
     public static let whole = Shard(unchecked: 1, 1)
 
-    /// Part `k` of `n`; throws unless 1 ≤ k ≤ n.
+    /// The most parts a grid may be split into, whatever its size (a run also refuses more parts
+    /// than its grid has points): `merge` reports shards one by one up to n, and no cluster
+    /// runs a million jobs for one grid.
+    public static let maximumCount = 1_000_000
+
+    /// Part `k` of `n`; throws unless 1 ≤ k ≤ n ≤ `maximumCount`.
     public init(_ k: Int, of n: Int) throws(GridShardError) {
-        guard n >= 1, (1 ... n).contains(k) else { throw .invalidShard("\(k)/\(n)") }
+        guard (1 ... Self.maximumCount).contains(n), (1 ... n).contains(k) else { throw .invalidShard("\(k)/\(n)") }
         self.init(unchecked: k, n)
     }
 
@@ -22,7 +27,7 @@ public struct Shard: Sendable, Codable, Hashable, CustomStringConvertible {
     public init(parsing text: String) throws(GridShardError) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]) else { throw .invalidShard(text) }
-        guard n >= 1, (1 ... n).contains(k) else { throw .invalidShard(text) }
+        guard (1 ... Self.maximumCount).contains(n), (1 ... n).contains(k) else { throw .invalidShard(text) }
         self.init(unchecked: k, n)
     }
 
@@ -34,8 +39,8 @@ public struct Shard: Sendable, Codable, Hashable, CustomStringConvertible {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let (k, n) = (try container.decode(Int.self, forKey: .k), try container.decode(Int.self, forKey: .n))
-        guard n >= 1, (1 ... n).contains(k) else {
-            throw DecodingError.dataCorruptedError(forKey: .k, in: container, debugDescription: "shard \(k)/\(n) is not 1 ≤ k ≤ n")
+        guard (1 ... Self.maximumCount).contains(n), (1 ... n).contains(k) else {
+            throw DecodingError.dataCorruptedError(forKey: .k, in: container, debugDescription: "shard \(k)/\(n) is not 1 ≤ k ≤ n ≤ \(Self.maximumCount)")
         }
         self.init(unchecked: k, n)
     }

@@ -68,7 +68,7 @@ public enum MemoryBudget {
     public static let defaultLimit = physicalMemory / 5 * 4
 
     /// `bytes` in the unit that reads best: "512 bytes", "3.2 MB", "80.0 GB" (decimal units).
-    public static func compactNumber(_ bytes: Int) -> String {
+    public static func format(_ bytes: Int) -> String {
         let value = Double(bytes)
         for (unit, scale) in [("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)] where value >= scale {
             return String(format: "%.1f %@", value / scale, unit)
@@ -78,8 +78,8 @@ public enum MemoryBudget {
 
     /// The sentence every reader uses when an estimate is over the limit.
     public static func explain(bytes: Int, limit: Int) -> String {
-        "needs \(compactNumber(bytes)) (\(bytes) bytes) of memory, more than the \(compactNumber(limit)) allowed "
-            + "(80 % of the \(compactNumber(physicalMemory)) of physical memory)"
+        "needs \(format(bytes)) (\(bytes) bytes) of memory, more than the \(format(limit)) allowed "
+            + "(80 % of the \(format(physicalMemory)) of physical memory)"
     }
 
     /// Whether a plan estimated at `bytes` fits the budget (`limit`, 80 % of physical memory by

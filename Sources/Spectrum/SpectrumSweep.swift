@@ -54,6 +54,40 @@ public struct SpectrumSweep: Sendable, Codable, Equatable {
 
     public var pointCount: Int { sigmas.count * q0s.count }
 
+    // MARK: Bounds
+
+    /// The most σ values, and the most q0 values, of a grid.
+    public static let maximumSteps = 1000
+    /// The deepest network of a sweep.
+    public static let maximumLayers = 100_000
+    /// The deepest network of a tanh or erf sweep: their theory has no closed form, and the
+    /// heat map's critical curve (201 q0 × up to 401 σ, a 4001-node quadrature of an L-layer
+    /// product each, and a bisection) costs time in proportion to L: about 5 s per layer in a
+    /// release build on 2 cores (62 s in a debug build), so 1000 layers take over an hour.
+    public static let maximumSmoothLayers = 1000
+    public static let maximumWidth = 1_000_000
+    public static let maximumSamples = 1_000_000
+
+    /// The most layers a sweep of `activation` may have.
+    public static func maximumLayers(_ activation: Activation) -> Int {
+        activation == .tanh || activation == .erf ? maximumSmoothLayers : maximumLayers
+    }
+
+    /// Why this grid cannot be swept (a size or value out of bounds), in words naming the
+    /// field, its value and the bound; nil when it can.
+    public var problem: String? {
+        if sigmas.isEmpty || sigmas.count > Self.maximumSteps { return "sigmas has \(sigmas.count) values, expected 1 to \(Self.maximumSteps)" }
+        if q0s.isEmpty || q0s.count > Self.maximumSteps { return "q0s has \(q0s.count) values, expected 1 to \(Self.maximumSteps)" }
+        if let bad = (sigmas + q0s).first(where: { !($0.isFinite && $0 > 0) }) { return "σ and q0 must be finite and above 0, got \(bad)" }
+        let layerLimit = Self.maximumLayers(activation)
+        if !(1 ... layerLimit).contains(layers) {
+            return "layers is \(layers), expected 1 to \(layerLimit)\(layerLimit < Self.maximumLayers ? " for \(activation.rawValue)" : "")"
+        }
+        if !(1 ... Self.maximumWidth).contains(width) { return "width is \(width), expected 1 to \(Self.maximumWidth)" }
+        if !(1 ... Self.maximumSamples).contains(samples) { return "samples is \(samples), expected 1 to \(Self.maximumSamples)" }
+        return nil
+    }
+
     public struct Point: Sendable, Codable, Equatable {
         public var index: Int
         public var sigma: Double
@@ -110,10 +144,7 @@ public struct SpectrumSweep: Sendable, Codable, Equatable {
     /// command. The format, sharding, merge and resume are GridShards', shared with `study`.
     public static let fileFormat = GridFileFormat<SpectrumSweep, Point>(
         kind: "spectrum sweep", columns: columns, pointCount: { $0.pointCount },
-        isValid: { sweep in
-            !sweep.sigmas.isEmpty && !sweep.q0s.isEmpty && (sweep.sigmas + sweep.q0s).allSatisfy { $0.isFinite && $0 > 0 }
-                && sweep.layers >= 1 && sweep.width >= 1 && sweep.samples >= 1
-        },
+        isValid: { $0.problem == nil },
         index: { $0.index },
         encode: { p in
             [String(p.index), "\(p.sigma)", "\(p.q0)", "\(p.measuredFraction)", "\(p.theoryFraction)",
@@ -126,7 +157,26 @@ public struct SpectrumSweep: Sendable, Codable, Equatable {
             guard values.count == 6 else { return nil }
             return Point(index: index, sigma: values[0], q0: values[1], measuredFraction: values[2],
                          theoryFraction: values[3], measuredLog10Mean: values[4], theoryLog10Mean: values[5])
-        })
+        },
+        check: { sweep, point in sweep.contradiction(point) })
+
+    /// Why `point` (its number within the grid) cannot be this grid's: σ or q0 other than its
+    /// point's, a fraction outside [0, 1], a NaN log10 mean, or a measured log10 mean of +inf
+    /// (the measured eigenvalues are finite; only the theory's σ^{2L} may overflow). Nil when fine.
+    func contradiction(_ point: Point) -> String? {
+        let sigma = sigmas[point.index / q0s.count], q0 = q0s[point.index % q0s.count]
+        if point.sigma != sigma { return "point \(point.index) has σ = \(sigma) in the grid, but the row says σ = \(point.sigma)" }
+        if point.q0 != q0 { return "point \(point.index) has q0 = \(q0) in the grid, but the row says q0 = \(point.q0)" }
+        for (name, value) in [("measured_fraction", point.measuredFraction), ("theory_fraction", point.theoryFraction)]
+        where !(0 ... 1).contains(value) {
+            return "\(name) is \(value), expected a fraction in [0, 1]"
+        }
+        if !(point.measuredLog10Mean < .infinity) {
+            return "measured_log10_mean is \(point.measuredLog10Mean), expected a finite number or -inf"
+        }
+        if point.theoryLog10Mean.isNaN { return "theory_log10_mean is nan, expected a number" }
+        return nil
+    }
 
     /// The points of `shard` (GridShards' round-robin split).
     public func indices(_ shard: Shard) -> [Int] { shard.indices(pointCount: pointCount) }

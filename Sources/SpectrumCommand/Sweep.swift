@@ -38,14 +38,17 @@ struct Sweep: ParsableCommand {
         try requirePositive(q0Max, "--q0-max")
         guard sigmaMin <= sigmaMax else { throw ValidationError("--sigma-min \(sigmaMin) is above --sigma-max \(sigmaMax)") }
         guard q0Min <= q0Max else { throw ValidationError("--q0-min \(q0Min) is above --q0-max \(q0Max)") }
-        guard (1 ... 1000).contains(sigmaSteps) else { throw ValidationError("--sigma-steps must be between 1 and 1000, got \(sigmaSteps)") }
-        guard (1 ... 1000).contains(q0Steps) else { throw ValidationError("--q0-steps must be between 1 and 1000, got \(q0Steps)") }
-        guard (1 ... 100_000).contains(layers) else { throw ValidationError("--layers must be between 1 and 100000, got \(layers)") }
-        guard (1 ... 1_000_000).contains(width) else { throw ValidationError("--width must be between 1 and 1000000, got \(width)") }
-        guard (1 ... 1_000_000).contains(samples) else { throw ValidationError("--samples must be between 1 and 1000000, got \(samples)") }
+        try requireRange(sigmaSteps, 1 ... SpectrumSweep.maximumSteps, "--sigma-steps")
+        try requireRange(q0Steps, 1 ... SpectrumSweep.maximumSteps, "--q0-steps")
+        let layerLimit = SpectrumSweep.maximumLayers(activation)
+        guard (1 ... layerLimit).contains(layers) else {
+            throw ValidationError("--layers must be between 1 and \(layerLimit)\(layerLimit < SpectrumSweep.maximumLayers ? " for \(activation.rawValue) (its theory costs time in proportion to L)" : ""), got \(layers)")
+        }
+        try requireRange(width, 1 ... SpectrumSweep.maximumWidth, "--width")
+        try requireRange(samples, 1 ... SpectrumSweep.maximumSamples, "--samples")
         try checkMemory(estimatedBytes(width: width, layers: layers, samples: samples, initialization: .identity, precision: precision),
                         what: "--width \(width)")
-        _ = try parseShardOption(shard)
+        _ = try parseShardOption(shard, pointCount: sigmaSteps * q0Steps)
     }
 
     func run() throws {

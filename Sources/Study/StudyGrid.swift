@@ -51,10 +51,15 @@ public struct StudyGrid: Sendable, Codable, Equatable {
         self.spectrumInputs = spectrumInputs
     }
 
+    /// The deepest network a study may ask for (`study --layers`, and the grid line of a file).
+    public static let maximumDepth = 10_000
+
     /// Why this grid cannot run, or nil.
     public var problem: StudyError? {
         func bad(_ name: String, _ value: String, _ expected: String) -> StudyError { .invalidGrid(name: name, value: value, expected: expected) }
-        if depths.isEmpty || depths.contains(where: { $0 < 1 }) { return bad("depths", "\(depths)", "at least one depth, each ≥ 1") }
+        if depths.isEmpty || depths.contains(where: { !(1 ... Self.maximumDepth).contains($0) }) {
+            return bad("depths", "\(depths)", "at least one depth, each between 1 and \(Self.maximumDepth)")
+        }
         if Set(depths).count != depths.count { return bad("depths", "\(depths)", "no depth twice") }
         if initializations.isEmpty { return bad("initializations", "none", "at least one") }
         if Set(initializations).count != initializations.count {

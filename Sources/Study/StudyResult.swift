@@ -131,13 +131,43 @@ extension StudyResult {
     }
 }
 
+extension StudyResult {
+    /// Why this row cannot be the result of its point of `grid` (its point number within the
+    /// grid): another depth, arm or seed than the point's, a fraction outside [0, 1], a mean
+    /// that is NaN or negative, or a measured mean or χ that is infinite (the measurement's
+    /// eigenvalues are finite; only the theory's α σ^{2L} and χ^L may overflow). Nil when fine.
+    func contradiction(with grid: StudyGrid) -> String? {
+        let point = grid.point(index)
+        if depth != point.depth { return "point \(index) is at L = \(point.depth) in the grid, but the row says L = \(depth)" }
+        // The Gaussian arm's σ_w is computed (a quadrature for tanh); allow for another libm.
+        let sameSigma = point.arm.initialization == .gaussian
+            ? abs(sigma - point.arm.sigma) <= 1e-9 * point.arm.sigma : sigma == point.arm.sigma
+        if initialization != point.arm.initialization || !sameSigma {
+            return "point \(index) is \(point.arm) in the grid, but the row says \(initialization.rawValue) σ = \(sigma)"
+        }
+        if seed != point.seed { return "point \(index) has seed \(point.seed) in the grid, but the row says \(seed)" }
+        let fractions: [(String, Double?)] = [("test_accuracy", testAccuracy), ("theory_unit_fraction", theoryUnitFraction),
+                                              ("measured_fraction", measuredFraction)]
+            + epochTestAccuracy.map { ("epoch_test_accuracy", $0) } + layerAccuracy.map { ("layer_accuracy", $0) }
+        for case let (name, value?) in fractions where !(0 ... 1).contains(value) {
+            return "\(name) is \(value), expected a fraction in [0, 1]"
+        }
+        if let theoryMean, theoryMean.isNaN || theoryMean < 0 { return "theory_mean is \(theoryMean), expected a number ≥ 0" }
+        for case let (name, value?) in [("measured_mean", measuredMean), ("chi", chi)] where !(value.isFinite && value >= 0) {
+            return "\(name) is \(value), expected a finite number ≥ 0"
+        }
+        return nil
+    }
+}
+
 extension StudyGrid {
     /// study.csv and its shards `study-part-k-of-n.csv` (GridShards' format, shared with
     /// `spectrum sweep`): line 1 records this grid, shard files their shard and command.
     public static let fileFormat = GridFileFormat<StudyGrid, StudyResult>(
         kind: "study", columns: StudyResult.columns, pointCount: { $0.pointCount },
         isValid: { $0.problem == nil },
-        index: { $0.index }, encode: { $0.csvLine }, decode: { StudyResult(csvLine: $0) })
+        index: { $0.index }, encode: { $0.csvLine }, decode: { StudyResult(csvLine: $0) },
+        check: { grid, result in result.contradiction(with: grid) })
 
     /// The whole study as study.csv.
     public func csv(_ results: [StudyResult]) -> String { Self.fileFormat.text(grid: self, rows: results) }

@@ -66,7 +66,7 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         guard !layers.isEmpty else { throw ValidationError("--layers needs at least one depth") }
-        for l in layers { try requireRange(l, 1 ... 10_000, "--layers") }
+        for l in layers { try requireRange(l, 1 ... StudyGrid.maximumDepth, "--layers") }
         for s in sigma { try requirePositive(s, "--sigma") }
         try requirePositive(orthogonalSigma, "--orthogonal-sigma")
         try requireRange(seeds, 1 ... 10_000, "--seeds")
@@ -84,7 +84,7 @@ struct Run: ParsableCommand {
         if let repeated = duplicate(layers) { throw ValidationError("--layers lists \(repeated) twice") }
         if let repeated = duplicate(sigma) { throw ValidationError("--sigma lists \(repeated) twice") }
         if let repeated = duplicate(initializations) { throw ValidationError("--init lists \(repeated.rawValue) twice") }
-        _ = try parseShardOption(shard)
+        _ = try parseShardOption(shard, pointCount: grid.pointCount)
     }
 
     var grid: StudyGrid {

@@ -177,4 +177,47 @@ func temporaryFolder() throws -> URL {
         #expect(merged.split(separator: "\n").count == 11)  // grid line, header, 9 points
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("sweep.svg").path))
     }
+
+    /// Flags and files asking for more than a sweep can hold are refused at once, in one line
+    /// naming the value (each of these once hung or ran for days).
+    @Test func hostileShardsFlagsAndFilesAreRefusedAtOnce() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let small = ["--sigma-steps", "3", "--q0-steps", "3", "--width", "20", "--layers", "3", "--samples", "1", "--output", folder.path]
+        var run = try runExecutable("spectrum", ["sweep", "--shard", "1/9223372036854775807"] + small, timeout: 60)
+        #expect(run.status == 2 && run.error == "spectrum: error: --shard must be k/n with 1 ≤ k ≤ n ≤ 1000000, got 1/9223372036854775807\n")
+        run = try runExecutable("spectrum", ["sweep", "--shard", "1/10"] + small, timeout: 60)
+        #expect(run.status == 2 && run.error == "spectrum: error: --shard shard 1/10 splits the grid into more parts than its 9 points (n must be at most 9)\n")
+        run = try runExecutable("spectrum", ["sweep", "--activation", "tanh", "--layers", "100000", "--output", folder.path], timeout: 60)
+        #expect(run.status == 2 && run.error.hasPrefix("spectrum: error: --layers must be between 1 and 1000 for tanh"), "\(run.error)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("sweep.csv").path), "nothing written")
+
+        // A real shard file, then hostile variants of it.
+        run = try runExecutable("spectrum", ["sweep", "--shard", "1/2"] + small, timeout: 300)
+        #expect(run.status == 0, "\(run.error)")
+        let part = folder.appendingPathComponent("sweep-part-1-of-2.csv")
+        let text = try String(contentsOf: part, encoding: .utf8)
+        func merge(_ hostile: String) throws -> (status: Int32, error: String) {
+            let url = folder.appendingPathComponent("hostile-part-1-of-2.csv")
+            try hostile.write(to: url, atomically: true, encoding: .utf8)
+            let result = try runExecutable("spectrum", ["merge", url.path, "--output", folder.appendingPathComponent("merged").path], timeout: 60)
+            return (result.status, result.error)
+        }
+        let hostilePath = folder.appendingPathComponent("hostile-part-1-of-2.csv").path
+        var result = try merge(text.replacingOccurrences(of: "\"n\":2", with: "\"n\":100000000000000"))
+        #expect(result.status == 2 && result.error == "spectrum: error: merge: \(hostilePath): line 2: the shard description is not valid\n")
+        result = try merge(text.replacingOccurrences(of: "\"layers\":3", with: "\"layers\":1000000000000"))
+        #expect(result.status == 2 && result.error == "spectrum: error: merge: \(hostilePath): line 1: the grid description is not valid\n")
+        result = try merge(text.replacingOccurrences(of: "{\"activation\"", with: "{\"future\":1,\"activation\""))
+        #expect(result.status == 2 && result.error.contains("line 1: the grid has a field 'future' this version does not know"), "\(result.error)")
+        // Point 0 is σ = 0.5, q0 = 0.05; a row there claiming σ = 2.0.
+        let lines = text.split(separator: "\n").map(String.init)
+        var tampered = lines
+        tampered[3] = tampered[3].replacingOccurrences(of: "0,0.5,", with: "0,2.0,")
+        result = try merge(tampered.joined(separator: "\n") + "\n")
+        #expect(result.status == 2 && result.error.contains("line 4: point 0 has σ = 0.5 in the grid, but the row says σ = 2.0"), "\(result.error)")
+        // CRLF reads as LF: this shard is then merely incomplete.
+        result = try merge(text.replacingOccurrences(of: "\n", with: "\r\n"))
+        #expect(result.status == 2 && result.error.contains("1 of 2 shard files missing"), "\(result.error)")
+    }
 }

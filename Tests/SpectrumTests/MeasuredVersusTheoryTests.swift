@@ -1,5 +1,6 @@
 import Foundation
 import Networks
+import GridShards
 import Testing
 import TensorAlgebra
 @testable import Spectrum
@@ -103,6 +104,50 @@ import TensorAlgebra
         #expect(throws: SpectrumError.self) { try SpectrumSweep.merge([part1, part2, foreign]) }
         #expect(throws: SpectrumError.self) { try SpectrumSweep.read("index,sigma\n", path: "x.csv") }
         #expect(try SpectrumSweep.merge([part2, part1]).1.count == sweep.pointCount)
+    }
+
+    /// A row as a sweep would write it at point `index` (made-up measurements).
+    func row(_ sweep: SpectrumSweep, _ index: Int) -> SpectrumSweep.Point {
+        SpectrumSweep.Point(index: index, sigma: sweep.sigmas[index / sweep.q0s.count], q0: sweep.q0s[index % sweep.q0s.count],
+                            measuredFraction: 0.5, theoryFraction: 0.25, measuredLog10Mean: -1, theoryLog10Mean: -.infinity)
+    }
+
+    func sweepFileError(_ text: String) -> GridShardError? {
+        do { _ = try SpectrumSweep.read(text, path: "s.csv") } catch { if case .sweepFile(let e) = error { return e } }
+        return nil
+    }
+
+    @Test func rowsMustBeTheirPointsAndHoldPossibleValues() throws {
+        let sweep = smallSweep()
+        #expect(try SpectrumSweep.read(sweep.csv([row(sweep, 5)]), path: "s.csv").1 == [row(sweep, 5)])
+        var wrong = row(sweep, 5)
+        wrong.sigma = sweep.sigmas[0]
+        #expect(sweepFileError(sweep.csv([wrong])) == .inconsistentRow(path: "s.csv", line: 3,
+            problem: "point 5 has σ = \(sweep.sigmas[1]) in the grid, but the row says σ = \(sweep.sigmas[0])"))
+        wrong = row(sweep, 5)
+        wrong.q0 = sweep.q0s[2]
+        #expect(sweepFileError(sweep.csv([wrong]))?.description
+            == "s.csv: line 3: point 5 has q0 = \(sweep.q0s[1]) in the grid, but the row says q0 = \(sweep.q0s[2])")
+        wrong = row(sweep, 5)
+        wrong.measuredFraction = .nan
+        #expect(sweepFileError(sweep.csv([wrong]))?.description == "s.csv: line 3: measured_fraction is nan, expected a fraction in [0, 1]")
+        wrong = row(sweep, 5)
+        wrong.measuredLog10Mean = .infinity
+        #expect(sweepFileError(sweep.csv([wrong]))?.description == "s.csv: line 3: measured_log10_mean is inf, expected a finite number or -inf")
+    }
+
+    @Test func gridsBeyondTheBoundsAreRefused() throws {
+        var sweep = smallSweep()
+        sweep.layers = 1_000_000_000_000
+        #expect(sweep.problem == "layers is 1000000000000, expected 1 to 100000")
+        #expect(sweepFileError(sweep.csv([])) == .invalidGrid(path: "s.csv"))
+        sweep.layers = 1001
+        sweep.activation = .tanh
+        #expect(sweep.problem == "layers is 1001, expected 1 to 1000 for tanh")
+        sweep.activation = .hardTanh
+        #expect(sweep.problem == nil)
+        sweep.sigmas = Array(repeating: 1, count: 1001)
+        #expect(sweep.problem == "sigmas has 1001 values, expected 1 to 1000")
     }
 
     @Test func criticalCurveHasUnitMean() {

@@ -66,7 +66,7 @@ func rows(_ path: String) throws -> [StudyResult] {
         let (missing, missingOutput, missingError) = try runStudy(["merge", part(1), part(3), "--output", folder.path])
         #expect(missing == 2 && missingOutput.isEmpty)
         #expect(missingError.split(separator: "\n").count == 1, "\(missingError)")
-        #expect(missingError.hasPrefix("study: error: merge: missing shard file \(part(2))"), "\(missingError)")
+        #expect(missingError.hasPrefix("study: error: merge: 1 of 3 shard files missing: \(part(2))"), "\(missingError)")
         #expect(!missingError.contains("merge: merge:"))
         #expect(missingError.contains("--shard 2/3") && missingError.contains("--layers 2 3"), "\(missingError)")
         let (status, output, error) = try runStudy(["merge", part(1), part(2), part(3), "--output", folder.path])

@@ -71,6 +71,51 @@ func temporaryFolder() throws -> URL {
     }
 }
 
+@Suite struct StudyFileTests {
+    /// A row as a study would write it at `point` (made-up outcomes).
+    func result(_ grid: StudyGrid, _ index: Int) -> StudyResult {
+        let point = grid.point(index)
+        return StudyResult(index: index, depth: point.depth, initialization: point.arm.initialization, sigma: point.arm.sigma, seed: point.seed,
+                           testAccuracy: 0.5, testLoss: 1.2, epochTestAccuracy: [0.4, 0.5], theoryMean: .infinity, chi: 1,
+                           measuredFraction: 0.9, measuredMean: 2)
+    }
+
+    func problem(_ grid: StudyGrid, _ rows: [StudyResult]) -> String? {
+        do { _ = try StudyGrid.fileFormat.read(grid.csv(rows), path: "s.csv") } catch { return error.description }
+        return nil
+    }
+
+    @Test func rowsMustBeTheirPointsAndHoldPossibleValues() {
+        let grid = tinyGrid()
+        #expect(problem(grid, [result(grid, 2), result(grid, 7)]) == nil)
+        // Point 2 is L = 2, orthogonal σ_w = 1, seed 0.
+        var row = result(grid, 2)
+        (row.depth, row.initialization, row.sigma) = (77, .he, 2.0.squareRoot())
+        #expect(problem(grid, [row]) == "s.csv: line 3: point 2 is at L = 2 in the grid, but the row says L = 77")
+        row.depth = 2
+        #expect(problem(grid, [row]) == "s.csv: line 3: point 2 is orthogonal σ_w = 1 in the grid, but the row says he σ = 1.4142135623730951")
+        row = result(grid, 2)
+        row.seed = 1
+        #expect(problem(grid, [row]) == "s.csv: line 3: point 2 has seed 0 in the grid, but the row says 1")
+        row = result(grid, 2)
+        row.measuredFraction = .nan
+        #expect(problem(grid, [row]) == "s.csv: line 3: measured_fraction is nan, expected a fraction in [0, 1]")
+        row = result(grid, 2)
+        row.epochTestAccuracy = [0.4, 1.5]
+        #expect(problem(grid, [row]) == "s.csv: line 3: epoch_test_accuracy is 1.5, expected a fraction in [0, 1]")
+        row = result(grid, 2)
+        row.measuredMean = .infinity
+        #expect(problem(grid, [row]) == "s.csv: line 3: measured_mean is inf, expected a finite number ≥ 0")
+    }
+
+    @Test func depthsAreBounded() {
+        var grid = tinyGrid()
+        grid.depths = [2, 1_000_000_000_000]
+        #expect(grid.problem == .invalidGrid(name: "depths", value: "[2, 1000000000000]", expected: "at least one depth, each between 1 and 10000"))
+        #expect(problem(grid, []) == "s.csv: line 1: the grid description is not valid")
+    }
+}
+
 @Suite(.serialized) struct StudyRunTests {
     @Test func resultsAndTheoryAtAPoint() throws {
         let study = try Study(grid: tinyGrid(), data: tinyData())
