@@ -69,11 +69,6 @@ extension IdentityClassifier {
     /// whole analysis of NaNs.
     public func checkInterpretable() throws(InterpretationError) {
         guard activation.isPiecewiseLinear else { throw .unsupportedActivation(activation) }
-        // report.json and the page print the distance from identity: refuse, before any work,
-        // a σ or weights for which it overflows (σ = 1e-320 makes it ∞ for any weights).
-        for (l, distance) in distanceFromIdentity().enumerated() where !distance.isFinite {
-            throw .distanceNotFinite(layer: l + 1, sigma: sigma)
-        }
         for (l, w) in network.weights.enumerated() {
             let bad = w.nonFiniteCount
             if bad > 0 { throw .nonFiniteWeights(layer: l + 1, tensor: "weight", count: bad) }
@@ -81,6 +76,11 @@ extension IdentityClassifier {
                 let bad = b.nonFiniteCount
                 if bad > 0 { throw .nonFiniteWeights(layer: l + 1, tensor: "bias", count: bad) }
             }
+        }
+        // Non-finite weights first (the finer message). report.json and the page print the distance from identity: refuse, before any work,
+        // a σ or weights for which it overflows (σ = 1e-320 makes it ∞ for any weights).
+        for (l, distance) in distanceFromIdentity().enumerated() where !distance.isFinite {
+            throw .distanceNotFinite(layer: l + 1, sigma: sigma)
         }
     }
 }
