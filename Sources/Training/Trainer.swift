@@ -226,9 +226,15 @@ public final class Trainer<Scalar: BLASScalar> {
         let totalSteps = steps * c.epochs
         // OpenBLAS threads each GEMM itself: at batch 128 whole steps run 2–50 % faster than
         // with rows split over single-threaded calls (docs/benchmarks.md, "Threading").
-        let previousThreads = OpenBLAS.threads
-        if let threads = c.threads { OpenBLAS.threads = threads }
-        defer { OpenBLAS.threads = previousThreads }
+        return try OpenBLAS.withThreads(c.threads) { () throws(TrainingError) in
+            try runEpochs(data, test: test, steps: steps, totalSteps: totalSteps, shouldStop: shouldStop)
+        }
+    }
+
+    /// The epochs of ``train(_:test:shouldStop:)`` once its inputs are checked.
+    private func runEpochs(_ data: LabeledImages, test: LabeledImages, steps: Int, totalSteps: Int,
+                           shouldStop: () -> Bool) throws(TrainingError) -> Bool {
+        let c = configuration
         while epoch < c.epochs {
             var generator = SeededGenerator(seed: c.seed &+ UInt64(epoch))
             let order = shuffledIndices(data.count, using: &generator)
