@@ -78,7 +78,7 @@ let package = Package(
         // What the command-line tools share: one-line errors, atomic writes, progress.
         .target(
             name: "CommandSupport",
-            dependencies: ["GridShards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["IsometrySupport", "GridShards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // SVG figures (axes, colour maps, heat maps) for every command.
         .target(name: "Figures", dependencies: ["IsometrySupport", "CZlib"]),
@@ -194,6 +194,8 @@ let package = Package(
             name: "TrainCommandTests",
             dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
         .testTarget(name: "GridShardsTests", dependencies: ["GridShards"]),
+        // The durable writer, staged outputs, the output-folder lock and its tidying.
+        .testTarget(name: "IsometrySupportTests", dependencies: ["IsometrySupport", "CommandSupport"]),
         .testTarget(
             name: "StudyTests",
             dependencies: ["TestSupport", "Study", "Training", "Spectrum", "Datasets", "Networks", "TensorAlgebra", "GridShards"]),
