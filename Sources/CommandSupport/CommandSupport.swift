@@ -107,20 +107,22 @@ public func makeFolder(_ path: String, flag: String = "--output") throws -> URL 
 
 /// The output folder of a run, ready before any computation: created, locked (shared by the
 /// shards of one grid, see ``OutputFolderLock``) and tidied, and every file the run will write
-/// there (`files`, relative paths) checked as ``checkWritable(_:flag:)`` checks one.
+/// there (`files`, relative paths; a name ending in "/" is a subfolder) checked as
+/// ``checkWritable(_:flag:)`` checks one.
 public func prepareOutputFolder(_ path: String, flag: String = "--output", files: [String], shared: Bool = false) throws -> URL {
     let folder = try makeFolder(path, flag: flag)
     try OutputFolderLock.acquire(folder, flag: flag, shared: shared)
     for file in files {
         var url = folder
         // Subfolders (maps/, figures/) too: a symbolic link or a file in their place is refused.
-        for component in file.split(separator: "/").dropLast() {
+        for component in file.hasSuffix("/") ? file.split(separator: "/")[...] : file.split(separator: "/").dropLast() {
             url.appendPathComponent(String(component))
             var info = stat()
             if lstat(url.path, &info) == 0, FileKind(mode: info.st_mode) != .directory {
                 throw UserError(message: "\(flag): \(url.path) is \(FileKind(mode: info.st_mode).rawValue), not a folder")
             }
         }
+        if file.hasSuffix("/") { continue }
         let target = folder.appendingPathComponent(file)
         var info = stat()
         if lstat(target.path, &info) == 0, FileKind(mode: info.st_mode) != .regular {

@@ -23,7 +23,7 @@ public enum FileKind: String, Sendable, Equatable {
     case symbolicLink = "a symbolic link"
     case other = "an unknown kind of file"
 
-    init(mode: mode_t) {
+    public init(mode: mode_t) {
         switch mode & S_IFMT {
         case S_IFREG: self = .regular
         case S_IFDIR: self = .directory
