@@ -268,13 +268,7 @@ public enum AtomicFile {
 
     /// ``checkDestination(_:)-(String)`` for a URL.
     public static func checkDestination(_ url: URL) throws(FileWriteError) {
-        var info = stat()
-        if lstat(url.path, &info) == 0 {
-            let kind = FileKind(mode: info.st_mode)
-            if kind != .regular { throw .notRegularFile(url.path, kind) }
-        } else if errno != ENOENT {
-            throw FileWriteError(path: url.path, operation: "write", reason: String(cString: strerror(errno)))
-        }
+        try refuseAnythingButARegularFile(at: url)
         let folder = url.deletingLastPathComponent().path
         var folderInfo = stat()
         guard stat(folder, &folderInfo) == 0 else {
@@ -285,6 +279,18 @@ public enum AtomicFile {
         }
         guard access(folder, W_OK) == 0 else {
             throw FileWriteError(path: url.path, operation: "write", reason: "its folder \(folder) is not writable")
+        }
+    }
+
+    /// Refuses what exists at `url` and is not a regular file (as `lstat` sees it); nothing
+    /// there is fine.
+    static func refuseAnythingButARegularFile(at url: URL) throws(FileWriteError) {
+        var info = stat()
+        if lstat(url.path, &info) == 0 {
+            let kind = FileKind(mode: info.st_mode)
+            if kind != .regular { throw .notRegularFile(url.path, kind) }
+        } else if errno != ENOENT && errno != ENOTDIR {
+            throw FileWriteError(path: url.path, operation: "write", reason: String(cString: strerror(errno)))
         }
     }
 

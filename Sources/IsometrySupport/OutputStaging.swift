@@ -76,13 +76,14 @@ public final class OutputStaging {
         for file in files {
             let target = destination(file)
             try Self.checkFolders(of: file, in: folder)
-            try AtomicFile.checkDestination(target)
+            try AtomicFile.refuseAnythingButARegularFile(at: target)
         }
         var folders = Set(files.map { ($0 as NSString).deletingLastPathComponent })
         folders.insert("")
         for sub in folders { try AtomicFile.sync(folder: staging.appendingPathComponent(sub).path, for: staging.path) }
+        Self.killForTesting(at: "before-commit")
         try AtomicFile.write(files.joined(separator: "\n") + "\n", to: staging.appendingPathComponent(Self.commitName))
-        try Self.moveIntoPlace(files, from: staging, to: folder)
+        try Self.moveIntoPlace(files, from: staging, to: folder, killAfterFirst: true)
         finished = true
         Self.remove(staging)
     }
@@ -118,7 +119,13 @@ public final class OutputStaging {
         }
     }
 
-    private static func moveIntoPlace(_ files: [String], from staging: URL, to folder: URL) throws(FileWriteError) {
+    /// The command tests' kill -9 at a chosen point of a commit (`ISOMETRY_TEST_KILL=before-commit`
+    /// or `mid-commit`): no timing can hit a window of microseconds reliably.
+    private static func killForTesting(at point: String) {
+        if ProcessInfo.processInfo.environment["ISOMETRY_TEST_KILL"] == point { raise(SIGKILL) }
+    }
+
+    private static func moveIntoPlace(_ files: [String], from staging: URL, to folder: URL, killAfterFirst: Bool = false) throws(FileWriteError) {
         var touched = Set<String>()
         for file in files {
             let target = folder.appendingPathComponent(file)
@@ -133,6 +140,7 @@ public final class OutputStaging {
                 throw FileWriteError(path: target.path, operation: "rename into place", reason: String(cString: strerror(errno)))
             }
             touched.insert(parent.path)
+            if killAfterFirst { killForTesting(at: "mid-commit") }
         }
         for path in touched.sorted() { try AtomicFile.sync(folder: path, for: path) }
     }
