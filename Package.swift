@@ -195,6 +195,8 @@ let package = Package(
             name: "TrainCommandTests",
             dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
         .testTarget(name: "GridShardsTests", dependencies: ["GridShards", "IsometrySupport"]),
+        // The durable writer, staged outputs, the output-folder lock and its tidying.
+        .testTarget(name: "IsometrySupportTests", dependencies: ["IsometrySupport", "CommandSupport"]),
         .testTarget(
             name: "StudyTests",
             dependencies: ["TestSupport", "Study", "Training", "Spectrum", "Datasets", "Networks", "TensorAlgebra", "GridShards"]),

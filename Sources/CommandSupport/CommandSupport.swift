@@ -70,30 +70,36 @@ public func checkMemory(_ bytes: Double, what: String) throws {
     }
 }
 
-/// Writes text atomically (temporary file, then rename), turning failures into user errors.
+/// Writes text durably (``AtomicFile``), turning failures into one-line user errors.
 public func writeAtomically(_ text: String, to path: String, flag: String) throws {
-    do {
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-    } catch {
-        throw UserError(message: "\(flag): cannot write \(path): \((error as NSError).localizedDescription)")
+    do { try AtomicFile.write(text, to: URL(fileURLWithPath: path)) } catch {
+        throw UserError(message: "\(flag): \(error.description)")
     }
 }
 
-/// Refuses an output path whose folder does not exist or cannot be written, before any work.
+/// The files of `staging` moved into place, failures as one-line user errors.
+public func commit(_ staging: OutputStaging, flag: String) throws {
+    do { try staging.commit() } catch { throw UserError(message: "\(flag): \(error.description)") }
+}
+
+/// Refuses, before any work, an output file ``AtomicFile`` would refuse: an empty path, a
+/// device such as /dev/null, a FIFO, a folder, a symbolic link, or a missing or read-only folder.
 public func checkWritable(_ path: String, flag: String) throws {
-    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    var isFolder: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
-        throw ValidationError("\(flag): folder \(folder) does not exist")
-    }
-    guard FileManager.default.isWritableFile(atPath: folder) else {
-        throw ValidationError("\(flag): folder \(folder) is not writable")
+    do { try AtomicFile.checkDestination(path) } catch {
+        throw ValidationError("\(flag): \(error.description)")
     }
 }
 
-/// Creates the output folder if needed; a path that cannot be a writable folder is a user error.
+/// Creates the output folder if needed; an empty path, or one that cannot be a writable
+/// folder, is a user error.
 public func makeFolder(_ path: String, flag: String = "--output") throws -> URL {
+    // URL(fileURLWithPath: "") is the current folder: a run would lock and tidy it.
+    guard !path.isEmpty else { throw UserError(message: "\(flag): the path is empty; name an output folder") }
     let url = URL(fileURLWithPath: path)
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue {
+        throw UserError(message: "\(flag): \(path) exists and is not a folder")
+    }
     do {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     } catch {
@@ -103,6 +109,33 @@ public func makeFolder(_ path: String, flag: String = "--output") throws -> URL 
         throw UserError(message: "\(flag): folder \(path) is not writable")
     }
     return url
+}
+
+/// The output folder of a run, ready before any computation: created, locked (shared by the
+/// shards of one grid, see ``OutputFolderLock``) and tidied, and every file the run will write
+/// there (`files`, relative paths; a name ending in "/" is a subfolder) checked as
+/// ``checkWritable(_:flag:)`` checks one.
+public func prepareOutputFolder(_ path: String, flag: String = "--output", files: [String], shared: Bool = false) throws -> URL {
+    let folder = try makeFolder(path, flag: flag)
+    try OutputFolderLock.acquire(folder, flag: flag, shared: shared)
+    for file in files {
+        var url = folder
+        // Subfolders (maps/, figures/) too: a symbolic link or a file in their place is refused.
+        for component in file.hasSuffix("/") ? file.split(separator: "/")[...] : file.split(separator: "/").dropLast() {
+            url.appendPathComponent(String(component))
+            var info = stat()
+            if lstat(url.path, &info) == 0, FileKind(mode: info.st_mode) != .directory {
+                throw UserError(message: "\(flag): \(url.path) is \(FileKind(mode: info.st_mode).rawValue), not a folder")
+            }
+        }
+        if file.hasSuffix("/") { continue }
+        let target = folder.appendingPathComponent(file)
+        var info = stat()
+        if lstat(target.path, &info) == 0, FileKind(mode: info.st_mode) != .regular {
+            throw UserError(message: "\(flag): \(FileWriteError.notRegularFile(target.path, FileKind(mode: info.st_mode)).description)")
+        }
+    }
+    return folder
 }
 
 /// Whether standard error is a terminal (for live progress).

@@ -1,4 +1,5 @@
 import Foundation
+import IsometrySupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,44 +49,65 @@ public enum FigureExport {
         return nil
     }
 
-    /// Rasterises the SVG file at `svg` to `png` (atomically: a temporary file, then rename).
+    /// Rasterises the SVG file at `svg` to `png`, written through ``AtomicFile`` (rsvg-convert
+    /// writes to a pipe, so no temporary file of its own is ever left behind).
     public static func png(fromSVGFile svg: URL, to png: URL, dpi: Double = printResolution) throws(FigureExportError) {
-        guard dpi.isFinite, dpi > 0 else { throw .invalidResolution(dpi) }
-        guard let tool = rasteriser() else { throw .rasteriserMissing }
         guard FileManager.default.isReadableFile(atPath: svg.path) else {
             throw .cannotAccess(path: svg.path, reason: "no such readable file")
         }
-        let temporary = png.deletingLastPathComponent().appendingPathComponent(".\(png.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = ["--zoom", String(format: "%.6f", dpi / 96), "--dpi-x", String(dpi), "--dpi-y", String(dpi),
-                             "--background-color", "white", "--format", "png", "--output", temporary.path, svg.path]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        do { try process.run() } catch { throw .rasteriserMissing }
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            try? FileManager.default.removeItem(at: temporary)
-            throw .rasteriserFailed(path: svg.path, status: process.terminationStatus, message: message)
-        }
-        guard rename(temporary.path, png.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw .cannotAccess(path: png.path, reason: reason)
-        }
+        try rasterise(input: .file(svg), label: svg.path, to: png, dpi: dpi)
     }
 
-    /// Rasterises an SVG document to `png`, through a temporary SVG file beside it.
+    /// Rasterises an SVG document to `png`, handed to rsvg-convert on its standard input.
     public static func png(fromSVG svg: String, to png: URL, dpi: Double = printResolution) throws(FigureExportError) {
-        guard rasteriser() != nil else { throw .rasteriserMissing }
-        let source = png.deletingLastPathComponent().appendingPathComponent(".\(png.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).svg")
-        do { try Data(svg.utf8).write(to: source) } catch {
-            throw .cannotAccess(path: source.path, reason: (error as NSError).localizedDescription)
+        try rasterise(input: .text(svg), label: png.path, to: png, dpi: dpi)
+    }
+
+    private enum Input { case file(URL), text(String) }
+
+    private static func rasterise(input: Input, label: String, to png: URL, dpi: Double) throws(FigureExportError) {
+        guard dpi.isFinite, dpi > 0 else { throw .invalidResolution(dpi) }
+        guard let tool = rasteriser() else { throw .rasteriserMissing }
+        // Refused before rsvg-convert runs: a device or a link at the destination stays as it is.
+        do { try AtomicFile.checkDestination(png) } catch { throw .cannotAccess(path: png.path, reason: error.reason) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        var arguments = ["--zoom", String(format: "%.6f", dpi / 96), "--dpi-x", String(dpi), "--dpi-y", String(dpi),
+                         "--background-color", "white", "--format", "png"]
+        let standardInput = Pipe()
+        switch input {
+        case .file(let url): arguments.append(url.path)
+        case .text: process.standardInput = standardInput
         }
-        defer { try? FileManager.default.removeItem(at: source) }
-        try self.png(fromSVGFile: source, to: png, dpi: dpi)
+        process.arguments = arguments
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        do { try process.run() } catch { throw .rasteriserMissing }
+        if case .text(let svg) = input {
+            // Fed from another thread: rsvg-convert may fill its output pipe before reading all input.
+            let writer = standardInput.fileHandleForWriting
+            let data = Data(svg.utf8)
+            Thread.detachNewThread {
+                try? writer.write(contentsOf: data)
+                try? writer.close()
+            }
+        }
+        // Standard error is drained beside standard output, so neither pipe can fill and stall.
+        nonisolated(unsafe) var message = ""
+        let done = DispatchSemaphore(value: 0)
+        let errorHandle = errors.fileHandleForReading
+        Thread.detachNewThread {
+            message = String(decoding: errorHandle.readDataToEndOfFile(), as: UTF8.self)
+            done.signal()
+        }
+        let bytes = output.fileHandleForReading.readDataToEndOfFile()
+        done.wait()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw .rasteriserFailed(path: label, status: process.terminationStatus, message: message)
+        }
+        do { try AtomicFile.write(bytes, to: png) } catch { throw .cannotAccess(path: png.path, reason: error.reason) }
     }
 
     /// `name.svg` → `name.png` beside it.

@@ -1,4 +1,5 @@
 import Foundation
+import IsometrySupport
 
 /// A minimal SVG writer: shapes and text in pixel coordinates, rendered as one standalone
 /// document that browsers, Inkscape and LaTeX (via svg → pdf) all read.
@@ -106,9 +107,10 @@ public struct SVGCanvas {
         """
     }
 
-    /// Writes the document atomically (temporary file, then rename).
-    public func write(to url: URL) throws {
-        try Data(render().utf8).write(to: url, options: .atomic)
+    /// Writes the document durably (``AtomicFile``: temporary file, fsync, rename; a device,
+    /// FIFO, folder or symbolic link at `url` is refused, never replaced).
+    public func write(to url: URL) throws(FileWriteError) {
+        try AtomicFile.write(render(), to: url)
     }
 
     private func n(_ x: Double) -> String {

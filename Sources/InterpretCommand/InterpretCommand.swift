@@ -4,6 +4,7 @@ import Datasets
 import Figures
 import Foundation
 import Interpretation
+import IsometrySupport
 import Networks
 import Reports
 import TensorAlgebra
@@ -66,8 +67,7 @@ struct Interpret: ParsableCommand {
         if let bad = indices.first(where: { $0 < 0 || $0 >= test.count }) {
             throw UserError(message: "--samples: index \(bad) is out of range for the \(test.count) test images")
         }
-        let folder = try makeFolder(output)
-        try OutputFolderLock.acquire(folder)
+        let folder = try prepareOutputFolder(output, files: ["report.json", "report.html", "maps/", "figures/"])
         let start = Date()
         let bar = ProgressBar(label: "interpret")
         let report: InterpretationReport
@@ -89,32 +89,43 @@ struct Interpret: ParsableCommand {
                      png ? " (and .png)" : "", Date().timeIntervalSince(start)))
     }
 
-    /// The maps as .npy (float32), report.json, the figures as SVG (and PNG with --png), and the
-    /// page last and atomically: a report on disk is always complete.
+    /// The maps as .npy (float32), report.json, the figures as SVG (and PNG with --png) and the
+    /// page, staged inside the folder and moved into place together once all are on disk
+    /// (`OutputStaging`): a kill or a full disk leaves the previous report whole.
     func write(_ report: InterpretationReport, to folder: URL) throws {
         // Encoded first: a number JSON cannot hold is bad input (exit 2), found before any file.
         let json: String
         do { json = try report.json() } catch { throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)") }
-        let maps = try makeFolder(folder.appendingPathComponent("maps").path, flag: "--output")
+        let staging: OutputStaging
+        do { staging = try OutputStaging(into: folder) } catch { throw UserError(message: "--output: \(error.description)") }
+        func staged(_ path: String) throws -> URL {
+            do { return try staging.url(path) } catch { throw UserError(message: "--output: \(error.description)") }
+        }
         for map in report.maps {
             do {
-                try Tensor<Float>(shape: map.shape, scalars: map.values.map(Float.init)).writeNumpyFile(to: maps.appendingPathComponent(map.name))
+                try Tensor<Float>(shape: map.shape, scalars: map.values.map(Float.init)).writeNumpyFile(to: try staged("maps/\(map.name)"))
             } catch {
-                throw UserError(message: "--output: cannot write \(map.name): \((error as NSError).localizedDescription)")
+                throw UserError(message: "--output: cannot write \(staging.destination("maps/\(map.name)").path): \(Self.reason(error))")
             }
         }
-        try writeAtomically(json, to: folder.appendingPathComponent("report.json").path, flag: "--output")
-        let figures = try makeFolder(folder.appendingPathComponent("figures").path, flag: "--output")
-        for (name, svg) in report.figureFiles {
-            let url = figures.appendingPathComponent(name)
-            try writeAtomically(svg, to: url.path, flag: "--output")
-            if png {
+        var texts = [("report.json", json)] + report.figureFiles.map { ("figures/\($0.0)", $0.1) }
+        texts.append(("report.html", report.html(indexLink: index, figureFolder: "figures", png: png)))
+        for (path, text) in texts {
+            do { try AtomicFile.write(text, to: try staged(path)) } catch {
+                throw UserError(message: "--output: cannot write \(staging.destination(path).path): \(Self.reason(error))")
+            }
+            if png && path.hasPrefix("figures/") {
+                let url = try staged(path)
                 do { try FigureExport.png(fromSVGFile: url, to: FigureExport.pngURL(besides: url)) } catch {
                     throw UserError(message: "--png: \(error.description)")
                 }
             }
         }
-        try writeAtomically(report.html(indexLink: index, figureFolder: "figures", png: png),
-                            to: folder.appendingPathComponent("report.html").path, flag: "--output")
+        try commit(staging, flag: "--output")
+    }
+
+    /// The system's reason alone ("No space left on device"): the message names the final path.
+    static func reason(_ error: any Error) -> String {
+        (error as? FileWriteError)?.reason ?? (error as NSError).localizedDescription
     }
 }

@@ -10,7 +10,8 @@ import Musl
 // refusing anything that is not a regular file before reading from it, a memory budget checked
 // before any allocation sized from a file, and atomic writes that survive a crash.
 
-/// What a path names, as `fstat` sees it after following symbolic links.
+/// What a path names: as `fstat` sees it after following symbolic links (readers), or as
+/// `lstat` sees it (``AtomicFile``, which never writes through a link).
 public enum FileKind: String, Sendable, Equatable {
     case regular = "a regular file"
     case directory = "a directory"
@@ -18,9 +19,11 @@ public enum FileKind: String, Sendable, Equatable {
     case characterDevice = "a character device"
     case blockDevice = "a block device"
     case socket = "a socket"
+    /// Only `lstat` reports it (the writers look at the link itself, never through it).
+    case symbolicLink = "a symbolic link"
     case other = "an unknown kind of file"
 
-    init(mode: mode_t) {
+    public init(mode: mode_t) {
         switch mode & S_IFMT {
         case S_IFREG: self = .regular
         case S_IFDIR: self = .directory
@@ -28,6 +31,7 @@ public enum FileKind: String, Sendable, Equatable {
         case S_IFCHR: self = .characterDevice
         case S_IFBLK: self = .blockDevice
         case S_IFSOCK: self = .socket
+        case S_IFLNK: self = .symbolicLink
         default: self = .other
         }
     }
@@ -191,20 +195,52 @@ public final class RegularFileReader {
     }
 }
 
-/// Why an atomic write failed: the operation and the system's reason.
-public struct FileWriteError: Error, Equatable, CustomStringConvertible {
+/// Why a durable write failed: the path, the operation and the system's reason, or the kind of
+/// file that stands where a regular file should be written (refused before any byte is
+/// written). Printed the same by every printer, `description` and `localizedDescription`
+/// alike: "out/metrics.json: cannot write: No space left on device".
+public struct FileWriteError: Error, Equatable, CustomStringConvertible, LocalizedError {
     public let path: String
     public let operation: String
     public let reason: String
+    /// Set when the destination was refused for what it is (a FIFO, a device, a folder, a
+    /// symbolic link…), nil for a failure of the system.
+    public let refusedKind: FileKind?
+
+    public init(path: String, operation: String, reason: String, refusedKind: FileKind? = nil) {
+        self.path = path
+        self.operation = operation
+        self.reason = reason
+        self.refusedKind = refusedKind
+    }
+
+    /// The destination `path` is `kind`, which a writer never replaces.
+    public static func notRegularFile(_ path: String, _ kind: FileKind) -> FileWriteError {
+        FileWriteError(path: path, operation: "write", reason: "it is \(kind.rawValue), not a regular file; refusing to replace it",
+                       refusedKind: kind)
+    }
+
     public var description: String { "\(path): cannot \(operation): \(reason)" }
+    public var errorDescription: String? { description }
 }
 
-/// Atomic writes: the bytes go to a temporary file in the destination's folder, named
+/// The one durable writer of Isometry: every file the package writes (bytes, text, streamed
+/// tensors) goes through it.
+///
+/// The bytes go to a temporary file in the destination's folder, named
 /// `.<name>.partial-<UUID>`, which is flushed to disk (fsync) and renamed over the destination;
 /// the folder is then fsynced so the rename itself survives a power cut. A crash leaves
 /// either the previous file or the new one under the final name, never a partial one; a
-/// crash before the rename may leave a `.<name>.partial-*` file behind, which nothing else
-/// writes.
+/// crash before the rename may leave a `.<name>.partial-<UUID>` file behind, which
+/// ``isTemporaryName(_:)`` recognises exactly (and nothing else writes).
+///
+/// Only regular files are replaced. A destination that exists and is anything else — a
+/// directory, a FIFO, a character or block device such as `/dev/null`, a socket — is refused
+/// with ``FileWriteError/refusedKind`` naming it, and so is a **symbolic link**, which is
+/// neither followed nor replaced: a rename would replace the link itself (so writing "through"
+/// it would silently break it), and a program run as root must not be steered by a link into
+/// rewriting a file elsewhere. ``checkDestination(_:)`` applies the same rules before any
+/// work, so commands can refuse an output at once rather than after the computation.
 public enum AtomicFile {
     /// The temporary file used while writing `url`.
     public static func temporaryURL(for url: URL) -> URL {
@@ -213,11 +249,69 @@ public enum AtomicFile {
 
     /// True for the name of a temporary file left by an interrupted write of `finalName`.
     public static func isTemporary(_ name: String, for finalName: String) -> Bool {
-        name.hasPrefix(".\(finalName).partial-")
+        guard name.hasPrefix(".\(finalName).partial-") else { return false }
+        return UUID(uuidString: String(name.dropFirst(".\(finalName).partial-".count))) != nil
+    }
+
+    /// True exactly for the names this writer gives its temporary files:
+    /// `.<name>.partial-<UUID>` with a non-empty name and a well-formed UUID.
+    public static func isTemporaryName(_ name: String) -> Bool {
+        guard name.hasPrefix("."), let marker = name.range(of: ".partial-", options: .backwards),
+              marker.lowerBound > name.index(after: name.startIndex) else { return false }
+        let uuid = name[marker.upperBound...]
+        return uuid.count == 36 && UUID(uuidString: String(uuid)) != nil
+    }
+
+    /// Refuses, before any work, a destination this writer would refuse: an empty path, a
+    /// path that exists and is not a regular file (or is a symbolic link), or one whose folder
+    /// does not exist, is not a folder or cannot be written.
+    public static func checkDestination(_ path: String) throws(FileWriteError) {
+        guard !path.isEmpty else { throw FileWriteError(path: "''", operation: "write", reason: "the path is empty") }
+        guard !path.hasSuffix("/") else {
+            throw FileWriteError(path: path, operation: "write", reason: "the path names a folder, not a file", refusedKind: .directory)
+        }
+        try checkDestination(URL(fileURLWithPath: path))
+    }
+
+    /// ``checkDestination(_:)-(String)`` for a URL.
+    public static func checkDestination(_ url: URL) throws(FileWriteError) {
+        try refuseAnythingButARegularFile(at: url)
+        let folder = url.deletingLastPathComponent().path
+        var folderInfo = stat()
+        guard stat(folder, &folderInfo) == 0 else {
+            throw FileWriteError(path: url.path, operation: "write", reason: "its folder \(folder) does not exist")
+        }
+        guard FileKind(mode: folderInfo.st_mode) == .directory else {
+            throw FileWriteError(path: url.path, operation: "write", reason: "\(folder) is not a folder")
+        }
+        guard access(folder, W_OK) == 0 else {
+            throw FileWriteError(path: url.path, operation: "write", reason: "its folder \(folder) is not writable")
+        }
+    }
+
+    /// Refuses what exists at `url` and is not a regular file (as `lstat` sees it); nothing
+    /// there is fine.
+    static func refuseAnythingButARegularFile(at url: URL) throws(FileWriteError) {
+        var info = stat()
+        if lstat(url.path, &info) == 0 {
+            let kind = FileKind(mode: info.st_mode)
+            if kind != .regular { throw .notRegularFile(url.path, kind) }
+        } else if errno != ENOENT && errno != ENOTDIR {
+            throw FileWriteError(path: url.path, operation: "write", reason: String(cString: strerror(errno)))
+        }
     }
 
     public static func write(_ bytes: [UInt8], to url: URL) throws(FileWriteError) {
         try write(parts: [bytes], to: url)
+    }
+
+    /// Text, as UTF-8.
+    public static func write(_ text: String, to url: URL) throws(FileWriteError) {
+        try write(parts: [Array(text.utf8)], to: url)
+    }
+
+    public static func write(_ data: Data, to url: URL) throws(FileWriteError) {
+        try write(to: url) { emit in data.withUnsafeBytes { emit($0) } }
     }
 
     /// The same for a file given as consecutive parts, written one after another.
@@ -230,11 +324,12 @@ public enum AtomicFile {
     /// The same for bytes that `produce` hands over piece by piece through `emit` (e.g. straight
     /// from tensors' storage, so nothing is concatenated in memory first).
     public static func write(to url: URL, producing produce: ((UnsafeRawBufferPointer) -> Void) -> Void) throws(FileWriteError) {
+        try checkDestination(url)
         let temporary = temporaryURL(for: url)
         func fail(_ operation: String, _ code: Int32) -> FileWriteError {
             FileWriteError(path: url.path, operation: operation, reason: String(cString: strerror(code)))
         }
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw fail("create \(temporary.lastPathComponent)", errno) }
         var failure: FileWriteError?
         produce { raw in
@@ -252,6 +347,10 @@ public enum AtomicFile {
         }
         if failure == nil, fsync(fd) != 0 { failure = fail("fsync", errno) }
         if close(fd) != 0, failure == nil { failure = fail("close", errno) }
+        // What stands at the destination may have changed during a long write.
+        if failure == nil {
+            do throws(FileWriteError) { try checkDestination(url) } catch { failure = error }
+        }
         if failure == nil, rename(temporary.path, url.path) != 0 { failure = fail("rename into place", errno) }
         if let failure {
             unlink(temporary.path)
@@ -262,16 +361,19 @@ public enum AtomicFile {
 
     /// fsyncs the folder holding `url`, so that a rename into it is durable.
     public static func syncFolder(of url: URL) throws(FileWriteError) {
-        let folder = url.deletingLastPathComponent().path
+        try sync(folder: url.deletingLastPathComponent().path, for: url.path)
+    }
+
+    static func sync(folder: String, for path: String) throws(FileWriteError) {
         let fd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw FileWriteError(path: url.path, operation: "open its folder to fsync it", reason: String(cString: strerror(errno)))
+            throw FileWriteError(path: path, operation: "open its folder to fsync it", reason: String(cString: strerror(errno)))
         }
         defer { close(fd) }
         // Some file systems refuse fsync on a folder (EINVAL); the rename is then as durable as
         // they make it.
         if fsync(fd) != 0, errno != EINVAL {
-            throw FileWriteError(path: url.path, operation: "fsync its folder", reason: String(cString: strerror(errno)))
+            throw FileWriteError(path: path, operation: "fsync its folder", reason: String(cString: strerror(errno)))
         }
     }
 }

@@ -80,9 +80,11 @@ struct Analyze: ParsableCommand {
         }
         if png && plot == nil { throw ValidationError("--png needs --plot FILE.svg: the PNG is written beside that SVG") }
         if png && FigureExport.rasteriser() == nil { throw ValidationError("--png: \(FigureExportError.rasteriserMissing.description)") }
+        // Every destination refused here, before the spectra are computed.
         for (flag, path) in [("--csv", csv), ("--plot", plot)] {
             if let path { try checkWritable(path, flag: flag) }
         }
+        if png, let plot { try checkWritable(FigureExport.pngURL(besides: URL(fileURLWithPath: plot)).path, flag: "--png") }
     }
 
     var weightsSource: String? { checkpoint ?? weights }

@@ -4,6 +4,7 @@ import Foundation
 import Networks
 import Reports
 import GridShards
+import IsometrySupport
 import Spectrum
 import TensorAlgebra
 
@@ -56,8 +57,9 @@ struct Sweep: ParsableCommand {
             sigma: sigmaMin ... sigmaMax, sigmaSteps: sigmaSteps, q0: q0Min ... q0Max, q0Steps: q0Steps,
             activation: activation, layers: layers, width: width, samples: samples, seed: seed, precision: precision)
         let part = try parseShardOption(shard)
-        let folder = try makeFolder(output)
-        // No folder lock: the shards of one sweep write into one folder at the same time.
+        // The shards of one sweep write into one folder at the same time: they share the lock.
+        let folder = try prepareOutputFolder(output, files: part.isWhole ? ["sweep.csv", "sweep.svg"]
+            : [part.fileName(stem: "sweep", extension: "csv")], shared: !part.isWhole)
         // Every finished point is in the file at once: a killed run resumes where it stopped.
         let writer = try openGridOutput(format: SpectrumSweep.fileFormat, grid: sweep, shard: part, program: "spectrum",
                                         folder: folder, stem: "sweep", fresh: fresh)
@@ -100,11 +102,16 @@ struct Merge: ParsableCommand {
         do { (sweep, points) = try SpectrumSweep.merge(try readGridFiles(parts)) } catch let error as SpectrumError {
             throw UserError(message: "merge: \(error.description)")
         }
-        let folder = try makeFolder(output)
+        let folder = try prepareOutputFolder(output, files: ["sweep.csv", "sweep.svg"])
         let csv = folder.appendingPathComponent("sweep.csv").path
         let svg = folder.appendingPathComponent("sweep.svg").path
-        try writeAtomically(sweep.csv(points), to: csv, flag: "merge")
-        try writeAtomically(sweep.heatMap(points).render(), to: svg, flag: "merge")
+        let staging: OutputStaging
+        do {
+            staging = try OutputStaging(into: folder)
+            try staging.write(sweep.csv(points), to: "sweep.csv")
+            try staging.write(sweep.heatMap(points).render(), to: "sweep.svg")
+        } catch { throw UserError(message: "merge: \(error.description)") }
+        try commit(staging, flag: "merge")
         print("merged \(parts.count) shards, \(points.count) points: \(csv), \(svg)")
     }
 }

@@ -3,6 +3,7 @@ import CommandSupport
 import Datasets
 import Foundation
 import GridShards
+import IsometrySupport
 import Networks
 import Reports
 import Study
@@ -114,8 +115,9 @@ struct Run: ParsableCommand {
             }
         }
         let grid = study.grid
-        let folder = try makeFolder(output)
-        // No folder lock: the shards of one study write into one folder at the same time.
+        // The shards of one study write into one folder at the same time: they share the lock.
+        let folder = try prepareOutputFolder(output, files: part.isWhole ? ["study.csv", "study.json", "study.svg"]
+            : [part.fileName(stem: "study", extension: "csv")], shared: !part.isWhole)
         let writer = try openGridOutput(format: StudyGrid.fileFormat, grid: grid, shard: part, program: "study",
                                         folder: folder, stem: "study", fresh: fresh)
         let all = grid.indices(part)
@@ -184,7 +186,7 @@ struct Merge: ParsableCommand {
         do { (grid, results) = try StudyGrid.fileFormat.merge(try readGridFiles(parts)) } catch let error as GridShardError {
             throw UserError(message: "merge: \(error.description)")
         }
-        let folder = try makeFolder(output)
+        let folder = try prepareOutputFolder(output, files: ["study.csv", "study.json", "study.svg"])
         try writeOutputs(grid: grid, results: results, folder: folder, flag: "merge")
         print(summary(grid: grid, results: results))
         print("merged \(parts.count) shards, \(results.count) points: \(folder.path)/{study.csv, study.json, study.svg}")
@@ -195,13 +197,19 @@ extension StudyGrid {
     func indices(_ shard: Shard) -> [Int] { shard.indices(pointCount: pointCount) }
 }
 
+/// study.csv, study.json and study.svg, staged and moved into place together: the three always
+/// describe the same points.
 func writeOutputs(grid: StudyGrid, results: [StudyResult], folder: URL, flag: String) throws {
-    try writeAtomically(grid.csv(results), to: folder.appendingPathComponent("study.csv").path, flag: flag)
-    let json = folder.appendingPathComponent("study.json")
-    do { try grid.json(results).write(to: json, options: .atomic) } catch {
-        throw UserError(message: "\(flag): cannot write \(json.path): \((error as NSError).localizedDescription)")
+    let staging: OutputStaging
+    do {
+        staging = try OutputStaging(into: folder)
+        try staging.write(grid.csv(results), to: "study.csv")
+        try AtomicFile.write(try grid.json(results), to: try staging.url("study.json"))
+        try staging.write(grid.figure(results).render(), to: "study.svg")
+    } catch let error as FileWriteError {
+        throw UserError(message: "\(flag): \(error.description)")
     }
-    try writeAtomically(grid.figure(results).render(), to: folder.appendingPathComponent("study.svg").path, flag: flag)
+    try commit(staging, flag: flag)
 }
 
 /// Test accuracy per depth (rows) and arm (columns), mean over seeds; "NaN" marks divergence.

@@ -165,8 +165,10 @@ struct Train: ParsableCommand {
         do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
             throw UserError(message: "--data: \(error.description)")
         }
-        let folder = try makeFolder(output)
-        try OutputFolderLock.acquire(folder)
+        // Every output checked (and the folder locked) before the data is trained on.
+        let figures = ["curves", "distances", "layers"]
+        let folder = try prepareOutputFolder(output, files: ["checkpoint.safetensors", "metrics.json", "metrics.csv"]
+            + figures.map { "\($0).svg" } + (png ? figures.map { "\($0).png" } : []))
         let session: TrainingSession<Scalar>
         var changes: [String] = []
         do {

@@ -7,10 +7,11 @@ import TensorAlgebra
 /// One training run as research code and `swift run train` both use it: a trainer, new or
 /// resumed from a checkpoint, plus everything a run records and writes into its folder.
 ///
-/// After every epoch `checkpoint.safetensors` holds the last good state (written atomically, a
-/// failed write is an error, not a silent skip), and at the end (or on interruption) the
-/// folder holds `metrics.json`, `metrics.csv` and whatever ``reportFiles`` adds (`train` adds
-/// the figures `curves.svg`, `distances.svg` and, for a finished run, `layers.svg`):
+/// After every epoch, and at the end (or on interruption), the folder holds
+/// `checkpoint.safetensors` (the last good state), `metrics.json`, `metrics.csv` and whatever
+/// ``reportFiles`` adds (`train` adds the figures `curves.svg`, `distances.svg` and, for a
+/// finished run, `layers.svg`), staged and moved into place together (``OutputStaging``): a
+/// kill or a failed write (an error, not a silent skip) leaves the last complete set.
 ///
 /// ```swift
 /// let data = try ImageDataset(folder: ImageDataset.fashionMNISTFolder)
@@ -164,8 +165,9 @@ public final class TrainingSession<Scalar: BLASScalar> {
         }
         var epochWriteError: TrainingError?
         trainer.onEpoch = { [unowned self] record, _ in
-            // The last good state, after every epoch: a later NaN or crash keeps this one.
-            do throws(TrainingError) { try writeCheckpoint() } catch { epochWriteError = error }
+            // The last good state, after every epoch, committed with its own metrics and
+            // figures: a later NaN, kill or full disk keeps this set, never half of one.
+            do throws(TrainingError) { try writeOutputs(evaluation: nil, checkpoint: true) } catch { epochWriteError = error }
             onEpoch?(record)
         }
         defer { trainer.onStep = nil; trainer.onEpoch = nil }
@@ -181,17 +183,14 @@ public final class TrainingSession<Scalar: BLASScalar> {
             try writeMetrics(evaluation: nil)
             throw error
         }
-        if let epochWriteError {
-            try writeMetrics(evaluation: nil)
-            throw epochWriteError
-        }
-        // The metrics first: a checkpoint that cannot be written still leaves the run's figures.
+        // The write that failed first is the error (a full disk would fail the metrics too);
+        // the folder keeps the last epoch that was committed whole.
+        if let epochWriteError { throw epochWriteError }
         var evaluation: Evaluation?
         if finished {
             do { evaluation = try trainer.evaluate(data.test) } catch { throw .data(error) }
         }
-        try writeMetrics(evaluation: evaluation)
-        try writeCheckpoint()
+        try writeOutputs(evaluation: evaluation, checkpoint: true)
         return evaluation
     }
 
@@ -234,20 +233,37 @@ public final class TrainingSession<Scalar: BLASScalar> {
     /// the weights are not finite.
     public func writeCheckpoint() throws(TrainingError) {
         guard let url = checkpointURL else { return }
+        try checkWeightsBeforeACheckpoint()
+        do { try trainer.writeCheckpoint(to: url) } catch { throw Self.cannotWrite(url, error) }
+        lastGood = .kept(path: url.path, epochsDone: trainer.epoch, stepInEpoch: trainer.stepInEpoch)
+    }
+
+    /// Never a checkpoint of non-finite weights: the last good one stays (its place is named).
+    private func checkWeightsBeforeACheckpoint() throws(TrainingError) {
         do throws(TrainingError) { try trainer.checkWeightsAreFinite() } catch .diverged(var divergence) {
             divergence.lastGood = lastGood
             throw .diverged(divergence)
         }
-        do { try trainer.writeCheckpoint(to: url) } catch {
-            throw .cannotWrite(path: url.path, reason: (error as NSError).localizedDescription)
-        }
-        lastGood = .kept(path: url.path, epochsDone: trainer.epoch, stepInEpoch: trainer.stepInEpoch)
     }
 
     /// metrics.json, metrics.csv and the files of ``reportFiles`` (the figures, when a report
-    /// floor such as the Reports module provides them).
+    /// floor such as the Reports module provides them), committed together
+    /// (``OutputStaging``): a failed write leaves the previous ones as they were.
     public func writeMetrics(evaluation: Evaluation?) throws(TrainingError) {
+        try writeOutputs(evaluation: evaluation, checkpoint: false)
+    }
+
+    /// The run's files, staged inside the folder and moved into place together once all are on
+    /// disk: with `checkpoint`, the checkpoint beside the metrics and figures of the same state.
+    private func writeOutputs(evaluation: Evaluation?, checkpoint: Bool) throws(TrainingError) {
         guard let folder else { return }
+        let staging: OutputStaging
+        do { staging = try OutputStaging(into: folder) } catch { throw Self.cannotWrite(folder, error) }
+        if checkpoint {
+            try checkWeightsBeforeACheckpoint()
+            let url = folder.appendingPathComponent("checkpoint.safetensors")
+            do { try trainer.writeCheckpoint(to: try staging.url(url.lastPathComponent)) } catch { throw Self.cannotWrite(url, error) }
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -259,10 +275,23 @@ public final class TrainingSession<Scalar: BLASScalar> {
             files.append((file.name, { Data(file.contents.utf8) }))
         }
         for (name, contents) in files {
-            let url = folder.appendingPathComponent(name)
-            do { try contents().write(to: url, options: .atomic) } catch {
-                throw .cannotWrite(path: url.path, reason: (error as NSError).localizedDescription)
+            do { try AtomicFile.write(try contents(), to: try staging.url(name)) } catch {
+                throw Self.cannotWrite(folder.appendingPathComponent(name), error)
             }
         }
+        do { try staging.commit() } catch { throw Self.cannotWrite(URL(fileURLWithPath: error.path), error) }
+        if checkpoint {
+            lastGood = .kept(path: folder.appendingPathComponent("checkpoint.safetensors").path,
+                             epochsDone: trainer.epoch, stepInEpoch: trainer.stepInEpoch)
+        }
+    }
+
+    /// The final path (not the staged one) and the system's reason only ("No space left on device"), not the
+    /// whole error text again.
+    private static func cannotWrite(_ url: URL, _ error: any Error) -> TrainingError {
+        if let error = error as? FileWriteError {
+            return .cannotWrite(path: url.path, reason: error.operation == "write" ? error.reason : "\(error.operation): \(error.reason)")
+        }
+        return .cannotWrite(path: url.path, reason: (error as NSError).localizedDescription)
     }
 }

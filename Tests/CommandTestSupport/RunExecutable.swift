@@ -8,10 +8,14 @@ import Glibc
 /// its exit status, standard output and standard error. A run longer than `timeout` seconds is
 /// killed (SIGKILL: a test runner's children may inherit SIGTERM blocked) and its standard
 /// error ends with "timed out after N s", so a hang fails the test instead of stalling the suite.
-public func runExecutable(_ name: String, _ arguments: [String], timeout: Double = 600) throws -> (status: Int32, output: String, error: String) {
+/// `environment` adds variables to the child's environment only (tests run in parallel in one
+/// process, so setenv would leak into other tests' children).
+public func runExecutable(_ name: String, _ arguments: [String], timeout: Double = 600,
+                          environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
     let process = Process()
     process.executableURL = executableURL(name)
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

@@ -91,7 +91,8 @@ import FileFormats
         let output = data.appendingPathComponent("out")
         // Stale temporary files of an earlier, killed run are cleaned up by the next one.
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        for stale in [".checkpoint.safetensors.partial-0A1B", ".dat.nosync1a2b"] {
+        // Exactly the names interrupted writes leave (a real UUID): the tidy removes nothing else.
+        for stale in [".checkpoint.safetensors.partial-\(UUID().uuidString)", ".dat.nosync1a2b"] {
             try Data(count: 1000).write(to: output.appendingPathComponent(stale))
         }
         let first = Process()
