@@ -283,8 +283,14 @@ public struct SafetensorsFile: Sendable {
                     guard let lexeme = json.number(at: item), lexeme.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
                         throw fail(.notAnInteger(tensor: tensor, field: field, value: json.text(at: item)))
                     }
-                    guard let value = Int(String(decoding: lexeme, as: UTF8.self)) else {
-                        throw fail(.notAnInteger(tensor: tensor, field: field, value: String(decoding: lexeme, as: UTF8.self)))
+                    var value = 0
+                    for digit in lexeme {
+                        let (tens, overflow) = value.multipliedReportingOverflow(by: 10)
+                        let (next, carry) = tens.addingReportingOverflow(Int(digit - 0x30))
+                        if overflow || carry {
+                            throw fail(.notAnInteger(tensor: tensor, field: field, value: String(decoding: lexeme, as: UTF8.self)))
+                        }
+                        value = next
                     }
                     values.append(value)
                 }
@@ -532,7 +538,11 @@ struct HeaderJSON {
         func error(_ message: String) -> ParseError { ParseError(message: "\(message) at character \(position)") }
 
         mutating func skipWhitespace() {
-            while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+            while position < bytes.count {
+                let byte = bytes[position]
+                guard byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D else { return }
+                position += 1
+            }
         }
 
         /// Moves past one value, checking its syntax.

@@ -32,29 +32,31 @@ import FileFormats
     }
 
     @Test func tinyValuesInAnIgnoredFieldCostNothing() {
-        // 24 MB of [1] in a field the reader ignores: valid, and not made into 6 M nodes.
+        // 6 MB of [1] in a field the reader ignores: valid, and not made into 1.5 M nodes.
         let header = Array(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":["#.utf8)
-            + repeated("[1]", 6_000_000) + Array("]}}".utf8)
+            + repeated("[1]", 1_500_000) + Array("]}}".utf8)
         let bytes = file(header, data: [0, 0, 128, 63])
         let (peak, read) = peakOfReading(bytes)
         #expect(read)
-        #expect(peak < 2 * header.count, "peak \(peak) for a \(header.count)-byte header")
+        // Measured 0.55 MB for the 6 MB header (the tree took about 15 times the header).
+        #expect(peak < header.count, "peak \(peak) for a \(header.count)-byte header")
     }
 
     @Test func aShapeOfManyOnesCostsItsIntegers() {
-        // 24 MB: a shape of 12 M ones is 96 MB of Int, what the file asks to keep; nothing more.
-        let header = Array(#"{"a":{"dtype":"F32","data_offsets":[0,4],"shape":["#.utf8) + repeated("1", 12_000_000) + Array("]}}".utf8)
+        // 3 MB: a shape of 1.5 M ones is 12 MB of Int, what the file asks to keep; nothing more.
+        let header = Array(#"{"a":{"dtype":"F32","data_offsets":[0,4],"shape":["#.utf8) + repeated("1", 1_500_000) + Array("]}}".utf8)
         let (peak, read) = peakOfReading(file(header, data: [0, 0, 128, 63]))
         #expect(read)
-        #expect(peak < 6 * header.count, "peak \(peak) for a \(header.count)-byte header")
+        // Measured 12.0 MB for the 3 MB header: the 1.5 M Ints, reserved once.
+        #expect(peak < 5 * header.count, "peak \(peak) for a \(header.count)-byte header")
     }
 
     @Test func manyEmptyObjectsInTheMetadataAreRefusedCheaply() {
-        // 24 MB of {} as metadata values: refused (not strings) at the first, after one pass.
-        let header = Array(#"{"__metadata__":{"k":"#.utf8) + Array("[".utf8) + repeated("{}", 8_000_000) + Array("]}}".utf8)
+        // 6 MB of {} as a metadata value: refused (not a string), after one pass over it.
+        let header = Array(#"{"__metadata__":{"k":"#.utf8) + Array("[".utf8) + repeated("{}", 2_000_000) + Array("]}}".utf8)
         let (peak, read) = peakOfReading(file(header))
         #expect(!read)
-        #expect(peak < 2 * header.count, "peak \(peak) for a \(header.count)-byte header")
+        #expect(peak < header.count, "peak \(peak) for a \(header.count)-byte header")
     }
 
     @Test func errorsStillNameWhatIsWrong() {

@@ -100,4 +100,18 @@ import IsometrySupport
         try deep.writeNumpyFile(to: url64)
         #expect(try Tensor<Double>(contentsOfNumpyFile: url64) == deep)
     }
+
+    @Test func theFuzzSeedsOfTheseLimitsReadAsExpected() throws {
+        // What a tensor named __metadata__ looks like to the reader: metadata that is not strings.
+        let url = safetensorsCorpus("metadata-as-tensor")
+        #expect(throws: SafetensorsError(source: url.path, reason: .invalidMetadata("must map strings to strings; \"shape\" holds an array"))) {
+            try SafetensorsFile(contentsOf: url)
+        }
+        // A rank-30000 array reads from format 2.0; writing it back in 1.0 is refused, not a trap.
+        let deep = try NumpyArray(contentsOf: npyCorpus("rank-30000-v2.npy"))
+        #expect(deep.shape == [Int](repeating: 1, count: 30_000) && deep.bytes == [7])
+        #expect(throws: NumpyFileError(source: "data", problem: .headerTooLong(shape: deep.shape, bytes: 90_102))) { try deep.encoded() }
+        let idx = try IDXFile(contentsOf: idxCorpus("rank-255.idx.gz"))
+        #expect(idx.shape == [Int](repeating: 1, count: 255) && idx.bytes == [9])
+    }
 }
