@@ -163,7 +163,12 @@ let package = Package(
             name: "TensorAlgebraTests",
             dependencies: ["IsometrySupport", "FileFormats", "TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")],
             resources: [.copy("Fixtures")]),
-        // Hostile and degenerate IDX files and datasets.
+        // The file formats (.npy, safetensors, IDX): round trips, hostile files, the writers' refusals.
+        .testTarget(
+            name: "FileFormatsTests",
+            dependencies: ["IsometrySupport", "FileFormats", "TensorAlgebra", "CZlib"],
+            resources: [.copy("Fixtures")]),
+        // Hostile and degenerate datasets.
         .testTarget(
             name: "DatasetsTests",
             dependencies: ["IsometrySupport", "FileFormats", "Datasets", "TensorAlgebra", "CZlib"]),

@@ -90,6 +90,11 @@ write(npy, "shape-0-overflow.npy",
 write(npy, "shape-too-large.npy",
       npy_header("{'descr': '<f8', 'fortran_order': False, 'shape': (100000, 100000, 100), }\n"))
 
+# The writers' limits: numpy's 64 axes read and round-trip; a rank of 30000 needs format 2.0's
+# header (90 kB), which the reader takes and the 1.0 writer refuses with a typed error.
+write(npy, "rank-64.npy", npy_header("{'descr': '<f8', 'fortran_order': False, 'shape': (" + "1, " * 63 + "1), }\n") + struct.pack("<d", 2.5))
+write(npy, "rank-30000-v2.npy", npy_header("{'descr': '|u1', 'fortran_order': False, 'shape': (" + "1, " * 29999 + "1), }\n", version=2) + b"\x07")
+
 # --- safetensors -------------------------------------------------------------------------------
 st = folder("safetensors")
 
@@ -168,6 +173,16 @@ write(st, "metadata-not-strings.safetensors", st_raw('{"__metadata__":{"epoch":3
 write(st, "not-json.safetensors", st_raw('{"a":', b""))
 write(st, "deep-nesting.safetensors", st_raw('{"a":' + "[" * 200 + "]" * 200 + "}", b""))
 
+# A tensor named __metadata__ (the writer refuses the name; the reader refuses the file), and the
+# headers that a tree of values made cost 15 times their size: tiny arrays in an ignored field,
+# a shape of many ones.
+write(st, "metadata-as-tensor.safetensors", st_raw(
+    '{"__metadata__":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', bytes(4)))
+write(st, "tiny-values-ignored-field.safetensors", st_raw(
+    '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":[' + ",".join(["[1]"] * 50000) + ']}}', bytes(4)))
+write(st, "shape-many-ones.safetensors", st_raw(
+    '{"a":{"dtype":"F32","data_offsets":[0,4],"shape":[' + ",".join(["1"] * 100000) + ']}}', bytes(4)))
+
 # --- IDX ---------------------------------------------------------------------------------------
 idx = folder("idx")
 
@@ -199,3 +214,8 @@ write(idx, "truncated-header.idx", b"\x00\x00\x08\x03\x00\x00")
 write(idx, "trailing.idx", idx_bytes([2], [1, 2]) + b"\x00")
 write(idx, "corrupt.idx.gz", gz(idx_bytes([3], labels.tobytes()))[:-6])
 write(idx, "zero-width-images.idx", idx_bytes([5, 0, 28], b""))
+# The format's limits, which IDXFile(shape:bytes:) now checks: 255 axes (the rank byte), an
+# extent of 2^32 - 1 beside a zero count.
+write(idx, "rank-255.idx", idx_bytes([1] * 255, [9]))
+write(idx, "rank-255.idx.gz", gz(idx_bytes([1] * 255, [9])))
+write(idx, "zero-count-extent-2p32-1.idx", idx_bytes([0, 2**32 - 1], b""))

@@ -61,10 +61,10 @@ public func fuzzIDX(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if file.shape.count >= 2 {
         images = file
         let count = file.shape[0] + (file.bytes.first.map { $0 == 7 ? 1 : 0 } ?? 0)
-        labels = IDXFile(shape: [count], bytes: (0 ..< count).map { UInt8(truncatingIfNeeded: $0 * 7 + file.bytes.count) % 11 })
+        labels = try! IDXFile(shape: [count], bytes: (0 ..< count).map { UInt8(truncatingIfNeeded: $0 * 7 + file.bytes.count) % 11 })
     } else {
         labels = file
-        images = IDXFile(shape: [file.shape[0], 2, 2], bytes: [UInt8](repeating: 9, count: file.shape[0] * 4))
+        images = try! IDXFile(shape: [file.shape[0], 2, 2], bytes: [UInt8](repeating: 9, count: file.shape[0] * 4))
     }
     let dataset: LabeledImages
     do {

@@ -20,7 +20,13 @@ public func fuzzNumpy(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let tensor = Tensor<Double>(array)
     precondition(tensor.shape == array.shape)
     if array.dtype == .uint8 || array.dtype == .int64 { _ = array.integers() }
-    let again = try! NumpyArray(data: array.encoded(), source: "re-encoded")
+    let encoded: [UInt8]
+    do { encoded = try array.encoded() } catch let error as NumpyFileError {
+        // A rank in the thousands reads from format 2.0 but is refused by the 1.0 writer.
+        guard case .headerTooLong = error.problem else { fatalError("unexpected refusal: \(error)") }
+        return 0
+    } catch { fatalError("unexpected error type: \(error)") }
+    let again = try! NumpyArray(data: encoded, source: "re-encoded")
     precondition(again == array, "round trip changed the array")
     return 0
 }

@@ -43,6 +43,12 @@ public struct IDXError: Error, Equatable, CustomStringConvertible {
         case missingFolder(hint: String)
         case missingFile(stem: String)
         case imageShapesDiffer(train: [Int], test: [Int])
+        /// `IDXFile(shape:bytes:)`: the shape needs `expectedBytes`, `foundBytes` were given.
+        case bytesDoNotFillShape(shape: [Int], expectedBytes: Int, foundBytes: Int)
+        /// An extent the format's big-endian 32-bit dimensions cannot hold (negative, or ≥ 2³²).
+        case extentOutOfRange(shape: [Int], axis: Int)
+        /// More dimensions than the one byte of the magic number counts (255).
+        case tooManyDimensions(Int)
         case other(String)
     }
 
@@ -85,6 +91,11 @@ public struct IDXError: Error, Equatable, CustomStringConvertible {
         case .missingFolder(let hint): return "no such folder; \(hint)"
         case .missingFile(let stem): return "missing \(stem).gz (or \(stem))"
         case .imageShapesDiffer(let train, let test): return "train images are \(train) but test images are \(test)"
+        case .bytesDoNotFillShape(let shape, let expected, let found):
+            return "dimensions \(shape) need \(expected) bytes but \(found) were given"
+        case .extentOutOfRange(let shape, let axis):
+            return "extent \(shape[axis]) of axis \(axis) in dimensions \(shape) does not fit the format's 32-bit unsigned dimensions"
+        case .tooManyDimensions(let rank): return "\(rank) dimensions, more than the format's 255"
         case .other(let text): return text
         }
     }
@@ -106,9 +117,24 @@ public struct IDXFile: Sendable {
     public let shape: [Int]
     public let bytes: [UInt8]
 
-    public init(shape: [Int], bytes: [UInt8]) {
+    /// An array to write; throws ``IDXError`` (path "IDXFile(shape:bytes:)") for what no IDX file
+    /// can hold and the reader would refuse: no dimension or more than 255, an extent outside
+    /// 0 ..< 2³², dimensions that overflow, bytes that do not fill the shape exactly.
+    public init(shape: [Int], bytes: [UInt8]) throws {
+        try IDXFile.checkWritable(shape: shape, byteCount: bytes.count, path: "IDXFile(shape:bytes:)")
         self.shape = shape
         self.bytes = bytes
+    }
+
+    static func checkWritable(shape: [Int], byteCount: Int, path: String) throws {
+        func fail(_ reason: IDXError.Reason) -> IDXError { IDXError(path: path, reason: reason) }
+        if shape.isEmpty { throw fail(.noDimensions) }
+        if shape.count > 255 { throw fail(.tooManyDimensions(shape.count)) }
+        if let axis = shape.firstIndex(where: { $0 < 0 || $0 > Int(UInt32.max) }) { throw fail(.extentOutOfRange(shape: shape, axis: axis)) }
+        guard let count = MemoryBudget.product(shape), MemoryBudget.nonZeroProductFits(shape, scale: 8) else {
+            throw fail(.dimensionsOverflow(shape))
+        }
+        if count != byteCount { throw fail(.bytesDoNotFillShape(shape: shape, expectedBytes: count, foundBytes: byteCount)) }
     }
 
     /// Reads a plain or gzipped IDX file; the data its header announces must fit in `memoryLimit`.
@@ -247,6 +273,9 @@ public struct IDXFile: Sendable {
     /// Writes the array as a gzipped IDX file (for tests and small exports), atomically: a
     /// temporary file (`AtomicFile`'s naming), fsync, rename, fsync of the folder.
     public func writeGzipped(to url: URL) throws {
+        // The initialisers already refuse these; checked again because a header byte that wrapped
+        // would write a file that reads back as something else.
+        try IDXFile.checkWritable(shape: shape, byteCount: bytes.count, path: url.path)
         var data: [UInt8] = [0, 0, 0x08, UInt8(shape.count)]
         for extent in shape { data += [UInt8(extent >> 24 & 0xFF), UInt8(extent >> 16 & 0xFF), UInt8(extent >> 8 & 0xFF), UInt8(extent & 0xFF)] }
         data += bytes

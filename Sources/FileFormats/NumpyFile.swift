@@ -56,6 +56,10 @@ public struct NumpyFileError: Error, Equatable, CustomStringConvertible {
         case notRegularFile(FileKind)
         /// The shape (or the file) needs `bytes` of memory, more than `limit`.
         case exceedsMemory(shape: [Int]?, bytes: Int, limit: Int)
+        /// The writer's header for this shape is `bytes` long, more than the 65535 of format
+        /// 1.0; only a rank in the thousands gets there, which numpy (at most 64 axes) cannot
+        /// read in any format version.
+        case headerTooLong(shape: [Int], bytes: Int)
     }
 
     public let source: String
@@ -87,6 +91,8 @@ public struct NumpyFileError: Error, Equatable, CustomStringConvertible {
         case .notRegularFile(let kind): what = "is \(kind.rawValue), not a regular file"
         case .exceedsMemory(let shape, let bytes, let limit):
             what = (shape.map { "shape \($0) " } ?? "the file ") + MemoryBudget.explain(bytes: bytes, limit: limit)
+        case .headerTooLong(let shape, let bytes):
+            what = "the header of a rank-\(shape.count) array is \(bytes) bytes, more than the 65535 of .npy format 1.0"
         }
         return "\(quotedValue(source)): \(what)"
     }
@@ -192,8 +198,9 @@ public struct NumpyArray: Sendable, Equatable {
         try self.init(data: contents, source: url.path, memoryLimit: memoryLimit)
     }
 
-    /// The file's bytes in format version 1.0.
-    public func encoded() -> [UInt8] {
+    /// The file's bytes in format version 1.0; a header too long for it throws
+    /// ``NumpyFileError/Problem/headerTooLong(shape:bytes:)`` naming `source`.
+    public func encoded(source: String = "data") throws -> [UInt8] {
         let shapeText = shape.isEmpty ? "()"
             : shape.count == 1 ? "(\(shape[0]),)"
             : "(" + shape.map(String.init).joined(separator: ", ") + ")"
@@ -202,7 +209,7 @@ public struct NumpyArray: Sendable, Equatable {
         let unpadded = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
         let length = header.utf8.count
-        if length > 65535 { fatalError("npy header of \(length) bytes does not fit format 1.0") }
+        if length > 65535 { throw NumpyFileError(source: source, problem: .headerTooLong(shape: shape, bytes: length)) }
         var out: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0]
         out += [UInt8(length & 0xFF), UInt8(length >> 8)]
         out += Array(header.utf8)
@@ -213,7 +220,7 @@ public struct NumpyArray: Sendable, Equatable {
     /// Writes the file atomically (``AtomicFile``: a temporary file in the same folder, fsync,
     /// rename, fsync of the folder), so a crash never leaves a half-written array behind.
     public func write(to url: URL) throws {
-        try AtomicFile.write(encoded(), to: url)
+        try AtomicFile.write(encoded(source: url.path), to: url)
     }
 
     /// The elements converted to `Scalar`, whatever the stored dtype.

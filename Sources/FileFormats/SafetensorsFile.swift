@@ -63,6 +63,9 @@ public struct SafetensorsError: Error, Equatable, CustomStringConvertible {
         case checksumMismatch(tensor: String, expected: UInt32, found: UInt32)
         case invalidChecksum(key: String, value: String)
         case checksumOfMissingTensor(String)
+        /// A tensor named "__metadata__", which the format keeps for the metadata: refused by
+        /// the writer, since its reader (and every other) would refuse the file.
+        case reservedTensorName(String)
         /// Any other problem, in words (checkpoint readers use it for shapes and metadata).
         case other(String)
     }
@@ -107,6 +110,7 @@ public struct SafetensorsError: Error, Equatable, CustomStringConvertible {
             return "tensor '\(quotedValue(tensor))': CRC-32 \(hex(found)) of its bytes differs from the \(hex(expected)) stored in the metadata (corrupted file)"
         case .invalidChecksum(let key, let value): return "metadata \(quotedValue(key)) = \"\(quotedValue(value))\" is not 8 hexadecimal digits"
         case .checksumOfMissingTensor(let tensor): return "metadata crc32.\(quotedValue(tensor)) names no tensor of the file"
+        case .reservedTensorName(let name): return "a tensor cannot be named \"\(quotedValue(name))\", the key the format keeps for the metadata"
         case .other(let text): return text
         }
     }
@@ -185,16 +189,18 @@ public struct SafetensorsFile: Sendable {
     }
 
     /// The file's bytes. Tensors are laid out in name order; the metadata holds every tensor's
-    /// CRC-32 under `crc32.<name>`.
+    /// CRC-32 under `crc32.<name>`. Throws ``SafetensorsError`` (source "data") for what the
+    /// reader would refuse: a tensor named "__metadata__", bytes that do not fill a shape.
     public func encoded() throws -> [UInt8] {
-        try encodedParts().reduce(into: []) { $0 += $1 }
+        try encodedParts(source: "data").reduce(into: []) { $0 += $1 }
     }
 
     /// The file as its parts, in order: the length and JSON header, then each tensor's bytes
     /// (names sorted), so a writer can stream them without one more copy of every tensor.
-    func encodedParts() throws -> [[UInt8]] {
+    func encodedParts(source: String) throws -> [[UInt8]] {
         let names = entries.keys.sorted()
         let head = try SafetensorsFile.head(
+            source: source,
             tensors: names.map { name in
                 let entry = entries[name]!
                 return (name, entry.dtype, entry.shape, entry.bytes.count, SafetensorsFile.checksum(entry.bytes))
@@ -204,13 +210,23 @@ public struct SafetensorsFile: Sendable {
     }
 
     /// The length and JSON header of a file holding `tensors` (in this order, back to back) and
-    /// `metadata`, with every tensor's CRC-32 among the metadata.
-    static func head(tensors: [(name: String, dtype: DType, shape: [Int], byteCount: Int, checksum: UInt32)],
+    /// `metadata`, with every tensor's CRC-32 among the metadata. What the reader would refuse
+    /// is refused here, naming `source`: a file written must read back.
+    static func head(source: String, tensors: [(name: String, dtype: DType, shape: [Int], byteCount: Int, checksum: UInt32)],
                      metadata: [String: String]) throws -> [UInt8] {
+        func fail(_ reason: SafetensorsError.Reason) -> SafetensorsError { SafetensorsError(source: source, reason: reason) }
         var header: [String: Any] = [:]
         var offset = 0
         var allMetadata = metadata.filter { !$0.key.hasPrefix(SafetensorsFile.checksumPrefix) }
         for tensor in tensors {
+            if tensor.name == "__metadata__" { throw fail(.reservedTensorName(tensor.name)) }
+            guard let count = MemoryBudget.product(tensor.shape + [tensor.dtype.byteCount]), tensor.shape.allSatisfy({ $0 >= 0 }) else {
+                throw fail(.shapeOverflow(tensor: tensor.name, shape: tensor.shape))
+            }
+            if count != tensor.byteCount {
+                throw fail(.sizeMismatch(tensor: tensor.name, shape: tensor.shape, dtype: tensor.dtype.rawValue,
+                                         expectedBytes: count, spannedBytes: tensor.byteCount))
+            }
             header[tensor.name] = ["dtype": tensor.dtype.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + tensor.byteCount]]
             offset += tensor.byteCount
             allMetadata[SafetensorsFile.checksumPrefix + tensor.name] = SafetensorsFile.checksumText(tensor.checksum)
@@ -219,6 +235,9 @@ public struct SafetensorsFile: Sendable {
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
         while json.count % 8 != 0 { json.append(0x20) }
+        if UInt64(json.count) > SafetensorsFile.maximumHeaderLength {
+            throw fail(.headerLength(UInt64(json.count), fileBytes: 8 + json.count + offset))
+        }
         return withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json
     }
 
@@ -226,7 +245,7 @@ public struct SafetensorsFile: Sendable {
     /// fsync of the folder. The tensors are written one after another, not concatenated first:
     /// a deep network's checkpoint costs no second copy of its weights in memory.
     public func write(to url: URL) throws {
-        try AtomicFile.write(parts: try encodedParts(), to: url)
+        try AtomicFile.write(parts: try encodedParts(source: url.path), to: url)
     }
 
     /// Parses a file's bytes; `source` names it in errors.
@@ -239,89 +258,107 @@ public struct SafetensorsFile: Sendable {
         }
         let dataStart = 8 + Int(headerLength)
         let available = data.count - dataStart
-
-        let header: [(key: String, value: StrictJSON)]
-        do {
-            let headerBytes = data[8 ..< dataStart]
-            guard String(validating: headerBytes, as: UTF8.self) != nil else { throw fail(.headerNotUTF8) }
-            guard headerBytes.first == UInt8(ascii: "{") else {
-                throw fail(.headerNotJSON("it does not start with '{'"))
-            }
-            guard case .object(let members) = try StrictJSON.parse(headerBytes) else {
-                throw fail(.headerNotJSON("not an object"))
-            }
-            header = members
-        } catch let error as StrictJSON.ParseError {
-            throw fail(.headerNotJSON(error.message))
+        guard String(validating: data[8 ..< dataStart], as: UTF8.self) != nil else { throw fail(.headerNotUTF8) }
+        guard data.count > 8, data[8] == UInt8(ascii: "{") else {
+            throw fail(.headerNotJSON("it does not start with '{'"))
         }
-        if let key = StrictJSON.firstDuplicate(header) { throw fail(.duplicateKey(key: key, in: "the header")) }
 
         struct Extent { let name: String; let begin: Int; let end: Int }
         var extents: [Extent] = []
         var checksums: [String: UInt32] = [:]
-        func integers(_ value: StrictJSON, tensor: String, field: String) throws -> [Int] {
-            guard case .array(let items) = value else {
-                throw fail(.invalidTensorInfo(tensor: tensor, detail: "\(field) must be a JSON array, found \(value.text)"))
-            }
-            return try items.map { item in
-                guard case .number(let lexeme) = item, lexeme.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-                    throw fail(.notAnInteger(tensor: tensor, field: field, value: item.text))
+        // The header is walked in place (HeaderJSON), never made into a tree: what it costs is
+        // what is kept (names, shapes, metadata), not a node per value.
+        try data.withUnsafeBufferPointer { all throws in
+            let json = HeaderJSON(bytes: UnsafeBufferPointer(rebasing: all[8 ..< dataStart]))
+            do { try json.validate() } catch let error as HeaderJSON.ParseError { throw fail(.headerNotJSON(error.message)) }
+            if let key = try json.firstDuplicateKey(inObjectAt: 0) { throw fail(.duplicateKey(key: key, in: "the header")) }
+
+            func integers(at start: Int, tensor: String, field: String) throws -> [Int] {
+                guard json.isArray(at: start) else {
+                    throw fail(.invalidTensorInfo(tensor: tensor, detail: "\(field) must be a JSON array, found \(json.text(at: start))"))
                 }
-                guard let value = Int(lexeme) else { throw fail(.notAnInteger(tensor: tensor, field: field, value: lexeme)) }
-                return value
-            }
-        }
-        for (name, value) in header {
-            if name == "__metadata__" {
-                if case .null = value { continue }
-                guard case .object(let members) = value else { throw fail(.invalidMetadata("must be a JSON object, found \(value.text)")) }
-                if let key = StrictJSON.firstDuplicate(members) { throw fail(.duplicateKey(key: key, in: "__metadata__")) }
-                for (key, item) in members {
-                    guard case .string(let text) = item else {
-                        throw fail(.invalidMetadata("must map strings to strings; \"\(key)\" holds \(item.text)"))
+                var values: [Int] = []
+                values.reserveCapacity(json.elementCount(at: start))
+                try json.elements(at: start) { item in
+                    guard let lexeme = json.number(at: item), lexeme.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                        throw fail(.notAnInteger(tensor: tensor, field: field, value: json.text(at: item)))
                     }
-                    if key.hasPrefix(SafetensorsFile.checksumPrefix) {
-                        let tensor = String(key.dropFirst(SafetensorsFile.checksumPrefix.count))
-                        guard text.utf8.count == 8, let crc = UInt32(text, radix: 16) else {
-                            throw fail(.invalidChecksum(key: key, value: text))
+                    var value = 0
+                    for digit in lexeme {
+                        let (tens, overflow) = value.multipliedReportingOverflow(by: 10)
+                        let (next, carry) = tens.addingReportingOverflow(Int(digit - 0x30))
+                        if overflow || carry {
+                            throw fail(.notAnInteger(tensor: tensor, field: field, value: String(decoding: lexeme, as: UTF8.self)))
                         }
-                        checksums[tensor] = crc
-                    } else {
-                        metadata[key] = text
+                        value = next
                     }
+                    values.append(value)
                 }
-                continue
+                return values
             }
-            guard case .object(let fields) = value else {
-                throw fail(.invalidTensorInfo(tensor: name, detail: "expected an object with dtype, shape and data_offsets, found \(value.text)"))
-            }
-            if let key = StrictJSON.firstDuplicate(fields) { throw fail(.duplicateKey(key: key, in: "tensor '\(name)'")) }
-            func field(_ key: String) throws -> StrictJSON {
-                guard let found = fields.first(where: { $0.key == key }) else {
-                    throw fail(.invalidTensorInfo(tensor: name, detail: "missing \(key)"))
+            try json.members(at: 0) { name, value in
+                if name == "__metadata__" {
+                    if json.isNull(at: value) { return }
+                    guard json.isObject(at: value) else { throw fail(.invalidMetadata("must be a JSON object, found \(json.text(at: value))")) }
+                    if let key = try json.firstDuplicateKey(inObjectAt: value) { throw fail(.duplicateKey(key: key, in: "__metadata__")) }
+                    try json.members(at: value) { key, item in
+                        guard let text = try json.string(at: item) else {
+                            throw fail(.invalidMetadata("must map strings to strings; \"\(key)\" holds \(json.text(at: item))"))
+                        }
+                        if key.hasPrefix(SafetensorsFile.checksumPrefix) {
+                            let tensor = String(key.dropFirst(SafetensorsFile.checksumPrefix.count))
+                            guard text.utf8.count == 8, let crc = UInt32(text, radix: 16) else {
+                                throw fail(.invalidChecksum(key: key, value: text))
+                            }
+                            checksums[tensor] = crc
+                        } else {
+                            metadata[key] = text
+                        }
+                    }
+                    return
                 }
-                return found.value
+                guard json.isObject(at: value) else {
+                    throw fail(.invalidTensorInfo(tensor: name, detail: "expected an object with dtype, shape and data_offsets, found \(json.text(at: value))"))
+                }
+                if let key = try json.firstDuplicateKey(inObjectAt: value) { throw fail(.duplicateKey(key: key, in: "tensor '\(name)'")) }
+                var fields: [String: Int] = [:]
+                try json.members(at: value) { key, item in
+                    if key == "dtype" || key == "shape" || key == "data_offsets" { fields[key] = item }
+                }
+                func field(_ key: String) throws -> Int {
+                    guard let found = fields[key] else { throw fail(.invalidTensorInfo(tensor: name, detail: "missing \(key)")) }
+                    return found
+                }
+                let dtypeAt = try field("dtype")
+                guard let dtypeName = try json.string(at: dtypeAt) else {
+                    throw fail(.invalidTensorInfo(tensor: name, detail: "dtype must be a string, found \(json.text(at: dtypeAt))"))
+                }
+                let shape = try integers(at: try field("shape"), tensor: name, field: "shape")
+                let offsets = try integers(at: try field("data_offsets"), tensor: name, field: "data_offsets")
+                guard offsets.count == 2 else {
+                    throw fail(.invalidTensorInfo(tensor: name, detail: "data_offsets must hold 2 integers, found \(offsets.count)"))
+                }
+                guard let dtype = DType(rawValue: dtypeName) else { throw fail(.unsupportedDType(tensor: name, dtype: dtypeName)) }
+                // The bytes, and the non-zero extents' product as Doubles: both addressable.
+                // Multiplied here rather than through `MemoryBudget` on copies of the shape, which
+                // a hostile header makes as long as itself.
+                var count = dtype.byteCount
+                var nonZero = 8
+                for extent in shape {
+                    let (bytes, overflow) = count.multipliedReportingOverflow(by: extent)
+                    let (doubles, nonZeroOverflow) = nonZero.multipliedReportingOverflow(by: extent == 0 ? 1 : extent)
+                    if overflow || nonZeroOverflow { throw fail(.shapeOverflow(tensor: name, shape: shape)) }
+                    (count, nonZero) = (bytes, doubles)
+                }
+                let (begin, end) = (offsets[0], offsets[1])
+                guard end >= begin else { throw fail(.offsetsReversed(tensor: name, begin: begin, end: end)) }
+                guard end - begin == count else {
+                    throw fail(.sizeMismatch(tensor: name, shape: shape, dtype: dtypeName, expectedBytes: count, spannedBytes: end - begin))
+                }
+                guard end <= available else { throw fail(.dataPastEnd(tensor: name, end: end, available: available)) }
+                extents.append(Extent(name: name, begin: begin, end: end))
+                entries[name] = Entry(dtype: dtype, shape: shape, bytes: [])
             }
-            guard case .string(let dtypeName) = try field("dtype") else {
-                throw fail(.invalidTensorInfo(tensor: name, detail: "dtype must be a string, found \(try field("dtype").text)"))
-            }
-            let shape = try integers(try field("shape"), tensor: name, field: "shape")
-            let offsets = try integers(try field("data_offsets"), tensor: name, field: "data_offsets")
-            guard offsets.count == 2 else {
-                throw fail(.invalidTensorInfo(tensor: name, detail: "data_offsets must hold 2 integers, found \(offsets.count)"))
-            }
-            guard let dtype = DType(rawValue: dtypeName) else { throw fail(.unsupportedDType(tensor: name, dtype: dtypeName)) }
-            guard let count = MemoryBudget.product(shape + [dtype.byteCount]),
-                  MemoryBudget.nonZeroProductFits(shape, scale: 8)
-            else { throw fail(.shapeOverflow(tensor: name, shape: shape)) }
-            let (begin, end) = (offsets[0], offsets[1])
-            guard end >= begin else { throw fail(.offsetsReversed(tensor: name, begin: begin, end: end)) }
-            guard end - begin == count else {
-                throw fail(.sizeMismatch(tensor: name, shape: shape, dtype: dtypeName, expectedBytes: count, spannedBytes: end - begin))
-            }
-            guard end <= available else { throw fail(.dataPastEnd(tensor: name, end: end, available: available)) }
-            extents.append(Extent(name: name, begin: begin, end: end))
-            entries[name] = Entry(dtype: dtype, shape: shape, bytes: [])
         }
         // Sorted by offset, the tensors must tile the data exactly (the reference's validate).
         extents.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
@@ -373,119 +410,191 @@ public struct SafetensorsFile: Sendable {
     }
 }
 
-/// A strict JSON value: objects keep their members in order, with any repeated key, so that
-/// duplicates can be refused; numbers keep their text, so that `3.0` is not taken for 3.
-enum StrictJSON: Equatable {
-    case object([(key: String, value: StrictJSON)])
-    case array([StrictJSON])
-    case string(String)
-    case number(String)
-    case bool(Bool)
-    case null
-
-    static func == (a: StrictJSON, b: StrictJSON) -> Bool {
-        switch (a, b) {
-        case (.object(let x), .object(let y)): x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
-        case (.array(let x), .array(let y)): x == y
-        case (.string(let x), .string(let y)), (.number(let x), .number(let y)): x == y
-        case (.bool(let x), .bool(let y)): x == y
-        case (.null, .null): true
-        default: false
-        }
-    }
-
+/// A safetensors header's JSON, read in place. `validate()` checks the whole text once
+/// (strict JSON, nesting at most 64 deep, nothing after the value) and builds nothing; the
+/// reader then walks it, decoding only the keys, strings and integers it keeps. A tree of every
+/// value cost about 15 times the header's bytes on headers of tiny values (`[1],[1],…`), a
+/// gigabyte and more within the format's 100 MB; walking in place costs what is kept.
+/// Positions in messages count from the header's first byte.
+struct HeaderJSON {
     struct ParseError: Error { let message: String }
 
     /// The deepest nesting accepted (a safetensors header needs 3).
     static let maximumDepth = 64
 
-    /// A short rendering of the value for messages.
-    var text: String {
-        switch self {
-        case .object: "an object"
-        case .array: "an array"
-        case .string(let s): "\"\(s.prefix(40))\""
-        case .number(let n): n
-        case .bool(let b): b ? "true" : "false"
-        case .null: "null"
+    let bytes: UnsafeBufferPointer<UInt8>
+
+    /// Checks the syntax of the whole header.
+    func validate() throws {
+        var scanner = Scanner(bytes: bytes)
+        try scanner.skipValue(depth: 0)
+        scanner.skipWhitespace()
+        if scanner.position < bytes.count { throw scanner.error("unexpected text after the JSON value") }
+    }
+
+    // What follows reads a header that `validate()` accepted.
+
+    private func scanner(at position: Int) -> Scanner {
+        var scanner = Scanner(bytes: bytes, position: position)
+        scanner.skipWhitespace()
+        return scanner
+    }
+
+    private func first(_ position: Int) -> UInt8 { scanner(at: position).peek }
+
+    func isObject(at position: Int) -> Bool { first(position) == UInt8(ascii: "{") }
+    func isArray(at position: Int) -> Bool { first(position) == UInt8(ascii: "[") }
+    func isNull(at position: Int) -> Bool { first(position) == UInt8(ascii: "n") }
+
+    /// Calls `body` with each key of the object at `position` and where its value starts.
+    func members(at position: Int, _ body: (String, Int) throws -> Void) throws {
+        var scanner = scanner(at: position)
+        scanner.position += 1
+        scanner.skipWhitespace()
+        if scanner.peek == UInt8(ascii: "}") { return }
+        while true {
+            scanner.skipWhitespace()
+            let key = try scanner.string(keep: true)
+            scanner.skipWhitespace()
+            scanner.position += 1  // ':'
+            scanner.skipWhitespace()
+            try body(key, scanner.position)
+            try scanner.skipValue(depth: 0)
+            scanner.skipWhitespace()
+            let separator = scanner.peek
+            scanner.position += 1
+            if separator == UInt8(ascii: "}") { return }
         }
     }
 
-    static func firstDuplicate(_ members: [(key: String, value: StrictJSON)]) -> String? {
+    /// Calls `body` with where each element of the array at `position` starts.
+    func elements(at position: Int, _ body: (Int) throws -> Void) throws {
+        var scanner = scanner(at: position)
+        scanner.position += 1
+        scanner.skipWhitespace()
+        if scanner.peek == UInt8(ascii: "]") { return }
+        while true {
+            scanner.skipWhitespace()
+            try body(scanner.position)
+            try scanner.skipValue(depth: 0)
+            scanner.skipWhitespace()
+            let separator = scanner.peek
+            scanner.position += 1
+            if separator == UInt8(ascii: "]") { return }
+        }
+    }
+
+    func elementCount(at position: Int) -> Int {
+        var count = 0
+        try? elements(at: position) { _ in count += 1 }
+        return count
+    }
+
+    /// The first key that appears twice in the object at `position` (escapes decoded, so
+    /// "\u0061" is "a"), or nil.
+    func firstDuplicateKey(inObjectAt position: Int) throws -> String? {
         var seen = Set<String>()
-        for member in members where !seen.insert(member.key).inserted { return member.key }
-        return nil
+        var duplicate: String?
+        try members(at: position) { key, _ in
+            if duplicate == nil, !seen.insert(key).inserted { duplicate = key }
+        }
+        return duplicate
     }
 
-    static func parse(_ bytes: ArraySlice<UInt8>) throws -> StrictJSON {
-        var parser = Parser(bytes: Array(bytes))
-        let value = try parser.value(depth: 0)
-        parser.skipWhitespace()
-        if parser.position < parser.bytes.count { throw parser.error("unexpected text after the JSON value") }
-        return value
+    /// The string at `position`, or nil if the value there is not a string.
+    func string(at position: Int) throws -> String? {
+        var scanner = scanner(at: position)
+        guard scanner.peek == UInt8(ascii: "\"") else { return nil }
+        return try scanner.string(keep: true)
     }
 
-    struct Parser {
-        let bytes: [UInt8]
+    /// The text of the number at `position`, or nil if the value there is not a number.
+    func number(at position: Int) -> Slice<UnsafeBufferPointer<UInt8>>? {
+        var scanner = scanner(at: position)
+        let start = scanner.position
+        guard (try? scanner.number()) != nil else { return nil }
+        return bytes[start ..< scanner.position]
+    }
+
+    /// A short rendering of the value at `position` for messages.
+    func text(at position: Int) -> String {
+        switch first(position) {
+        case UInt8(ascii: "{"): return "an object"
+        case UInt8(ascii: "["): return "an array"
+        case UInt8(ascii: "t"): return "true"
+        case UInt8(ascii: "f"): return "false"
+        case UInt8(ascii: "n"): return "null"
+        case UInt8(ascii: "\""): return "\"\(((try? string(at: position)) ?? nil)?.prefix(40) ?? "")\""
+        default: return number(at: position).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+        }
+    }
+
+    struct Scanner {
+        let bytes: UnsafeBufferPointer<UInt8>
         var position = 0
+
+        var peek: UInt8 { position < bytes.count ? bytes[position] : 0 }
 
         func error(_ message: String) -> ParseError { ParseError(message: "\(message) at character \(position)") }
 
         mutating func skipWhitespace() {
-            while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+            while position < bytes.count {
+                let byte = bytes[position]
+                guard byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D else { return }
+                position += 1
+            }
         }
 
-        mutating func value(depth: Int) throws -> StrictJSON {
-            guard depth < StrictJSON.maximumDepth else { throw error("nested deeper than \(StrictJSON.maximumDepth) levels") }
+        /// Moves past one value, checking its syntax.
+        mutating func skipValue(depth: Int) throws {
+            guard depth < HeaderJSON.maximumDepth else { throw error("nested deeper than \(HeaderJSON.maximumDepth) levels") }
             skipWhitespace()
             guard position < bytes.count else { throw error("unexpected end") }
             switch bytes[position] {
             case UInt8(ascii: "{"):
                 position += 1
-                var members: [(key: String, value: StrictJSON)] = []
                 skipWhitespace()
-                if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
+                if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return }
                 while true {
                     skipWhitespace()
                     guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a key") }
-                    let key = try string()
+                    _ = try string(keep: false)
                     skipWhitespace()
                     guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
                     position += 1
-                    members.append((key, try value(depth: depth + 1)))
+                    try skipValue(depth: depth + 1)
                     skipWhitespace()
                     guard position < bytes.count else { throw error("unexpected end") }
                     if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-                    if bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
+                    if bytes[position] == UInt8(ascii: "}") { position += 1; return }
                     throw error("expected ',' or '}'")
                 }
             case UInt8(ascii: "["):
                 position += 1
-                var items: [StrictJSON] = []
                 skipWhitespace()
-                if position < bytes.count, bytes[position] == UInt8(ascii: "]") { position += 1; return .array(items) }
+                if position < bytes.count, bytes[position] == UInt8(ascii: "]") { position += 1; return }
                 while true {
-                    items.append(try value(depth: depth + 1))
+                    try skipValue(depth: depth + 1)
                     skipWhitespace()
                     guard position < bytes.count else { throw error("unexpected end") }
                     if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-                    if bytes[position] == UInt8(ascii: "]") { position += 1; return .array(items) }
+                    if bytes[position] == UInt8(ascii: "]") { position += 1; return }
                     throw error("expected ',' or ']'")
                 }
-            case UInt8(ascii: "\""): return .string(try string())
-            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-            case UInt8(ascii: "n"): try literal("null"); return .null
-            default: return .number(try number())
+            case UInt8(ascii: "\""): _ = try string(keep: false)
+            case UInt8(ascii: "t"): try literal("true")
+            case UInt8(ascii: "f"): try literal("false")
+            case UInt8(ascii: "n"): try literal("null")
+            default: try number()
             }
         }
 
-        mutating func literal(_ word: String) throws {
-            let expected = Array(word.utf8)
-            guard bytes.count - position >= expected.count, Array(bytes[position ..< position + expected.count]) == expected else {
-                throw error("invalid literal")
-            }
-            position += expected.count
+        mutating func literal(_ word: StaticString) throws {
+            let count = word.utf8CodeUnitCount
+            guard bytes.count - position >= count,
+                  (0 ..< count).allSatisfy({ bytes[position + $0] == word.utf8Start[$0] })
+            else { throw error("invalid literal") }
+            position += count
         }
 
         mutating func digits() -> Int {
@@ -494,9 +603,8 @@ enum StrictJSON: Equatable {
             return position - start
         }
 
-        /// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, kept as text.
-        mutating func number() throws -> String {
-            let start = position
+        /// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+        mutating func number() throws {
             if position < bytes.count, bytes[position] == UInt8(ascii: "-") { position += 1 }
             let integerStart = position
             guard digits() > 0 else { throw error("invalid value") }
@@ -510,7 +618,6 @@ enum StrictJSON: Equatable {
                 if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
                 guard digits() > 0 else { throw error("expected digits in the exponent") }
             }
-            return String(decoding: bytes[start ..< position], as: UTF8.self)
         }
 
         mutating func hex4() throws -> UInt32 {
@@ -521,8 +628,9 @@ enum StrictJSON: Equatable {
             return value
         }
 
-        /// A string starting at the opening quote; the header was checked to be UTF-8.
-        mutating func string() throws -> String {
+        /// A string starting at the opening quote, decoded when `keep` (else only checked);
+        /// the header was checked to be UTF-8.
+        mutating func string(keep: Bool) throws -> String {
             position += 1
             var out: [UInt8] = []
             while true {
@@ -530,19 +638,20 @@ enum StrictJSON: Equatable {
                 let byte = bytes[position]
                 position += 1
                 switch byte {
-                case UInt8(ascii: "\""): return String(decoding: out, as: UTF8.self)
+                case UInt8(ascii: "\""): return keep ? String(decoding: out, as: UTF8.self) : ""
                 case 0 ..< 0x20: throw error("control character in a string")
                 case UInt8(ascii: "\\"):
                     guard position < bytes.count else { throw error("unterminated escape") }
                     let escape = bytes[position]
                     position += 1
+                    var decoded: UInt8
                     switch escape {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escape)
-                    case UInt8(ascii: "b"): out.append(0x08)
-                    case UInt8(ascii: "f"): out.append(0x0C)
-                    case UInt8(ascii: "n"): out.append(0x0A)
-                    case UInt8(ascii: "r"): out.append(0x0D)
-                    case UInt8(ascii: "t"): out.append(0x09)
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): decoded = escape
+                    case UInt8(ascii: "b"): decoded = 0x08
+                    case UInt8(ascii: "f"): decoded = 0x0C
+                    case UInt8(ascii: "n"): decoded = 0x0A
+                    case UInt8(ascii: "r"): decoded = 0x0D
+                    case UInt8(ascii: "t"): decoded = 0x09
                     case UInt8(ascii: "u"):
                         var scalar = try hex4()
                         if (0xD800 ..< 0xDC00).contains(scalar) {
@@ -554,10 +663,12 @@ enum StrictJSON: Equatable {
                             scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                         }
                         guard let unicode = Unicode.Scalar(scalar) else { throw error("lone surrogate in a \\u escape") }
-                        out.append(contentsOf: Array(String(Character(unicode)).utf8))
+                        if keep { out.append(contentsOf: Array(String(Character(unicode)).utf8)) }
+                        continue
                     default: throw error("invalid escape")
                     }
-                default: out.append(byte)
+                    if keep { out.append(decoded) }
+                default: if keep { out.append(byte) }
                 }
             }
         }
@@ -589,6 +700,7 @@ public struct SafetensorsStreamWriter<Scalar: BLASScalar> {
             tensor.withUnsafeBufferPointer { SafetensorsFile.checksum(UnsafeRawBufferPointer($0)) }
         }
         let head = try SafetensorsFile.head(
+            source: url.path,
             tensors: names.map { ($0, dtype, tensors[$0]!.shape, tensors[$0]!.count * MemoryLayout<Scalar>.stride, checksum(tensors[$0]!)) },
             metadata: metadata)
         try AtomicFile.write(to: url) { emit in

@@ -84,10 +84,3 @@ extension IdentityClassifier {
         }
     }
 }
-
-extension Tensor {
-    /// How many elements are NaN or infinite.
-    var nonFiniteCount: Int {
-        withUnsafeBufferPointer { e in e.reduce(0) { $1.isFinite ? $0 : $0 + 1 } }
-    }
-}

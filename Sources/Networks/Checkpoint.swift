@@ -91,7 +91,7 @@ public enum Checkpoint {
         let biases = (0 ..< layers).map { file.tensor(biasName($0), as: Scalar.self) }
         // NaN or infinite weights make every result meaningless: refuse them before any work.
         for (l, tensor) in zip(0..., weights) + zip(0..., biases).compactMap({ l, b in b.map { (l, $0) } }) {
-            let bad = tensor.withUnsafeBufferPointer { $0.reduce(0) { $1.isFinite ? $0 : $0 + 1 } }
+            let bad = tensor.nonFiniteCount
             if bad > 0 { throw .nonFiniteValues(path: path, tensor: tensor.rank == 2 ? weightName(l) : biasName(l), count: bad) }
         }
         return MultilayerPerceptron(weights: weights, biases: biases, activation: activation ?? stored)

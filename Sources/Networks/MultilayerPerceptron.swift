@@ -163,7 +163,7 @@ extension MultilayerPerceptron {
             }
         }
         for (index, tensor) in weights.enumerated() {
-            let bad = tensor.withUnsafeBufferPointer { $0.reduce(0) { $1.isFinite ? $0 : $0 + 1 } }
+            let bad = tensor.nonFiniteCount
             if bad > 0 { throw .nonFiniteValues(path: weightFiles[index].path, tensor: "W\(index + 1)", count: bad) }
         }
         self.init(weights: weights, biases: biases, activation: activation)

@@ -4,7 +4,9 @@
 /// once: a zero pivot in an LU factorisation is a singular matrix, a non-positive leading minor
 /// in a Cholesky factorisation is a matrix that is not positive definite, anything else from
 /// an iterative routine (SVD, eigen, least squares) did not converge. Negative `info` is an
-/// argument LAPACK rejected (LAPACKE also rejects NaN inputs this way).
+/// argument LAPACK rejected. NaN or infinite input never reaches LAPACK: it is refused first
+/// (``nonFiniteInput(routine:operand:count:)``), since with it `?gesdd` can iterate forever
+/// and the other routines return NaN or infinity as if they were answers.
 public enum LAPACKError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Argument `index` (1-based, in LAPACK's argument order) had an illegal value.
     case illegalArgument(routine: String, index: Int)
@@ -16,6 +18,9 @@ public enum LAPACKError: Error, Equatable, Sendable, CustomStringConvertible {
     case notPositiveDefinite(routine: String, order: Int)
     /// An iterative algorithm did not converge; `info` is LAPACK's count of what was left over.
     case didNotConverge(routine: String, info: Int)
+    /// The `operand` ("matrix" or "right-hand side") holds `count` NaN or infinite values;
+    /// LAPACK was not called (``info`` is 0).
+    case nonFiniteInput(routine: String, operand: String, count: Int)
 
     /// Decodes LAPACK's `info` (non-zero) for `routine` (with its precision prefix, e.g.
     /// "dgetrf"): getrf, getri, gesv → singular; potrf → not positive definite; others → did not converge.
@@ -35,7 +40,8 @@ public enum LAPACKError: Error, Equatable, Sendable, CustomStringConvertible {
     public var routine: String {
         switch self {
         case .illegalArgument(let routine, _), .singularMatrix(let routine, _),
-             .notPositiveDefinite(let routine, _), .didNotConverge(let routine, _):
+             .notPositiveDefinite(let routine, _), .didNotConverge(let routine, _),
+             .nonFiniteInput(let routine, _, _):
             return routine
         }
     }
@@ -47,6 +53,7 @@ public enum LAPACKError: Error, Equatable, Sendable, CustomStringConvertible {
         case .singularMatrix(_, let pivot): return pivot
         case .notPositiveDefinite(_, let order): return order
         case .didNotConverge(_, let info): return info
+        case .nonFiniteInput: return 0
         }
     }
 
@@ -60,6 +67,8 @@ public enum LAPACKError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(routine) failed: the matrix is not positive definite, its leading minor of order \(order) is not positive (info = \(order))"
         case .didNotConverge(let routine, let info):
             return "\(routine) failed to converge (info = \(info))"
+        case .nonFiniteInput(let routine, let operand, let count):
+            return "\(routine): the \(operand) holds \(count) NaN or infinite value\(count == 1 ? "" : "s")"
         }
     }
 }
@@ -67,4 +76,15 @@ public enum LAPACKError: Error, Equatable, Sendable, CustomStringConvertible {
 @usableFromInline
 func checkLAPACK<Scalar: BLASScalar>(_ info: Int, _ name: String, _: Scalar.Type) throws(LAPACKError) {
     if info != 0 { throw LAPACKError(routine: Scalar.blasPrefix + name, info: info) }
+}
+
+/// Refuses NaN and ±infinity before LAPACK sees them: one pass over the input, cheap next to
+/// any decomposition, where `?gesdd` would otherwise spin forever on an infinity and the others
+/// would hand back NaN as a result.
+@usableFromInline
+func checkFinite<Scalar: BLASScalar>(
+    _ input: Tensor<Scalar>, _ name: String, _ operand: String = "matrix"
+) throws(LAPACKError) {
+    let count = input.nonFiniteCount
+    if count > 0 { throw .nonFiniteInput(routine: Scalar.blasPrefix + name, operand: operand, count: count) }
 }

@@ -1,6 +1,7 @@
 // Decompositions through LAPACK, named as in mlx and numpy.linalg: svd, eigh, qr.
 // Inputs are copied first, since LAPACK overwrites its arguments and tensors are values.
-// LAPACK's `info ≠ 0` becomes a thrown `LAPACKError` (LAPACKError.swift).
+// LAPACK's `info ≠ 0` becomes a thrown `LAPACKError` (LAPACKError.swift), and so does NaN or
+// infinite input, refused before LAPACK runs (`checkFinite`).
 
 func requireMatrix<Scalar>(_ a: Tensor<Scalar>, _ operation: String) {
     if a.rank != 2 { fatalError("\(operation): needs a matrix, got shape \(a.shape)") }
@@ -11,6 +12,7 @@ public func singularValues<Scalar>(_ a: Tensor<Scalar>) throws(LAPACKError) -> T
     requireMatrix(a, "singularValues")
     let (m, n) = (a.shape[0], a.shape[1])
     var work = a
+    try checkFinite(a, "gesdd")
     let values = Tensor<Scalar>(uninitializedShape: [min(m, n)])
     if m == 0 || n == 0 { return values }
     let info = work.withUnsafeMutableBufferPointer { elements in
@@ -28,6 +30,7 @@ public func svd<Scalar>(_ a: Tensor<Scalar>) throws(LAPACKError) -> (u: Tensor<S
     requireMatrix(a, "svd")
     let (m, n) = (a.shape[0], a.shape[1])
     let k = Swift.min(m, n)
+    try checkFinite(a, "gesdd")
     var work = a
     let u = Tensor<Scalar>.zeros([m, k])
     let s = Tensor<Scalar>.zeros([k])
@@ -60,6 +63,9 @@ private func symmetricEigen<Scalar>(
     requireMatrix(a, operation)
     let n = a.shape[0]
     if a.shape[1] != n { fatalError("\(operation): needs a square matrix, got shape \(a.shape)") }
+    // The whole matrix, though syevd reads one triangle: an infinity in the other one means the
+    // matrix is not the symmetric one the caller meant.
+    try checkFinite(a, "syevd")
     var vectors = a
     let values = Tensor<Scalar>.zeros([n])
     if n == 0 { return (values, vectors) }
@@ -78,6 +84,7 @@ public func qr<Scalar>(_ a: Tensor<Scalar>) throws(LAPACKError) -> (q: Tensor<Sc
     requireMatrix(a, "qr")
     let (m, n) = (a.shape[0], a.shape[1])
     let k = min(m, n)
+    try checkFinite(a, "geqrf")
     var factored = a
     var tau = [Scalar](repeating: 0, count: max(k, 1))
     if k == 0 { return (Tensor.zeros([m, 0]), Tensor.zeros([0, n])) }

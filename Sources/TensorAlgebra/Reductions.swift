@@ -91,6 +91,16 @@ extension Tensor {
     /// The sum of all elements.
     public func sum() -> Scalar { withUnsafeBufferPointer { $0.reduce(0, +) } }
 
+    /// How many elements are NaN or ±infinity: the one test every reader, checkpoint and
+    /// decomposition of the package applies to refuse values that are not numbers.
+    public var nonFiniteCount: Int {
+        withUnsafeBufferPointer { elements in
+            var count = 0
+            for value in elements where !value.isFinite { count += 1 }
+            return count
+        }
+    }
+
     /// The mean of all elements (NaN for an empty tensor, as in numpy).
     public func mean() -> Scalar { sum() / Scalar(count) }
 

@@ -4,7 +4,8 @@
 // Every input is copied before LAPACK sees it, since LAPACK overwrites its arguments and
 // tensors are values. Shape misuse is a bug in the caller and stops with both shapes in the
 // message (fatalError, which keeps its message in release builds, unlike precondition); what
-// comes from the data (a singular or indefinite matrix) throws a `LAPACKError` that says which.
+// comes from the data (a singular or indefinite matrix, NaN or infinite input) throws a
+// `LAPACKError` that says which.
 
 @usableFromInline
 func requireSquare<Scalar>(_ a: Tensor<Scalar>, _ operation: StaticString) {
@@ -22,6 +23,8 @@ public func solve<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>) throws(LAPAC
         fatalError("solve: a has shape \(a.shape) but b has shape \(b.shape); b needs \(n) rows")
     }
     let rightHandSides = b.rank == 1 ? 1 : b.shape[1]
+    try checkFinite(a, "gesv")
+    try checkFinite(b, "gesv", "right-hand side")
     var x = b
     if n == 0 || rightHandSides == 0 { return x }
     var factors = a
@@ -54,6 +57,8 @@ public func lstsq<Scalar>(
     if !(b.rank == 1 || b.rank == 2) || b.shape[0] != m {
         fatalError("lstsq: a has shape \(a.shape) but b has shape \(b.shape); b needs \(m) rows")
     }
+    try checkFinite(a, "gelsd")
+    try checkFinite(b, "gelsd", "right-hand side")
     let isVector = b.rank == 1
     let k = isVector ? 1 : b.shape[1]
     let solutionShape = isVector ? [n] : [n, k]
@@ -108,6 +113,7 @@ public func lstsq<Scalar>(
 /// to multiplying by an inverse: it is cheaper and more accurate.
 public func inv<Scalar>(_ a: Tensor<Scalar>) throws(LAPACKError) -> Tensor<Scalar> {
     requireSquare(a, "inv")
+    try checkFinite(a, "getrf")
     let n = a.shape[0]
     var result = a
     if n == 0 { return result }
@@ -128,6 +134,8 @@ public func inv<Scalar>(_ a: Tensor<Scalar>) throws(LAPACKError) -> Tensor<Scala
 /// Only that triangle of `a` is read; the other triangle of the result is zero.
 public func cholesky<Scalar>(_ a: Tensor<Scalar>, upper: Bool = false) throws(LAPACKError) -> Tensor<Scalar> {
     requireSquare(a, "cholesky")
+    // The whole matrix, though potrf reads one triangle (see symmetricEigen).
+    try checkFinite(a, "potrf")
     let n = a.shape[0]
     var factor = a
     if n == 0 { return factor }
@@ -146,19 +154,20 @@ public func cholesky<Scalar>(_ a: Tensor<Scalar>, upper: Bool = false) throws(LA
 
 /// The determinant of a square matrix, from its LU factorisation (LAPACK `?getrf`): the
 /// product of U's diagonal times the sign of the row permutation. Zero for a singular matrix,
-/// as in numpy; it may overflow where ``slogdet(_:)`` does not.
-public func det<Scalar>(_ a: Tensor<Scalar>) -> Scalar {
+/// as in numpy; it may overflow where ``slogdet(_:)`` does not. NaN or infinite input throws.
+public func det<Scalar>(_ a: Tensor<Scalar>) throws(LAPACKError) -> Scalar {
     requireSquare(a, "det")
-    guard let (diagonal, permutationSign) = luDiagonal(a, "det") else { return .nan }
+    let (diagonal, permutationSign) = try luDiagonal(a, "det")
     return diagonal.reduce(permutationSign, *)
 }
 
 /// The sign (−1, 0 or +1) and natural logarithm of the absolute value of the determinant
 /// of a square matrix, from its LU factorisation (LAPACK `?getrf`), as numpy.linalg.slogdet:
-/// det = sign·exp(logAbsDet) without overflow. A singular matrix gives (0, −∞).
-public func slogdet<Scalar>(_ a: Tensor<Scalar>) -> (sign: Scalar, logAbsDet: Scalar) {
+/// det = sign·exp(logAbsDet) without overflow. A singular matrix gives (0, −∞); NaN or
+/// infinite input throws.
+public func slogdet<Scalar>(_ a: Tensor<Scalar>) throws(LAPACKError) -> (sign: Scalar, logAbsDet: Scalar) {
     requireSquare(a, "slogdet")
-    guard let (diagonal, permutationSign) = luDiagonal(a, "slogdet") else { return (.nan, .nan) }
+    let (diagonal, permutationSign) = try luDiagonal(a, "slogdet")
     var sign = permutationSign
     var logAbsDet: Scalar = 0
     for u in diagonal {
@@ -169,12 +178,11 @@ public func slogdet<Scalar>(_ a: Tensor<Scalar>) -> (sign: Scalar, logAbsDet: Sc
     return (sign, logAbsDet)
 }
 
-/// U's diagonal and the sign of the permutation of a·P = L·U, or nil when `a` holds NaN
-/// (the determinant is then NaN; LAPACKE would reject the input).
-private func luDiagonal<Scalar>(_ a: Tensor<Scalar>, _ operation: StaticString) -> ([Scalar], Scalar)? {
+/// U's diagonal and the sign of the permutation of a·P = L·U.
+private func luDiagonal<Scalar>(_ a: Tensor<Scalar>, _ operation: StaticString) throws(LAPACKError) -> ([Scalar], Scalar) {
+    try checkFinite(a, "getrf")
     let n = a.shape[0]
     if n == 0 { return ([], 1) }
-    if a.withUnsafeBufferPointer({ $0.contains { $0.isNaN } }) { return nil }
     var factors = a
     var pivots = [Int32](repeating: 0, count: n)
     let info = factors.withUnsafeMutableBufferPointer { elements in

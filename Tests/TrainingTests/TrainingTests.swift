@@ -426,7 +426,7 @@ func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, 
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-idx-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let images = IDXFile(shape: [3, 2, 2], bytes: Array(0 ..< 12))
+        let images = try IDXFile(shape: [3, 2, 2], bytes: Array(0 ..< 12))
         let url = folder.appendingPathComponent("images.gz")
         try images.writeGzipped(to: url)
         let back = try IDXFile(contentsOf: url)

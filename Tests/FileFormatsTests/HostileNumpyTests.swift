@@ -14,13 +14,6 @@ func npyCorpus(_ name: String) -> URL {
         .appendingPathComponent("../../Fuzz/npy/corpus/\(name)").standardizedFileURL
 }
 
-/// A fresh temporary folder, removed by the caller.
-func temporaryFolder(_ label: String) throws -> URL {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-\(label)-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    return folder
-}
-
 /// Hostile and degenerate .npy files (issue 12): each refusal is the typed error with its value.
 @Suite struct HostileNumpyTests {
     func error(_ url: URL, _ problem: NumpyFileError.Problem) -> NumpyFileError {
@@ -84,7 +77,7 @@ func temporaryFolder(_ label: String) throws -> URL {
         let small = npyCorpus("valid-f4-2x3.npy")
         #expect(throws: error(small, .exceedsMemory(shape: nil, bytes: 152, limit: 100))) { try NumpyArray(contentsOf: small, memoryLimit: 100) }
         // In memory, the shape's estimate: 6 floats = 24 bytes, and 48 as doubles.
-        let bytes = Tensor<Float>([[1, 2, 3], [4, 5, 6]]).numpyArray.encoded()
+        let bytes = try Tensor<Float>([[1, 2, 3], [4, 5, 6]]).numpyArray.encoded()
         #expect(throws: NumpyFileError(source: "m", problem: .exceedsMemory(shape: [2, 3], bytes: 72, limit: 71))) {
             try NumpyArray(data: bytes, source: "m", memoryLimit: 71)
         }

@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 import IsometrySupport
-import FileFormats
 
 /// Values quoted in error messages (issue: escape sequences from checkpoint metadata reached
 /// the terminal raw, a 20 MB value made a 20 MB line, a newline cut a message short).
@@ -23,13 +22,5 @@ import FileFormats
         #expect(quotedValue(String(repeating: "é", count: 200)) == String(repeating: "é", count: 200), "exactly the limit: kept")
         #expect(quotedValue(String(repeating: "é", count: 201), limit: 3) == "ééé… (402 bytes)")
         #expect(quotedValue(String(repeating: "\n", count: 5), limit: 2) == "\\n\\n… (5 bytes)")
-    }
-
-    /// The file formats' errors quote the values they read through it.
-    @Test func fileFormatErrorsQuoteTheirValues() {
-        let error = SafetensorsError(source: "a\nb.safetensors", reason: .invalidChecksum(key: "crc32.\u{1B}]0;x", value: String(repeating: "f", count: 300)))
-        #expect(error.description == "a\\nb.safetensors: metadata crc32.\\e]0;x = \"" + String(repeating: "f", count: 200) + "… (300 bytes)\" is not 8 hexadecimal digits")
-        let numpy = NumpyFileError(source: "W1.npy", problem: .unsupportedDType("<\u{1B}[2J"))
-        #expect(numpy.description.hasPrefix("W1.npy: unsupported dtype '<\\e[2J' (expected one of "))
     }
 }

@@ -1,5 +1,4 @@
 import CZlib
-import Datasets
 import Foundation
 import Testing
 import TensorAlgebra
@@ -14,23 +13,6 @@ import FileFormats
 func idxCorpus(_ name: String) -> URL {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../Fuzz/idx/corpus/\(name)").standardizedFileURL
-}
-
-func temporaryFolder(_ label: String) throws -> URL {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-\(label)-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    return folder
-}
-
-/// The process's peak resident memory (VmHWM), in bytes, after resetting it to the current
-/// resident size when `reset` (writing 5 to /proc/self/clear_refs).
-func peakResidentBytes(reset: Bool = false) -> Int {
-    if reset { try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8) }
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kB = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
-    else { return 0 }
-    return kB * 1024
 }
 
 /// Writes `prefix` then `zeros` zero bytes gzipped (level 1), streaming.
@@ -51,7 +33,8 @@ func idxHeader(_ shape: [UInt32]) -> [UInt8] {
     [0, 0, 8, UInt8(shape.count)] + shape.flatMap { withUnsafeBytes(of: $0.bigEndian) { Array($0) } }
 }
 
-/// Hostile and degenerate IDX files and datasets (issue 12, items 3–6 and 12).
+/// Hostile and degenerate IDX files (issue 12, items 3–6 and 12); the datasets built on them
+/// are DatasetsTests' HostileDatasetTests.
 @Suite(.serialized) struct HostileIDXTests {
     func error(_ url: URL, _ reason: IDXError.Reason) -> IDXError { IDXError(path: url.path, reason: reason) }
 
@@ -62,10 +45,6 @@ func idxHeader(_ shape: [UInt32]) -> [UInt8] {
         #expect(throws: error(url, .dimensionsOverflow(shape))) { try IDXFile(contentsOf: url) }
         #expect(throws: IDXError(path: "m", reason: .dimensionsOverflow(shape))) {
             try IDXFile(data: Array(try Data(contentsOf: url)), path: "m")
-        }
-        // Through the dataset loader (what train and interpret call).
-        #expect(throws: error(url, .dimensionsOverflow(shape))) {
-            try LabeledImages(images: url, labels: idxCorpus("valid-labels.idx"))
         }
         #expect(error(url, .dimensionsOverflow(shape)).description == "\(url.path): dimensions \(shape) are too large to address")
     }
@@ -130,12 +109,6 @@ func idxHeader(_ shape: [UInt32]) -> [UInt8] {
         #expect(throws: error(device, .notRegularFile(.characterDevice))) { try IDXFile(contentsOf: device) }
         let missing = folder.appendingPathComponent("missing.gz")
         #expect(throws: error(missing, .notFound)) { try IDXFile(contentsOf: missing) }
-        // Through the dataset folder: the FIFO is named, not waited on.
-        for name in ["train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
-            try FileManager.default.copyItem(at: idxCorpus(name.contains("images") ? "valid-images.idx" : "valid-labels.idx"),
-                                             to: folder.appendingPathComponent(name))
-        }
-        #expect(throws: error(fifo, .notRegularFile(.fifo))) { try ImageDataset(folder: folder.path) }
     }
 
     @Test func malformedFilesGiveTypedReasons() {
@@ -156,35 +129,5 @@ func idxHeader(_ shape: [UInt32]) -> [UInt8] {
             guard case .corruptGzip = error.reason else { Issue.record("\(error)"); return }
         } catch { Issue.record("\(error)") }
         #expect(IDXError(path: "f", reason: .badMagic([1, 0, 8, 1])).description == "f: bad magic number 0x01000801 (expected 0x000008nn)")
-    }
-
-    @Test func datasetsAreCheckedBeforeUse() throws {
-        let labels = idxCorpus("valid-labels.idx")
-        let zeroWidth = idxCorpus("zero-width-images.idx")
-        #expect(throws: error(zeroWidth, .emptyImages(imageShape: [0, 28]))) { try LabeledImages(images: zeroWidth, labels: labels) }
-        let images = idxCorpus("valid-images.idx.gz")
-        let outOfRange = idxCorpus("label-out-of-range.idx")
-        #expect(throws: error(outOfRange, .countMismatch(labels: 2, images: 3, imagesFile: "valid-images.idx.gz"))) {
-            try LabeledImages(images: images, labels: outOfRange)
-        }
-        let imageFile = IDXFile(shape: [2, 1, 1], bytes: [0, 0])
-        #expect(throws: IDXError(path: "l", reason: .labelOutOfRange(label: 12, index: 1, classes: 10))) {
-            try LabeledImages(imageFile: imageFile, labelFile: try IDXFile(contentsOf: outOfRange), imagesPath: "i", labelsPath: "l")
-        }
-        let read = try LabeledImages(images: images, labels: idxCorpus("valid-labels.idx.gz"))
-        #expect(read.count == 3 && read.features == 16 && read.labels == [0, 2, 9])
-
-        // An empty split (item 11: "test accuracy 0.00 %") is refused by the dataset loader.
-        let folder = try temporaryFolder("idx-empty-split")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        try IDXFile(shape: [2, 2, 2], bytes: Array(0 ..< 8)).writeGzipped(to: folder.appendingPathComponent("train-images-idx3-ubyte.gz"))
-        try IDXFile(shape: [2], bytes: [0, 1]).writeGzipped(to: folder.appendingPathComponent("train-labels-idx1-ubyte.gz"))
-        try IDXFile(shape: [0, 2, 2], bytes: []).writeGzipped(to: folder.appendingPathComponent("t10k-images-idx3-ubyte.gz"))
-        try IDXFile(shape: [0], bytes: []).writeGzipped(to: folder.appendingPathComponent("t10k-labels-idx1-ubyte.gz"))
-        #expect(throws: IDXError(path: folder.path, reason: .emptySplit("test"))) { try ImageDataset(folder: folder.path) }
-        // writeGzipped is atomic and leaves no temporary file.
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() == [
-            "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-        ])
     }
 }
