@@ -63,8 +63,9 @@ public struct SpectrumSweep: Sendable, Codable, Equatable {
     /// The deepest network of a tanh or erf sweep: their theory has no closed form, and the
     /// heat map's critical curve (201 q0 × up to 401 σ, a 4001-node quadrature of an L-layer
     /// product each, and a bisection) costs time in proportion to L: about 5 s per layer in a
-    /// release build on 2 cores (62 s in a debug build), so 1000 layers take over an hour.
-    public static let maximumSmoothLayers = 1000
+    /// release build on 2 cores (62 s in a debug build). 100 layers keep the longest accepted
+    /// sweep under ten minutes of curve; deeper smooth networks are the study's, not the sweep's.
+    public static let maximumSmoothLayers = 100
     public static let maximumWidth = 1_000_000
     public static let maximumSamples = 1_000_000
 
