@@ -193,6 +193,12 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
             var values = [Double](repeating: 0, count: network.outputWidth)
             let count = min(rows, columns)
             if count > 0 {
+                // Each layer's factor is finite, but their product can still overflow; LAPACK
+                // would answer an infinite entry with an illegal-argument code, not a reason.
+                let overflowing = product.withUnsafeMutableBufferPointer { a in
+                    a[0 ..< rows * columns].reduce(0) { $1.isFinite ? $0 : $0 + 1 }
+                }
+                if overflowing > 0 { throw .jacobianOverflows(layers: network.layerCount, count: overflowing) }
                 // The product buffer is scratch, so LAPACK may overwrite it in place.
                 let info = product.withUnsafeMutableBufferPointer { a in
                     singular.withUnsafeMutableBufferPointer { s in

@@ -23,6 +23,9 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
     case emptyLayer(layer: Int, shape: [Int])
     /// A pre-activation became NaN or infinite inside the network (the weights overflow).
     case nonFinitePreActivation(layer: Int, count: Int)
+    /// The Jacobian itself overflows: a product of `layers` finite layer Jacobians holds `count`
+    /// infinite or NaN entries (weights too large for the precision at this depth).
+    case jacobianOverflows(layers: Int, count: Int)
     /// LAPACK's singular value decomposition failed (`info ≠ 0`).
     case singularValueDecomposition(routine: String, info: Int)
 
@@ -68,6 +71,8 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
             "layer \(layer) weight has shape \(shape): a network needs at least one input and one output per layer"
         case .nonFinitePreActivation(let layer, let count):
             "the pre-activation of layer \(layer) holds \(count) NaN or infinite value\(count == 1 ? "" : "s") (the weights overflow)"
+        case .jacobianOverflows(let layers, let count):
+            "the Jacobian of the \(layers) layers holds \(count) infinite or NaN entr\(count == 1 ? "y" : "ies"): the weights are too large for this precision at this depth"
         case .singularValueDecomposition(let routine, let info):
             "\(routine) failed with info = \(info)"
         case .invalidConfiguration(let field, let value, let expected):
