@@ -33,6 +33,9 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
     /// A number of `report.json` is NaN or infinite, which JSON cannot hold: `field` is its
     /// place in the report (e.g. `readout.trueClassLikelihoods[2]`), `value` its text.
     case notRepresentable(field: String, value: String)
+    /// The analyses of `samples` chosen images would need `estimatedBytes`, more than the memory
+    /// budget allows (each holds per-layer and per-class maps of the input's size).
+    case tooManySamples(samples: Int, estimatedBytes: Double, limitBytes: Double)
 
     public var description: String {
         switch self {
@@ -56,6 +59,9 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
             error.description
         case .distanceNotFinite(let layer, let sigma):
             "layer \(layer)'s distance from identity ‖W−σI‖/‖σI‖ overflows a double (σ = \(sigma)): the weights are too large for σ"
+        case .tooManySamples(let samples, let bytes, let limit):
+            String(format: "%d chosen images need about %.1f GB for their maps (per layer and per class), more than the %.1f GB allowed (80 %% of physical memory); choose fewer",
+                   samples, bytes / 1e9, limit / 1e9)
         case .notRepresentable(let field, let value):
             "report.json cannot hold \(field) = \(value) (NaN or infinite; the weights are too large for \(Float.self) arithmetic?)"
         }
