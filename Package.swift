@@ -163,7 +163,7 @@ let package = Package(
             name: "TensorAlgebraTests",
             dependencies: ["IsometrySupport", "FileFormats", "TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")],
             resources: [.copy("Fixtures")]),
-        // Hostile and degenerate IDX files and datasets.
+        // IDX files as datasets read them, hostile and degenerate ones included; gathers, shuffles.
         .testTarget(
             name: "DatasetsTests",
             dependencies: ["IsometrySupport", "FileFormats", "Datasets", "TensorAlgebra", "CZlib"]),
@@ -172,14 +172,20 @@ let package = Package(
             dependencies: ["Reports", "IsometrySupport", "Spectrum", "Networks", "TensorAlgebra", "GridShards"]),
         // The shared drawing primitives: axes, colour scales and bars, captions, numbers.
         .testTarget(name: "FiguresTests", dependencies: ["IsometrySupport", "Figures"]),
+        // The model: checkpoints (Fixtures: a file written by Python's safetensors), numpy layer
+        // folders, batched evaluation.
         .testTarget(
-            name: "TrainingTests",
-            dependencies: ["IsometrySupport", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"],
+            name: "NetworksTests",
+            dependencies: ["TestSupport", "FileFormats", "Networks", "Datasets", "TensorAlgebra"],
             resources: [.copy("Fixtures")]),
         .testTarget(
+            name: "TrainingTests",
+            dependencies: ["TestSupport", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra"]),
+        .testTarget(
             name: "InterpretationTests",
-            dependencies: ["TestSupport", "IsometrySupport", "Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"]),
-        // Helpers the tests of several modules share (models and data built the same way).
+            dependencies: ["TestSupport", "Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra"]),
+        // Helpers the tests of several modules share: models and data built the same way,
+        // temporary folders.
         .target(name: "TestSupport", dependencies: ["Networks", "Datasets", "TensorAlgebra"], path: "Tests/TestSupport"),
         // Every figure, page and printed report against the numbers it draws.
         .testTarget(
@@ -194,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "TrainCommandTests",
             dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
-        .testTarget(name: "GridShardsTests", dependencies: ["GridShards", "IsometrySupport"]),
+        .testTarget(name: "GridShardsTests", dependencies: ["TestSupport", "GridShards", "IsometrySupport"]),
         .testTarget(
             name: "StudyTests",
             dependencies: ["TestSupport", "Study", "Training", "Spectrum", "Datasets", "Networks", "TensorAlgebra", "GridShards"]),
@@ -203,6 +209,6 @@ let package = Package(
             dependencies: ["StudyCommand", "Study", "CommandTestSupport", "TensorAlgebra"]),
         .testTarget(
             name: "SpectrumCommandTests",
-            dependencies: ["FileFormats", "SpectrumCommand", "CommandTestSupport", "TensorAlgebra", "GridShards"]),
+            dependencies: ["FileFormats", "SpectrumCommand", "CommandTestSupport", "TensorAlgebra"]),
     ]
 )
