@@ -4,7 +4,7 @@ import Foundation
 import Networks
 import Testing
 import TestSupport
-@_spi(RawBLAS) import TensorAlgebra
+import TensorAlgebra
 @testable import Training
 
 /// The trainer's state in a checkpoint: written in memory or streamed to a file, read back, and

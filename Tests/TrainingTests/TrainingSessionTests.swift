@@ -4,7 +4,7 @@ import Foundation
 import Networks
 import Testing
 import TestSupport
-@_spi(RawBLAS) import TensorAlgebra
+import TensorAlgebra
 @testable import Training
 
 /// A run with its folder: files written, resumed where it stopped, settings and sizes refused

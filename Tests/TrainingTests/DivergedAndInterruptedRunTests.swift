@@ -4,11 +4,11 @@ import Foundation
 import Networks
 import Testing
 import TestSupport
-@_spi(RawBLAS) import TensorAlgebra
+import TensorAlgebra
 @testable import Training
 
 /// What a session leaves behind when a run diverges or is interrupted.
-@Suite struct RunGuaranteeTests {
+@Suite struct DivergedAndInterruptedRunTests {
     let data = ImageDataset(train: syntheticImages(count: 96, features: 6, classes: 3, seed: 31),
                             test: syntheticImages(count: 30, features: 6, classes: 3, seed: 32))
 
