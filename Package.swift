@@ -96,7 +96,7 @@ let package = Package(
 
         .executableTarget(
             name: "SpectrumCommand",
-            dependencies: ["Reports", "GridShards", "Spectrum", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+            dependencies: ["IsometrySupport", "Reports", "GridShards", "Spectrum", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Trainability against depth: a grid of trainings beside the spectrum theory.
@@ -111,7 +111,7 @@ let package = Package(
 
         .executableTarget(
             name: "StudyCommand",
-            dependencies: ["Reports", "FileFormats", "Study", "Training", "Datasets", "Networks", "TensorAlgebra", "GridShards", "CommandSupport",
+            dependencies: ["IsometrySupport", "Reports", "FileFormats", "Study", "Training", "Datasets", "Networks", "TensorAlgebra", "GridShards", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(
@@ -121,7 +121,7 @@ let package = Package(
 
         .executableTarget(
             name: "InterpretCommand",
-            dependencies: ["Reports", "FileFormats", "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+            dependencies: ["IsometrySupport", "Reports", "FileFormats", "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(
@@ -161,30 +161,36 @@ let package = Package(
 
         .testTarget(
             name: "TensorAlgebraTests",
-            dependencies: ["IsometrySupport", "FileFormats", "TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: ["FileFormats", "TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")],
             resources: [.copy("Fixtures")]),
         // The file formats (.npy, safetensors, IDX): round trips, hostile files, the writers' refusals.
         .testTarget(
             name: "FileFormatsTests",
             dependencies: ["IsometrySupport", "FileFormats", "TensorAlgebra", "CZlib"],
             resources: [.copy("Fixtures")]),
-        // Hostile and degenerate datasets.
+        // IDX files as datasets read them, hostile and degenerate ones included; gathers, shuffles.
         .testTarget(
             name: "DatasetsTests",
-            dependencies: ["IsometrySupport", "FileFormats", "Datasets", "TensorAlgebra", "CZlib"]),
+            dependencies: ["IsometrySupport", "FileFormats", "Datasets", "TensorAlgebra"]),
         .testTarget(
             name: "SpectrumTests",
             dependencies: ["Reports", "IsometrySupport", "Spectrum", "Networks", "TensorAlgebra", "GridShards"]),
         // The shared drawing primitives: axes, colour scales and bars, captions, numbers.
         .testTarget(name: "FiguresTests", dependencies: ["IsometrySupport", "Figures"]),
+        // The model: checkpoints (Fixtures: a file written by Python's safetensors), numpy layer
+        // folders, batched evaluation.
         .testTarget(
-            name: "TrainingTests",
-            dependencies: ["IsometrySupport", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"],
+            name: "NetworksTests",
+            dependencies: ["TestSupport", "FileFormats", "Networks", "Datasets", "TensorAlgebra"],
             resources: [.copy("Fixtures")]),
         .testTarget(
+            name: "TrainingTests",
+            dependencies: ["TestSupport", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra"]),
+        .testTarget(
             name: "InterpretationTests",
-            dependencies: ["TestSupport", "IsometrySupport", "Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures"]),
-        // Helpers the tests of several modules share (models and data built the same way).
+            dependencies: ["IsometrySupport", "TestSupport", "Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra"]),
+        // Helpers the tests of several modules share: models and data built the same way,
+        // temporary folders.
         .target(name: "TestSupport", dependencies: ["Networks", "Datasets", "TensorAlgebra"], path: "Tests/TestSupport"),
         // Every figure, page and printed report against the numbers it draws.
         .testTarget(
@@ -199,7 +205,7 @@ let package = Package(
         .testTarget(
             name: "TrainCommandTests",
             dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
-        .testTarget(name: "GridShardsTests", dependencies: ["GridShards", "IsometrySupport"]),
+        .testTarget(name: "GridShardsTests", dependencies: ["TestSupport", "GridShards", "IsometrySupport"]),
         // The durable writer, staged outputs, the output-folder lock and its tidying.
         .testTarget(name: "IsometrySupportTests", dependencies: ["IsometrySupport", "CommandSupport"]),
         .testTarget(
@@ -210,6 +216,6 @@ let package = Package(
             dependencies: ["StudyCommand", "Study", "CommandTestSupport", "TensorAlgebra"]),
         .testTarget(
             name: "SpectrumCommandTests",
-            dependencies: ["FileFormats", "SpectrumCommand", "CommandTestSupport", "TensorAlgebra", "GridShards"]),
+            dependencies: ["FileFormats", "SpectrumCommand", "CommandTestSupport", "TensorAlgebra"]),
     ]
 )

@@ -8,7 +8,7 @@ import os
 import numpy as np
 from safetensors.numpy import save_file
 
-out = os.path.join(os.path.dirname(__file__), "..", "Tests", "TrainingTests", "Fixtures")
+out = os.path.join(os.path.dirname(__file__), "..", "Tests", "NetworksTests", "Fixtures")
 os.makedirs(out, exist_ok=True)
 tensors = {
     "layers.0.weight": (np.arange(16, dtype=np.float32).reshape(4, 4) / 8),

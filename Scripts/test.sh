@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: builds the package, runs the whole test suite, compiles every Swift
+# The test command: builds the package, checks the module graph (Scripts/check-architecture.sh),
+# runs the whole test suite, compiles every Swift
 # example in the documentation and runs the quick ones (Scripts/check-examples.sh), then builds
 # and runs Examples/Research, a separate package that uses Isometry through its public API.
 set -euo pipefail
@@ -7,6 +8,8 @@ cd "$(dirname "$0")/.."
 . Scripts/lib/ensure-packages.sh
 ensure_packages pkg-config libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist
 swift build --build-tests
+# Imports against Package.swift, no Figures in the science modules, docs/architecture.md's table.
+Scripts/check-architecture.sh
 swift test
 Scripts/check-examples.sh
 Scripts/check-report.sh

@@ -39,9 +39,9 @@ public struct ColorMap: Sendable {
 /// A colour scale: how values become colours, and what its colour bar says.
 ///
 /// Three kinds:
-/// * ``sequential(_:domain:label:logarithmic:)``: `map` runs from `domain`'s lower end to its
+/// * ``ColorScale/sequential(_:domain:label:logarithmic:note:)``: `map` runs from `domain`'s lower end to its
 ///   upper end (linearly, or in log10 for counts spanning decades);
-/// * ``diverging(_:domain:center:label:)``: `center` (usually 0) is the map's middle (white
+/// * ``ColorScale/diverging(_:domain:center:label:note:)``: `center` (usually 0) is the map's middle (white
 ///   for ``ColorMap/diverging``) and equal distances from it get equal colour depth on both
 ///   sides; the domain (what the bar shows) may be lopsided, e.g. −12 … +7;
 /// * ``fitted(to:label:center:sequential:diverging:)`` chooses from the data: diverging and

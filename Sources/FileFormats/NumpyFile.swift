@@ -217,7 +217,7 @@ public struct NumpyArray: Sendable, Equatable {
         return out
     }
 
-    /// Writes the file atomically (``AtomicFile``: a temporary file in the same folder, fsync,
+    /// Writes the file atomically (IsometrySupport's `AtomicFile`: a temporary file in the same folder, fsync,
     /// rename, fsync of the folder), so a crash never leaves a half-written array behind.
     public func write(to url: URL) throws {
         try AtomicFile.write(encoded(source: url.path), to: url)

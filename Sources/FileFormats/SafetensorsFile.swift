@@ -241,7 +241,7 @@ public struct SafetensorsFile: Sendable {
         return withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json
     }
 
-    /// Writes atomically (``AtomicFile``): a temporary file in the same folder, fsync, rename,
+    /// Writes atomically (IsometrySupport's `AtomicFile`): a temporary file in the same folder, fsync, rename,
     /// fsync of the folder. The tensors are written one after another, not concatenated first:
     /// a deep network's checkpoint costs no second copy of its weights in memory.
     public func write(to url: URL) throws {
@@ -691,7 +691,7 @@ public struct SafetensorsStreamWriter<Scalar: BLASScalar> {
         tensors[name] = tensor
     }
 
-    /// Atomically (``AtomicFile``), as `SafetensorsFile.write(to:)`.
+    /// Atomically (`AtomicFile`), as `SafetensorsFile.write(to:)`.
     public func write(to url: URL) throws {
         let names = tensors.keys.sorted()
         let dtype: SafetensorsFile.DType = Scalar.self == Float.self ? .f32 : .f64

@@ -45,7 +45,7 @@ public struct DatasetLinearisation: Sendable, Codable, Equatable {
     /// is called after every batch, with total = count + samples.count images.
     ///
     /// Throws before any work when the classifier cannot be linearised exactly
-    /// (``IdentityClassifier/checkInterpretable()``) or the data does not fit it (another
+    /// (`checkInterpretable()`) or the data does not fit it (another
     /// feature count, no images, a sample index out of range). A batch size or count below 1 is
     /// a programming error.
     public init<Scalar: BLASScalar>(

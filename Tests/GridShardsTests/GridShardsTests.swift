@@ -2,6 +2,7 @@ import Foundation
 import GridShards
 import IsometrySupport
 import Testing
+import TestSupport
 
 /// A toy grid: `size` points, row i holds i² (as text), so any split can be checked.
 struct ToyGrid: Codable, Equatable {
@@ -25,12 +26,6 @@ let toyFormat = GridFileFormat<ToyGrid, ToyRow>(
     check: { _, row in row.value.isNaN ? "value is nan" : nil })
 
 func toyRow(_ i: Int) -> ToyRow { ToyRow(index: i, value: Double(i * i) / 7) }
-
-func temporaryFolder() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-shards-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
 
 @Suite struct ShardTests {
     @Test func parsingAndRefusals() throws {
@@ -120,7 +115,7 @@ func temporaryFolder() throws -> URL {
     }
 
     @Test func writerResumesAndNeverRecomputes() throws {
-        let folder = try temporaryFolder()
+        let folder = try temporaryFolder("shards")
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("toy-part-1-of-2.csv")
         let record = ShardRecord(shard: try Shard(1, of: 2), command: ["toy"])
@@ -163,7 +158,7 @@ func temporaryFolder() throws -> URL {
         }
         #expect(GridShardError.tooManyShards(path: nil, shard: try Shard(1, of: 11), pointCount: 10).description
             == "shard 1/11 splits the grid into more parts than its 10 points (n must be at most 10)")
-        let folder = try temporaryFolder()
+        let folder = try temporaryFolder("shards")
         defer { try? FileManager.default.removeItem(at: folder) }
         #expect(throws: GridShardError.tooManyShards(path: nil, shard: try Shard(1, of: 11), pointCount: 10)) {
             try GridShardWriter(format: toyFormat, grid: ToyGrid(size: 10), shard: ShardRecord(shard: try Shard(1, of: 11), command: []),
@@ -200,7 +195,7 @@ func temporaryFolder() throws -> URL {
     }
 
     @Test func gridFilesAreReadWithinABudget() throws {
-        let folder = try temporaryFolder()
+        let folder = try temporaryFolder("shards")
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("toy.csv")
         let text = toyFormat.text(grid: ToyGrid(size: 10), rows: (0 ..< 10).map(toyRow))
@@ -260,7 +255,7 @@ func temporaryFolder() throws -> URL {
     }
 
     @Test func appendAddsTheRowInPlace() throws {
-        let folder = try temporaryFolder()
+        let folder = try temporaryFolder("shards")
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("toy.csv")
         let writer = try GridShardWriter(format: toyFormat, grid: grid, shard: nil, url: url)
@@ -275,7 +270,7 @@ func temporaryFolder() throws -> URL {
     }
 
     @Test func aTornLastRowIsDroppedOnResume() throws {
-        let folder = try temporaryFolder()
+        let folder = try temporaryFolder("shards")
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("toy.csv")
         var writer = try GridShardWriter(format: toyFormat, grid: grid, shard: nil, url: url)

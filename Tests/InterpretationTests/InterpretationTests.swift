@@ -1,5 +1,4 @@
 import Datasets
-import Figures
 import Foundation
 import Networks
 import Testing
@@ -80,7 +79,8 @@ func randomInputs(_ count: Int, features: Int, classes: Int, seed: UInt64) -> Te
     }
 }
 
-@Suite struct ReadoutAndPNGTests {
+/// Per-layer readouts against the evaluation and an image-by-image reference.
+@Suite struct LayerReadoutTests {
     @Test func readoutAgreesWithTheTrainersEvaluation() throws {
         var generator = SeededGenerator(seed: 1)
         let classifier = IdentityClassifier<Float>(inputFeatures: 12, classes: 3, layers: 3, initialization: .gaussian, sigma: 1.2, using: &generator)
@@ -114,16 +114,5 @@ func randomInputs(_ count: Int, features: Int, classes: Int, seed: UInt64) -> Te
             #expect(abs(readout.accuracies[l] - Double(correct[l]) / 60) <= 1.0 / 60 + 1e-12)
             #expect(abs(readout.trueClassLikelihoods[l] - likelihood[l] / 60) <= 1e-5)
         }
-    }
-
-    @Test func pngHasValidStructure() {
-        let image = PNGImage.diverging([-1, 0, 1, 0.5], width: 2, height: 2)
-        let bytes = image.encoded()
-        #expect(Array(bytes[0 ..< 8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        #expect(String(decoding: bytes[12 ..< 16], as: UTF8.self) == "IHDR")
-        #expect(String(decoding: bytes[(bytes.count - 8) ..< (bytes.count - 4)], as: UTF8.self) == "IEND")
-        // Zero maps to the white centre of the diverging scale.
-        #expect(image.pixels[3 ..< 6].allSatisfy { $0 > 240 })
-        #expect(image.dataURI.hasPrefix("data:image/png;base64,iVBOR"))
     }
 }

@@ -4,7 +4,7 @@ import Networks
 import Testing
 import TestSupport
 import TensorAlgebra
-@testable import Interpretation
+import Interpretation
 
 /// 3 × 4 images with random pixels and labels for `perturbedClassifier` (12 features, 3 classes).
 func randomImages(_ count: Int, seed: UInt64 = 4) -> LabeledImages {

@@ -2,7 +2,7 @@ import Foundation
 import Networks
 import Testing
 import TensorAlgebra
-@testable import Spectrum
+import Spectrum
 import Reports
 import IsometrySupport
 

@@ -15,12 +15,6 @@ func tinyGrid(lr: Double = 0.05, activation: Activation = .hardTanh, precision: 
               precision: precision, spectrumInputs: 2)
 }
 
-func temporaryFolder() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-study-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
 @Suite struct StudyGridTests {
     @Test func enumerationIsDepthThenArmThenSeed() {
         let grid = StudyGrid(depths: [2, 5], sigmas: [0.9, 1.1], initializations: [.identity, .gaussian, .orthogonal, .he], seeds: [7, 8])
@@ -143,7 +137,7 @@ func temporaryFolder() throws -> URL {
         let study = try Study(grid: tinyGrid(precision: .float), data: data)
         let grid = study.grid
         let whole = try (0 ..< grid.pointCount).map { try study.run($0) }
-        let folder = try temporaryFolder()
+        let folder = try temporaryFolder("study")
         defer { try? FileManager.default.removeItem(at: folder) }
         var parts: [(path: String, text: String)] = []
         for k in 1 ... 3 {
@@ -171,7 +165,7 @@ func temporaryFolder() throws -> URL {
 
     @Test func resumeSkipsFinishedPoints() throws {
         let study = try Study(grid: tinyGrid(), data: tinyData())
-        let folder = try temporaryFolder()
+        let folder = try temporaryFolder("study")
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("study.csv")
         let all = Array(0 ..< study.grid.pointCount)

@@ -12,7 +12,7 @@ extension SpectrumReport {
     /// panel of their own.
     ///
     /// Every number written in the figure is one the report's ``text`` prints, from the same
-    /// ``SpectrumComparison`` row (the atom rows: the fraction within the row's window of the
+    /// `SpectrumComparison` row (the atom rows: the fraction within the row's window of the
     /// atom, measured and theory); each such label carries `data-quantity` (the row's name)
     /// and `data-kind` (`measured` or `theory`). A caption line says what is plotted and from
     /// how many samples.

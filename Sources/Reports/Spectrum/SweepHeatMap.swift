@@ -8,7 +8,7 @@ extension SpectrumSweep {
     /// mean eigenvalue, measured and theoretical, each with the critical curve α·σ²ᴸ = 1.
     ///
     /// Every colour scale has a colour bar. The fraction panels share the scale 0 … 1; the two
-    /// log10-mean panels share one scale fitted to their values (``ColorScale/fitted(to:label:center:sequential:diverging:)``:
+    /// log10-mean panels share one scale fitted to their values (Figures' `ColorScale.fitted(to:label:center:sequential:diverging:)`:
     /// diverging and symmetric about 0, white at mean λ = 1, when both signs occur; sequential
     /// otherwise), so that measurement and theory compare cell by cell. Cells meet without
     /// seams (`crispEdges`, each reaching one pixel under its neighbour). A caption gives the
