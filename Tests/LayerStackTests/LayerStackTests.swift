@@ -131,9 +131,11 @@ func dot<Scalar: BLASScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>) -> Double
         for s in 1 ..< 6 { step(s) }
         #expect(addresses() == first)
         #expect(workspace.allocatedBytes == bytes)
-        // Activations, patterns of the two activation layers, tangents, cotangents, gradients.
-        let activations = 4 * (30 + 30 + 16 + 16 + 5)
-        #expect(bytes == 4 * (activations + 4 * (30 + 16) + 2 * activations + 4 * 20 + stack.parameterCount))
+        // Layer outputs, the two activation layers' patterns, tangents (as the outputs),
+        // cotangents (the input gradient and every layer's but the last's) and gradients.
+        let outputs = 4 * (30 + 30 + 16 + 16 + 5)
+        let cotangents = 4 * (20 + 30 + 30 + 16 + 16)
+        #expect(bytes == 4 * (outputs + 4 * (30 + 16) + outputs + cotangents + stack.parameterCount))
     }
 
     @Test func aCopyOfAParameterIsLeftAsItWas() throws {
