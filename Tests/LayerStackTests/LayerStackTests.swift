@@ -94,6 +94,19 @@ func dot<Scalar: BLASScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>) -> Double
                               matmul(Tensor<Double>.ones([1, 3]), stack.jacobian(at: x.row(0)))) <= 1e-14)
     }
 
+    @Test func aMultilayerPerceptronIsTheSameFunctionAsAStack() {
+        var generator = SeededGenerator(seed: 4)
+        for activation in Activation.allCases {
+            let weights = (0 ..< 3).map { _ in Tensor<Double>.randomNormal([6, 6], standardDeviation: 0.5, using: &generator) }
+            let biases = (0 ..< 3).map { _ in Optional(Tensor<Double>.randomNormal([6], using: &generator)) }
+            let network = MultilayerPerceptron(weights: weights, biases: biases, activation: activation)
+            let stack = LayerStack(network)
+            let x = Tensor<Double>.randomNormal([5, 6], using: &generator)
+            #expect(relativeError(stack(x), network(x)) <= 1e-15, "\(activation)")
+            #expect(stack.parameterNames == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"])
+        }
+    }
+
     @Test func theLastLayerIsLinearByDefault() {
         var generator = SeededGenerator(seed: 1)
         let stack = LayerStack<Float>.multilayerPerceptron(widths: [20, 30, 16, 5], activation: .relu, using: &generator)
