@@ -326,5 +326,17 @@ struct Scale<Scalar: BLASScalar>: Layer {
                 == "'stack.safetensors': layer 0 (dense) needs whole numbers inputs ≥ 1 and outputs ≥ 1")
         #expect(load(with(#"{"format":"isometry-layer-stack/1","input_shape":[5],"layers":[{"kind":"dense","inputs":4,"outputs":3}]}"#))
                 == "'stack.safetensors': layer 0 (dense 4 → 3) takes [4] but receives [5] from the input")
+        let header = #"{"format":"isometry-layer-stack/1","input_shape":[4],"layers":["#
+        #expect(load(with(header + #"{"kind":"dense","inputs":4,"outputs":3,"bias":1}]}"#))
+                == "'stack.safetensors': layer 0 (dense) bias must be true or false")
+        #expect(load(with(header + #"{"kind":"leaky-relu","slope":"steep"}]}"#))
+                == "'stack.safetensors': layer 0 (leaky-relu) slope must be a finite number")
+        #expect(load(with(#"{"format":"isometry-layer-stack/1","input_shape":[0],"layers":[{"kind":"flatten"}]}"#))
+                == "'stack.safetensors': metadata 'isometry.architecture' is not a layer-stack architecture: input_shape [0], expected extents ≥ 1")
+        #expect(load(with(header + "]}"))
+                == "'stack.safetensors': metadata 'isometry.architecture' is not a layer-stack architecture: no layers")
+        var wide = stack.safetensorsFile()
+        wide.set("0.weight", Tensor<Float>.zeros([3, 5]))
+        #expect(load(wide) == "'stack.safetensors': '0.weight' of layer 0 (dense 4 → 3) has shape [3, 5], expected [3, 4]")
     }
 }

@@ -24,6 +24,8 @@ public struct ActivationLayer<Scalar: BLASScalar>: Layer {
     public func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] { shape }
     public func patternShape(forInput shape: [Int]) -> [Int]? { shape }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>) {
         let function = function
         output.withUnsafeMutableBufferPointer { y in
@@ -47,6 +49,8 @@ public struct ActivationLayer<Scalar: BLASScalar>: Layer {
     }
 
     /// output ← pattern ⊙ vector, row by row; a one-row pattern serves every row.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func scale(_ vector: Tensor<Scalar>, by pattern: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
         let rows = vector.shape[0]
         let width = rows == 0 ? 0 : vector.count / rows
@@ -89,6 +93,8 @@ public struct Flatten<Scalar: BLASScalar>: Layer {
         Self.copy(cotangent, into: &inputCotangent)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func copy(_ source: Tensor<Scalar>, into target: inout Tensor<Scalar>) {
         target.withUnsafeMutableBufferPointer { t in
             source.withUnsafeBufferPointer { s in

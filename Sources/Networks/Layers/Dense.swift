@@ -62,6 +62,8 @@ public struct Dense<Scalar: BLASScalar>: Layer {
                 "Dense.updateParameters: a parameter changed shape (weight \(weightShape) → \(weight.shape), bias \(biasShape) → \(storedBias.shape))")
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>) {
         if hasBias {
             let (rows, width) = (output.shape[0], outputs)
@@ -84,6 +86,8 @@ public struct Dense<Scalar: BLASScalar>: Layer {
         matmul(cotangent, weight, into: &inputCotangent)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func parameterGradients(
         input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into gradients: inout [Tensor<Scalar>]
     ) {

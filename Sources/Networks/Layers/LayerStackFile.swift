@@ -43,16 +43,12 @@ extension LayerStack {
                 throw fail(.unknownLayerKind(layer: indices[l], kind: description.kind))
             }
         }
-        let shapes: [[Int]]
-        switch Self.chain(inputShape: architecture.inputShape, layers: layers) {
-        case .success(let chained): shapes = chained
-        case .failure(let problem):
+        if case .failure(let problem) = Self.chain(inputShape: architecture.inputShape, layers: layers) {
             let l = problem.layer
             let from = l == 0 ? "the input" : "layer \(indices[l - 1]) (\(layers[l - 1].layerDescription))"
             throw fail(.layersDoNotChain(layer: indices[l], kind: layers[l].layerDescription.description,
                                          takes: problem.takes, receives: problem.receives, from: from))
         }
-        _ = shapes
         var used: Set<String> = []
         var values: [[Tensor<Scalar>]] = []
         for (l, layer) in layers.enumerated() {
@@ -124,7 +120,9 @@ extension LayerStack {
     /// `safetensors.torch.save_file(model.state_dict(), path)`: dense layers from the
     /// `<index>.weight` (and `<index>.bias`) tensors in index order, `activations[k]` after
     /// dense layer k, none after the last (its outputs are the logits), so there is one
-    /// activation fewer than dense layers.
+    /// activation fewer than dense layers. The indices need not be consecutive (a `Dropout`
+    /// module between two `Linear`s holds no tensor either); errors name layers by the file's
+    /// indices, and the stack, written back, numbers its layers 0, 1, 2, ….
     public init(pytorchStateDict url: URL, activations: [Nonlinearity]) throws(LayerStackError) {
         try self.init(stateDict: try Self.readFile(url), path: url.path, activations: activations)
     }
