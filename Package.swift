@@ -214,6 +214,11 @@ let package = Package(
         .testTarget(
             name: "StudyCommandTests",
             dependencies: ["StudyCommand", "Study", "CommandTestSupport", "TensorAlgebra"]),
+        // The layer stack against PyTorch fixtures (Scripts/make_layer_fixtures.py).
+        .testTarget(
+            name: "LayerStackTests",
+            dependencies: ["Networks", "FileFormats", "TensorAlgebra", "IsometrySupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SpectrumCommandTests",
             dependencies: ["FileFormats", "SpectrumCommand", "CommandTestSupport", "TensorAlgebra"]),

@@ -1,0 +1,243 @@
+import Foundation
+import TensorAlgebra
+import FileFormats
+import IsometrySupport
+
+// Reading and writing a layer stack as safetensors: tensors under PyTorch's state_dict names
+// (`<layer index>.weight`, `<layer index>.bias`), the architecture as JSON in the metadata
+// (`isometry.architecture`), so that a file written here rebuilds its stack with no flags and
+// loads into the same `nn.Sequential` in PyTorch; and PyTorch's own state dicts, which carry
+// no architecture, given their activations.
+
+extension LayerStack {
+    /// A closure that builds the layers of kinds of the caller's own from their descriptions
+    /// (nil for a kind it does not know either); its layers' parameters are then read from the
+    /// file like the built-in ones'.
+    public typealias CustomLayerBuilder = @Sendable (LayerDescription) -> (any Layer<Scalar>)?
+
+    /// The stack described by `architecture`, its parameters read from `file`: every layer
+    /// built and chained, then every parameter found with its layer's shape, no tensor left
+    /// over, all finite. `moduleIndices[l]` is the index layer l has in the file's names
+    /// (default: l); `path` names the file in errors.
+    public init(
+        architecture: LayerStackArchitecture, parameters file: SafetensorsFile, path: String,
+        moduleIndices: [Int]? = nil, customLayer: CustomLayerBuilder? = nil
+    ) throws(LayerStackError) {
+        func fail(_ problem: LayerStackError.Problem) -> LayerStackError { LayerStackError(path: path, problem: problem) }
+        let indices = moduleIndices ?? Array(architecture.layers.indices)
+        require(indices.count == architecture.layers.count, "LayerStack: \(indices.count) module indices for \(architecture.layers.count) layers")
+        guard architecture.format == LayerStackArchitecture.currentFormat else {
+            throw fail(.invalidArchitecture("format \"\(architecture.format)\", expected \"\(LayerStackArchitecture.currentFormat)\""))
+        }
+        guard !architecture.layers.isEmpty else { throw fail(.invalidArchitecture("no layers")) }
+        guard !architecture.inputShape.isEmpty, architecture.inputShape.allSatisfy({ $0 >= 1 }) else {
+            throw fail(.invalidArchitecture("input_shape \(architecture.inputShape), expected extents ≥ 1"))
+        }
+        var layers: [any Layer<Scalar>] = []
+        for (l, description) in architecture.layers.enumerated() {
+            if let custom = customLayer?(description) {
+                layers.append(custom)
+            } else if let layer = try Self.builtInLayer(description, index: indices[l], path: path) {
+                layers.append(layer)
+            } else {
+                throw fail(.unknownLayerKind(layer: indices[l], kind: description.kind))
+            }
+        }
+        if case .failure(let problem) = Self.chain(inputShape: architecture.inputShape, layers: layers) {
+            let l = problem.layer
+            let from = l == 0 ? "the input" : "layer \(indices[l - 1]) (\(layers[l - 1].layerDescription))"
+            throw fail(.layersDoNotChain(layer: indices[l], kind: layers[l].layerDescription.description,
+                                         takes: problem.takes, receives: problem.receives, from: from))
+        }
+        var used: Set<String> = []
+        var values: [[Tensor<Scalar>]] = []
+        for (l, layer) in layers.enumerated() {
+            var loaded: [Tensor<Scalar>] = []
+            let kind = layer.layerDescription.description
+            for (name, parameter) in zip(layer.parameterNames, layer.parameters) {
+                let tensorName = "\(indices[l]).\(name)"
+                guard let entry = file.entries[tensorName] else {
+                    throw fail(.missingTensor(name: tensorName, layer: indices[l], kind: kind, expected: parameter.shape))
+                }
+                guard entry.shape == parameter.shape else {
+                    throw fail(.wrongShape(name: tensorName, layer: indices[l], kind: kind, shape: entry.shape, expected: "\(parameter.shape)"))
+                }
+                used.insert(tensorName)
+                let tensor = file.tensor(tensorName, as: Scalar.self)!
+                let bad = tensor.withUnsafeBufferPointer { $0.reduce(0) { $1.isFinite ? $0 : $0 + 1 } }
+                if bad > 0 { throw fail(.nonFiniteValues(name: tensorName, count: bad)) }
+                loaded.append(tensor)
+            }
+            values.append(loaded)
+        }
+        let extra = file.entries.keys.filter { !used.contains($0) }.sorted()
+        if !extra.isEmpty { throw fail(.unexpectedTensors(extra)) }
+        for l in layers.indices {
+            layers[l].updateParameters { index, parameter in parameter = values[l][index] }
+        }
+        self.init(inputShape: architecture.inputShape, layers: layers)
+    }
+
+    /// A built-in layer of `description`'s kind with zero parameters, or nil for another kind.
+    static func builtInLayer(_ description: LayerDescription, index: Int, path: String) throws(LayerStackError) -> (any Layer<Scalar>)? {
+        func invalid(_ problem: String) -> LayerStackError {
+            LayerStackError(path: path, problem: .invalidLayer(layer: index, kind: description.kind, problem: problem))
+        }
+        switch description.kind {
+        case "dense":
+            guard let inputs = description.integer("inputs"), let outputs = description.integer("outputs"), inputs >= 1, outputs >= 1 else {
+                throw invalid("needs whole numbers inputs ≥ 1 and outputs ≥ 1")
+            }
+            guard description.attributes["bias"] == nil || description.flag("bias") != nil else { throw invalid("bias must be true or false") }
+            let bias = description.flag("bias") ?? true
+            return Dense<Scalar>(weight: .zeros([outputs, inputs]), bias: bias ? .zeros([outputs]) : nil)
+        case "flatten":
+            return Flatten<Scalar>()
+        case "leaky-relu":
+            let slope = description.attributes["slope"] == nil ? 0.01 : description.number("slope")
+            guard let slope, slope.isFinite else { throw invalid("slope must be a finite number") }
+            return ActivationLayer<Scalar>(.leakyReLU(slope: slope))
+        default:
+            guard let function = Nonlinearity(name: description.kind), description.kind != "linear", description.kind != "hardtanh" else { return nil }
+            return ActivationLayer<Scalar>(function)
+        }
+    }
+
+    // MARK: Files
+
+    /// Reads a stack from a safetensors file that carries its architecture (one written by
+    /// ``write(to:metadata:)``): no flags needed.
+    public init(contentsOf url: URL, customLayer: CustomLayerBuilder? = nil) throws(LayerStackError) {
+        let file = try Self.readFile(url)
+        guard let json = file.metadata[LayerStackArchitecture.metadataKey] else {
+            throw LayerStackError(path: url.path, problem: .missingArchitecture)
+        }
+        let architecture = try Self.decodeArchitecture(json, path: url.path)
+        try self.init(architecture: architecture, parameters: file, path: url.path, customLayer: customLayer)
+    }
+
+    /// Reads a PyTorch `nn.Sequential` of `Linear` and activation modules saved with
+    /// `safetensors.torch.save_file(model.state_dict(), path)`: dense layers from the
+    /// `<index>.weight` (and `<index>.bias`) tensors in index order, `activations[k]` after
+    /// dense layer k, none after the last (its outputs are the logits), so there is one
+    /// activation fewer than dense layers. The indices need not be consecutive (a `Dropout`
+    /// module between two `Linear`s holds no tensor either); errors name layers by the file's
+    /// indices, and the stack, written back, numbers its layers 0, 1, 2, ….
+    public init(pytorchStateDict url: URL, activations: [Nonlinearity]) throws(LayerStackError) {
+        try self.init(stateDict: try Self.readFile(url), path: url.path, activations: activations)
+    }
+
+    /// The same with one activation after every dense layer but the last.
+    public init(pytorchStateDict url: URL, activation: Nonlinearity) throws(LayerStackError) {
+        let file = try Self.readFile(url)
+        let dense = Self.denseIndices(file).weights.count
+        try self.init(stateDict: file, path: url.path, activations: Array(repeating: activation, count: max(dense - 1, 0)))
+    }
+
+    /// The same with the activation by name ("relu", "leaky-relu:0.2", …).
+    public init(pytorchStateDict url: URL, activation name: String) throws(LayerStackError) {
+        guard let function = Nonlinearity(name: name) else {
+            throw LayerStackError(path: url.path, problem: .unknownActivation(name))
+        }
+        try self.init(pytorchStateDict: url, activation: function)
+    }
+
+    /// A PyTorch state dict already read (`path` names it in errors).
+    public init(stateDict file: SafetensorsFile, path: String, activations: [Nonlinearity]) throws(LayerStackError) {
+        func fail(_ problem: LayerStackError.Problem) -> LayerStackError { LayerStackError(path: path, problem: problem) }
+        let (weights, stray) = Self.denseIndices(file)
+        if !stray.isEmpty { throw fail(.unexpectedTensors(stray)) }
+        guard !weights.isEmpty else { throw fail(.noLayers(found: file.entries.keys.sorted())) }
+        guard activations.count == weights.count - 1 else {
+            throw fail(.activationCount(given: activations.count, denseLayers: weights.count))
+        }
+        var descriptions: [LayerDescription] = []
+        var indices: [Int] = []
+        for (k, index) in weights.enumerated() {
+            let name = "\(index).weight"
+            let shape = file.entries[name]!.shape
+            guard shape.count == 2, shape.allSatisfy({ $0 >= 1 }) else {
+                throw fail(.wrongShape(name: name, layer: index, kind: "dense", shape: shape, expected: "a non-empty matrix [outputs, inputs]"))
+            }
+            descriptions.append(LayerDescription(kind: "dense", attributes: [
+                "inputs": .int(shape[1]), "outputs": .int(shape[0]), "bias": .bool(file.entries["\(index).bias"] != nil),
+            ]))
+            indices.append(index)
+            if k < activations.count {
+                descriptions.append(ActivationLayer<Scalar>(activations[k]).layerDescription)
+                indices.append(index + 1)
+            }
+        }
+        let inputs = file.entries["\(weights[0]).weight"]!.shape[1]
+        try self.init(architecture: LayerStackArchitecture(inputShape: [inputs], layers: descriptions),
+                      parameters: file, path: path, moduleIndices: indices)
+    }
+
+    /// The module indices of the `<index>.weight` tensors, ascending, and the names that are
+    /// neither `<index>.weight` nor `<index>.bias` of such an index.
+    static func denseIndices(_ file: SafetensorsFile) -> (weights: [Int], stray: [String]) {
+        var weights: Set<Int> = [], biases: [Int: String] = [:], stray: [String] = []
+        for name in file.entries.keys {
+            let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 2, let index = Int(parts[0]), parts[0].allSatisfy({ $0.isASCII && $0.isNumber }),
+                  parts[0] == "0" || parts[0].first != "0"
+            else { stray.append(name); continue }
+            switch parts[1] {
+            case "weight": weights.insert(index)
+            case "bias": biases[index] = name
+            default: stray.append(name)
+            }
+        }
+        stray += biases.filter { !weights.contains($0.key) }.map(\.value)
+        return (weights.sorted(), stray.sorted())
+    }
+
+    static func readFile(_ url: URL) throws(LayerStackError) -> SafetensorsFile {
+        do { return try SafetensorsFile(contentsOf: url) } catch let error as SafetensorsError {
+            throw LayerStackError(path: url.path, problem: .container(error.description))
+        } catch {
+            throw LayerStackError(path: url.path, problem: .container("'\(quotedValue(url.path))': cannot read: \(quotedValue("\(error)"))"))
+        }
+    }
+
+    /// The architecture from its metadata JSON, or a one-line reason.
+    public static func decodeArchitecture(_ json: String, path: String) throws(LayerStackError) -> LayerStackArchitecture {
+        do { return try JSONDecoder().decode(LayerStackArchitecture.self, from: Data(json.utf8)) } catch {
+            let detail: String
+            switch error as? DecodingError {
+            case .keyNotFound(let key, let context)?:
+                detail = "missing \"\(key.stringValue)\"" + Self.place(context.codingPath)
+            case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?:
+                detail = context.debugDescription + Self.place(context.codingPath)
+            case .dataCorrupted(let context)?:
+                detail = context.codingPath.isEmpty ? "not JSON" : context.debugDescription + Self.place(context.codingPath)
+            default:
+                detail = "\(error)"
+            }
+            throw LayerStackError(path: path, problem: .invalidArchitecture(detail))
+        }
+    }
+
+    static func place(_ path: [any CodingKey]) -> String {
+        path.isEmpty ? "" : " at " + path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+    }
+
+    /// The file in memory: every parameter under its state-dict name, the architecture JSON
+    /// under `isometry.architecture`, and `metadata`.
+    public func safetensorsFile(metadata: [String: String] = [:]) -> SafetensorsFile {
+        var file = SafetensorsFile()
+        for (name, value) in parameters { file.set(name, value) }
+        file.metadata = metadata.merging([LayerStackArchitecture.metadataKey: architecture.json()]) { $1 }
+        return file
+    }
+
+    /// Writes the stack atomically (``AtomicFile``, through the streaming writer: no copy of
+    /// the weights), readable by ``init(contentsOf:customLayer:)`` and by PyTorch's
+    /// `load_state_dict` for the same `nn.Sequential`.
+    public func write(to url: URL, metadata: [String: String] = [:]) throws {
+        var writer = SafetensorsStreamWriter<Scalar>(
+            metadata: metadata.merging([LayerStackArchitecture.metadataKey: architecture.json()]) { $1 })
+        for (name, value) in parameters { writer.set(name, value) }
+        try writer.write(to: url)
+    }
+}
