@@ -217,7 +217,7 @@ let package = Package(
         // The layer stack against PyTorch fixtures (Scripts/make_layer_fixtures.py).
         .testTarget(
             name: "LayerStackTests",
-            dependencies: ["Networks", "FileFormats", "TensorAlgebra"],
+            dependencies: ["Datasets", "Networks", "FileFormats", "TensorAlgebra"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SpectrumCommandTests",
