@@ -130,15 +130,19 @@ public struct LayerStackArchitecture: Hashable, Sendable, Codable {
     /// The per-sample input shape: `[20]`, `[C, L]`, `[C, H, W]`.
     public var inputShape: [Int]
     public var layers: [LayerDescription]
+    /// Where the network carries class dimensions (Kubota et al.'s identity classifier), nil
+    /// for a plain network.
+    public var classDimensions: ClassDimensions?
 
-    public init(inputShape: [Int], layers: [LayerDescription]) {
+    public init(inputShape: [Int], layers: [LayerDescription], classDimensions: ClassDimensions? = nil) {
         self.format = Self.currentFormat
         self.inputShape = inputShape
         self.layers = layers
+        self.classDimensions = classDimensions
     }
 
     enum CodingKeys: String, CodingKey {
-        case format, inputShape = "input_shape", layers
+        case format, inputShape = "input_shape", layers, classDimensions = "class_dimensions"
     }
 
     /// Compact JSON with sorted keys, so the same stack always writes the same bytes.
@@ -148,4 +152,24 @@ public struct LayerStackArchitecture: Hashable, Sendable, Codable {
         // Encoding strings, numbers and arrays cannot fail.
         return String(decoding: try! encoder.encode(self), as: UTF8.self)
     }
+}
+
+/// The class dimensions of an identity classifier (Kubota et al.; docs/theory.md §1): every
+/// layer is `features + classes` wide, the input's last `classes` entries are zero, and the
+/// last `classes` units of a layer's output are its readout of the class scores (the logits at
+/// the last layer). A stack with class dimensions can be read layer by layer.
+public struct ClassDimensions: Hashable, Sendable, Codable {
+    /// D: the data's features, the first entries of every layer.
+    public var features: Int
+    /// C: the classes, the last entries of every layer.
+    public var classes: Int
+
+    public init(features: Int, classes: Int) {
+        self.features = features
+        self.classes = classes
+    }
+
+    /// The units of a layer that hold the class scores.
+    public var classRange: Range<Int> { features ..< features + classes }
+    public var width: Int { features + classes }
 }

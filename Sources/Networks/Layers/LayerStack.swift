@@ -32,6 +32,11 @@ public struct LayerStack<Scalar: BLASScalar>: Sendable {
     /// `shapes[0]` is the per-sample input shape, `shapes[l + 1]` the output shape of layer l.
     public let shapes: [[Int]]
 
+    /// Where the network carries class dimensions (an identity classifier), nil otherwise.
+    /// Checked against the shapes: every layer's output of a stack with class dimensions that is
+    /// read per layer is `features + classes` wide.
+    public var classDimensions: ClassDimensions?
+
     public var inputShape: [Int] { shapes[0] }
     public var outputShape: [Int] { shapes[shapes.count - 1] }
     public var layerCount: Int { layers.count }
@@ -39,7 +44,7 @@ public struct LayerStack<Scalar: BLASScalar>: Sendable {
     /// Stops with a message naming the layer and the shapes when the layers do not chain
     /// (programmer misuse; the file readers throw ``LayerStackError`` instead). Without
     /// `inputShape`, the first layer's required input shape is taken.
-    public init(inputShape: [Int]? = nil, layers: [any Layer<Scalar>]) {
+    public init(inputShape: [Int]? = nil, layers: [any Layer<Scalar>], classDimensions: ClassDimensions? = nil) {
         require(!layers.isEmpty, "LayerStack: a stack needs at least one layer")
         guard let input = inputShape ?? layers[0].requiredInputShape else {
             fatalError("LayerStack: layer 0 (\(layers[0].layerDescription)) takes any shape; pass inputShape")
@@ -49,6 +54,11 @@ public struct LayerStack<Scalar: BLASScalar>: Sendable {
         case .failure(let problem): fatalError("LayerStack: \(problem.message)")
         }
         self.layers = layers
+        if let classDimensions {
+            require(shapes.first == [classDimensions.width] && shapes.last == [classDimensions.width],
+                    "LayerStack: class dimensions \(classDimensions.features) + \(classDimensions.classes) need input and output [\(classDimensions.width)], the stack takes \(shapes.first!) and gives \(shapes.last!)")
+        }
+        self.classDimensions = classDimensions
     }
 
     /// A shape that one layer cannot take, in words.
@@ -86,7 +96,7 @@ public struct LayerStack<Scalar: BLASScalar>: Sendable {
 
     /// The architecture without weights: what a checkpoint's metadata stores.
     public var architecture: LayerStackArchitecture {
-        LayerStackArchitecture(inputShape: inputShape, layers: layers.map(\.layerDescription))
+        LayerStackArchitecture(inputShape: inputShape, layers: layers.map(\.layerDescription), classDimensions: classDimensions)
     }
 
     // MARK: Parameters

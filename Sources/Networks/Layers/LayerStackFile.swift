@@ -75,7 +75,15 @@ extension LayerStack {
         for l in layers.indices {
             layers[l].updateParameters { index, parameter in parameter = values[l][index] }
         }
-        self.init(inputShape: architecture.inputShape, layers: layers)
+        if let classes = architecture.classDimensions {
+            guard classes.features >= 1, classes.classes >= 1, architecture.inputShape == [classes.width],
+                  case .success(let shapes) = Self.chain(inputShape: architecture.inputShape, layers: layers),
+                  shapes.last == [classes.width]
+            else {
+                throw fail(.invalidArchitecture("class_dimensions \(classes.features) + \(classes.classes) do not fit input \(architecture.inputShape) and the last layer's output"))
+            }
+        }
+        self.init(inputShape: architecture.inputShape, layers: layers, classDimensions: architecture.classDimensions)
     }
 
     /// A built-in layer of `description`'s kind with zero parameters, or nil for another kind.

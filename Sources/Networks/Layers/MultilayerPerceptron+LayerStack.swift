@@ -17,3 +17,16 @@ extension LayerStack {
         self.init(inputShape: [network.inputWidth], layers: layers)
     }
 }
+
+extension IdentityClassifier {
+    /// The classifier as a layer stack with its class dimensions: one configuration of the
+    /// one model (square `features + classes` layers, φ between them, the class scores in the
+    /// last `classes` units). Its output is the last pre-activation, whose class units are the
+    /// classifier's ``logits(_:)``, the quantity the loss and the interpreter read; the
+    /// spectrum analyzer's J of ``network`` also passes the last φ (docs/theory.md §2).
+    public var stack: LayerStack<Scalar> {
+        let plain = LayerStack(network)
+        return LayerStack(inputShape: plain.inputShape, layers: Array(plain.layers.dropLast()),
+                          classDimensions: ClassDimensions(features: inputFeatures, classes: classes))
+    }
+}
