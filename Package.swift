@@ -20,10 +20,6 @@ let package = Package(
         .executable(name: "train", targets: ["TrainCommand"]),
         .executable(name: "interpret", targets: ["InterpretCommand"]),
         .executable(name: "study", targets: ["StudyCommand"]),
-        .executable(name: "bench-gemm", targets: ["BenchGEMM"]),
-        .executable(name: "bench-spectrum", targets: ["BenchSpectrum"]),
-        .executable(name: "bench-train", targets: ["BenchTrain"]),
-        .executable(name: "bench-interpret", targets: ["BenchInterpret"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -124,37 +120,41 @@ let package = Package(
             dependencies: ["Reports", "FileFormats", "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
+        // The benchmarks: executable targets of this package only, not products (nothing that
+        // depends on Isometry gets them); `swift run bench-gemm` runs one.
+        .target(name: "BenchmarkSupport", path: "Benchmarks/BenchmarkSupport"),
+
         .executableTarget(
-            name: "BenchGEMM",
+            name: "bench-gemm",
             dependencies: [
-                "CommandSupport",
+                "BenchmarkSupport",
                 "TensorAlgebra", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchGEMM"),
 
         .executableTarget(
-            name: "BenchSpectrum",
+            name: "bench-spectrum",
             dependencies: [
-                "CommandSupport",
+                "BenchmarkSupport",
                 "Spectrum", "Networks", "TensorAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchSpectrum"),
 
         .executableTarget(
-            name: "BenchTrain",
+            name: "bench-train",
             dependencies: [
-                "CommandSupport",
+                "BenchmarkSupport",
                 "Training", "Datasets", "Networks", "TensorAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchTrain"),
 
         .executableTarget(
-            name: "BenchInterpret",
+            name: "bench-interpret",
             dependencies: [
-                "CommandSupport", "Interpretation", "Networks", "Datasets", "TensorAlgebra",
+                "BenchmarkSupport", "Interpretation", "Networks", "Datasets", "TensorAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchInterpret"),
@@ -201,6 +201,7 @@ let package = Package(
         .testTarget(
             name: "StudyCommandTests",
             dependencies: ["StudyCommand", "Study", "CommandTestSupport", "TensorAlgebra"]),
+        .testTarget(name: "BenchmarkSupportTests", dependencies: ["BenchmarkSupport"], path: "Benchmarks/BenchmarkSupportTests"),
         .testTarget(
             name: "SpectrumCommandTests",
             dependencies: ["FileFormats", "SpectrumCommand", "CommandTestSupport", "TensorAlgebra", "GridShards"]),

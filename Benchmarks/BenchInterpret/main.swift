@@ -3,7 +3,7 @@
 // Benchmarks/Peers/interpret_peer.py on the same checkpoint and images, side by side.
 
 import ArgumentParser
-import CommandSupport
+import BenchmarkSupport
 import Datasets
 import Foundation
 import Interpretation
@@ -44,11 +44,17 @@ struct BenchInterpret: ParsableCommand {
                 error = linear.completenessError
             }
             ours.append(median(times))
-            let (_, output) = try runCapturingOutput(python, [script, "--checkpoint", checkpoint, "--data", data, "--images", "\(images)"])
-            let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any]
-            if let seconds = peer?["jacrev_seconds"] as? Double { jacrevs.append(seconds) }
-            if let seconds = peer?["ig_seconds"] as? Double { igs.append(seconds) }
-            igError = peer?["ig_completeness"] as? Double ?? igError
+            // A peer that fails stops the benchmark with its own message: a table of "–" would
+            // hide a missing package (safetensors, captum) behind a result that looks measured.
+            let output = try runPeer(python, [script, "--checkpoint", checkpoint, "--data", data, "--images", "\(images)"])
+            guard let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any],
+                  let jacrev = peer["jacrev_seconds"] as? Double, let ig = peer["ig_seconds"] as? Double else {
+                throw PeerFailure(command: "\(python) \(script)", reason: "printed no JSON line with jacrev_seconds and ig_seconds: "
+                    + String(decoding: output.prefix(200), as: UTF8.self))
+            }
+            jacrevs.append(jacrev)
+            igs.append(ig)
+            igError = peer["ig_completeness"] as? Double ?? igError
         }
         func ratio(_ peer: [Double]) -> Double? {
             peer.count == ours.count ? median(zip(peer, ours).map { $0 / $1 }) : nil
