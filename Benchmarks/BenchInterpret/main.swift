@@ -24,12 +24,17 @@ struct BenchInterpret: ParsableCommand {
     @Option(help: "Python with torch and captum.") var python = NSHomeDirectory() + "/.venv-peers/bin/python"
     @Option(help: "The peer script.") var script = "Benchmarks/Peers/interpret_peer.py"
 
+    func validate() throws {
+        guard (1 ... 10_000).contains(images) else { throw ValidationError("--images must be between 1 and 10000, got \(images)") }
+        guard repeats >= 1, rounds >= 1 else { throw ValidationError("--repeats and --rounds must be at least 1") }
+    }
+
     func run() throws {
         let classifier = try IdentityClassifier<Float>(contentsOf: URL(fileURLWithPath: checkpoint))
         let test = try ImageDataset(folder: data).test
         var inputs = Tensor<Float>.zeros([images, classifier.width])
         test.gather((0 ..< images).map { $0 }[...], into: &inputs)
-        _ = try InstanceLinearisation(classifier, inputs: inputs.rows(0 ..< 16))
+        _ = try InstanceLinearisation(classifier, inputs: inputs.rows(0 ..< min(16, images)))
         // Rounds alternate Isometry and the peers, so each round's ratio compares runs a few
         // seconds apart on this shared machine; the table gives medians over the rounds.
         var ours: [Double] = [], jacrevs: [Double] = [], igs: [Double] = []
