@@ -83,19 +83,20 @@ public struct Study: Sendable {
         return session + dataset + spectrum
     }
 
-    /// The theory at a point: (α, mean, χ).
+    /// The theory at a point: (α, mean, χ), as `SpectrumTheory` chooses it for the point's
+    /// network with N(0, q0) inputs and no bias.
     public func theory(_ point: StudyGrid.Point) -> (unitFraction: Double?, mean: Double, chi: Double?) {
         let q0 = grid.data?.q0 ?? StudyData.q0(data.train)
         let (activation, sigma, depth) = (grid.activation, point.arm.sigma, point.depth)
-        if point.arm.initialization == .identity {
-            let law = IdentityLaw.law(activation: activation, sigma: sigma, q0: q0, layers: depth)
+        let theory = SpectrumTheory(SpectrumConfiguration(
+            activation: activation, initialization: point.arm.initialization, layers: depth, sigma: sigma, q0: q0,
+            sigmaW: sigma, sigmaB: 0, input: .normal))
+        if theory.choice == .identityLaw, let law = theory.law() {
             let fraction = activation == .hardTanh
                 ? IdentityLaw.hardTanhActiveFraction(sigma: sigma, q0: q0, layers: depth) : law.tail(1e-3 * law.lambdaMax)
             return (fraction, IdentityLaw.mean(activation: activation, sigma: sigma, q0: q0, layers: depth), nil)
         }
-        // The first layer's pre-activations have variance σ_w² q0; the map runs from there.
-        let field = MeanField(activation: activation, sigmaW: sigma, sigmaB: 0)
-        let chi = field.chi(at: field.fixedPoint(from: sigma * sigma * q0))
+        let chi = theory.chi ?? .nan
         return (nil, pow(chi, Double(depth)), chi)
     }
 
