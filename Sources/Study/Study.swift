@@ -58,12 +58,9 @@ public struct Study: Sendable {
             throw .tooLarge(depth: grid.depths.max()!, width: width, batchSize: grid.training.batchSize, estimatedBytes: bytes,
                             availableBytes: Double(MemoryBudget.physicalMemory))
         }
-        let images = grid.data!.trainImages, batch = grid.training.batchSize
-        if batch < 1 || batch > images { throw .training(.batchSizeOutOfRange(batchSize: batch, images: images)) }
-        if grid.training.epochs < 1 { throw .invalidGrid(name: "epochs", value: "\(grid.training.epochs)", expected: "at least 1") }
-        if !(grid.training.learningRate.isFinite && grid.training.learningRate > 0) {
-            throw .invalidGrid(name: "learningRate", value: "\(grid.training.learningRate)", expected: "finite and > 0")
-        }
+        // After the memory check, which names the whole grid's size (a batch too large for
+        // memory is usually also larger than the data).
+        do { try grid.training.validate(images: grid.data!.trainImages) } catch { throw .training(error) }
     }
 
     /// The network width N = features + classes.
