@@ -81,6 +81,22 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
     /// σ_w of the drawn weights: `sigmaW`, or √2 for He initialisation (`Initialization.weightScale`).
     public var effectiveSigmaW: Double { initialization.weightScale(sigma: sigmaW) }
 
+    /// Bytes a measurement of `layers` layers of width `width` holds: L weight matrices (one,
+    /// shared, for identity weights), three N×N buffers, and the eigenvalues. The one memory
+    /// model of `spectrum`, its sweeps and the checks on weights from a file.
+    public static func estimatedBytes(width: Int, layers: Int, samples: Int, initialization: Initialization, precision: Precision) -> Double {
+        let element = precision == .float ? 4.0 : 8.0
+        let n = Double(width)
+        let matrices = initialization == .identity ? 1 : Double(layers)
+        return (matrices + 3) * n * n * element + Double(samples) * n * 8 * 2
+    }
+
+    /// The bytes of this configuration's measurement when its weights are drawn (weights from a
+    /// file are sized when loaded, by `SpectrumExperiment.run`).
+    public var estimatedBytes: Double {
+        Self.estimatedBytes(width: width, layers: layers, samples: samples, initialization: initialization, precision: precision)
+    }
+
     /// Throws `SpectrumError.invalidConfiguration` naming the first field the experiment
     /// cannot run with.
     public func validate() throws(SpectrumError) {
@@ -223,6 +239,17 @@ public enum SpectrumExperiment {
                 activation: c.activation, using: &generator)
         }
         let network = try makeNetwork()
+        if c.weightsFromFile {
+            // Shapes from a file get the same memory check as shapes from flags, before any work;
+            // a file's layers may differ in width, so the widest counts, each layer its own.
+            let widest = network.weights.flatMap(\.shape).max() ?? 0
+            let bytes = SpectrumConfiguration.estimatedBytes(
+                width: widest, layers: network.layerCount, samples: c.samples, initialization: .gaussian, precision: c.precision)
+            if !MemoryBudget.allows(bytes) {
+                throw .tooLarge(what: "\(c.weightsPath ?? "") (layers up to \(widest) wide)", estimatedBytes: bytes,
+                                availableBytes: Double(MemoryBudget.physicalMemory))
+            }
+        }
         // The theory and the report follow the activation the network really has.
         c.activation = network.activation
         let redraw = c.redrawWeights && c.initialization.isRandom && !c.weightsFromFile

@@ -46,7 +46,7 @@ struct Sweep: ParsableCommand {
         }
         try requireRange(width, 1 ... SpectrumSweep.maximumWidth, "--width")
         try requireRange(samples, 1 ... SpectrumSweep.maximumSamples, "--samples")
-        try checkMemory(estimatedBytes(width: width, layers: layers, samples: samples, initialization: .identity, precision: precision),
+        try checkMemory(SpectrumConfiguration.estimatedBytes(width: width, layers: layers, samples: samples, initialization: .identity, precision: precision),
                         what: "--width \(width)")
         _ = try parseShardOption(shard, pointCount: sigmaSteps * q0Steps)
     }
