@@ -71,10 +71,12 @@ let package = Package(
             name: "Interpretation",
             dependencies: ["IsometrySupport", "TensorAlgebra", "Networks", "Datasets"]),
 
-        // What the command-line tools share: one-line errors, atomic writes, progress.
+        // What the command-line tools share: one-line errors, atomic writes, progress, the shared
+        // option groups (run settings, grid options).
         .target(
             name: "CommandSupport",
-            dependencies: ["IsometrySupport", "GridShards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["IsometrySupport", "GridShards", "Networks", "Training", "TensorAlgebra",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // SVG figures (axes, colour maps, heat maps) for every command.
         .target(name: "Figures", dependencies: ["IsometrySupport", "CZlib"]),

@@ -19,10 +19,7 @@ struct SpectrumTool: ParsableCommand {
     static func main() { mainWithOneLineErrors(name: "spectrum") }
 }
 
-extension Activation: ExpressibleByArgument {}
-extension Initialization: ExpressibleByArgument {}
 extension InputDistribution: ExpressibleByArgument {}
-extension Precision: ExpressibleByArgument {}
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(

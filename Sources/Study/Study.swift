@@ -97,6 +97,17 @@ public struct Study: Sendable {
         return (nil, pow(chi, Double(depth)), chi)
     }
 
+    /// The relative cost of a point, for estimates of the time left: a point's time grows about
+    /// linearly with its depth L, plus evaluation and set-up worth about three layers.
+    public static func cost(_ point: StudyGrid.Point) -> Double { Double(point.depth) + 3 }
+
+    /// The seconds still needed for `pending` points after `elapsed` seconds spent on points
+    /// of total cost `doneCost` (`cost(_:)`); 0 before any point is done.
+    public func estimatedSecondsLeft(pending: [Int], elapsed: Double, doneCost: Double) -> Double {
+        let left = pending.map { Self.cost(grid.point($0)) }.reduce(0, +)
+        return doneCost > 0 ? elapsed / doneCost * left : 0
+    }
+
     /// Trains and measures point `index`. A NaN or infinite loss or weight stops the point and is
     /// recorded (`diverged`), not thrown. `onStep` sees every training step.
     public func run(_ index: Int, onStep: ((StepEvent) -> Void)? = nil) throws(StudyError) -> StudyResult {
