@@ -20,10 +20,6 @@ let package = Package(
         .executable(name: "train", targets: ["TrainCommand"]),
         .executable(name: "interpret", targets: ["InterpretCommand"]),
         .executable(name: "study", targets: ["StudyCommand"]),
-        .executable(name: "bench-gemm", targets: ["BenchGEMM"]),
-        .executable(name: "bench-spectrum", targets: ["BenchSpectrum"]),
-        .executable(name: "bench-train", targets: ["BenchTrain"]),
-        .executable(name: "bench-interpret", targets: ["BenchInterpret"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -75,10 +71,12 @@ let package = Package(
             name: "Interpretation",
             dependencies: ["IsometrySupport", "TensorAlgebra", "Networks", "Datasets"]),
 
-        // What the command-line tools share: one-line errors, atomic writes, progress.
+        // What the command-line tools share: one-line errors, atomic writes, progress, the shared
+        // option groups (run settings, grid options).
         .target(
             name: "CommandSupport",
-            dependencies: ["IsometrySupport", "GridShards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["IsometrySupport", "GridShards", "Networks", "Training", "TensorAlgebra",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // SVG figures (axes, colour maps, heat maps) for every command.
         .target(name: "Figures", dependencies: ["IsometrySupport", "CZlib"]),
@@ -124,37 +122,41 @@ let package = Package(
             dependencies: ["IsometrySupport", "Reports", "FileFormats", "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
+        // The benchmarks: executable targets of this package only, not products (nothing that
+        // depends on Isometry gets them); `swift run bench-gemm` runs one.
+        .target(name: "BenchmarkSupport", path: "Benchmarks/BenchmarkSupport"),
+
         .executableTarget(
-            name: "BenchGEMM",
+            name: "bench-gemm",
             dependencies: [
-                "CommandSupport",
+                "BenchmarkSupport",
                 "TensorAlgebra", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchGEMM"),
 
         .executableTarget(
-            name: "BenchSpectrum",
+            name: "bench-spectrum",
             dependencies: [
-                "CommandSupport",
+                "BenchmarkSupport",
                 "Spectrum", "Networks", "TensorAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchSpectrum"),
 
         .executableTarget(
-            name: "BenchTrain",
+            name: "bench-train",
             dependencies: [
-                "CommandSupport",
+                "BenchmarkSupport",
                 "Training", "Datasets", "Networks", "TensorAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchTrain"),
 
         .executableTarget(
-            name: "BenchInterpret",
+            name: "bench-interpret",
             dependencies: [
-                "CommandSupport", "Interpretation", "Networks", "Datasets", "TensorAlgebra",
+                "BenchmarkSupport", "Interpretation", "Networks", "Datasets", "TensorAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/BenchInterpret"),
@@ -219,6 +221,7 @@ let package = Package(
             name: "LayerStackTests",
             dependencies: ["Datasets", "Networks", "FileFormats", "TensorAlgebra"],
             resources: [.copy("Fixtures")]),
+        .testTarget(name: "BenchmarkSupportTests", dependencies: ["BenchmarkSupport"], path: "Benchmarks/BenchmarkSupportTests"),
         .testTarget(
             name: "SpectrumCommandTests",
             dependencies: ["FileFormats", "SpectrumCommand", "CommandTestSupport", "TensorAlgebra"]),

@@ -27,11 +27,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . Scripts/lib/ensure-packages.sh
+. Scripts/lib/manifest.sh
 ensure_packages chromium librsvg2-bin python3
 check=out/report-check
-# The debug build of the commands (a no-op after Scripts/test.sh's build); the clock starts after it.
+# The debug build of every command of the manifest (demo.sh runs them all, study included; a
+# no-op after Scripts/test.sh's build); the clock starts after it.
 if [ $# -eq 0 ]; then
-    for product in train interpret spectrum; do swift build --product $product > /dev/null; done
+    for product in $(manifest_executables); do swift build --product "$product" > /dev/null; done
 fi
 start=$(date +%s)
 if [ $# -ge 1 ]; then

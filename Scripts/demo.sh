@@ -14,13 +14,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . Scripts/lib/ensure-packages.sh
+. Scripts/lib/manifest.sh
 ensure_packages pkg-config libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist librsvg2-bin
 out=${ISOMETRY_REPORT_OUT:-out}
 build=${ISOMETRY_REPORT_BUILD:-release}
 quick=${ISOMETRY_REPORT_QUICK:-0}
 case "$build" in
-    release) [ "${ISOMETRY_REPORT_SKIP_BUILD:-0}" = 1 ] || for product in train interpret spectrum study; do swift build -c release --product $product; done ;;
-    debug) [ "${ISOMETRY_REPORT_SKIP_BUILD:-0}" = 1 ] || for product in train interpret spectrum study; do swift build --product $product; done ;;
+    release) [ "${ISOMETRY_REPORT_SKIP_BUILD:-0}" = 1 ] || for product in $(manifest_executables); do swift build -c release --product "$product"; done ;;
+    debug) [ "${ISOMETRY_REPORT_SKIP_BUILD:-0}" = 1 ] || for product in $(manifest_executables); do swift build --product "$product"; done ;;
     *) echo "ISOMETRY_REPORT_BUILD must be release or debug, got $build" >&2; exit 2 ;;
 esac
 bin=.build/$build

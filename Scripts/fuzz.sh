@@ -46,14 +46,16 @@ module() {
 }
 # RealModule is a dependency, not under test: optimised, uninstrumented.
 module RealModule "-O" "$numerics"/RealModule/*.swift
-module TensorAlgebra "${instrument[*]}" Sources/TensorAlgebra/*.swift
-module IsometrySupport "${instrument[*]}" Sources/IsometrySupport/*.swift
-module FileFormats "${instrument[*]}" Sources/FileFormats/*.swift
-module Datasets "${instrument[*]}" Sources/Datasets/*.swift
-# The model's checkpoint reader and validator (the safetensors target goes through it).
-module Networks "${instrument[*]}" Sources/Networks/*.swift
-
-libraries=("$build/RealModule.o" "$build/TensorAlgebra.o" "$build/IsometrySupport.o" "$build/FileFormats.o" "$build/Datasets.o" "$build/Networks.o")
+# The readers under test and what they stand on: Networks (the model's checkpoint reader and
+# validator, which the safetensors target goes through) and its dependencies, in the order
+# Package.swift gives (Scripts/lib/manifest.sh), so this list cannot drift from it.
+. Scripts/lib/manifest.sh
+libraries=("$build/RealModule.o")
+for name in $(manifest_module_order Networks); do
+    mapfile -t files < <(find "Sources/$name" -name '*.swift' | sort)
+    module "$name" "${instrument[*]}" "${files[@]}"
+    libraries+=("$build/$name.o")
+done
 read -r -a link <<<"$(pkg-config --libs openblas lapacke zlib 2>/dev/null || echo -lopenblas -llapacke -lz)"
 
 status=0

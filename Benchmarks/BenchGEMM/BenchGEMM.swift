@@ -6,7 +6,7 @@
 // them alike; GFLOP/s are medians over calls and ratios are medians over adjacent pairs.
 
 import ArgumentParser
-import CommandSupport
+import BenchmarkSupport
 import CBLAS
 import Foundation
 @_spi(RawBLAS) import TensorAlgebra
@@ -311,9 +311,9 @@ struct BenchGEMM: ParsableCommand {
             // Let OpenBLAS's threads stop spinning before the peer takes the cores.
             usleep(200_000)
             for library in ["torch", "numpy"] {
-                let (status, output) = try runCapturingOutput(python, [script, "--library", library, "--threads", "2"])
+                let (status, output, lastErrorLine) = try runCapturingOutput(python, [script, "--library", library, "--threads", "2"])
                 guard status == 0, let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any] else {
-                    FileHandle.standardError.write(Data("bench-gemm: \(script) --library \(library) failed (exit \(status))\n".utf8))
+                    FileHandle.standardError.write(Data("bench-gemm: \(script) --library \(library) failed (exit \(status))\(lastErrorLine.isEmpty ? "" : ": " + lastErrorLine)\n".utf8))
                     continue
                 }
                 names[library] = peer["library"] as? String ?? library

@@ -3,7 +3,7 @@
 // Benchmarks/Peers/interpret_peer.py on the same checkpoint and images, side by side.
 
 import ArgumentParser
-import CommandSupport
+import BenchmarkSupport
 import Datasets
 import Foundation
 import Interpretation
@@ -24,12 +24,17 @@ struct BenchInterpret: ParsableCommand {
     @Option(help: "Python with torch and captum.") var python = NSHomeDirectory() + "/.venv-peers/bin/python"
     @Option(help: "The peer script.") var script = "Benchmarks/Peers/interpret_peer.py"
 
+    func validate() throws {
+        guard (1 ... 10_000).contains(images) else { throw ValidationError("--images must be between 1 and 10000, got \(images)") }
+        guard repeats >= 1, rounds >= 1 else { throw ValidationError("--repeats and --rounds must be at least 1") }
+    }
+
     func run() throws {
         let classifier = try IdentityClassifier<Float>(contentsOf: URL(fileURLWithPath: checkpoint))
         let test = try ImageDataset(folder: data).test
         var inputs = Tensor<Float>.zeros([images, classifier.width])
         test.gather((0 ..< images).map { $0 }[...], into: &inputs)
-        _ = try InstanceLinearisation(classifier, inputs: inputs.rows(0 ..< 16))
+        _ = try InstanceLinearisation(classifier, inputs: inputs.rows(0 ..< min(16, images)))
         // Rounds alternate Isometry and the peers, so each round's ratio compares runs a few
         // seconds apart on this shared machine; the table gives medians over the rounds.
         var ours: [Double] = [], jacrevs: [Double] = [], igs: [Double] = []
@@ -44,11 +49,17 @@ struct BenchInterpret: ParsableCommand {
                 error = linear.completenessError
             }
             ours.append(median(times))
-            let (_, output) = try runCapturingOutput(python, [script, "--checkpoint", checkpoint, "--data", data, "--images", "\(images)"])
-            let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any]
-            if let seconds = peer?["jacrev_seconds"] as? Double { jacrevs.append(seconds) }
-            if let seconds = peer?["ig_seconds"] as? Double { igs.append(seconds) }
-            igError = peer?["ig_completeness"] as? Double ?? igError
+            // A peer that fails stops the benchmark with its own message: a table of "–" would
+            // hide a missing package (safetensors, captum) behind a result that looks measured.
+            let output = try runPeer(python, [script, "--checkpoint", checkpoint, "--data", data, "--images", "\(images)"])
+            guard let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any],
+                  let jacrev = peer["jacrev_seconds"] as? Double, let ig = peer["ig_seconds"] as? Double else {
+                throw PeerFailure(command: "\(python) \(script)", reason: "printed no JSON line with jacrev_seconds and ig_seconds: "
+                    + String(decoding: output.prefix(200), as: UTF8.self))
+            }
+            jacrevs.append(jacrev)
+            igs.append(ig)
+            igError = peer["ig_completeness"] as? Double ?? igError
         }
         func ratio(_ peer: [Double]) -> Double? {
             peer.count == ours.count ? median(zip(peer, ours).map { $0 / $1 }) : nil

@@ -3,7 +3,7 @@
 // N, L, initialisation and activation, run side by side in the same session.
 
 import ArgumentParser
-import CommandSupport
+import BenchmarkSupport
 import Foundation
 import Networks
 import Spectrum
@@ -72,7 +72,7 @@ func timeIsometry(_ c: Case, samples: Int, skipInactive: Bool) throws -> Double 
 func timePeer(_ c: Case, engine: String, python: String, script: String, samples: Int, runs: Int) -> Double? {
     var values: [Double] = []
     for _ in 0 ..< runs {
-        guard let (status, data) = try? runCapturingOutput(python, [
+        guard let (status, data, _) = try? runCapturingOutput(python, [
             script, "--engine", engine, "--init", c.initialization, "--act", c.peerActivation, "--sigma", "\(c.sigma)",
             "--n", "\(c.width)", "--layers", "\(c.layers)", "--q0", "\(c.q0)", "--samples", "\(samples)"]) else { return nil }
         let output = String(decoding: data, as: UTF8.self)

@@ -4,7 +4,7 @@
 // (this binary re-run with --child), so each run's peak RSS is its own.
 
 import ArgumentParser
-import CommandSupport
+import BenchmarkSupport
 import Datasets
 import Foundation
 import Networks
@@ -56,7 +56,7 @@ func runTorch(python: String, script: String, threads: Int, layers: Int, limit: 
     runpy.run_path(sys.argv[0], run_name="__main__")
     print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     """
-    guard let (status, data) = try? runCapturingOutput(python, ["-c", wrapper]) else { return nil }
+    guard let (status, data, _) = try? runCapturingOutput(python, ["-c", wrapper]) else { return nil }
     let output = String(decoding: data, as: UTF8.self)
     guard status == 0, let rate = number(after: "train samples/s ", in: output),
           let accuracy = number(after: "test accuracy ", in: output), let rss = number(after: "peak_rss_kb ", in: output) else { return nil }
@@ -67,7 +67,7 @@ func runTorch(python: String, script: String, threads: Int, layers: Int, limit: 
 func runIsometry(layers: Int, limit: Int?, epochs: Int, data: String) -> Run? {
     var arguments = ["--child", "--layers", "\(layers)", "--epochs", "\(epochs)", "--data", data]
     if let limit { arguments += ["--limit", "\(limit)"] }
-    guard let (status, output) = try? runCapturingOutput("/proc/self/exe", arguments), status == 0 else { return nil }
+    guard let (status, output, _) = try? runCapturingOutput("/proc/self/exe", arguments), status == 0 else { return nil }
     return try? JSONDecoder().decode(Run.self, from: output)
 }
 

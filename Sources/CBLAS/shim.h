@@ -1,7 +1,9 @@
 // OpenBLAS's CBLAS interface. The include directory comes from pkg-config (openblas),
 // so no path is written here.
 #include <cblas.h>
+#if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,8 +17,9 @@ extern void gotoblas_dynamic_quit(void) __attribute__((weak));
 /// When OpenBLAS fell back to its generic x86-64 kernels on a CPU with AVX2 or AVX-512,
 /// re-selects kernels as if OPENBLAS_CORETYPE had named the CPU's family, and returns 1.
 /// Does nothing (returns 0) when the user set OPENBLAS_CORETYPE, when the detection was
-/// right, or when the library was not built with DYNAMIC_ARCH.
+/// right, when the library was not built with DYNAMIC_ARCH, or on a CPU that is not x86.
 static inline int isometry_openblas_repair_core(void) {
+#if defined(__x86_64__) || defined(__i386__)
     if (getenv("OPENBLAS_CORETYPE") != NULL) return 0;
     if (gotoblas_dynamic_init == NULL || gotoblas_dynamic_quit == NULL) return 0;
     const char *detected = openblas_get_corename();
@@ -36,4 +39,8 @@ static inline int isometry_openblas_repair_core(void) {
     gotoblas_dynamic_quit();
     gotoblas_dynamic_init();
     return 1;
+#else
+    // The Prescott fallback and CPUID are x86 matters; other CPUs keep OpenBLAS's choice.
+    return 0;
+#endif
 }

@@ -57,15 +57,20 @@ struct Interpret: ParsableCommand {
             throw UserError(message: "--data: \(error.description)")
         }
         let test = dataset.test
-        guard test.features == classifier.inputFeatures else {
-            throw UserError(message: "--data: images have \(test.features) pixels but the checkpoint takes \(classifier.inputFeatures) features")
-        }
-        if let label = test.labels.max(), label >= classifier.classes {
-            throw UserError(message: "--data: label \(label) does not fit the checkpoint's \(classifier.classes) classes")
-        }
         let indices = parsedSamples()
-        if let bad = indices.first(where: { $0 < 0 || $0 >= test.count }) {
-            throw UserError(message: "--samples: index \(bad) is out of range for the \(test.count) test images")
+        // The report's own checks, asked before the output folder is made; each named by its flag.
+        do { try InterpretationReport.check(classifier, data: test, samples: indices) } catch {
+            switch error {
+            case .inputWidthMismatch(let found, let expected):
+                throw UserError(message: "--data: images have \(found) pixels but the checkpoint takes \(expected) features")
+            case .labelOutOfRange(let label, let classes):
+                throw UserError(message: "--data: label \(label) does not fit the checkpoint's \(classes) classes")
+            case .sampleOutOfRange(let index, let count):
+                throw UserError(message: "--samples: index \(index) is out of range for the \(count) test images")
+            case .unsupportedActivation, .nonFiniteWeights:
+                throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)")
+            default: throw UserError(message: "--data: \(error.description)")
+            }
         }
         let folder = try prepareOutputFolder(output, files: ["report.json", "report.html", "maps/", "figures/"])
         let start = Date()
@@ -103,7 +108,7 @@ struct Interpret: ParsableCommand {
         }
         for map in report.maps {
             do {
-                try Tensor<Float>(shape: map.shape, scalars: map.values.map(Float.init)).writeNumpyFile(to: try staged("maps/\(map.name)"))
+                try map.tensor.writeNumpyFile(to: try staged("maps/\(map.name)"))
             } catch {
                 throw UserError(message: "--output: cannot write \(staging.destination("maps/\(map.name)").path): \(Self.reason(error))")
             }

@@ -60,17 +60,11 @@ public struct InterpretationReport: Sendable, Encodable {
         templates = ClassTemplates(classifier)
     }
 
-    /// Reads `classifier` on `data`: the layer readout over all images, the analyses of the
-    /// images at `samples`, the linearisation of the first `linearise` images (all when nil)
-    /// in batches of `batchSize`, and the templates. `progress(stage, done, total)` reports
-    /// each stage as it goes (the linearisation image by batch).
-    ///
-    /// Throws before any work when the classifier cannot be read exactly or the data does not
-    /// fit it (``InterpretationError``).
-    public init<Scalar: BLASScalar>(
-        _ classifier: IdentityClassifier<Scalar>, data: LabeledImages, samples: [Int], linearise: Int? = nil,
-        batchSize: Int = 1000, source: String = "classifier",
-        progress: (_ stage: Stage, _ done: Int, _ total: Int) -> Void = { _, _, _ in }
+    /// What `init` checks before any work, for callers that want the answer before they
+    /// prepare anything else (a command, before its output folder): the classifier can be read
+    /// exactly, and `data` and `samples` fit it.
+    public static func check<Scalar: BLASScalar>(
+        _ classifier: IdentityClassifier<Scalar>, data: LabeledImages, samples: [Int]
     ) throws(InterpretationError) {
         try classifier.checkInterpretable()
         guard data.count > 0 else { throw .emptyData }
@@ -88,6 +82,21 @@ public struct InterpretationReport: Sendable, Encodable {
         if !MemoryBudget.allows(bytes) {
             throw .tooManySamples(samples: samples.count, estimatedBytes: bytes, limitBytes: Double(MemoryBudget.defaultLimit))
         }
+    }
+
+    /// Reads `classifier` on `data`: the layer readout over all images, the analyses of the
+    /// images at `samples`, the linearisation of the first `linearise` images (all when nil)
+    /// in batches of `batchSize`, and the templates. `progress(stage, done, total)` reports
+    /// each stage as it goes (the linearisation image by batch).
+    ///
+    /// Throws before any work when the classifier cannot be read exactly or the data does not
+    /// fit it (``InterpretationError``).
+    public init<Scalar: BLASScalar>(
+        _ classifier: IdentityClassifier<Scalar>, data: LabeledImages, samples: [Int], linearise: Int? = nil,
+        batchSize: Int = 1000, source: String = "classifier",
+        progress: (_ stage: Stage, _ done: Int, _ total: Int) -> Void = { _, _, _ in }
+    ) throws(InterpretationError) {
+        try Self.check(classifier, data: data, samples: samples)
         progress(.readout, 0, 1)
         let readout: LayerReadout
         do { readout = try LayerReadout(classifier, data: data) } catch { throw .readout(error) }
@@ -147,6 +156,15 @@ public struct InterpretationReport: Sendable, Encodable {
         public var name: String
         public var shape: [Int]
         public var values: [Double]
+
+        public init(name: String, shape: [Int], values: [Double]) {
+            self.name = name
+            self.shape = shape
+            self.values = values
+        }
+
+        /// The map as float32, the precision its `.npy` file holds.
+        public var tensor: Tensor<Float> { Tensor(shape: shape, scalars: values.map(Float.init)) }
     }
 
     /// The maps as arrays (s samples, L layers, C classes, an image of h × w; flat data as 1 × D):

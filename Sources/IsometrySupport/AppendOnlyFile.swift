@@ -46,7 +46,7 @@ public final class AppendOnlyFile {
         bytes.withUnsafeBytes { raw in
             var done = 0
             while done < raw.count {
-                let n = write(descriptor, raw.baseAddress! + done, min(raw.count - done, 1 << 30))
+                let n = systemWrite(descriptor, raw.baseAddress! + done, min(raw.count - done, 1 << 30))
                 if n < 0 {
                     if errno == EINTR { continue }
                     failure = fail("append", errno)

@@ -336,7 +336,7 @@ public enum AtomicFile {
             guard failure == nil, raw.count > 0 else { return }
             var done = 0
             while done < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + done, min(raw.count - done, 1 << 30))
+                let n = systemWrite(fd, raw.baseAddress! + done, min(raw.count - done, 1 << 30))
                 if n < 0 {
                     if errno == EINTR { continue }
                     failure = fail("write", errno)

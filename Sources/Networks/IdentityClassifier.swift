@@ -12,7 +12,7 @@ public struct ClassifierConfiguration: Sendable, Codable, Equatable {
     public var activation: Activation
     public var initialization: Initialization
     /// σ of the initial weights (W = σI for identity); the scale the distance from identity is
-    /// measured against. He initialisation ignores it and uses σ = 1.
+    /// measured against. He initialisation ignores it and uses σ = 1 (`Initialization.referenceSigma`).
     public var sigma: Double
     /// Whether every layer has a bias (initialised to zero).
     public var bias: Bool
@@ -79,7 +79,7 @@ public struct IdentityClassifier<Scalar: BLASScalar>: Sendable {
             activation: c.activation, using: &generator)
         if c.bias { network.biases = network.weights.map { _ in Tensor.zeros([inputFeatures + classes]) } }
         self.init(network: network, inputFeatures: inputFeatures, classes: classes,
-                  sigma: c.initialization == .he ? 1 : c.sigma, initialization: c.initialization)
+                  sigma: c.initialization.referenceSigma(sigma: c.sigma), initialization: c.initialization)
     }
 
     /// The same with the configuration's fields spelled out.

@@ -16,6 +16,21 @@ public enum Initialization: String, Sendable, Codable, CaseIterable {
 
     /// Whether the weights are drawn at random (so a seed matters).
     public var isRandom: Bool { self != .identity }
+
+    /// The weight scale the weights are drawn at from the σ asked for: σ of W = σI, σ_w of
+    /// orthogonal and Gaussian weights, and √2 for He whatever σ says. The theory (mean field,
+    /// free probability, a study's arms) reads this, never σ itself. The one He rule.
+    public func weightScale(sigma: Double) -> Double { self == .he ? 2.0.squareRoot() : sigma }
+
+    /// The σ a classifier records and measures its distance from identity against: σ, and 1 for
+    /// He, whose weights are not scaled by σ.
+    public func referenceSigma(sigma: Double) -> Double { self == .he ? 1 : sigma }
+
+    /// The standard deviation of one weight of a random N×N layer: `weightScale(sigma:)`/√N.
+    /// He's is computed as √(2/N), as it always was, so that its draws stay bit for bit the same.
+    func entryStandardDeviation(sigma: Double, width n: Int) -> Double {
+        self == .he ? (2 / Double(n)).squareRoot() : weightScale(sigma: sigma) / Double(n).squareRoot()
+    }
 }
 
 extension MultilayerPerceptron {
@@ -35,11 +50,10 @@ extension MultilayerPerceptron {
         for _ in 0 ..< layers {
             switch initialization {
             case .identity: weights.append(.identity(n, scale: Scalar(sigma)))
-            case .gaussian:
-                weights.append(.randomNormal([n, n], standardDeviation: Scalar(sigma / Double(n).squareRoot()), using: &generator))
+            case .gaussian, .he:
+                weights.append(.randomNormal(
+                    [n, n], standardDeviation: Scalar(initialization.entryStandardDeviation(sigma: sigma, width: n)), using: &generator))
             case .orthogonal: weights.append(.randomOrthogonal(n, scale: Scalar(sigma), using: &generator))
-            case .he:
-                weights.append(.randomNormal([n, n], standardDeviation: Scalar((2 / Double(n)).squareRoot()), using: &generator))
             }
             biases.append(sigmaB > 0 ? .randomNormal([n], standardDeviation: Scalar(sigmaB), using: &generator) : nil)
         }

@@ -57,6 +57,8 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
 
     /// A sweep file or shard that cannot be read, or shards that do not merge (GridShards).
     case sweepFile(GridShardError)
+    /// The measurement would need more memory than the budget allows (`MemoryBudget`).
+    case tooLarge(what: String, estimatedBytes: Double, availableBytes: Double)
 
     public var description: String {
         switch self {
@@ -94,6 +96,8 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
         case .lawTotalMass(let total):
             "the law's atoms and continuous part add up to \(total), expected 1"
         case .sweepFile(let error): error.description
+        case .tooLarge(let what, let bytes, let available):
+            String(format: "%@ needs about %.1f GiB but this machine has %.1f GiB", what, bytes / 1_073_741_824, available / 1_073_741_824)
         }
     }
 }

@@ -78,8 +78,24 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
     /// Whether the weights are loaded from `weightsPath` rather than drawn.
     public var weightsFromFile: Bool { weightsPath != nil }
 
-    /// σ_w of the drawn weights: `sigmaW`, or √2 for He initialisation.
-    public var effectiveSigmaW: Double { initialization == .he ? 2.0.squareRoot() : sigmaW }
+    /// σ_w of the drawn weights: `sigmaW`, or √2 for He initialisation (`Initialization.weightScale`).
+    public var effectiveSigmaW: Double { initialization.weightScale(sigma: sigmaW) }
+
+    /// Bytes a measurement of `layers` layers of width `width` holds: L weight matrices (one,
+    /// shared, for identity weights), three N×N buffers, and the eigenvalues. The one memory
+    /// model of `spectrum`, its sweeps and the checks on weights from a file.
+    public static func estimatedBytes(width: Int, layers: Int, samples: Int, initialization: Initialization, precision: Precision) -> Double {
+        let element = precision == .float ? 4.0 : 8.0
+        let n = Double(width)
+        let matrices = initialization == .identity ? 1 : Double(layers)
+        return (matrices + 3) * n * n * element + Double(samples) * n * 8 * 2
+    }
+
+    /// The bytes of this configuration's measurement when its weights are drawn (weights from a
+    /// file are sized when loaded, by `SpectrumExperiment.run`).
+    public var estimatedBytes: Double {
+        Self.estimatedBytes(width: width, layers: layers, samples: samples, initialization: initialization, precision: precision)
+    }
 
     /// Throws `SpectrumError.invalidConfiguration` naming the first field the experiment
     /// cannot run with.
@@ -207,7 +223,6 @@ public enum SpectrumExperiment {
     ) throws(SpectrumError) -> SpectrumReport {
         var c = configuration
         var generator = SeededGenerator(seed: c.seed)
-        let sigmaW = c.effectiveSigmaW
         func makeNetwork() throws(SpectrumError) -> MultilayerPerceptron<Scalar> {
             if let path = c.weightsPath {
                 // A checkpoint names its activation; a folder of .npy layers does not.
@@ -224,49 +239,28 @@ public enum SpectrumExperiment {
                 activation: c.activation, using: &generator)
         }
         let network = try makeNetwork()
+        if c.weightsFromFile {
+            // Shapes from a file get the same memory check as shapes from flags, before any work;
+            // a file's layers may differ in width, so the widest counts, each layer its own.
+            let widest = network.weights.flatMap(\.shape).max() ?? 0
+            let bytes = SpectrumConfiguration.estimatedBytes(
+                width: widest, layers: network.layerCount, samples: c.samples, initialization: .gaussian, precision: c.precision)
+            if !MemoryBudget.allows(bytes) {
+                throw .tooLarge(what: "\(c.weightsPath ?? "") (layers up to \(widest) wide)", estimatedBytes: bytes,
+                                availableBytes: Double(MemoryBudget.physicalMemory))
+            }
+        }
         // The theory and the report follow the activation the network really has.
         c.activation = network.activation
         let redraw = c.redrawWeights && c.initialization.isRandom && !c.weightsFromFile
         let width = network.inputWidth
 
         // Theory, and the variance the inputs are drawn with.
-        var law: SpectralLaw?
-        var note: String
-        var meanField: MeanFieldSummary?
-        var inputVariance = c.q0
-        let reference = c.weightsFromFile ? ", for reference (the weights come from \(c.weightsPath ?? ""))" : ""
-        switch c.initialization {
-        case .identity:
-            if c.input == .normal {
-                law = IdentityLaw.law(activation: c.activation, sigma: c.sigma, q0: c.q0, layers: network.layerCount)
-                note = !c.weightsFromFile
-                    ? "exact law for identity weights (Kubota et al. 2021)"
-                    : "identity-initialisation law at σ = \(compactNumber(c.sigma)), q0 = \(compactNumber(c.q0)), for reference"
-            } else {
-                note = "no theory: identity weights with fixed-point inputs"
-            }
-        case .gaussian, .orthogonal, .he:
-            let field = MeanField(activation: c.activation, sigmaW: sigmaW, sigmaB: c.sigmaB)
-            // Normal inputs give h^1 ~ N(0, σ_w² q0 + σ_b²); fixed-point inputs start the search at q0
-            // (which matters only where every q is fixed, as for ReLU at σ_w² = 2, σ_b = 0).
-            let start = c.input == .normal ? sigmaW * sigmaW * c.q0 + c.sigmaB * c.sigmaB : c.q0
-            let q = field.fixedPoint(from: start)
-            let p = MeanField.activeFraction(c.activation, q: q)
-            if q.isFinite {
-                meanField = MeanFieldSummary(fixedPoint: q, chi: field.chi(at: q), activeFraction: p)
-                if c.input == .fixedPoint { inputVariance = q }
-            }
-            if !q.isFinite {
-                note = "no theory: the variance map has no finite fixed point (σ_w = \(compactNumber(sigmaW)))"
-            } else if [.relu, .hardTanh, .linear].contains(c.activation) {
-                let weights: FreeProbabilityLaw.Weights = c.initialization == .orthogonal ? .orthogonal : .gaussian
-                law = FreeProbabilityLaw(weights: weights, sigmaW2: sigmaW * sigmaW, p: p, layers: network.layerCount).law()
-                note = "free probability at the fixed point q* = \(compactNumber(q)), p = \(compactNumber(p)) (Pennington et al. 2018)"
-                    + (c.input == .normal ? "; inputs are N(0, q0), not at the fixed point" : "") + reference
-            } else {
-                note = "no free-probability theory for \(c.activation.rawValue); mean field only" + reference
-            }
-        }
+        let theory = SpectrumTheory(c, layers: network.layerCount)
+        let law = theory.law()
+        let note = theory.note(input: c.input, weightsPath: c.weightsPath)
+        let meanField = theory.meanField
+        let inputVariance = theory.inputVariance
 
         var analyzer = JacobianSpectrumAnalyzer(
             network: network, knownDiagonal: c.initialization == .identity && !c.weightsFromFile ? true : nil, threads: c.threads)

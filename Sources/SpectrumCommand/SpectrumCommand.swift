@@ -19,19 +19,7 @@ struct SpectrumTool: ParsableCommand {
     static func main() { mainWithOneLineErrors(name: "spectrum") }
 }
 
-extension Activation: ExpressibleByArgument {}
-extension Initialization: ExpressibleByArgument {}
 extension InputDistribution: ExpressibleByArgument {}
-extension Precision: ExpressibleByArgument {}
-
-/// Bytes the analysis will hold: L weight matrices (shared for identity), three N×N
-/// buffers, and the eigenvalues.
-func estimatedBytes(width: Int, layers: Int, samples: Int, initialization: Initialization, precision: Precision) -> Double {
-    let element = precision == .float ? 4.0 : 8.0
-    let n = Double(width)
-    let matrices = initialization == .identity ? 1 : Double(layers)
-    return (matrices + 3) * n * n * element + Double(samples) * n * 8 * 2
-}
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,9 +29,9 @@ struct Analyze: ParsableCommand {
     @Option(help: "Input variance: u_i ~ N(0, q0).") var q0 = 0.5
     @Option(help: "Number of layers L.") var layers = 20
     @Option(help: "Width N of every layer (784 pixels + 10 classes by default).") var width = 794
-    @Option(help: "hard-tanh, relu, tanh, erf or linear (a checkpoint's own by default).") var activation: Activation = .hardTanh
-
-    var activationFlagGiven: Bool { CommandLine.arguments.contains("--activation") }
+    // Optional so that "given" is the parser's answer, whatever the spelling (--activation=relu).
+    @Option(help: "hard-tanh, relu, tanh, erf or linear (default: hard-tanh; with --weights or --checkpoint, the file's own).")
+    var activation: Activation?
     @Option(help: "identity, gaussian, orthogonal or he; with --weights or --checkpoint, the initialisation whose theory is the reference.")
     var initialization: Initialization = .identity
     @Option(name: .customLong("sigma-w"), help: "σ_w of random weights (default: --sigma).") var sigmaW: Double?
@@ -75,7 +63,8 @@ struct Analyze: ParsableCommand {
         guard (1 ... 1_000_000).contains(samples) else { throw ValidationError("--samples must be between 1 and 1000000, got \(samples)") }
         if let threads, !(1 ... 1024).contains(threads) { throw ValidationError("--threads must be between 1 and 1024, got \(threads)") }
         if weightsSource == nil {
-            try checkMemory(estimatedBytes(width: width, layers: layers, samples: samples, initialization: chosenInitialization, precision: precision),
+            try checkMemory(SpectrumConfiguration.estimatedBytes(width: width, layers: layers, samples: samples,
+                                                                 initialization: chosenInitialization, precision: precision),
                             what: "--width \(width) with --layers \(layers)")
         }
         if png && plot == nil { throw ValidationError("--png needs --plot FILE.svg: the PNG is written beside that SVG") }
@@ -91,46 +80,22 @@ struct Analyze: ParsableCommand {
 
     var chosenInitialization: Initialization { initShort ?? initialization }
 
-    func makeConfiguration() throws -> SpectrumConfiguration {
-        var c = SpectrumConfiguration(
-            activation: activation, initialization: chosenInitialization, width: width, layers: layers,
+    /// The measurement the flags ask for. Weights from a file are loaded once, by the
+    /// experiment, which takes the depth, width and (unless --activation is given) the
+    /// activation from them and sizes the measurement before any work.
+    var configuration: SpectrumConfiguration {
+        SpectrumConfiguration(
+            activation: activation ?? .hardTanh, initialization: chosenInitialization, width: width, layers: layers,
             sigma: sigma, q0: q0, sigmaW: sigmaW ?? sigma, sigmaB: sigmaB, samples: samples, seed: seed,
             input: input ?? (chosenInitialization.isRandom ? .fixedPoint : .normal), precision: precision,
-            weightsPath: weightsSource, redrawWeights: !fixedWeights, threads: threads, activationFromFile: !activationFlagGiven)
-        if let weights = weightsSource {
-            // Shape comes from the files; read just the headers' worth by loading once.
-            let network = try loadNetwork(weights)
-            // Shapes from a file get the same memory check as shapes from flags, before any work.
-            let widest = network.weights.flatMap(\.shape).max() ?? 0
-            try checkMemory(estimatedBytes(width: widest, layers: network.layerCount, samples: samples, initialization: .gaussian, precision: precision),
-                            what: "\(weightsFlag) \(weights) (layers up to \(widest) wide)")
-            c.layers = network.layerCount
-            c.width = network.inputWidth
-            c.activation = network.activation
-        }
-        return c
+            weightsPath: weightsSource, redrawWeights: !fixedWeights, threads: threads, activationFromFile: activation == nil)
     }
 
     /// The flag the weights came from, for error messages.
     var weightsFlag: String { checkpoint != nil ? "--checkpoint" : "--weights" }
 
-    /// A checkpoint loads exactly as `interpret` loads it (`IdentityClassifier(contentsOf:)`);
-    /// a folder of W1.npy … through the same validator of shapes.
-    func loadNetwork(_ path: String) throws -> MultilayerPerceptron<Double> {
-        do {
-            if checkpoint != nil {
-                var network = try IdentityClassifier<Double>(contentsOf: URL(fileURLWithPath: path)).network
-                if activationFlagGiven { network.activation = activation }
-                return network
-            }
-            return try MultilayerPerceptron<Double>(contentsOf: path, activation: activationFlagGiven ? activation : nil)
-        } catch {
-            throw UserError(message: "\(weightsFlag): \(error.description)")
-        }
-    }
-
     func run() throws {
-        let configuration = try makeConfiguration()
+        let configuration = configuration
         let bar = ProgressBar(label: "spectrum")
         let report: SpectrumReport
         do {
@@ -138,7 +103,7 @@ struct Analyze: ParsableCommand {
         } catch {
             switch error {
             case .singularValueDecomposition: throw UserError(message: error.description, isInternal: true)
-            case .weightsFile, .nonFiniteWeights, .emptyLayer, .nonFinitePreActivation:
+            case .weightsFile, .nonFiniteWeights, .emptyLayer, .nonFinitePreActivation, .tooLarge:
                 throw UserError(message: "\(weightsSource.map { _ in "\(weightsFlag): " } ?? "")\(error.description)")
             default: throw UserError(message: error.description)
             }
@@ -152,11 +117,7 @@ struct Analyze: ParsableCommand {
             print(report.text)
         }
         if let csv {
-            var text = "sample,index,eigenvalue\n"
-            for (sample, values) in report.eigenvalues.enumerated() {
-                for (index, value) in values.enumerated() { text += "\(sample),\(index),\(value)\n" }
-            }
-            try writeAtomically(text, to: csv, flag: "--csv")
+            try writeAtomically(report.eigenvalueCSV, to: csv, flag: "--csv")
         }
         if let plot {
             try writeAtomically(report.histogramFigure().render(), to: plot, flag: "--plot")

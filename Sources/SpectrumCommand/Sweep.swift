@@ -28,9 +28,8 @@ struct Sweep: ParsableCommand {
     @Option(help: "Input samples per grid point.") var samples = 10
     @Option(help: "Random seed (point i uses seed + i).") var seed: UInt64 = 0
     @Option(help: "float or double.") var precision: Precision = .double
-    @Option(help: "Compute only part k of n of the grid, written as sweep-part-k-of-n.csv (a re-run resumes it).") var shard: String?
+    @OptionGroup(title: "Grid") var gridOptions: GridOptions
     @Option(help: "Output folder.") var output = "out/sweep"
-    @Flag(help: "Start over instead of resuming the points already in the output file.") var fresh = false
 
     func validate() throws {
         try requirePositive(sigmaMin, "--sigma-min")
@@ -47,22 +46,22 @@ struct Sweep: ParsableCommand {
         }
         try requireRange(width, 1 ... SpectrumSweep.maximumWidth, "--width")
         try requireRange(samples, 1 ... SpectrumSweep.maximumSamples, "--samples")
-        try checkMemory(estimatedBytes(width: width, layers: layers, samples: samples, initialization: .identity, precision: precision),
+        try checkMemory(SpectrumConfiguration.estimatedBytes(width: width, layers: layers, samples: samples, initialization: .identity, precision: precision),
                         what: "--width \(width)")
-        _ = try parseShardOption(shard, pointCount: sigmaSteps * q0Steps)
+        _ = try gridOptions.part(pointCount: sigmaSteps * q0Steps)
     }
 
     func run() throws {
         let sweep = SpectrumSweep(
             sigma: sigmaMin ... sigmaMax, sigmaSteps: sigmaSteps, q0: q0Min ... q0Max, q0Steps: q0Steps,
             activation: activation, layers: layers, width: width, samples: samples, seed: seed, precision: precision)
-        let part = try parseShardOption(shard)
+        let part = try gridOptions.part()
         // The shards of one sweep write into one folder at the same time: they share the lock.
         let folder = try prepareOutputFolder(output, files: part.isWhole ? ["sweep.csv", "sweep.svg"]
             : [part.fileName(stem: "sweep", extension: "csv")], shared: !part.isWhole)
         // Every finished point is in the file at once: a killed run resumes where it stopped.
         let writer = try openGridOutput(format: SpectrumSweep.fileFormat, grid: sweep, shard: part, program: "spectrum",
-                                        folder: folder, stem: "sweep", fresh: fresh)
+                                        folder: folder, stem: "sweep", fresh: gridOptions.fresh)
         let indices = writer.pending(sweep.indices(part))
         let bar = ProgressBar(label: "sweep")
         let start = Date()

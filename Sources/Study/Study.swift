@@ -58,12 +58,9 @@ public struct Study: Sendable {
             throw .tooLarge(depth: grid.depths.max()!, width: width, batchSize: grid.training.batchSize, estimatedBytes: bytes,
                             availableBytes: Double(MemoryBudget.physicalMemory))
         }
-        let images = grid.data!.trainImages, batch = grid.training.batchSize
-        if batch < 1 || batch > images { throw .training(.batchSizeOutOfRange(batchSize: batch, images: images)) }
-        if grid.training.epochs < 1 { throw .invalidGrid(name: "epochs", value: "\(grid.training.epochs)", expected: "at least 1") }
-        if !(grid.training.learningRate.isFinite && grid.training.learningRate > 0) {
-            throw .invalidGrid(name: "learningRate", value: "\(grid.training.learningRate)", expected: "finite and > 0")
-        }
+        // After the memory check, which names the whole grid's size (a batch too large for
+        // memory is usually also larger than the data).
+        do { try grid.training.validate(images: grid.data!.trainImages) } catch { throw .training(error) }
     }
 
     /// The network width N = features + classes.
@@ -83,20 +80,32 @@ public struct Study: Sendable {
         return session + dataset + spectrum
     }
 
-    /// The theory at a point: (α, mean, χ).
+    /// The theory at a point: (α, mean, χ), as `SpectrumTheory` chooses it for the point's
+    /// network with N(0, q0) inputs and no bias.
     public func theory(_ point: StudyGrid.Point) -> (unitFraction: Double?, mean: Double, chi: Double?) {
         let q0 = grid.data?.q0 ?? StudyData.q0(data.train)
         let (activation, sigma, depth) = (grid.activation, point.arm.sigma, point.depth)
-        if point.arm.initialization == .identity {
-            let law = IdentityLaw.law(activation: activation, sigma: sigma, q0: q0, layers: depth)
+        let theory = SpectrumTheory(SpectrumConfiguration(
+            activation: activation, initialization: point.arm.initialization, layers: depth, sigma: sigma, q0: q0,
+            sigmaW: sigma, sigmaB: 0, input: .normal))
+        if theory.choice == .identityLaw, let law = theory.law() {
             let fraction = activation == .hardTanh
                 ? IdentityLaw.hardTanhActiveFraction(sigma: sigma, q0: q0, layers: depth) : law.tail(1e-3 * law.lambdaMax)
             return (fraction, IdentityLaw.mean(activation: activation, sigma: sigma, q0: q0, layers: depth), nil)
         }
-        // The first layer's pre-activations have variance σ_w² q0; the map runs from there.
-        let field = MeanField(activation: activation, sigmaW: sigma, sigmaB: 0)
-        let chi = field.chi(at: field.fixedPoint(from: sigma * sigma * q0))
+        let chi = theory.chi ?? .nan
         return (nil, pow(chi, Double(depth)), chi)
+    }
+
+    /// The relative cost of a point, for estimates of the time left: a point's time grows about
+    /// linearly with its depth L, plus evaluation and set-up worth about three layers.
+    public static func cost(_ point: StudyGrid.Point) -> Double { Double(point.depth) + 3 }
+
+    /// The seconds still needed for `pending` points after `elapsed` seconds spent on points
+    /// of total cost `doneCost` (`cost(_:)`); 0 before any point is done.
+    public func estimatedSecondsLeft(pending: [Int], elapsed: Double, doneCost: Double) -> Double {
+        let left = pending.map { Self.cost(grid.point($0)) }.reduce(0, +)
+        return doneCost > 0 ? elapsed / doneCost * left : 0
     }
 
     /// Trains and measures point `index`. A NaN or infinite loss or weight stops the point and is

@@ -99,7 +99,7 @@ public struct StudyGrid: Sendable, Codable, Equatable {
             case .identity: sigmas.map { Arm(initialization: .identity, sigma: $0) }
             case .orthogonal: [Arm(initialization: .orthogonal, sigma: orthogonalSigma)]
             case .gaussian: [Arm(initialization: .gaussian, sigma: StudyGrid.criticalSigmaW(activation))]
-            case .he: [Arm(initialization: .he, sigma: 2.0.squareRoot())]
+            case .he: [Arm(initialization: .he, sigma: Initialization.he.weightScale(sigma: 1))]
             }
         }
     }
@@ -131,7 +131,7 @@ public struct StudyGrid: Sendable, Codable, Equatable {
     /// The classifier a point trains.
     public func model(_ point: Point) -> ClassifierConfiguration {
         ClassifierConfiguration(layers: point.depth, activation: activation, initialization: point.arm.initialization,
-                                sigma: point.arm.initialization == .he ? 1 : point.arm.sigma)
+                                sigma: point.arm.initialization.referenceSigma(sigma: point.arm.sigma))
     }
 
     /// The run settings of a point (its seed; `threads` for OpenBLAS).

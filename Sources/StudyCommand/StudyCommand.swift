@@ -11,12 +11,11 @@ import TensorAlgebra
 import Training
 import FileFormats
 
-extension Activation: ExpressibleByArgument {}
-extension Initialization: ExpressibleByArgument {}
-extension LearningRateSchedule: ExpressibleByArgument {}
-extension Precision: ExpressibleByArgument {}
-
-enum OptimizerName: String, ExpressibleByArgument, CaseIterable { case sgd, adam }
+/// A study trains every point briefly: one epoch on 10,000 images unless the flags say otherwise.
+enum StudyDefaults: TrainingFlagDefaults {
+    static let training = TrainingConfiguration(epochs: 1, trainLimit: 10_000)
+    static let resumes = false
+}
 
 /// `swift run study`: trainability against depth, a grid of trainings beside the spectrum theory.
 @main
@@ -50,20 +49,10 @@ struct Run: ParsableCommand {
     @Option(help: "Seeds per point: --seed, --seed + 1, ….") var seeds = 1
     @Option(help: "First seed (network draw and shuffles, as `train --seed`).") var seed: UInt64 = 0
     @Option(help: "hard-tanh, relu or tanh.") var activation: Activation = .hardTanh
-    @Option(help: "Mini-batch size.") var batch = 128
-    @Option(help: "Epochs over the training subset.") var epochs = 1
-    @Option(help: "Learning rate.") var lr = 0.01
-    @Option(help: "sgd or adam.") var optimizer: OptimizerName = .sgd
-    @Option(help: "SGD momentum.") var momentum = 0.0
-    @Option(name: .customLong("weight-decay"), help: "L2 weight decay.") var weightDecay = 0.0
-    @Option(help: "constant or cosine.") var schedule: LearningRateSchedule = .constant
-    @Option(help: "float (default) or double.") var precision: Precision = .float
-    @Option(help: "Train on the first N training images only.") var limit = 10_000
     @Option(name: .customLong("spectrum-inputs"), help: "Training images on which J Jᵀ is measured at initialisation.") var spectrumInputs = 2
-    @Option(help: "OpenBLAS threads.") var threads: Int?
-    @Option(help: "Compute only part k of n of the grid, written as study-part-k-of-n.csv.") var shard: String?
+    @OptionGroup(title: "Run settings (as `train`'s)") var settings: TrainingOptions<StudyDefaults>
+    @OptionGroup(title: "Grid") var gridOptions: GridOptions
     @Option(help: "Output folder.") var output = "out/study"
-    @Flag(help: "Start over instead of resuming the points already in the output file.") var fresh = false
 
     func validate() throws {
         guard !layers.isEmpty else { throw ValidationError("--layers needs at least one depth") }
@@ -71,37 +60,33 @@ struct Run: ParsableCommand {
         for s in sigma { try requirePositive(s, "--sigma") }
         try requirePositive(orthogonalSigma, "--orthogonal-sigma")
         try requireRange(seeds, 1 ... 10_000, "--seeds")
-        try requireRange(batch, 1 ... 1_000_000, "--batch")
-        try requireRange(epochs, 1 ... 100_000, "--epochs")
-        try requirePositive(lr, "--lr")
-        guard (0 ..< 1).contains(momentum) else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
-        try requireFinite(weightDecay, "--weight-decay")
-        try requireRange(limit, 1 ... 100_000_000, "--limit")
         try requireRange(spectrumInputs, 0 ... 1000, "--spectrum-inputs")
-        if let threads { try requireRange(threads, 1 ... 256, "--threads") }
-        if ![.hardTanh, .relu, .tanh].contains(activation) {
-            throw ValidationError("--activation must be hard-tanh, relu or tanh, got \(activation.rawValue)")
-        }
+        try requireTrainableActivation(activation)
         if let repeated = duplicate(layers) { throw ValidationError("--layers lists \(repeated) twice") }
         if let repeated = duplicate(sigma) { throw ValidationError("--sigma lists \(repeated) twice") }
         if let repeated = duplicate(initializations) { throw ValidationError("--init lists \(repeated.rawValue) twice") }
-        _ = try parseShardOption(shard, pointCount: grid.pointCount)
+        _ = try gridOptions.part(pointCount: grid.pointCount)
+    }
+
+    /// The grid's run settings: the points' seeds are the grid's, and the threads stay out of
+    /// the grid (they are not part of what a point computes, and its shards must merge).
+    var trainingSettings: TrainingConfiguration {
+        var c = settings.configuration(seed: 0)
+        c.threads = nil
+        return c
     }
 
     var grid: StudyGrid {
         StudyGrid(
             depths: layers, sigmas: sigma, initializations: initializations, seeds: (0 ..< UInt64(seeds)).map { seed &+ $0 },
             activation: activation, orthogonalSigma: orthogonalSigma,
-            training: TrainingConfiguration(
-                batchSize: batch, epochs: epochs, learningRate: lr, schedule: schedule,
-                optimizer: optimizer == .sgd ? .sgd(momentum: momentum, weightDecay: weightDecay)
-                    : .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: weightDecay),
-                trainLimit: limit),
-            precision: precision, spectrumInputs: spectrumInputs)
+            training: trainingSettings,
+            precision: settings.precision, spectrumInputs: spectrumInputs)
     }
 
     func run() throws {
-        let part = try parseShardOption(shard)
+        let part = try gridOptions.part()
+        let threads = settings.threads
         let dataset: ImageDataset
         do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
             throw UserError(message: "--data: \(error.description)")
@@ -119,7 +104,7 @@ struct Run: ParsableCommand {
         let folder = try prepareOutputFolder(output, files: part.isWhole ? ["study.csv", "study.json", "study.svg"]
             : [part.fileName(stem: "study", extension: "csv")], shared: !part.isWhole)
         let writer = try openGridOutput(format: StudyGrid.fileFormat, grid: grid, shard: part, program: "study",
-                                        folder: folder, stem: "study", fresh: fresh)
+                                        folder: folder, stem: "study", fresh: gridOptions.fresh)
         let all = grid.indices(part)
         let pending = writer.pending(all)
         let log = StandardError()
@@ -127,9 +112,6 @@ struct Run: ParsableCommand {
             + "L ∈ {\(grid.depths.map(String.init).joined(separator: ", "))} × \(grid.arms.map(\.description).joined(separator: ", ")) × \(grid.seeds.count) seed\(grid.seeds.count == 1 ? "" : "s"); "
             + "\(grid.data!.trainImages) images, \(grid.training.epochs) epoch\(grid.training.epochs == 1 ? "" : "s"), q0 = \(String(format: "%.4f", grid.data!.q0)), OpenBLAS × \(threads ?? OpenBLAS.threads)"
             + (writer.resumedCount > 0 ? "; resuming: \(writer.resumedCount) already done in \(writer.url.path)" : ""))
-        // ETA: a point's time grows about linearly with L (plus evaluation and set-up).
-        func cost(_ index: Int) -> Double { Double(grid.point(index).depth) + 3 }
-        let totalCost = pending.map(cost).reduce(0, +)
         var doneCost = 0.0
         let start = Date()
         let bar = ProgressBar(label: "  training")
@@ -150,19 +132,19 @@ struct Run: ParsableCommand {
             }
             bar.finish()
             do { try writer.append(result) } catch { throw UserError(message: error.description) }
-            doneCost += cost(index)
+            doneCost += Study.cost(point)
             let elapsed = Date().timeIntervalSince(start)
-            let eta = doneCost > 0 ? elapsed / doneCost * (totalCost - doneCost) : 0
+            let eta = study.estimatedSecondsLeft(pending: Array(pending[(number + 1)...]), elapsed: elapsed, doneCost: doneCost)
             let outcome = result.diverged ? "diverged (\(result.divergedAt ?? "NaN loss"))"
                 : String(format: "test accuracy %.2f %%", (result.testAccuracy ?? .nan) * 100)
-            log.line("study \(label): \(outcome) in \(duration(result.seconds)) · elapsed \(duration(elapsed)) · ETA \(duration(eta))")
+            log.line("study \(label): \(outcome) in \(durationText(result.seconds)) · elapsed \(durationText(elapsed)) · ETA \(durationText(eta))")
             if part.isWhole { try writeOutputs(grid: grid, results: writer.rows, folder: folder, flag: "study") }
         }
         let results = writer.rows
         if part.isWhole {
             try writeOutputs(grid: grid, results: results, folder: folder, flag: "study")
-            print(summary(grid: grid, results: results))
-            print("wrote \(folder.path)/{study.csv, study.json, study.svg} (\(results.count) points, \(duration(Date().timeIntervalSince(start))) this run)")
+            print(grid.summary(results))
+            print("wrote \(folder.path)/{study.csv, study.json, study.svg} (\(results.count) points, \(durationText(Date().timeIntervalSince(start))) this run)")
         } else {
             print("computed \(results.count) of \(all.count) points of shard \(part) (\(grid.pointCount) in the grid): \(writer.url.path)")
             print("join the shards with: study merge \(shellQuoted(folder.path))/study-part-*-of-\(part.n).csv --output \(shellQuoted(folder.path))")
@@ -188,7 +170,7 @@ struct Merge: ParsableCommand {
         }
         let folder = try prepareOutputFolder(output, files: ["study.csv", "study.json", "study.svg"])
         try writeOutputs(grid: grid, results: results, folder: folder, flag: "merge")
-        print(summary(grid: grid, results: results))
+        print(grid.summary(results))
         print("merged \(parts.count) shards, \(results.count) points: \(folder.path)/{study.csv, study.json, study.svg}")
     }
 }
@@ -212,41 +194,10 @@ func writeOutputs(grid: StudyGrid, results: [StudyResult], folder: URL, flag: St
     try commit(staging, flag: flag)
 }
 
-/// Test accuracy per depth (rows) and arm (columns), mean over seeds; "NaN" marks divergence.
-func summary(grid: StudyGrid, results: [StudyResult]) -> String {
-    let arms = grid.arms
-    var lines = ["test accuracy (%), mean over \(grid.seeds.count) seed\(grid.seeds.count == 1 ? "" : "s")"]
-    let width = max(14, (arms.map(\.description.count).max() ?? 0) + 2)
-    lines.append("    L" + arms.map { $0.description.leftPadded(to: width) }.joined())
-    for depth in grid.depths {
-        var line = String(depth).leftPadded(to: 5)
-        for arm in arms {
-            let rows = results.filter { $0.depth == depth && $0.arm == arm }
-            let accuracies = rows.compactMap(\.testAccuracy)
-            let cell: String
-            if rows.isEmpty { cell = "—" } else if accuracies.isEmpty { cell = "diverged" } else {
-                cell = String(format: "%.2f", accuracies.reduce(0, +) / Double(accuracies.count) * 100)
-                    + (rows.contains(where: \.diverged) ? " (+NaN)" : "")
-            }
-            line += cell.leftPadded(to: width)
-        }
-        lines.append(line)
-    }
-    return lines.joined(separator: "\n")
-}
-
 func duplicate<T: Hashable>(_ values: [T]) -> T? {
     var seen = Set<T>()
     for v in values { if !seen.insert(v).inserted { return v } }
     return nil
-}
-
-func duration(_ seconds: Double) -> String {
-    guard seconds.isFinite else { return "?" }
-    let s = Int(seconds.rounded())
-    if s < 60 { return String(format: "%.1f s", seconds) }
-    if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
-    return "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m"
 }
 
 /// Progress lines on standard error, always (not only on a terminal: a job log keeps them).
@@ -256,8 +207,3 @@ struct StandardError {
     }
 }
 
-extension String {
-    func leftPadded(to width: Int) -> String {
-        count >= width ? " " + self : String(repeating: " ", count: width - count) + self
-    }
-}

@@ -13,12 +13,11 @@ import Glibc
 import FileFormats
 #endif
 
-extension Activation: ExpressibleByArgument {}
-extension Initialization: ExpressibleByArgument {}
-extension LearningRateSchedule: ExpressibleByArgument {}
-
-enum OptimizerName: String, ExpressibleByArgument, CaseIterable { case sgd, adam }
-extension Precision: ExpressibleByArgument {}
+/// `train`'s run settings default to the library's and may come from a checkpoint.
+enum TrainDefaults: TrainingFlagDefaults {
+    static let training = TrainingConfiguration()
+    static let resumes = true
+}
 
 /// Set by SIGINT; the training loop checks it before every step.
 nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
@@ -45,47 +44,25 @@ struct Train: ParsableCommand {
     var initialization: Initialization?
     @Option(help: "σ of the initial weights (W = σI for identity) (default: \(modelDefaults.sigma)).") var sigma: Double?
     @Flag(help: "Give every layer a bias.") var bias = false
-    @Option(help: "Mini-batch size (default: \(trainingDefaults.batchSize)).") var batch: Int?
-    @Option(help: "Epochs over the training set (default: \(trainingDefaults.epochs)); with --resume, may extend or shorten the run.")
-    var epochs: Int?
-    @Option(help: "Learning rate (default: \(trainingDefaults.learningRate)).") var lr: Double?
-    @Option(help: "sgd or adam (default: sgd).") var optimizer: OptimizerName?
-    @Option(help: "SGD momentum (default: 0.0).") var momentum: Double?
-    @Option(name: .customLong("weight-decay"), help: "L2 weight decay (default: 0.0).") var weightDecay: Double?
-    @Option(help: "Adam β1 (default: 0.9).") var beta1: Double?
-    @Option(help: "Adam β2 (default: 0.999).") var beta2: Double?
-    @Option(help: "constant or cosine (default: \(trainingDefaults.schedule.rawValue)).") var schedule: LearningRateSchedule?
+    @OptionGroup(title: "Run settings") var settings: TrainingOptions<TrainDefaults>
     @Option(help: "Random seed (shuffling and random initialisations) (default: \(trainingDefaults.seed)).") var seed: UInt64?
-    @Option(help: "float (default) or double.") var precision: Precision = .float
-    @Option(help: "Train on the first N training images only.") var limit: Int?
     @Option(help: "Output folder.") var output = "out/train"
     @Option(help: "Continue from this checkpoint with its stored settings (weights, optimizer state, epoch and step).") var resume: String?
-    @Option(help: "OpenBLAS threads (default: every core); with --resume, the checkpoint's unless given.") var threads: Int?
     @Flag(help: "Also write every figure as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 
     func validate() throws {
         if let layers { try requireRange(layers, 1 ... 1000, "--layers") }
-        if let batch { try requireRange(batch, 1 ... 1_000_000, "--batch") }
-        if let epochs { try requireRange(epochs, 1 ... 100_000, "--epochs") }
-        if let lr { try requirePositive(lr, "--lr") }
         if let sigma {
             try requirePositive(sigma, "--sigma")
+            let precision = settings.precision
             let largest = precision == .float ? TrainingSession<Float>.largestSigma : TrainingSession<Double>.largestSigma
             guard sigma <= largest else {
                 throw ValidationError("--sigma \(sigma) is too large for --precision \(precision.rawValue): the largest usable value is "
                     + (precision == .float ? "\(Float.greatestFiniteMagnitude)" : "\(largest)"))
             }
         }
-        if let momentum, !(0 ..< 1).contains(momentum) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
-        if let weightDecay { try requireFinite(weightDecay, "--weight-decay") }
-        if let beta1, !(0 ..< 1).contains(beta1) { throw ValidationError("--beta1 must be in [0, 1), got \(beta1)") }
-        if let beta2, !(0 ..< 1).contains(beta2) { throw ValidationError("--beta2 must be in [0, 1), got \(beta2)") }
-        if let limit { try requireRange(limit, 1 ... 100_000_000, "--limit") }
-        if let threads { try requireRange(threads, 1 ... 256, "--threads") }
         if png && FigureExport.rasteriser() == nil { throw ValidationError("--png: \(FigureExportError.rasteriserMissing.description)") }
-        if let activation, activation == .erf || activation == .linear {
-            throw ValidationError("--activation must be hard-tanh, relu or tanh, got \(activation.rawValue)")
-        }
+        if let activation { try requireTrainableActivation(activation) }
     }
 
     /// A new run's model: the flags, defaults for the rest.
@@ -96,18 +73,14 @@ struct Train: ParsableCommand {
     }
 
     /// A new run's settings: the flags, defaults for the rest.
-    var training: TrainingConfiguration {
-        let d = Self.trainingDefaults
-        return TrainingConfiguration(
-            batchSize: batch ?? d.batchSize, epochs: epochs ?? d.epochs, learningRate: lr ?? d.learningRate, schedule: schedule ?? d.schedule,
-            optimizer: (optimizer ?? .sgd) == .sgd ? .sgd(momentum: momentum ?? 0, weightDecay: weightDecay ?? 0)
-                : .adam(beta1: beta1 ?? 0.9, beta2: beta2 ?? 0.999, epsilon: 1e-8, weightDecay: weightDecay ?? 0),
-            seed: seed ?? d.seed, trainLimit: limit, threads: threads)
-    }
+    var training: TrainingConfiguration { settings.configuration(seed: seed ?? Self.trainingDefaults.seed) }
 
     /// A resumed run's settings: the checkpoint's, with --epochs and --threads free to change
     /// (appended to `changes`); any other flag given must agree with the checkpoint.
     func resumed(_ stored: TrainingConfiguration, changes: inout [String]) throws(TrainingError) -> TrainingConfiguration {
+        let (batch, lr, schedule, limit, optimizer, momentum, weightDecay, beta1, beta2, epochs, threads) = (
+            settings.batch, settings.lr, settings.schedule, settings.limit, settings.optimizer, settings.momentum,
+            settings.weightDecay, settings.beta1, settings.beta2, settings.epochs, settings.threads)
         func agree<T: Equatable>(_ flag: String, _ given: T?, _ stored: T, _ show: (T) -> String = { "\($0)" }) throws(TrainingError) {
             if let given, given != stored { throw .settingDiffersFromCheckpoint(name: flag, stored: show(stored), given: show(given)) }
         }
@@ -154,7 +127,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        switch precision {
+        switch settings.precision {
         case .float: try run(Float.self)
         case .double: try run(Double.self)
         }
@@ -195,7 +168,7 @@ struct Train: ParsableCommand {
         let m = trainer.classifier.configuration, c = trainer.configuration
         let epochs = c.epochs
         print("training \(m.layers) layers × width \(trainer.classifier.width) (\(m.activation.rawValue), \(m.initialization.rawValue) σ = \(m.sigma)), "
-            + "\(trainer.trainingImages(dataset.train).count) images, batch \(c.batchSize), \(c.optimizer.name) lr \(c.learningRate), \(epochs) epochs, \(precision.rawValue), "
+            + "\(trainer.trainingImages(dataset.train).count) images, batch \(c.batchSize), \(c.optimizer.name) lr \(c.learningRate), \(epochs) epochs, \(settings.precision.rawValue), "
             + "OpenBLAS \(OpenBLAS.coreName) × \(c.threads ?? OpenBLAS.threads)")
         let bar = ProgressBar(label: "epoch")
         session.onStep = { event in

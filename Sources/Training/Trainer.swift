@@ -32,16 +32,36 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         self.threads = threads
     }
 
-    /// Why these settings cannot train on `images` images, or nil when they can.
-    func problem(images: Int) -> TrainingError? {
-        if epochs < 1 { return .invalidSetting(name: "epochs", value: "\(epochs)", expected: "at least 1") }
-        if !(learningRate.isFinite && learningRate > 0) {
-            return .invalidSetting(name: "learningRate", value: "\(learningRate)", expected: "a finite number > 0")
+    /// The one check of these settings, which every trainer, session, study and command runs:
+    /// throws the first setting nothing can train with (epochs, learning rate, batch size,
+    /// image limit, threads, the optimizer's coefficients) and, given the `images` an epoch
+    /// visits, a batch larger than they are.
+    public func validate(images: Int? = nil) throws(TrainingError) {
+        func unit(_ name: String, _ value: Double) throws(TrainingError) {
+            if !(0 ..< 1).contains(value) { throw .invalidSetting(name: name, value: "\(value)", expected: "in [0, 1)") }
         }
-        if let trainLimit, trainLimit < 1 { return .invalidSetting(name: "trainLimit", value: "\(trainLimit)", expected: "at least 1") }
-        if let threads, threads < 1 { return .invalidSetting(name: "threads", value: "\(threads)", expected: "at least 1") }
-        if batchSize < 1 || batchSize > images { return .batchSizeOutOfRange(batchSize: batchSize, images: images) }
-        return nil
+        func decay(_ value: Double) throws(TrainingError) {
+            if !(value.isFinite && value >= 0) { throw .invalidSetting(name: "weightDecay", value: "\(value)", expected: "a finite number ≥ 0") }
+        }
+        if epochs < 1 { throw .invalidSetting(name: "epochs", value: "\(epochs)", expected: "at least 1") }
+        if !(learningRate.isFinite && learningRate > 0) {
+            throw .invalidSetting(name: "learningRate", value: "\(learningRate)", expected: "a finite number > 0")
+        }
+        if let trainLimit, trainLimit < 1 { throw .invalidSetting(name: "trainLimit", value: "\(trainLimit)", expected: "at least 1") }
+        if let threads, threads < 1 { throw .invalidSetting(name: "threads", value: "\(threads)", expected: "at least 1") }
+        switch optimizer {
+        case .sgd(let momentum, let weightDecay):
+            try unit("momentum", momentum)
+            try decay(weightDecay)
+        case .adam(let beta1, let beta2, let epsilon, let weightDecay):
+            try unit("beta1", beta1)
+            try unit("beta2", beta2)
+            if !(epsilon.isFinite && epsilon > 0) { throw .invalidSetting(name: "epsilon", value: "\(epsilon)", expected: "a finite number > 0") }
+            try decay(weightDecay)
+        }
+        if batchSize < 1 || images.map({ batchSize > $0 }) == true {
+            throw .batchSizeOutOfRange(batchSize: batchSize, images: images ?? 0)
+        }
     }
 }
 
@@ -208,7 +228,7 @@ public final class Trainer<Scalar: BLASScalar> {
     public func train(_ data: LabeledImages, test: LabeledImages, shouldStop: () -> Bool = { false }) throws(TrainingError) -> Bool {
         let c = configuration
         let data = trainingImages(data)
-        if let problem = c.problem(images: data.count) { throw problem }
+        try c.validate(images: data.count)
         guard data.features == classifier.inputFeatures else {
             throw .data(.featureMismatch(dataFeatures: data.features, networkFeatures: classifier.inputFeatures))
         }

@@ -80,7 +80,7 @@ extension Trainer {
             return value
         }
         let chosen = try settings(stored)
-        if chosen.batchSize < 1 { throw .batchSizeOutOfRange(batchSize: chosen.batchSize, images: 0) }
+        try chosen.validate()
         self.init(classifier: classifier, configuration: chosen)
         if chosen.optimizer == stored.optimizer {
             for k in optimizer.first.indices {

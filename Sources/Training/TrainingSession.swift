@@ -81,7 +81,7 @@ public final class TrainingSession<Scalar: BLASScalar> {
         }
         // Settings first: a trainer with an impossible batch size cannot even be built.
         let images = training.trainLimit.map { min($0, data.train.count) } ?? data.train.count
-        if let problem = training.problem(images: images) { throw problem }
+        try training.validate(images: images)
         let bytes = Self.estimatedBytes(model: model, training: training, width: data.train.features + data.train.classes)
         if !MemoryBudget.allows(bytes) { throw .tooLarge(estimatedBytes: bytes, availableBytes: Double(MemoryBudget.physicalMemory)) }
         var generator = SeededGenerator(seed: training.seed)
@@ -129,7 +129,7 @@ public final class TrainingSession<Scalar: BLASScalar> {
     /// A session around a trainer you built.
     public init(trainer: Trainer<Scalar>, data: ImageDataset, folder: URL? = nil) throws(TrainingError) {
         let images = trainer.trainingImages(data.train).count
-        if let problem = trainer.configuration.problem(images: images) { throw problem }
+        try trainer.configuration.validate(images: images)
         guard data.train.features == trainer.classifier.inputFeatures else {
             throw .data(.featureMismatch(dataFeatures: data.train.features, networkFeatures: trainer.classifier.inputFeatures))
         }
