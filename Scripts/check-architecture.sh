@@ -20,7 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dump=$(mktemp)
 trap 'rm -f "$dump"' EXIT
-swift package dump-package > "$dump"
+. Scripts/lib/manifest.sh
+manifest_json > "$dump"
 python3 - "$dump" "$@" <<'PY'
 import json, os, re, sys
 

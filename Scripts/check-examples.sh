@@ -26,7 +26,7 @@ for file in files:
             runnable.append(name)
 # Every library product of the manifest, so the list cannot drift from Package.swift.
 import json, subprocess
-manifest = json.loads(subprocess.check_output(["swift", "package", "dump-package"], cwd=root))
+manifest = json.loads(subprocess.check_output(["bash", "-c", ". Scripts/lib/manifest.sh; manifest_json"], cwd=root))
 products = [p["name"] for p in manifest["products"] if "library" in p["type"]]
 deps = ", ".join(f'.product(name: "{p}", package: "{root.name}")' for p in products)
 (work / "Package.swift").write_text(
