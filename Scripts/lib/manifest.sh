@@ -1,9 +1,13 @@
 # Lists read from Package.swift (through `swift package dump-package`), so that no script keeps
 # its own copy to drift from the manifest. Source this file from the repository root.
 
+# Reading the manifest needs no build, so it gets a scratch folder of its own: SwiftPM locks
+# .build while a build or `swift test` runs, and a script (or a test) may run during one.
+manifest_json() { swift package --scratch-path "${TMPDIR:-/tmp}/isometry-manifest" dump-package; }
+
 # The executable products (the commands), one a line.
 manifest_executables() {
-    swift package dump-package | python3 -c '
+    manifest_json | python3 -c '
 import json, sys
 for p in json.load(sys.stdin)["products"]:
     if "executable" in p["type"]: print(p["name"])'
@@ -12,7 +16,7 @@ for p in json.load(sys.stdin)["products"]:
 # The package's Swift targets that TARGET needs, its dependencies before it and TARGET last
 # (C system-library targets and other packages' products left out), one a line.
 manifest_module_order() {
-    swift package dump-package | python3 -c '
+    manifest_json | python3 -c '
 import json, sys
 targets = {t["name"]: t for t in json.load(sys.stdin)["targets"]}
 order = []
