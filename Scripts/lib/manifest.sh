@@ -1,16 +1,9 @@
 # Lists read from Package.swift (through `swift package dump-package`), so that no script keeps
 # its own copy to drift from the manifest. Source this file from the repository root.
 
-# dump-package under a scratch folder of its own: the default .build is locked by any running
-# `swift build` or `swift test` (a test that sources this file would wait for itself forever).
-manifest_json() {
-    local scratch
-    scratch=$(mktemp -d)
-    swift package --scratch-path "$scratch" dump-package
-    local status=$?
-    rm -rf "$scratch"
-    return $status
-}
+# Reading the manifest needs no build, so it gets a scratch folder of its own: SwiftPM locks
+# .build while a build or `swift test` runs, and a script (or a test) may run during one.
+manifest_json() { swift package --scratch-path "${TMPDIR:-/tmp}/isometry-manifest" dump-package; }
 
 # The executable products (the commands), one a line.
 manifest_executables() {

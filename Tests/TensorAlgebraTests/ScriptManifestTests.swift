@@ -31,7 +31,8 @@ import Testing
         for needed in ["IsometrySupport", "TensorAlgebra", "FileFormats", "Datasets"] {
             #expect(modules.firstIndex(of: needed).map { $0 < modules.count - 1 } == true, "\(needed) in \(modules)")
         }
-        #expect(modules.firstIndex(of: "IsometrySupport")! < modules.firstIndex(of: "FileFormats")!)
+        let support = try #require(modules.firstIndex(of: "IsometrySupport")), formats = try #require(modules.firstIndex(of: "FileFormats"))
+        #expect(support < formats)
     }
 
     @Test func noScriptListsProductsByHand() throws {
