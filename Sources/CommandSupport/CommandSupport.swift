@@ -10,20 +10,20 @@ import Glibc
 // progress on a terminal, flag checks.
 
 /// An error worth one line to the user. `isInternal` errors exit with 1, the rest with 2.
-public struct UserError: Error, CustomStringConvertible {
-    public let message: String
-    public var isInternal = false
-    public init(message: String, isInternal: Bool = false) {
+package struct UserError: Error, CustomStringConvertible {
+    package let message: String
+    package var isInternal = false
+    package init(message: String, isInternal: Bool = false) {
         self.message = message
         self.isInternal = isInternal
     }
-    public var description: String { message }
+    package var description: String { message }
 }
 
 extension ParsableCommand {
     /// Parses and runs the command. Bad input is one line on standard error and exit code 2;
     /// `--help` prints as usual.
-    public static func mainWithOneLineErrors(name: String) {
+    package static func mainWithOneLineErrors(name: String) {
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -40,30 +40,30 @@ extension ParsableCommand {
 /// The last guard of the one-line errors: whatever a message quotes (a path recorded in a
 /// file, metadata, a tensor name), its control characters are escaped (a newline as `\n`, so
 /// nothing after it is lost), and it is cut to 2,000 characters.
-public func oneLineMessage(_ text: String) -> String {
+package func oneLineMessage(_ text: String) -> String {
     quotedValue(text.trimmingCharacters(in: .whitespacesAndNewlines), limit: 2000)
 }
 
-public func requirePositive(_ value: Double, _ flag: String) throws {
+package func requirePositive(_ value: Double, _ flag: String) throws {
     guard value.isFinite, value > 0 else {
         throw ValidationError("\(flag) must be a positive finite number, got \(value)")
     }
 }
 
-public func requireFinite(_ value: Double, _ flag: String, minimum: Double = 0) throws {
+package func requireFinite(_ value: Double, _ flag: String, minimum: Double = 0) throws {
     guard value.isFinite, value >= minimum else {
         throw ValidationError("\(flag) must be a finite number ≥ \(minimum), got \(value)")
     }
 }
 
-public func requireRange(_ value: Int, _ range: ClosedRange<Int>, _ flag: String) throws {
+package func requireRange(_ value: Int, _ range: ClosedRange<Int>, _ flag: String) throws {
     guard range.contains(value) else {
         throw ValidationError("\(flag) must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
     }
 }
 
 /// Refuses a plan that the memory budget (``MemoryBudget``) does not allow, before allocating it.
-public func checkMemory(_ bytes: Double, what: String) throws {
+package func checkMemory(_ bytes: Double, what: String) throws {
     let available = Double(MemoryBudget.physicalMemory)
     if !MemoryBudget.allows(bytes) {
         throw ValidationError(String(format: "%@ needs about %.1f GiB but this machine has %.1f GiB", what, bytes / 1_073_741_824, available / 1_073_741_824))
@@ -71,20 +71,20 @@ public func checkMemory(_ bytes: Double, what: String) throws {
 }
 
 /// Writes text durably (``AtomicFile``), turning failures into one-line user errors.
-public func writeAtomically(_ text: String, to path: String, flag: String) throws {
+package func writeAtomically(_ text: String, to path: String, flag: String) throws {
     do { try AtomicFile.write(text, to: URL(fileURLWithPath: path)) } catch {
         throw UserError(message: "\(flag): \(error.description)")
     }
 }
 
 /// The files of `staging` moved into place, failures as one-line user errors.
-public func commit(_ staging: OutputStaging, flag: String) throws {
+package func commit(_ staging: OutputStaging, flag: String) throws {
     do { try staging.commit() } catch { throw UserError(message: "\(flag): \(error.description)") }
 }
 
 /// Refuses, before any work, an output file ``AtomicFile`` would refuse: an empty path, a
 /// device such as /dev/null, a FIFO, a folder, a symbolic link, or a missing or read-only folder.
-public func checkWritable(_ path: String, flag: String) throws {
+package func checkWritable(_ path: String, flag: String) throws {
     do { try AtomicFile.checkDestination(path) } catch {
         throw ValidationError("\(flag): \(error.description)")
     }
@@ -92,7 +92,7 @@ public func checkWritable(_ path: String, flag: String) throws {
 
 /// Creates the output folder if needed; an empty path, or one that cannot be a writable
 /// folder, is a user error.
-public func makeFolder(_ path: String, flag: String = "--output") throws -> URL {
+package func makeFolder(_ path: String, flag: String = "--output") throws -> URL {
     // URL(fileURLWithPath: "") is the current folder: a run would lock and tidy it.
     guard !path.isEmpty else { throw UserError(message: "\(flag): the path is empty; name an output folder") }
     let url = URL(fileURLWithPath: path)
@@ -115,7 +115,7 @@ public func makeFolder(_ path: String, flag: String = "--output") throws -> URL 
 /// shards of one grid, see ``OutputFolderLock``) and tidied, and every file the run will write
 /// there (`files`, relative paths; a name ending in "/" is a subfolder) checked as
 /// ``checkWritable(_:flag:)`` checks one.
-public func prepareOutputFolder(_ path: String, flag: String = "--output", files: [String], shared: Bool = false) throws -> URL {
+package func prepareOutputFolder(_ path: String, flag: String = "--output", files: [String], shared: Bool = false) throws -> URL {
     let folder = try makeFolder(path, flag: flag)
     try OutputFolderLock.acquire(folder, flag: flag, shared: shared)
     for file in files {
@@ -139,19 +139,19 @@ public func prepareOutputFolder(_ path: String, flag: String = "--output", files
 }
 
 /// Whether standard error is a terminal (for live progress).
-public var standardErrorIsTerminal: Bool { isatty(2) != 0 }
+package var standardErrorIsTerminal: Bool { isatty(2) != 0 }
 
 /// A progress bar on standard error, drawn only when it is a terminal.
-public struct ProgressBar: Sendable {
-    public let label: String
-    public let enabled: Bool
+package struct ProgressBar: Sendable {
+    package let label: String
+    package let enabled: Bool
 
-    public init(label: String) {
+    package init(label: String) {
         self.label = label
         enabled = standardErrorIsTerminal
     }
 
-    public func update(_ done: Int, _ total: Int, detail: String = "") {
+    package func update(_ done: Int, _ total: Int, detail: String = "") {
         guard enabled, total > 0 else { return }
         let width = 30
         let filled = width * min(done, total) / total
@@ -160,7 +160,7 @@ public struct ProgressBar: Sendable {
         if done >= total { finish() }
     }
 
-    public func finish() {
+    package func finish() {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }

@@ -7,7 +7,7 @@ import IsometrySupport
 // option, the resumable output file, and reading the files given to `merge`.
 
 /// `--shard k/n` (nil: the whole grid); n at most `pointCount`, the grid's points, when given.
-public func parseShardOption(_ text: String?, pointCount: Int? = nil) throws -> Shard {
+package func parseShardOption(_ text: String?, pointCount: Int? = nil) throws -> Shard {
     guard let text else { return .whole }
     let shard: Shard
     do { shard = try Shard(parsing: text) } catch { throw ValidationError("--shard \(error.description)") }
@@ -21,7 +21,7 @@ public func parseShardOption(_ text: String?, pointCount: Int? = nil) throws -> 
 /// `<stem>-part-k-of-n.csv` for a part, whose shard line records this command for `merge`: the
 /// process's own arguments (read here, so that GridShards never looks at the process) without
 /// `--shard`.
-public func openGridOutput<Grid: Codable & Equatable, Row>(
+package func openGridOutput<Grid: Codable & Equatable, Row>(
     format: GridFileFormat<Grid, Row>, grid: Grid, shard: Shard, program: String, folder: URL, stem: String, fresh: Bool,
     arguments: [String] = Array(CommandLine.arguments.dropFirst())
 ) throws -> GridShardWriter<Grid, Row> {
@@ -36,6 +36,6 @@ public func openGridOutput<Grid: Codable & Equatable, Row>(
 }
 
 /// The texts of the files given to `merge`, bounded in size (GridShards' `readGridFiles`).
-public func readGridFiles(_ paths: [String]) throws -> [(path: String, text: String)] {
+package func readGridFiles(_ paths: [String]) throws -> [(path: String, text: String)] {
     do { return try GridShards.readGridFiles(paths, limit: MemoryBudget.defaultLimit) } catch { throw UserError(message: error.description) }
 }

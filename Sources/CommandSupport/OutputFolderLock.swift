@@ -17,13 +17,13 @@ import Glibc
 /// write their own files into one folder at the same time, share it. Whoever gets it
 /// exclusively first tidies the folder (``tidy(_:)``): finishes or removes interrupted staged
 /// outputs and removes the temporary files of interrupted writes.
-public enum OutputFolderLock {
+package enum OutputFolderLock {
     /// Descriptors of the locks this process holds (never closed: held until exit).
     nonisolated(unsafe) private static var held: [String: Int32] = [:]
 
     /// Locks `folder` (exclusively, or `shared` by the shards of one grid). Throws a one-line
     /// error naming the other run's pid when the folder is in use.
-    public static func acquire(_ folder: URL, flag: String = "--output", shared: Bool = false) throws {
+    package static func acquire(_ folder: URL, flag: String = "--output", shared: Bool = false) throws {
         let path = folder.appendingPathComponent(".isometry.lock").path
         if held[path] != nil { return }
         let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o644)
@@ -71,7 +71,7 @@ public enum OutputFolderLock {
     /// (``OutputStaging/recover(in:)``) and temporary files of interrupted writes, in the folder
     /// and its subfolders, are removed by their exact names
     /// (``AtomicFile/removeStaleTemporaryFiles(in:)``). Nothing else is touched.
-    public static func tidy(_ folder: URL) {
+    package static func tidy(_ folder: URL) {
         OutputStaging.recover(in: folder)
         AtomicFile.removeStaleTemporaryFiles(in: folder)
     }

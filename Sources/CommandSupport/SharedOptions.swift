@@ -12,11 +12,11 @@ extension Initialization: ExpressibleByArgument {}
 extension LearningRateSchedule: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
 
-public enum OptimizerName: String, ExpressibleByArgument, CaseIterable, Sendable { case sgd, adam }
+package enum OptimizerName: String, ExpressibleByArgument, CaseIterable, Sendable { case sgd, adam }
 
 /// What a command's run-setting flags default to (shown in `--help`), and whether the command
 /// resumes from checkpoints (which changes what an absent flag means).
-public protocol TrainingFlagDefaults {
+package protocol TrainingFlagDefaults {
     static var training: TrainingConfiguration { get }
     static var resumes: Bool { get }
 }
@@ -24,26 +24,26 @@ public protocol TrainingFlagDefaults {
 /// The run settings `train` and `study` share. Every flag is optional: a flag left out takes
 /// the command's default for a new run, and on `train --resume` the checkpoint's value (one
 /// that is given must agree with it, `Train.resumed`).
-public struct TrainingOptions<Defaults: TrainingFlagDefaults>: ParsableArguments {
-    public init() {}
+package struct TrainingOptions<Defaults: TrainingFlagDefaults>: ParsableArguments {
+    package init() {}
 
-    @Option(help: "Mini-batch size (default: \(Defaults.training.batchSize)).") public var batch: Int?
+    @Option(help: "Mini-batch size (default: \(Defaults.training.batchSize)).") package var batch: Int?
     @Option(help: "Epochs over the training set (default: \(Defaults.training.epochs))\(Defaults.resumes ? "; with --resume, may extend or shorten the run" : "").")
-    public var epochs: Int?
-    @Option(help: "Learning rate (default: \(Defaults.training.learningRate)).") public var lr: Double?
-    @Option(help: "sgd or adam (default: sgd).") public var optimizer: OptimizerName?
-    @Option(help: "SGD momentum (default: 0.0).") public var momentum: Double?
-    @Option(name: .customLong("weight-decay"), help: "L2 weight decay (default: 0.0).") public var weightDecay: Double?
-    @Option(help: "Adam β1 (default: 0.9).") public var beta1: Double?
-    @Option(help: "Adam β2 (default: 0.999).") public var beta2: Double?
-    @Option(help: "constant or cosine (default: \(Defaults.training.schedule.rawValue)).") public var schedule: LearningRateSchedule?
-    @Option(help: "float (default) or double.") public var precision: Precision = .float
+    package var epochs: Int?
+    @Option(help: "Learning rate (default: \(Defaults.training.learningRate)).") package var lr: Double?
+    @Option(help: "sgd or adam (default: sgd).") package var optimizer: OptimizerName?
+    @Option(help: "SGD momentum (default: 0.0).") package var momentum: Double?
+    @Option(name: .customLong("weight-decay"), help: "L2 weight decay (default: 0.0).") package var weightDecay: Double?
+    @Option(help: "Adam β1 (default: 0.9).") package var beta1: Double?
+    @Option(help: "Adam β2 (default: 0.999).") package var beta2: Double?
+    @Option(help: "constant or cosine (default: \(Defaults.training.schedule.rawValue)).") package var schedule: LearningRateSchedule?
+    @Option(help: "float (default) or double.") package var precision: Precision = .float
     @Option(help: "Train on the first N training images only\(Defaults.training.trainLimit.map { " (default: \($0))" } ?? " (default: all of them)").")
-    public var limit: Int?
+    package var limit: Int?
     @Option(help: "OpenBLAS threads (default: every core)\(Defaults.resumes ? "; with --resume, the checkpoint's unless given" : "").")
-    public var threads: Int?
+    package var threads: Int?
 
-    public func validate() throws {
+    package func validate() throws {
         if let batch { try requireRange(batch, 1 ... 1_000_000, "--batch") }
         if let epochs { try requireRange(epochs, 1 ... 100_000, "--epochs") }
         if let lr { try requirePositive(lr, "--lr") }
@@ -58,7 +58,7 @@ public struct TrainingOptions<Defaults: TrainingFlagDefaults>: ParsableArguments
     }
 
     /// A new run's settings: the flags, the defaults for the rest (threads from the flag only).
-    public func configuration(seed: UInt64) -> TrainingConfiguration {
+    package func configuration(seed: UInt64) -> TrainingConfiguration {
         let d = Defaults.training
         return TrainingConfiguration(
             batchSize: batch ?? d.batchSize, epochs: epochs ?? d.epochs, learningRate: lr ?? d.learningRate, schedule: schedule ?? d.schedule,
@@ -69,19 +69,19 @@ public struct TrainingOptions<Defaults: TrainingFlagDefaults>: ParsableArguments
 }
 
 /// The activations a classifier trains with (`erf` and `linear` are for spectra only).
-public func requireTrainableActivation(_ activation: Activation) throws {
+package func requireTrainableActivation(_ activation: Activation) throws {
     if ![.hardTanh, .relu, .tanh].contains(activation) {
         throw ValidationError("--activation must be hard-tanh, relu or tanh, got \(activation.rawValue)")
     }
 }
 
 /// `--shard k/n` and `--fresh`, shared by the grid commands (`spectrum sweep`, `study`).
-public struct GridOptions: ParsableArguments {
-    public init() {}
+package struct GridOptions: ParsableArguments {
+    package init() {}
 
-    @Option(help: "Compute only part k of n of the grid, written as <name>-part-k-of-n.csv (a re-run resumes it).") public var shard: String?
-    @Flag(help: "Start over instead of resuming the points already in the output file.") public var fresh = false
+    @Option(help: "Compute only part k of n of the grid, written as <name>-part-k-of-n.csv (a re-run resumes it).") package var shard: String?
+    @Flag(help: "Start over instead of resuming the points already in the output file.") package var fresh = false
 
     /// The part to compute, checked against the grid's `pointCount` points.
-    public func part(pointCount: Int? = nil) throws -> Shard { try parseShardOption(shard, pointCount: pointCount) }
+    package func part(pointCount: Int? = nil) throws -> Shard { try parseShardOption(shard, pointCount: pointCount) }
 }

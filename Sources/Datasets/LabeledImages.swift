@@ -1,5 +1,5 @@
 import Foundation
-import TensorAlgebra
+@_spi(RawBLAS) import TensorAlgebra
 import IsometrySupport
 import FileFormats
 

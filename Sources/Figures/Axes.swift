@@ -124,7 +124,7 @@ extension SVGCanvas {
     }
 
     /// The height of one legend entry.
-    public static let legendRowHeight = 18.0
+    package static let legendRowHeight = 18.0
 
     /// The size of the box `legend` draws for these entries, for callers that place it.
     public static func legendSize(_ entries: [(color: String, label: String, style: LegendStyle)]) -> (width: Double, height: Double) {

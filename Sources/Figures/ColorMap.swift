@@ -56,7 +56,7 @@ public struct ColorScale: Sendable {
     /// For diverging scales: the value at the map's midpoint.
     public var center: Double?
     /// For diverging scales: the distance from `center` at which the map reaches its ends.
-    public var halfRange: Double
+    package var halfRange: Double
     /// log10 spacing (sequential scales of positive values only).
     public var logarithmic: Bool
     /// What the values are, for the bar's title.
@@ -64,7 +64,7 @@ public struct ColorScale: Sendable {
     /// How the scale was chosen, in a few words (shown under the bar); nil for none.
     public var note: String?
     /// The colour of values that are NaN or infinite.
-    public var missingColor = "#bbbbbb"
+    package var missingColor = "#bbbbbb"
 
     /// `map` from `domain.lowerBound` (t = 0) to `domain.upperBound` (t = 1). A logarithmic
     /// scale needs a positive lower end; values at or below it get the map's first colour.
@@ -127,11 +127,11 @@ public enum ColorBarOrientation: Sendable { case vertical, horizontal }
 
 extension SVGCanvas {
     /// The thickness of a colour bar's coloured strip, in pixels.
-    public static let colorBarThickness = 14.0
+    package static let colorBarThickness = 14.0
 
     /// The room a colour bar takes across its length (strip, ticks, tick labels, title), for
     /// callers that place it: about 80 px beside a vertical bar, 50 px under a horizontal one.
-    public static func colorBarBreadth(_ orientation: ColorBarOrientation) -> Double {
+    package static func colorBarBreadth(_ orientation: ColorBarOrientation) -> Double {
         orientation == .vertical ? 80 : 50
     }
 

@@ -11,8 +11,8 @@ public struct LogBins: Sendable, Equatable {
     /// The number of bins.
     public let count: Int
     /// log10 of the lowest and highest edge.
-    public let logLow: Double
-    public let logHigh: Double
+    package let logLow: Double
+    package let logHigh: Double
     /// The `count + 1` edges, increasing, all finite and positive.
     public let edges: [Double]
 

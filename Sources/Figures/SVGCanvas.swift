@@ -57,7 +57,7 @@ public struct SVGCanvas {
 
     /// An approximate text width in pixels for Helvetica/Arial at `size` (0.55 em per
     /// character), for layout: wrapping captions and placing legends.
-    public static func estimatedTextWidth(_ content: String, size: Double) -> Double {
+    package static func estimatedTextWidth(_ content: String, size: Double) -> Double {
         Double(content.count) * size * 0.55
     }
 

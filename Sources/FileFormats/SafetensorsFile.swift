@@ -129,25 +129,25 @@ public struct SafetensorsError: Error, Equatable, CustomStringConvertible {
 
 /// A set of named tensors with string metadata, as stored in a `.safetensors` file.
 public struct SafetensorsFile: Sendable {
-    public enum DType: String, Sendable {
+    package enum DType: String, Sendable {
         case f32 = "F32", f64 = "F64"
         var byteCount: Int { self == .f32 ? 4 : 8 }
     }
 
-    public struct Entry: Sendable {
+    package struct Entry: Sendable {
         public var dtype: DType
         public var shape: [Int]
         public var bytes: [UInt8]
     }
 
-    public var entries: [String: Entry] = [:]
+    package var entries: [String: Entry] = [:]
     /// The metadata, without the `crc32.*` checksum keys (verified on reading, written anew).
     public var metadata: [String: String] = [:]
 
     /// The format's limit on the header (the reference implementation's MAX_HEADER_SIZE).
-    public static let maximumHeaderLength: UInt64 = 100_000_000
+    package static let maximumHeaderLength: UInt64 = 100_000_000
     /// The metadata key prefix of the tensors' checksums.
-    public static let checksumPrefix = "crc32."
+    package static let checksumPrefix = "crc32."
 
     public init() {}
 

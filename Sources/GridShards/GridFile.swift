@@ -49,10 +49,10 @@ public struct GridFile<Grid, Row> {
     public var rows: [Row]
     /// The line number of a last line without its line end (a row torn by a crash while it was
     /// appended), which is not in `rows`; nil when the file ends with a line end.
-    public var tornLine: Int?
+    package var tornLine: Int?
     /// The bytes of the file up to and including its last line end: what remains once a torn
     /// last line is dropped.
-    public var completeLength: Int
+    package var completeLength: Int
 
     public init(grid: Grid, shard: ShardRecord?, rows: [Row], tornLine: Int? = nil, completeLength: Int = 0) {
         self.grid = grid
@@ -83,7 +83,7 @@ public struct GridFileFormat<Grid: Codable & Equatable, Row>: @unchecked Sendabl
     /// The column header line.
     public let columns: String
     /// Number of comma-separated fields of a row (for error messages).
-    public let fieldCount: Int
+    package let fieldCount: Int
     private let pointCount: (Grid) -> Int
     private let isValid: (Grid) -> Bool
     private let index: (Row) -> Int
@@ -114,13 +114,13 @@ public struct GridFileFormat<Grid: Codable & Equatable, Row>: @unchecked Sendabl
         self.check = check
     }
 
-    public var gridPrefix: String { "# isometry \(kind) " }
+    package var gridPrefix: String { "# isometry \(kind) " }
     static var shardPrefix: String { "# isometry shard " }
 
     public func pointCount(of grid: Grid) -> Int { pointCount(grid) }
 
     /// A row's point number.
-    public func pointIndex(_ row: Row) -> Int { index(row) }
+    package func pointIndex(_ row: Row) -> Int { index(row) }
 
     /// A row as its line in the file, line end included.
     public func line(_ row: Row) -> String { encode(row) + "\n" }
@@ -302,10 +302,10 @@ public enum GridFileLimits {
     /// A grid file is at most this large (1 GB): far beyond any grid the commands accept (a
     /// sweep of 1000 × 1000 points is about 120 MB), and small enough that reading one never
     /// exhausts a machine.
-    public static let maximumFileBytes = 1_000_000_000
+    package static let maximumFileBytes = 1_000_000_000
     /// Bytes of memory `merge` needs per byte of the files it reads: their text, their lines,
     /// the parsed rows and the merged text (about 4; twice that for margin).
-    public static let memoryPerFileByte = 8
+    package static let memoryPerFileByte = 8
 }
 
 /// Reads the files given to `merge`, refusing before reading any of them a file larger than

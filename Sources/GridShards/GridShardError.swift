@@ -59,7 +59,7 @@ public enum GridShardError: Error, Equatable, CustomStringConvertible {
         public var present: Int
         public var expected: Int
         /// Whether a file for it was given at all.
-        public var fileGiven: Bool
+        package var fileGiven: Bool
         /// The command that computes (or resumes) it.
         public var command: String?
 
@@ -74,7 +74,7 @@ public enum GridShardError: Error, Equatable, CustomStringConvertible {
     }
 
     /// How many missing shards an error names; the rest are counted.
-    public static let namedShardLimit = 5
+    package static let namedShardLimit = 5
 
     public var description: String {
         switch self {

@@ -26,7 +26,7 @@ public final class GridShardWriter<Grid: Codable & Equatable, Row> {
     /// How many rows were already in the file when the run started.
     public let resumedCount: Int
     /// Whether resuming dropped a torn last row left by a killed run.
-    public let droppedTornRow: Bool
+    package let droppedTornRow: Bool
     private var done: Set<Int>
     private let index: (Row) -> Int
     private let file: AppendOnlyFile
@@ -74,7 +74,7 @@ public final class GridShardWriter<Grid: Codable & Equatable, Row> {
     }
 
     /// Whether point `index` is already in the file.
-    public func isDone(_ index: Int) -> Bool { done.contains(index) }
+    package func isDone(_ index: Int) -> Bool { done.contains(index) }
 
     /// The points of `indices` the file does not hold yet, in order.
     public func pending(_ indices: [Int]) -> [Int] { indices.filter { !done.contains($0) } }

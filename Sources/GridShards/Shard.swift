@@ -15,7 +15,7 @@ public struct Shard: Sendable, Codable, Hashable, CustomStringConvertible {
     /// The most parts a grid may be split into, whatever its size (a run also refuses more parts
     /// than its grid has points): `merge` reports shards one by one up to n, and no cluster
     /// runs a million jobs for one grid.
-    public static let maximumCount = 1_000_000
+    package static let maximumCount = 1_000_000
 
     /// Part `k` of `n`; throws unless 1 ≤ k ≤ n ≤ `maximumCount`.
     public init(_ k: Int, of n: Int) throws(GridShardError) {

@@ -243,19 +243,19 @@ public struct FileWriteError: Error, Equatable, CustomStringConvertible, Localiz
 /// work, so commands can refuse an output at once rather than after the computation.
 public enum AtomicFile {
     /// The temporary file used while writing `url`.
-    public static func temporaryURL(for url: URL) -> URL {
+    package static func temporaryURL(for url: URL) -> URL {
         url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(UUID().uuidString)")
     }
 
     /// True for the name of a temporary file left by an interrupted write of `finalName`.
-    public static func isTemporary(_ name: String, for finalName: String) -> Bool {
+    package static func isTemporary(_ name: String, for finalName: String) -> Bool {
         guard name.hasPrefix(".\(finalName).partial-") else { return false }
         return UUID(uuidString: String(name.dropFirst(".\(finalName).partial-".count))) != nil
     }
 
     /// True exactly for the names this writer gives its temporary files:
     /// `.<name>.partial-<UUID>` with a non-empty name and a well-formed UUID.
-    public static func isTemporaryName(_ name: String) -> Bool {
+    package static func isTemporaryName(_ name: String) -> Bool {
         guard name.hasPrefix("."), let marker = name.range(of: ".partial-", options: .backwards),
               marker.lowerBound > name.index(after: name.startIndex) else { return false }
         let uuid = name[marker.upperBound...]
@@ -360,7 +360,7 @@ public enum AtomicFile {
     }
 
     /// fsyncs the folder holding `url`, so that a rename into it is durable.
-    public static func syncFolder(of url: URL) throws(FileWriteError) {
+    package static func syncFolder(of url: URL) throws(FileWriteError) {
         try sync(folder: url.deletingLastPathComponent().path, for: url.path)
     }
 

@@ -66,7 +66,7 @@ public final class OutputStaging {
     }
 
     /// The relative paths of the regular files staged so far, sorted.
-    public func stagedFiles() -> [String] {
+    package func stagedFiles() -> [String] {
         Self.regularFiles(under: staging).filter { $0 != Self.commitName && !AtomicFile.isTemporaryName(($0 as NSString).lastPathComponent) }.sorted()
     }
 
@@ -89,13 +89,13 @@ public final class OutputStaging {
     }
 
     /// Removes the staging folder and everything in it; the output folder is as it was.
-    public func discard() {
+    package func discard() {
         finished = true
         Self.remove(staging)
     }
 
     /// True for the name of a staging folder (`.isometry-staging-<UUID>`, exactly).
-    public static func isStagingName(_ name: String) -> Bool {
+    package static func isStagingName(_ name: String) -> Bool {
         name.hasPrefix(prefix) && UUID(uuidString: String(name.dropFirst(prefix.count))) != nil
             && name.count == prefix.count + 36
     }
@@ -185,7 +185,7 @@ extension AtomicFile {
     /// True for the temporary names Foundation's `Data.write(to:options: .atomic)` gives its
     /// files (`.dat.nosync` and a short suffix of letters, digits and dots), which the grid
     /// files still use.
-    public static func isFoundationTemporaryName(_ name: String) -> Bool {
+    package static func isFoundationTemporaryName(_ name: String) -> Bool {
         guard name.hasPrefix(".dat.nosync") else { return false }
         let rest = name.dropFirst(".dat.nosync".count)
         return (1 ... 32).contains(rest.count) && rest.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == ".") }

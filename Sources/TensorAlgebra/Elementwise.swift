@@ -32,7 +32,7 @@ func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
 extension Tensor {
     /// Combines two tensors elementwise after broadcasting them to a common shape.
     @inlinable
-    public static func combine(
+    package static func combine(
         _ a: Tensor, _ b: Tensor, _ operation: StaticString = "combine",
         _ body: (Scalar, Scalar) -> Scalar
     ) -> Tensor {
@@ -90,7 +90,7 @@ extension Tensor {
 
     /// Updates `self` elementwise with `other` broadcast to `self`'s shape.
     @inlinable
-    public mutating func combineInPlace(
+    package mutating func combineInPlace(
         with other: Tensor, _ operation: StaticString = "combineInPlace",
         _ body: (Scalar, Scalar) -> Scalar
     ) {
@@ -172,7 +172,7 @@ extension Tensor {
 
     /// Copies the elements of `source`, of the same shape, into `self`'s storage.
     @inlinable
-    public mutating func assign(_ source: Tensor) {
+    package mutating func assign(_ source: Tensor) {
         if source.shape != shape { fatalError("assign: shapes \(shape) and \(source.shape) differ") }
         makeUnique()
         (storage.base + offset).update(from: source.storage.base + source.offset, count: count)

@@ -136,7 +136,7 @@ public struct Tensor<Scalar: BLASScalar>: @unchecked Sendable {
     /// afterwards shares the storage again and would see them. Prefer
     /// ``withUnsafeMutableBufferPointer(_:)``, which scopes the pointer.
     @discardableResult
-    public mutating func makeUniqueStorage() -> UnsafeMutablePointer<Scalar> {
+    @_spi(RawBLAS) public mutating func makeUniqueStorage() -> UnsafeMutablePointer<Scalar> {
         makeUnique()
         return storage.base + offset
     }
