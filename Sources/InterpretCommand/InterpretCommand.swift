@@ -176,7 +176,7 @@ struct Interpret: ParsableCommand {
                 + (stack.classDimensions.map { " (\($0.features) features + \($0.classes) class units)" } ?? "")
         case .outputsDoNotFitClasses(let outputs, let classes):
             let last = stack.layerCount - 1
-            return "--data: the images have \(classes) classes, but layer \(last) (\(stack.layers[last].layerDescription)) of \(checkpoint) gives \(outputs) class scores"
+            return "--data: labels run to \(classes - 1), but layer \(last) (\(stack.layers[last].layerDescription)) of \(checkpoint) gives \(outputs) class scores"
         case .labelOutOfRange(let label, let classes):
             return "--data: label \(label) does not fit the checkpoint's \(classes) classes"
         case .sampleOutOfRange(let index, let count):

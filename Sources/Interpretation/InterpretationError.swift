@@ -49,7 +49,7 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
     /// `analysis` reads the class units of every layer (docs/theory.md §1), which a network
     /// without class dimensions does not have.
     case needsClassDimensions(analysis: String)
-    /// The network's `outputs` output units cannot be the scores of the data's `classes` classes.
+    /// The network's `outputs` score units cannot score the data's `classes` classes (labels 0 ..< classes).
     case outputsDoNotFitClasses(outputs: Int, classes: Int)
 
     public var description: String {

@@ -23,15 +23,18 @@ extension LayerStack {
     }
 
     /// Checks that the stack can be read exactly and that `data` and `samples` fit it: the
-    /// images have as many pixels as the stack takes inputs (D with class dimensions), its
-    /// score units are the data's classes, the labels and sample indices are in range.
+    /// images have as many pixels as the stack takes inputs (D with class dimensions), every
+    /// label is one of its score units, the sample indices are in range.
     public func check(data: LabeledImages, samples: [Int] = []) throws(InterpretationError) {
         try checkInterpretable()
         guard data.count > 0 else { throw .emptyData }
         let inputs = classDimensions?.features ?? inputShape.reduce(1, *)
         guard data.features == inputs else { throw .inputWidthMismatch(found: data.features, expected: inputs) }
-        guard scoreUnits.count == data.classes else { throw .outputsDoNotFitClasses(outputs: scoreUnits.count, classes: data.classes) }
-        if let label = data.labels.max(), label >= data.classes { throw .labelOutOfRange(label: label, classes: data.classes) }
+        // The stack's score units are the classes (a dataset's class count may be a format's
+        // default): every label must name one of them.
+        if let label = data.labels.max(), label >= scoreUnits.count {
+            throw .outputsDoNotFitClasses(outputs: scoreUnits.count, classes: label + 1)
+        }
         if let bad = samples.first(where: { $0 < 0 || $0 >= data.count }) { throw .sampleOutOfRange(index: bad, count: data.count) }
     }
 
@@ -59,7 +62,7 @@ public struct StackEvaluation: Sendable, Codable, Equatable {
         try stack.check(data: data)
         let units = stack.scoreUnits
         var predictions: [Int] = []
-        var confusion = [[Int]](repeating: [Int](repeating: 0, count: data.classes), count: data.classes)
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: units.count), count: units.count)
         var start = 0
         while start < data.count {
             let size = min(batchSize, data.count - start)

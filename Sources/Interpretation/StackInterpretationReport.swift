@@ -56,8 +56,9 @@ public struct StackInterpretationReport: Sendable, Encodable {
         inputShape = stack.inputShape
         classDimensions = stack.classDimensions
         imageShape = data.imageShape
-        classNames = data.classes == 10 && data.imageShape == [28, 28]
-            ? ImageDataset.fashionMNISTClassNames : (0 ..< data.classes).map { "class \($0)" }
+        let classes = stack.scoreUnits.count
+        classNames = classes == 10 && data.imageShape == [28, 28]
+            ? ImageDataset.fashionMNISTClassNames : (0 ..< classes).map { "class \($0)" }
         progress(.evaluation, 0, 1)
         evaluation = try StackEvaluation(stack, data: data)
         var notShown: [String: String] = [:]

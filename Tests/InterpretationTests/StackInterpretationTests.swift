@@ -196,6 +196,9 @@ struct Doubling: Layer {
         #expect(throws: InterpretationError.outputsDoNotFitClasses(outputs: 3, classes: 4)) { try StackEvaluation(plain, data: four) }
         #expect(InterpretationError.outputsDoNotFitClasses(outputs: 3, classes: 4).description
             == "the network has 3 outputs but the data has 4 classes: its outputs cannot be their scores")
+        // A dataset's declared class count is not the stack's business (IDX files declare none); the labels are.
+        let wide = LabeledImages(pixels: data.pixels, labels: data.labels, imageShape: [3, 4], classes: 10)
+        #expect(try StackEvaluation(plain, data: wide).confusion.count == 3)
         #expect(throws: InterpretationError.inputWidthMismatch(found: 12, expected: 5)) {
             try StackInterpretationReport(LayerStack<Double>.multilayerPerceptron(widths: [5, 3], activation: .relu, using: &generator),
                                           data: data, samples: [0])
