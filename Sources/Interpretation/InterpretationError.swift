@@ -86,7 +86,8 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
         case .inputShapeMismatch(let found, let expected):
             "the inputs have shape \(found), but the network takes [count] + \(expected) or [count, \(expected.reduce(1, *))]"
         case .needsClassDimensions(let analysis):
-            "\(analysis) needs class dimensions; this network has none"
+            // "per-layer readout needs …", "class templates need …".
+            "\(analysis) \(analysis.hasSuffix("s") ? "need" : "needs") class dimensions; this network has none"
         case .outputsDoNotFitClasses(let outputs, let classes):
             "the network has \(outputs) outputs but the data has \(classes) classes: its outputs cannot be their scores"
         case .notRepresentable(let field, let value):

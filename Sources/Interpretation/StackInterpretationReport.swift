@@ -119,7 +119,7 @@ public struct StackInterpretationReport: Sendable, Encodable {
         lines.append(String(format: "linearised the scores of %d test images in %.2f s; completeness error %.2e (relative)",
                             linearisation.count, linearisationSeconds, linearisation.completenessError))
         lines.append(String(format: "switched-projection reproduction error %.2e", projectionError))
-        for (name, reason) in notShown.sorted(by: { $0.key < $1.key }) { lines.append("not shown: \(name): \(reason)") }
+        for reason in notShown.values.sorted() { lines.append("not shown: \(reason)") }
         return lines.joined(separator: "\n")
     }
 

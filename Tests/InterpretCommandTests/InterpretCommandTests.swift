@@ -180,7 +180,7 @@ func fixture() throws -> (folder: URL, checkpoint: URL) {
         #expect(maps.shape == [2, 10, 28, 28])
         #expect(!FileManager.default.fileExists(atPath: output.appendingPathComponent("maps/templates.npy").path))
         let html = try String(contentsOf: output.appendingPathComponent("report.html"), encoding: .utf8)
-        #expect(html.contains("Not shown") && html.contains("class templates needs class dimensions; this network has none"))
+        #expect(html.contains("Not shown") && html.contains("class templates need class dimensions; this network has none"))
         let figures = try FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("figures").path)
         #expect(Set(figures) == ["fig1-confusion-matrix.svg", "fig2-linearisation-and-insens.svg"])
     }
@@ -196,7 +196,7 @@ func fixture() throws -> (folder: URL, checkpoint: URL) {
         let (status, text, error) = try run("interpret", ["--checkpoint", model.path, "--data", folder.path, "--samples", "0,5",
                                                          "--linearise", "30", "--output", output.path])
         #expect(status == 0, "\(error)")
-        #expect(text.contains("not shown: readout: per-layer readout needs class dimensions; this network has none"), "\(text)")
+        #expect(text.contains("not shown: per-layer readout needs class dimensions; this network has none"), "\(text)")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("report.json"))) as! [String: Any]
         #expect((json["completenessError"] as! Double) <= 1e-5 && json["linearisedImages"] as? Int == 30)
         #expect(json["architecture"] as? [String] == ["0: dense 16 → 12", "1: hard-tanh", "2: dense 12 → 3"])

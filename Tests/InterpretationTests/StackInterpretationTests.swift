@@ -184,6 +184,8 @@ struct Doubling: Layer {
         #expect(throws: InterpretationError.needsClassDimensions(analysis: "class templates")) { try ClassTemplates(plain) }
         #expect(InterpretationError.needsClassDimensions(analysis: "per-layer readout").description
             == "per-layer readout needs class dimensions; this network has none")
+        #expect(InterpretationError.needsClassDimensions(analysis: "class templates").description
+            == "class templates need class dimensions; this network has none")
         #expect(throws: InterpretationError.inputShapeMismatch(found: [2, 11], expected: [12])) {
             try StackLinearisation(plain, inputs: Tensor<Double>.zeros([2, 11]))
         }

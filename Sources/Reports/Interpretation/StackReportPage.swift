@@ -110,10 +110,8 @@ extension StackInterpretationReport {
         }
         if !notShown.isEmpty {
             body += "<h2 id=\"not-shown\">Not shown</h2><ul>"
-            for (name, reason) in notShown.sorted(by: { $0.key < $1.key }) {
-                body += "<li><b>\(escapeHTML(name))</b>: \(escapeHTML(reason)) (docs/theory.md §1: these read the class units of every layer, which an identity classifier's layers carry).</li>"
-            }
-            body += "</ul>"
+            for reason in notShown.values.sorted() { body += "<li>\(escapeHTML(reason)).</li>" }
+            body += "</ul><p>They read the class units of every layer (docs/theory.md §1), which the layers of an identity classifier, or of any stack saved with class dimensions, carry.</p>"
         }
         return """
         <!DOCTYPE html>
