@@ -10,9 +10,11 @@ import Reports
 import TensorAlgebra
 import FileFormats
 
-/// `swift run interpret --checkpoint FILE`: what every layer of a trained classifier does.
-/// The analysis, the figures and the page are Interpretation's `InterpretationReport`; this
-/// command parses flags, checks them, shows progress and writes the files.
+/// `swift run interpret --checkpoint FILE`: what every layer of a trained classifier does, or,
+/// for any piecewise-linear layer stack (a self-describing stack file, or a PyTorch state dict
+/// with `--activations`), what applies to it. The analysis, the figures and the page are
+/// Interpretation's `InterpretationReport` (identity classifier) and `StackInterpretationReport`
+/// (any stack); this command parses flags, checks them, shows progress and writes the files.
 @main
 struct Interpret: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,7 +23,8 @@ struct Interpret: ParsableCommand {
 
     static func main() { mainWithOneLineErrors(name: "interpret") }
 
-    @Option(help: "A checkpoint from `train`, or a safetensors file exported from PyTorch (docs/training.md).") var checkpoint: String
+    @Option(help: "A checkpoint from `train`, a layer-stack file (its architecture in the metadata), or a PyTorch state dict with --activations.") var checkpoint: String
+    @Option(help: ArgumentHelp("Read --checkpoint as a PyTorch nn.Sequential state dict with this activation after every Linear but the last (relu, leaky-relu:0.01, hard-tanh, identity), or one per Linear but the last, comma-separated.", valueName: "names")) var activations: String?
     @Option(help: "MNIST-format folder; its test split is analysed.") var data = ImageDataset.fashionMNISTFolder
     @Option(help: "Test images to show in detail, comma-separated indices.") var samples = "0,1,2,3,4,5,6,7"
     @Option(help: "Linearise the logits of the first N test images (completeness reported over all).") var linearise = 1000
@@ -42,12 +45,44 @@ struct Interpret: ParsableCommand {
         return parts.contains(nil) ? [] : parts.compactMap { $0 }
     }
 
+    /// What --checkpoint holds: an identity classifier (the checkpoints of `train`, the
+    /// classic report) or any layer stack.
+    enum Model {
+        case classifier(IdentityClassifier<Float>)
+        case stack(LayerStack<Float>)
+    }
+
+    /// Reads --checkpoint: a PyTorch state dict when --activations is given, a layer stack when
+    /// the file's metadata carries an architecture, an identity-classifier checkpoint otherwise
+    /// (every checkpoint `train` ever wrote, read as before).
+    func loadModel() throws -> Model {
+        let url = URL(fileURLWithPath: checkpoint)
+        if let activations {
+            let names = activations.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let functions = names.map(Nonlinearity.init(name:))
+            if let bad = names.indices.first(where: { functions[$0] == nil }) {
+                throw UserError(message: "--activations: unknown activation '\(quotedValue(names[bad]))'; expected relu, leaky-relu[:slope], hard-tanh, identity, tanh or erf")
+            }
+            do {
+                return .stack(names.count == 1 ? try LayerStack(pytorchStateDict: url, activation: functions[0]!)
+                                               : try LayerStack(pytorchStateDict: url, activations: functions.map { $0! }))
+            } catch { throw UserError(message: "--checkpoint: \(error.description)") }
+        }
+        if let file = try? SafetensorsFile(contentsOf: url), file.metadata[LayerStackArchitecture.metadataKey] != nil {
+            do { return .stack(try LayerStack(contentsOf: url)) } catch { throw UserError(message: "--checkpoint: \(error.description)") }
+        }
+        do { return .classifier(try IdentityClassifier(contentsOf: url)) } catch {
+            throw UserError(message: "--checkpoint: \(error.description)")
+        }
+    }
+
     func run() throws {
         // The checkpoint first, checked before any data is read: an unsupported activation or
         // NaN weights fail here in one line.
         let classifier: IdentityClassifier<Float>
-        do { classifier = try IdentityClassifier(contentsOf: URL(fileURLWithPath: checkpoint)) } catch {
-            throw UserError(message: "--checkpoint: \(error.description)")
+        switch try loadModel() {
+        case .classifier(let loaded): classifier = loaded
+        case .stack(let stack): return try run(stack)
         }
         do { try classifier.checkInterpretable() } catch {
             throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)")
@@ -94,6 +129,65 @@ struct Interpret: ParsableCommand {
                      png ? " (and .png)" : "", Date().timeIntervalSince(start)))
     }
 
+    /// The report of any layer stack: the same checks before any output, then the same files.
+    func run(_ stack: LayerStack<Float>) throws {
+        do { try stack.checkInterpretable() } catch {
+            throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)")
+        }
+        let dataset: ImageDataset
+        do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
+            throw UserError(message: "--data: \(error.description)")
+        }
+        let test = dataset.test
+        let indices = parsedSamples()
+        do { try StackInterpretationReport.check(stack, data: test, samples: indices) } catch {
+            throw UserError(message: Self.message(error, stack: stack, checkpoint: checkpoint))
+        }
+        let folder = try prepareOutputFolder(output, files: ["report.json", "report.html", "maps/", "figures/"])
+        let start = Date()
+        let bar = ProgressBar(label: "interpret")
+        let report: StackInterpretationReport
+        do {
+            report = try StackInterpretationReport(stack, data: test, samples: indices, linearise: linearise, batchSize: batchSize,
+                                                   source: checkpoint) { stage, done, total in
+                let step = StackInterpretationReport.Stage.allCases.firstIndex(of: stage)!
+                bar.update(step, 5, detail: stage == .linearisation ? "linearisation \(done)/\(total) images" : stage.rawValue)
+            }
+        } catch {
+            throw UserError(message: Self.message(error, stack: stack, checkpoint: checkpoint))
+        }
+        bar.update(4, 5, detail: "report")
+        let json: String
+        do { json = try report.json() } catch { throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)") }
+        try write(maps: report.maps, json: json, figures: report.figureFiles,
+                  html: report.html(indexLink: index, figureFolder: "figures", png: png), to: folder)
+        bar.finish()
+        print(report.summary)
+        print(String(format: "wrote %@/report.html, report.json, maps/*.npy and figures/*.svg%@ in %.1f s", folder.path,
+                     png ? " (and .png)" : "", Date().timeIntervalSince(start)))
+    }
+
+    /// One line for a stack that does not fit the data, naming the flag, the layer, the shapes
+    /// and the file.
+    static func message(_ error: InterpretationError, stack: LayerStack<Float>, checkpoint: String) -> String {
+        switch error {
+        case .inputWidthMismatch(let found, _):
+            return "--data: images have \(found) pixels, but layer 0 (\(stack.layers[0].layerDescription)) of \(checkpoint) takes \(stack.inputShape)"
+                + (stack.classDimensions.map { " (\($0.features) features + \($0.classes) class units)" } ?? "")
+        case .outputsDoNotFitClasses(let outputs, let classes):
+            let last = stack.layerCount - 1
+            return "--data: labels run to \(classes - 1), but layer \(last) (\(stack.layers[last].layerDescription)) of \(checkpoint) gives \(outputs) class scores"
+        case .labelOutOfRange(let label, let classes):
+            return "--data: label \(label) does not fit the checkpoint's \(classes) classes"
+        case .sampleOutOfRange(let index, let count):
+            return "--samples: index \(index) is out of range for the \(count) test images"
+        case .smoothLayer, .unsupportedLayer, .nonFiniteParameter, .notRepresentable:
+            return "--checkpoint: \(checkpoint): \(error.description)"
+        default:
+            return "--data: \(error.description)"
+        }
+    }
+
     /// The maps as .npy (float32), report.json, the figures as SVG (and PNG with --png) and the
     /// page, staged inside the folder and moved into place together once all are on disk
     /// (`OutputStaging`): a kill or a full disk leaves the previous report whole.
@@ -101,20 +195,25 @@ struct Interpret: ParsableCommand {
         // Encoded first: a number JSON cannot hold is bad input (exit 2), found before any file.
         let json: String
         do { json = try report.json() } catch { throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)") }
+        try write(maps: report.maps, json: json, figures: report.figureFiles,
+                  html: report.html(indexLink: index, figureFolder: "figures", png: png), to: folder)
+    }
+
+    func write(maps: [InterpretationReport.Map], json: String, figures: [(name: String, svg: String)], html: String, to folder: URL) throws {
         let staging: OutputStaging
         do { staging = try OutputStaging(into: folder) } catch { throw UserError(message: "--output: \(error.description)") }
         func staged(_ path: String) throws -> URL {
             do { return try staging.url(path) } catch { throw UserError(message: "--output: \(error.description)") }
         }
-        for map in report.maps {
+        for map in maps {
             do {
                 try map.tensor.writeNumpyFile(to: try staged("maps/\(map.name)"))
             } catch {
                 throw UserError(message: "--output: cannot write \(staging.destination("maps/\(map.name)").path): \(Self.reason(error))")
             }
         }
-        var texts = [("report.json", json)] + report.figureFiles.map { ("figures/\($0.0)", $0.1) }
-        texts.append(("report.html", report.html(indexLink: index, figureFolder: "figures", png: png)))
+        var texts = [("report.json", json)] + figures.map { ("figures/\($0.0)", $0.1) }
+        texts.append(("report.html", html))
         for (path, text) in texts {
             do { try AtomicFile.write(text, to: try staged(path)) } catch {
                 throw UserError(message: "--output: cannot write \(staging.destination(path).path): \(Self.reason(error))")

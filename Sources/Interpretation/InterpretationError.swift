@@ -36,6 +36,21 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
     /// The analyses of `samples` chosen images would need `estimatedBytes`, more than the memory
     /// budget allows (each holds per-layer and per-class maps of the input's size).
     case tooManySamples(samples: Int, estimatedBytes: Double, limitBytes: Double)
+    /// Layer `layer` (from 0, as in the stack's parameter names) of a layer stack is a smooth
+    /// activation (tanh, erf): no switched linear form, so no exact linearisation.
+    case smoothLayer(layer: Int, kind: String)
+    /// Layer `layer` of a layer stack is of a kind the interpreter cannot linearise (yet): it
+    /// knows dense, flatten and the piecewise-linear activations.
+    case unsupportedLayer(layer: Int, kind: String)
+    /// A stack's parameter (its state-dict name, e.g. "2.weight") holds `count` NaN or infinite values.
+    case nonFiniteParameter(name: String, count: Int)
+    /// Inputs of shape `found` for a stack that takes `[count] + expected` (or the flattened `[count, inputs]`).
+    case inputShapeMismatch(found: [Int], expected: [Int])
+    /// `analysis` reads the class units of every layer (docs/theory.md §1), which a network
+    /// without class dimensions does not have.
+    case needsClassDimensions(analysis: String)
+    /// The network's `outputs` score units cannot score the data's `classes` classes (labels 0 ..< classes).
+    case outputsDoNotFitClasses(outputs: Int, classes: Int)
 
     public var description: String {
         switch self {
@@ -62,6 +77,19 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
         case .tooManySamples(let samples, let bytes, let limit):
             String(format: "%d chosen images need about %.1f GB for their maps (per layer and per class), more than the %.1f GB allowed (80 %% of physical memory); choose fewer",
                    samples, bytes / 1e9, limit / 1e9)
+        case .smoothLayer(let layer, let kind):
+            "layer \(layer) (\(kind)) is smooth and has no exact linearisation; the interpreter needs ReLU, leaky ReLU, hard-tanh or identity activations"
+        case .unsupportedLayer(let layer, let kind):
+            "layer \(layer) (\(kind)) cannot be linearised by the interpreter; it takes dense, flatten and ReLU, leaky ReLU, hard-tanh or identity activation layers"
+        case .nonFiniteParameter(let name, let count):
+            "'\(name)' holds \(count) NaN or infinite values"
+        case .inputShapeMismatch(let found, let expected):
+            "the inputs have shape \(found), but the network takes [count] + \(expected) or [count, \(expected.reduce(1, *))]"
+        case .needsClassDimensions(let analysis):
+            // "per-layer readout needs …", "class templates need …".
+            "\(analysis) \(analysis.hasSuffix("s") ? "need" : "needs") class dimensions; this network has none"
+        case .outputsDoNotFitClasses(let outputs, let classes):
+            "the network has \(outputs) outputs but the data has \(classes) classes: its outputs cannot be their scores"
         case .notRepresentable(let field, let value):
             "report.json cannot hold \(field) = \(value) (NaN or infinite; the weights are too large for \(Float.self) arithmetic?)"
         }

@@ -155,4 +155,84 @@ func fixture() throws -> (folder: URL, checkpoint: URL) {
         #expect(errors.allSatisfy { $0 <= 1e-4 })
         #expect(NSDictionary(dictionary: reports[0]["readout"] as! [String: Any]) == NSDictionary(dictionary: reports[1]["readout"] as! [String: Any]))
     }
+
+    // MARK: Any layer stack
+
+    static let pytorchMLP = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/PyTorchMLP")
+
+    /// The PyTorch MLP (a state dict, no architecture) with `--activations relu` alone: the
+    /// accuracy is PyTorch's (reference.json: 8,295 of 10,000), the linearisation complete, and
+    /// what needs class dimensions is left out with its reason.
+    @Test func interpretsThePyTorchStateDict() throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("isometry-interpret-pytorch-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let (status, text, error) = try run("interpret", ["--checkpoint", Self.pytorchMLP.appendingPathComponent("model.safetensors").path,
+                                                         "--activations", "relu", "--samples", "0,1", "--linearise", "100",
+                                                         "--output", output.path])
+        #expect(status == 0, "\(error)")
+        #expect(text.contains("test accuracy 82.95 % (8295 of 10000 images)"), "\(text)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("report.json"))) as! [String: Any]
+        #expect(json["correct"] as? Int == 8295 && json["testImages"] as? Int == 10000)
+        #expect((json["completenessError"] as! Double) <= 1e-5)
+        #expect((json["notShown"] as! [String: String])["readout"] == "per-layer readout needs class dimensions; this network has none")
+        let maps = try NumpyArray(contentsOf: output.appendingPathComponent("maps/linearisation.npy"))
+        #expect(maps.shape == [2, 10, 28, 28])
+        #expect(!FileManager.default.fileExists(atPath: output.appendingPathComponent("maps/templates.npy").path))
+        let html = try String(contentsOf: output.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("Not shown") && html.contains("class templates need class dimensions; this network has none"))
+        let figures = try FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("figures").path)
+        #expect(Set(figures) == ["fig1-confusion-matrix.svg", "fig2-linearisation-and-insens.svg"])
+    }
+
+    /// A stack written with its architecture needs no flag.
+    @Test func interpretsASelfDescribingStackFile() throws {
+        let (folder, _) = try fixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var generator = SeededGenerator(seed: 5)
+        let model = folder.appendingPathComponent("stack.safetensors")
+        try LayerStack<Float>.multilayerPerceptron(widths: [16, 12, 3], activation: .hardTanh, using: &generator).write(to: model)
+        let output = folder.appendingPathComponent("report")
+        let (status, text, error) = try run("interpret", ["--checkpoint", model.path, "--data", folder.path, "--samples", "0,5",
+                                                         "--linearise", "30", "--output", output.path])
+        #expect(status == 0, "\(error)")
+        #expect(text.contains("not shown: per-layer readout needs class dimensions; this network has none"), "\(text)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("report.json"))) as! [String: Any]
+        #expect((json["completenessError"] as! Double) <= 1e-5 && json["linearisedImages"] as? Int == 30)
+        #expect(json["architecture"] as? [String] == ["0: dense 16 → 12", "1: hard-tanh", "2: dense 12 → 3"])
+    }
+
+    /// A stack that does not fit: one line naming the layer, the shapes and the file, exit 2,
+    /// nothing written.
+    @Test func stacksThatDoNotFitFailInOneLine() throws {
+        let (folder, _) = try fixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var generator = SeededGenerator(seed: 6)
+        func write(_ name: String, _ stack: LayerStack<Float>) throws -> String {
+            let url = folder.appendingPathComponent(name)
+            try stack.write(to: url)
+            return url.path
+        }
+        let wide = try write("wide.safetensors", .multilayerPerceptron(widths: [784, 20, 3], activation: .relu, using: &generator))
+        let two = try write("two.safetensors", .multilayerPerceptron(widths: [16, 2], activation: .relu, using: &generator))
+        let tanh = try write("tanh.safetensors", .multilayerPerceptron(widths: [16, 5, 3], activation: .tanh, using: &generator))
+        let pytorch = Self.pytorchMLP.appendingPathComponent("model.safetensors").path
+        let cases: [([String], String)] = [
+            (["--checkpoint", wide], "--data: images have 16 pixels, but layer 0 (dense 784 → 20) of \(wide) takes [784]"),
+            (["--checkpoint", two], "--data: labels run to 2, but layer 0 (dense 16 → 2) of \(two) gives 2 class scores"),
+            (["--checkpoint", tanh], "--checkpoint: \(tanh): layer 1 (tanh) is smooth and has no exact linearisation; the interpreter needs ReLU, leaky ReLU, hard-tanh or identity activations"),
+            (["--checkpoint", pytorch, "--activations", "sigmoid"],
+             "--activations: unknown activation 'sigmoid'; expected relu, leaky-relu[:slope], hard-tanh, identity, tanh or erf"),
+            (["--checkpoint", pytorch, "--activations", "relu,relu,relu"],
+             "--checkpoint: '\(pytorch)': 3 activations for 3 dense layers; expected 2 (one after every dense layer but the last, whose outputs are the logits)"),
+            (["--checkpoint", pytorch, "--activations", "relu"], "--data: images have 16 pixels, but layer 0 (dense 784 → 1000) of \(pytorch) takes [784]"),
+        ]
+        for (arguments, message) in cases {
+            let output = folder.appendingPathComponent("out")
+            let (status, _, error) = try run("interpret", arguments + ["--data", folder.path, "--output", output.path])
+            #expect(status == 2, "\(arguments): \(error)")
+            #expect(error == "interpret: error: \(message)\n")
+            #expect(!FileManager.default.fileExists(atPath: output.path), "\(arguments): nothing written")
+        }
+    }
 }

@@ -174,27 +174,7 @@ extension InterpretationReport {
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>Isometry: layer-wise interpretation</title>
         <style>
-        body { font-family: Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1250px; padding: 0 12px; color: #222; }
-        h1 { font-size: 26px; } h2 { font-size: 19px; margin-top: 34px; border-bottom: 1px solid #ddd; }
-        .meta { color: #555; } p, figcaption { max-width: 950px; line-height: 1.45; }
-        figure { margin: 12px 0 22px; min-width: 0; } figcaption { font-size: 13px; color: #333; margin-top: 6px; }
-        .row { display: flex; flex-wrap: wrap; gap: 8px 20px; } .row figure { flex: 1 1 380px; max-width: 560px; }
-        svg.fig { display: block; max-width: 100%; height: auto; }
-        svg.bar { display: block; width: 320px; max-width: 60vw; height: auto; flex: none; }
-        .legend { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 10px; font-size: 12px; color: #444; margin: 4px 0 8px; }
-        .maprow { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 4px 10px; padding: 6px 0; border-top: 1px solid #eee; }
-        .rowlabel { width: 110px; font-size: 12px; color: #333; } .maps { display: flex; flex-wrap: wrap; gap: 4px; flex: 1 1 300px; min-width: 0; } .maps.fixed { flex: 0 1 auto; }
-        .cell { text-align: center; width: 86px; } .colhead { font-size: 11px; color: #555; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-        img.map { width: 84px; height: 84px; image-rendering: pixelated; border: 1px solid #ccc; display: block; }
-        .cap { font-size: 11px; color: #555; } .files { font-size: 12px; white-space: nowrap; }
-        .scroll { overflow-x: auto; max-width: 100%; } table.numbers { border-collapse: collapse; font-size: 12px; font-variant-numeric: tabular-nums; }
-        table.numbers td, table.numbers th { padding: 1px 6px; text-align: right; white-space: nowrap; } table.numbers td:first-child, table.numbers th:first-child { text-align: left; }
-        table.numbers tr.predicted { font-weight: bold; background: #f3f3f3; }
-        nav { font-size: 14px; margin-bottom: 8px; }
-        @media (max-width: 600px) {
-          body { margin: 12px auto; } h1 { font-size: 22px; }
-          .cell { width: 66px; } img.map { width: 64px; height: 64px; } .rowlabel { width: 100%; }
-        }
+        \(interpretationPageStyle)
         </style></head><body>
         \(body)
         <p class="meta">Written by <code>interpret</code> (Isometry). Numbers: <a href="report.json">report.json</a>; maps: <a href="maps/">maps/*.npy</a> (numpy.load).</p>
@@ -203,3 +183,28 @@ extension InterpretationReport {
         """
     }
 }
+
+/// The style sheet of the interpretation pages (the identity classifier's and a layer stack's).
+let interpretationPageStyle = """
+body { font-family: Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1250px; padding: 0 12px; color: #222; }
+h1 { font-size: 26px; } h2 { font-size: 19px; margin-top: 34px; border-bottom: 1px solid #ddd; }
+.meta { color: #555; } p, figcaption { max-width: 950px; line-height: 1.45; }
+figure { margin: 12px 0 22px; min-width: 0; } figcaption { font-size: 13px; color: #333; margin-top: 6px; }
+.row { display: flex; flex-wrap: wrap; gap: 8px 20px; } .row figure { flex: 1 1 380px; max-width: 560px; }
+svg.fig { display: block; max-width: 100%; height: auto; }
+svg.bar { display: block; width: 320px; max-width: 60vw; height: auto; flex: none; }
+.legend { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 10px; font-size: 12px; color: #444; margin: 4px 0 8px; }
+.maprow { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 4px 10px; padding: 6px 0; border-top: 1px solid #eee; }
+.rowlabel { width: 110px; font-size: 12px; color: #333; } .maps { display: flex; flex-wrap: wrap; gap: 4px; flex: 1 1 300px; min-width: 0; } .maps.fixed { flex: 0 1 auto; }
+.cell { text-align: center; width: 86px; } .colhead { font-size: 11px; color: #555; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+img.map { width: 84px; height: 84px; image-rendering: pixelated; border: 1px solid #ccc; display: block; }
+.cap { font-size: 11px; color: #555; } .files { font-size: 12px; white-space: nowrap; }
+.scroll { overflow-x: auto; max-width: 100%; } table.numbers { border-collapse: collapse; font-size: 12px; font-variant-numeric: tabular-nums; }
+table.numbers td, table.numbers th { padding: 1px 6px; text-align: right; white-space: nowrap; } table.numbers td:first-child, table.numbers th:first-child { text-align: left; }
+table.numbers tr.predicted { font-weight: bold; background: #f3f3f3; }
+nav { font-size: 14px; margin-bottom: 8px; }
+@media (max-width: 600px) {
+  body { margin: 12px auto; } h1 { font-size: 22px; }
+  .cell { width: 66px; } img.map { width: 64px; height: 64px; } .rowlabel { width: 100%; }
+}
+"""

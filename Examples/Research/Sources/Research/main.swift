@@ -1,4 +1,4 @@
-// Four everyday research tasks written against Isometry's public API.
+// Everyday research tasks written against Isometry's public API.
 import Foundation
 
 let output = URL(fileURLWithPath: CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "out/research")
@@ -13,6 +13,7 @@ print("(c) exact linearisation of 8 test images")
 try linearise(classifier)
 print("(d) least squares, inverse and a truncated SVD")
 try linearAlgebra()
+try anyNetwork()
 
 print(String(format: "%d passed, %d failed (%.1f s)", Checks.passed, Checks.failures.count, Date().timeIntervalSince(start)))
 if !Checks.failures.isEmpty {
