@@ -88,13 +88,13 @@ let package = Package(
         // The Jacobian spectrum analyzer and its theory.
         .target(
             name: "Spectrum",
-            dependencies: ["IsometrySupport", "TensorAlgebra", "Networks", "GridShards",
+            dependencies: ["IsometrySupport", "TensorAlgebra", "FileFormats", "Networks", "Datasets", "GridShards",
                 .product(name: "ComplexModule", package: "swift-numerics"),
                 .product(name: "RealModule", package: "swift-numerics")]),
 
         .executableTarget(
             name: "SpectrumCommand",
-            dependencies: ["IsometrySupport", "Reports", "GridShards", "Spectrum", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+            dependencies: ["IsometrySupport", "Reports", "GridShards", "Spectrum", "Networks", "Datasets", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Trainability against depth: a grid of trainings beside the spectrum theory.
