@@ -176,7 +176,8 @@ let package = Package(
             dependencies: ["IsometrySupport", "FileFormats", "Datasets", "TensorAlgebra"]),
         .testTarget(
             name: "SpectrumTests",
-            dependencies: ["Reports", "IsometrySupport", "Spectrum", "Networks", "TensorAlgebra", "GridShards"]),
+            dependencies: ["Reports", "IsometrySupport", "Spectrum", "Networks", "FileFormats", "TensorAlgebra", "GridShards"],
+            resources: [.copy("Fixtures")]),
         // The shared drawing primitives: axes, colour scales and bars, captions, numbers.
         .testTarget(name: "FiguresTests", dependencies: ["IsometrySupport", "Figures"]),
         // The model: checkpoints (Fixtures: a file written by Python's safetensors), numpy layer
