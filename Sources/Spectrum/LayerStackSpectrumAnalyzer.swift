@@ -44,8 +44,9 @@ public protocol JacobianSpectrumMeasuring<Scalar>: AnyObject {
 /// stack rather than 784), or n forward-mode products J·e_j otherwise — all directions of one
 /// pass as one batched product per layer. The eigenvalues are the squared singular values of
 /// J from LAPACK's `gesdd` on J itself, never the Gram matrix: forming J Jᵀ squares the
-/// condition number, so eigenvalues below ε·λ_max would be lost in rounding, and the SVD of
-/// the min(m, n)-sided J costs about as much (measured in docs/spectrum.md, "Any network").
+/// condition number, so eigenvalues below ε·λ_max would be lost in rounding. Measured
+/// (docs/spectrum.md, "Any network"): for a 10 × 784 J gesdd is also the faster (11.0 against
+/// 13.3 ms with J's formation); for a square 794 × 794 J the Gram route would save a quarter.
 /// When m > n, J Jᵀ has m − n zero eigenvalues beyond the n singular values; they are
 /// returned as zeros, as ``JacobianSpectrumAnalyzer`` returns those of inactive units.
 ///
