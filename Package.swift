@@ -88,13 +88,13 @@ let package = Package(
         // The Jacobian spectrum analyzer and its theory.
         .target(
             name: "Spectrum",
-            dependencies: ["IsometrySupport", "TensorAlgebra", "Networks", "GridShards",
+            dependencies: ["IsometrySupport", "TensorAlgebra", "FileFormats", "Networks", "Datasets", "GridShards",
                 .product(name: "ComplexModule", package: "swift-numerics"),
                 .product(name: "RealModule", package: "swift-numerics")]),
 
         .executableTarget(
             name: "SpectrumCommand",
-            dependencies: ["IsometrySupport", "Reports", "GridShards", "Spectrum", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+            dependencies: ["IsometrySupport", "Reports", "GridShards", "Spectrum", "Networks", "Datasets", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Trainability against depth: a grid of trainings beside the spectrum theory.
@@ -176,7 +176,8 @@ let package = Package(
             dependencies: ["IsometrySupport", "FileFormats", "Datasets", "TensorAlgebra"]),
         .testTarget(
             name: "SpectrumTests",
-            dependencies: ["Reports", "IsometrySupport", "Spectrum", "Networks", "TensorAlgebra", "GridShards"]),
+            dependencies: ["Reports", "IsometrySupport", "Spectrum", "Networks", "FileFormats", "TensorAlgebra", "GridShards"],
+            resources: [.copy("Fixtures")]),
         // The shared drawing primitives: axes, colour scales and bars, captions, numbers.
         .testTarget(name: "FiguresTests", dependencies: ["IsometrySupport", "Figures"]),
         // The model: checkpoints (Fixtures: a file written by Python's safetensors), numpy layer

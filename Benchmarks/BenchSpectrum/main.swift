@@ -87,7 +87,7 @@ func timePeer(_ c: Case, engine: String, python: String, script: String, samples
 /// Median ms per sample on 1 and 2 OpenBLAS threads, timed alternately sample by sample so
 /// that load from other processes hits all alike: `one` with the process set to 1 thread,
 /// `oneByAnalyzer` with the process at 2 and the analyzer switching to 1 around each call
-/// (what `threads: nil` does below the limit), `two` on 2.
+/// (what the command's automatic choice does below the limit), `two` on 2.
 func timeThreads(
     initialization: String, activation: Activation, sigmaW: Double, width: Int, layers: Int, samples: Int
 ) throws -> (one: Double, oneByAnalyzer: Double, two: Double) {
@@ -113,6 +113,49 @@ func timeThreads(
         }
     }
     return (median(times[0]), median(times[1]), median(times[2]))
+}
+
+/// `--stack`: the layer-stack analyzer's eigenvalue route, gesdd on J, against forming the
+/// smaller Gram matrix (J Jᵀ for m ≤ n, else Jᵀ J) and its eigvalsh, both after the same J;
+/// and the general path against the MLP analyzer's active subnetwork on the same network.
+/// Median ms per sample, the process's OpenBLAS setting.
+func runStackComparison(samples: Int, pytorchModel: String) throws {
+    func median(of body: () throws -> Void) rethrows -> Double {
+        var times: [Double] = []
+        for index in 0 ... samples {
+            let start = Date()
+            try body()
+            if index > 0 { times.append(Date().timeIntervalSince(start) * 1000) }   // the first warms up
+        }
+        return times.sorted()[times.count / 2]
+    }
+    func gram(_ analyzer: LayerStackSpectrumAnalyzer<Double>, _ x: Tensor<Double>) throws -> [Double] {
+        let j = try analyzer.jacobian(at: x)
+        let g = j.shape[0] <= j.shape[1] ? matmul(j, j, transposeB: true) : matmul(j, j, transposeA: true)
+        return try eigvalsh(g).scalars.reversed()
+    }
+    var generator = SeededGenerator(seed: 0)
+    print("bench-spectrum --stack: float64, OpenBLAS \(OpenBLAS.coreName), \(OpenBLAS.threads) threads; ms per sample (median of \(samples))")
+    print("| network | J only | gesdd on J (used) | Gram + eigvalsh | MLP analyzer |")
+    print("|---|---:|---:|---:|---:|")
+    var rows: [(String, LayerStack<Double>, MultilayerPerceptron<Double>?, Tensor<Double>)] = []
+    if FileManager.default.fileExists(atPath: pytorchModel) {
+        let stack = try LayerStack<Double>(pytorchStateDict: URL(fileURLWithPath: pytorchModel), activation: .relu)
+        rows.append(("PyTorch MLP 784-1000-300-10 (J 10 × 784)", stack, nil, .randomUniform([784], in: 0 ..< 1, using: &generator)))
+    }
+    let network = MultilayerPerceptron<Double>.gaussian(width: 794, layers: 20, sigmaW: 2.0.squareRoot(), activation: .relu, using: &generator)
+    rows.append(("Gaussian ReLU 794 × 20 (J 794 × 794)", LayerStack(network), network, .randomNormal([794], standardDeviation: 0.5.squareRoot(), using: &generator)))
+    for (name, stack, network, x) in rows {
+        let analyzer = LayerStackSpectrumAnalyzer(stack: stack)
+        let jacobian = try median { _ = try analyzer.jacobian(at: x) }
+        let svd = try median { _ = try analyzer.eigenvalues(at: x) }
+        let eigh = try median { _ = try gram(analyzer, x) }
+        let mlp = try network.map { n in let a = JacobianSpectrumAnalyzer(network: n); return try median { _ = try a.eigenvalues(at: x) } }
+        let difference = zip(try analyzer.eigenvalues(at: x), try gram(analyzer, x)).map { abs($0 - $1) }.max() ?? 0
+        func ms(_ x: Double?) -> String { x.map { String(format: "%.2f", $0) } ?? "–" }
+        print("| \(name) | \(ms(jacobian)) | \(ms(svd)) | \(ms(eigh)) | \(ms(mlp)) |")
+        FileHandle.standardError.write(Data("  \(name): largest |gesdd − Gram| eigenvalue difference \(difference)\n".utf8))
+    }
 }
 
 /// `--thread-scan`: the table behind `JacobianSpectrumAnalyzer.singleThreadWidthLimit`.
@@ -147,9 +190,12 @@ struct BenchSpectrum: ParsableCommand {
     @Flag(help: "Instead of the peer comparison: time per sample at N = 50 … 800 with 1 and 2 OpenBLAS threads.") var threadScan = false
     @Option(help: "Layers for --thread-scan.") var scanLayers = 12
     @Option(parsing: .upToNextOption, help: "Widths for --thread-scan.") var scanWidths = [50, 100, 200, 400, 800]
+    @Flag(help: "Instead of the peer comparison: the layer-stack analyzer's gesdd on J against Gram + eigvalsh, and against the MLP analyzer.") var stack = false
+    @Option(help: "The PyTorch state dict for --stack.") var pytorchModel = "Tests/Fixtures/PyTorchMLP/model.safetensors"
 
     func run() throws {
         if threadScan { return try runThreadScan(samples: samples, layers: scanLayers, widths: scanWidths) }
+        if stack { return try runStackComparison(samples: samples, pytorchModel: pytorchModel) }
         if let threads { OpenBLAS.threads = threads }
         let peerAvailable = FileManager.default.fileExists(atPath: script)
         var results: [Result] = []

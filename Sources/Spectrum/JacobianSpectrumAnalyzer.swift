@@ -15,17 +15,19 @@ import IsometrySupport
 /// * for smooth φ the active sets are all units and the same code is the dense product.
 ///
 /// Buffers are allocated once per analyzer and reused for every input.
-public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
+public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar>: JacobianSpectrumMeasuring {
     public let network: MultilayerPerceptron<Scalar>
     /// Whether the diagonal route applies.
     public let isDiagonal: Bool
     /// Drop the rows and columns of units with φ' = 0 (default). Turning it off multiplies the
     /// full N×N matrices, for benchmarks that measure what the active subnetwork saves.
     public var skipsInactiveUnits = true
-    /// OpenBLAS threads for the matrix products and the SVD; nil (default) chooses by size:
-    /// one thread below `singleThreadWidthLimit`, where a second thread only adds
-    /// synchronisation (measured in docs/benchmarks.md), and OpenBLAS's own setting above.
-    /// The process-wide setting is restored after every call.
+    /// OpenBLAS threads for the matrix products and the SVD, the process-wide setting restored
+    /// after every call; nil (default) leaves the process's setting alone, so that analyzers
+    /// used from several tasks at once never race on it. A caller that wants the size's best
+    /// choice passes ``automaticThreads(width:)`` (as the `spectrum` command does): one thread
+    /// below `singleThreadWidthLimit`, where a second thread only adds synchronisation
+    /// (measured in docs/benchmarks.md).
     public var threads: Int?
     /// Why the network cannot be analysed (a zero dimension, NaN or infinite weights), thrown
     /// by every measurement.
@@ -247,13 +249,23 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar> {
         return j
     }
 
-    /// Runs `body` with `threads` (or the size's automatic choice) OpenBLAS threads, then
-    /// restores the process-wide setting.
+    /// Runs `body` with `threads` OpenBLAS threads when set, then restores the process-wide
+    /// setting; with `threads` nil, on the process's setting, untouched.
     private func withChosenThreads<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        let widest = ([network.inputWidth] + network.weights.map { $0.shape[0] }).max() ?? 0
-        guard let chosen = threads ?? Self.automaticThreads(width: widest) else { return try body() }
-        require(chosen >= 1, "JacobianSpectrumAnalyzer: threads must be at least 1, got \(chosen)")
-        return try OpenBLAS.withThreads(chosen, body)
+        guard let threads else { return try body() }
+        require(threads >= 1, "JacobianSpectrumAnalyzer: threads must be at least 1, got \(threads)")
+        return try OpenBLAS.withThreads(threads, body)
+    }
+
+    /// The widest layer (the input included): what ``automaticThreads(width:)`` takes.
+    public var widestLayer: Int { ([network.inputWidth] + network.weights.map { $0.shape[0] }).max() ?? 0 }
+
+    public var inputCount: Int { network.inputWidth }
+    public var outputCount: Int { network.outputWidth }
+
+    /// "diagonal (J is diagonal)", "active subnetwork" (piecewise-linear φ) or "dense product".
+    public var route: String {
+        isDiagonal ? "diagonal (J is diagonal)" : network.activation.isPiecewiseLinear ? "active subnetwork" : "dense product"
     }
 
     /// Leaves B^L ⋯ B^1 in `product` (row-major, rows × columns) and returns its shape.

@@ -35,6 +35,11 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
     case invalidConfiguration(field: String, value: String, expected: String)
     /// The network file named by `weightsPath` cannot be used.
     case weightsFile(ModelFileError)
+    /// The layer-stack file named by `weightsPath` cannot be used (its own one line: the file,
+    /// the layer, the shapes).
+    case layerStackFile(LayerStackError)
+    /// The images named by `testImagesFolder` cannot be read (the reader's own line).
+    case dataset(String)
     /// The variance map of random weights has no finite fixed point.
     case noFixedPoint(activation: Activation, sigmaW: Double, sigmaB: Double)
 
@@ -81,6 +86,10 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
             "\(field) = \(value), expected \(expected)"
         case .weightsFile(let error):
             error.description
+        case .layerStackFile(let error):
+            error.description
+        case .dataset(let text):
+            text
         case .noFixedPoint(let activation, let sigmaW, let sigmaB):
             "the \(activation.rawValue) variance map at σ_w = \(compactNumber(sigmaW)), σ_b = \(compactNumber(sigmaB)) has no finite fixed point"
         case .noEigenvalues:

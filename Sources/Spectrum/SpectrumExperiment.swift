@@ -1,4 +1,6 @@
 import Foundation
+import Datasets
+import FileFormats
 import IsometrySupport
 import Networks
 import TensorAlgebra
@@ -42,21 +44,34 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
     /// Random weights: draw a new network for every sample (default), so the sampling bands
     /// cover the weights' randomness too, or keep the first one.
     public var redrawWeights: Bool
-    /// OpenBLAS threads for the spectra; nil (default) chooses by width (one thread below
-    /// `JacobianSpectrumAnalyzer.singleThreadWidthLimit`, OpenBLAS's own setting above).
+    /// OpenBLAS threads for the spectra; nil (default) leaves the process-wide setting alone,
+    /// unless `SpectrumExperiment.run` is asked to choose by width (`chooseThreads`).
     public var threads: Int?
     /// With `weightsPath` naming a checkpoint that records its activation, analyse with that
     /// activation (the default) rather than `activation`; `.npy` folders record none and always
     /// use `activation`. The report's configuration shows the activation actually used.
     public var activationFromFile: Bool
+    /// For a PyTorch state dict in `weightsPath` (`<index>.weight` tensors, no architecture):
+    /// the activations, one name ("relu": after every dense layer but the last, whose outputs
+    /// are the logits) or one per such layer separated by commas ("relu,tanh"). A file that
+    /// carries its architecture (a layer stack written by Isometry) needs none; nil otherwise.
+    public var stackActivations: String?
+    /// Take the inputs from data: the first `samples` test images of this IDX folder (e.g.
+    /// Fashion-MNIST), pixels / 255 as the trainer reads them, instead of drawing them by
+    /// `input`. No theory describes a spectrum at data, so the report gives measured
+    /// statistics only. nil (default): inputs drawn by `input`.
+    public var testImagesFolder: String?
 
     public init(
         activation: Activation = .hardTanh, initialization: Initialization = .identity,
         width: Int = 794, layers: Int = 20, sigma: Double = 1, q0: Double = 0.5,
         sigmaW: Double = 1, sigmaB: Double = 0, samples: Int = 10, seed: UInt64 = 0,
         input: InputDistribution = .normal, precision: Precision = .double,
-        weightsPath: String? = nil, redrawWeights: Bool = true, threads: Int? = nil, activationFromFile: Bool = true
+        weightsPath: String? = nil, redrawWeights: Bool = true, threads: Int? = nil, activationFromFile: Bool = true,
+        stackActivations: String? = nil, testImagesFolder: String? = nil
     ) {
+        self.stackActivations = stackActivations
+        self.testImagesFolder = testImagesFolder
         self.activation = activation
         self.initialization = initialization
         self.width = width
@@ -115,6 +130,23 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
             throw .invalidConfiguration(field: "sigmaB", value: "\(sigmaB)", expected: "a finite number, 0 or above")
         }
         if let threads, threads < 1 { throw .invalidConfiguration(field: "threads", value: "\(threads)", expected: "at least 1, or nil") }
+        if let names = stackActivations {
+            if weightsPath?.hasSuffix(".safetensors") != true {
+                throw .invalidConfiguration(field: "stackActivations", value: names, expected: "nil unless weightsPath names a .safetensors PyTorch state dict")
+            }
+            if names.split(separator: ",", omittingEmptySubsequences: false).contains(where: { Nonlinearity(name: String($0)) == nil }) {
+                throw .invalidConfiguration(field: "stackActivations", value: names,
+                                            expected: "activation names separated by commas (relu, leaky-relu, leaky-relu:0.2, hard-tanh, tanh, erf, identity)")
+            }
+        }
+        if testImagesFolder != nil && input == .fixedPoint {
+            throw .invalidConfiguration(field: "input", value: "fixed-point", expected: "normal when the inputs are test images (testImagesFolder)")
+        }
+    }
+
+    /// The activations `stackActivations` names, in order.
+    public var parsedStackActivations: [Nonlinearity]? {
+        stackActivations.map { $0.split(separator: ",", omittingEmptySubsequences: false).compactMap { Nonlinearity(name: String($0)) } }
     }
 }
 
@@ -205,32 +237,125 @@ public struct SpectrumReport: Sendable, Codable {
 
 /// Runs a configuration: builds the network, draws the inputs, measures the spectra,
 /// computes the matching theory and compares.
+///
+/// The network is drawn by the configuration, or loaded from `weightsPath`: a folder of
+/// `W<k>.npy`, an identity-classifier checkpoint from `train` (`layers.<l>.weight`; measured
+/// by ``JacobianSpectrumAnalyzer``, as always), a layer stack that carries its architecture,
+/// or a PyTorch state dict given `stackActivations` (both measured by
+/// ``LayerStackSpectrumAnalyzer``: J of the stack's output, no theory).
 public enum SpectrumExperiment {
-    /// Throws `SpectrumError`: an invalid configuration, an unusable weights file, or a
+    /// Throws `SpectrumError`: an invalid configuration, an unusable weights or data file, or a
     /// problem found while measuring (NaN or infinite values, a failed SVD).
+    ///
+    /// `chooseThreads`: when `configuration.threads` is nil, run on the thread count the
+    /// network's widest layer calls for (`JacobianSpectrumAnalyzer.automaticThreads(width:)`),
+    /// which sets the process-wide OpenBLAS setting for the duration of each measurement; the
+    /// default (false) leaves it alone, so that experiments run from several tasks at once do
+    /// not race on it. The `spectrum` command passes true.
     public static func run(
-        _ configuration: SpectrumConfiguration, progress: ((Int, Int) -> Void)? = nil
+        _ configuration: SpectrumConfiguration, chooseThreads: Bool = false, progress: ((Int, Int) -> Void)? = nil
     ) throws(SpectrumError) -> SpectrumReport {
         try configuration.validate()
         switch configuration.precision {
-        case .float: return try run(configuration, Float.self, progress: progress)
-        case .double: return try run(configuration, Double.self, progress: progress)
+        case .float: return try run(configuration, Float.self, chooseThreads: chooseThreads, progress: progress)
+        case .double: return try run(configuration, Double.self, chooseThreads: chooseThreads, progress: progress)
         }
     }
 
+    /// The spectrum of `stack` at inputs drawn by `configuration` (`input` = normal, N(0, q0))
+    /// or at its `testImagesFolder`'s test images, with no theory: the general path for a
+    /// network the caller built or loaded. `configuration`'s network fields (weights, width,
+    /// layers, activation) are not used; `subject` names the network in the report.
+    public static func run<Scalar: BLASScalar>(
+        stack: LayerStack<Scalar>, configuration: SpectrumConfiguration, subject: String? = nil,
+        chooseThreads: Bool = false, progress: ((Int, Int) -> Void)? = nil
+    ) throws(SpectrumError) -> SpectrumReport {
+        var c = configuration
+        c.weightsPath = nil
+        c.stackActivations = nil
+        try c.validate()
+        return try measure(stack: stack, c, subject: subject ?? "layer stack \(describe(stack))",
+                           chooseThreads: chooseThreads, progress: progress)
+    }
+
+    /// What a weights file holds.
+    enum LoadedNetwork<Scalar: BLASScalar> {
+        case perceptron(MultilayerPerceptron<Scalar>)
+        case stack(LayerStack<Scalar>)
+    }
+
+    /// Reads `path` once: a layer stack (architecture in its metadata, or a PyTorch state dict
+    /// with `stackActivations`) or a multilayer perceptron (checkpoint or `.npy` folder).
+    static func load<Scalar: BLASScalar>(_ path: String, _ c: SpectrumConfiguration) throws(SpectrumError) -> LoadedNetwork<Scalar> {
+        guard path.hasSuffix(".safetensors") else {
+            do { return .perceptron(try MultilayerPerceptron(contentsOf: path, activation: c.activation)) } catch {
+                throw .weightsFile(error)
+            }
+        }
+        let file: SafetensorsFile
+        do { file = try Checkpoint.read(contentsOf: URL(fileURLWithPath: path)) } catch { throw .weightsFile(error) }
+        do throws(LayerStackError) {
+            if let json = file.metadata[LayerStackArchitecture.metadataKey] {
+                let architecture = try LayerStack<Scalar>.decodeArchitecture(json, path: path)
+                return .stack(try LayerStack(architecture: architecture, parameters: file, path: path))
+            }
+            // PyTorch's names: `<module index>.weight`.
+            let dense = file.entries.keys.filter { $0.hasSuffix(".weight") && Int($0.dropLast(".weight".count)) != nil }.count
+            if var activations = c.parsedStackActivations {
+                // One name serves every dense layer but the last (whose outputs are the logits).
+                if activations.count == 1 { activations = Array(repeating: activations[0], count: max(dense - 1, 0)) }
+                return .stack(try LayerStack(stateDict: file, path: path, activations: activations))
+            }
+            // A state dict with no identity-classifier layers: its activations are not in the file.
+            if file.entries[Checkpoint.weightName(0)] == nil && dense > 0 {
+                throw LayerStackError(path: path, problem: .missingArchitecture)
+            }
+        } catch { throw .layerStackFile(error) }
+        // A checkpoint names its activation unless one is given.
+        do { return .perceptron(try Checkpoint.network(from: file, path: path, activation: c.activationFromFile ? nil : c.activation)) } catch {
+            throw .weightsFile(error)
+        }
+    }
+
+    /// "784 → 1000 → 300 → 10 (dense, relu, dense, relu, dense)".
+    public static func describe<Scalar>(_ stack: LayerStack<Scalar>) -> String {
+        let shapes = stack.shapes.enumerated().filter { $0.offset == 0 || !(stack.layers[$0.offset - 1] is ActivationLayer<Scalar>) }
+            .map { $0.element.count == 1 ? "\($0.element[0])" : "\($0.element)" }
+        return shapes.joined(separator: " → ") + " (" + stack.layers.map { $0.layerDescription.kind }.joined(separator: ", ") + ")"
+    }
+
+    /// The first `count` test images of `folder`.
+    static func testImages(_ folder: String, count: Int) throws(SpectrumError) -> LabeledImages {
+        let test: LabeledImages
+        do { test = try ImageDataset(folder: folder).test } catch { throw .dataset("\(error)") }
+        guard count <= test.count else {
+            throw .invalidConfiguration(field: "samples", value: "\(count)", expected: "at most \(test.count), the test images in \(folder)")
+        }
+        return test.prefix(count)
+    }
+
+    /// "the first 100 test images of FOLDER (pixels / 255)".
+    static func imagesText(_ count: Int, _ folder: String) -> String {
+        "the first \(count) test image\(count == 1 ? "" : "s") of \(folder) (pixels / 255)"
+    }
+
     static func run<Scalar: BLASScalar>(
-        _ configuration: SpectrumConfiguration, _: Scalar.Type, progress: ((Int, Int) -> Void)?
+        _ configuration: SpectrumConfiguration, _: Scalar.Type, chooseThreads: Bool, progress: ((Int, Int) -> Void)?
     ) throws(SpectrumError) -> SpectrumReport {
         var c = configuration
         var generator = SeededGenerator(seed: c.seed)
-        func makeNetwork() throws(SpectrumError) -> MultilayerPerceptron<Scalar> {
-            if let path = c.weightsPath {
-                // A checkpoint names its activation; a folder of .npy layers does not.
-                let fromFile = c.activationFromFile && path.hasSuffix(".safetensors")
-                do { return try MultilayerPerceptron(contentsOf: path, activation: fromFile ? nil : c.activation) } catch {
-                    throw .weightsFile(error)
-                }
+        var loaded: MultilayerPerceptron<Scalar>?
+        if let path = c.weightsPath {
+            switch try load(path, c) as LoadedNetwork<Scalar> {
+            case .perceptron(let network): loaded = network
+            case .stack(let stack):
+                try checkMemory(stack: stack, c)
+                return try measure(stack: stack, c, subject: "layer stack \(describe(stack)) from \(path)",
+                                   chooseThreads: chooseThreads, progress: progress)
             }
+        }
+        func makeNetwork() -> MultilayerPerceptron<Scalar> {
+            if let loaded { return loaded }
             if c.initialization == .identity {
                 return .identity(width: c.width, layers: c.layers, sigma: c.sigma, activation: c.activation)
             }
@@ -238,7 +363,7 @@ public enum SpectrumExperiment {
                 initialization: c.initialization, width: c.width, layers: c.layers, sigma: c.sigmaW, sigmaB: c.sigmaB,
                 activation: c.activation, using: &generator)
         }
-        let network = try makeNetwork()
+        let network = makeNetwork()
         if c.weightsFromFile {
             // Shapes from a file get the same memory check as shapes from flags, before any work;
             // a file's layers may differ in width, so the widest counts, each layer its own.
@@ -254,35 +379,52 @@ public enum SpectrumExperiment {
         c.activation = network.activation
         let redraw = c.redrawWeights && c.initialization.isRandom && !c.weightsFromFile
         let width = network.inputWidth
+        let images = try c.testImagesFolder.map { folder throws(SpectrumError) in try testImages(folder, count: c.samples) }
+        // Test images go in as they are, or padded with zero class units (an identity
+        // classifier's input layout, `IdentityClassifier.padded`).
+        if let images, width != images.features && width != images.features + images.classes {
+            throw .inputShape(shape: [images.features], networkInputWidth: width)
+        }
 
         // Theory, and the variance the inputs are drawn with.
         let theory = SpectrumTheory(c, layers: network.layerCount)
-        let law = theory.law()
-        let note = theory.note(input: c.input, weightsPath: c.weightsPath)
+        let law = images == nil ? theory.law() : nil
+        let note = images == nil ? theory.note(input: c.input, weightsPath: c.weightsPath)
+            : "none at data: inputs are \(imagesText(c.samples, c.testImagesFolder!)); measured statistics only"
         let meanField = theory.meanField
         let inputVariance = theory.inputVariance
 
         var analyzer = JacobianSpectrumAnalyzer(
             network: network, knownDiagonal: c.initialization == .identity && !c.weightsFromFile ? true : nil, threads: c.threads)
+        if c.threads == nil && chooseThreads {
+            analyzer.threads = JacobianSpectrumAnalyzer<Scalar>.automaticThreads(width: analyzer.widestLayer)
+        }
         var eigenvalues: [[Double]] = []
         let start = Date()
         var measuredSeconds = 0.0
+        var pixels = Tensor<Scalar>.zeros([1, width])
         for sample in 0 ..< c.samples {
             if redraw && sample > 0 {
-                analyzer = JacobianSpectrumAnalyzer(network: try makeNetwork(), threads: c.threads)
+                analyzer = JacobianSpectrumAnalyzer(network: makeNetwork(), threads: analyzer.threads)
             }
-            let input: Tensor<Scalar> = switch c.input {
-            case .normal:
-                .randomNormal([width], standardDeviation: Scalar(inputVariance.squareRoot()), using: &generator)
-            case .fixedPoint:
-                MeanField.inputs(activation: c.activation, variance: inputVariance, width: width, count: 1, using: &generator)[0]
+            let input: Tensor<Scalar>
+            if let images {
+                images.gather([sample], into: &pixels)
+                input = pixels.reshaped([width])
+            } else {
+                input = switch c.input {
+                case .normal:
+                    .randomNormal([width], standardDeviation: Scalar(inputVariance.squareRoot()), using: &generator)
+                case .fixedPoint:
+                    MeanField.inputs(activation: c.activation, variance: inputVariance, width: width, count: 1, using: &generator)[0]
+                }
             }
             let t0 = Date()
             eigenvalues.append(try analyzer.eigenvalues(at: input))
             measuredSeconds += Date().timeIntervalSince(t0)
             progress?(sample + 1, c.samples)
         }
-        let model: SamplingModel = analyzer.isDiagonal && c.input == .normal ? .independentEigenvalues : .bootstrapOverSamples
+        let model: SamplingModel = analyzer.isDiagonal && c.input == .normal && images == nil ? .independentEigenvalues : .bootstrapOverSamples
         let comparison = try SpectrumComparison(
             eigenvalues: eigenvalues, law: law, model: model,
             atomTolerance: Scalar.self == Float.self ? 1e-4 : 1e-9, seed: c.seed &+ 1)
@@ -292,11 +434,70 @@ public enum SpectrumExperiment {
             described.width = width
         }
         return SpectrumReport(
-            configuration: described,
-            route: analyzer.isDiagonal ? "diagonal (J is diagonal)"
-                : c.activation.isPiecewiseLinear ? "active subnetwork" : "dense product",
+            configuration: described, route: analyzer.route,
             law: law, theoryNote: note, meanField: meanField, comparison: comparison,
             secondsPerSample: measuredSeconds / Double(max(c.samples, 1)),
+            totalSeconds: Date().timeIntervalSince(start), eigenvalues: eigenvalues)
+    }
+
+    /// A stack's measurement needs its parameters (loaded), the workspace's buffers for
+    /// min(m, n) directions through every layer, J twice and the eigenvalues.
+    static func checkMemory<Scalar>(stack: LayerStack<Scalar>, _ c: SpectrumConfiguration) throws(SpectrumError) {
+        let (m, n) = (stack.outputShape.reduce(1, *), stack.inputShape.reduce(1, *))
+        let units = stack.shapes.reduce(0) { $0 + $1.reduce(1, *) }
+        let element = Double(MemoryLayout<Scalar>.stride)
+        let bytes = (Double(stack.parameterCount) + Double(min(m, n) + 2) * Double(units) * 2 + 2 * Double(m * n)) * element
+            + Double(c.samples * m) * 16
+        if !MemoryBudget.allows(bytes) {
+            throw .tooLarge(what: "\(c.weightsPath ?? "the stack") (\(describe(stack)))", estimatedBytes: bytes,
+                            availableBytes: Double(MemoryBudget.physicalMemory))
+        }
+    }
+
+    /// The stack's spectrum at normal inputs or test images, no theory.
+    static func measure<Scalar: BLASScalar>(
+        stack: LayerStack<Scalar>, _ c: SpectrumConfiguration, subject: String, chooseThreads: Bool, progress: ((Int, Int) -> Void)?
+    ) throws(SpectrumError) -> SpectrumReport {
+        if c.input == .fixedPoint {
+            throw .invalidConfiguration(field: "input", value: "fixed-point", expected: "normal or test images for a layer stack (it has no mean-field fixed point)")
+        }
+        let analyzer = LayerStackSpectrumAnalyzer(stack: stack)
+        let widest = stack.shapes.map { $0.reduce(1, *) }.max() ?? 0
+        analyzer.threads = c.threads ?? (chooseThreads ? JacobianSpectrumAnalyzer<Scalar>.automaticThreads(width: widest) : nil)
+        let width = analyzer.inputCount
+        let images = try c.testImagesFolder.map { folder throws(SpectrumError) in try testImages(folder, count: c.samples) }
+        if let images, images.features != width {
+            throw .inputShape(shape: images.imageShape, networkInputWidth: width)
+        }
+        var generator = SeededGenerator(seed: c.seed)
+        var pixels = Tensor<Scalar>.zeros([1, width])
+        var eigenvalues: [[Double]] = []
+        let start = Date()
+        var measuredSeconds = 0.0
+        for sample in 0 ..< c.samples {
+            let input: Tensor<Scalar>
+            if let images {
+                images.gather([sample], into: &pixels)
+                input = pixels.reshaped([width])
+            } else {
+                input = .randomNormal([width], standardDeviation: Scalar(c.q0.squareRoot()), using: &generator)
+            }
+            let t0 = Date()
+            eigenvalues.append(try analyzer.eigenvalues(at: input))
+            measuredSeconds += Date().timeIntervalSince(t0)
+            progress?(sample + 1, c.samples)
+        }
+        let comparison = try SpectrumComparison(
+            eigenvalues: eigenvalues, law: nil, model: .bootstrapOverSamples,
+            atomTolerance: Scalar.self == Float.self ? 1e-4 : 1e-9, seed: c.seed &+ 1)
+        let inputs = c.testImagesFolder.map { imagesText(c.samples, $0) } ?? "inputs N(0, q0 = \(compactNumber(c.q0)))"
+        var described = c
+        described.width = analyzer.outputCount
+        described.layers = stack.layerCount
+        return SpectrumReport(
+            configuration: described, subject: "\(subject), at \(inputs)", route: analyzer.route, law: nil,
+            theoryNote: "none for this network (a trained or imported layer stack): measured statistics only",
+            comparison: comparison, secondsPerSample: measuredSeconds / Double(max(c.samples, 1)),
             totalSeconds: Date().timeIntervalSince(start), eigenvalues: eigenvalues)
     }
 }

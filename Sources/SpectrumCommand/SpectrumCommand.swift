@@ -1,6 +1,8 @@
 import ArgumentParser
 import CommandSupport
+import Datasets
 import Figures
+import IsometrySupport
 import Foundation
 import Networks
 import Reports
@@ -20,6 +22,12 @@ struct SpectrumTool: ParsableCommand {
 }
 
 extension InputDistribution: ExpressibleByArgument {}
+
+/// Where `--inputs` takes the inputs from: drawn (the theory's inputs) or the test images.
+enum InputSource: String, ExpressibleByArgument, CaseIterable {
+    case normal
+    case test
+}
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,7 +49,12 @@ struct Analyze: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Random weights: keep one network for all samples instead of drawing a new one per sample.") var fixedWeights = false
     @Option(help: "A folder with W1.npy … WL.npy (and optional b1.npy …), or a .safetensors checkpoint from `train`.") var weights: String?
-    @Option(help: "A checkpoint from `train` (same as --weights FILE.safetensors).") var checkpoint: String?
+    @Option(help: "A checkpoint from `train`, a layer stack (.safetensors with its architecture), or a PyTorch state dict with --activations.") var checkpoint: String?
+    @Option(help: "For a PyTorch state dict: its activations, one name for every dense layer but the last (relu, leaky-relu:0.01, tanh, …) or one per layer separated by commas.")
+    var activations: String?
+    @Option(help: "normal (default: drawn as --input says, for the theory) or test (the first --samples test images of --data, pixels / 255; no theory).")
+    var inputs: InputSource = .normal
+    @Option(help: "The IDX folder of --inputs test.") var data = ImageDataset.fashionMNISTFolder
     @Option(help: "float or double.") var precision: Precision = .double
     @Option(help: "OpenBLAS threads for the spectra (default: 1 below width \(JacobianSpectrumAnalyzer<Double>.singleThreadWidthLimit), OpenBLAS's own above).")
     var threads: Int?
@@ -67,6 +80,17 @@ struct Analyze: ParsableCommand {
                                                                  initialization: chosenInitialization, precision: precision),
                             what: "--width \(width) with --layers \(layers)")
         }
+        if let activations {
+            guard weightsSource?.hasSuffix(".safetensors") == true else {
+                throw ValidationError("--activations names the activations of a PyTorch state dict: give it with --checkpoint FILE.safetensors")
+            }
+            for name in activations.split(separator: ",", omittingEmptySubsequences: false) where Nonlinearity(name: String(name)) == nil {
+                throw ValidationError("--activations: unknown activation '\(quotedValue(String(name)))' (expected relu, leaky-relu, leaky-relu:SLOPE, hard-tanh, tanh, erf or identity)")
+            }
+        }
+        if inputs == .test && input == .fixedPoint {
+            throw ValidationError("--inputs test takes the test images as they are: drop --input fixed-point")
+        }
         if png && plot == nil { throw ValidationError("--png needs --plot FILE.svg: the PNG is written beside that SVG") }
         if png && FigureExport.rasteriser() == nil { throw ValidationError("--png: \(FigureExportError.rasteriserMissing.description)") }
         // Every destination refused here, before the spectra are computed.
@@ -87,8 +111,9 @@ struct Analyze: ParsableCommand {
         SpectrumConfiguration(
             activation: activation ?? .hardTanh, initialization: chosenInitialization, width: width, layers: layers,
             sigma: sigma, q0: q0, sigmaW: sigmaW ?? sigma, sigmaB: sigmaB, samples: samples, seed: seed,
-            input: input ?? (chosenInitialization.isRandom ? .fixedPoint : .normal), precision: precision,
-            weightsPath: weightsSource, redrawWeights: !fixedWeights, threads: threads, activationFromFile: activation == nil)
+            input: inputs == .test ? .normal : input ?? (chosenInitialization.isRandom ? .fixedPoint : .normal), precision: precision,
+            weightsPath: weightsSource, redrawWeights: !fixedWeights, threads: threads, activationFromFile: activation == nil,
+            stackActivations: activations, testImagesFolder: inputs == .test ? data : nil)
     }
 
     /// The flag the weights came from, for error messages.
@@ -99,10 +124,22 @@ struct Analyze: ParsableCommand {
         let bar = ProgressBar(label: "spectrum")
         let report: SpectrumReport
         do {
-            report = try SpectrumExperiment.run(configuration, progress: { bar.update($0, $1) })
+            // The command chooses the thread count by width (one thread below 400 units).
+            report = try SpectrumExperiment.run(configuration, chooseThreads: true, progress: { bar.update($0, $1) })
         } catch {
+            let source = weightsSource.map { _ in "\(weightsFlag): " } ?? ""
             switch error {
             case .singularValueDecomposition: throw UserError(message: error.description, isInternal: true)
+            case .layerStackFile(let stackError) where stackError.problem == .missingArchitecture:
+                throw UserError(message: "\(source)'\(quotedValue(stackError.path))': a PyTorch state dict without its architecture: "
+                    + "give its activations with --activations (e.g. --activations relu: one after every dense layer but the last)")
+            case .layerStackFile: throw UserError(message: "\(source)\(error.description)")
+            case .dataset: throw UserError(message: "--data: \(error.description)")
+            case .inputShape(let shape, let width) where inputs == .test:
+                throw UserError(message: "--inputs test: the images in \(data) have \(shape.reduce(1, *)) pixels (\(shape)), "
+                    + "the network in '\(quotedValue(weightsSource ?? ""))' takes \(width) inputs")
+            case .invalidConfiguration(field: "samples", _, _) where inputs == .test:
+                throw UserError(message: "--samples \(samples): \(error.description)")
             case .weightsFile, .nonFiniteWeights, .emptyLayer, .nonFinitePreActivation, .tooLarge:
                 throw UserError(message: "\(weightsSource.map { _ in "\(weightsFlag): " } ?? "")\(error.description)")
             default: throw UserError(message: error.description)

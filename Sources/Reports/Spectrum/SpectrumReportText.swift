@@ -11,7 +11,11 @@ extension SpectrumReport {
         let count = comparison.eigenvalueCount
         if let subject {
             lines.append("Spectrum of J Jᵀ: \(subject)")
-            lines.append("\(eigenvalues.count) samples × \(width) = \(count) eigenvalues")
+            // A measurement of the library's own (a layer stack) says how it was made; a
+            // caller's eigenvalues only how many there are.
+            lines.append("\(eigenvalues.count) samples × \(width) = \(count) eigenvalues"
+                + (route == "measured by the caller" ? ""
+                    : ", \(c.precision.rawValue), seed \(c.seed), \(route), \(String(format: "%.3g", secondsPerSample * 1000)) ms/sample"))
         } else {
             let weights: String = switch c.initialization {
             case _ where c.weightsFromFile: "weights from \(c.weightsPath ?? "?")"
@@ -20,8 +24,9 @@ extension SpectrumReport {
             case .orthogonal: "orthogonal σ_w = \(compactNumber(c.sigmaW)), σ_b = \(compactNumber(c.sigmaB))"
             case .he: "He σ_w = √2, σ_b = \(compactNumber(c.sigmaB))"
             }
-            let input = c.input == .normal ? "inputs N(0, q0 = \(compactNumber(c.q0)))"
-                : "inputs at the fixed point q* = \(compactNumber(meanField?.fixedPoint ?? c.q0))"
+            let input = c.testImagesFolder.map { "inputs: the first \(eigenvalues.count) test images of \($0) (pixels / 255)" }
+                ?? (c.input == .normal ? "inputs N(0, q0 = \(compactNumber(c.q0)))"
+                : "inputs at the fixed point q* = \(compactNumber(meanField?.fixedPoint ?? c.q0))")
             lines.append("Spectrum of J Jᵀ: \(c.activation.rawValue) MLP, \(c.layers) layers × width \(width), \(weights), \(input)")
             lines.append("\(eigenvalues.count) samples × \(width) = \(count) eigenvalues, \(c.precision.rawValue), seed \(c.seed), "
                 + "\(route) route, \(String(format: "%.3g", secondsPerSample * 1000)) ms/sample")
