@@ -2,12 +2,14 @@ import Datasets
 import Foundation
 import Interpretation
 import Networks
+import Spectrum
 import TensorAlgebra
 
 /// A network trained elsewhere: the PyTorch MLP 784 → 1000 → 300 → 10 (ReLU) of
 /// Tests/Fixtures/PyTorchMLP, saved by `safetensors.torch.save_file(model.state_dict())`. Load it
 /// with its activations named, check PyTorch's test accuracy, and linearise 8 test images:
-/// F(x) = W(x)·x + b(x) checked against the stack's own forward pass.
+/// F(x) = W(x)·x + b(x) checked against the stack's own forward pass; then the spectrum of
+/// J Jᵀ at those test images, checked against the eigenvalues of the W(x) Wᵀ(x) formed here.
 func anyNetwork() throws {
     print("(e) a PyTorch MLP as a layer stack: accuracy and exact linearisation of 8 test images")
     let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -39,4 +41,21 @@ func anyNetwork() throws {
     let shares = linear.attribution(instance: 0, unit: predicted, input: inputs.row(0).scalars)
     print(String(format: "  image 0 (label %d): logit %d = %.3f = Σ pixel shares %.3f + bias share %.3f",
                  test.labels[0], predicted, logits[0, predicted], shares.reduce(0, +), linear.biases[0, predicted]))
+
+    // The spectrum of J Jᵀ at the same test images: the analyzer's eigenvalues against those of
+    // W(x) W(x)ᵀ formed from the linearisation (J = W(x) for a piecewise-linear network).
+    let analyzer = LayerStackSpectrumAnalyzer(stack: stack)
+    var spectrumError = 0.0
+    var all: [Double] = []
+    for i in 0 ..< 8 {
+        let values = try analyzer.eigenvalues(at: inputs.row(i).reshaped([784]))
+        let w = Tensor<Double>(shape: [10, 784], scalars: (0 ..< 7840).map { Double(linear.weights[i, $0 / 784, $0 % 784]) })
+        let reference = try eigvalsh(matmul(w, w, transposeB: true)).scalars.sorted(by: >)
+        let top = reference[0]
+        spectrumError = max(spectrumError, zip(values, reference).map { abs($0 - $1) / top }.max()!)
+        all += values
+    }
+    // Float32 J against a J Jᵀ formed in double from the same float32 W(x): 1e-5 of λ_max.
+    Checks.expect(spectrumError <= 1e-5, String(format: "J Jᵀ at 8 test images: mean eigenvalue %.3f, λ_max %.2f; agrees with eig(W Wᵀ) to %.1e of λ_max",
+                                                  all.reduce(0, +) / Double(all.count), all.max()!, spectrumError))
 }
