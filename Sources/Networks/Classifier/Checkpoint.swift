@@ -18,7 +18,7 @@ public enum Checkpoint {
     public static let format = "isometry-classifier/1"
 
     public static func weightName(_ l: Int) -> String { "layers.\(l).weight" }
-    public static func biasName(_ l: Int) -> String { "layers.\(l).bias" }
+    package static func biasName(_ l: Int) -> String { "layers.\(l).bias" }
 
     // MARK: Writing
 

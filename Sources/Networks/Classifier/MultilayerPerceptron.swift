@@ -28,7 +28,7 @@ public struct MultilayerPerceptron<Scalar: BLASScalar>: Sendable {
     }
 
     /// Why these shapes do not form a network, or nil when they do.
-    public static func shapeProblem(weights: [[Int]], biases: [[Int]?]) -> String? {
+    package static func shapeProblem(weights: [[Int]], biases: [[Int]?]) -> String? {
         if weights.isEmpty { return "a network needs at least one layer" }
         for (index, shape) in weights.enumerated() {
             if shape.count != 2 { return "layer \(index + 1) weight has shape \(shape), expected a matrix" }

@@ -145,7 +145,7 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
     }
 
     /// The activations `stackActivations` names, in order.
-    public var parsedStackActivations: [Nonlinearity]? {
+    package var parsedStackActivations: [Nonlinearity]? {
         stackActivations.map { $0.split(separator: ",", omittingEmptySubsequences: false).compactMap { Nonlinearity(name: String($0)) } }
     }
 }

@@ -258,7 +258,7 @@ public final class JacobianSpectrumAnalyzer<Scalar: BLASScalar>: JacobianSpectru
     }
 
     /// The widest layer (the input included): what ``automaticThreads(width:)`` takes.
-    public var widestLayer: Int { ([network.inputWidth] + network.weights.map { $0.shape[0] }).max() ?? 0 }
+    package var widestLayer: Int { ([network.inputWidth] + network.weights.map { $0.shape[0] }).max() ?? 0 }
 
     public var inputCount: Int { network.inputWidth }
     public var outputCount: Int { network.outputWidth }

@@ -62,7 +62,7 @@ public final class LayerStackSpectrumAnalyzer<Scalar: BLASScalar>: JacobianSpect
     /// Why the stack cannot be analysed (NaN or infinite parameters), thrown by every measurement.
     public let networkProblem: SpectrumError?
     /// Whether J is formed by reverse mode (rows, m ≤ n) or forward mode (columns).
-    public let usesReverseMode: Bool
+    package let usesReverseMode: Bool
     private let workspace: LayerStackWorkspace<Scalar>
     private let seeds: Tensor<Scalar>
     private var scratch: [Scalar]

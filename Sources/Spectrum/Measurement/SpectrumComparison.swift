@@ -53,7 +53,7 @@ public struct SpectrumComparison: Sendable, Codable {
     public var model: SamplingModel
     public var eigenvalueCount: Int
     /// Tail thresholds x of the P(λ > x) rows.
-    public var thresholds: [Double]
+    package var thresholds: [Double]
     /// Relative distance within which a measured value counts as at an atom.
     public var atomTolerance: Double
 
@@ -232,7 +232,7 @@ public struct SpectrumComparison: Sendable, Codable {
     /// sup_x |F_n(x) − F(x)|, taking ties and the law's atoms into account. Values snapped
     /// onto an atom stand for everything within `atomWindow(location)` of it, so there the
     /// theory's jump is taken across the same window.
-    public static func kolmogorovSmirnov(
+    package static func kolmogorovSmirnov(
         _ values: [Double], _ law: SpectralLaw, atomWindow: (Double) -> Double = { _ in 0 }
     ) -> Double {
         let sorted = values.sorted()
@@ -300,7 +300,7 @@ struct SplitMix {
 
 extension SpectralLaw {
     /// E[(λ − mean)⁴], from the atoms and the tabulated part.
-    public var centralMoment4: Double {
+    package var centralMoment4: Double {
         var total = atoms.reduce(0) { $0 + $1.mass * pow($1.location - mean, 4) }
         var previous = 0.0
         for (index, x) in grid.enumerated() {

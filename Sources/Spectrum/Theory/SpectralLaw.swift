@@ -94,11 +94,11 @@ public struct SpectralLaw: Sendable, Codable, Equatable {
     /// The top of the support.
     public var lambdaMax: Double
 
-    public var continuousMass: Double { cumulative.last ?? 0 }
+    package var continuousMass: Double { cumulative.last ?? 0 }
 
     /// Mean, variance and top of the support from the atoms and the table: between grid points
     /// the mass is spread evenly (`.linear`, and on [0, first point]) or sits on the points (`.step`).
-    public var computedMoments: (mean: Double, variance: Double, lambdaMax: Double) {
+    package var computedMoments: (mean: Double, variance: Double, lambdaMax: Double) {
         var first = 0.0, second = 0.0, top = 0.0
         for atom in atoms where atom.mass > 0 {
             first += atom.mass * atom.location
