@@ -167,15 +167,25 @@ public struct TensorDataset: Sendable {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func gatherFeatures<Scalar: BLASScalar>(_ indices: ArraySlice<Int>, into target: UnsafeMutablePointer<Scalar>) {
+        gatherFeatures(indices, into: target, rowWidth: featureCount)
+    }
+
+    /// The same into rows of `rowWidth` ≥ ``featureCount`` scalars, zeros after the features
+    /// (an identity classifier's input [x ; 0_C], as ``LabeledImages/gather(_:into:width:)`` pads it).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func gatherFeatures<Scalar: BLASScalar>(_ indices: ArraySlice<Int>, into target: UnsafeMutablePointer<Scalar>, rowWidth: Int) {
         let width = featureCount
+        guard rowWidth >= width else { fatalError("TensorDataset.gatherFeatures: rows of \(rowWidth) cannot hold \(width) features") }
         if let bad = indices.first(where: { !(0 ..< count).contains($0) }) {
             fatalError("TensorDataset.gatherFeatures: sample \(bad) is out of range for \(count) samples")
         }
         func copy<Source>(_ source: [Source], _ convert: (Source) -> Scalar) {
             source.withUnsafeBufferPointer { s in
                 for (row, index) in indices.enumerated() {
-                    let from = s.baseAddress! + index * width, to = target + row * width
+                    let from = s.baseAddress! + index * width, to = target + row * rowWidth
                     for j in 0 ..< width { to[j] = convert(from[j]) }
+                    for j in width ..< rowWidth { to[j] = 0 }
                 }
             }
         }

@@ -83,6 +83,9 @@ public final class StackTrainer<Scalar: BLASScalar> {
     /// Evaluation buffers by batch size, made on first use.
     private var evaluationBuffers: [Int: (workspace: LayerStackWorkspace<Scalar>, gradient: Tensor<Scalar>, targets: LossTargets<Scalar>)] = [:]
 
+    /// Scalars per input row (the data's features, or more for an identity classifier's padding).
+    var inputWidth: Int { stack.inputShape.reduce(1, *) }
+
     /// Where the class scores are in an output row.
     var classColumns: Range<Int> {
         stack.classDimensions?.classRange ?? 0 ..< stack.outputShape.reduce(1, *)
@@ -124,7 +127,8 @@ public final class StackTrainer<Scalar: BLASScalar> {
     public func check(_ data: TensorDataset) throws(TrainingError) {
         let takes = stack.inputShape
         // A [28, 28] image feeds a stack taking [784]: the gather writes rows of the same length.
-        if data.featureCount != takes.reduce(1, *) {
+        // An identity classifier's stack takes [x ; 0_C]: the gather pads the class dimensions.
+        if data.featureCount != takes.reduce(1, *) && data.featureCount != stack.classDimensions?.features {
             throw .dataMismatch("\(quotedValue(data.source)): samples of shape \(data.sampleShape) (\(data.featureCount) values), but layer 0 (\(stack.layers[0].layerDescription)) takes \(takes)")
         }
         let last = stack.layerCount - 1
@@ -208,7 +212,7 @@ public final class StackTrainer<Scalar: BLASScalar> {
     public func step(_ data: TensorDataset, _ batch: ArraySlice<Int>) throws(TrainingError) -> (loss: Double, correct: Int) {
         require(batch.count == batchSize, "StackTrainer.step: a batch of \(batch.count) samples, the trainer was built for \(batchSize)")
         workspace.withInputBuffer { input in
-            input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch, into: $0.baseAddress!) }
+            input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch, into: $0.baseAddress!, rowWidth: inputWidth) }
         }
         fillTargets(&targets, data, batch)
         stack.forwardInputBuffer(in: workspace)
@@ -261,7 +265,7 @@ public final class StackTrainer<Scalar: BLASScalar> {
             evaluationBuffers[rows] = nil
             let batch = Array(start ..< start + rows)[...]
             buffers.workspace.withInputBuffer { input in
-                input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch, into: $0.baseAddress!) }
+                input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch, into: $0.baseAddress!, rowWidth: inputWidth) }
             }
             fillTargets(&buffers.targets, data, batch)
             stack.forwardInputBuffer(in: buffers.workspace)
