@@ -206,7 +206,7 @@ let package = Package(
             dependencies: ["FileFormats", "InterpretCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
         .testTarget(
             name: "TrainCommandTests",
-            dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
+            dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
         .testTarget(name: "GridShardsTests", dependencies: ["TestSupport", "GridShards", "IsometrySupport"]),
         // The durable writer, staged outputs, the output-folder lock and its tidying.
         .testTarget(name: "IsometrySupportTests", dependencies: ["IsometrySupport", "CommandSupport"]),
