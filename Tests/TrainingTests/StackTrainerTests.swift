@@ -172,6 +172,13 @@ import TestSupport
         #expect(custom.stack.parameters.map(\.value) == builtIn.stack.parameters.map(\.value))
     }
 
+    /// The permutation Benchmarks/Peers/torch_mlp_train.py re-implements in Python (so PyTorch
+    /// sees Isometry's batches in Isometry's order): its output for seed 0.
+    @Test func shuffleMatchesThePeerScript() {
+        var generator = SeededGenerator(seed: 0)
+        #expect(shuffledIndices(10, using: &generator) == [4, 2, 1, 7, 5, 6, 3, 9, 8, 0])
+    }
+
     @Test func callbacksReceiveTheTrainer() throws {
         let trainer = try StackTrainer(stack: mlp(), optimizer: SGD(learningRate: 0.1), batchSize: 16, epochs: 2, threads: 1)
         var steps: [Int] = [], epochs: [Int] = []
