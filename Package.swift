@@ -114,7 +114,7 @@ let package = Package(
 
         .executableTarget(
             name: "TrainCommand",
-            dependencies: ["Reports", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+            dependencies: ["IsometrySupport", "Reports", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(
