@@ -77,6 +77,6 @@ for ep in range(a.epochs):
     train_seconds += time.perf_counter() - t
     with torch.no_grad():
         acc = (model(xte).argmax(1) == yte).float().mean().item()
-    print(f"epoch {ep + 1} test accuracy {acc:.4f}")
+    print(f"epoch {ep + 1}: accuracy on the test set {acc:.4f}")  # not "test accuracy": bench-train reads the final line's
 print(f"torch {torch.__version__} threads={torch.get_num_threads()} widths={widths} batch={a.batch}")
 print(f"train samples/s {a.epochs * steps * a.batch / train_seconds:.0f}  test accuracy {acc:.4f}  last loss {loss.item():.4f}")
