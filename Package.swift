@@ -114,7 +114,7 @@ let package = Package(
 
         .executableTarget(
             name: "TrainCommand",
-            dependencies: ["Reports", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+            dependencies: ["IsometrySupport", "Reports", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(
@@ -207,7 +207,7 @@ let package = Package(
             dependencies: ["FileFormats", "InterpretCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
         .testTarget(
             name: "TrainCommandTests",
-            dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "TensorAlgebra"]),
+            dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
         .testTarget(name: "GridShardsTests", dependencies: ["TestSupport", "GridShards", "IsometrySupport"]),
         // The durable writer, staged outputs, the output-folder lock and its tidying.
         .testTarget(name: "IsometrySupportTests", dependencies: ["IsometrySupport", "CommandSupport"]),

@@ -12,13 +12,20 @@ extension Initialization: ExpressibleByArgument {}
 extension LearningRateSchedule: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
 
-package enum OptimizerName: String, ExpressibleByArgument, CaseIterable, Sendable { case sgd, adam }
+/// `adamw` trains layer stacks only (`train --widths`); the identity classifier's trainer has SGD and Adam.
+package enum OptimizerName: String, ExpressibleByArgument, CaseIterable, Sendable { case sgd, adam, adamw }
 
 /// What a command's run-setting flags default to (shown in `--help`), and whether the command
 /// resumes from checkpoints (which changes what an absent flag means).
 package protocol TrainingFlagDefaults {
     static var training: TrainingConfiguration { get }
     static var resumes: Bool { get }
+    /// Whether the command trains layer stacks too (and so takes `--optimizer adamw`).
+    static var trainsStacks: Bool { get }
+}
+
+extension TrainingFlagDefaults {
+    package static var trainsStacks: Bool { false }
 }
 
 /// The run settings `train` and `study` share. Every flag is optional: a flag left out takes
@@ -31,7 +38,7 @@ package struct TrainingOptions<Defaults: TrainingFlagDefaults>: ParsableArgument
     @Option(help: "Epochs over the training set (default: \(Defaults.training.epochs))\(Defaults.resumes ? "; with --resume, may extend or shorten the run" : "").")
     package var epochs: Int?
     @Option(help: "Learning rate (default: \(Defaults.training.learningRate)).") package var lr: Double?
-    @Option(help: "sgd or adam (default: sgd).") package var optimizer: OptimizerName?
+    @Option(help: "sgd or adam\(Defaults.trainsStacks ? " (adamw with --widths)" : "") (default: sgd).") package var optimizer: OptimizerName?
     @Option(help: "SGD momentum (default: 0.0).") package var momentum: Double?
     @Option(name: .customLong("weight-decay"), help: "L2 weight decay (default: 0.0).") package var weightDecay: Double?
     @Option(help: "Adam β1 (default: 0.9).") package var beta1: Double?
@@ -47,6 +54,7 @@ package struct TrainingOptions<Defaults: TrainingFlagDefaults>: ParsableArgument
         if let batch { try requireRange(batch, 1 ... 1_000_000, "--batch") }
         if let epochs { try requireRange(epochs, 1 ... 100_000, "--epochs") }
         if let lr { try requirePositive(lr, "--lr") }
+        if optimizer == .adamw && !Defaults.trainsStacks { throw ValidationError("--optimizer must be sgd or adam, got adamw") }
         if let momentum, !(0 ..< 1).contains(momentum) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
         if let weightDecay { try requireFinite(weightDecay, "--weight-decay") }
         if let beta1, !(0 ..< 1).contains(beta1) { throw ValidationError("--beta1 must be in [0, 1), got \(beta1)") }
@@ -62,6 +70,7 @@ package struct TrainingOptions<Defaults: TrainingFlagDefaults>: ParsableArgument
         let d = Defaults.training
         return TrainingConfiguration(
             batchSize: batch ?? d.batchSize, epochs: epochs ?? d.epochs, learningRate: lr ?? d.learningRate, schedule: schedule ?? d.schedule,
+            // adamw is refused above unless the command trains stacks, which build their own optimizer.
             optimizer: (optimizer ?? .sgd) == .sgd ? .sgd(momentum: momentum ?? 0, weightDecay: weightDecay ?? 0)
                 : .adam(beta1: beta1 ?? 0.9, beta2: beta2 ?? 0.999, epsilon: 1e-8, weightDecay: weightDecay ?? 0),
             seed: seed, trainLimit: limit ?? d.trainLimit, threads: threads)

@@ -17,6 +17,7 @@ import FileFormats
 enum TrainDefaults: TrainingFlagDefaults {
     static let training = TrainingConfiguration()
     static let resumes = true
+    static let trainsStacks = true
 }
 
 /// Set by SIGINT; the training loop checks it before every step.
@@ -38,6 +39,8 @@ struct Train: ParsableCommand {
     static let trainingDefaults = TrainingConfiguration()
 
     @Option(help: "MNIST-format folder (train-images-idx3-ubyte.gz, …).") var data = ImageDataset.fashionMNISTFolder
+    @Option(help: "Train a multilayer perceptron with these hidden widths instead (e.g. 1000,300: 784 → 1000 → 300 → 10, a layer stack; --init he or PyTorch's default).")
+    var widths: String?
     @Option(help: "Number of layers L (default: \(modelDefaults.layers)).") var layers: Int?
     @Option(help: "hard-tanh, relu or tanh (default: \(modelDefaults.activation.rawValue)).") var activation: Activation?
     @Option(name: .customLong("init"), help: "identity, gaussian, orthogonal or he (default: \(modelDefaults.initialization.rawValue)).")
@@ -51,6 +54,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Also write every figure as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 
     func validate() throws {
+        if widths != nil { try validateStackFlags() }
+        if widths == nil && settings.optimizer == .adamw { throw ValidationError("--optimizer adamw needs --widths (the identity classifier trains with sgd or adam)") }
         if let layers { try requireRange(layers, 1 ... 1000, "--layers") }
         if let sigma {
             try requirePositive(sigma, "--sigma")
@@ -134,6 +139,7 @@ struct Train: ParsableCommand {
     }
 
     func run<Scalar: BLASScalar>(_: Scalar.Type) throws {
+        if widths != nil { return try runStack(Scalar.self) }
         let dataset: ImageDataset
         do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
             throw UserError(message: "--data: \(error.description)")

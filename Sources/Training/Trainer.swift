@@ -150,6 +150,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case tooLarge(estimatedBytes: Double, availableBytes: Double)
     /// An output file or folder could not be written.
     case cannotWrite(path: String, reason: String)
+    /// Data a layer stack or its loss cannot take: one line naming the data, the layer and the shapes.
+    case dataMismatch(String)
 
     public var description: String {
         switch self {
@@ -165,6 +167,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             "\(path): not a training checkpoint (no 'configuration' metadata); it can be analysed but not resumed"
         case .invalidProgress(let path, let key, let value, let expected): "\(path): metadata \(key) = '\(value)', expected \(expected)"
         case .cannotWrite(let path, let reason): "cannot write \(path): \(reason)"
+        case .dataMismatch(let message): message
         case .tooLarge(let bytes, let available):
             String(format: "the run needs about %.1f GiB (weights, optimizer state, a batch of activations per layer) but this machine has %.1f GiB",
                    bytes / 1_073_741_824, available / 1_073_741_824)

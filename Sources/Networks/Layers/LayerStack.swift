@@ -144,15 +144,43 @@ public struct LayerStack<Scalar: BLASScalar>: Sendable {
         workspace.forwarded = true
     }
 
+    /// Runs forward the batch written into the workspace's own input buffer
+    /// (``LayerStackWorkspace/withInputBuffer(_:)``). A trainer feeds every batch this way: a
+    /// tensor passed to ``forward(_:in:)`` stays referenced by the workspace, so writing the
+    /// next batch into it would copy it once per step.
+    public func forwardInputBuffer(in workspace: LayerStackWorkspace<Scalar>) {
+        workspace.check(self)
+        require(workspace.activations[0].shape == [workspace.batchSize] + inputShape,
+                "LayerStack.forwardInputBuffer: the input buffer has shape \(workspace.activations[0].shape), expected \([workspace.batchSize] + inputShape)")
+        for l in layers.indices {
+            layers[l].forward(workspace.activations[l], into: &workspace.activations[l + 1], pattern: &workspace.patterns[l])
+        }
+        workspace.forwarded = true
+    }
+
+    /// ``backward(_:in:inputGradient:parameterGradients:frozenLayers:)`` from the output gradient
+    /// written into ``LayerStackWorkspace/withOutputGradientBuffer(_:)`` (no copy per step, as
+    /// for ``forwardInputBuffer(in:)``).
+    public func backwardOutputGradientBuffer(
+        in workspace: LayerStackWorkspace<Scalar>, inputGradient: Bool = true, parameterGradients: Bool = true,
+        frozenLayers: Set<Int> = []
+    ) {
+        workspace.allocateCotangents()
+        backward(workspace.cotangents[layers.count], in: workspace, inputGradient: inputGradient,
+                 parameterGradients: parameterGradients, frozenLayers: frozenLayers)
+    }
+
     /// Reverse mode from `outputGradient` (`[tangentCount] + outputShape`, e.g. ∂loss/∂logits)
     /// at the last forward pass's patterns: the input gradient into
     /// ``LayerStackWorkspace/inputGradient`` (unless `inputGradient` is false, which spares the
     /// first layer's product when training) and, when `parameterGradients`, every parameter's
     /// gradient into ``LayerStackWorkspace/parameterGradients`` (which needs one cotangent per
-    /// forward sample).
+    /// forward sample). Layers in `frozenLayers` get no parameter gradients (their buffers keep
+    /// whatever they held), and without `inputGradient` the products below the lowest layer
+    /// that still wants gradients are skipped too: a frozen trunk costs its forward pass only.
     public func backward(
         _ outputGradient: Tensor<Scalar>, in workspace: LayerStackWorkspace<Scalar>,
-        inputGradient: Bool = true, parameterGradients: Bool = true
+        inputGradient: Bool = true, parameterGradients: Bool = true, frozenLayers: Set<Int> = []
     ) {
         workspace.check(self)
         require(workspace.forwarded, "LayerStack.backward: run forward first")
@@ -163,13 +191,17 @@ public struct LayerStack<Scalar: BLASScalar>: Sendable {
         workspace.allocateCotangents()
         if parameterGradients { workspace.allocateParameterGradients() }
         workspace.cotangents[layers.count] = outputGradient
+        // The lowest layer whose parameter gradients are wanted: cotangents below it feed nothing.
+        let lowestTrained = parameterGradients
+            ? layers.indices.first { !frozenLayers.contains($0) && !workspace.parameterShapes[$0].isEmpty } ?? layers.count
+            : layers.count
         for l in layers.indices.reversed() {
-            if parameterGradients {
+            if parameterGradients && !frozenLayers.contains(l) {
                 layers[l].parameterGradients(
                     input: workspace.activations[l], cotangent: workspace.cotangents[l + 1], pattern: workspace.patterns[l],
                     into: &workspace.parameterGradients[l])
             }
-            if l > 0 || inputGradient {
+            if inputGradient || (!parameterGradients && l > 0) || l > lowestTrained {
                 layers[l].vjp(workspace.cotangents[l + 1], pattern: workspace.patterns[l], into: &workspace.cotangents[l])
             }
         }
@@ -300,6 +332,23 @@ public final class LayerStackWorkspace<Scalar: BLASScalar> {
     public var allocatedBytes: Int {
         let tensors = activations.dropFirst() + patterns + tangents.dropFirst() + cotangents.dropLast() + parameterGradients.joined()
         return tensors.reduce(0) { $0 + $1.count } * MemoryLayout<Scalar>.stride
+    }
+
+    /// Lets `body` write the next batch, `[batchSize] + inputShape`, into the buffer
+    /// ``LayerStack/forwardInputBuffer(in:)`` reads (in place, unless a copy of it is held).
+    public func withInputBuffer<R>(_ body: (inout Tensor<Scalar>) throws -> R) rethrows -> R {
+        let shape = activations[0].shape
+        defer { require(activations[0].shape == shape, "LayerStackWorkspace.withInputBuffer: the buffer changed shape") }
+        return try body(&activations[0])
+    }
+
+    /// Lets `body` write ∂loss/∂output, `[tangentCount] + outputShape`, into the buffer
+    /// ``LayerStack/backwardOutputGradientBuffer(in:inputGradient:parameterGradients:frozenLayers:)`` reads.
+    public func withOutputGradientBuffer<R>(_ body: (inout Tensor<Scalar>) throws -> R) rethrows -> R {
+        allocateCotangents()
+        let last = cotangents.count - 1, shape = cotangents[last].shape
+        defer { require(cotangents[last].shape == shape, "LayerStackWorkspace.withOutputGradientBuffer: the buffer changed shape") }
+        return try body(&cotangents[last])
     }
 
     func check(_ stack: LayerStack<Scalar>) {

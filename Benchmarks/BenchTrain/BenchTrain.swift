@@ -135,9 +135,16 @@ struct BenchTrain: ParsableCommand {
     @Option(help: .hidden) var dumpWeights: String?
     /// Runs a TrainingSession writing into this folder (checkpoints, metrics) instead of a bare Trainer.
     @Option(help: .hidden) var session: String?
+    @Option(help: "identity (the default: the L-layer identity MLP, plain SGD) or mlp (784 → 1000 → 300 → 10 ReLU layer stack, SGD momentum 0.9, lr 0.05, against Benchmarks/Peers/torch_mlp_train.py).")
+    var model = "identity"
+
+    func validate() throws {
+        if !["identity", "mlp"].contains(model) { throw ValidationError("--model must be identity or mlp, got \(model)") }
+    }
 
     /// One Isometry training in this process; prints its `Run` as JSON.
     func runChild() throws {
+        if model == "mlp" { return try runMLPChild() }
         func mark(_ what: String) {
             if trace {
                 let (now, peak) = residentMegabytes()
@@ -198,6 +205,7 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         if child { return try runChild() }
+        if model == "mlp" { return try runMLP() }
         let dataset = try ImageDataset(folder: data)
         let trainImages = min(limit ?? dataset.train.count, dataset.train.count)
         let threadSettings = torchThreads.split(separator: ",").compactMap { Int($0) }

@@ -1,0 +1,147 @@
+import Datasets
+import FileFormats
+import Foundation
+import Networks
+import TensorAlgebra
+import IsometrySupport
+
+/// A layer-stack run's checkpoint is two files: the stack's own file (``LayerStack/write(to:metadata:)``,
+/// self-describing, what `interpret` and `spectrum` read with no flags) and this training
+/// state beside it: the optimizer's buffers under `optimizer.<buffer>.<parameter>` (e.g.
+/// `optimizer.m.0.weight`), its step, the run's position and history, the epoch's running sums.
+/// Keeping the state out of the model file keeps the model file a plain state dict PyTorch reads.
+extension StackTrainer {
+    public static var trainingStateFormat: String { "isometry-stack-training/1" }
+
+    /// The training state as a safetensors file in memory.
+    public func trainingStateFile() -> SafetensorsFile {
+        var file = SafetensorsFile()
+        let names = stack.parameterNames
+        for (b, buffer) in optimizer.stateNames.enumerated() {
+            for (p, name) in names.enumerated() where optimizer.state[b][p].count > 0 {
+                file.set("optimizer.\(buffer).\(name)", optimizer.state[b][p])
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        func json(_ value: some Encodable) -> String { String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) }
+        file.metadata = [
+            "format": Self.trainingStateFormat,
+            "optimizer": optimizer.name, "optimizer_settings": json(optimizer.settings), "optimizer_step": "\(optimizer.step)",
+            "loss": loss.name, "batch_size": "\(batchSize)", "epochs": "\(epochs)", "seed": "\(seed)",
+            "frozen_layers": json(frozenLayers.sorted()), "epoch": "\(epoch)", "step_in_epoch": "\(stepInEpoch)",
+            "global_step": "\(globalStep)", "history": json(history),
+            "epoch_loss_sum": "\(trainLossSum.bitPattern)", "epoch_correct": "\(trainCorrect)", "epoch_seen": "\(trainSeen)",
+            "precision": Scalar.self == Float.self ? "float" : "double",
+        ]
+        return file
+    }
+
+    /// Writes the training state atomically.
+    public func writeTrainingState(to url: URL) throws {
+        try trainingStateFile().write(to: url)
+    }
+
+    /// The stack's file and the training state: what ``init(resumingFrom:state:loss:optimizer:threads:)`` reads back.
+    public func writeCheckpoint(model: URL, state: URL) throws {
+        try stack.write(to: model)
+        try writeTrainingState(to: state)
+    }
+
+    /// A run that goes on from `model` (the stack's file) and `state`: the optimizer and loss are
+    /// given again (a schedule may be a closure) and must be the stored ones (name and
+    /// coefficients); batch size, seed, epochs and frozen layers are the stored ones unless
+    /// `epochs` is given.
+    public convenience init(resumingFrom model: URL, state: URL, loss: Loss<Scalar> = .softmaxCrossEntropy,
+                            optimizer: any Optimizer<Scalar>, epochs: Int? = nil, threads: Int? = nil) throws(TrainingError) {
+        let stack: LayerStack<Scalar>
+        do { stack = try LayerStack(contentsOf: model) } catch { throw .dataMismatch(error.description) }
+        let file = try Self.readState(state)
+        let path = state.path
+        func integer(_ key: String) throws(TrainingError) -> Int {
+            guard let text = file.metadata[key], let value = Int(text), value >= 0 else {
+                throw .invalidProgress(path: path, key: key, value: file.metadata[key] ?? "(missing)", expected: "an integer ≥ 0")
+            }
+            return value
+        }
+        guard let frozenText = file.metadata["frozen_layers"], let frozen = try? JSONDecoder().decode([Int].self, from: Data(frozenText.utf8)) else {
+            throw .invalidProgress(path: path, key: "frozen_layers", value: file.metadata["frozen_layers"] ?? "(missing)", expected: "a JSON list of layer indices")
+        }
+        guard let seed = file.metadata["seed"].flatMap(UInt64.init) else {
+            throw .invalidProgress(path: path, key: "seed", value: file.metadata["seed"] ?? "(missing)", expected: "an unsigned integer")
+        }
+        let storedEpochs = try integer("epochs"), batchSize = try integer("batch_size")
+        try self.init(stack: stack, loss: loss, optimizer: optimizer, batchSize: batchSize,
+                      epochs: epochs ?? storedEpochs, seed: seed, frozenLayers: Set(frozen), threads: threads)
+        try loadTrainingState(file, path: path)
+    }
+
+    static func readState(_ url: URL) throws(TrainingError) -> SafetensorsFile {
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(contentsOf: url) } catch let error as SafetensorsError {
+            throw .checkpoint(.safetensors(error))
+        } catch {
+            throw .checkpoint(.unreadable(path: url.path, reason: "\(error)"))
+        }
+        guard file.metadata["format"] == trainingStateFormat else { throw .notATrainingCheckpoint(path: url.path) }
+        return file
+    }
+
+    /// Takes the optimizer's buffers and step, the run's position, history and running sums
+    /// from a training state file; refuses another optimizer, loss, coefficients or parameter shapes.
+    public func loadTrainingState(from url: URL) throws(TrainingError) {
+        try loadTrainingState(try Self.readState(url), path: url.path)
+    }
+
+    func loadTrainingState(_ file: SafetensorsFile, path: String) throws(TrainingError) {
+        let m = file.metadata
+        func agree(_ key: String, _ given: String) throws(TrainingError) {
+            let stored = m[key] ?? "(missing)"
+            if stored != given { throw .settingDiffersFromCheckpoint(name: key, stored: stored, given: given) }
+        }
+        try agree("optimizer", optimizer.name)
+        let settings = m["optimizer_settings"].flatMap { try? JSONDecoder().decode([String: Double].self, from: Data($0.utf8)) }
+        if settings != optimizer.settings {
+            throw .settingDiffersFromCheckpoint(name: "optimizer settings", stored: m["optimizer_settings"] ?? "(missing)",
+                                                given: optimizer.settings.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        try agree("loss", loss.name)
+        try agree("batch_size", "\(batchSize)")
+        try agree("seed", "\(seed)")
+        try agree("frozen_layers", "[" + frozenLayers.sorted().map(String.init).joined(separator: ",") + "]")
+        func integer(_ key: String) throws(TrainingError) -> Int {
+            guard let text = m[key], let value = Int(text), value >= 0 else {
+                throw .invalidProgress(path: path, key: key, value: m[key] ?? "(missing)", expected: "an integer ≥ 0")
+            }
+            return value
+        }
+        let names = stack.parameterNames
+        var state = optimizer.state
+        for (b, buffer) in optimizer.stateNames.enumerated() {
+            for (p, name) in names.enumerated() where state[b][p].count > 0 {
+                let key = "optimizer.\(buffer).\(name)"
+                guard let tensor = file.tensor(key, as: Scalar.self), tensor.shape == state[b][p].shape else {
+                    throw .invalidProgress(path: path, key: key, value: file.entries[key].map { "shape \($0.shape)" } ?? "(missing)",
+                                           expected: "shape \(state[b][p].shape), the parameter's")
+                }
+                state[b][p] = tensor
+            }
+        }
+        guard let historyText = m["history"], let history = try? JSONDecoder().decode([StackEpochRecord].self, from: Data(historyText.utf8)) else {
+            throw .invalidProgress(path: path, key: "history", value: m["history"] ?? "(missing)", expected: "a JSON list of epoch records")
+        }
+        guard let lossBits = m["epoch_loss_sum"].flatMap(UInt64.init) else {
+            throw .invalidProgress(path: path, key: "epoch_loss_sum", value: m["epoch_loss_sum"] ?? "(missing)", expected: "the bit pattern of a Double")
+        }
+        let (step, epoch, stepInEpoch, globalStep) = (try integer("optimizer_step"), try integer("epoch"), try integer("step_in_epoch"), try integer("global_step"))
+        let (correct, seen) = (try integer("epoch_correct"), try integer("epoch_seen"))
+        optimizer.state = state
+        optimizer.step = step
+        self.epoch = epoch
+        self.stepInEpoch = stepInEpoch
+        self.globalStep = globalStep
+        self.history = history
+        (trainLossSum, trainCorrect, trainSeen) = (Double(bitPattern: lossBits), correct, seen)
+    }
+}

@@ -1,0 +1,299 @@
+import Datasets
+import Foundation
+import Networks
+import TensorAlgebra
+import IsometrySupport
+
+/// One epoch of a ``StackTrainer``.
+public struct StackEpochRecord: Sendable, Codable, Equatable {
+    public var epoch: Int
+    /// The running average over the epoch's steps (each step's loss before its update).
+    public var trainLoss: Double
+    /// The same for the accuracy; nil when the targets are not labels.
+    public var trainAccuracy: Double?
+    public var testLoss: Double?
+    public var testAccuracy: Double?
+    /// The rate of the epoch's last update.
+    public var learningRate: Double
+    public var samplesPerSecond: Double
+    public var seconds: Double
+    /// Test accuracy of every layer's class dimensions (argmax, no probe) when the stack has
+    /// ``ClassDimensions``, for the layers with parameters (whose outputs are pre-activations).
+    public var layerAccuracies: [Double]?
+}
+
+/// A stack's loss and accuracy on a dataset.
+public struct StackEvaluation: Sendable, Codable, Equatable {
+    public var loss: Double
+    /// nil when the targets are not labels.
+    public var accuracy: Double?
+    /// As ``StackEpochRecord/layerAccuracies``.
+    public var layerAccuracies: [Double]?
+}
+
+/// Trains a ``LayerStack`` (any architecture) with a ``Loss`` and an ``Optimizer`` on a
+/// ``TensorDataset``.
+///
+/// Why it is shaped this way. Every buffer — the batch, every layer's output and pattern,
+/// cotangents, parameter gradients (one ``LayerStackWorkspace``), the loss gradient and the
+/// targets, the optimizer's state — is allocated before the first step and written in place
+/// afterwards. Epoch e visits the samples in the permutation drawn from `seed + e` in full
+/// batches (the remainder is left out of that epoch), as the identity classifier's ``Trainer``
+/// does, so a run resumed from a checkpoint (the stack's file plus
+/// ``writeTrainingState(to:)``) ends with the weights of an uninterrupted one, bit for bit.
+/// The identity classifier keeps its own fused ``Trainer``: this is the general path.
+///
+/// ```swift
+/// var generator = SeededGenerator(seed: 0)
+/// let stack = LayerStack<Float>.multilayerPerceptron(widths: [784, 1000, 300, 10], activation: .relu, using: &generator)
+/// let trainer = try StackTrainer(stack: stack, optimizer: SGD(learningRate: 0.05, momentum: 0.9), batchSize: 128, epochs: 3)
+/// trainer.onEpoch = { record, trainer in print(record.epoch, record.testAccuracy ?? 0) }
+/// try trainer.train(data.train.tensorDataset, test: data.test.tensorDataset)
+/// ```
+public final class StackTrainer<Scalar: BLASScalar> {
+    public private(set) var stack: LayerStack<Scalar>
+    public let loss: Loss<Scalar>
+    public let optimizer: any Optimizer<Scalar>
+    public let batchSize: Int
+    /// Epochs of the run (may be raised to extend a finished one).
+    public var epochs: Int
+    /// Seeds the shuffle of every epoch (epoch e uses seed + e).
+    public let seed: UInt64
+    /// Layers that are not updated and get no parameter gradients.
+    public let frozenLayers: Set<Int>
+    /// OpenBLAS threads for the run (nil: leave OpenBLAS's setting).
+    public let threads: Int?
+
+    /// Where the run stands: the next epoch (0-based), the batches of it done, all steps done.
+    public internal(set) var epoch = 0
+    public internal(set) var stepInEpoch = 0
+    public internal(set) var globalStep = 0
+    public internal(set) var history: [StackEpochRecord] = []
+
+    /// After every step, with the trainer (its stack, optimizer and position).
+    public var onStep: ((StepEvent, StackTrainer) -> Void)?
+    /// After every epoch, with the trainer, so research code can look at the weights or write a checkpoint.
+    public var onEpoch: ((StackEpochRecord, StackTrainer) -> Void)?
+
+    let workspace: LayerStackWorkspace<Scalar>
+    var targets: LossTargets<Scalar>
+    /// The current epoch's running sums (stored in checkpoints, so a resumed epoch's record is
+    /// an uninterrupted one's).
+    var trainLossSum = 0.0, trainCorrect = 0, trainSeen = 0
+    /// Evaluation buffers by batch size, made on first use.
+    private var evaluationBuffers: [Int: (workspace: LayerStackWorkspace<Scalar>, gradient: Tensor<Scalar>, targets: LossTargets<Scalar>)] = [:]
+
+    /// Scalars per input row (the data's features, or more for an identity classifier's padding).
+    var inputWidth: Int { stack.inputShape.reduce(1, *) }
+
+    /// Where the class scores are in an output row.
+    var classColumns: Range<Int> {
+        stack.classDimensions?.classRange ?? 0 ..< stack.outputShape.reduce(1, *)
+    }
+
+    public init(stack: LayerStack<Scalar>, loss: Loss<Scalar> = .softmaxCrossEntropy, optimizer: any Optimizer<Scalar>,
+                batchSize: Int = 128, epochs: Int = 1, seed: UInt64 = 0, frozenLayers: Set<Int> = [], threads: Int? = nil) throws(TrainingError) {
+        if batchSize < 1 { throw .invalidSetting(name: "batchSize", value: "\(batchSize)", expected: "at least 1") }
+        if epochs < 1 { throw .invalidSetting(name: "epochs", value: "\(epochs)", expected: "at least 1") }
+        if let threads, threads < 1 { throw .invalidSetting(name: "threads", value: "\(threads)", expected: "at least 1") }
+        if let bad = frozenLayers.sorted().first(where: { !(0 ..< stack.layerCount).contains($0) }) {
+            throw .invalidSetting(name: "frozenLayers", value: "\(bad)", expected: "a layer index in 0 ..< \(stack.layerCount)")
+        }
+        self.stack = stack
+        self.loss = loss
+        self.optimizer = optimizer
+        self.batchSize = batchSize
+        self.epochs = epochs
+        self.seed = seed
+        self.frozenLayers = frozenLayers
+        self.threads = threads
+        workspace = stack.makeWorkspace(batchSize: batchSize)
+        targets = Self.makeTargets(rows: batchSize, stack: stack, loss: loss)
+        let layerOfParameter = stack.layers.indices.flatMap { l in stack.layers[l].parameters.map { _ in l } }
+        optimizer.prepare(shapes: stack.parameters.map(\.value.shape), trainable: layerOfParameter.map { !frozenLayers.contains($0) })
+    }
+
+    static func makeTargets(rows: Int, stack: LayerStack<Scalar>, loss: Loss<Scalar>) -> LossTargets<Scalar> {
+        let columns = stack.classDimensions?.classRange ?? 0 ..< stack.outputShape.reduce(1, *)
+        return loss.usesLabels
+            ? LossTargets(labels: Array(repeating: 0, count: rows), classColumns: columns)
+            : LossTargets(values: .zeros([rows] + stack.outputShape), classColumns: columns)
+    }
+
+    /// Full batches per epoch on `data`.
+    public func stepsPerEpoch(_ data: TensorDataset) -> Int { data.count / batchSize }
+
+    /// Refuses data this stack and loss cannot take, in one line naming the data, the layer and the shapes.
+    public func check(_ data: TensorDataset) throws(TrainingError) {
+        let takes = stack.inputShape
+        // A [28, 28] image feeds a stack taking [784]: the gather writes rows of the same length.
+        // An identity classifier's stack takes [x ; 0_C]: the gather pads the class dimensions.
+        if data.featureCount != takes.reduce(1, *) && data.featureCount != stack.classDimensions?.features {
+            throw .dataMismatch("\(quotedValue(data.source)): samples of shape \(data.sampleShape) (\(data.featureCount) values), but layer 0 (\(stack.layers[0].layerDescription)) takes \(takes)")
+        }
+        let last = stack.layerCount - 1
+        let lastLayer = "layer \(last) (\(stack.layers[last].layerDescription)) gives \(stack.outputShape)"
+        if loss.usesLabels {
+            guard let classes = data.classes else {
+                throw .dataMismatch("\(quotedValue(data.source)): float targets of shape \(data.targetShape), but the loss \(loss.name) takes class labels")
+            }
+            if classes > classColumns.count {
+                throw .dataMismatch("\(quotedValue(data.source)): \(classes) classes, but \(lastLayer), \(classColumns.count) class scores")
+            }
+        } else {
+            if data.classes != nil {
+                throw .dataMismatch("\(quotedValue(data.source)): class labels, but the loss \(loss.name) takes float targets of the output's shape \(stack.outputShape)")
+            }
+            if data.targetShape.reduce(1, *) != stack.outputShape.reduce(1, *) {
+                throw .dataMismatch("\(quotedValue(data.source)): targets of shape \(data.targetShape), but \(lastLayer)")
+            }
+        }
+    }
+
+    /// Trains until ``epochs`` are done or `shouldStop` returns true (checked before every
+    /// step). Returns true when all epochs finished. `test`, when given, is evaluated after
+    /// every epoch.
+    @discardableResult
+    public func train(_ data: TensorDataset, test: TensorDataset? = nil, shouldStop: () -> Bool = { false }) throws(TrainingError) -> Bool {
+        try check(data)
+        if let test { try check(test) }
+        if batchSize > data.count { throw .batchSizeOutOfRange(batchSize: batchSize, images: data.count) }
+        let steps = stepsPerEpoch(data)
+        if stepInEpoch > steps {
+            throw .invalidProgress(path: "trainer", key: "step_in_epoch", value: "\(stepInEpoch)", expected: "at most the \(steps) steps of an epoch")
+        }
+        return try OpenBLAS.withThreads(threads) { () throws(TrainingError) in
+            try runEpochs(data, test: test, steps: steps, shouldStop: shouldStop)
+        }
+    }
+
+    private func runEpochs(_ data: TensorDataset, test: TensorDataset?, steps: Int, shouldStop: () -> Bool) throws(TrainingError) -> Bool {
+        while epoch < epochs {
+            var generator = SeededGenerator(seed: seed &+ UInt64(epoch))
+            let order = shuffledIndices(data.count, using: &generator)
+            let start = Date()
+            var samplesThisRun = 0
+            while stepInEpoch < steps {
+                if shouldStop() {
+                    try checkWeightsAreFinite()
+                    return false
+                }
+                let (loss, correct) = try step(data, order[(stepInEpoch * batchSize) ..< ((stepInEpoch + 1) * batchSize)])
+                samplesThisRun += batchSize
+                onStep?(StepEvent(
+                    epoch: epoch, stepInEpoch: stepInEpoch, stepsPerEpoch: steps, globalStep: globalStep, loss: loss,
+                    accuracy: Double(correct) / Double(batchSize),
+                    samplesPerSecond: Double(samplesThisRun) / max(Date().timeIntervalSince(start), 1e-9)), self)
+            }
+            let seconds = Date().timeIntervalSince(start)
+            try checkWeightsAreFinite()
+            let evaluation = try test.map { test throws(TrainingError) in try evaluate(test) }
+            if let evaluation, !evaluation.loss.isFinite {
+                throw .diverged(Divergence(quantity: "the test loss", value: evaluation.loss, epoch: epoch + 1, step: stepInEpoch,
+                                           globalStep: globalStep, beforeAnyUpdate: false, lastGood: .unknown))
+            }
+            let seen = Double(max(trainSeen, 1))
+            let record = StackEpochRecord(
+                epoch: epoch + 1, trainLoss: trainLossSum / seen, trainAccuracy: loss.usesLabels ? Double(trainCorrect) / seen : nil,
+                testLoss: evaluation?.loss, testAccuracy: evaluation?.accuracy, learningRate: optimizer.learningRate(max(optimizer.step - 1, 0)),
+                samplesPerSecond: Double(samplesThisRun) / max(seconds, 1e-9), seconds: seconds, layerAccuracies: evaluation?.layerAccuracies)
+            history.append(record)
+            (trainLossSum, trainCorrect, trainSeen) = (0, 0, 0)
+            epoch += 1
+            stepInEpoch = 0
+            onEpoch?(record, self)
+        }
+        return true
+    }
+
+    /// One optimisation step on the samples `batch` of `data` (``batchSize`` of them): forward,
+    /// loss, backward, update, all in the buffers made at init.
+    @discardableResult
+    public func step(_ data: TensorDataset, _ batch: ArraySlice<Int>) throws(TrainingError) -> (loss: Double, correct: Int) {
+        require(batch.count == batchSize, "StackTrainer.step: a batch of \(batch.count) samples, the trainer was built for \(batchSize)")
+        workspace.withInputBuffer { input in
+            input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch, into: $0.baseAddress!, rowWidth: inputWidth) }
+        }
+        fillTargets(&targets, data, batch)
+        stack.forwardInputBuffer(in: workspace)
+        let (lossFunction, targets, output) = (loss, targets, workspace.output)
+        let value = workspace.withOutputGradientBuffer { gradient in lossFunction(output, targets, gradient: &gradient) }
+        guard value.isFinite else {
+            throw .diverged(Divergence(quantity: "the loss", value: value, epoch: epoch + 1, step: stepInEpoch + 1, globalStep: globalStep + 1,
+                                       beforeAnyUpdate: optimizer.step == 0, lastGood: .unknown))
+        }
+        let correct = loss.usesLabels ? correctPredictions(output, labels: targets.labels, classColumns: targets.classColumns) : 0
+        stack.backwardOutputGradientBuffer(in: workspace, inputGradient: false, frozenLayers: frozenLayers)
+        optimizer.update(&stack, gradients: workspace, frozenLayers: frozenLayers)
+        stepInEpoch += 1
+        globalStep += 1
+        trainLossSum += value * Double(batchSize)
+        trainCorrect += correct
+        trainSeen += batchSize
+        return (value, correct)
+    }
+
+    private func fillTargets(_ targets: inout LossTargets<Scalar>, _ data: TensorDataset, _ batch: ArraySlice<Int>) {
+        switch data.targets {
+        case .labels(let labels, _):
+            for (row, index) in batch.enumerated() { targets.labels[row] = labels[index] }
+        case .values:
+            targets.values.withUnsafeMutableBufferPointer { data.gatherTargets(batch, into: $0.baseAddress!) }
+        }
+    }
+
+    /// The stack's mean loss, accuracy and (with class dimensions) per-layer readout on `data`,
+    /// with the run's OpenBLAS threads, in batches of up to 1,000 (buffers kept for the next call).
+    public func evaluate(_ data: TensorDataset) throws(TrainingError) -> StackEvaluation {
+        try check(data)
+        if data.count == 0 { throw .data(.empty) }
+        return OpenBLAS.withThreads(threads) { evaluateChecked(data) }
+    }
+
+    private func evaluateChecked(_ data: TensorDataset) -> StackEvaluation {
+        let chunk = min(1000, data.count)
+        let readLayers = stack.classDimensions.map { dims in
+            stack.layers.indices.filter { !stack.layers[$0].parameters.isEmpty && stack.shapes[$0 + 1] == [dims.width] }
+        }
+        var lossSum = 0.0, correct = 0
+        var layerCorrect = Array(repeating: 0, count: readLayers?.count ?? 0)
+        var start = 0
+        while start < data.count {
+            let rows = min(chunk, data.count - start)
+            var buffers = evaluationBuffers[rows] ?? (stack.makeWorkspace(batchSize: rows), .zeros([rows] + stack.outputShape),
+                                                      Self.makeTargets(rows: rows, stack: stack, loss: loss))
+            evaluationBuffers[rows] = nil
+            let batch = Array(start ..< start + rows)[...]
+            buffers.workspace.withInputBuffer { input in
+                input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch, into: $0.baseAddress!, rowWidth: inputWidth) }
+            }
+            fillTargets(&buffers.targets, data, batch)
+            stack.forwardInputBuffer(in: buffers.workspace)
+            let output = buffers.workspace.output
+            lossSum += loss(output, buffers.targets, gradient: &buffers.gradient) * Double(rows)
+            if loss.usesLabels {
+                correct += correctPredictions(output, labels: buffers.targets.labels, classColumns: classColumns)
+                for (k, l) in (readLayers ?? []).enumerated() {
+                    layerCorrect[k] += correctPredictions(buffers.workspace.activations[l + 1], labels: buffers.targets.labels, classColumns: classColumns)
+                }
+            }
+            evaluationBuffers[rows] = buffers
+            start += rows
+        }
+        let n = Double(data.count)
+        return StackEvaluation(
+            loss: lossSum / n, accuracy: loss.usesLabels ? Double(correct) / n : nil,
+            layerAccuracies: loss.usesLabels ? readLayers.map { _ in layerCorrect.map { Double($0) / n } } : nil)
+    }
+
+    /// Throws `.diverged` naming the first parameter that is NaN or infinite.
+    public func checkWeightsAreFinite() throws(TrainingError) {
+        for (name, value) in stack.parameters {
+            let bad = value.withUnsafeBufferPointer { $0.first { !$0.isFinite } }
+            if let bad {
+                throw .diverged(Divergence(quantity: "parameter \(name)", value: Double(bad), epoch: epoch + 1, step: stepInEpoch,
+                                           globalStep: globalStep, beforeAnyUpdate: optimizer.step == 0, lastGood: .unknown))
+            }
+        }
+    }
+}
