@@ -1,3 +1,5 @@
+import Foundation
+import IsometrySupport
 import Reports
 import Spectrum
 import Testing
@@ -14,8 +16,35 @@ import Testing
     @Test func memoryModelCountsSharedIdentityWeightsOnce() {
         let identity = SpectrumConfiguration.estimatedBytes(width: 100, layers: 10, samples: 2, initialization: .identity, precision: .double)
         let gaussian = SpectrumConfiguration.estimatedBytes(width: 100, layers: 10, samples: 2, initialization: .gaussian, precision: .double)
-        #expect(identity == 4 * 100 * 100 * 8 + 2 * 100 * 16)
-        #expect(gaussian == 13 * 100 * 100 * 8 + 2 * 100 * 16)
+        #expect(identity == 5 * 100 * 100 * 8 + 2 * 100 * 16)
+        #expect(gaussian == 14 * 100 * 100 * 8 + 2 * 100 * 16)
         #expect(SpectrumConfiguration(width: 100, layers: 10, samples: 2).estimatedBytes == identity)
+    }
+}
+
+/// A checkpoint too large to load in the run's precision is refused before it is read, with the
+/// load's estimate (the reader's own budget counts its bytes twice, not the weights' conversion).
+@Suite struct CheckpointLoadBudgetTests {
+    @Test func theLoadIsBudgetedBeforeReading() throws {
+        // A sparse file: its size is what the estimate reads, nothing is written to disk.
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("huge-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        FileManager.default.createFile(atPath: url.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: url)
+        let size = UInt64(MemoryBudget.defaultLimit) / 5 * 2
+        try handle.truncate(atOffset: size)
+        try handle.close()
+        // In double: S + S/4·8 = 3·S = 1.2 × the budget; the reader's 2·S = 0.8 × alone passed.
+        var configuration = SpectrumConfiguration(samples: 1)
+        configuration.weightsPath = url.path
+        configuration.precision = .double
+        do {
+            _ = try SpectrumExperiment.run(configuration)
+            Issue.record("a load of about 3 × \(size) bytes was not refused")
+        } catch {
+            guard case .tooLarge(let what, let bytes, _) = error else { Issue.record("\(error)"); return }
+            #expect(what.hasPrefix("loading \(url.path)"))
+            #expect(bytes == 3 * Double(size))
+        }
     }
 }
