@@ -94,3 +94,22 @@ package struct GridOptions: ParsableArguments {
     /// The part to compute, checked against the grid's `pointCount` points.
     package func part(pointCount: Int? = nil) throws -> Shard { try parseShardOption(shard, pointCount: pointCount) }
 }
+
+/// The folder a command writes into by default.
+package protocol OutputFolderDefault {
+    static var folder: String { get }
+}
+
+/// `--output FOLDER`, shared by every command that writes a folder; each names its default.
+/// The folder itself is checked where it is made (`prepareOutputFolder`: not empty, a folder
+/// or creatable, writable, not locked by another run).
+package struct OutputOptions<Default: OutputFolderDefault>: ParsableArguments {
+    package init() {}
+
+    @Option(help: ArgumentHelp("Output folder.", valueName: "folder")) package var output: String = Default.folder
+}
+
+package enum TrainOutputFolder: OutputFolderDefault { package static let folder = "out/train" }
+package enum InterpretOutputFolder: OutputFolderDefault { package static let folder = "out/interpret" }
+package enum SweepOutputFolder: OutputFolderDefault { package static let folder = "out/sweep" }
+package enum StudyOutputFolder: OutputFolderDefault { package static let folder = "out/study" }

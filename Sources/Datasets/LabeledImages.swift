@@ -82,7 +82,7 @@ public struct LabeledImages: Sendable {
     /// The same into raw rows of `width` elements.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func gather<Scalar: BLASScalar>(_ indices: ArraySlice<Int>, into target: UnsafeMutablePointer<Scalar>, width: Int) {
+    @_spi(RawBLAS) public func gather<Scalar: BLASScalar>(_ indices: ArraySlice<Int>, into target: UnsafeMutablePointer<Scalar>, width: Int) {
         // fatalError, not precondition: the message must survive -c release.
         guard width >= features else { fatalError("gather: rows of \(width) cannot hold \(features) features") }
         if let bad = indices.first(where: { !(0 ..< count).contains($0) }) {

@@ -29,7 +29,8 @@ struct Interpret: ParsableCommand {
     @Option(help: "Test images to show in detail, comma-separated indices.") var samples = "0,1,2,3,4,5,6,7"
     @Option(help: "Linearise the logits of the first N test images (completeness reported over all).") var linearise = 1000
     @Option(help: "Images per batch of the linearisation.") var batchSize = 1000
-    @Option(help: "Output folder.") var output = "out/interpret"
+    @OptionGroup var outputOptions: OutputOptions<InterpretOutputFolder>
+    var output: String { outputOptions.output }
     @Flag(help: "Also write every figure of figures/ as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
     @Option(help: "A page this report belongs to, linked at its top as a relative URL (e.g. ../report.html).") var index: String?
 

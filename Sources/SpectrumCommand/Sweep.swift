@@ -29,7 +29,8 @@ struct Sweep: ParsableCommand {
     @Option(help: "Random seed (point i uses seed + i).") var seed: UInt64 = 0
     @Option(help: "float or double.") var precision: Precision = .double
     @OptionGroup(title: "Grid") var gridOptions: GridOptions
-    @Option(help: "Output folder.") var output = "out/sweep"
+    @OptionGroup var outputOptions: OutputOptions<SweepOutputFolder>
+    var output: String { outputOptions.output }
 
     func validate() throws {
         try requirePositive(sigmaMin, "--sigma-min")
@@ -90,7 +91,8 @@ struct Merge: ParsableCommand {
         abstract: "Join the shards of a sweep into sweep.csv and the heat map sweep.svg.")
 
     @Argument(help: "The shard files (sweep-part-k-of-n.csv).") var parts: [String]
-    @Option(help: "Output folder.") var output = "out/sweep"
+    @OptionGroup var outputOptions: OutputOptions<SweepOutputFolder>
+    var output: String { outputOptions.output }
 
     func validate() throws {
         if parts.isEmpty { throw ValidationError("merge needs the shard files, e.g. out/sweep/sweep-part-*.csv") }

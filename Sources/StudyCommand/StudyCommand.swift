@@ -52,7 +52,8 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("spectrum-inputs"), help: "Training images on which J Jᵀ is measured at initialisation.") var spectrumInputs = 2
     @OptionGroup(title: "Run settings (as `train`'s)") var settings: TrainingOptions<StudyDefaults>
     @OptionGroup(title: "Grid") var gridOptions: GridOptions
-    @Option(help: "Output folder.") var output = "out/study"
+    @OptionGroup var outputOptions: OutputOptions<StudyOutputFolder>
+    var output: String { outputOptions.output }
 
     func validate() throws {
         guard !layers.isEmpty else { throw ValidationError("--layers needs at least one depth") }
@@ -157,7 +158,8 @@ struct Merge: ParsableCommand {
         abstract: "Join the shards of a study into study.csv, study.json and the figure study.svg.")
 
     @Argument(help: "The shard files (study-part-k-of-n.csv).") var parts: [String] = []
-    @Option(help: "Output folder.") var output = "out/study"
+    @OptionGroup var outputOptions: OutputOptions<StudyOutputFolder>
+    var output: String { outputOptions.output }
 
     func validate() throws {
         if parts.isEmpty { throw ValidationError("merge needs the shard files, e.g. out/study/study-part-*.csv") }

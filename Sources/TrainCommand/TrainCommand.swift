@@ -49,7 +49,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Give every layer a bias.") var bias = false
     @OptionGroup(title: "Run settings") var settings: TrainingOptions<TrainDefaults>
     @Option(help: "Random seed (shuffling and random initialisations) (default: \(trainingDefaults.seed)).") var seed: UInt64?
-    @Option(help: "Output folder.") var output = "out/train"
+    @OptionGroup var outputOptions: OutputOptions<TrainOutputFolder>
+    var output: String { outputOptions.output }
     @Option(help: "Continue from this checkpoint with its stored settings (weights, optimizer state, epoch and step).") var resume: String?
     @Flag(help: "Also write every figure as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 

@@ -99,7 +99,7 @@ public final class BatchWorkspace<Scalar: BLASScalar> {
     }
 
     /// The input rows x^0, [batchSize, width], for the caller to fill.
-    public var input: UnsafeMutablePointer<Scalar> { x[0] }
+    @_spi(RawBLAS) public var input: UnsafeMutablePointer<Scalar> { x[0] }
 
     // MARK: Inspection (copies)
 

@@ -69,7 +69,7 @@ public final class OptimizerState<Scalar: BLASScalar> {
     /// The same with the gradient as raw elements, as many as the parameter has.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func update(_ parameter: inout Tensor<Scalar>, gradient: UnsafePointer<Scalar>, index: Int, learningRate: Double) {
+    @_spi(RawBLAS) public func update(_ parameter: inout Tensor<Scalar>, gradient: UnsafePointer<Scalar>, index: Int, learningRate: Double) {
         let n = parameter.count
         let eta = Scalar(learningRate)
         let g = gradient

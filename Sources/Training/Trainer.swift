@@ -1,4 +1,4 @@
-import Datasets
+@_spi(RawBLAS) import Datasets
 import Foundation
 import Networks
 import TensorAlgebra

@@ -1,9 +1,9 @@
-import Datasets
+@_spi(RawBLAS) import Datasets
 import Networks
 import Testing
 import TestSupport
 import TensorAlgebra
-@testable import Training
+@_spi(RawBLAS) @testable import Training
 
 /// The loss of a batch through the trainer's workspace, for finite differences.
 func batchLoss(_ classifier: IdentityClassifier<Double>, _ data: LabeledImages, _ rows: [Int]) -> Double {

@@ -1,10 +1,10 @@
-import Datasets
+@_spi(RawBLAS) import Datasets
 import Foundation
 import Networks
 import Testing
 import TestSupport
 @_spi(RawBLAS) import TensorAlgebra
-@testable import Training
+@_spi(RawBLAS) @testable import Training
 
 /// Deep networks (issue 13): one batch of activations per layer, no copy of the weights per
 /// step, the hard-tanh and ReLU derivatives read from the activations exactly as from h.
