@@ -42,7 +42,8 @@ struct Train: ParsableCommand {
     @Option(help: "Train a multilayer perceptron with these hidden widths instead (e.g. 1000,300: 784 → 1000 → 300 → 10, a layer stack; --init he or PyTorch's default).")
     var widths: String?
     @Option(help: "Number of layers L (default: \(modelDefaults.layers)).") var layers: Int?
-    @Option(help: "hard-tanh, relu or tanh (default: \(modelDefaults.activation.rawValue)).") var activation: Activation?
+    @Option(name: .customLong("activation"), help: ArgumentHelp("hard-tanh, relu or tanh (default: \(modelDefaults.activation.rawValue)); with --widths also leaky-relu:SLOPE (default relu).", valueName: "activation"))
+    var activationFlag: ActivationFlag?
     @Option(name: .customLong("init"), help: "identity, gaussian, orthogonal or he (default: \(modelDefaults.initialization.rawValue)).")
     var initialization: Initialization?
     @Option(help: "σ of the initial weights (W = σI for identity) (default: \(modelDefaults.sigma)).") var sigma: Double?
@@ -51,12 +52,12 @@ struct Train: ParsableCommand {
     @Option(help: "Random seed (shuffling and random initialisations) (default: \(trainingDefaults.seed)).") var seed: UInt64?
     @OptionGroup var outputOptions: OutputOptions<TrainOutputFolder>
     var output: String { outputOptions.output }
-    @Option(help: "Continue from this checkpoint with its stored settings (weights, optimizer state, epoch and step).") var resume: String?
+    @Option(help: "Continue from this checkpoint with its stored settings (weights, optimizer state, epoch and step); a layer stack's folder, model.safetensors or training-state.safetensors.") var resume: String?
     @Flag(help: "Also write every figure as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 
     func validate() throws {
         if widths != nil { try validateStackFlags() }
-        if widths == nil && settings.optimizer == .adamw { throw ValidationError("--optimizer adamw needs --widths (the identity classifier trains with sgd or adam)") }
+        if widths == nil && resume == nil && settings.optimizer == .adamw { throw ValidationError("--optimizer adamw needs --widths (the identity classifier trains with sgd or adam)") }
         if let layers { try requireRange(layers, 1 ... 1000, "--layers") }
         if let sigma {
             try requirePositive(sigma, "--sigma")
@@ -68,7 +69,7 @@ struct Train: ParsableCommand {
             }
         }
         if png && FigureExport.rasteriser() == nil { throw ValidationError("--png: \(FigureExportError.rasteriserMissing.description)") }
-        if let activation { try requireTrainableActivation(activation) }
+        try validateActivationFlag()
     }
 
     /// A new run's model: the flags, defaults for the rest.
@@ -140,7 +141,7 @@ struct Train: ParsableCommand {
     }
 
     func run<Scalar: BLASScalar>(_: Scalar.Type) throws {
-        if widths != nil { return try runStack(Scalar.self) }
+        if try routesToStack() { return try runStack(Scalar.self) }
         let dataset: ImageDataset
         do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
             throw UserError(message: "--data: \(error.description)")

@@ -35,6 +35,7 @@ extension StackTrainer {
             "epoch_loss_sum": "\(trainLossSum.bitPattern)", "epoch_correct": "\(trainCorrect)", "epoch_seen": "\(trainSeen)",
             "precision": Scalar.self == Float.self ? "float" : "double",
         ]
+        for (key, value) in runSettings { file.metadata[StackTrainingSettings.runPrefix + key] = value }
         return file
     }
 
@@ -58,23 +59,11 @@ extension StackTrainer {
         let stack: LayerStack<Scalar>
         do { stack = try LayerStack(contentsOf: model) } catch { throw .dataMismatch(error.description) }
         let file = try Self.readState(state)
-        let path = state.path
-        func integer(_ key: String) throws(TrainingError) -> Int {
-            guard let text = file.metadata[key], let value = Int(text), value >= 0 else {
-                throw .invalidProgress(path: path, key: key, value: file.metadata[key] ?? "(missing)", expected: "an integer ≥ 0")
-            }
-            return value
-        }
-        guard let frozenText = file.metadata["frozen_layers"], let frozen = try? JSONDecoder().decode([Int].self, from: Data(frozenText.utf8)) else {
-            throw .invalidProgress(path: path, key: "frozen_layers", value: file.metadata["frozen_layers"] ?? "(missing)", expected: "a JSON list of layer indices")
-        }
-        guard let seed = file.metadata["seed"].flatMap(UInt64.init) else {
-            throw .invalidProgress(path: path, key: "seed", value: file.metadata["seed"] ?? "(missing)", expected: "an unsigned integer")
-        }
-        let storedEpochs = try integer("epochs"), batchSize = try integer("batch_size")
-        try self.init(stack: stack, loss: loss, optimizer: optimizer, batchSize: batchSize,
-                      epochs: epochs ?? storedEpochs, seed: seed, frozenLayers: Set(frozen), threads: threads)
-        try loadTrainingState(file, path: path)
+        let stored = try StackTrainingSettings(file, path: state.path)
+        try self.init(stack: stack, loss: loss, optimizer: optimizer, batchSize: stored.batchSize,
+                      epochs: epochs ?? stored.epochs, seed: stored.seed, frozenLayers: Set(stored.frozenLayers), threads: threads)
+        try loadTrainingState(file, path: state.path)
+        runSettings = stored.runSettings
     }
 
     static func readState(_ url: URL) throws(TrainingError) -> SafetensorsFile {
@@ -143,5 +132,69 @@ extension StackTrainer {
         self.globalStep = globalStep
         self.history = history
         (trainLossSum, trainCorrect, trainSeen) = (Double(bitPattern: lossBits), correct, seen)
+    }
+}
+
+/// What a training state file says about its run, read without building a trainer: what a
+/// caller needs to give the optimizer (and its schedule) again before
+/// ``StackTrainer/init(resumingFrom:state:loss:optimizer:epochs:threads:)``, and to check its
+/// own flags against the run's.
+public struct StackTrainingSettings: Sendable, Equatable {
+    /// The metadata prefix of ``StackTrainer/runSettings``.
+    public static let runPrefix = "run."
+
+    /// The optimizer's name ("sgd", "adam", "adamw") and coefficients (``Optimizer/settings``).
+    public var optimizer: String
+    public var optimizerSettings: [String: Double]
+    public var loss: String
+    public var batchSize: Int
+    public var epochs: Int
+    public var seed: UInt64
+    public var frozenLayers: [Int]
+    /// Where the run stands: the next epoch (0-based), the batches of it done, all steps done.
+    public var epoch: Int
+    public var stepInEpoch: Int
+    public var globalStep: Int
+    /// "float" or "double": the scalars the run trained in.
+    public var precision: String?
+    /// ``StackTrainer/runSettings`` of the run (empty in a file written before they were stored).
+    public var runSettings: [String: String]
+
+    /// Reads `url`'s metadata; throws `.notATrainingCheckpoint` for another kind of file and
+    /// `.invalidProgress` naming the key for a missing or malformed value.
+    public init(contentsOf url: URL) throws(TrainingError) {
+        try self.init(StackTrainer<Double>.readState(url), path: url.path)
+    }
+
+    init(_ file: SafetensorsFile, path: String) throws(TrainingError) {
+        let m = file.metadata
+        func integer(_ key: String) throws(TrainingError) -> Int {
+            guard let text = m[key], let value = Int(text), value >= 0 else {
+                throw .invalidProgress(path: path, key: key, value: m[key] ?? "(missing)", expected: "an integer ≥ 0")
+            }
+            return value
+        }
+        guard let frozenText = m["frozen_layers"], let frozen = try? JSONDecoder().decode([Int].self, from: Data(frozenText.utf8)) else {
+            throw .invalidProgress(path: path, key: "frozen_layers", value: m["frozen_layers"] ?? "(missing)", expected: "a JSON list of layer indices")
+        }
+        guard let seed = m["seed"].flatMap(UInt64.init) else {
+            throw .invalidProgress(path: path, key: "seed", value: m["seed"] ?? "(missing)", expected: "an unsigned integer")
+        }
+        guard let name = m["optimizer"], let settingsText = m["optimizer_settings"],
+              let settings = try? JSONDecoder().decode([String: Double].self, from: Data(settingsText.utf8)) else {
+            throw .invalidProgress(path: path, key: m["optimizer"] == nil ? "optimizer" : "optimizer_settings",
+                                   value: m["optimizer"] == nil ? "(missing)" : m["optimizer_settings"] ?? "(missing)",
+                                   expected: "an optimizer's name and its coefficients as a JSON object of numbers")
+        }
+        guard let loss = m["loss"] else { throw .invalidProgress(path: path, key: "loss", value: "(missing)", expected: "a loss's name") }
+        optimizer = name
+        optimizerSettings = settings
+        self.loss = loss
+        (batchSize, epochs, self.seed, frozenLayers) = (try integer("batch_size"), try integer("epochs"), seed, frozen)
+        (epoch, stepInEpoch, globalStep) = (try integer("epoch"), try integer("step_in_epoch"), try integer("global_step"))
+        precision = m["precision"]
+        var run: [String: String] = [:]
+        for (key, value) in m where key.hasPrefix(Self.runPrefix) { run[String(key.dropFirst(Self.runPrefix.count))] = value }
+        runSettings = run
     }
 }

@@ -69,6 +69,11 @@ public final class StackTrainer<Scalar: BLASScalar> {
     public internal(set) var stepInEpoch = 0
     public internal(set) var globalStep = 0
     public internal(set) var history: [StackEpochRecord] = []
+    /// The caller's own settings of the run, which the trainer does not use: what a command
+    /// needs to rebuild a run the trainer cannot store (the learning rate and schedule, which
+    /// may be a closure; the data; an image limit). Written with the training state under
+    /// `run.<key>` and read back by ``init(resumingFrom:state:loss:optimizer:epochs:threads:)``.
+    public var runSettings: [String: String] = [:]
 
     /// After every step, with the trainer (its stack, optimizer and position).
     public var onStep: ((StepEvent, StackTrainer) -> Void)?
