@@ -148,13 +148,21 @@ extension Train {
         }
         let folder = url.deletingLastPathComponent()
         let state = folder.appendingPathComponent("training-state.safetensors")
-        guard FileManager.default.fileExists(atPath: state.path) else { return nil }
+        let hasState = FileManager.default.fileExists(atPath: state.path)
+        // The identity classifier's checkpoint is read once, by its own path.
+        if !hasState && url.lastPathComponent == "checkpoint.safetensors" { return nil }
         if url.standardizedFileURL.path == state.standardizedFileURL.path { return (folder.appendingPathComponent("model.safetensors"), state) }
         let file: SafetensorsFile
         do { file = try SafetensorsFile(contentsOf: url) } catch let error as SafetensorsError {
+            // A missing or unreadable file: the identity classifier's path words it as it always has.
+            if !hasState { return nil }
             throw UserError(message: "--resume: \(error.description)")
         }
-        return file.metadata[LayerStackArchitecture.metadataKey] != nil ? (url, state) : nil
+        guard file.metadata[LayerStackArchitecture.metadataKey] != nil else { return nil }
+        guard hasState else {
+            throw UserError(message: "--resume: \(quotedValue(url.path)) is a layer stack with no training-state.safetensors beside it (the optimizer state, position and settings of its run): it can be analysed, not resumed")
+        }
+        return (url, state)
     }
 
     /// Whether --data, --output or --precision (whose parsed values have defaults) was given:
@@ -284,7 +292,7 @@ extension Train {
     func runStack<Scalar: BLASScalar>(_: Scalar.Type) throws {
         var changes: [String] = []
         let run: StackRunSettings
-        var resumeFiles: (model: URL, state: URL)?
+        var resumed: (files: (model: URL, state: URL), stack: LayerStack<Scalar>, stored: StackTrainingSettings)?
         if let resume {
             guard let files = try Self.stackCheckpoint(resume) else {
                 throw UserError(message: "--resume: \(quotedValue(resume)) is an identity classifier's checkpoint, which --widths does not continue; leave --widths out")
@@ -300,7 +308,7 @@ extension Train {
             let stack: LayerStack<Scalar>
             do { stack = try LayerStack<Scalar>(contentsOf: files.model) } catch { throw UserError(message: "--resume: \(error.description)") }
             run = try resumedStackRun(settingsStored, stack: stack, statePath: files.state.path, changes: &changes)
-            resumeFiles = files
+            resumed = (files, stack, settingsStored)
         } else {
             run = newStackRun()
         }
@@ -313,24 +321,26 @@ extension Train {
         if run.batchSize > trainData.count { throw UserError(message: "--batch \(run.batchSize) is larger than the \(trainData.count) training images") }
         // Every output checked (and the folder locked) before anything is trained. A resumed
         // run writes into its own folder unless --output is given.
-        let outputPath = resumeFiles.map { isGiven("--output") ? output : $0.state.deletingLastPathComponent().path } ?? output
+        let outputPath = resumed.map { isGiven("--output") ? output : $0.files.state.deletingLastPathComponent().path } ?? output
         let folder = try prepareOutputFolder(outputPath, files: Self.stackFiles)
         // A new MLP's widths: the data's features, --widths, the classes.
-        let newWidths = resumeFiles == nil ? [trainData.featureCount] + (try Self.parseWidths(widths!)) + [images.train.classes] : []
+        let newWidths = resumed == nil ? [trainData.featureCount] + (try Self.parseWidths(widths!)) + [images.train.classes] : []
         let rate = run.rate(stepsPerEpoch: trainData.count / run.batchSize)
         let optimizer: any Optimizer<Scalar> = run.makeOptimizer(rate)
         let trainer: StackTrainer<Scalar>
         do {
-            if let resumeFiles {
-                trainer = try StackTrainer(resumingFrom: resumeFiles.model, state: resumeFiles.state, optimizer: optimizer,
-                                           epochs: run.epochs, threads: run.threads)
+            if let resumed {
+                // StackTrainer(resumingFrom:state:) without reading the stack file again.
+                trainer = try StackTrainer(stack: resumed.stack, optimizer: optimizer, batchSize: resumed.stored.batchSize, epochs: run.epochs,
+                                           seed: resumed.stored.seed, frozenLayers: Set(resumed.stored.frozenLayers), threads: run.threads)
+                try trainer.loadTrainingState(from: resumed.files.state)
             } else {
                 let stack: LayerStack<Scalar> = Self.newStack(
                     widths: newWidths, nonlinearity: activationFlag?.nonlinearity ?? .relu, he: initialization == .he, seed: run.seed)
                 trainer = try StackTrainer(stack: stack, optimizer: optimizer, batchSize: run.batchSize, epochs: run.epochs,
                                            seed: run.seed, threads: run.threads)
             }
-        } catch { throw UserError(message: (resumeFiles == nil ? "" : "--resume: ") + error.description) }
+        } catch { throw UserError(message: (resumed == nil ? "" : "--resume: ") + error.description) }
         trainer.runSettings = run.runSettings
         let trained = trainer.stack
         let widthsAll = [trained.inputShape.reduce(1, *)]

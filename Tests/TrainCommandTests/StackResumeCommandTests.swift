@@ -113,6 +113,18 @@ import Testing
             #expect(result.error == message, "\(flags)")
         }
         #expect(try files.map { try Data(contentsOf: $0) } == before, "a refused resume wrote nothing")
+        // The stack's file alone (analysable, not resumable), and an identity classifier's checkpoint with --widths.
+        let alone = data.appendingPathComponent("alone.safetensors")
+        try FileManager.default.copyItem(at: files[0], to: alone)
+        let noState = try runTrain(["--resume", alone.path])
+        #expect(noState.status == 2 && noState.error == "train: error: --resume: \(alone.path) is a layer stack with no training-state.safetensors beside it (the optimizer state, position and settings of its run): it can be analysed, not resumed\n", "\(noState.error)")
+        let identity = data.appendingPathComponent("identity")
+        #expect(try runTrain(["--data", data.path, "--layers", "2", "--batch", "8", "--epochs", "1", "--output", identity.path]).status == 0)
+        let checkpoint = identity.appendingPathComponent("checkpoint.safetensors").path
+        let wrongKind = try runTrain(["--data", data.path, "--widths", "12,7", "--resume", checkpoint, "--output", identity.path])
+        #expect(wrongKind.status == 2 && wrongKind.error == "train: error: --resume: \(checkpoint) is an identity classifier's checkpoint, which --widths does not continue; leave --widths out\n", "\(wrongKind.error)")
+        let leaky = try runTrain(["--data", data.path, "--activation", "leaky-relu:0.1", "--resume", checkpoint, "--output", identity.path])
+        #expect(leaky.status == 2 && leaky.error == "train: error: --activation leaky-relu:0.1 needs a layer stack; --resume \(checkpoint) is an identity classifier's checkpoint\n", "\(leaky.error)")
         // The stored values given again are no contradiction; --threads may change, and says so.
         let same = try runTrain(resume + ["--lr", "0.05", "--batch", "8", "--optimizer", "sgd", "--momentum", "0.9", "--widths", "12,7",
                                           "--activation", "leaky-relu:0.1", "--limit", "96", "--precision", "float", "--threads", "2"])
