@@ -91,6 +91,28 @@ import TestSupport
         #expect(try LayerStack<Double>(contentsOf: model).parameters.map(\.value) == trainer.stack.parameters.map(\.value))
     }
 
+    /// What a state stores reads back without a trainer, the caller's run settings included,
+    /// and a resumed trainer carries those settings on.
+    @Test func storedSettingsReadBackWithoutATrainer() throws {
+        let folder = try temporaryFolder("stack-settings")
+        let (model, state) = (folder.appendingPathComponent("model.safetensors"), folder.appendingPathComponent("state.safetensors"))
+        let trainer = try StackTrainer(stack: mlp(), optimizer: Adam(learningRate: 0.01, beta2: 0.99), batchSize: 8, epochs: 2, seed: 5,
+                                       frozenLayers: [0], threads: 1)
+        trainer.runSettings = ["learning_rate": "0.01", "schedule": "constant"]
+        var steps = 0
+        #expect(try trainer.train(data()) { steps += 1; return steps > 10 } == false)
+        try trainer.writeCheckpoint(model: model, state: state)
+        let stored = try StackTrainingSettings(contentsOf: state)
+        #expect(stored.optimizer == "adam" && stored.optimizerSettings == ["beta1": 0.9, "beta2": 0.99, "epsilon": 1e-8, "weight_decay": 0])
+        #expect(stored.loss == trainer.loss.name && stored.precision == "double" && stored.frozenLayers == [0])
+        #expect((stored.batchSize, stored.epochs, stored.seed) == (8, 2, 5))
+        #expect((stored.epoch, stored.stepInEpoch, stored.globalStep) == (1, 2, 10), "8 steps an epoch")
+        #expect(stored.runSettings == ["learning_rate": "0.01", "schedule": "constant"])
+        let resumed = try StackTrainer<Double>(resumingFrom: model, state: state, optimizer: Adam(learningRate: 0.01, beta2: 0.99))
+        #expect(resumed.runSettings == trainer.runSettings)
+        #expect(throws: TrainingError.notATrainingCheckpoint(path: model.path)) { try StackTrainingSettings(contentsOf: model) }
+    }
+
     /// Frozen layers keep their weights and get no parameter-gradient work (their gradient
     /// buffers stay as allocated, zeros); the others train.
     @Test func frozenLayersAreNotUpdated() throws {
