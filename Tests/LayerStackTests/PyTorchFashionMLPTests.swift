@@ -75,4 +75,19 @@ import Testing
             #expect(residual / output.scalars.map(abs).max()! < 1e-5, "image \(i): completeness \(residual)")
         }
     }
+
+    /// The same network read in double precision: completeness to 1e-12 (the float32 weights
+    /// are exact in double; what remains is double rounding of 1000-term sums).
+    @Test func theLinearisationIsCompleteInDouble() throws {
+        let stack = try LayerStack<Double>(pytorchStateDict: Self.folder.appendingPathComponent("model.safetensors"), activation: "relu")
+        let inputs = try Tensor<Double>(contentsOfNumpyFile: Self.folder.appendingPathComponent("inputs.npy"))
+        for i in 0 ..< 8 {
+            let x = inputs.row(i).reshaped([784])
+            let (weight, bias) = stack.linearization(at: x)
+            let output = stack(x)
+            let rebuilt = matvec(weight, x) + bias
+            let residual = zip(output.scalars, rebuilt.scalars).map { abs($0 - $1) }.max()!
+            #expect(residual / output.scalars.map(abs).max()! <= 1e-12, "image \(i): completeness \(residual)")
+        }
+    }
 }
