@@ -21,27 +21,11 @@ public enum Activation: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// φ(h): the same function as ``Nonlinearity`` (one definition of each activation).
     @inlinable
-    public func callAsFunction<Scalar: BLASScalar>(_ h: Scalar) -> Scalar {
-        switch self {
-        case .hardTanh: Swift.min(Swift.max(h, -1), 1)
-        case .relu: Swift.max(h, 0)
-        case .tanh: Scalar.tanh(h)
-        case .erf: Scalar.erf(h)
-        case .linear: h
-        }
-    }
+    public func callAsFunction<Scalar: BLASScalar>(_ h: Scalar) -> Scalar { Nonlinearity(self)(h) }
 
+    /// φ′(h), as ``Nonlinearity/derivative(_:)`` defines it.
     @inlinable
-    public func derivative<Scalar: BLASScalar>(_ h: Scalar) -> Scalar {
-        switch self {
-        case .hardTanh: return abs(h) < 1 ? 1 : 0
-        case .relu: return h > 0 ? 1 : 0
-        case .tanh:
-            let t = Scalar.tanh(h)
-            return 1 - t * t
-        case .erf: return 2 / Scalar.sqrt(Scalar.pi) * Scalar.exp(-h * h)
-        case .linear: return 1
-        }
-    }
+    public func derivative<Scalar: BLASScalar>(_ h: Scalar) -> Scalar { Nonlinearity(self).derivative(h) }
 }

@@ -17,6 +17,7 @@ public enum Nonlinearity: Hashable, Sendable, CustomStringConvertible {
     case identity
 
     /// The same function as an ``Activation`` (`.linear` becomes `.identity`).
+    @inlinable
     public init(_ activation: Activation) {
         switch activation {
         case .hardTanh: self = .hardTanh
