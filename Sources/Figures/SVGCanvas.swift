@@ -34,9 +34,11 @@ public struct SVGCanvas {
         elements.append("<polyline points=\"\(text)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(n(width))\" stroke-linejoin=\"round\"\(dashAttribute)/>")
     }
 
-    public mutating func circle(x: Double, y: Double, radius: Double, fill: String, stroke: String? = nil) {
+    /// `data` adds `data-…` attributes as ``text(_:x:y:size:anchor:rotate:weight:fill:halo:data:)``
+    /// does, so that tests can find which series and value a marker stands for.
+    public mutating func circle(x: Double, y: Double, radius: Double, fill: String, stroke: String? = nil, data: [String: String] = [:]) {
         let strokeAttribute = stroke.map { " stroke=\"\($0)\"" } ?? ""
-        elements.append("<circle cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"\(n(radius))\" fill=\"\(fill)\"\(strokeAttribute)/>")
+        elements.append("<circle cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"\(n(radius))\" fill=\"\(fill)\"\(strokeAttribute)\(dataAttributes(data))/>")
     }
 
     public enum Anchor: String { case start, middle, end }
@@ -51,8 +53,7 @@ public struct SVGCanvas {
                               halo: Bool = false, data: [String: String] = [:]) {
         let transform = rotate.map { " transform=\"rotate(\(n($0)) \(n(x)) \(n(y)))\"" } ?? ""
         let outline = halo ? " stroke=\"white\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"" : ""
-        let dataAttributes = data.keys.sorted().map { " data-\($0)=\"\(escape(data[$0]!).replacingOccurrences(of: "\"", with: "&quot;"))\"" }.joined()
-        elements.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor.rawValue)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(outline)\(transform)\(dataAttributes)>\(escape(content))</text>")
+        elements.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor.rawValue)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(outline)\(transform)\(dataAttributes(data))>\(escape(content))</text>")
     }
 
     /// An approximate text width in pixels for Helvetica/Arial at `size` (0.55 em per
@@ -111,6 +112,10 @@ public struct SVGCanvas {
     /// FIFO, folder or symbolic link at `url` is refused, never replaced).
     public func write(to url: URL) throws(FileWriteError) {
         try AtomicFile.write(render(), to: url)
+    }
+
+    private func dataAttributes(_ data: [String: String]) -> String {
+        data.keys.sorted().map { " data-\($0)=\"\(escape(data[$0]!).replacingOccurrences(of: "\"", with: "&quot;"))\"" }.joined()
     }
 
     private func n(_ x: Double) -> String {
