@@ -118,7 +118,7 @@ $(figure 5 spectrum-identity.svg "spectrum at initialisation with theory" "The t
 <h2 id="sweep">4. Sweep over σ and q0</h2>
 <p>How the identity-initialised network's spectrum depends on the weight scale σ and the input variance q0: at each of ${sweep_grid} grid points
 (σ evenly spaced, q0 on a log scale) the spectrum of J Jᵀ is measured and compared with theory. Top: the fraction of non-zero eigenvalues (the units that pass gradient);
-bottom: log10 of the mean eigenvalue, 0 on the dashed critical curve α·σ<sup>2L</sup> = 1, where the network is an isometry on average. Measured (left) and theory (right) should look alike.</p>
+bottom: log10 of the mean eigenvalue, 0 on the dashed critical curve α·σ<sup>2L</sup> = 1, where the network is an isometry on average. Measured (left) and theory (right) should look alike, except in hatched cells: there every sampled eigenvalue was 0 because the theory's non-zero mass is too small to be sampled (fewer than 3 non-zero eigenvalues expected in samples × 794; the figure's caption gives the largest expected count), so the measurement is not possible at this sample size rather than in disagreement.</p>
 $(figure 6 sweep/sweep.svg "sweep over sigma and q0" "The σ × q0 sweep, ${sweep_grid} points: measured and theoretical fraction of non-zero eigenvalues (top) and log10 mean eigenvalue (bottom), with the critical curve dashed. Numbers: <a href=\"sweep/sweep.csv\">sweep.csv</a>.")
 
 <h2 id="study">5. Trainability against depth</h2>

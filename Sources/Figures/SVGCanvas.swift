@@ -13,11 +13,13 @@ public struct SVGCanvas {
         self.height = height
     }
 
+    /// `data` adds `data-…` attributes, as for ``text(_:x:y:size:anchor:rotate:weight:fill:halo:data:)``.
     public mutating func rect(x: Double, y: Double, width: Double, height: Double,
-                              fill: String, stroke: String? = nil, strokeWidth: Double = 1, opacity: Double = 1) {
+                              fill: String, stroke: String? = nil, strokeWidth: Double = 1, opacity: Double = 1, data: [String: String] = [:]) {
         var attributes = "x=\"\(n(x))\" y=\"\(n(y))\" width=\"\(n(max(0, width)))\" height=\"\(n(max(0, height)))\" fill=\"\(fill)\""
         if let stroke { attributes += " stroke=\"\(stroke)\" stroke-width=\"\(n(strokeWidth))\"" }
         if opacity < 1 { attributes += " fill-opacity=\"\(n(opacity))\"" }
+        attributes += dataAttributes(data)
         elements.append("<rect \(attributes)/>")
     }
 
