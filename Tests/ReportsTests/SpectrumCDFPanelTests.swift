@@ -1,0 +1,47 @@
+import Foundation
+import Reports
+import Spectrum
+import Testing
+
+/// Issue 23 #5: under the histogram, the fraction of eigenvalues ≤ λ on a linear axis around the
+/// atom, so that mass near λ = 1 (a tall histogram bin) is told from mass at it (the table's row).
+@Suite struct SpectrumCDFPanelTests {
+    func polyline(_ svg: String, kind: String) throws -> [(x: Double, y: Double)] {
+        let match = try #require(svg.matches(of: /<polyline points="([^"]+)"[^>]*data-kind="([a-z]+)" data-quantity="cdf"/).first { $0.output.2 == kind })
+        return match.output.1.split(separator: " ").map { pair in
+            let xy = pair.split(separator: ",").map { Double($0)! }
+            return (xy[0], xy[1])
+        }
+    }
+
+    @Test func theZoomShowsMeasuredAndTheoryFractionsBelowLambda() throws {
+        // As FigureAgreementTests' trained-like network: 50 zeros, 10 tiny, 1 at exactly 1 and
+        // 339 spread over 1 ± 0.01, in each of 4 samples of 400.
+        let law = IdentityLaw.law(activation: .hardTanh, sigma: 1, q0: 0.5, layers: 20)
+        var state: UInt64 = 11
+        func uniform() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Double(state >> 11) / Double(1 << 53)
+        }
+        let eigenvalues: [[Double]] = (0 ..< 4).map { _ in
+            (0 ..< 400).map { k in k == 0 ? 1 : k < 60 ? (k < 50 ? 0 : 1e-7 * uniform()) : 1 + 0.02 * (uniform() - 0.5) }
+        }
+        let report = try SpectrumReport(eigenvalues: eigenvalues, law: law, subject: "trained-like network")
+        let svg = report.histogramFigure().render()
+        let measured = try polyline(svg, kind: "measured"), theory = try polyline(svg, kind: "theory")
+        #expect(measured.count == 401 && theory.count == 401)
+        // x: λ from 0.5 to 1.5 over 225 … 790 px (the λ = 0 panel takes the left); y: F from 0 to 1 over 650 … 470 px.
+        let all = eigenvalues.flatMap { $0 }
+        for (k, lambda) in [(0, 0.5), (198, 0.995), (200, 1.0), (202, 1.005), (400, 1.5)] {
+            let fraction = Double(all.filter { $0 <= lambda }.count) / Double(all.count)
+            #expect(abs(measured[k].x - (225 + 565 * (lambda - 0.5))) < 0.006)
+            #expect(abs(measured[k].y - (650 - 180 * fraction)) < 0.006, "F(\(lambda)) = \(fraction)")
+            #expect(abs(theory[k].y - (650 - 180 * law.cdf(lambda))) < 0.006)
+        }
+        // The picture now says what the table says: the theory steps by its atom's 84.27 % at
+        // λ = 1; the measurement rises by 85 % over 1 ± 0.01, of which a step of 0.25 % at 1.
+        let theoryStep = (theory[200].y - theory[199].y) / -180
+        #expect(abs(theoryStep - (law.atoms.first { $0.location == 1 }?.mass ?? 0)) < 0.001)
+        #expect(svg.contains("fraction ≤ λ") && svg.contains("measured 0.25 %"))
+    }
+}
