@@ -62,11 +62,11 @@ extension SpectrumReport {
         // Layout: title, theory line, panels, caption.
         let (plotTop, plotBottom) = (70.0, 400.0)
         // A second panel under the histogram: the cumulative fraction on a linear λ axis
-        // zoomed to ±50 % around the heaviest positive atom (λ = 1 when there is none), so that
-        // mass piled *near* an atom is told from mass *at* it (issue 23 #5: a histogram bin at
-        // λ ≈ 1 held 77 % while the table's atom row counted 0.22 %).
-        let zoomCentre = atoms.filter { $0.location > 0 && $0.location.isFinite }.max { $0.mass < $1.mass }?.location ?? 1
-        let zoom = (0.5 * zoomCentre) ... (1.5 * zoomCentre)
+        // zoomed around the heaviest positive atom, so that mass piled *near* an atom is told
+        // from mass *at* it (issue 23 #5: a histogram bin at λ ≈ 1 held 77 % while the table's
+        // atom row counted 0.22 %).
+        let zoom = cdfZoomWindow
+        let zoomCentre = (zoom.lowerBound + zoom.upperBound) / 2
         let (cdfTop, cdfBottom) = (plotBottom + 70, plotBottom + 250)
         var canvas = SVGCanvas(width: 820, height: 800)
         let y = Scale(domain: 0 ... max(top, 1e-3), pixels: (plotBottom, plotTop))
@@ -163,7 +163,7 @@ extension SpectrumReport {
 
         // The CDF zoom: measured and theory F(λ) = fraction of eigenvalues ≤ λ, at 401 points.
         let cx = Scale(domain: zoom, pixels: (mainLeft, 790)), cy = Scale(domain: 0 ... 1, pixels: (cdfBottom, cdfTop))
-        canvas.axes(x: cx, y: cy, xLabel: "λ (linear scale, zoom around \(compactNumber(zoomCentre)))", yLabel: "fraction ≤ λ", yTicks: 4)
+        canvas.axes(x: cx, y: cy, xLabel: "λ (linear scale, zoom around \(compactNumber(zoomCentre)))", yLabel: "fraction ≤ λ", xTicks: 5, yTicks: 4)
         let sortedFinite = values.filter(\.isFinite).sorted()
         let zoomPoints = (0 ... 400).map { zoom.lowerBound + (zoom.upperBound - zoom.lowerBound) * Double($0) / 400 }
         canvas.polyline(zoomPoints.map { (cx($0), cy(Self.empiricalCDF(sortedFinite, $0, total: n))) }, stroke: measuredText, width: 2,
@@ -185,12 +185,25 @@ extension SpectrumReport {
             caption += " Labelled fractions are the table's rows: the eigenvalues within ε of an atom, measured and in theory,"
                 + " with ε = \(atomToleranceText) × max(theory's λ_max, largest measured λ)."
         }
-        caption += " Bottom: the fraction of eigenvalues ≤ λ on a linear axis from \(compactNumber(zoom.lowerBound)) to \(compactNumber(zoom.upperBound)):"
+        caption += " Bottom: the fraction of eigenvalues ≤ λ on a linear axis from \(String(format: "%.4g", zoom.lowerBound)) to \(String(format: "%.4g", zoom.upperBound)):"
             + " an atom is a vertical step; eigenvalues near it but not at it rise gradually (what the atom rows count is the step)."
         if law == nil { caption += " No theory." }
         if nonFinite > 0 { caption += " \(nonFinite) NaN or infinite eigenvalue\(nonFinite == 1 ? "" : "s") (not drawn)." }
         canvas.paragraph(caption, x: 30, y: cdfBottom + 62, width: 760, size: 11)
         return canvas
+    }
+
+    /// The λ range of the CDF panel: centred on the heaviest positive atom of the law (λ = 1
+    /// without one), half as wide as 4 × the median distance from it of the eigenvalues within
+    /// ±50 % of it, at least 0.1 % and at most 50 % of the centre. The median distance adapts the
+    /// zoom to how far the eigenvalues near the atom spread (±1 % after little training, ±30 %
+    /// after much), so that the rise of eigenvalues near the atom has room beside its step.
+    public var cdfZoomWindow: ClosedRange<Double> {
+        let centre = law?.atoms.filter { $0.location > 0 && $0.location.isFinite }.max { $0.mass < $1.mass }?.location ?? 1
+        let distances = eigenvalues.joined().filter { $0.isFinite && abs($0 - centre) <= 0.5 * centre }.map { abs($0 - centre) }.sorted()
+        let median = distances.isEmpty ? 0.5 * centre : distances[distances.count / 2]
+        let half = min(max(4 * median, 1e-3 * centre), 0.5 * centre)
+        return (centre - half) ... (centre + half)
     }
 
     /// The fraction of `total` values that are ≤ x, from the finite values sorted ascending.

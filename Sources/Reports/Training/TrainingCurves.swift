@@ -100,8 +100,13 @@ public enum TrainingCurvesLegend {
     public static let testAccuracy = "test accuracy, at epoch end"
 }
 
-/// A qualitative palette (Tableau 10): neighbouring layers get colours that tell apart.
-private let qualitative = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#333333"]
+/// The colours of `count` ordered layers: viridis from its dark end to t = 0.55, first layer
+/// darkest. Sequential because layers are ordered (issue 23 #12: a categorical palette had
+/// yellow, pink and teal labels at 1.6–2.2:1 on white); stopping at 0.55 keeps every colour at a
+/// contrast of at least 3.4:1 against white (WCAG's ratio; viridis at 0.6 is 3.0:1).
+public func layerPalette(_ count: Int) -> [String] {
+    (0 ..< count).map { ColorMap.viridis.hex(count > 1 ? 0.55 * Double($0) / Double(count - 1) : 0) }
+}
 
 /// The layers that get a colour and a label: all of up to 10 layers; of more, the first, the
 /// last and every k-th, at most 10 (the others are drawn thin and grey).
@@ -142,7 +147,7 @@ func spreadLabels(_ wanted: [Double], spacing: Double, low: Double, high: Double
 }
 
 /// How far every layer has moved from σI during training: ‖Wˡ − σI‖_F / ‖σI‖_F against the epoch,
-/// one line per layer in a qualitative palette, each labelled at its end (labels pushed apart
+/// one line per layer in a sequential palette (``layerPalette(_:)``), each labelled at its end (labels pushed apart
 /// where lines end close together, with a leader line to their end point). Of more than 10
 /// layers, the first, the last and every k-th are coloured and labelled, the others grey.
 public func distanceTrajectoryFigure(trace: [(step: Int, distances: [Double])], stepsPerEpoch: Int, title: String) -> SVGCanvas {
@@ -163,8 +168,9 @@ public func distanceTrajectoryFigure(trace: [(step: Int, distances: [Double])], 
     // Unlabelled layers first, thin and grey, under the labelled ones.
     for l in 0 ..< layers where !shown.contains(l) { canvas.polyline(points(l), stroke: "#c8c8c8", width: 1) }
     var ends: [(layer: Int, point: (Double, Double), color: String)] = []
+    let palette = layerPalette(shown.count)
     for (k, l) in shown.enumerated() {
-        let color = qualitative[k % qualitative.count]
+        let color = palette[k]
         let line = points(l)
         canvas.polyline(line, stroke: color, width: 1.8)
         if let end = line.last { ends.append((l, end, color)) }
