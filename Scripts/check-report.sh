@@ -15,7 +15,9 @@
 #        target, an <img> that did not decode;
 #      * an HTML page without a viewport tag, or whose content is wider than the viewport at
 #        390 px (document scrollWidth > clientWidth; the widest offenders are named);
-#      * an SVG that does not parse (Chromium shows a parsererror).
+#      * an SVG that does not parse (Chromium shows a parsererror);
+#      * in an SVG, a text element whose rendered box overlaps an <image> (a map thumbnail) by
+#        more than a pixel each way: a label running under a picture (issue 23 #7).
 #
 # `Scripts/check-report.sh FOLDER` checks a report already written instead (e.g. `out` after
 # Scripts/demo.sh); screenshots go to out/report-check/screenshots either way.
@@ -137,6 +139,19 @@ PROBE = r"""(() => {
   const out = {isSVG, parseError: !!document.querySelector('parsererror') || (!isSVG && !document.body),
                viewport: !!document.querySelector('meta[name=viewport]'),
                scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide: [], links: [], badImages: [], badAnchors: []};
+  out.overlaps = [];
+  if (isSVG) {
+    // Text that runs under a picture (a map thumbnail): its box, as rendered, overlaps an
+    // <image> by more than a pixel in both directions (issue 23 #7).
+    const images = [...document.querySelectorAll('image')].map(i => i.getBoundingClientRect());
+    for (const t of document.querySelectorAll('text')) {
+      const r = t.getBoundingClientRect();
+      for (const i of images) {
+        const dx = Math.min(r.right, i.right) - Math.max(r.left, i.left), dy = Math.min(r.bottom, i.bottom) - Math.max(r.top, i.top);
+        if (dx > 1 && dy > 1 && out.overlaps.length < 5) { out.overlaps.push('"' + t.textContent.slice(0, 40) + '" overlaps an image by ' + Math.round(dx) + ' px'); break; }
+      }
+    }
+  }
   if (!isSVG) {
     for (const e of document.body.querySelectorAll('*')) {
       const r = e.getBoundingClientRect();
@@ -179,6 +194,7 @@ for path in pages:
             elif method == "Network.loadingFailed" and not params.get("canceled"):
                 failures.append(f"{where}: failed load: {params.get('errorText')}")
         if result["parseError"]: failures.append(f"{where}: does not parse")
+        failures += [f"{where}: text under a picture: {o}" for o in result["overlaps"]]
         if not result["isSVG"]:
             if not result["viewport"]: failures.append(f"{where}: no <meta name=viewport> tag")
             if mobile and result["scrollWidth"] > result["clientWidth"]:

@@ -13,11 +13,13 @@ public struct SVGCanvas {
         self.height = height
     }
 
+    /// `data` adds `data-…` attributes, as for ``text(_:x:y:size:anchor:rotate:weight:fill:halo:data:)``.
     public mutating func rect(x: Double, y: Double, width: Double, height: Double,
-                              fill: String, stroke: String? = nil, strokeWidth: Double = 1, opacity: Double = 1) {
+                              fill: String, stroke: String? = nil, strokeWidth: Double = 1, opacity: Double = 1, data: [String: String] = [:]) {
         var attributes = "x=\"\(n(x))\" y=\"\(n(y))\" width=\"\(n(max(0, width)))\" height=\"\(n(max(0, height)))\" fill=\"\(fill)\""
         if let stroke { attributes += " stroke=\"\(stroke)\" stroke-width=\"\(n(strokeWidth))\"" }
         if opacity < 1 { attributes += " fill-opacity=\"\(n(opacity))\"" }
+        attributes += dataAttributes(data)
         elements.append("<rect \(attributes)/>")
     }
 
@@ -27,16 +29,19 @@ public struct SVGCanvas {
         elements.append("<line x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\" stroke=\"\(stroke)\" stroke-width=\"\(n(width))\"\(dashAttribute)/>")
     }
 
-    public mutating func polyline(_ points: [(Double, Double)], stroke: String, width: Double = 1.5, dash: String? = nil) {
+    public mutating func polyline(_ points: [(Double, Double)], stroke: String, width: Double = 1.5, dash: String? = nil,
+                                  data: [String: String] = [:]) {
         guard points.count > 1 else { return }
         let text = points.map { "\(n($0.0)),\(n($0.1))" }.joined(separator: " ")
         let dashAttribute = dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
-        elements.append("<polyline points=\"\(text)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(n(width))\" stroke-linejoin=\"round\"\(dashAttribute)/>")
+        elements.append("<polyline points=\"\(text)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(n(width))\" stroke-linejoin=\"round\"\(dashAttribute)\(dataAttributes(data))/>")
     }
 
-    public mutating func circle(x: Double, y: Double, radius: Double, fill: String, stroke: String? = nil) {
+    /// `data` adds `data-…` attributes as ``text(_:x:y:size:anchor:rotate:weight:fill:halo:data:)``
+    /// does, so that tests can find which series and value a marker stands for.
+    public mutating func circle(x: Double, y: Double, radius: Double, fill: String, stroke: String? = nil, data: [String: String] = [:]) {
         let strokeAttribute = stroke.map { " stroke=\"\($0)\"" } ?? ""
-        elements.append("<circle cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"\(n(radius))\" fill=\"\(fill)\"\(strokeAttribute)/>")
+        elements.append("<circle cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"\(n(radius))\" fill=\"\(fill)\"\(strokeAttribute)\(dataAttributes(data))/>")
     }
 
     public enum Anchor: String { case start, middle, end }
@@ -51,8 +56,7 @@ public struct SVGCanvas {
                               halo: Bool = false, data: [String: String] = [:]) {
         let transform = rotate.map { " transform=\"rotate(\(n($0)) \(n(x)) \(n(y)))\"" } ?? ""
         let outline = halo ? " stroke=\"white\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"" : ""
-        let dataAttributes = data.keys.sorted().map { " data-\($0)=\"\(escape(data[$0]!).replacingOccurrences(of: "\"", with: "&quot;"))\"" }.joined()
-        elements.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor.rawValue)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(outline)\(transform)\(dataAttributes)>\(escape(content))</text>")
+        elements.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor.rawValue)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(outline)\(transform)\(dataAttributes(data))>\(escape(content))</text>")
     }
 
     /// An approximate text width in pixels for Helvetica/Arial at `size` (0.55 em per
@@ -111,6 +115,10 @@ public struct SVGCanvas {
     /// FIFO, folder or symbolic link at `url` is refused, never replaced).
     public func write(to url: URL) throws(FileWriteError) {
         try AtomicFile.write(render(), to: url)
+    }
+
+    private func dataAttributes(_ data: [String: String]) -> String {
+        data.keys.sorted().map { " data-\($0)=\"\(escape(data[$0]!).replacingOccurrences(of: "\"", with: "&quot;"))\"" }.joined()
     }
 
     private func n(_ x: Double) -> String {

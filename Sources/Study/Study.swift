@@ -81,7 +81,8 @@ public struct Study: Sendable {
     }
 
     /// The theory at a point: (α, mean, χ), as `SpectrumTheory` chooses it for the point's
-    /// network with N(0, q0) inputs and no bias.
+    /// network with N(0, q0) inputs and no bias. The mean of random weights is the finite-depth
+    /// ∏ χ_l along the q-map from q0 (`SpectrumTheory.finiteDepthMean`); χ is the limiting gain at q*.
     public func theory(_ point: StudyGrid.Point) -> (unitFraction: Double?, mean: Double, chi: Double?) {
         let q0 = grid.data?.q0 ?? StudyData.q0(data.train)
         let (activation, sigma, depth) = (grid.activation, point.arm.sigma, point.depth)
@@ -93,8 +94,10 @@ public struct Study: Sendable {
                 ? IdentityLaw.hardTanhActiveFraction(sigma: sigma, q0: q0, layers: depth) : law.tail(1e-3 * law.lambdaMax)
             return (fraction, IdentityLaw.mean(activation: activation, sigma: sigma, q0: q0, layers: depth), nil)
         }
+        // The finite-depth prediction ∏ χ_l from the data's q0, not the limiting χ^L: the data
+        // start far from q* (issue 23 #2), so the gains of the first layers are not χ.
         let chi = theory.chi ?? .nan
-        return (nil, pow(chi, Double(depth)), chi)
+        return (nil, theory.finiteDepthMean ?? pow(chi, Double(depth)), chi)
     }
 
     /// The relative cost of a point, for estimates of the time left: a point's time grows about

@@ -34,7 +34,8 @@ public struct StudyResult: Sendable, Codable, Equatable {
     /// the law is α at σ^{2L} and 1 − α at 0; in general the law's mass above 1e-3 of its λ_max)
     /// at (σ, q0 of the data, L).
     public var theoryUnitFraction: Double?
-    /// The theory's mean eigenvalue of J Jᵀ: α σ^{2L} for identity, χ^L for random weights.
+    /// The theory's mean eigenvalue of J Jᵀ: α σ^{2L} for identity; for random weights the
+    /// finite-depth ∏ χ_l along the q-map from the data's q0 (χ^L only for inputs at q*).
     public var theoryMean: Double?
     /// Mean-field χ of random weights at the fixed point reached from the data's q0.
     public var chi: Double?

@@ -195,7 +195,16 @@ struct MapGrid {
 
     /// The grid as one SVG with the maps embedded (enlarged 4× for print) and `legend` under it.
     func svg(title: String, legend: (limit: Double?, label: String)?) -> SVGCanvas {
-        let map = 84.0, gap = 8.0, labelWidth = 120.0, header = 18.0, caption = 16.0
+        let map = 84.0, gap = 8.0, header = 18.0, caption = 16.0, labelSize = 11.0
+        // Row labels wrap at words to the label column, 96 px estimated of its 110 so that a font
+        // wider than the estimate still fits (issue 23 #7: "predicted: Pullover
+        // (wrong)" ran under the first thumbnail); a single word wider than the column widens it.
+        let labelLines = rows.map { row in
+            row.label.components(separatedBy: "<br>").flatMap { wrapped(plainText($0), width: 96, size: labelSize) }
+        }
+        let widestWord = labelLines.joined().flatMap { $0.split(separator: " ") }
+            .map { SVGCanvas.estimatedTextWidth(String($0), size: labelSize) }.max() ?? 0
+        let labelWidth = max(120, widestWord + 24)
         let columnCount = max(columns.count, rows.map(\.panels.count).max() ?? 0)
         let rowHeight = header + map + caption + gap
         let totalWidth = labelWidth + Double(columnCount) * (map + gap) + 10
@@ -204,8 +213,8 @@ struct MapGrid {
         canvas.text(title, x: 10, y: 24, size: 14, weight: "bold")
         for (r, row) in rows.enumerated() {
             let y = 40 + Double(r) * rowHeight
-            for (k, line) in row.label.components(separatedBy: "<br>").enumerated() {
-                canvas.text(plainText(line), x: 10, y: y + header + 14 + Double(k) * 14, size: 11)
+            for (k, line) in labelLines[r].enumerated() {
+                canvas.text(line, x: 10, y: y + header + 14 + Double(k) * 14, size: labelSize)
             }
             for (c, panel) in row.panels.enumerated() {
                 let x = labelWidth + Double(c) * (map + gap)
@@ -223,6 +232,23 @@ struct MapGrid {
         }
         return canvas
     }
+}
+
+/// `text` split at spaces into lines no wider than `width` (estimated at `size`); a word wider
+/// than `width` gets a line of its own.
+func wrapped(_ text: String, width: Double, size: Double) -> [String] {
+    var lines: [String] = [], current = ""
+    for word in text.split(separator: " ") {
+        let candidate = current.isEmpty ? String(word) : current + " " + word
+        if !current.isEmpty && SVGCanvas.estimatedTextWidth(candidate, size: size) > width {
+            lines.append(current)
+            current = String(word)
+        } else {
+            current = candidate
+        }
+    }
+    if !current.isEmpty || lines.isEmpty { lines.append(current) }
+    return lines
 }
 
 /// The diverging colour bar (blue negative, white zero, red positive) from −limit to +limit;

@@ -61,7 +61,14 @@ extension SpectrumReport {
 
         // Layout: title, theory line, panels, caption.
         let (plotTop, plotBottom) = (70.0, 400.0)
-        var canvas = SVGCanvas(width: 820, height: 520)
+        // A second panel under the histogram: the cumulative fraction on a linear λ axis
+        // zoomed around the heaviest positive atom, so that mass piled *near* an atom is told
+        // from mass *at* it (issue 23 #5: a histogram bin at λ ≈ 1 held 77 % while the table's
+        // atom row counted 0.22 %).
+        let zoom = cdfZoomWindow
+        let zoomCentre = (zoom.lowerBound + zoom.upperBound) / 2
+        let (cdfTop, cdfBottom) = (plotBottom + 70, plotBottom + 250)
+        var canvas = SVGCanvas(width: 820, height: 800)
         let y = Scale(domain: 0 ... max(top, 1e-3), pixels: (plotBottom, plotTop))
         let zy = Scale(domain: 0 ... max(zeroTop, 1e-3), pixels: (plotBottom, plotTop))
         let hasZeroPanel = zeroRow != nil || !zeros.isEmpty
@@ -154,6 +161,20 @@ extension SpectrumReport {
         if !positiveRows.isEmpty { entries.append((measuredText, "measured at the atom (table row)", .line)) }
         canvas.legend(entries, x: mainLeft + 12, y: plotTop + 8)
 
+        // The CDF zoom: measured and theory F(λ) = fraction of eigenvalues ≤ λ, at 401 points.
+        let cx = Scale(domain: zoom, pixels: (mainLeft, 790)), cy = Scale(domain: 0 ... 1, pixels: (cdfBottom, cdfTop))
+        canvas.axes(x: cx, y: cy, xLabel: "λ (linear scale, zoom around \(compactNumber(zoomCentre)))", yLabel: "fraction ≤ λ", xTicks: 5, yTicks: 4)
+        let sortedFinite = values.filter(\.isFinite).sorted()
+        let zoomPoints = (0 ... 400).map { zoom.lowerBound + (zoom.upperBound - zoom.lowerBound) * Double($0) / 400 }
+        canvas.polyline(zoomPoints.map { (cx($0), cy(Self.empiricalCDF(sortedFinite, $0, total: n))) }, stroke: measuredText, width: 2,
+                        data: ["quantity": "cdf", "kind": "measured"])
+        if let law {
+            canvas.polyline(zoomPoints.map { (cx($0), cy(law.cdf($0))) }, stroke: theoryColor, width: 1.8, dash: "6,3",
+                            data: ["quantity": "cdf", "kind": "theory"])
+        }
+        canvas.legend([(measuredText, "measured, fraction ≤ λ", .line)] + (law == nil ? [] : [(theoryColor, "theory, fraction ≤ λ", .dashed)]),
+                      x: mainLeft + 12, y: cdfTop + 8)
+
         // The caption: what is plotted, from how many samples.
         let count = comparison.eigenvalueCount
         let source = subject == nil ? "\(configuration.precision.rawValue), \(route) route" : route
@@ -164,10 +185,35 @@ extension SpectrumReport {
             caption += " Labelled fractions are the table's rows: the eigenvalues within ε of an atom, measured and in theory,"
                 + " with ε = \(atomToleranceText) × max(theory's λ_max, largest measured λ)."
         }
+        caption += " Bottom: the fraction of eigenvalues ≤ λ on a linear axis from \(String(format: "%.4g", zoom.lowerBound)) to \(String(format: "%.4g", zoom.upperBound)):"
+            + " an atom is a vertical step; eigenvalues near it but not at it rise gradually (what the atom rows count is the step)."
         if law == nil { caption += " No theory." }
         if nonFinite > 0 { caption += " \(nonFinite) NaN or infinite eigenvalue\(nonFinite == 1 ? "" : "s") (not drawn)." }
-        canvas.paragraph(caption, x: 30, y: plotBottom + 66, width: 760, size: 11)
+        canvas.paragraph(caption, x: 30, y: cdfBottom + 62, width: 760, size: 11)
         return canvas
+    }
+
+    /// The λ range of the CDF panel: centred on the heaviest positive atom of the law (λ = 1
+    /// without one), half as wide as 4 × the median distance from it of the eigenvalues within
+    /// ±50 % of it, at least 0.1 % and at most 50 % of the centre. The median distance adapts the
+    /// zoom to how far the eigenvalues near the atom spread (±1 % after little training, ±30 %
+    /// after much), so that the rise of eigenvalues near the atom has room beside its step.
+    public var cdfZoomWindow: ClosedRange<Double> {
+        let centre = law?.atoms.filter { $0.location > 0 && $0.location.isFinite }.max { $0.mass < $1.mass }?.location ?? 1
+        let distances = eigenvalues.joined().filter { $0.isFinite && abs($0 - centre) <= 0.5 * centre }.map { abs($0 - centre) }.sorted()
+        let median = distances.isEmpty ? 0.5 * centre : distances[distances.count / 2]
+        let half = min(max(4 * median, 1e-3 * centre), 0.5 * centre)
+        return (centre - half) ... (centre + half)
+    }
+
+    /// The fraction of `total` values that are ≤ x, from the finite values sorted ascending.
+    static func empiricalCDF(_ sorted: [Double], _ x: Double, total: Double) -> Double {
+        var (low, high) = (0, sorted.count)
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle] <= x { low = middle + 1 } else { high = middle }
+        }
+        return Double(low) / total
     }
 
     /// The comparison's relative atom tolerance, as the caption prints it.

@@ -4,6 +4,22 @@ import IsometrySupport
 import Spectrum
 
 extension SpectrumSweep {
+    /// How many non-zero eigenvalues the theory expects at a point over the whole sample:
+    /// its non-zero mass (`theoryFraction`) × samples × width eigenvalues.
+    public func expectedNonZeroCount(_ point: Point) -> Double {
+        point.theoryFraction * Double(samples) * Double(width)
+    }
+
+    /// A point whose every sampled eigenvalue was 0 although the theory's mean is finite and
+    /// positive, because its non-zero mass is too small to be sampled: fewer than 3 non-zero
+    /// eigenvalues expected (each of the samples × width eigenvalues is non-zero with
+    /// probability α, so none shows with probability (1 − α)^{S·N} ≈ e^{−count} ≥ 5 %). Its
+    /// measured mean says nothing; it is not a disagreement with the theory. All zeros where
+    /// 3 or more were expected stay a plain disagreement (grey).
+    public func isUnmeasurable(_ point: Point) -> Bool {
+        !point.measuredLog10Mean.isFinite && point.theoryLog10Mean.isFinite && expectedNonZeroCount(point) < 3
+    }
+
     /// Four heat maps over (σ, q0): the fraction of non-vanishing eigenvalues and log10 of the
     /// mean eigenvalue, measured and theoretical, each with the critical curve α·σ²ᴸ = 1.
     ///
@@ -23,11 +39,16 @@ extension SpectrumSweep {
         var logScale = ColorScale.fitted(to: logMeans, label: "log10 mean λ")
         logScale.note = logScale.center != nil ? "shared, symmetric about 0" : "shared, data range"
         let (sLo, sHi) = (sigmas.min()!, sigmas.max()!), (qLo, qHi) = (q0s.min()!, q0s.max()!)
-        let grey = points.contains { !$0.measuredLog10Mean.isFinite || !$0.theoryLog10Mean.isFinite }
+        let unmeasurable = points.filter(isUnmeasurable)
+        let grey = points.contains { (!$0.measuredLog10Mean.isFinite || !$0.theoryLog10Mean.isFinite) && !isUnmeasurable($0) }
+        let largestExpected = unmeasurable.map(expectedNonZeroCount).max() ?? 0
         let caption = "\(sigmas.count) σ × \(q0s.count) q0 = \(pointCount) grid points (σ \(compactNumber(sLo)) … \(compactNumber(sHi))"
             + (sigmas.count > 1 ? ", evenly spaced" : "") + "; q0 \(compactNumber(qLo)) … \(compactNumber(qHi))" + (q0s.count > 1 ? ", log-spaced" : "")
             + "), \(samples) samples per point (\(samples) × \(width) eigenvalues), \(precision.rawValue), seed \(seed) + point number."
             + " Dashed: the critical curve α·σ²ᴸ = 1 (mean eigenvalue 1)."
+            + (unmeasurable.isEmpty ? "" : " Hatched (\(unmeasurable.count) cells): not measurable at this sample size: every sampled eigenvalue was 0"
+                + " where the theory's non-zero mass α is so small that α × \(samples * width) sampled eigenvalues expects at most "
+                + String(format: "%.2g", largestExpected) + " non-zero ones (below 3 in every hatched cell).")
             + (grey ? " Grey: every measured eigenvalue is 0 (log10 mean −∞)." : "")
             + " Colour scales are shared by the measured and theory panels of a row"
             + (logScale.center != nil ? "; log10 mean λ is symmetric about 0 (white: mean 1)." : ".")
@@ -60,6 +81,18 @@ extension SpectrumSweep {
                         canvas.rect(x: x0, y: yTop - extraY, width: x1 - x0 + extraX, height: yBottom - yTop + extraY,
                                     fill: scale.color(value(point)))
                     }
+                }
+            }
+            if panel == 2 && !unmeasurable.isEmpty {
+                // Over the grey of −∞: a hatch that says "too rare to sample", with the expected count.
+                canvas.raw("<defs><pattern id=\"unmeasurable\" width=\"5\" height=\"5\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
+                           + "<rect width=\"5\" height=\"5\" fill=\"#f2f2f2\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"5\" stroke=\"#888\" stroke-width=\"1.5\"/></pattern></defs>")
+                for point in unmeasurable {
+                    let (i, j) = (point.index / q0s.count, point.index % q0s.count)
+                    let (x0, x1) = (x(sigmaEdges[i]), x(sigmaEdges[i + 1]))
+                    let (yTop, yBottom) = (y(q0Edges[j + 1]), y(q0Edges[j]))
+                    canvas.rect(x: x0, y: yTop, width: x1 - x0, height: yBottom - yTop, fill: "url(#unmeasurable)",
+                                data: ["quantity": "not-measurable", "expected-count": String(expectedNonZeroCount(point))])
                 }
             }
             canvas.polyline(curve.map { (x($0.0), y($0.1)) }, stroke: "#000", width: 2, dash: "6,4")

@@ -8,7 +8,9 @@ extension StudyGrid {
 
     /// study.svg: test accuracy against depth (one line per arm, the band spans the seeds), and
     /// beside it the spectrum of J Jᵀ at initialisation against the theory: the fraction of
-    /// eigenvalues above 1e-3 λ_max (identity law's α) and the mean eigenvalue (α σ^{2L}, χ^L).
+    /// eigenvalues above 1e-3 λ_max (identity law's α) and the mean eigenvalue (α σ^{2L}; for
+    /// random weights the finite-depth ∏ χ_l from the data's q0), with the measured/theory ratio
+    /// of the mean under it on a scale of 1/4 … 4.
     public func figure(_ results: [StudyResult], title: String? = nil) -> SVGCanvas {
         var canvas = SVGCanvas(width: 1260, height: 520)
         let arms = arms
@@ -19,8 +21,8 @@ extension StudyGrid {
         canvas.text("Left: final test accuracy (line: mean over \(seeds.count) seed\(seeds.count == 1 ? "" : "s"), band: min–max; ✕: diverged, NaN loss). "
                     + "Middle and right: J Jᵀ at initialisation on \(spectrumInputs) training image\(spectrumInputs == 1 ? "" : "s") (markers) against theory (dashed).",
                     x: 630, y: 46, size: 11.5, anchor: .middle, fill: "#444")
-        canvas.text("Theory: identity law for inputs N(0, q0), α = erf(σ^(−l*)/√(2 q0)), mean α σ^(2L), at the data's q0 = \(q0) (mean squared pixel); "
-                    + "random weights: mean-field mean χ^L (the mean can stay near 1 while the spectrum spreads, panel b).",
+        canvas.text("Theory at the data's q0 = \(q0) (mean squared pixel): identity law for inputs N(0, q0), mean α σ^(2L); "
+                    + "random weights: mean field, ∏ χ_l along the q-map from q0 (not the limit χ^L: the data start far from q*).",
                     x: 630, y: 62, size: 11.5, anchor: .middle, fill: "#444")
 
         let depthsSorted = depths.sorted()
@@ -72,12 +74,19 @@ extension StudyGrid {
         canvas.axes(x: xb, y: yb, xLabel: "depth L", yLabel: "fraction of λ > 10⁻³ λ_max", xTicks: 4)
         canvas.text("(b) J Jᵀ at init: non-vanishing fraction", x: xb.start + 160, y: top - 8, size: 13, anchor: .middle, weight: "bold")
 
-        // (c) Mean eigenvalue, log scale.
+        // (c) Mean eigenvalue, log scale (He's χ^L spans many decades), and under it the
+        // measured/theory ratio on a log scale of 1/4 … 4, where a factor of 2 is a fifth of the
+        // height (issue 23 #2: on the decades a factor of 2 did not show).
         let means = results.flatMap { [$0.theoryMean, $0.measuredMean] }.compactMap { $0 }.filter { $0.isFinite && $0 > 0 }
         let low = max(means.min() ?? 0.1, 1e-30), high = max(means.max() ?? 10, low * 10)
-        let yc = Scale(domain: pow(10, floor(log10(min(low, 0.5)))) ... pow(10, ceil(log10(max(high, 2)))), pixels: (bottom, top), logarithmic: true)
+        let meanBottom = 265.0, ratioTop = 310.0
+        let yc = Scale(domain: pow(10, floor(log10(min(low, 0.5)))) ... pow(10, ceil(log10(max(high, 2)))), pixels: (meanBottom, top), logarithmic: true)
         let xc = xScale(920)
+        let ratioRange = 0.25 ... 4.0
+        let yr = Scale(domain: ratioRange, pixels: (bottom, ratioTop), logarithmic: true)
         canvas.line(xc.start, yc(1), xc.end, yc(1), stroke: "#999", width: 1, dash: "2,3")
+        canvas.line(xc.start, yr(1), xc.end, yr(1), stroke: "#999", width: 1, dash: "2,3")
+        for ratio in [0.5, 2.0] { canvas.line(xc.start, yr(ratio), xc.end, yr(ratio), stroke: "#ddd", width: 1) }
         for (a, arm) in arms.enumerated() {
             let rows = (byArm[arm] ?? []).sorted { $0.depth < $1.depth }
             let theory = meanBy(depth: rows, \.theoryMean).filter { $0.1 > 0 && $0.1.isFinite }
@@ -85,13 +94,24 @@ extension StudyGrid {
             let measured = meanBy(depth: rows, \.measuredMean).filter { $0.1 > 0 && $0.1.isFinite }
             canvas.polyline(measured.map { (xc($0.0), yc($0.1)) }, stroke: color(a), width: 1)
             for (d, v) in measured { canvas.circle(x: xc(d), y: yc(v), radius: 3.5, fill: color(a)) }
+            // The ratio of the seed-means at each depth; outside 1/4 … 4 it sits on the edge, hollow.
+            let theoryByDepth = Dictionary(theory, uniquingKeysWith: { x, _ in x })
+            let ratios = measured.compactMap { d, v in theoryByDepth[d].map { (d, v / $0) } }
+            canvas.polyline(ratios.map { (xc($0.0), yr(min(max($0.1, ratioRange.lowerBound), ratioRange.upperBound))) }, stroke: color(a), width: 1)
+            for (d, ratio) in ratios {
+                let inside = ratioRange.contains(ratio)
+                canvas.circle(x: xc(d), y: yr(min(max(ratio, ratioRange.lowerBound), ratioRange.upperBound)), radius: 3.5,
+                              fill: inside ? color(a) : "white", stroke: inside ? nil : color(a),
+                              data: ["quantity": "mean-ratio", "arm": arm.description, "depth": String(Int(d)), "value": String(ratio)])
+            }
         }
-        canvas.axes(x: xc, y: yc, xLabel: "depth L", yLabel: "mean eigenvalue of J Jᵀ", xTicks: 4)
+        canvas.axes(x: xc, y: yc, xLabel: "", yLabel: "mean eigenvalue of J Jᵀ", xTicks: 4)
+        canvas.axes(x: xc, y: yr, xLabel: "depth L", yLabel: "measured / theory", xTicks: 4)
         canvas.text("(c) J Jᵀ at init: mean eigenvalue", x: xc.start + 160, y: top - 8, size: 13, anchor: .middle, weight: "bold")
 
         // Legend below the panels.
         var entries = arms.enumerated().map { (color: color($0.offset), label: $0.element.description, style: LegendStyle.line) }
-        entries.append((color: "#555", label: "theory (identity law α; χ^L)", style: .dashed))
+        entries.append((color: "#555", label: "theory (identity law; mean field ∏ χ_l)", style: .dashed))
         var x = 80.0
         let y = 470.0
         for entry in entries {

@@ -2,7 +2,23 @@ import Figures
 import Foundation
 import Training
 
+/// Where a per-epoch train figure belongs on the epoch axis: the centre of the steps it averages.
+///
+/// `trainLoss` and `trainAccuracy` of an ``EpochRecord`` are running means over the epoch's
+/// mini-batches, taken while the weights change, not an evaluation at the epoch's end: they
+/// describe the middle of the epoch, x = epoch − 0.5. A record resumed mid-epoch without the
+/// running sums covers only the steps from `trainFiguresFromStep` on, and sits at their centre.
+public func trainFigurePosition(_ record: EpochRecord, stepsPerEpoch: Int) -> Double {
+    let steps = Double(max(stepsPerEpoch, 1))
+    let first = Double(min(max((record.trainFiguresFromStep ?? 1) - 1, 0), max(stepsPerEpoch - 1, 0)))
+    return Double(record.epoch - 1) + (first + steps) / 2 / steps
+}
+
 /// Loss and accuracy over training: two panels, per step (smoothed) and per epoch.
+///
+/// The train loss and accuracy per epoch are the running means over the epoch's mini-batches
+/// (what ``Trainer`` records), drawn at mid-epoch (``trainFigurePosition(_:stepsPerEpoch:)``)
+/// and labelled as such; test loss and accuracy are evaluated at the epoch's end and drawn there.
 public func trainingCurvesFigure(history: [EpochRecord], stepLosses: [(step: Int, loss: Double)], stepsPerEpoch: Int, title: String) -> SVGCanvas {
     var canvas = SVGCanvas(width: 900, height: 400)
     canvas.text(title, x: 450, y: 24, size: 15, anchor: .middle, weight: "bold")
@@ -27,18 +43,21 @@ public func trainingCurvesFigure(history: [EpochRecord], stepLosses: [(step: Int
         canvas.polyline(points, stroke: stepColor, width: 1.2)
         plotted += points
     }
-    let epochX = history.map { Double($0.epoch) }
-    func markers(_ values: [Double], _ x: Scale, _ y: Scale, _ color: String, dashed: Bool = false) {
+    let testX = history.map { Double($0.epoch) }
+    let trainX = history.map { trainFigurePosition($0, stepsPerEpoch: stepsPerEpoch) }
+    func markers(_ epochX: [Double], _ values: [Double], _ x: Scale, _ y: Scale, _ color: String, series: String, dashed: Bool = false) {
         let points = zip(epochX, values).map { (x($0), y($1)) }
         plotted += points
         for (a, b) in zip(points, points.dropFirst()) {  // the segments between the markers too
             plotted += (1 ..< 12).map { i in (a.0 + (b.0 - a.0) * Double(i) / 12, a.1 + (b.1 - a.1) * Double(i) / 12) }
         }
         canvas.polyline(points, stroke: color, width: 2, dash: dashed ? "6,3" : nil)
-        for p in points { canvas.circle(x: p.0, y: p.1, radius: 3.5, fill: color) }
+        for (p, epoch) in zip(points, epochX) {
+            canvas.circle(x: p.0, y: p.1, radius: 3.5, fill: color, data: ["series": series, "epoch": String(format: "%.4f", epoch)])
+        }
     }
-    markers(history.map { max($0.trainLoss, lossLow) }, x1, y1, trainColor)
-    markers(history.map { max($0.testLoss, lossLow) }, x1, y1, testColor)
+    markers(trainX, history.map { max($0.trainLoss, lossLow) }, x1, y1, trainColor, series: "train-loss")
+    markers(testX, history.map { max($0.testLoss, lossLow) }, x1, y1, testColor, series: "test-loss")
 
     // Accuracy panel.
     let accuracies = history.flatMap { [$0.trainAccuracy, $0.testAccuracy] }
@@ -46,8 +65,8 @@ public func trainingCurvesFigure(history: [EpochRecord], stepLosses: [(step: Int
     let x2 = Scale(domain: 0 ... epochs, pixels: (530, 870))
     let y2 = Scale(domain: (accLow * 100) ... max(accHigh * 100, accLow * 100 + 1), pixels: (330, 60))
     canvas.axes(x: x2, y: y2, xLabel: "epoch", yLabel: "accuracy (%)", xTicks: min(Int(epochs), 10))
-    markers(history.map { $0.trainAccuracy * 100 }, x2, y2, trainColor)
-    markers(history.map { $0.testAccuracy * 100 }, x2, y2, testColor)
+    markers(trainX, history.map { $0.trainAccuracy * 100 }, x2, y2, trainColor, series: "train-accuracy")
+    markers(testX, history.map { $0.testAccuracy * 100 }, x2, y2, testColor, series: "test-accuracy")
     if let last = history.last {
         let (labelX, labelY) = (x2(Double(last.epoch)) - 4, y2(last.testAccuracy * 100) + 18)
         canvas.text(String(format: "test %.2f %%", last.testAccuracy * 100), x: labelX, y: labelY, size: 11, anchor: .end, fill: testColor, halo: true)
@@ -63,17 +82,31 @@ public func trainingCurvesFigure(history: [EpochRecord], stepLosses: [(step: Int
         let best = corners.min { hidden($0) < hidden($1) } ?? corners[0]
         canvas.legend(entries, x: best.0, y: best.1)
     }
-    placeLegend([(stepColor, "train loss per step (moving average)", .line), (trainColor, "train loss, per epoch", .line),
-                 (testColor, "test loss, per epoch", .line)], left: 80, right: 420)
-    placeLegend([(trainColor, "train accuracy, per epoch", .line), (testColor, "test accuracy, per epoch", .line)], left: 530, right: 870)
+    placeLegend([(stepColor, "train loss per step (moving average)", .line), (trainColor, TrainingCurvesLegend.trainLoss, .line),
+                 (testColor, TrainingCurvesLegend.testLoss, .line)], left: 80, right: 420)
+    placeLegend([(trainColor, TrainingCurvesLegend.trainAccuracy, .line), (testColor, TrainingCurvesLegend.testAccuracy, .line)], left: 530, right: 870)
     // The frames again, over the grid lines.
     canvas.rect(x: 80, y: 60, width: 340, height: 270, fill: "none", stroke: "#444")
     canvas.rect(x: 530, y: 60, width: 340, height: 270, fill: "none", stroke: "#444")
     return canvas
 }
 
-/// A qualitative palette (Tableau 10): neighbouring layers get colours that tell apart.
-private let qualitative = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#333333"]
+/// The legend's words for the per-epoch series: train figures are means over the epoch's
+/// mini-batches (at mid-epoch), test figures are evaluated at the epoch's end.
+public enum TrainingCurvesLegend {
+    public static let trainLoss = "train loss, mean over the epoch's batches"
+    public static let testLoss = "test loss, at epoch end"
+    public static let trainAccuracy = "train acc., mean over the epoch's batches"
+    public static let testAccuracy = "test accuracy, at epoch end"
+}
+
+/// The colours of `count` ordered layers: viridis from its dark end to t = 0.55, first layer
+/// darkest. Sequential because layers are ordered (issue 23 #12: a categorical palette had
+/// yellow, pink and teal labels at 1.6–2.2:1 on white); stopping at 0.55 keeps every colour at a
+/// contrast of at least 3.4:1 against white (WCAG's ratio; viridis at 0.6 is 3.0:1).
+public func layerPalette(_ count: Int) -> [String] {
+    (0 ..< count).map { ColorMap.viridis.hex(count > 1 ? 0.55 * Double($0) / Double(count - 1) : 0) }
+}
 
 /// The layers that get a colour and a label: all of up to 10 layers; of more, the first, the
 /// last and every k-th, at most 10 (the others are drawn thin and grey).
@@ -114,7 +147,7 @@ func spreadLabels(_ wanted: [Double], spacing: Double, low: Double, high: Double
 }
 
 /// How far every layer has moved from σI during training: ‖Wˡ − σI‖_F / ‖σI‖_F against the epoch,
-/// one line per layer in a qualitative palette, each labelled at its end (labels pushed apart
+/// one line per layer in a sequential palette (``layerPalette(_:)``), each labelled at its end (labels pushed apart
 /// where lines end close together, with a leader line to their end point). Of more than 10
 /// layers, the first, the last and every k-th are coloured and labelled, the others grey.
 public func distanceTrajectoryFigure(trace: [(step: Int, distances: [Double])], stepsPerEpoch: Int, title: String) -> SVGCanvas {
@@ -135,8 +168,9 @@ public func distanceTrajectoryFigure(trace: [(step: Int, distances: [Double])], 
     // Unlabelled layers first, thin and grey, under the labelled ones.
     for l in 0 ..< layers where !shown.contains(l) { canvas.polyline(points(l), stroke: "#c8c8c8", width: 1) }
     var ends: [(layer: Int, point: (Double, Double), color: String)] = []
+    let palette = layerPalette(shown.count)
     for (k, l) in shown.enumerated() {
-        let color = qualitative[k % qualitative.count]
+        let color = palette[k]
         let line = points(l)
         canvas.polyline(line, stroke: color, width: 1.8)
         if let end = line.last { ends.append((l, end, color)) }

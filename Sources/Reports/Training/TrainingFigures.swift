@@ -35,7 +35,8 @@ public enum TrainingFigures {
             files.append(TrainingSession<Scalar>.ReportFile(
                 name: "layers.svg",
                 contents: layerFigure(accuracies: evaluation.layerAccuracies, distances: session.trainer.classifier.distanceFromIdentity(),
-                                      title: "Per layer: readout accuracy and distance from identity").render()))
+                                      title: "Per layer: readout accuracy and distance from identity",
+                                      classes: session.trainer.classifier.classes).render()))
         }
         return files
     }

@@ -35,6 +35,11 @@ public struct SpectrumTheory: Sendable {
     public let activeFraction: Double?
     /// The variance the inputs are drawn with: q0, or q* for fixed-point inputs when finite.
     public let inputVariance: Double
+    /// Random weights: the mean eigenvalue of J Jᵀ mean-field theory predicts at this depth,
+    /// ∏ χ_l along the q-map trajectory from the inputs (``MeanField/meanEigenvalue(inputSecondMoment:layers:)``).
+    /// It equals χ^L only for inputs at the fixed point; N(0, q0) inputs far from q* differ
+    /// (hard-tanh at σ_w = 1 from q0 = 0.205: 0.65 at L = 100 where χ^L = 1). Nil for identity weights.
+    public let finiteDepthMean: Double?
 
     /// The theory of `configuration` for a network of `layers` layers (the configuration's own
     /// unless the weights come from a file of another depth).
@@ -50,7 +55,7 @@ public struct SpectrumTheory: Sendable {
         switch c.initialization {
         case .identity:
             choice = c.input == .normal ? .identityLaw : .none
-            (fixedPoint, chi, activeFraction) = (nil, nil, nil)
+            (fixedPoint, chi, activeFraction, finiteDepthMean) = (nil, nil, nil, nil)
         case .gaussian, .orthogonal, .he:
             let field = MeanField(activation: c.activation, sigmaW: sigmaW, sigmaB: c.sigmaB)
             // Normal inputs give h^1 ~ N(0, σ_w² q0 + σ_b²); fixed-point inputs start the search at q0
@@ -61,6 +66,10 @@ public struct SpectrumTheory: Sendable {
             chi = field.chi(at: q)
             activeFraction = MeanField.activeFraction(c.activation, q: q)
             if q.isFinite && c.input == .fixedPoint { inputVariance = q }
+            // Fixed-point inputs x = φ(h), h ~ N(0, q*), have E[x²] = (q* − σ_b²)/σ_w², so that q¹ = q*.
+            let secondMoment = c.input == .normal || sigmaW == 0 ? c.q0 : (q - c.sigmaB * c.sigmaB) / (sigmaW * sigmaW)
+            finiteDepthMean = c.input == .normal || q.isFinite
+                ? field.meanEigenvalue(inputSecondMoment: secondMoment, layers: self.layers) : nil
             if !q.isFinite {
                 choice = .none
             } else if [.relu, .hardTanh, .linear].contains(c.activation) {
