@@ -28,7 +28,8 @@ extension Train {
 
     /// The flags that belong to the identity classifier only, refused with --widths.
     func validateStackFlags() throws {
-        _ = try Self.parseWidths(widths!)
+        if widths != nil && architecture != nil { throw ValidationError("--widths and --architecture exclude each other (an MLP is dense<n> tokens: flatten,dense1000,relu,dense10)") }
+        if let widths { _ = try Self.parseWidths(widths) }
         if layers != nil { throw ValidationError("--layers does not apply with --widths (the depth is the number of widths + 1)") }
         if sigma != nil { throw ValidationError("--sigma does not apply with --widths (use --init he, or leave --init out for PyTorch's default)") }
         if let initialization, initialization != .he {
@@ -41,7 +42,7 @@ extension Train {
     /// `out/…/model.safetensors` (the stack, self-describing), `training-state.safetensors`
     /// (optimizer moments, step, epoch), `metrics.json`, `metrics.csv`, written after every epoch.
     func runStack<Scalar: BLASScalar>(_: Scalar.Type) throws {
-        let hidden = try Self.parseWidths(widths!)
+        let hidden = try widths.map(Self.parseWidths) ?? []
         let images: ImageDataset
         do { images = try ImageDataset(folder: data) } catch let error as IDXError {
             throw UserError(message: "--data: \(error.description)")
@@ -50,18 +51,33 @@ extension Train {
         let trainData = c.trainLimit.map { images.train.tensorDataset.prefix($0) } ?? images.train.tensorDataset
         let testData = images.test.tensorDataset
         if c.batchSize > trainData.count { throw UserError(message: "--batch \(c.batchSize) is larger than the \(trainData.count) training images") }
-        // Every output checked (and the folder locked) before anything is trained.
-        let files = ["model.safetensors", "training-state.safetensors", "metrics.json", "metrics.csv"]
-        let folder = try prepareOutputFolder(output, files: files)
         let nonlinearity = Nonlinearity(activation ?? .relu)
         let widthsAll = [trainData.featureCount] + hidden + [images.train.classes]
         var generator = SeededGenerator(seed: c.seed)
-        var stack = LayerStack<Scalar>.multilayerPerceptron(widths: widthsAll, activation: nonlinearity, bias: true, using: &generator)
+        var stack: LayerStack<Scalar>
+        if let architecture {
+            // Images as [1, H, W] (one channel), so convolutions see them as planes; the string
+            // is checked token by token against that shape before any weight is allocated.
+            let shape = trainData.sampleShape.count == 2 ? [1] + trainData.sampleShape : trainData.sampleShape
+            do { stack = try LayerStack<Scalar>(architecture: architecture, inputShape: shape, using: &generator) } catch {
+                throw UserError(message: "--architecture: \(error.description)")
+            }
+            guard stack.outputShape == [images.train.classes] else {
+                throw UserError(message: "--architecture: the last layer gives \(stack.outputShape), expected [\(images.train.classes)] (one logit per class)")
+            }
+        } else {
+            stack = LayerStack<Scalar>.multilayerPerceptron(widths: widthsAll, activation: nonlinearity, bias: true, using: &generator)
+        }
+        // Every output checked (and the folder locked) before anything is trained, after the
+        // architecture has been accepted.
+        let files = ["model.safetensors", "training-state.safetensors", "metrics.json", "metrics.csv"]
+        let folder = try prepareOutputFolder(output, files: files)
         if initialization == .he {
             // He (Kaiming) normal: weights N(0, 2/fan-in), biases 0, drawn layer by layer from the seed.
             stack.updateParameters { _, index, parameter in
                 if index == 0 {
-                    let scale = Scalar((2 / Double(parameter.shape[1])).squareRoot())
+                    // fan-in = in (dense [out, in]) or in·taps (convolution [out, in, k…]).
+                    let scale = Scalar((2 / Double(parameter.count / parameter.shape[0])).squareRoot())
                     let draw = Tensor<Scalar>.randomNormal(parameter.shape, using: &generator)
                     parameter.withUnsafeMutableBufferPointer { w in draw.withUnsafeBufferPointer { d in for i in 0 ..< w.count { w[i] = d[i] * scale } } }
                 } else {
@@ -80,8 +96,8 @@ extension Train {
         do {
             trainer = try StackTrainer(stack: stack, optimizer: optimizer, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed, threads: c.threads)
         } catch { throw UserError(message: error.description) }
-        let architecture = widthsAll.map(String.init).joined(separator: " → ")
-        print("training an MLP \(architecture) (\(nonlinearity), \(initialization == .he ? "He" : "PyTorch") init, \(stack.parameterCount) parameters), "
+        let description = architecture ?? widthsAll.map(String.init).joined(separator: " → ")
+        print("training \(architecture == nil ? "an MLP" : "a stack") \(description) \(stack.inputShape) (\(nonlinearity), \(initialization == .he ? "He" : "PyTorch") init, \(stack.parameterCount) parameters), "
             + "\(trainData.count) images, batch \(c.batchSize), \(optimizer.name) lr \(rate), \(c.epochs) epochs, \(settings.precision.rawValue), "
             + "OpenBLAS \(OpenBLAS.coreName) × \(c.threads ?? OpenBLAS.threads)")
         let bar = ProgressBar(label: "epoch")
@@ -100,7 +116,7 @@ extension Train {
                          (record.testAccuracy ?? 0) * 100, record.samplesPerSecond, record.seconds))
             fflush(nil)
             do {
-                try Self.writeStackOutputs(trainer, folder: folder, architecture: widthsAll, initialization: initialization == .he ? "he" : "pytorch",
+                try Self.writeStackOutputs(trainer, folder: folder, architecture: architecture == nil ? widthsAll : [], layers: architecture, initialization: initialization == .he ? "he" : "pytorch",
                                            configuration: c, precision: settings.precision)
             } catch {
                 writeError = writeError ?? error
@@ -126,6 +142,8 @@ extension Train {
     /// What `metrics.json` holds for a layer-stack run.
     struct StackMetrics: Codable {
         var architecture: [Int]
+        /// The --architecture string, when the stack was given as one (`architecture` is then empty).
+        var layers: String?
         var activation: String
         var initialization: String
         var optimizer: String
@@ -136,7 +154,7 @@ extension Train {
     }
 
     static func writeStackOutputs<Scalar: BLASScalar>(
-        _ trainer: StackTrainer<Scalar>, folder: URL, architecture: [Int], initialization: String, configuration: TrainingConfiguration,
+        _ trainer: StackTrainer<Scalar>, folder: URL, architecture: [Int], layers: String? = nil, initialization: String, configuration: TrainingConfiguration,
         precision: Precision
     ) throws {
         // The stack file and its training state first, then the metrics: every file atomically.
@@ -144,7 +162,7 @@ extension Train {
                                     state: folder.appendingPathComponent("training-state.safetensors"))
         let activation = trainer.stack.layers.count > 1 ? trainer.stack.layers[1].layerDescription.kind : "none"
         let metrics = StackMetrics(
-            architecture: architecture, activation: activation, initialization: initialization,
+            architecture: architecture, layers: layers, activation: activation, initialization: initialization,
             optimizer: trainer.optimizer.name, optimizerSettings: trainer.optimizer.settings, configuration: configuration,
             precision: precision, epochs: trainer.history)
         let encoder = JSONEncoder()

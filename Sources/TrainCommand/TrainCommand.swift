@@ -41,6 +41,8 @@ struct Train: ParsableCommand {
     @Option(help: "MNIST-format folder (train-images-idx3-ubyte.gz, …).") var data = ImageDataset.fashionMNISTFolder
     @Option(help: "Train a multilayer perceptron with these hidden widths instead (e.g. 1000,300: 784 → 1000 → 300 → 10, a layer stack; --init he or PyTorch's default).")
     var widths: String?
+    @Option(help: "Train this layer stack instead, one token per module (e.g. conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10 on [1, 28, 28] images; docs/layers.md has the syntax).")
+    var architecture: String?
     @Option(help: "Number of layers L (default: \(modelDefaults.layers)).") var layers: Int?
     @Option(help: "hard-tanh, relu or tanh (default: \(modelDefaults.activation.rawValue)).") var activation: Activation?
     @Option(name: .customLong("init"), help: "identity, gaussian, orthogonal or he (default: \(modelDefaults.initialization.rawValue)).")
@@ -54,8 +56,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Also write every figure as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 
     func validate() throws {
-        if widths != nil { try validateStackFlags() }
-        if widths == nil && settings.optimizer == .adamw { throw ValidationError("--optimizer adamw needs --widths (the identity classifier trains with sgd or adam)") }
+        if widths != nil || architecture != nil { try validateStackFlags() }
+        if widths == nil && architecture == nil && settings.optimizer == .adamw { throw ValidationError("--optimizer adamw needs --widths (the identity classifier trains with sgd or adam)") }
         if let layers { try requireRange(layers, 1 ... 1000, "--layers") }
         if let sigma {
             try requirePositive(sigma, "--sigma")
@@ -139,7 +141,7 @@ struct Train: ParsableCommand {
     }
 
     func run<Scalar: BLASScalar>(_: Scalar.Type) throws {
-        if widths != nil { return try runStack(Scalar.self) }
+        if widths != nil || architecture != nil { return try runStack(Scalar.self) }
         let dataset: ImageDataset
         do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
             throw UserError(message: "--data: \(error.description)")
