@@ -39,10 +39,14 @@ struct StackRunSettings {
     /// "he" or "pytorch".
     var initialization: String
     var data: String
+    /// The --architecture string a new stack was built from (nil for --widths).
+    var layers: String? = nil
 
     var runSettings: [String: String] {
-        ["learning_rate": "\(learningRate)", "schedule": schedule.rawValue, "train_limit": trainLimit.map { "\($0)" } ?? "none",
-         "threads": threads.map { "\($0)" } ?? "default", "initialization": initialization, "data": data]
+        var settings = ["learning_rate": "\(learningRate)", "schedule": schedule.rawValue, "train_limit": trainLimit.map { "\($0)" } ?? "none",
+                        "threads": threads.map { "\($0)" } ?? "default", "initialization": initialization, "data": data]
+        if let layers { settings["layers"] = layers }
+        return settings
     }
 
     /// The schedule over `stepsPerEpoch × epochs` updates (a cosine stretches when --epochs changes).
@@ -113,9 +117,13 @@ extension Train {
         }
     }
 
-    /// The flags that belong to the identity classifier only, refused with --widths.
+    /// The flags that belong to the identity classifier only, refused with --widths or
+    /// --architecture.
     func validateStackFlags() throws {
-        _ = try Self.parseWidths(widths!)
+        if widths != nil && architecture != nil {
+            throw ValidationError("--widths and --architecture exclude each other (an MLP is dense<n> tokens: flatten,dense1000,relu,dense10)")
+        }
+        if let widths { _ = try Self.parseWidths(widths) }
         if layers != nil { throw ValidationError("--layers does not apply with --widths (the depth is the number of widths + 1)") }
         if sigma != nil { throw ValidationError("--sigma does not apply with --widths (use --init he, or leave --init out for PyTorch's default)") }
         if let initialization, initialization != .he {
@@ -127,7 +135,7 @@ extension Train {
     /// Whether this run is a layer stack's: --widths, or --resume naming a layer-stack
     /// checkpoint. An identity classifier's checkpoint refuses leaky-relu here.
     func routesToStack() throws -> Bool {
-        if widths != nil { return true }
+        if widths != nil || architecture != nil { return true }
         guard let resume else { return false }
         if try Self.stackCheckpoint(resume) != nil { return true }
         if let flag = activationFlag, flag.isLeaky {
@@ -190,7 +198,8 @@ extension Train {
         return StackRunSettings(
             batchSize: c.batchSize, epochs: c.epochs, learningRate: c.learningRate, schedule: c.schedule, seed: c.seed,
             trainLimit: c.trainLimit, threads: c.threads, optimizer: name, optimizerSettings: optimizerSettings,
-            initialization: initialization == .he ? "he" : "pytorch", data: URL(fileURLWithPath: data).standardizedFileURL.path)
+            initialization: initialization == .he ? "he" : "pytorch", data: URL(fileURLWithPath: data).standardizedFileURL.path,
+            layers: architecture)
     }
 
     /// A resumed run's settings: the training state's, with --epochs and --threads free to
@@ -274,7 +283,8 @@ extension Train {
             batchSize: stored.batchSize, epochs: stored.epochs, learningRate: learningRate, schedule: schedule, seed: stored.seed,
             trainLimit: trainLimit, threads: storedThreads, optimizer: name, optimizerSettings: coefficients,
             initialization: run["initialization"] ?? "unknown",
-            data: isGiven("--data") ? URL(fileURLWithPath: data).standardizedFileURL.path : run["data"] ?? data)
+            data: isGiven("--data") ? URL(fileURLWithPath: data).standardizedFileURL.path : run["data"] ?? data,
+            layers: run["layers"])
         if let epochs = settings.epochs, epochs != stored.epochs {
             changes.append("epochs \(stored.epochs) → \(epochs)" + (schedule == .cosine ? " (the cosine schedule stretches to the new length)" : ""))
             chosen.epochs = epochs
@@ -321,10 +331,26 @@ extension Train {
         if run.batchSize > trainData.count { throw UserError(message: "--batch \(run.batchSize) is larger than the \(trainData.count) training images") }
         // Every output checked (and the folder locked) before anything is trained. A resumed
         // run writes into its own folder unless --output is given.
+        // A new MLP's widths: the data's features, --widths, the classes (--architecture: none).
+        let newWidths = resumed == nil && widths != nil ? [trainData.featureCount] + (try Self.parseWidths(widths!)) + [images.train.classes] : []
+        // A new --architecture stack on images as [1, H, W] (one channel), so convolutions see
+        // planes; the string is checked token by token against that shape before any weight.
+        var architectureStack: LayerStack<Scalar>?
+        if resumed == nil, let architecture {
+            let shape = trainData.sampleShape.count == 2 ? [1] + trainData.sampleShape : trainData.sampleShape
+            var generator = SeededGenerator(seed: run.seed)
+            var stack: LayerStack<Scalar>
+            do { stack = try LayerStack<Scalar>(architecture: architecture, inputShape: shape, using: &generator) } catch {
+                throw UserError(message: "--architecture: \(error.description)")
+            }
+            guard stack.outputShape == [images.train.classes] else {
+                throw UserError(message: "--architecture: the last layer gives \(stack.outputShape), expected [\(images.train.classes)] (one logit per class)")
+            }
+            if initialization == .he { Self.heInitialise(&stack, using: &generator) }
+            architectureStack = stack
+        }
         let outputPath = resumed.map { isGiven("--output") ? output : $0.files.state.deletingLastPathComponent().path } ?? output
         let folder = try prepareOutputFolder(outputPath, files: Self.stackFiles)
-        // A new MLP's widths: the data's features, --widths, the classes.
-        let newWidths = resumed == nil ? [trainData.featureCount] + (try Self.parseWidths(widths!)) + [images.train.classes] : []
         let rate = run.rate(stepsPerEpoch: trainData.count / run.batchSize)
         let optimizer: any Optimizer<Scalar> = run.makeOptimizer(rate)
         let trainer: StackTrainer<Scalar>
@@ -335,7 +361,7 @@ extension Train {
                                            seed: resumed.stored.seed, frozenLayers: Set(resumed.stored.frozenLayers), threads: run.threads)
                 try trainer.loadTrainingState(from: resumed.files.state)
             } else {
-                let stack: LayerStack<Scalar> = Self.newStack(
+                let stack: LayerStack<Scalar> = architectureStack ?? Self.newStack(
                     widths: newWidths, nonlinearity: activationFlag?.nonlinearity ?? .relu, he: initialization == .he, seed: run.seed)
                 trainer = try StackTrainer(stack: stack, optimizer: optimizer, batchSize: run.batchSize, epochs: run.epochs,
                                            seed: run.seed, threads: run.threads)
@@ -416,24 +442,29 @@ extension Train {
     static func newStack<Scalar: BLASScalar>(widths: [Int], nonlinearity: Nonlinearity, he: Bool, seed: UInt64) -> LayerStack<Scalar> {
         var generator = SeededGenerator(seed: seed)
         var stack = LayerStack<Scalar>.multilayerPerceptron(widths: widths, activation: nonlinearity, bias: true, using: &generator)
-        if he {
-            // He (Kaiming) normal: weights N(0, 2/fan-in), biases 0, drawn layer by layer from the seed.
-            stack.updateParameters { _, index, parameter in
-                if index == 0 {
-                    let scale = Scalar((2 / Double(parameter.shape[1])).squareRoot())
-                    let draw = Tensor<Scalar>.randomNormal(parameter.shape, using: &generator)
-                    parameter.withUnsafeMutableBufferPointer { w in draw.withUnsafeBufferPointer { d in for i in 0 ..< w.count { w[i] = d[i] * scale } } }
-                } else {
-                    parameter.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-                }
+        if he { heInitialise(&stack, using: &generator) }
+        return stack
+    }
+
+    /// He (Kaiming) normal: weights N(0, 2/fan-in), biases 0, drawn layer by layer from the
+    /// generator; fan-in = in (dense [out, in]) or in·taps (convolution [out, in, k…]).
+    static func heInitialise<Scalar: BLASScalar>(_ stack: inout LayerStack<Scalar>, using generator: inout SeededGenerator) {
+        stack.updateParameters { _, index, parameter in
+            if index == 0 {
+                let scale = Scalar((2 / Double(parameter.count / parameter.shape[0])).squareRoot())
+                let draw = Tensor<Scalar>.randomNormal(parameter.shape, using: &generator)
+                parameter.withUnsafeMutableBufferPointer { w in draw.withUnsafeBufferPointer { d in for i in 0 ..< w.count { w[i] = d[i] * scale } } }
+            } else {
+                parameter.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
             }
         }
-        return stack
     }
 
     /// What `metrics.json` holds for a layer-stack run.
     struct StackMetrics: Codable {
         var architecture: [Int]
+        /// The --architecture string, for a stack built from one.
+        var layers: String?
         var activation: String
         var initialization: String
         var optimizer: String
@@ -453,7 +484,7 @@ extension Train {
         // The function by the name --activation takes ("leaky-relu:0.1" keeps its slope).
         let activation = trainer.stack.layers.lazy.compactMap { ($0 as? ActivationLayer<Scalar>)?.function.description }.first ?? "none"
         let metrics = StackMetrics(
-            architecture: architecture, activation: activation, initialization: initialization,
+            architecture: architecture, layers: trainer.runSettings["layers"], activation: activation, initialization: initialization,
             optimizer: trainer.optimizer.name, optimizerSettings: trainer.optimizer.settings, configuration: configuration,
             precision: precision, epochs: trainer.history)
         let encoder = JSONEncoder()

@@ -41,6 +41,8 @@ struct Train: ParsableCommand {
     @Option(help: "MNIST-format folder (train-images-idx3-ubyte.gz, …).") var data = ImageDataset.fashionMNISTFolder
     @Option(help: "Train a multilayer perceptron with these hidden widths instead (e.g. 1000,300: 784 → 1000 → 300 → 10, a layer stack; --init he or PyTorch's default).")
     var widths: String?
+    @Option(help: "Train this layer stack instead, one token per module (e.g. conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10 on [1, 28, 28] images; docs/layers.md has the syntax).")
+    var architecture: String?
     @Option(help: "Number of layers L (default: \(modelDefaults.layers)).") var layers: Int?
     @Option(name: .customLong("activation"), help: ArgumentHelp("hard-tanh, relu or tanh (default: \(modelDefaults.activation.rawValue)); with --widths also leaky-relu:SLOPE (default relu).", valueName: "activation"))
     var activationFlag: ActivationFlag?
@@ -56,8 +58,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Also write every figure as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 
     func validate() throws {
-        if widths != nil { try validateStackFlags() }
-        if widths == nil && resume == nil && settings.optimizer == .adamw { throw ValidationError("--optimizer adamw needs --widths (the identity classifier trains with sgd or adam)") }
+        if widths != nil || architecture != nil { try validateStackFlags() }
+        if widths == nil && architecture == nil && resume == nil && settings.optimizer == .adamw { throw ValidationError("--optimizer adamw needs --widths or --architecture (the identity classifier trains with sgd or adam)") }
         if let layers { try requireRange(layers, 1 ... 1000, "--layers") }
         if let sigma {
             try requirePositive(sigma, "--sigma")

@@ -39,7 +39,7 @@ import TensorAlgebra
             (["--widths", "10,x"], "--widths must be hidden layer widths separated by commas, each from 1 to 100000 (e.g. 1000,300), got '10,x'"),
             (["--widths", "10", "--layers", "3"], "--layers does not apply with --widths (the depth is the number of widths + 1)"),
             (["--widths", "10", "--init", "identity"], "--init identity does not apply with --widths: use he, or leave --init out for PyTorch's default (uniform ±1/√fan-in)"),
-            (["--optimizer", "adamw"], "--optimizer adamw needs --widths (the identity classifier trains with sgd or adam)"),
+            (["--optimizer", "adamw"], "--optimizer adamw needs --widths or --architecture (the identity classifier trains with sgd or adam)"),
         ] {
             let (status, _, error) = try runTrain(["--data", data.path, "--output", output.path] + flags)
             #expect(status == 2, "\(flags): \(error)")

@@ -73,6 +73,52 @@ public protocol Layer<Scalar>: Sendable {
     /// `cotangent`.
     func parameterGradients(
         input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into gradients: inout [Tensor<Scalar>])
+
+    // MARK: Scratch
+    //
+    // A convolution unfolds each sample's receptive fields into a column buffer before its
+    // GEMM (im2col); allocating that buffer per call would break the workspace's rule of no
+    // allocation per step, and it is not part of the pattern (it is not needed afterwards, and
+    // a layer with a pattern is not affine). So a layer may ask for one scratch tensor: the
+    // workspace allocates `scratchShape(forInput:)` once per layer and hands it to the
+    // `scratch:` forms below, which ``LayerStack`` calls. Its contents are garbage between
+    // calls, and one buffer serves forward, J·v, Jᵀ·u and parameter gradients (they run one
+    // after another). Additive: every requirement below has a default, a layer without
+    // scratch (dense, activations, pools) implements none of them, and a layer with scratch
+    // keeps its scratch-free forms as allocating conveniences.
+
+    /// The shape of the layer's scratch buffer for a per-sample input shape, independent of
+    /// the batch size; nil (the default) when it needs none.
+    func scratchShape(forInput shape: [Int]) -> [Int]?
+    /// ``forward(_:into:pattern:)`` with the workspace's scratch buffer.
+    func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>, scratch: inout Tensor<Scalar>)
+    /// ``jvp(_:pattern:into:)`` with the workspace's scratch buffer.
+    func jvp(_ tangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into output: inout Tensor<Scalar>)
+    /// ``vjp(_:pattern:into:)`` with the workspace's scratch buffer.
+    func vjp(_ cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into inputCotangent: inout Tensor<Scalar>)
+    /// ``parameterGradients(input:cotangent:pattern:into:)`` with the workspace's scratch buffer.
+    func parameterGradients(
+        input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>,
+        into gradients: inout [Tensor<Scalar>])
+}
+
+extension Layer {
+    public func scratchShape(forInput shape: [Int]) -> [Int]? { nil }
+    public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>, scratch: inout Tensor<Scalar>) {
+        forward(input, into: &output, pattern: &pattern)
+    }
+    public func jvp(_ tangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into output: inout Tensor<Scalar>) {
+        jvp(tangent, pattern: pattern, into: &output)
+    }
+    public func vjp(_ cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into inputCotangent: inout Tensor<Scalar>) {
+        vjp(cotangent, pattern: pattern, into: &inputCotangent)
+    }
+    public func parameterGradients(
+        input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>,
+        into gradients: inout [Tensor<Scalar>]
+    ) {
+        parameterGradients(input: input, cotangent: cotangent, pattern: pattern, into: &gradients)
+    }
 }
 
 extension Layer {

@@ -89,6 +89,7 @@ public struct LayerDescription: Hashable, Sendable, Codable, CustomStringConvert
         if kind == "dense", let inputs = integer("inputs"), let outputs = integer("outputs") {
             return "dense \(inputs) → \(outputs)\(flag("bias") == false ? " without bias" : "")"
         }
+        if let summary = windowSummary { return summary }
         let details = attributes.keys.sorted().map { "\($0) \(attributes[$0]!.text)" }
         return ([kind] + details).joined(separator: " ")
     }

@@ -139,7 +139,7 @@ public struct LayerStack<Scalar: BLASScalar>: Sendable {
                 "LayerStack.forward: input has shape \(input.shape), the workspace takes \([workspace.batchSize] + inputShape)")
         workspace.activations[0] = input
         for l in layers.indices {
-            layers[l].forward(workspace.activations[l], into: &workspace.activations[l + 1], pattern: &workspace.patterns[l])
+            layers[l].forward(workspace.activations[l], into: &workspace.activations[l + 1], pattern: &workspace.patterns[l], scratch: &workspace.scratch[l])
         }
         workspace.forwarded = true
     }
@@ -153,7 +153,7 @@ public struct LayerStack<Scalar: BLASScalar>: Sendable {
         require(workspace.activations[0].shape == [workspace.batchSize] + inputShape,
                 "LayerStack.forwardInputBuffer: the input buffer has shape \(workspace.activations[0].shape), expected \([workspace.batchSize] + inputShape)")
         for l in layers.indices {
-            layers[l].forward(workspace.activations[l], into: &workspace.activations[l + 1], pattern: &workspace.patterns[l])
+            layers[l].forward(workspace.activations[l], into: &workspace.activations[l + 1], pattern: &workspace.patterns[l], scratch: &workspace.scratch[l])
         }
         workspace.forwarded = true
     }
@@ -199,10 +199,10 @@ public struct LayerStack<Scalar: BLASScalar>: Sendable {
             if parameterGradients && !frozenLayers.contains(l) {
                 layers[l].parameterGradients(
                     input: workspace.activations[l], cotangent: workspace.cotangents[l + 1], pattern: workspace.patterns[l],
-                    into: &workspace.parameterGradients[l])
+                    scratch: &workspace.scratch[l], into: &workspace.parameterGradients[l])
             }
             if inputGradient || (!parameterGradients && l > 0) || l > lowestTrained {
-                layers[l].vjp(workspace.cotangents[l + 1], pattern: workspace.patterns[l], into: &workspace.cotangents[l])
+                layers[l].vjp(workspace.cotangents[l + 1], pattern: workspace.patterns[l], scratch: &workspace.scratch[l], into: &workspace.cotangents[l])
             }
         }
     }
@@ -223,7 +223,7 @@ public struct LayerStack<Scalar: BLASScalar>: Sendable {
         workspace.allocateTangents()
         workspace.tangents[0] = tangent
         for l in layers.indices {
-            layers[l].jvp(workspace.tangents[l], pattern: workspace.patterns[l], into: &workspace.tangents[l + 1])
+            layers[l].jvp(workspace.tangents[l], pattern: workspace.patterns[l], scratch: &workspace.scratch[l], into: &workspace.tangents[l + 1])
         }
     }
 
@@ -300,6 +300,9 @@ public final class LayerStackWorkspace<Scalar: BLASScalar> {
     /// `parameterGradients[l][i]` is the gradient of layer l's parameter i (names as
     /// ``LayerStack/parameterNames``), made by the first backward pass that asks for them.
     public internal(set) var parameterGradients: [[Tensor<Scalar>]] = []
+    /// Layer l's scratch buffer (``Layer/scratchShape(forInput:)``, a convolution's im2col
+    /// columns), or an empty tensor when it needs none.
+    public internal(set) var scratch: [Tensor<Scalar>]
     var forwarded = false
 
     init(stack: LayerStack<Scalar>, batchSize: Int, tangentCount: Int) {
@@ -313,6 +316,7 @@ public final class LayerStackWorkspace<Scalar: BLASScalar> {
         parameterShapes = stack.layers.map { $0.parameters.map(\.shape) }
         activations = shapes.map { Tensor.zeros([batchSize] + $0) }
         patterns = patternShapes.map { $0.map { Tensor.zeros([batchSize] + $0) } ?? Tensor.zeros([0]) }
+        scratch = stack.layers.indices.map { stack.layers[$0].scratchShape(forInput: stack.shapes[$0]).map { Tensor.zeros($0) } ?? Tensor.zeros([0]) }
     }
 
     /// The last forward pass's output, `[batchSize] + outputShape`.
@@ -330,7 +334,7 @@ public final class LayerStackWorkspace<Scalar: BLASScalar> {
 
     /// Bytes of tensor storage the workspace holds.
     public var allocatedBytes: Int {
-        let tensors = activations.dropFirst() + patterns + tangents.dropFirst() + cotangents.dropLast() + parameterGradients.joined()
+        let tensors = activations.dropFirst() + patterns + scratch + tangents.dropFirst() + cotangents.dropLast() + parameterGradients.joined()
         return tensors.reduce(0) { $0 + $1.count } * MemoryLayout<Scalar>.stride
     }
 

@@ -101,6 +101,8 @@ extension LayerStack {
             return Dense<Scalar>(weight: .zeros([outputs, inputs]), bias: bias ? .zeros([outputs]) : nil)
         case "flatten":
             return Flatten<Scalar>()
+        case "conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d", "global-avgpool":
+            return try windowLayer(description, index: index, path: path)
         case "leaky-relu":
             let slope = description.attributes["slope"] == nil ? 0.01 : description.number("slope")
             guard let slope, slope.isFinite else { throw invalid("slope must be a finite number") }

@@ -1,0 +1,78 @@
+"""Peer of `train --architecture conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10`:
+the same nn.Sequential CNN (PyTorch's default initialisation) on Fashion-MNIST [1, 28, 28] images
+with SGD (momentum 0.9, lr 0.05), batch 128, CrossEntropyLoss, float32, in PyTorch (CPU).
+
+The data order is Isometry's: epoch e visits the training images in the permutation its
+SeededGenerator (xoshiro256** seeded by splitmix64 with seed + e) draws by Fisher-Yates, in full
+batches, so both sides see the same batches in the same order. Pixels are byte / 255 in float32,
+as Isometry gathers them. Prints samples/s of the training steps and the test accuracy after
+every epoch.
+"""
+import argparse, gzip, time, numpy as np, torch
+
+M = (1 << 64) - 1
+
+def seeded_permutation(count, seed):
+    s = seed
+    def splitmix():
+        nonlocal s
+        s = (s + 0x9E3779B97F4A7C15) & M
+        z = s
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
+        return z ^ (z >> 31)
+    st = [splitmix() for _ in range(4)]
+    rotl = lambda x, k: ((x << k) | (x >> (64 - k))) & M
+    idx = list(range(count))
+    for i in range(count - 1, 0, -1):
+        result = (rotl((st[1] * 5) & M, 7) * 9) & M
+        t = (st[1] << 17) & M
+        st[2] ^= st[0]; st[3] ^= st[1]; st[1] ^= st[2]; st[0] ^= st[3]; st[2] ^= t; st[3] = rotl(st[3], 45)
+        j = result % (i + 1)
+        idx[i], idx[j] = idx[j], idx[i]
+    return idx
+
+def idx_file(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+p = argparse.ArgumentParser()
+p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+p.add_argument("--batch", type=int, default=128)
+p.add_argument("--lr", type=float, default=0.05)
+p.add_argument("--momentum", type=float, default=0.9)
+p.add_argument("--epochs", type=int, default=1)
+p.add_argument("--seed", type=int, default=0)
+p.add_argument("--limit", type=int, default=60000)
+p.add_argument("--threads", type=int, default=0)
+a = p.parse_args()
+if a.threads: torch.set_num_threads(a.threads)
+torch.manual_seed(a.seed)
+xtr = torch.from_numpy(idx_file(f"{a.data}/train-images-idx3-ubyte.gz").reshape(-1, 1, 28, 28)[: a.limit].astype(np.float32) / np.float32(255))
+ytr = torch.from_numpy(idx_file(f"{a.data}/train-labels-idx1-ubyte.gz")[: a.limit].astype(np.int64))
+xte = torch.from_numpy(idx_file(f"{a.data}/t10k-images-idx3-ubyte.gz").reshape(-1, 1, 28, 28).astype(np.float32) / np.float32(255))
+yte = torch.from_numpy(idx_file(f"{a.data}/t10k-labels-idx1-ubyte.gz").astype(np.int64))
+nn = torch.nn
+model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
+opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
+lossf = torch.nn.CrossEntropyLoss()
+n = len(xtr)
+steps = n // a.batch
+train_seconds = 0.0
+for ep in range(a.epochs):
+    order = torch.tensor(seeded_permutation(n, a.seed + ep))  # drawn outside the timed loop, as Isometry's
+    t = time.perf_counter()
+    for k in range(steps):
+        b = order[k * a.batch: (k + 1) * a.batch]
+        loss = lossf(model(xtr[b]), ytr[b])
+        opt.zero_grad(); loss.backward(); opt.step()
+    train_seconds += time.perf_counter() - t
+    with torch.no_grad():
+        acc = (model(xte).argmax(1) == yte).float().mean().item()
+    print(f"epoch {ep + 1}: accuracy on the test set {acc:.4f}")  # not "test accuracy": bench-train reads the final line's
+print(f"torch {torch.__version__} threads={torch.get_num_threads()} model=conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10 batch={a.batch}")
+print(f"train samples/s {a.epochs * steps * a.batch / train_seconds:.0f}  test accuracy {acc:.4f}  last loss {loss.item():.4f}")
