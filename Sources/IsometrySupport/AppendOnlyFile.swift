@@ -14,12 +14,12 @@ import Musl
 /// treat only newline-terminated records as finished; `truncate(to:)` drops a torn tail before
 /// appending resumes. The file itself is created elsewhere, durably, by ``AtomicFile`` (so its
 /// header is never torn); this type never creates files.
-package final class AppendOnlyFile {
-    package let url: URL
+public final class AppendOnlyFile {
+    public let url: URL
     private var descriptor: Int32
 
     /// Opens the existing regular file at `url` for appending.
-    package init(url: URL) throws(FileWriteError) {
+    public init(url: URL) throws(FileWriteError) {
         self.url = url
         let fd = open(url.path, O_WRONLY | O_APPEND | O_CLOEXEC)
         guard fd >= 0 else { throw FileWriteError(path: url.path, operation: "open for appending", reason: String(cString: strerror(errno))) }
@@ -34,14 +34,14 @@ package final class AppendOnlyFile {
     deinit { close(descriptor) }
 
     /// The file's current size in bytes.
-    package func size() throws(FileWriteError) -> Int {
+    public func size() throws(FileWriteError) -> Int {
         var info = stat()
         guard fstat(descriptor, &info) == 0 else { throw fail("stat", errno) }
         return Int(info.st_size)
     }
 
     /// Writes `bytes` at the end of the file and fsyncs it.
-    package func append(_ bytes: [UInt8]) throws(FileWriteError) {
+    public func append(_ bytes: [UInt8]) throws(FileWriteError) {
         var failure: FileWriteError?
         bytes.withUnsafeBytes { raw in
             var done = 0
@@ -60,7 +60,7 @@ package final class AppendOnlyFile {
     }
 
     /// Cuts the file to its first `length` bytes (a torn last record) and fsyncs it.
-    package func truncate(to length: Int) throws(FileWriteError) {
+    public func truncate(to length: Int) throws(FileWriteError) {
         guard ftruncate(descriptor, off_t(length)) == 0 else { throw fail("truncate to \(length) bytes", errno) }
         guard fsync(descriptor) == 0 else { throw fail("fsync", errno) }
     }

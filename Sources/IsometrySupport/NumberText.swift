@@ -4,7 +4,7 @@ import Foundation
 
 /// `text` without a minus sign on a number that prints as zero: "-0.00" → "0.00",
 /// "-0" → "0", "[-0.00, 1.20] %" → "[0.00, 1.20] %". Other text is unchanged.
-package func signedZeroFree(_ text: String) -> String {
+public func signedZeroFree(_ text: String) -> String {
     var result = ""
     var index = text.startIndex
     while index < text.endIndex {
@@ -34,14 +34,14 @@ package func signedZeroFree(_ text: String) -> String {
 
 /// `x` with `digits` decimals ("%.*f"), never "-0.00": values that round to zero print
 /// without a sign. NaN and infinities print as "nan", "inf", "-inf".
-package func fixedDecimal(_ x: Double, digits: Int = 2) -> String {
+public func fixedDecimal(_ x: Double, digits: Int = 2) -> String {
     guard x.isFinite else { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
     return signedZeroFree(String(format: "%.\(max(0, digits))f", x))
 }
 
 /// A term of a sum after its first: "+ 3.77" or "− 3.77" (a true minus sign), never
 /// "+ -3.77"; zero prints as "+ 0.00".
-package func signedTerm(_ x: Double, digits: Int = 2) -> String {
+public func signedTerm(_ x: Double, digits: Int = 2) -> String {
     let magnitude = fixedDecimal(abs(x), digits: digits)
     let isNegative = x < 0 && magnitude.contains(where: { $0 != "0" && $0 != "." })
     return (isNegative ? "− " : "+ ") + magnitude
@@ -49,15 +49,15 @@ package func signedTerm(_ x: Double, digits: Int = 2) -> String {
 
 /// A parameter as names and captions print it: whole numbers below 10⁶ without decimals
 /// ("10", "1000000" is "1e+06"), anything else with four significant digits ("0.5", "1.414").
-package func compactNumber(_ x: Double) -> String {
+public func compactNumber(_ x: Double) -> String {
     x == x.rounded() && abs(x) < 1e6 ? String(Int(x)) : String(format: "%.4g", x)
 }
 
 /// A fraction in per cent with two decimals: "15.40 %", never "-0.00 %".
-package func percent(_ x: Double) -> String { fixedDecimal(100 * x) + " %" }
+public func percent(_ x: Double) -> String { fixedDecimal(100 * x) + " %" }
 
 /// Five significant digits between 1e-3 and 1e5, otherwise scientific; no "-0".
-package func short(_ x: Double) -> String {
+public func short(_ x: Double) -> String {
     if x == 0 { return "0" }
     if abs(x) >= 1e-3 && abs(x) < 1e5 { return signedZeroFree(String(format: "%.5g", x)) }
     return String(format: "%.4e", x)
@@ -66,7 +66,7 @@ package func short(_ x: Double) -> String {
 
 /// A number with `decimals` fixed decimals, a real minus sign (U+2212) and no "−0.00": values
 /// that round to zero print as 0.
-package func formatFixed(_ value: Double, decimals: Int) -> String {
+public func formatFixed(_ value: Double, decimals: Int) -> String {
     guard value.isFinite else { return value.isNaN ? "NaN" : (value > 0 ? "∞" : "−∞") }
     let text = String(format: "%.\(decimals)f", value)
     let zero = String(format: "%.\(decimals)f", 0.0)
@@ -75,14 +75,14 @@ package func formatFixed(_ value: Double, decimals: Int) -> String {
 }
 
 /// A number in scientific notation, e.g. 3.6e−6 (three significant digits by default).
-package func formatScientific(_ value: Double, digits: Int = 2) -> String {
+public func formatScientific(_ value: Double, digits: Int = 2) -> String {
     String(format: "%.\(digits - 1)e", value).replacingOccurrences(of: "e-0", with: "e−").replacingOccurrences(of: "e+0", with: "e")
         .replacingOccurrences(of: "e-", with: "e−").replacingOccurrences(of: "e+", with: "e").replacingOccurrences(of: "-", with: "−")
 }
 
 /// A scale limit with three significant digits (0.0825, 1.23, 12.3), never in e-notation for
 /// the magnitudes maps have.
-package func formatLimit(_ value: Double) -> String {
+public func formatLimit(_ value: Double) -> String {
     guard value > 0, value.isFinite else { return "0" }
     if value < 1e-3 || value >= 1e5 { return formatScientific(value, digits: 3) }
     let decimals = max(0, 2 - Int(floor(log10(value))))

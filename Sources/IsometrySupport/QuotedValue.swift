@@ -9,7 +9,7 @@
 /// reader sees) become `\u{XXXX}`, and a value longer than `limit` characters is cut there,
 /// followed by `… (N bytes)` with N its full UTF-8 length. Everything else, backslashes and
 /// non-ASCII letters included, is kept as it is, so ordinary values read unchanged.
-package func quotedValue(_ value: some StringProtocol, limit: Int = 200) -> String {
+public func quotedValue(_ value: some StringProtocol, limit: Int = 200) -> String {
     var result = ""
     var kept = 0
     for scalar in value.unicodeScalars {
