@@ -44,6 +44,7 @@ fi
 while read -r name; do
     [ -n "$name" ] || continue
     echo "running $name"
-    (cd "$work" && swift run --package-path "$work" --skip-build "$name" > /dev/null)
+    # From the repository root: examples may read its fixtures by relative path (Tests/Fixtures).
+    (cd "$root" && swift run --package-path "$work" --skip-build "$name" > /dev/null)
 done < "$work/runnable.txt"
 echo "all examples compile; the runnable ones exit 0"
