@@ -378,7 +378,9 @@ extension Train {
         }
         let initName = ["he": "He", "pytorch": "PyTorch"][run.initialization] ?? run.initialization
         let precisionName = Scalar.self == Float.self ? "float" : "double"
-        print("training an MLP \(widthsAll.map(String.init).joined(separator: " → ")) (\(function.map(\.description) ?? "no activation"), \(initName) init, \(trained.parameterCount) parameters), "
+        // A stack from --architecture is named by its string and input shape; an MLP by its widths.
+        let subject = run.layers.map { "a stack \($0) on \(trained.inputShape)" } ?? "an MLP \(widthsAll.map(String.init).joined(separator: " → "))"
+        print("training \(subject) (\(function.map(\.description) ?? "no activation"), \(initName) init, \(trained.parameterCount) parameters), "
             + "\(trainData.count) images, batch \(run.batchSize), \(optimizer.name) lr \(rate), \(run.epochs) epochs, \(precisionName), "
             + "OpenBLAS \(OpenBLAS.coreName) × \(run.threads ?? OpenBLAS.threads)")
         let bar = ProgressBar(label: "epoch")
