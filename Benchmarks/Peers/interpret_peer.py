@@ -13,7 +13,8 @@ Isometry checkpoint, with PyTorch.
 
 Prints one JSON line: {"jacrev_seconds", "ig_seconds", "ig_completeness", "images"}.
 """
-import argparse, gzip, json, time
+import argparse, json, time
+from isometry_data import idx_file
 import numpy as np
 import torch
 from safetensors.numpy import load_file
@@ -43,9 +44,7 @@ def logits(x):
         x = torch.clamp(h, -1, 1) if i < len(layers) - 1 else h
     return x[..., -C:]
 
-with gzip.open(f"{a.data}/t10k-images-idx3-ubyte.gz", "rb") as f:
-    raw = f.read()
-images = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 784)[: a.images].astype(np.float32) / 255
+images = idx_file(f"{a.data}/t10k-images-idx3-ubyte.gz").reshape(-1, 784)[: a.images].astype(np.float32) / 255
 x = torch.from_numpy(np.concatenate([images, np.zeros((len(images), N - 784), np.float32)], 1))
 
 from torch.func import jacrev, vmap

@@ -194,7 +194,7 @@ import TestSupport
         #expect(custom.stack.parameters.map(\.value) == builtIn.stack.parameters.map(\.value))
     }
 
-    /// The permutation Benchmarks/Peers/torch_mlp_train.py re-implements in Python (so PyTorch
+    /// The permutation Benchmarks/Peers/isometry_data.py re-implements in Python (so PyTorch
     /// sees Isometry's batches in Isometry's order): its output for seed 0.
     @Test func shuffleMatchesThePeerScript() {
         var generator = SeededGenerator(seed: 0)
