@@ -1,3 +1,4 @@
+import Foundation
 import Networks
 import TensorAlgebra
 
@@ -116,5 +117,23 @@ extension IdentityClassifier {
         for (l, distance) in distanceFromIdentity().enumerated() where !distance.isFinite {
             throw .distanceNotFinite(layer: l + 1, sigma: sigma)
         }
+    }
+}
+
+/// A report's JSON text, sorted keys, pretty-printed: the one encoder of both reports
+/// (``InterpretationReport`` and ``StackInterpretationReport``). A NaN or infinite number (JSON
+/// has none) is refused, naming its place in the report.
+func reportJSON(_ report: some Encodable) throws(InterpretationError) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    do { return String(decoding: try encoder.encode(report), as: UTF8.self) } catch {
+        guard case EncodingError.invalidValue(let value, let context) = error else {
+            throw .notRepresentable(field: "the report", value: "\(error)")
+        }
+        let field = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        // A NaN prints as "-nan" when its sign bit is set; the sign of a NaN means nothing.
+        let number = (value as? Double) ?? (value as? Float).map(Double.init)
+        let text = number.map { $0.isNaN ? "nan" : "\($0)" } ?? "\(value)"
+        throw .notRepresentable(field: field.hasPrefix(".") ? String(field.dropFirst()) : field, value: text)
     }
 }

@@ -185,16 +185,6 @@ public struct StackInterpretationReport: Sendable, Encodable {
     /// `report.json`'s text (sorted keys, pretty-printed); a NaN or infinite number is refused,
     /// naming its place.
     public func json() throws(InterpretationError) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        do { return String(decoding: try encoder.encode(self), as: UTF8.self) } catch {
-            guard case EncodingError.invalidValue(let value, let context) = error else {
-                throw .notRepresentable(field: "the report", value: "\(error)")
-            }
-            let field = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            let number = (value as? Double) ?? (value as? Float).map(Double.init)
-            let text = number.map { $0.isNaN ? "nan" : "\($0)" } ?? "\(value)"
-            throw .notRepresentable(field: field.hasPrefix(".") ? String(field.dropFirst()) : field, value: text)
-        }
+        try reportJSON(self)
     }
 }
