@@ -134,6 +134,33 @@ public func confusionMatrixFigure(_ matrix: [[Int]], classNames names: [String],
 
 /// One map of a grid: signed values on a diverging scale ±`limit` (white at zero), or grey
 /// levels in [0, 1]; `caption` is HTML under the map (its scale, when it has its own).
+/// The largest |value| of a list of maps (1e-12 at least, so that a blank map still has a scale).
+func largestMagnitude(_ maps: [[Double]]) -> Double { max(maps.lazy.flatMap { $0 }.map(abs).max() ?? 0, 1e-12) }
+
+/// One row per layer of class templates (`values[layer][class]`), the layer's templates on one
+/// symmetric scale printed beside the row: both interpretation pages draw them so.
+func classTemplateRows(_ values: [[[Double]]], names: [String]) -> [MapRow] {
+    values.indices.map { l in
+        let limit = largestMagnitude(values[l])
+        return MapRow(label: "layer \(l + 1)<br>±" + limitNumber(limit, slices: ["templates.npy:\(l)"]),
+                      panels: values[l].indices.map { MapPanel(values: values[l][$0], limit: limit, title: "layer \(l + 1), \(names[$0])") })
+    }
+}
+
+/// The four maps of an image's exact linearisation row, as both pages draw them: the image, the
+/// true and predicted classes' shares on one scale, Insens on its own. `sample` is its place in
+/// linearisation.npy and insens.npy.
+func linearisationPanels(sample i: Int, index: Int, input: [Double], trueClass: Int, trueMap: [Double],
+                         predictedClass: Int, predictedMap: [Double], insens: [Double]) -> [MapPanel] {
+    let shared = largestMagnitude([trueMap, predictedMap])
+    let insensLimit = largestMagnitude([insens])
+    let sharedSlices = ["linearisation.npy:\(i),\(trueClass)", "linearisation.npy:\(i),\(predictedClass)"]
+    return [MapPanel(values: input, grey: true, title: "test image \(index)"),
+            MapPanel(values: trueMap, limit: shared, title: "true class share", caption: "±" + limitNumber(shared, slices: sharedSlices)),
+            MapPanel(values: predictedMap, limit: shared, title: "predicted class share", caption: "±" + limitNumber(shared, slices: sharedSlices) + " (same)"),
+            MapPanel(values: insens, limit: insensLimit, title: "Insens", caption: "Ω ±" + limitNumber(insensLimit, slices: ["insens.npy:\(i)"]))]
+}
+
 struct MapPanel {
     var values: [Double]
     var limit: Double?

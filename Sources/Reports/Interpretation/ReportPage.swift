@@ -3,8 +3,6 @@ import Foundation
 import Interpretation
 
 extension InterpretationReport {
-    /// The largest |value| of a list of maps (1e-12 at least, so that a blank map still has a scale).
-    private func largest(_ maps: [[Double]]) -> Double { max(maps.lazy.flatMap { $0 }.map(abs).max() ?? 0, 1e-12) }
 
     /// One figure of the page: its number, a file name for the standalone SVG, the drawing (nil
     /// for HTML-only content), the HTML and the caption.
@@ -48,7 +46,7 @@ extension InterpretationReport {
             caption: "Rows: true class; columns: predicted class (indices as in the row labels). Each cell shows its count of the \(testImages); its colour is its share of the row (the true class's images, 0–100 %, colour bar on the right), so that the confusions stand out however large the diagonal.")
 
         // 5: contribution maps, one scale for the whole grid (compared across layers and images).
-        let cumulative = largest(analyses.flatMap(\.cumulativeChanges))
+        let cumulative = largestMagnitude(analyses.flatMap(\.cumulativeChanges))
         let contributionGrid = MapGrid(width: w, height: h, columns: ["input"] + (1 ... layers).map { "layer \($0)" }, rows: analyses.map { a in
             MapRow(label: "#\(a.index)<br>\(escapeHTML(names[a.label]))",
                    panels: [MapPanel(values: a.input, grey: true, title: "test image \(a.index)")]
@@ -63,7 +61,7 @@ extension InterpretationReport {
         // 6: class increments of the predicted class, each map on its own scale (compared within itself).
         let incrementGrid = MapGrid(width: w, height: h, columns: (1 ... layers).map { "layer \($0)" }, rows: analyses.enumerated().map { i, a in
             MapRow(label: "#\(a.index)<br>→ \(escapeHTML(names[a.prediction]))", panels: (0 ..< layers).map { l in
-                let limit = largest([a.increments[l][a.prediction]])
+                let limit = largestMagnitude([a.increments[l][a.prediction]])
                 return MapPanel(values: a.increments[l][a.prediction], limit: limit, title: "image \(a.index), layer \(l + 1)",
                                 caption: "±" + limitNumber(limit, slices: ["class_increments.npy:\(i),\(l),\(a.prediction)"]))
             })
@@ -73,11 +71,7 @@ extension InterpretationReport {
             caption: "W<sup>ℓ</sup>[D+c, j]·x<sup>ℓ−1</sup>[j]: the exact per-pixel split of what layer ℓ's feature dimensions add to the score of the predicted class c, for \(s) test images. Each map has its own symmetric colour scale (±m under it), to show which pixels a layer uses; compare sizes across layers by the printed m. The sums match the increments to \(jsonScientific(incrementError, path: "samples.*.incrementError")) (relative).")
 
         // 7: class templates, one scale per layer (classes compared within a layer).
-        let templateGrid = MapGrid(width: w, height: h, columns: names, rows: (0 ..< layers).map { l in
-            let limit = largest(templates.values[l])
-            return MapRow(label: "layer \(l + 1)<br>±" + limitNumber(limit, slices: ["templates.npy:\(l)"]),
-                          panels: (0 ..< classes).map { MapPanel(values: templates.values[l][$0], limit: limit, title: "layer \(l + 1), \(names[$0])") })
-        })
+        let templateGrid = MapGrid(width: w, height: h, columns: names, rows: classTemplateRows(templates.values, names: names))
         add("fig7-class-templates", svg: templateGrid.svg(title: "Class templates", legend: (nil, "m: one scale per layer, printed beside it")),
             html: colorBarLegend(limit: nil, label: "template weight; <b>one scale ±m per layer</b> (row), printed beside it") + templateGrid.html(),
             caption: "W<sup>ℓ</sup>[D+c, 0..&lt;D]: the weights with which layer ℓ writes the pixels into class c's score, for every layer and class. The \(classes) templates of a layer share one symmetric scale, printed beside the row, so that classes compare within a layer; each layer has its own, because the last layer's weights are many times larger than the earlier layers' changes.")
@@ -86,17 +80,11 @@ extension InterpretationReport {
         var linearRows: [MapRow] = [], numberTables: [String] = []
         for (i, (a, l)) in zip(analyses, linearisation.samples).enumerated() {
             let trueMap = l.attributions[a.label], predictedMap = l.attributions[a.prediction]
-            let shared = largest([trueMap, predictedMap])
-            let insensLimit = largest([a.insens])
-            let sharedSlices = ["linearisation.npy:\(i),\(a.label)", "linearisation.npy:\(i),\(a.prediction)"]
             let verdict = a.label == a.prediction ? "correct" : "wrong"
             linearRows.append(MapRow(
                 label: "#\(a.index)<br>true: \(escapeHTML(names[a.label]))<br>predicted: \(escapeHTML(names[a.prediction])) (\(verdict))",
-                panels: [MapPanel(values: a.input, grey: true, title: "test image \(a.index)"),
-                         MapPanel(values: trueMap, limit: shared, title: "true class share", caption: "±" + limitNumber(shared, slices: sharedSlices)),
-                         MapPanel(values: predictedMap, limit: shared, title: "predicted class share", caption: "±" + limitNumber(shared, slices: sharedSlices) + " (same)"),
-                         MapPanel(values: a.insens, limit: insensLimit, title: "Insens",
-                                  caption: "Ω ±" + limitNumber(insensLimit, slices: ["insens.npy:\(i)"]))]))
+                panels: linearisationPanels(sample: i, index: a.index, input: a.input, trueClass: a.label, trueMap: trueMap,
+                                            predictedClass: a.prediction, predictedMap: predictedMap, insens: a.insens)))
             var table = "<div class=\"scroll\"><table class=\"numbers\"><tr><th>class</th><th>logit</th><th>= Σ pixels</th><th>+ bias</th></tr>"
             for c in 0 ..< classes {
                 let marker = c == a.prediction ? " class=\"predicted\"" : ""

@@ -8,7 +8,6 @@ import Interpretation
 // and colour-scale limits data-maxabs slices of maps/, as on the identity classifier's page.
 
 extension StackInterpretationReport {
-    private func largest(_ maps: [[Double]]) -> Double { max(maps.lazy.flatMap { $0 }.map(abs).max() ?? 0, 1e-12) }
 
     func pageFigures() -> [InterpretationReport.PageFigure] {
         let names = classNames
@@ -31,7 +30,7 @@ extension StackInterpretationReport {
                 caption: "Test accuracy (%) when the class units of readout layer ℓ's output h<sup>ℓ</sup> (the dense layers \(readoutLayers) wide) are read as class scores, over \(testImages).")
         }
         if readout != nil {
-            let cumulative = largest(analyses.flatMap { $0.cumulativeChanges ?? [] })
+            let cumulative = largestMagnitude(analyses.flatMap { $0.cumulativeChanges ?? [] })
             let grid = MapGrid(width: w, height: h, columns: ["input"] + (1 ... max(readoutLayers, 1)).map { "layer \($0)" }, rows: analyses.map { a in
                 MapRow(label: "#\(a.index)<br>\(escapeHTML(names[a.label]))",
                        panels: [MapPanel(values: a.input, grey: true, title: "test image \(a.index)")]
@@ -42,11 +41,7 @@ extension StackInterpretationReport {
                 caption: "x<sup>ℓ</sup>[0..&lt;D] − x<sup>0</sup>[0..&lt;D] after each readout layer, for \(s) test images, on one symmetric scale ±\(limitNumber(cumulative, slices: ["cumulative_changes.npy:"])).")
         }
         if let templates {
-            let grid = MapGrid(width: w, height: h, columns: names, rows: (0 ..< templates.layers).map { l in
-                let limit = largest(templates.values[l])
-                return MapRow(label: "layer \(l + 1)<br>±" + limitNumber(limit, slices: ["templates.npy:\(l)"]),
-                              panels: (0 ..< classes).map { MapPanel(values: templates.values[l][$0], limit: limit, title: "layer \(l + 1), \(names[$0])") })
-            })
+            let grid = MapGrid(width: w, height: h, columns: names, rows: classTemplateRows(templates.values, names: names))
             add("fig\(figures.count + 1)-class-templates", svg: grid.svg(title: "Class templates", legend: (nil, "m: one scale per layer")),
                 html: colorBarLegend(limit: nil, label: "template weight; <b>one scale ±m per layer</b>") + grid.html(),
                 caption: "W<sup>ℓ</sup>[D+c, 0..&lt;D] of every readout layer and class; one symmetric scale per layer, printed beside it.")
@@ -55,15 +50,10 @@ extension StackInterpretationReport {
         var rows: [MapRow] = [], tables: [String] = []
         for (i, (a, l)) in zip(analyses, linearisation.samples).enumerated() {
             let trueMap = l.attributions[a.label], predictedMap = l.attributions[a.prediction]
-            let shared = largest([trueMap, predictedMap])
-            let insensLimit = largest([a.insens])
-            let sharedSlices = ["linearisation.npy:\(i),\(a.label)", "linearisation.npy:\(i),\(a.prediction)"]
             rows.append(MapRow(
                 label: "#\(a.index)<br>true: \(escapeHTML(names[a.label]))<br>predicted: \(escapeHTML(names[a.prediction]))",
-                panels: [MapPanel(values: a.input, grey: true, title: "test image \(a.index)"),
-                         MapPanel(values: trueMap, limit: shared, title: "true class share", caption: "±" + limitNumber(shared, slices: sharedSlices)),
-                         MapPanel(values: predictedMap, limit: shared, title: "predicted class share", caption: "±" + limitNumber(shared, slices: sharedSlices) + " (same)"),
-                         MapPanel(values: a.insens, limit: insensLimit, title: "Insens", caption: "Ω ±" + limitNumber(insensLimit, slices: ["insens.npy:\(i)"]))]))
+                panels: linearisationPanels(sample: i, index: a.index, input: a.input, trueClass: a.label, trueMap: trueMap,
+                                            predictedClass: a.prediction, predictedMap: predictedMap, insens: a.insens)))
             var table = "<div class=\"scroll\"><table class=\"numbers\"><tr><th>class</th><th>output</th><th>= Σ pixels</th><th>+ bias</th></tr>"
             for c in 0 ..< classes {
                 table += "<tr\(c == a.prediction ? " class=\"predicted\"" : "")><td>\(c == a.prediction ? "▶ " : "")\(escapeHTML(names[c]))</td>"
