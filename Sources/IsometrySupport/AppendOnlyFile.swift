@@ -42,20 +42,7 @@ public final class AppendOnlyFile {
 
     /// Writes `bytes` at the end of the file and fsyncs it.
     public func append(_ bytes: [UInt8]) throws(FileWriteError) {
-        var failure: FileWriteError?
-        bytes.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = systemWrite(descriptor, raw.baseAddress! + done, min(raw.count - done, 1 << 30))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = fail("append", errno)
-                    return
-                }
-                done += n
-            }
-        }
-        if let failure { throw failure }
+        if let code = bytes.withUnsafeBytes({ systemWriteAll(descriptor, $0) }) { throw fail("append", code) }
         guard fsync(descriptor) == 0 else { throw fail("fsync", errno) }
     }
 

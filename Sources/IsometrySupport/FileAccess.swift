@@ -334,16 +334,7 @@ public enum AtomicFile {
         var failure: FileWriteError?
         produce { raw in
             guard failure == nil, raw.count > 0 else { return }
-            var done = 0
-            while done < raw.count {
-                let n = systemWrite(fd, raw.baseAddress! + done, min(raw.count - done, 1 << 30))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = fail("write", errno)
-                    return
-                }
-                done += n
-            }
+            if let code = systemWriteAll(fd, raw) { failure = fail("write", code) }
         }
         if failure == nil, fsync(fd) != 0 { failure = fail("fsync", errno) }
         if close(fd) != 0, failure == nil { failure = fail("close", errno) }

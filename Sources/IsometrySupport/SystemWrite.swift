@@ -15,3 +15,19 @@ func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -
     Musl.write(descriptor, bytes, count)
     #endif
 }
+
+/// Writes all of `raw` to `descriptor`, in pieces of at most 1 GiB, retrying a write that a
+/// signal interrupted; the `errno` of the failure that stopped it, or nil when all were written.
+/// The one write loop of the durable writers (AtomicFile, AppendOnlyFile).
+func systemWriteAll(_ descriptor: Int32, _ raw: UnsafeRawBufferPointer) -> Int32? {
+    var done = 0
+    while done < raw.count {
+        let n = systemWrite(descriptor, raw.baseAddress! + done, min(raw.count - done, 1 << 30))
+        if n < 0 {
+            if errno == EINTR { continue }
+            return errno
+        }
+        done += n
+    }
+    return nil
+}
