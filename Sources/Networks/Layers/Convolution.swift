@@ -105,38 +105,20 @@ struct ConvolutionCore<Scalar: BLASScalar>: Sendable {
     }
 }
 
-/// A 2-D convolution over `[in, H, W]` samples (PyTorch's `nn.Conv2d`: cross-correlation,
-/// weight `[out, in, kh, kw]`, bias `[out]`, zero padding, stride, dilation) →
-/// `[out, H′, W′]`.
+/// What ``Conv1d`` and ``Conv2d`` are beyond their inits: a ``ConvolutionCore`` every
+/// requirement of ``Layer`` forwards to, written once here for both.
 ///
-/// Affine, so it keeps no pattern; its J·v is the bias-free convolution and its Jᵀ·u the
-/// transposed one. Its passes unfold each sample into the workspace's scratch buffer
-/// (``Layer/scratchShape(forInput:)``: `[in·kh·kw, H′·W′]`) and run one GEMM per sample.
-public struct Conv2d<Scalar: BLASScalar>: Layer {
-    var core: ConvolutionCore<Scalar>
+/// Internal, so the two public types keep exactly their own API; the members below are public
+/// because they are the public types' witnesses of ``Layer``.
+protocol ConvolutionLayer: Layer {
+    var core: ConvolutionCore<Scalar> { get set }
+}
 
-    /// Stops with a message naming the shapes when `weight` is not `[out, in, kh, kw]` or the
-    /// bias not `[out]` (files are checked by the loaders, which throw).
-    public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil, stride: [Int]? = nil, padding: [Int]? = nil, dilation: [Int]? = nil) {
-        core = ConvolutionCore(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, rank: 2, name: "Conv2d")
-    }
-
-    /// PyTorch's default initialisation (weight and bias uniform in ±1/√(in·kh·kw)).
-    public init(
-        inChannels: Int, outChannels: Int, kernel: [Int], stride: [Int]? = nil, padding: [Int]? = nil, dilation: [Int]? = nil,
-        bias: Bool = true, using generator: inout SeededGenerator
-    ) {
-        require(inChannels >= 1 && outChannels >= 1 && kernel.count == 2 && kernel.allSatisfy { $0 >= 1 },
-                "Conv2d: needs channels ≥ 1 and a 2-D kernel of extents ≥ 1, got \(inChannels) → \(outChannels), kernel \(kernel)")
-        let (w, b) = ConvolutionCore<Scalar>.pytorchDefault(inChannels: inChannels, outChannels: outChannels, kernel: kernel, bias: bias, using: &generator)
-        self.init(weight: w, bias: b, stride: stride, padding: padding, dilation: dilation)
-    }
-
+extension ConvolutionLayer {
+    /// `[out, in] + kernel`.
     public var weight: Tensor<Scalar> { core.weight }
+    /// `[out]`, or nil for a layer without bias.
     public var bias: Tensor<Scalar>? { core.hasBias ? core.storedBias : nil }
-    public var stride: [Int] { core.stride }
-    public var padding: [Int] { core.padding }
-    public var dilation: [Int] { core.dilation }
 
     public var layerDescription: LayerDescription { core.layerDescription }
     public func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] { try core.outputShape(forInput: shape) }
@@ -179,9 +161,41 @@ public struct Conv2d<Scalar: BLASScalar>: Layer {
     }
 }
 
+/// A 2-D convolution over `[in, H, W]` samples (PyTorch's `nn.Conv2d`: cross-correlation,
+/// weight `[out, in, kh, kw]`, bias `[out]`, zero padding, stride, dilation) →
+/// `[out, H′, W′]`.
+///
+/// Affine, so it keeps no pattern; its J·v is the bias-free convolution and its Jᵀ·u the
+/// transposed one. Its passes unfold each sample into the workspace's scratch buffer
+/// (``Layer/scratchShape(forInput:)``: `[in·kh·kw, H′·W′]`) and run one GEMM per sample.
+public struct Conv2d<Scalar: BLASScalar>: ConvolutionLayer {
+    var core: ConvolutionCore<Scalar>
+
+    /// Stops with a message naming the shapes when `weight` is not `[out, in, kh, kw]` or the
+    /// bias not `[out]` (files are checked by the loaders, which throw).
+    public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil, stride: [Int]? = nil, padding: [Int]? = nil, dilation: [Int]? = nil) {
+        core = ConvolutionCore(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, rank: 2, name: "Conv2d")
+    }
+
+    /// PyTorch's default initialisation (weight and bias uniform in ±1/√(in·kh·kw)).
+    public init(
+        inChannels: Int, outChannels: Int, kernel: [Int], stride: [Int]? = nil, padding: [Int]? = nil, dilation: [Int]? = nil,
+        bias: Bool = true, using generator: inout SeededGenerator
+    ) {
+        require(inChannels >= 1 && outChannels >= 1 && kernel.count == 2 && kernel.allSatisfy { $0 >= 1 },
+                "Conv2d: needs channels ≥ 1 and a 2-D kernel of extents ≥ 1, got \(inChannels) → \(outChannels), kernel \(kernel)")
+        let (w, b) = ConvolutionCore<Scalar>.pytorchDefault(inChannels: inChannels, outChannels: outChannels, kernel: kernel, bias: bias, using: &generator)
+        self.init(weight: w, bias: b, stride: stride, padding: padding, dilation: dilation)
+    }
+
+    public var stride: [Int] { core.stride }
+    public var padding: [Int] { core.padding }
+    public var dilation: [Int] { core.dilation }
+}
+
 /// A 1-D convolution over `[in, L]` samples (PyTorch's `nn.Conv1d`: weight `[out, in, k]`,
 /// bias `[out]`) → `[out, L′]`; everything as ``Conv2d``, which it is with height 1.
-public struct Conv1d<Scalar: BLASScalar>: Layer {
+public struct Conv1d<Scalar: BLASScalar>: ConvolutionLayer {
     var core: ConvolutionCore<Scalar>
 
     public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil, stride: Int = 1, padding: Int = 0, dilation: Int = 1) {
@@ -197,47 +211,5 @@ public struct Conv1d<Scalar: BLASScalar>: Layer {
                 "Conv1d: needs channels ≥ 1 and a kernel ≥ 1, got \(inChannels) → \(outChannels), kernel \(kernel)")
         let (w, b) = ConvolutionCore<Scalar>.pytorchDefault(inChannels: inChannels, outChannels: outChannels, kernel: [kernel], bias: bias, using: &generator)
         self.init(weight: w, bias: b, stride: stride, padding: padding, dilation: dilation)
-    }
-
-    public var weight: Tensor<Scalar> { core.weight }
-    public var bias: Tensor<Scalar>? { core.hasBias ? core.storedBias : nil }
-
-    public var layerDescription: LayerDescription { core.layerDescription }
-    public func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] { try core.outputShape(forInput: shape) }
-    public func scratchShape(forInput shape: [Int]) -> [Int]? { core.scratchShape(forInput: shape) }
-    public var parameterNames: [String] { core.hasBias ? ["weight", "bias"] : ["weight"] }
-    public var parameters: [Tensor<Scalar>] { core.hasBias ? [core.weight, core.storedBias] : [core.weight] }
-    public mutating func updateParameters(_ body: (_ index: Int, _ parameter: inout Tensor<Scalar>) -> Void) { core.updateParameters(body) }
-
-    public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>, scratch: inout Tensor<Scalar>) {
-        core.forward(input, into: &output, scratch: &scratch)
-    }
-    public func jvp(_ tangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into output: inout Tensor<Scalar>) {
-        core.jvp(tangent, scratch: &scratch, into: &output)
-    }
-    public func vjp(_ cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into inputCotangent: inout Tensor<Scalar>) {
-        core.vjp(cotangent, scratch: &scratch, into: &inputCotangent)
-    }
-    public func parameterGradients(
-        input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into gradients: inout [Tensor<Scalar>]
-    ) {
-        core.parameterGradients(input: input, cotangent: cotangent, scratch: &scratch, into: &gradients)
-    }
-
-    public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>) {
-        var scratch = core.freshScratch(input)
-        core.forward(input, into: &output, scratch: &scratch)
-    }
-    public func jvp(_ tangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
-        var scratch = core.freshScratch(tangent)
-        core.jvp(tangent, scratch: &scratch, into: &output)
-    }
-    public func vjp(_ cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into inputCotangent: inout Tensor<Scalar>) {
-        var scratch = core.freshScratch(inputCotangent)
-        core.vjp(cotangent, scratch: &scratch, into: &inputCotangent)
-    }
-    public func parameterGradients(input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into gradients: inout [Tensor<Scalar>]) {
-        var scratch = core.freshScratch(input)
-        core.parameterGradients(input: input, cotangent: cotangent, scratch: &scratch, into: &gradients)
     }
 }
