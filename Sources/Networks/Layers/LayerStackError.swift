@@ -60,7 +60,7 @@ public struct LayerStackError: Error, Equatable, CustomStringConvertible {
         case .invalidArchitecture(let detail):
             return "\(file): metadata '\(LayerStackArchitecture.metadataKey)' is not a layer-stack architecture: \(quotedValue(detail))"
         case .unknownLayerKind(let layer, let kind):
-            return "\(file): layer \(layer) has unknown kind '\(quotedValue(kind))' (known: dense, flatten, \(Self.activationNames))"
+            return "\(file): layer \(layer) has unknown kind '\(quotedValue(kind))' (known: \(BuiltInLayerKind.names))"
         case .invalidLayer(let layer, let kind, let problem):
             return "\(file): layer \(layer) (\(quotedValue(kind))) \(quotedValue(problem))"
         case .unknownActivation(let name):
@@ -80,5 +80,5 @@ public struct LayerStackError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    static let activationNames = "relu, leaky-relu, hard-tanh, tanh, erf, identity"
+    static var activationNames: String { BuiltInLayerKind.activationNames }
 }

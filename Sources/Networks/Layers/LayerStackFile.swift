@@ -91,25 +91,26 @@ extension LayerStack {
         func invalid(_ problem: String) -> LayerStackError {
             LayerStackError(path: path, problem: .invalidLayer(layer: index, kind: description.kind, problem: problem))
         }
-        switch description.kind {
-        case "dense":
+        guard let kind = BuiltInLayerKind(rawValue: description.kind) else { return nil }
+        switch kind {
+        case .dense:
             guard let inputs = description.integer("inputs"), let outputs = description.integer("outputs"), inputs >= 1, outputs >= 1 else {
                 throw invalid("needs whole numbers inputs ≥ 1 and outputs ≥ 1")
             }
             guard description.attributes["bias"] == nil || description.flag("bias") != nil else { throw invalid("bias must be true or false") }
             let bias = description.flag("bias") ?? true
             return Dense<Scalar>(weight: .zeros([outputs, inputs]), bias: bias ? .zeros([outputs]) : nil)
-        case "flatten":
+        case .flatten:
             return Flatten<Scalar>()
-        case "conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d", "global-avgpool":
+        case .conv1d, .conv2d, .maxpool1d, .maxpool2d, .avgpool1d, .avgpool2d, .globalAvgPool:
             return try windowLayer(description, index: index, path: path)
-        case "leaky-relu":
+        case .leakyReLU:
             let slope = description.attributes["slope"] == nil ? 0.01 : description.number("slope")
             guard let slope, slope.isFinite else { throw invalid("slope must be a finite number") }
             return ActivationLayer<Scalar>(.leakyReLU(slope: slope))
-        default:
-            guard let function = Nonlinearity(name: description.kind), description.kind != "linear", description.kind != "hardtanh" else { return nil }
-            return ActivationLayer<Scalar>(function)
+        case .relu, .hardTanh, .tanh, .erf, .identity:
+            // The kind is the function's own name (``Nonlinearity/kind``).
+            return ActivationLayer<Scalar>(Nonlinearity(name: kind.rawValue)!)
         }
     }
 
@@ -250,4 +251,27 @@ extension LayerStack {
         for (name, value) in parameters { writer.set(name, value) }
         try writer.write(to: url)
     }
+}
+
+/// The layer kinds a stack's architecture may name that ``LayerStack`` builds itself (any other
+/// needs a ``LayerStack/CustomLayerBuilder``): the one list the loader dispatches on
+/// (exhaustively, so a kind added here must be built) and its messages name.
+enum BuiltInLayerKind: String, CaseIterable {
+    case dense, flatten
+    case conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d, avgpool2d
+    case globalAvgPool = "global-avgpool"
+    // Activations, under their ``Nonlinearity/kind``.
+    case relu, leakyReLU = "leaky-relu", hardTanh = "hard-tanh", tanh, erf, identity
+
+    var isActivation: Bool {
+        switch self {
+        case .relu, .leakyReLU, .hardTanh, .tanh, .erf, .identity: true
+        case .dense, .flatten, .conv1d, .conv2d, .maxpool1d, .maxpool2d, .avgpool1d, .avgpool2d, .globalAvgPool: false
+        }
+    }
+
+    /// "dense, flatten, conv1d, …, identity": every kind, for messages.
+    static let names = allCases.map(\.rawValue).joined(separator: ", ")
+    /// "relu, leaky-relu, hard-tanh, tanh, erf, identity".
+    static let activationNames = allCases.filter(\.isActivation).map(\.rawValue).joined(separator: ", ")
 }
