@@ -349,6 +349,16 @@ extension Train {
             if initialization == .he { Self.heInitialise(&stack, using: &generator) }
             architectureStack = stack
         }
+        // The images and the batches' memory checked against the stack (Networks' checks) before any output.
+        if let stack = resumed?.stack ?? architectureStack {
+            do {
+                for data in [trainData, testData] { try stack.checkSamples(of: data) }
+                try stack.checkTrainingMemory(batchSize: run.batchSize, evaluationBatchSize: min(1000, testData.count))
+            } catch {
+                if case .sampleShape = error { throw UserError(message: "--data: \(error.description)") }
+                throw UserError(message: (resumed == nil ? "--batch \(run.batchSize): " : "--resume: ") + error.description)
+            }
+        }
         let outputPath = resumed.map { isGiven("--output") ? output : $0.files.state.deletingLastPathComponent().path } ?? output
         let folder = try prepareOutputFolder(outputPath, files: Self.stackFiles)
         let rate = run.rate(stepsPerEpoch: trainData.count / run.batchSize)

@@ -337,6 +337,6 @@ struct Scale<Scalar: BLASScalar>: Layer {
                 == "'stack.safetensors': metadata 'isometry.architecture' is not a layer-stack architecture: no layers")
         var wide = stack.safetensorsFile()
         wide.set("0.weight", Tensor<Float>.zeros([3, 5]))
-        #expect(load(wide) == "'stack.safetensors': '0.weight' of layer 0 (dense 4 → 3) has shape [3, 5], expected [3, 4]")
+        #expect(load(wide) == "'stack.safetensors': '0.weight' of layer 0 (dense 4 → 3) has shape [3, 5], so the layer takes [5], but it receives [4] from the input")
     }
 }
