@@ -31,7 +31,7 @@ public enum ArchitectureString {
     /// `inputShape`, or the first token at fault.
     ///
     /// Nothing of the size the string describes is allocated: every token's per-sample output
-    /// and the parameters up to it are counted and checked against ``MemoryBudget`` (in
+    /// and the parameters up to it are counted and checked against `MemoryBudget` (in
     /// float32; ``LayerStack/init(architecture:inputShape:using:)`` checks in its own scalar)
     /// before the next token is read.
     public static func parse(_ text: String, inputShape: [Int]) throws(ArchitectureStringError) -> LayerStackArchitecture {

@@ -109,33 +109,47 @@ struct ConvolutionCore<Scalar: BLASScalar>: Sendable {
 /// requirement of ``Layer`` forwards to, written once here for both.
 ///
 /// Internal, so the two public types keep exactly their own API; the members below are public
-/// because they are the public types' witnesses of ``Layer``.
+/// because they are the public types' witnesses of ``Layer``, and documented as the types'
+/// own (`@_documentation(visibility: public)`: the symbol graph leaves out the members of an
+/// internal protocol's extension otherwise, and the pages would show ``Layer``'s defaults).
 protocol ConvolutionLayer: Layer {
     var core: ConvolutionCore<Scalar> { get set }
 }
 
 extension ConvolutionLayer {
     /// `[out, in] + kernel`.
+    @_documentation(visibility: public)
     public var weight: Tensor<Scalar> { core.weight }
     /// `[out]`, or nil for a layer without bias.
+    @_documentation(visibility: public)
     public var bias: Tensor<Scalar>? { core.hasBias ? core.storedBias : nil }
 
+    @_documentation(visibility: public)
     public var layerDescription: LayerDescription { core.layerDescription }
+    @_documentation(visibility: public)
     public func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] { try core.outputShape(forInput: shape) }
+    @_documentation(visibility: public)
     public func scratchShape(forInput shape: [Int]) -> [Int]? { core.scratchShape(forInput: shape) }
+    @_documentation(visibility: public)
     public var parameterNames: [String] { core.hasBias ? ["weight", "bias"] : ["weight"] }
+    @_documentation(visibility: public)
     public var parameters: [Tensor<Scalar>] { core.hasBias ? [core.weight, core.storedBias] : [core.weight] }
+    @_documentation(visibility: public)
     public mutating func updateParameters(_ body: (_ index: Int, _ parameter: inout Tensor<Scalar>) -> Void) { core.updateParameters(body) }
 
+    @_documentation(visibility: public)
     public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>, scratch: inout Tensor<Scalar>) {
         core.forward(input, into: &output, scratch: &scratch)
     }
+    @_documentation(visibility: public)
     public func jvp(_ tangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into output: inout Tensor<Scalar>) {
         core.jvp(tangent, scratch: &scratch, into: &output)
     }
+    @_documentation(visibility: public)
     public func vjp(_ cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into inputCotangent: inout Tensor<Scalar>) {
         core.vjp(cotangent, scratch: &scratch, into: &inputCotangent)
     }
+    @_documentation(visibility: public)
     public func parameterGradients(
         input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into gradients: inout [Tensor<Scalar>]
     ) {
@@ -143,18 +157,22 @@ extension ConvolutionLayer {
     }
 
     // The scratch-free forms allocate a column buffer per call (conveniences; stacks pass scratch).
+    @_documentation(visibility: public)
     public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>) {
         var scratch = core.freshScratch(input)
         core.forward(input, into: &output, scratch: &scratch)
     }
+    @_documentation(visibility: public)
     public func jvp(_ tangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
         var scratch = core.freshScratch(tangent)
         core.jvp(tangent, scratch: &scratch, into: &output)
     }
+    @_documentation(visibility: public)
     public func vjp(_ cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into inputCotangent: inout Tensor<Scalar>) {
         var scratch = core.freshScratch(inputCotangent)
         core.vjp(cotangent, scratch: &scratch, into: &inputCotangent)
     }
+    @_documentation(visibility: public)
     public func parameterGradients(input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into gradients: inout [Tensor<Scalar>]) {
         var scratch = core.freshScratch(input)
         core.parameterGradients(input: input, cotangent: cotangent, scratch: &scratch, into: &gradients)

@@ -18,7 +18,7 @@ extension LayerStack {
     /// The stack described by `architecture`, its parameters read from `file`: layer by layer,
     /// a built-in layer's parameters found in the file with their shapes before it is built,
     /// and every layer chained to the one before (each sample's outputs within
-    /// ``MemoryBudget``); then no tensor left over, all finite. Nothing larger than the file
+    /// `MemoryBudget`); then no tensor left over, all finite. Nothing larger than the file
     /// is allocated for a description that does not fit it. `moduleIndices[l]` is the index
     /// layer l has in the file's names (default: l); `path` names the file in errors.
     public init(
@@ -114,7 +114,7 @@ extension LayerStack {
     }
 
     /// Why one sample of `shape` cannot be held (more values than an `Int` counts, or more bytes
-    /// than ``MemoryBudget`` allows), or nil when it can.
+    /// than `MemoryBudget` allows), or nil when it can.
     static func sampleTooLarge(_ shape: [Int]) -> String? {
         guard let count = MemoryBudget.product(shape), let bytes = MemoryBudget.product([count, MemoryLayout<Scalar>.stride]) else {
             return "holds more values than memory can address"
@@ -291,7 +291,7 @@ extension LayerStack {
         return file
     }
 
-    /// Writes the stack atomically (``AtomicFile``, through the streaming writer: no copy of
+    /// Writes the stack atomically (`AtomicFile`, through the streaming writer: no copy of
     /// the weights), readable by ``init(contentsOf:customLayer:)`` and by PyTorch's
     /// `load_state_dict` for the same `nn.Sequential`.
     public func write(to url: URL, metadata: [String: String] = [:]) throws {

@@ -40,7 +40,8 @@ struct PoolWindow: Hashable, Sendable {
 
 /// What ``MaxPool`` and ``AvgPool`` share beyond their passes: the window, its settings, the
 /// description and the output shape, written once here for both (internal, so the two public
-/// types keep exactly their own API; the members are public as their witnesses of ``Layer``).
+/// types keep exactly their own API; the members are public as their witnesses of ``Layer``,
+/// and documented as the types' own, as ``ConvolutionLayer``'s).
 protocol PoolingLayer: Layer {
     var window: PoolWindow { get }
     /// "maxpool" or "avgpool": the kind is this and the rank, "maxpool2d".
@@ -50,17 +51,23 @@ protocol PoolingLayer: Layer {
 
 extension PoolingLayer {
     /// The window's extents, one per spatial dimension.
+    @_documentation(visibility: public)
     public var kernel: [Int] { window.kernel }
     /// How far the window moves (PyTorch's default: the kernel).
+    @_documentation(visibility: public)
     public var stride: [Int] { window.stride }
     /// Padding on each side of every spatial dimension.
+    @_documentation(visibility: public)
     public var padding: [Int] { window.padding }
     var kind: String { "\(Self.kindPrefix)\(window.kernel.count)d" }
 
+    @_documentation(visibility: public)
     public var layerDescription: LayerDescription { LayerDescription(kind: kind, attributes: window.attributes) }
+    @_documentation(visibility: public)
     public func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] { try window.outputShape(shape) }
 
     /// A square 2-D window (`MaxPool2d(2)`, `AvgPool2d(2)` in PyTorch).
+    @_documentation(visibility: public)
     public init(square kernel: Int, stride: Int? = nil, padding: Int = 0) {
         self.init(kernel: [kernel, kernel], stride: stride.map { [$0, $0] }, padding: [padding, padding])
     }
