@@ -25,7 +25,9 @@ public struct ArchitectureStringError: Error, Equatable, Sendable, CustomStringC
 ///
 /// e.g. `conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10` on
 /// `[1, 28, 28]`. Shapes are followed token by token, so every channel count and width is
-/// implied, and the first token that cannot take what it receives is named.
+/// implied, and the first token that cannot take what it receives is named. Widths and
+/// channel counts may have up to 18 digits (the memory budget, not the syntax, decides how
+/// large a layer may be); kernels, strides, paddings and dilations go up to 999999999.
 public enum ArchitectureString {
     /// The architecture (layer descriptions and input shape) the string describes on
     /// `inputShape`, or the first token at fault.
@@ -177,7 +179,9 @@ public enum ArchitectureString {
 extension LayerStack {
     /// The stack an architecture string describes on `inputShape` (``ArchitectureString``),
     /// initialised as PyTorch initialises `nn.Linear` and `nn.Conv1d/2d` (uniform in
-    /// ±1/√fan_in), layer by layer in order.
+    /// ±1/√fan_in), layer by layer in order. The string's memory checks are made in `Scalar`
+    /// before any weight is drawn; a workspace's are
+    /// ``checkTrainingMemory(batchSize:evaluationBatchSize:limit:)``'s.
     public init(architecture text: String, inputShape: [Int], using generator: inout SeededGenerator) throws(ArchitectureStringError) {
         let architecture = try ArchitectureString.parse(text, inputShape: inputShape, as: Scalar.self)
         var layers: [any Layer<Scalar>] = []
