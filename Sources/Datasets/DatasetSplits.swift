@@ -36,7 +36,7 @@ public struct DatasetSplits: Sendable {
     public var sampleShape: [Int] { train.sampleShape }
 
     /// The shape a layer stack takes a sample in, channels first: a sequence `[L]` as one
-    /// channel `[1, L]` (for ``Conv1d``), an image `[H, W]` as `[1, H, W]` (for ``Conv2d``);
+    /// channel `[1, L]` (for Networks' `Conv1d`), an image `[H, W]` as `[1, H, W]` (for `Conv2d`);
     /// a sample of rank 3 or more is taken as it is.
     public var channelsFirstShape: [Int] { sampleShape.count <= 2 ? [1] + sampleShape : sampleShape }
 
