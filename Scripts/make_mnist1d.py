@@ -18,8 +18,9 @@ The folder (default data/mnist1d at the repository root, ignored by git) holds:
 
 Isometry reads each sequence as [40] (an MLP, --widths) or as one channel [1, 40]
 (--architecture conv...). The four arrays are compared with the published mnist1d_data.pkl of
-the mnist1d repository (float32 SHA-256s below, measured equal bit for bit): a mismatch (another
-numpy or scipy that draws or filters differently) stops the script unless --allow-different.
+the mnist1d repository (the SHA-256s of its arrays, kept in this script; equal bit for bit with
+mnist1d 0.0.2.post1, numpy 2.4 and scipy 1.17): a mismatch (a numpy or scipy that draws or
+filters differently) stops the script unless --allow-different.
 
 A folder that already holds the standard data is left as it is (no Python package needed);
 --force writes it again. --fixture N,M writes the first N training and M test sequences and a
@@ -84,7 +85,8 @@ def python_with_mnist1d(venv):
     python = os.path.join(venv, "bin", "python")
     if not os.path.exists(python):
         print(f"creating {venv}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        if subprocess.run([sys.executable, "-m", "venv", venv]).returncode != 0:
+            fail(f"{sys.executable} -m venv {venv} failed (on Debian: apt-get install python3-venv)")
     probe = subprocess.run([python, "-c", "import mnist1d"], capture_output=True)
     if probe.returncode != 0:
         print(f"installing {PACKAGE} into {venv}", file=sys.stderr)
