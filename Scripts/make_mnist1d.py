@@ -75,6 +75,19 @@ def fail(message):
     sys.exit(2)
 
 
+def parse_fixture(text):
+    """--fixture N,M as (N, M), or None without it."""
+    if not text:
+        return None
+    try:
+        n_train, n_test = (int(v) for v in text.split(","))
+    except ValueError:
+        fail(f"--fixture takes N,M (training and test counts), got {text!r}")
+    if not (1 <= n_train <= 4000 and 1 <= n_test <= 1000):
+        fail(f"--fixture {text}: N must be in 1...4000 and M in 1...1000")
+    return n_train, n_test
+
+
 def python_with_mnist1d(venv):
     """This Python if it imports mnist1d; else the venv's, created and filled first."""
     try:
@@ -170,16 +183,9 @@ def generate(arguments):
         fail(f"the generated data differ from the published MNIST-1D (numpy {np.__version__}, scipy {scipy.__version__}); "
              "pass --allow-different to write them anyway")
 
-    fixture = None
-    if arguments.fixture:
-        try:
-            n_train, n_test = (int(v) for v in arguments.fixture.split(","))
-        except ValueError:
-            fail(f"--fixture takes N,M (training and test counts), got {arguments.fixture!r}")
-        if not (1 <= n_train <= 4000 and 1 <= n_test <= 1000):
-            fail(f"--fixture {arguments.fixture}: N must be in 1...4000 and M in 1...1000")
-        fixture = (n_train, n_test)
-        arrays = {name: array[: n_train if "train" in name else n_test] for name, array in arrays.items()}
+    fixture = parse_fixture(arguments.fixture)
+    if fixture is not None:
+        arrays = {name: array[: fixture[0] if "train" in name else fixture[1]] for name, array in arrays.items()}
 
     os.makedirs(arguments.output, exist_ok=True)
     for name, array in arrays.items():
@@ -218,6 +224,7 @@ def generate(arguments):
 def main():
     arguments = parse_arguments()
     arguments.output = os.path.abspath(arguments.output)
+    parse_fixture(arguments.fixture)  # refused before any install or generation
     if not arguments.force and not arguments.fixture and holds_standard_data(arguments.output):
         print(f"{arguments.output} already holds the standard MNIST-1D (--force writes it again)")
         return

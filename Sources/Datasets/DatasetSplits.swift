@@ -44,7 +44,7 @@ public struct DatasetSplits: Sendable {
     public static let numpyFiles = ["x_train.npy", "y_train.npy", "x_test.npy", "y_test.npy"]
 
     /// Reads `folder` in whichever layout it holds. Every problem is a ``DatasetError`` naming
-    /// the file (an IDX file's ``IDXError`` keeps its words): a missing folder or files, both
+    /// the file (an IDX file's `IDXError` keeps its words): a missing folder or files, both
     /// layouts at once, splits whose sample shapes differ, an empty split, labels out of range,
     /// features that are not finite.
     public init(folder: String) throws(DatasetError) {

@@ -186,7 +186,7 @@ public struct TensorDataset: Sendable {
     }
 
     /// The same into rows of `rowWidth` ≥ ``featureCount`` scalars, zeros after the features
-    /// (an identity classifier's input [x ; 0_C], as ``LabeledImages/gather(_:into:width:)`` pads it).
+    /// (an identity classifier's input [x ; 0_C], as `LabeledImages.gather(_:into:width:)` pads it).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func gatherFeatures<Scalar: BLASScalar>(_ indices: ArraySlice<Int>, into target: UnsafeMutablePointer<Scalar>, rowWidth: Int) {
