@@ -354,7 +354,7 @@ extension Train {
         // The images and the batches' memory checked against the stack (Networks' checks) before any output.
         if let stack = resumed?.stack ?? architectureStack {
             do {
-                for data in [trainData, testData] { try stack.checkSamples(shape: data.sampleShape, source: run.data) }
+                for split in [trainData, testData] { try stack.checkSamples(shape: split.sampleShape, source: run.data) }
                 try stack.checkTrainingMemory(batchSize: run.batchSize, evaluationBatchSize: min(1000, testData.count))
             } catch {
                 if case .sampleShape = error { throw UserError(message: "--data: \(error.description)") }

@@ -16,7 +16,7 @@ import TensorAlgebra
         for (name, n) in [("train", count), ("t10k", 10)] {
             let pixels = (0 ..< n * height * width).map { UInt8($0 % 251) }
             try IDXFile(shape: [n, height, width], bytes: pixels).writeGzipped(to: folder.appendingPathComponent("\(name)-images-idx3-ubyte.gz"))
-            try IDXFile(shape: [n], bytes: (0 ..< n).map { UInt8($0 % 3) }).writeGzipped(to: folder.appendingPathComponent("\(name)-labels-idx1-ubyte.gz"))
+            try IDXFile(shape: [n], bytes: (0 ..< n).map { UInt8($0 % 10) }).writeGzipped(to: folder.appendingPathComponent("\(name)-labels-idx1-ubyte.gz"))
         }
         return folder
     }
@@ -58,5 +58,19 @@ import TensorAlgebra
         #expect(message == "train: error: --data: '\(URL(fileURLWithPath: wide.path).standardizedFileURL.path)': samples of shape [2, 8] (16 values), but layer 0 (conv2d 1 → 2 kernel 3×3) takes [1, 4, 4]; only a stack whose input is a vector flattens its samples\n")
         let other = try refused(["--resume", run.path, "--architecture", "conv4k3,relu,flatten,dense10", "--epochs", "2"], output: run.appendingPathComponent("never"))
         #expect(other == "train: error: --resume: --architecture conv4k3,relu,flatten,dense10 differs from the checkpoint's conv2k3,relu,flatten,dense10; leave --architecture out to continue the run as it was\n")
+    }
+
+    /// A 1-D CNN trained on MNIST-1D's [40] sequences (as [1, 40]), resumed on 8×5 images: 40
+    /// values each, so only the shapes tell them apart.
+    @Test func aSequenceModelRefusesImagesOfAsManyPixels() throws {
+        let sequences = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/MNIST1D").standardizedFileURL.path
+        let images = try writeImages(train: 40, height: 8, width: 5)
+        defer { try? FileManager.default.removeItem(at: images) }
+        let run = images.appendingPathComponent("run")
+        let (status, _, error) = try runTrain(["--data", sequences, "--architecture", "conv4k5,relu,maxpool2,flatten,dense10", "--batch", "20",
+                                               "--epochs", "1", "--output", run.path, "--threads", "1"])
+        #expect(status == 0, "\(error)")
+        let message = try refused(["--resume", run.path, "--data", images.path, "--epochs", "2"], output: run.appendingPathComponent("never"))
+        #expect(message == "train: error: --data: '\(URL(fileURLWithPath: images.path).standardizedFileURL.path)': samples of shape [8, 5] (40 values), but layer 0 (conv1d 1 → 4 kernel 5) takes [1, 40]; only a stack whose input is a vector flattens its samples\n")
     }
 }
