@@ -229,6 +229,7 @@ extension Train {
         if let given = activationFlag?.nonlinearity, let storedFunction { try agree("--activation", given, storedFunction, \.description) }
         let run = stored.runSettings
         if let initialization, let storedInit = run["initialization"] { try agree("--init", initialization.rawValue, storedInit) }
+        try agree("--architecture", architecture, run["layers"] ?? "none (its stack was not built from an architecture string)")
         // The run's settings are the training state's.
         try agree("--batch", settings.batch, stored.batchSize)
         try agree("--seed", seed, stored.seed)
@@ -349,6 +350,16 @@ extension Train {
             }
             if initialization == .he { Self.heInitialise(&stack, using: &generator) }
             architectureStack = stack
+        }
+        // The images and the batches' memory checked against the stack (Networks' checks) before any output.
+        if let stack = resumed?.stack ?? architectureStack {
+            do {
+                for split in [trainData, testData] { try stack.checkSamples(shape: split.sampleShape, source: run.data) }
+                try stack.checkTrainingMemory(batchSize: run.batchSize, evaluationBatchSize: min(1000, testData.count))
+            } catch {
+                if case .sampleShape = error { throw UserError(message: "--data: \(error.description)") }
+                throw UserError(message: (resumed == nil ? "--batch \(run.batchSize): " : "--resume: ") + error.description)
+            }
         }
         let outputPath = resumed.map { isGiven("--output") ? output : $0.files.state.deletingLastPathComponent().path } ?? output
         let folder = try prepareOutputFolder(outputPath, files: Self.stackFiles)
