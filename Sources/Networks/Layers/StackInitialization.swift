@@ -84,13 +84,11 @@ extension LayerStack {
     /// order, weight then bias, from `generator`. ``StackInitialization/pytorch`` gives exactly
     /// ``init(architecture:inputShape:using:)``'s stack.
     ///
-    /// - Parameters:
-    ///   - sigma: σ of ``StackInitialization/dirac`` and ``StackInitialization/deltaOrthogonal``
-    ///     (finite, > 0); the other initialisations ignore it.
-    ///   - sigmaB: σ_b of N(0, σ_b²) biases (finite, ≥ 0; 0: biases start at 0); PyTorch's
-    ///     default draws its own.
-    /// - Throws: the string's ``ArchitectureStringError`` (wrapped), an even kernel for a
-    ///   centre-tap initialisation, or a scale out of range, before any weight is drawn.
+    /// `sigma` is σ of ``StackInitialization/dirac`` and ``StackInitialization/deltaOrthogonal``
+    /// (finite, > 0; the other initialisations ignore it), `sigmaB` σ_b of N(0, σ_b²) biases
+    /// (finite, ≥ 0; 0: biases start at 0; PyTorch's default draws its own). Throws the
+    /// string's ``ArchitectureStringError`` (wrapped), an even kernel for a centre-tap
+    /// initialisation, or a scale out of range, before any weight is drawn.
     public init(
         architecture text: String, inputShape: [Int], initialization: StackInitialization, sigma: Double = 1, sigmaB: Double = 0,
         using generator: inout SeededGenerator
@@ -118,16 +116,19 @@ extension LayerStack {
 
     /// Draws every dense and convolution layer's weight and bias again by `initialization`,
     /// layer by layer in order, weight then bias, from `generator` (a bias is drawn only when
-    /// σ_b > 0 or for PyTorch's default; otherwise it is set to 0). Other layers are left alone.
+    /// σ_b > 0 or for PyTorch's default; otherwise it is set to 0). Other layers are left alone,
+    /// and so are those not in `only` when it is given (layer indices, as in ``layers``): a
+    /// stack can take one initialisation for some layers and another for the rest.
     ///
     /// Everything is checked before anything is drawn: the scales, an even kernel for
     /// ``StackInitialization/dirac`` or ``StackInitialization/deltaOrthogonal``, and layers
     /// with parameters that are neither dense nor convolutions (the stack is then unchanged).
     public mutating func initialize(
-        _ initialization: StackInitialization, sigma: Double = 1, sigmaB: Double = 0, using generator: inout SeededGenerator
+        _ initialization: StackInitialization, sigma: Double = 1, sigmaB: Double = 0, only: Set<Int>? = nil,
+        using generator: inout SeededGenerator
     ) throws(StackInitializationError) {
         try Self.checkScales(sigma: sigma, sigmaB: sigmaB)
-        for (l, layer) in layers.enumerated() where !layer.parameters.isEmpty {
+        for (l, layer) in layers.enumerated() where !layer.parameters.isEmpty && only?.contains(l) != false {
             let kind = layer.layerDescription.description
             guard layer is Dense<Scalar> || layer is Conv1d<Scalar> || layer is Conv2d<Scalar> else {
                 throw .unsupportedLayer(layer: l, kind: layer.layerDescription.kind)
@@ -135,7 +136,8 @@ extension LayerStack {
             try Self.checkKernel(Array(layer.parameters[0].shape.dropFirst(2)), layer: l, kind: kind, initialization: initialization)
         }
         var fanIn = 0
-        updateParameters { _, index, parameter in
+        updateParameters { l, index, parameter in
+            if only?.contains(l) == false { return }
             if index == 0 {
                 fanIn = parameter.count / parameter.shape[0]
                 parameter = Self.weight(parameter.shape, initialization, sigma: sigma, using: &generator)
