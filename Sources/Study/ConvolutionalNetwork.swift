@@ -78,7 +78,8 @@ public struct ConvolutionalNetwork: Sendable, Codable, Equatable {
 ///
 /// For kernels with i.i.d. N(0, σ_w²/fan_in) entries (He: σ_w² = 2), a pre-activation at
 /// position p sums its window's inputs with independent weights, so its variance is the
-/// window's mean of the previous layer's E[φ²] (Xiao et al. 2018, eq. 2.5 for the diagonal):
+/// window's mean of the previous layer's E[φ²] (the diagonal of Xiao et al. 2018's covariance
+/// propagation):
 ///
 ///     q^l_p = σ_w² · (1/k) Σ_{t ∈ window(p)} E[φ(√q^{l−1}_t z)²]   (q^0_t: the inputs' E[x_t²]; 0 in the padding)
 ///

@@ -36,8 +36,6 @@ public struct ConvolutionalStudy: Sendable {
     public let test: TensorDataset
     /// OpenBLAS threads for training and spectra (nil: OpenBLAS's setting).
     public var threads: Int?
-    /// E[x²] per feature of the first 1000 training samples (the theory's inputs, by position).
-    let secondMoments: [Double]
 
     /// Binds a convolutional `grid` to its data. Refuses, before any training, a grid that is
     /// not valid or not convolutional, data without labels, and a grid whose deepest network
@@ -58,7 +56,6 @@ public struct ConvolutionalStudy: Sendable {
         self.train = limited
         self.test = test
         self.threads = threads
-        secondMoments = StudyData.secondMoments(limited)
         let inputShape = self.inputShape
         guard inputShape.count == 2 || inputShape.count == 3 else {
             throw .invalidGrid(name: "data", value: "samples of shape \(train.sampleShape)", expected: "sequences [L] or images [H, W] (or [C, L], [C, H, W])")
@@ -120,42 +117,59 @@ public struct ConvolutionalStudy: Sendable {
     }
 
     /// The theory at a point: (α, mean, χ) for the input-side spectrum of JᵀJ of the point's
-    /// convolutions and activations at initialisation (the head left out), inputs with the
-    /// data's second moment at each position:
+    /// convolutions and activations at initialisation (the head left out), at the samples the
+    /// spectrum is measured at (the first `spectrumInputs` training samples; the first 100 when
+    /// none is measured), each sample's own E[x_p²] at each position, averaged over samples and
+    /// positions (docs/theory.md §5):
     ///
-    /// * Dirac: after the delta-orthogonal lifting x_p ↦ σ h x_p (h a unit column), each channel
-    ///   of each position is a scalar chain u ↦ σu ↦ σφ(σu) ↦ …, the identity MLP's (docs/theory.md
-    ///   §1), with u = h_c x_p of variance E[x_p²]·in/C: the identity law's α and α σ^{2L} there,
-    ///   averaged over the positions; no χ. (h_c x_p is not Gaussian, and a position's JᵀJ sums
-    ///   its channels' gains, so α is the law's unit fraction, not the share of JᵀJ's
-    ///   eigenvalues above 10⁻³ λ_max, which stays near 1.)
+    /// * Dirac: after the delta-orthogonal lifting x_p ↦ σ h x_p (h a unit column), channel c of
+    ///   position p is the identity MLP's scalar chain (§1) of u = h_c x_p, with gain g(u) =
+    ///   ∏_l σφ′(h^l). With one input channel J's column at p is (h_c g(h_c x_p))_c, so its
+    ///   eigenvalue is Σ_c h_c² g(h_c x_p)², and with h_c ≈ w/√C, w ~ N(0, 1): the mean is
+    ///   E[w² g(w x_p/√C)²] (by quadrature; large units weigh more and saturate first), the
+    ///   share above 0 is 1 − (1 − α_p)^C, α_p = P(g(w x_p/√C) ≠ 0). With as many input channels
+    ///   as C (no lifting) it is §1's identity law at E[x_p²], unweighted. No χ.
     /// * delta-orthogonal: the dense orthogonal network's mean field at every position (the
-    ///   centre tap alone is non-zero; docs/theory.md §5): ∏ χ_l from q¹ = σ_w² E[x²] · in/C, and
-    ///   χ at the fixed point reached from the data's q0.
+    ///   centre tap alone is non-zero): ∏ χ_l from q¹ = σ_w² E[x_p²]·in/C.
     /// * He: the convolutional mean field by position (``ConvolutionalMeanField``): away from the
     ///   borders (C/in)·∏ χ_l of the dense He network, less where windows reach into the zero
-    ///   padding; χ = the dense network's at its fixed point.
+    ///   padding.
+    ///
+    /// χ is the dense network's at the fixed point reached from the data's q0. The mean field
+    /// takes the tangent independent of the signal; with one input channel both start along h,
+    /// so the largest units carry the most tangent and saturate first: the mean field is an
+    /// upper bound there, as the Dirac formula shows.
     public func theory(_ point: StudyGrid.Point) -> (unitFraction: Double?, mean: Double, chi: Double?) {
         let (activation, sigma, depth) = (grid.activation, point.arm.sigma, point.depth)
         let q0 = grid.data?.q0 ?? 0
-        let moments = positionMoments
+        let samples = theoryMoments
         let lifting = min(1, Double(inputChannels) / Double(network.channels))
         switch point.arm.initialization {
         case .identity:
-            let means = moments.map { IdentityLaw.mean(activation: activation, sigma: sigma, q0: max($0 * lifting, 1e-12), layers: depth) }
-            let fractions = moments.map { m -> Double in
-                let q = max(m * lifting, 1e-12)
-                if activation == .hardTanh { return IdentityLaw.hardTanhActiveFraction(sigma: sigma, q0: q, layers: depth) }
-                let law = IdentityLaw.law(activation: activation, sigma: sigma, q0: q, layers: depth)
-                return law.tail(1e-3 * law.lambdaMax)
+            var mean = 0.0, fraction = 0.0
+            for moments in samples {
+                for m in moments {
+                    if inputChannels == 1 && network.channels > 1 {
+                        let (weighted, passing) = Self.liftedDiracGain(activation: activation, sigma: sigma, layers: depth,
+                                                                       scale: (m / Double(network.channels)).squareRoot())
+                        mean += weighted
+                        fraction += 1 - pow(1 - passing, Double(network.channels))
+                    } else {
+                        let q = max(m * lifting, 1e-12)
+                        mean += IdentityLaw.mean(activation: activation, sigma: sigma, q0: q, layers: depth)
+                        let law = IdentityLaw.law(activation: activation, sigma: sigma, q0: q, layers: depth)
+                        fraction += law.lambdaMax > 0 ? law.tail(1e-3 * law.lambdaMax) : 0
+                    }
+                }
             }
-            return (fractions.reduce(0, +) / Double(fractions.count), means.reduce(0, +) / Double(means.count), nil)
+            let count = Double(samples.count * positions)
+            return (fraction / count, mean / count, nil)
         case .orthogonal, .he, .gaussian:
             let kernels: ConvolutionalMeanField.Kernels = point.arm.initialization == .orthogonal
                 ? .deltaOrthogonal(sigma: sigma) : .gaussian(sigmaW: sigma)
             let field = ConvolutionalMeanField(kernels: kernels, activation: activation, inputChannels: inputChannels,
                                                channels: network.channels, kernel: network.kernel, positions: Array(inputShape.dropFirst()))
-            let mean = field.meanEigenvalue(secondMoments: moments, layers: depth)
+            let mean = samples.map { field.meanEigenvalue(secondMoments: $0, layers: depth) }.reduce(0, +) / Double(samples.count)
             // χ at the dense network's fixed point, reached from the first layer's q¹ (a
             // delta-orthogonal lifting spreads the input's norm over C channels; He's fan-in does not).
             let dense = MeanField(activation: activation, sigmaW: sigma, sigmaB: 0)
@@ -164,9 +178,35 @@ public struct ConvolutionalStudy: Sendable {
         }
     }
 
-    /// E[x²] at every position, the mean over the input channels.
-    var positionMoments: [Double] {
-        (0 ..< positions).map { p in (0 ..< inputChannels).reduce(0) { $0 + secondMoments[$1 * positions + p] } / Double(inputChannels) }
+    /// E[w² g(w·scale)²] and P(g(w·scale) ≠ 0) for w ~ N(0, 1), g the identity chain's gain
+    /// (``IdentityLaw/gain(_:activation:sigma:layers:)``), by the midpoint rule on w ∈ [−8, 8]
+    /// (2,001 nodes: the truncated mass is below 1e-14; hard-tanh's jumps cost about 1e-3).
+    static func liftedDiracGain(activation: Activation, sigma: Double, layers: Int, scale: Double) -> (weighted: Double, passing: Double) {
+        let nodes = 2001, width = 16.0 / Double(nodes)
+        var weighted = 0.0, passing = 0.0, total = 0.0
+        for k in 0 ..< nodes {
+            let w = -8 + (Double(k) + 0.5) * width
+            let density = exp(-w * w / 2)
+            let g = IdentityLaw.gain(w * scale, activation: activation, sigma: sigma, layers: layers)
+            weighted += density * w * w * g * g
+            if g != 0 { passing += density }
+            total += density
+        }
+        return (weighted / total, passing / total)
+    }
+
+    /// E[x_p²] (the mean over input channels) at every position of each theory sample.
+    var theoryMoments: [[Double]] {
+        let count = min(grid.spectrumInputs > 0 ? grid.spectrumInputs : 100, train.count)
+        let width = train.featureCount
+        var values = [Double](repeating: 0, count: count * width)
+        values.withUnsafeMutableBufferPointer { train.gatherFeatures(Array(0 ..< count)[...], into: $0.baseAddress!) }
+        return (0 ..< count).map { r in
+            (0 ..< positions).map { p in
+                (0 ..< inputChannels).reduce(0) { $0 + values[r * width + $1 * positions + p] * values[r * width + $1 * positions + p] }
+                    / Double(inputChannels)
+            }
+        }
     }
 
     /// Trains and measures point `index`. A NaN or infinite loss or weight stops the point and is

@@ -86,6 +86,23 @@ func convolutionalGrid(depths: [Int] = [1, 3], epochs: Int = 2, activation: Acti
         #expect(result.chi == nil && result.theoryUnitFraction != nil && result.theoryMean != nil)
     }
 
+    /// The Dirac arm's theory for one input channel, at σ = 1 with hard-tanh and inputs x_p = c
+    /// everywhere: a channel passes while |w c/√C| < 1, so the mean is E[w² 1[|w| < a]] =
+    /// erf(a/√2) − √(2/π)·a·e^{−a²/2} with a = √C/c, and a position's eigenvalue vanishes only
+    /// when all C channels saturate: the share is 1 − (1 − erf(a/√2))^C. The quadrature's
+    /// midpoint rule is off by at most half a node's mass at each of the two jumps (≈ 1e-3):
+    /// tolerance 3e-3.
+    @Test func theDiracTheoryWeighsTheLiftedUnitsByTheirSquares() throws {
+        let c: Float = 2
+        let constant = try TensorDataset(features: Array(repeating: c, count: 20 * 12), sampleShape: [12], labels: (0 ..< 20).map { $0 % 2 })
+        let study = try ConvolutionalStudy(grid: convolutionalGrid(depths: [7], epochs: 1), train: constant, test: constant)
+        let theory = study.theory(study.grid.point(0))
+        let a = Double(6).squareRoot() / Double(c)
+        let mean = erf(a / 2.0.squareRoot()) - (2 / Double.pi).squareRoot() * a * exp(-a * a / 2)
+        let share = 1 - pow(1 - erf(a / 2.0.squareRoot()), 6)
+        #expect(abs(theory.mean - mean) < 3e-3 && abs(theory.unitFraction! - share) < 3e-3, "\(theory) against \(mean), \(share)")
+    }
+
     @Test func aGridTrainsEveryArmAndReproduces() throws {
         let train = try bumpSequences(60, seed: 1), test = try bumpSequences(20, seed: 2)
         let study = try ConvolutionalStudy(grid: convolutionalGrid(), train: train, test: test)
