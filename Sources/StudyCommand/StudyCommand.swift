@@ -129,8 +129,10 @@ struct Run: ParsableCommand {
         let study: any StudyRunning
         do {
             if network == .cnn {
-                let (train, test) = try convolutionalData(data)
-                study = try ConvolutionalStudy(grid: grid, train: train, test: test, threads: threads)
+                // MNIST's IDX files or .npy arrays (MNIST-1D from Scripts/make_mnist1d.py), as train reads them.
+                let splits: DatasetSplits
+                do { splits = try DatasetSplits(folder: data) } catch { throw UserError(message: "--data: \(error.description)") }
+                study = try ConvolutionalStudy(grid: grid, train: splits.train, test: splits.test, threads: threads)
             } else {
                 let dataset: ImageDataset
                 do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
@@ -301,23 +303,5 @@ extension StudyRunning {
         guard let study = self as? ConvolutionalStudy else { return "" }
         let n = study.network
         return "conv\(n.channels)k\(n.kernel)p\(n.kernel / 2),\(study.grid.activation.rawValue) × L, \(n.head.rawValue), dense on \(study.inputShape)"
-    }
-}
-
-/// A CNN study's splits: `.npy` arrays (MNIST-1D from Scripts/make_mnist1d.py) when the
-/// folder holds x_train.npy, else MNIST's IDX files.
-func convolutionalData(_ folder: String) throws -> (train: TensorDataset, test: TensorDataset) {
-    let root = URL(fileURLWithPath: folder)
-    if FileManager.default.fileExists(atPath: root.appendingPathComponent("x_train.npy").path) {
-        do {
-            return (try TensorDataset(npyFeatures: root.appendingPathComponent("x_train.npy"), labels: root.appendingPathComponent("y_train.npy")),
-                    try TensorDataset(npyFeatures: root.appendingPathComponent("x_test.npy"), labels: root.appendingPathComponent("y_test.npy")))
-        } catch { throw UserError(message: "--data: \(error.description)") }
-    }
-    do {
-        let images = try ImageDataset(folder: folder)
-        return (images.train.tensorDataset, images.test.tensorDataset)
-    } catch let error as IDXError {
-        throw UserError(message: "--data: \(error.description)")
     }
 }
