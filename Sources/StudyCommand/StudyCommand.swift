@@ -159,7 +159,7 @@ struct Run: ParsableCommand {
         log.line("study: \(all.count) point\(all.count == 1 ? "" : "s")\(part.isWhole ? "" : " (shard \(part) of \(grid.pointCount))"): "
             + (network == .cnn ? "CNN \(study.networkDescription); " : "")
             + "L ∈ {\(grid.depths.map(String.init).joined(separator: ", "))} × \(grid.arms.map(grid.label).joined(separator: ", ")) × \(grid.seeds.count) seed\(grid.seeds.count == 1 ? "" : "s"); "
-            + "\(grid.data!.trainImages) images, \(grid.training.epochs) epoch\(grid.training.epochs == 1 ? "" : "s"), q0 = \(String(format: "%.4f", grid.data!.q0)), OpenBLAS × \(threads ?? OpenBLAS.threads)"
+            + "\(grid.data!.trainImages) \(network == .cnn ? "samples" : "images"), \(grid.training.epochs) epoch\(grid.training.epochs == 1 ? "" : "s"), q0 = \(String(format: "%.4f", grid.data!.q0)), OpenBLAS × \(threads ?? OpenBLAS.threads)"
             + (writer.resumedCount > 0 ? "; resuming: \(writer.resumedCount) already done in \(writer.url.path)" : ""))
         var doneCost = 0.0
         let start = Date()

@@ -44,6 +44,20 @@ import TensorAlgebra
                 "train \(epoch) against study \(point)")
     }
 
+    /// MNIST-1D sequences (the committed 60 + 30 fixture) as one channel [1, 40]: Conv1d, and
+    /// JᵀJ's mean over the 40 input directions at initialisation beside its theory.
+    @Test func mnist1DSequencesRunAsOneChannel() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let sequences = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/MNIST1D").standardizedFileURL
+        let (status, _, error) = try runStudy(["--data", sequences.path, "--network", "cnn", "--channels", "4", "--layers", "3", "--batch", "10",
+                                               "--epochs", "1", "--spectrum-inputs", "3", "--output", folder.path, "--threads", "1"])
+        #expect(status == 0, "\(error)")
+        #expect(error.contains("dense on [1, 40]") && error.contains("60 samples"), "\(error)")
+        let results = try rows(folder.appendingPathComponent("study.csv").path)
+        #expect(results.count == 3 && results.allSatisfy { $0.measuredMean != nil && $0.theoryMean != nil && $0.distanceFromIdentity.count == 3 })
+    }
+
     @Test func flagsThatDoNotApplyAreOneLineRefusals() throws {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
