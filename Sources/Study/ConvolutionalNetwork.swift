@@ -38,7 +38,7 @@ public struct ConvolutionalNetwork: Sendable, Codable, Equatable {
         return nil
     }
 
-    /// The architecture string of the network with `depth` convolutions (``ArchitectureString``).
+    /// The architecture string of the network with `depth` convolutions (`ArchitectureString`).
     public func architecture(depth: Int, activation: Activation, classes: Int) -> String {
         let layer = "conv\(channels)k\(kernel)p\(kernel / 2),\(activation.rawValue)"
         return (Array(repeating: layer, count: depth) + [head.rawValue, "dense\(classes)"]).joined(separator: ",")
@@ -73,7 +73,7 @@ public struct ConvolutionalNetwork: Sendable, Codable, Equatable {
 }
 
 /// The mean field of a vanilla CNN at initialisation, resolved by position: what the dense
-/// network's q-map and χ (``MeanField``, docs/theory.md §2) become when every layer is a
+/// network's q-map and χ (`MeanField`, docs/theory.md §2) become when every layer is a
 /// convolution with zero padding.
 ///
 /// For kernels with i.i.d. N(0, σ_w²/fan_in) entries (He: σ_w² = 2), a pre-activation at

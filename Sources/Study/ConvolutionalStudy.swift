@@ -12,10 +12,10 @@ import Training
 ///
 /// A point trains the stack ``ConvolutionalNetwork/architecture(depth:activation:classes:)``
 /// describes, initialised by `LayerStack(architecture:inputShape:initialization:sigma:using:)`
-/// with the point's seed, with ``StackTrainer`` (epoch e shuffled by seed + e): the numbers of
+/// with the point's seed, with `StackTrainer` (epoch e shuffled by seed + e): the numbers of
 /// `train --architecture <string> --init dirac|delta-orthogonal|he [--sigma σ] --seed s` with
 /// the same run settings. Samples are taken channels first: a sequence `[L]` as `[1, L]`
-/// (``Conv1d``), an image `[H, W]` as `[1, H, W]` (``Conv2d``).
+/// (`Conv1d`), an image `[H, W]` as `[1, H, W]` (`Conv2d`).
 ///
 /// ```swift
 /// // example: compile only

@@ -1,7 +1,7 @@
 import IsometrySupport
 import TensorAlgebra
 
-/// How the weights of a layer stack's dense and convolution layers start (``LayerStack/initialize(_:sigma:sigmaB:using:)``,
+/// How the weights of a layer stack's dense and convolution layers start (``LayerStack/initialize(_:sigma:sigmaB:only:using:)``,
 /// ``LayerStack/init(architecture:inputShape:initialization:sigma:sigmaB:using:)``).
 ///
 /// A weight is `[out, in]` (``Dense``) or `[out, in] + kernel` (``Conv1d``, ``Conv2d``); its
