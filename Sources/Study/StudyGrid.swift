@@ -31,12 +31,16 @@ public struct StudyGrid: Sendable, Codable, Equatable {
     public var spectrumInputs: Int
     /// What the data were (set by `Study`), so that shards of other data do not merge.
     public var data: StudyData?
+    /// The CNN of a convolutional study (``ConvolutionalStudy``): depth L is then its number of
+    /// convolutions, and the arms are its kernels' initialisations (identity → Dirac,
+    /// orthogonal → delta-orthogonal, he → He). Nil: the identity classifier's MLP (``Study``).
+    public var convolution: ConvolutionalNetwork?
 
     public init(depths: [Int] = [2, 5, 10, 20, 50, 100], sigmas: [Double] = [1],
                 initializations: [Initialization] = [.identity, .orthogonal, .gaussian, .he], seeds: [UInt64] = [0],
                 activation: Activation = .hardTanh, orthogonalSigma: Double = 1,
                 training: TrainingConfiguration = TrainingConfiguration(epochs: 1, trainLimit: 10_000),
-                precision: Precision = .float, spectrumInputs: Int = 2) {
+                precision: Precision = .float, spectrumInputs: Int = 2, convolution: ConvolutionalNetwork? = nil) {
         self.depths = depths
         self.sigmas = sigmas
         self.initializations = initializations
@@ -49,6 +53,7 @@ public struct StudyGrid: Sendable, Codable, Equatable {
         self.training = training
         self.precision = precision
         self.spectrumInputs = spectrumInputs
+        self.convolution = convolution
     }
 
     /// The deepest network a study may ask for (`study --layers`, and the grid line of a file).
@@ -73,7 +78,25 @@ public struct StudyGrid: Sendable, Codable, Equatable {
         if seeds.isEmpty || Set(seeds).count != seeds.count { return bad("seeds", "\(seeds)", "at least one, no seed twice") }
         if ![.hardTanh, .relu, .tanh].contains(activation) { return bad("activation", activation.rawValue, "hard-tanh, relu or tanh") }
         if spectrumInputs < 0 { return bad("spectrumInputs", "\(spectrumInputs)", "≥ 0") }
+        if let convolution {
+            if let problem = convolution.problem { return problem }
+            if let gaussian = initializations.first(where: { ConvolutionalNetwork.stackInitialization($0) == nil }) {
+                return bad("initializations", gaussian.rawValue, "identity (Dirac), orthogonal (delta-orthogonal) or he for a convolutional grid")
+            }
+        }
         return nil
+    }
+
+    /// An arm's name in figures, summaries and progress lines: its ``Arm/description`` for the
+    /// MLP, and for a convolutional grid the kernels' initialisation ("Dirac σ = 1",
+    /// "delta-orthogonal σ_w = 1", "He (σ_w = √2)").
+    public func label(_ arm: Arm) -> String {
+        guard convolution != nil else { return arm.description }
+        return switch arm.initialization {
+        case .identity: "Dirac σ = \(compactNumber(arm.sigma))"
+        case .orthogonal: "delta-orthogonal σ_w = \(compactNumber(arm.sigma))"
+        case .gaussian, .he: arm.description
+        }
     }
 
     /// One initialisation at one weight scale: a line of the figure.
@@ -158,6 +181,31 @@ public struct StudyData: Sendable, Codable, Equatable {
         features = data.train.features
         classes = data.train.classes
         q0 = StudyData.q0(data.train)
+    }
+
+    /// The data of a convolutional study: samples as the trainer gathers them, q0 the mean
+    /// squared feature of the first 1000 training samples.
+    public init(train: TensorDataset, test: TensorDataset, trainLimit: Int?) {
+        trainImages = min(trainLimit ?? train.count, train.count)
+        testImages = test.count
+        features = train.featureCount
+        classes = train.classes ?? 0
+        let moments = StudyData.secondMoments(train)
+        q0 = moments.reduce(0, +) / Double(max(moments.count, 1))
+    }
+
+    /// E[x²] of every feature over the first `count` samples (all of them when fewer), as the
+    /// trainer gathers them (bytes ÷ 255, floats as they are).
+    public static func secondMoments(_ data: TensorDataset, count: Int = 1000) -> [Double] {
+        let n = min(count, data.count), width = data.featureCount
+        guard n > 0 else { return Array(repeating: 0, count: width) }
+        var values = [Double](repeating: 0, count: n * width)
+        values.withUnsafeMutableBufferPointer { data.gatherFeatures(Array(0 ..< n)[...], into: $0.baseAddress!) }
+        var moments = [Double](repeating: 0, count: width)
+        for r in 0 ..< n {
+            for j in 0 ..< width { moments[j] += values[r * width + j] * values[r * width + j] }
+        }
+        return moments.map { $0 / Double(n) }
     }
 
     /// Mean of (pixel / 255)² over the first 1000 images (all of them when fewer).

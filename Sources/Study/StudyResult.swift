@@ -144,7 +144,7 @@ extension StudyResult {
         let sameSigma = point.arm.initialization == .gaussian
             ? abs(sigma - point.arm.sigma) <= 1e-9 * point.arm.sigma : sigma == point.arm.sigma
         if initialization != point.arm.initialization || !sameSigma {
-            return "point \(index) is \(point.arm) in the grid, but the row says \(initialization.rawValue) σ = \(sigma)"
+            return "point \(index) is \(grid.label(point.arm)) in the grid, but the row says \(initialization.rawValue) σ = \(sigma)"
         }
         if seed != point.seed { return "point \(index) has seed \(point.seed) in the grid, but the row says \(seed)" }
         let fractions: [(String, Double?)] = [("test_accuracy", testAccuracy), ("theory_unit_fraction", theoryUnitFraction),
@@ -183,7 +183,7 @@ extension StudyGrid {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let document = Document(grid: self, arms: arms.map(\.description), points: results.sorted { $0.index < $1.index })
+        let document = Document(grid: self, arms: arms.map(label), points: results.sorted { $0.index < $1.index })
         guard let data = try? encoder.encode(document) else { fatalError("StudyGrid: the study does not encode as JSON") }
         return data
     }

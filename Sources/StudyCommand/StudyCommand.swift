@@ -22,7 +22,7 @@ enum StudyDefaults: TrainingFlagDefaults {
 struct StudyTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "study",
-        abstract: "Train a grid of MLPs over depth × initialisation × seed and compare with the spectrum theory (CSV, JSON, SVG).",
+        abstract: "Train a grid of MLPs or CNNs over depth × initialisation × seed and compare with the spectrum theory (CSV, JSON, SVG).",
         discussion: """
         Each point trains one network as `train` would with the same flags and records test accuracy and loss per epoch, \
         per-layer readout accuracy, distance from identity, wall time, divergence, the theory (identity law, mean-field χ) \
@@ -39,13 +39,19 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the study, or part k of n of it (the default command).")
 
-    @Option(help: "MNIST-format folder (train-images-idx3-ubyte.gz, …).") var data = ImageDataset.fashionMNISTFolder
-    @Option(parsing: .upToNextOption, help: "Depths L.") var layers: [Int] = [2, 5, 10, 20, 50, 100]
-    @Option(parsing: .upToNextOption, help: "σ of identity initialisation (W = σI), one line each.") var sigma: [Double] = [1]
+    @Option(help: "MNIST-format folder (train-images-idx3-ubyte.gz, …); with --network cnn also x_train.npy, y_train.npy, x_test.npy, y_test.npy (MNIST-1D).")
+    var data = ImageDataset.fashionMNISTFolder
+    @Option(help: "mlp (the identity classifier, width = pixels + classes) or cnn (L convolutions, then a head; --channels, --kernel, --head).")
+    var network: StudyNetworkKind = .mlp
+    @Option(help: "CNN: channels of every convolution.") var channels: Int?
+    @Option(help: "CNN: kernel size (odd; stride 1, zero padding keeping the size).") var kernel: Int?
+    @Option(help: "CNN: flatten or gap (global average pool) before the dense layer to the classes.") var head: ConvolutionalNetwork.Head?
+    @Option(parsing: .upToNextOption, help: "Depths L (a CNN's: its convolutions).") var layers: [Int] = [2, 5, 10, 20, 50, 100]
+    @Option(parsing: .upToNextOption, help: "σ of identity initialisation (W = σI; a CNN's Dirac kernels σ·δ), one line each.") var sigma: [Double] = [1]
     @Option(name: .customLong("init"), parsing: .upToNextOption,
-            help: "Initialisations: identity (at each --sigma), orthogonal (at --orthogonal-sigma), gaussian (at the mean-field critical σ_w), he.")
-    var initializations: [Initialization] = [.identity, .orthogonal, .gaussian, .he]
-    @Option(name: .customLong("orthogonal-sigma"), help: "σ_w of orthogonal initialisation.") var orthogonalSigma = 1.0
+            help: "Initialisations: identity (at each --sigma), orthogonal (at --orthogonal-sigma), gaussian (at the mean-field critical σ_w), he; a CNN takes dirac (= identity), delta-orthogonal (= orthogonal) and he (default: all three).")
+    var initializationFlags: [StudyInitializationFlag] = []
+    @Option(name: .customLong("orthogonal-sigma"), help: "σ_w of orthogonal initialisation (a CNN's delta-orthogonal σ_w·H).") var orthogonalSigma = 1.0
     @Option(help: "Seeds per point: --seed, --seed + 1, ….") var seeds = 1
     @Option(help: "First seed (network draw and shuffles, as `train --seed`).") var seed: UInt64 = 0
     @Option(help: "hard-tanh, relu or tanh.") var activation: Activation = .hardTanh
@@ -65,8 +71,40 @@ struct Run: ParsableCommand {
         try requireTrainableActivation(activation)
         if let repeated = duplicate(layers) { throw ValidationError("--layers lists \(repeated) twice") }
         if let repeated = duplicate(sigma) { throw ValidationError("--sigma lists \(repeated) twice") }
-        if let repeated = duplicate(initializations) { throw ValidationError("--init lists \(repeated.rawValue) twice") }
+        if network == .mlp {
+            for (flag, given) in [("--channels", channels != nil), ("--kernel", kernel != nil), ("--head", head != nil)] where given {
+                throw ValidationError("\(flag) applies to --network cnn only")
+            }
+            if let flag = initializationFlags.first(where: \.isConvolutionalName) {
+                throw ValidationError("--init \(flag.text) needs --network cnn (the MLP's are identity, orthogonal, gaussian and he)")
+            }
+        } else {
+            if let channels { try requireRange(channels, 1 ... 4096, "--channels") }
+            if let kernel {
+                try requireRange(kernel, 1 ... 99, "--kernel")
+                if kernel % 2 == 0 { throw ValidationError("--kernel must be odd (Dirac and delta-orthogonal kernels need a centre tap), got \(kernel)") }
+            }
+            if initializations.contains(.gaussian) {
+                throw ValidationError("--init gaussian does not apply with --network cnn: use dirac, delta-orthogonal or he")
+            }
+        }
+        if let repeated = duplicate(initializations) {
+            throw ValidationError("--init lists \(network == .cnn ? ConvolutionalNetwork.stackInitialization(repeated)!.rawValue : repeated.rawValue) twice")
+        }
         _ = try gridOptions.part(pointCount: grid.pointCount)
+    }
+
+    /// The grid's initialisations: --init, or every one the network takes.
+    var initializations: [Initialization] {
+        if initializationFlags.isEmpty { return network == .cnn ? [.identity, .orthogonal, .he] : [.identity, .orthogonal, .gaussian, .he] }
+        return initializationFlags.map(\.initialization)
+    }
+
+    /// The CNN of --network cnn.
+    var convolution: ConvolutionalNetwork? {
+        guard network == .cnn else { return nil }
+        let defaults = ConvolutionalNetwork()
+        return ConvolutionalNetwork(channels: channels ?? defaults.channels, kernel: kernel ?? defaults.kernel, head: head ?? defaults.head)
     }
 
     /// The grid's run settings: the points' seeds are the grid's, and the threads stay out of
@@ -82,21 +120,30 @@ struct Run: ParsableCommand {
             depths: layers, sigmas: sigma, initializations: initializations, seeds: (0 ..< UInt64(seeds)).map { seed &+ $0 },
             activation: activation, orthogonalSigma: orthogonalSigma,
             training: trainingSettings,
-            precision: settings.precision, spectrumInputs: spectrumInputs)
+            precision: settings.precision, spectrumInputs: spectrumInputs, convolution: convolution)
     }
 
     func run() throws {
         let part = try gridOptions.part()
         let threads = settings.threads
-        let dataset: ImageDataset
-        do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
-            throw UserError(message: "--data: \(error.description)")
-        }
-        let study: Study
-        do { study = try Study(grid: grid, data: dataset, threads: threads) } catch {
+        let study: any StudyRunning
+        do {
+            if network == .cnn {
+                // MNIST's IDX files or .npy arrays (MNIST-1D from Scripts/make_mnist1d.py), as train reads them.
+                let splits: DatasetSplits
+                do { splits = try DatasetSplits(folder: data) } catch { throw UserError(message: "--data: \(error.description)") }
+                study = try ConvolutionalStudy(grid: grid, train: splits.train, test: splits.test, threads: threads)
+            } else {
+                let dataset: ImageDataset
+                do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
+                    throw UserError(message: "--data: \(error.description)")
+                }
+                study = try Study(grid: grid, data: dataset, threads: threads)
+            }
+        } catch let error as StudyError {
             switch error {
             case .training(.batchSizeOutOfRange(let batch, let images)):
-                throw UserError(message: "--batch \(batch) is larger than the \(images) training images")
+                throw UserError(message: "--batch \(batch) is larger than the \(images) training \(network == .cnn ? "samples" : "images")")
             default: throw UserError(message: error.description)
             }
         }
@@ -110,15 +157,16 @@ struct Run: ParsableCommand {
         let pending = writer.pending(all)
         let log = StandardError()
         log.line("study: \(all.count) point\(all.count == 1 ? "" : "s")\(part.isWhole ? "" : " (shard \(part) of \(grid.pointCount))"): "
-            + "L ∈ {\(grid.depths.map(String.init).joined(separator: ", "))} × \(grid.arms.map(\.description).joined(separator: ", ")) × \(grid.seeds.count) seed\(grid.seeds.count == 1 ? "" : "s"); "
-            + "\(grid.data!.trainImages) images, \(grid.training.epochs) epoch\(grid.training.epochs == 1 ? "" : "s"), q0 = \(String(format: "%.4f", grid.data!.q0)), OpenBLAS × \(threads ?? OpenBLAS.threads)"
+            + (network == .cnn ? "CNN \(study.networkDescription); " : "")
+            + "L ∈ {\(grid.depths.map(String.init).joined(separator: ", "))} × \(grid.arms.map(grid.label).joined(separator: ", ")) × \(grid.seeds.count) seed\(grid.seeds.count == 1 ? "" : "s"); "
+            + "\(grid.data!.trainImages) \(network == .cnn ? "samples" : "images"), \(grid.training.epochs) epoch\(grid.training.epochs == 1 ? "" : "s"), q0 = \(String(format: "%.4f", grid.data!.q0)), OpenBLAS × \(threads ?? OpenBLAS.threads)"
             + (writer.resumedCount > 0 ? "; resuming: \(writer.resumedCount) already done in \(writer.url.path)" : ""))
         var doneCost = 0.0
         let start = Date()
         let bar = ProgressBar(label: "  training")
         for (number, index) in pending.enumerated() {
             let point = grid.point(index)
-            let label = "[\(all.count - pending.count + number + 1)/\(all.count)] L = \(point.depth), \(point.arm), seed \(point.seed)"
+            let label = "[\(all.count - pending.count + number + 1)/\(all.count)] L = \(point.depth), \(grid.label(point.arm)), seed \(point.seed)"
             let result: StudyResult
             do {
                 result = try study.run(index) { event in
@@ -129,13 +177,14 @@ struct Run: ParsableCommand {
                 }
             } catch {
                 bar.finish()
-                throw UserError(message: "point \(index) (L = \(point.depth), \(point.arm), seed \(point.seed)): \(error.description)")
+                throw UserError(message: "point \(index) (L = \(point.depth), \(grid.label(point.arm)), seed \(point.seed)): \(error.description)")
             }
             bar.finish()
             do { try writer.append(result) } catch { throw UserError(message: error.description) }
             doneCost += Study.cost(point)
             let elapsed = Date().timeIntervalSince(start)
-            let eta = study.estimatedSecondsLeft(pending: Array(pending[(number + 1)...]), elapsed: elapsed, doneCost: doneCost)
+            let left = pending[(number + 1)...].map { Study.cost(grid.point($0)) }.reduce(0, +)
+            let eta = doneCost > 0 ? elapsed / doneCost * left : 0
             let outcome = result.diverged ? "diverged (\(result.divergedAt ?? "NaN loss"))"
                 : String(format: "test accuracy %.2f %%", (result.testAccuracy ?? .nan) * 100)
             log.line("study \(label): \(outcome) in \(durationText(result.seconds)) · elapsed \(durationText(elapsed)) · ETA \(durationText(eta))")
@@ -209,3 +258,50 @@ struct StandardError {
     }
 }
 
+
+/// `--network`: which network a study trains.
+enum StudyNetworkKind: String, ExpressibleByArgument, CaseIterable {
+    case mlp, cnn
+}
+
+extension ConvolutionalNetwork.Head: ExpressibleByArgument {}
+
+/// `--init` as given: an ``Initialization``'s name, or for a CNN the name of its kernels'
+/// counterpart (dirac for identity, delta-orthogonal for orthogonal).
+struct StudyInitializationFlag: ExpressibleByArgument {
+    let text: String
+    let initialization: Initialization
+
+    init?(argument: String) {
+        text = argument
+        switch argument {
+        case "dirac": initialization = .identity
+        case "delta-orthogonal": initialization = .orthogonal
+        default:
+            guard let named = Initialization(rawValue: argument) else { return nil }
+            initialization = named
+        }
+    }
+
+    var isConvolutionalName: Bool { text == "dirac" || text == "delta-orthogonal" }
+
+    static var allValueStrings: [String] { Initialization.allCases.map(\.rawValue) + ["dirac", "delta-orthogonal"] }
+}
+
+/// What `study` needs of an MLP or a CNN study.
+protocol StudyRunning {
+    var grid: StudyGrid { get }
+    func run(_ index: Int, onStep: ((StepEvent) -> Void)?) throws(StudyError) -> StudyResult
+}
+
+extension Study: StudyRunning {}
+extension ConvolutionalStudy: StudyRunning {}
+
+extension StudyRunning {
+    /// A CNN study's network, for the first progress line.
+    var networkDescription: String {
+        guard let study = self as? ConvolutionalStudy else { return "" }
+        let n = study.network
+        return "conv\(n.channels)k\(n.kernel)p\(n.kernel / 2),\(study.grid.activation.rawValue) × L, \(n.head.rawValue), dense on \(study.inputShape)"
+    }
+}

@@ -36,16 +36,19 @@ struct StackRunSettings {
     var threads: Int?
     var optimizer: OptimizerName
     var optimizerSettings: [String: Double]
-    /// "he" or "pytorch".
+    /// A ``StackInitialization``'s name: "pytorch" or "he" for --widths, any for --architecture.
     var initialization: String
     var data: String
     /// The --architecture string a new stack was built from (nil for --widths).
     var layers: String? = nil
+    /// σ of a dirac or delta-orthogonal initialisation (nil for the others).
+    var sigma: Double? = nil
 
     var runSettings: [String: String] {
         var settings = ["learning_rate": "\(learningRate)", "schedule": schedule.rawValue, "train_limit": trainLimit.map { "\($0)" } ?? "none",
                         "threads": threads.map { "\($0)" } ?? "default", "initialization": initialization, "data": data]
         if let layers { settings["layers"] = layers }
+        if let sigma { settings["sigma"] = "\(sigma)" }
         return settings
     }
 
@@ -125,9 +128,12 @@ extension Train {
         }
         if let widths { _ = try Self.parseWidths(widths) }
         if layers != nil { throw ValidationError("--layers does not apply with --widths (the depth is the number of widths + 1)") }
-        if sigma != nil { throw ValidationError("--sigma does not apply with --widths (use --init he, or leave --init out for PyTorch's default)") }
-        if let initialization, initialization != .he {
-            throw ValidationError("--init \(initialization.rawValue) does not apply with --widths: use he, or leave --init out for PyTorch's default (uniform ±1/√fan-in)")
+        if widths != nil && sigma != nil { throw ValidationError("--sigma does not apply with --widths (use --init he, or leave --init out for PyTorch's default)") }
+        if widths != nil, let flag = initializationFlag, flag.text != "he" {
+            throw ValidationError("--init \(quotedValue(flag.text)) does not apply with --widths: use he, or leave --init out for PyTorch's default (uniform ±1/√fan-in)")
+        }
+        if architecture != nil, let flag = activationFlag {
+            throw ValidationError("--activation \(quotedValue(flag.text)) does not apply with --architecture: the activations are tokens of the string (e.g. conv16k3p1,relu,…)")
         }
         if png { throw ValidationError("--png does not apply with --widths (no figures are drawn for a layer stack yet)") }
     }
@@ -140,6 +146,9 @@ extension Train {
         if try Self.stackCheckpoint(resume) != nil { return true }
         if let flag = activationFlag, flag.isLeaky {
             throw UserError(message: "--activation \(quotedValue(flag.text)) needs a layer stack; --resume \(quotedValue(resume)) is an identity classifier's checkpoint")
+        }
+        if let flag = initializationFlag, flag.classifier == nil {
+            throw UserError(message: "--init \(quotedValue(flag.text)) needs a layer stack; --resume \(quotedValue(resume)) is an identity classifier's checkpoint")
         }
         return false
     }
@@ -198,8 +207,8 @@ extension Train {
         return StackRunSettings(
             batchSize: c.batchSize, epochs: c.epochs, learningRate: c.learningRate, schedule: c.schedule, seed: c.seed,
             trainLimit: c.trainLimit, threads: c.threads, optimizer: name, optimizerSettings: optimizerSettings,
-            initialization: initialization == .he ? "he" : "pytorch", data: URL(fileURLWithPath: data).standardizedFileURL.path,
-            layers: architecture)
+            initialization: stackInitialization.rawValue, data: URL(fileURLWithPath: data).standardizedFileURL.path,
+            layers: architecture, sigma: stackInitialization.usesSigma ? sigma ?? 1 : nil)
     }
 
     /// A resumed run's settings: the training state's, with --epochs and --threads free to
@@ -215,11 +224,13 @@ extension Train {
             if let given, given != stored { throw differs(flag, show(stored), show(given)) }
         }
         // The identity classifier's flags have nothing to agree with.
-        for (flag, given) in [("--layers", layers != nil), ("--sigma", sigma != nil), ("--png", png)] where given {
+        let run = stored.runSettings
+        // --sigma only where the run stored one (dirac, delta-orthogonal), to agree with it below.
+        for (flag, given) in [("--layers", layers != nil), ("--sigma", sigma != nil && run["sigma"] == nil), ("--png", png)] where given {
             throw UserError(message: "\(flag) does not apply to a layer-stack checkpoint (--resume \(quotedValue(resume ?? "")))")
         }
-        if let initialization, initialization != .he {
-            throw UserError(message: "--init \(initialization.rawValue) does not apply to a layer-stack checkpoint: it was initialised with he or PyTorch's default")
+        if let flag = initializationFlag, flag.stack == nil {
+            throw UserError(message: "--init \(quotedValue(flag.text)) does not apply to a layer-stack checkpoint: it was initialised with \(run["initialization"] ?? "he or PyTorch's default")")
         }
         // The architecture is the stack file's.
         let dense = stack.layers.indices.filter { !stack.layers[$0].parameters.isEmpty }
@@ -227,8 +238,13 @@ extension Train {
         if let widths { try agree("--widths", try Self.parseWidths(widths), hidden) { $0.map(String.init).joined(separator: ",") } }
         let storedFunction = stack.layers.lazy.compactMap { ($0 as? ActivationLayer<Scalar>)?.function }.first
         if let given = activationFlag?.nonlinearity, let storedFunction { try agree("--activation", given, storedFunction, \.description) }
-        let run = stored.runSettings
-        if let initialization, let storedInit = run["initialization"] { try agree("--init", initialization.rawValue, storedInit) }
+        if let flag = initializationFlag, let storedInit = run["initialization"] { try agree("--init", flag.text, storedInit) }
+        if let sigma, let text = run["sigma"] {
+            guard let storedSigma = Double(text) else {
+                throw UserError(message: "--resume: \(quotedValue(statePath)): run.sigma is \(quotedValue(text)), not a value train wrote")
+            }
+            try agree("--sigma", sigma, storedSigma)
+        }
         try agree("--architecture", architecture, run["layers"] ?? "none (its stack was not built from an architecture string)")
         // The run's settings are the training state's.
         try agree("--batch", settings.batch, stored.batchSize)
@@ -285,7 +301,7 @@ extension Train {
             trainLimit: trainLimit, threads: storedThreads, optimizer: name, optimizerSettings: coefficients,
             initialization: run["initialization"] ?? "unknown",
             data: isGiven("--data") ? URL(fileURLWithPath: data).standardizedFileURL.path : run["data"] ?? data,
-            layers: run["layers"])
+            layers: run["layers"], sigma: run["sigma"].flatMap(Double.init))
         if let epochs = settings.epochs, epochs != stored.epochs {
             changes.append("epochs \(stored.epochs) → \(epochs)" + (schedule == .cosine ? " (the cosine schedule stretches to the new length)" : ""))
             chosen.epochs = epochs
@@ -341,14 +357,17 @@ extension Train {
         if resumed == nil, let architecture {
             let shape = data.channelsFirstShape
             var generator = SeededGenerator(seed: run.seed)
-            var stack: LayerStack<Scalar>
-            do { stack = try LayerStack<Scalar>(architecture: architecture, inputShape: shape, using: &generator) } catch {
-                throw UserError(message: "--architecture: \(error.description)")
+            let stack: LayerStack<Scalar>
+            do {
+                stack = try LayerStack<Scalar>(architecture: architecture, inputShape: shape, initialization: stackInitialization,
+                                               sigma: run.sigma ?? 1, using: &generator)
+            } catch {
+                if case .architecture = error { throw UserError(message: "--architecture: \(error.description)") }
+                throw UserError(message: "--init \(stackInitialization.rawValue): \(error.description)")
             }
             guard stack.outputShape == [data.classes] else {
                 throw UserError(message: "--architecture: the last layer gives \(stack.outputShape), expected [\(data.classes)] (one logit per class)")
             }
-            if initialization == .he { Self.heInitialise(&stack, using: &generator) }
             architectureStack = stack
         }
         // The images and the batches' memory checked against the stack (Networks' checks) before any output.
@@ -374,7 +393,7 @@ extension Train {
                 try trainer.loadTrainingState(from: resumed.files.state)
             } else {
                 let stack: LayerStack<Scalar> = architectureStack ?? Self.newStack(
-                    widths: newWidths, nonlinearity: activationFlag?.nonlinearity ?? .relu, he: initialization == .he, seed: run.seed)
+                    widths: newWidths, nonlinearity: activationFlag?.nonlinearity ?? .relu, he: run.initialization == "he", seed: run.seed)
                 trainer = try StackTrainer(stack: stack, optimizer: optimizer, batchSize: run.batchSize, epochs: run.epochs,
                                            seed: run.seed, threads: run.threads)
             }
@@ -388,7 +407,8 @@ extension Train {
             print("resuming \(resume) at epoch \(trainer.epoch + 1), step \(trainer.stepInEpoch) with its settings"
                 + (changes.isEmpty ? "" : "; changed: " + changes.joined(separator: ", ")))
         }
-        let initName = ["he": "He", "pytorch": "PyTorch"][run.initialization] ?? run.initialization
+        let initName = (["he": "He", "pytorch": "PyTorch", "glorot": "Glorot", "dirac": "Dirac"][run.initialization] ?? run.initialization)
+            + (run.sigma.map { " σ = \($0)" } ?? "")
         let precisionName = Scalar.self == Float.self ? "float" : "double"
         // A stack from --architecture is named by its string and input shape; an MLP by its widths.
         let subject = run.layers.map { "a stack \($0) on \(trained.inputShape)" } ?? "an MLP \(widthsAll.map(String.init).joined(separator: " → "))"
@@ -410,7 +430,7 @@ extension Train {
         var writeError: (any Error)?
         let write = { (trainer: StackTrainer<Scalar>) in
             do {
-                try Self.writeStackOutputs(trainer, folder: folder, architecture: widthsAll, initialization: run.initialization,
+                try Self.writeStackOutputs(trainer, folder: folder, architecture: widthsAll, initialization: run.initialization, sigma: run.sigma,
                                            configuration: run.configuration, precision: Scalar.self == Float.self ? .float : .double)
             } catch {
                 writeError = writeError ?? error
@@ -452,26 +472,14 @@ extension Train {
     }
 
     /// A new MLP of these widths (inputs, hidden, classes), PyTorch's initialisation or He's,
-    /// drawn from `seed`.
+    /// drawn from `seed`. He's weights are drawn after PyTorch's, from the same generator, as
+    /// `train --widths --init he` always drew them (so its runs keep their numbers).
     static func newStack<Scalar: BLASScalar>(widths: [Int], nonlinearity: Nonlinearity, he: Bool, seed: UInt64) -> LayerStack<Scalar> {
         var generator = SeededGenerator(seed: seed)
         var stack = LayerStack<Scalar>.multilayerPerceptron(widths: widths, activation: nonlinearity, bias: true, using: &generator)
-        if he { heInitialise(&stack, using: &generator) }
+        // Dense layers and σ = 1, σ_b = 0: nothing He refuses.
+        if he { try! stack.initialize(.he, using: &generator) }
         return stack
-    }
-
-    /// He (Kaiming) normal: weights N(0, 2/fan-in), biases 0, drawn layer by layer from the
-    /// generator; fan-in = in (dense [out, in]) or in·taps (convolution [out, in, k…]).
-    static func heInitialise<Scalar: BLASScalar>(_ stack: inout LayerStack<Scalar>, using generator: inout SeededGenerator) {
-        stack.updateParameters { _, index, parameter in
-            if index == 0 {
-                let scale = Scalar((2 / Double(parameter.count / parameter.shape[0])).squareRoot())
-                let draw = Tensor<Scalar>.randomNormal(parameter.shape, using: &generator)
-                parameter.withUnsafeMutableBufferPointer { w in draw.withUnsafeBufferPointer { d in for i in 0 ..< w.count { w[i] = d[i] * scale } } }
-            } else {
-                parameter.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-            }
-        }
     }
 
     /// What `metrics.json` holds for a layer-stack run.
@@ -481,6 +489,8 @@ extension Train {
         var layers: String?
         var activation: String
         var initialization: String
+        /// σ of a dirac or delta-orthogonal initialisation.
+        var sigma: Double?
         var optimizer: String
         var optimizerSettings: [String: Double]
         var configuration: TrainingConfiguration
@@ -489,7 +499,7 @@ extension Train {
     }
 
     static func writeStackOutputs<Scalar: BLASScalar>(
-        _ trainer: StackTrainer<Scalar>, folder: URL, architecture: [Int], initialization: String, configuration: TrainingConfiguration,
+        _ trainer: StackTrainer<Scalar>, folder: URL, architecture: [Int], initialization: String, sigma: Double?, configuration: TrainingConfiguration,
         precision: Precision
     ) throws {
         // The stack file and its training state first, then the metrics: every file atomically.
@@ -498,7 +508,7 @@ extension Train {
         // The function by the name --activation takes ("leaky-relu:0.1" keeps its slope).
         let activation = trainer.stack.layers.lazy.compactMap { ($0 as? ActivationLayer<Scalar>)?.function.description }.first ?? "none"
         let metrics = StackMetrics(
-            architecture: architecture, layers: trainer.runSettings["layers"], activation: activation, initialization: initialization,
+            architecture: architecture, layers: trainer.runSettings["layers"], activation: activation, initialization: initialization, sigma: sigma,
             optimizer: trainer.optimizer.name, optimizerSettings: trainer.optimizer.settings, configuration: configuration,
             precision: precision, epochs: trainer.history)
         let encoder = JSONEncoder()

@@ -46,9 +46,9 @@ struct Train: ParsableCommand {
     @Option(help: "Number of layers L (default: \(modelDefaults.layers)).") var layers: Int?
     @Option(name: .customLong("activation"), help: ArgumentHelp("hard-tanh, relu or tanh (default: \(modelDefaults.activation.rawValue)); with --widths also leaky-relu:SLOPE (default relu).", valueName: "activation"))
     var activationFlag: ActivationFlag?
-    @Option(name: .customLong("init"), help: "identity, gaussian, orthogonal or he (default: \(modelDefaults.initialization.rawValue)).")
-    var initialization: Initialization?
-    @Option(help: "σ of the initial weights (W = σI for identity) (default: \(modelDefaults.sigma)).") var sigma: Double?
+    @Option(name: .customLong("init"), help: ArgumentHelp("identity, gaussian, orthogonal or he (default: \(modelDefaults.initialization.rawValue)); with --widths he; with --architecture dirac, delta-orthogonal, he, glorot or pytorch (default: pytorch).", valueName: "init"))
+    var initializationFlag: InitializationFlag?
+    @Option(help: "σ of the initial weights (W = σI for identity; σ·δ and σ·H for dirac and delta-orthogonal kernels) (default: \(modelDefaults.sigma)).") var sigma: Double?
     @Flag(help: "Give every layer a bias.") var bias = false
     @OptionGroup(title: "Run settings") var settings: TrainingOptions<TrainDefaults>
     @Option(help: "Random seed (shuffling and random initialisations) (default: \(trainingDefaults.seed)).") var seed: UInt64?
@@ -72,6 +72,7 @@ struct Train: ParsableCommand {
         }
         if png && FigureExport.rasteriser() == nil { throw ValidationError("--png: \(FigureExportError.rasteriserMissing.description)") }
         try validateActivationFlag()
+        try validateInitializationFlags()
     }
 
     /// A new run's model: the flags, defaults for the rest.

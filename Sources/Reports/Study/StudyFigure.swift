@@ -14,15 +14,20 @@ extension StudyGrid {
     public func figure(_ results: [StudyResult], title: String? = nil) -> SVGCanvas {
         var canvas = SVGCanvas(width: 1260, height: 520)
         let arms = arms
-        let heading = title ?? "Trainability against depth: \(activation.rawValue) MLP, \(training.epochs) epoch\(training.epochs == 1 ? "" : "s") on "
+        let network = convolution.map { "CNN (\($0.channels) channels, k = \($0.kernel), \($0.head.rawValue) head)" } ?? "MLP"
+        let heading = title ?? "Trainability against depth: \(activation.rawValue) \(network), \(training.epochs) epoch\(training.epochs == 1 ? "" : "s") on "
             + "\(data.map { "\($0.trainImages)" } ?? "?") images, \(training.optimizer.name) lr \(compactNumber(training.learningRate)), batch \(training.batchSize)"
         canvas.text(heading, x: 630, y: 26, size: 16, anchor: .middle, weight: "bold")
         let q0 = data.map { String(format: "%.3f", $0.q0) } ?? "?"
+        let jacobian = convolution == nil ? "J Jᵀ" : "JᵀJ of the convolutions"
         canvas.text("Left: final test accuracy (line: mean over \(seeds.count) seed\(seeds.count == 1 ? "" : "s"), band: min–max; ✕: diverged, NaN loss). "
-                    + "Middle and right: J Jᵀ at initialisation on \(spectrumInputs) training image\(spectrumInputs == 1 ? "" : "s") (markers) against theory (dashed).",
+                    + "Middle and right: \(jacobian) at initialisation on \(spectrumInputs) training sample\(spectrumInputs == 1 ? "" : "s") (markers) against theory (dashed).",
                     x: 630, y: 46, size: 11.5, anchor: .middle, fill: "#444")
-        canvas.text("Theory at the data's q0 = \(q0) (mean squared pixel): identity law for inputs N(0, q0), mean α σ^(2L); "
-                    + "random weights: mean field, ∏ χ_l along the q-map from q0 (not the limit χ^L: the data start far from q*).",
+        canvas.text(convolution == nil
+                    ? "Theory at the data's q0 = \(q0) (mean squared pixel): identity law for inputs N(0, q0), mean α σ^(2L); "
+                        + "random weights: mean field, ∏ χ_l along the q-map from q0 (not the limit χ^L: the data start far from q*)."
+                    : "Theory at the data's E[x²] by position (q0 = \(q0)): Dirac, the identity law; delta-orthogonal, the dense orthogonal mean field; "
+                        + "He, the convolutional mean field by position (zero padding at the borders).",
                     x: 630, y: 62, size: 11.5, anchor: .middle, fill: "#444")
 
         let depthsSorted = depths.sorted()
@@ -72,7 +77,7 @@ extension StudyGrid {
             for (d, v) in measured { canvas.circle(x: xb(d), y: yb(v), radius: 3.5, fill: color(a)) }
         }
         canvas.axes(x: xb, y: yb, xLabel: "depth L", yLabel: "fraction of λ > 10⁻³ λ_max", xTicks: 4)
-        canvas.text("(b) J Jᵀ at init: non-vanishing fraction", x: xb.start + 160, y: top - 8, size: 13, anchor: .middle, weight: "bold")
+        canvas.text("(b) \(convolution == nil ? "J Jᵀ" : "JᵀJ") at init: non-vanishing fraction", x: xb.start + 160, y: top - 8, size: 13, anchor: .middle, weight: "bold")
 
         // (c) Mean eigenvalue, log scale (He's χ^L spans many decades), and under it the
         // measured/theory ratio on a log scale of 1/4 … 4, where a factor of 2 is a fifth of the
@@ -102,15 +107,15 @@ extension StudyGrid {
                 let inside = ratioRange.contains(ratio)
                 canvas.circle(x: xc(d), y: yr(min(max(ratio, ratioRange.lowerBound), ratioRange.upperBound)), radius: 3.5,
                               fill: inside ? color(a) : "white", stroke: inside ? nil : color(a),
-                              data: ["quantity": "mean-ratio", "arm": arm.description, "depth": String(Int(d)), "value": String(ratio)])
+                              data: ["quantity": "mean-ratio", "arm": label(arm), "depth": String(Int(d)), "value": String(ratio)])
             }
         }
         canvas.axes(x: xc, y: yc, xLabel: "", yLabel: "mean eigenvalue of J Jᵀ", xTicks: 4)
         canvas.axes(x: xc, y: yr, xLabel: "depth L", yLabel: "measured / theory", xTicks: 4)
-        canvas.text("(c) J Jᵀ at init: mean eigenvalue", x: xc.start + 160, y: top - 8, size: 13, anchor: .middle, weight: "bold")
+        canvas.text("(c) \(convolution == nil ? "J Jᵀ" : "JᵀJ") at init: mean eigenvalue", x: xc.start + 160, y: top - 8, size: 13, anchor: .middle, weight: "bold")
 
         // Legend below the panels.
-        var entries = arms.enumerated().map { (color: color($0.offset), label: $0.element.description, style: LegendStyle.line) }
+        var entries = arms.enumerated().map { (color: color($0.offset), label: label($0.element), style: LegendStyle.line) }
         entries.append((color: "#555", label: "theory (identity law; mean field ∏ χ_l)", style: .dashed))
         var x = 80.0
         let y = 470.0

@@ -8,8 +8,8 @@ extension StudyGrid {
     public func summary(_ results: [StudyResult]) -> String {
         let arms = arms
         var lines = ["test accuracy (%), mean over \(seeds.count) seed\(seeds.count == 1 ? "" : "s")"]
-        let width = max(14, (arms.map(\.description.count).max() ?? 0) + 2)
-        lines.append("    L" + arms.map { leftPadded($0.description, to: width) }.joined())
+        let width = max(14, (arms.map { label($0).count }.max() ?? 0) + 2)
+        lines.append("    L" + arms.map { leftPadded(label($0), to: width) }.joined())
         for depth in depths {
             var line = leftPadded(String(depth), to: 5)
             for arm in arms {
