@@ -135,16 +135,20 @@ struct BenchTrain: ParsableCommand {
     @Option(help: .hidden) var dumpWeights: String?
     /// Runs a TrainingSession writing into this folder (checkpoints, metrics) instead of a bare Trainer.
     @Option(help: .hidden) var session: String?
-    @Option(help: "identity (the default: the L-layer identity MLP, plain SGD) or mlp (784 → 1000 → 300 → 10 ReLU layer stack, SGD momentum 0.9, lr 0.05, against Benchmarks/Peers/torch_mlp_train.py).")
+    @Option(help: "identity (the default: the L-layer identity MLP, plain SGD), mlp (784 → 1000 → 300 → 10 ReLU layer stack, SGD momentum 0.9, lr 0.05, against Benchmarks/Peers/torch_mlp_train.py) or cnn (conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10, SGD momentum 0.9, lr 0.05, against Benchmarks/Peers/torch_cnn_train.py).")
     var model = "identity"
+    @Option(help: "With --model cnn: threads of each contender (OpenBLAS's, torch.set_num_threads).") var threads = 2
 
     func validate() throws {
-        if !["identity", "mlp"].contains(model) { throw ValidationError("--model must be identity or mlp, got \(model)") }
+        if !["identity", "mlp", "cnn"].contains(model) { throw ValidationError("--model must be identity, mlp or cnn, got \(model)") }
+        if rounds < 1 { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
+        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     }
 
     /// One Isometry training in this process; prints its `Run` as JSON.
     func runChild() throws {
         if model == "mlp" { return try runMLPChild() }
+        if model == "cnn" { return try runCNNChild() }
         func mark(_ what: String) {
             if trace {
                 let (now, peak) = residentMegabytes()
@@ -206,6 +210,7 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         if child { return try runChild() }
         if model == "mlp" { return try runMLP() }
+        if model == "cnn" { return try runCNN() }
         let dataset = try ImageDataset(folder: data)
         let trainImages = min(limit ?? dataset.train.count, dataset.train.count)
         let threadSettings = torchThreads.split(separator: ",").compactMap { Int($0) }
