@@ -25,6 +25,10 @@ public func maxPool<Scalar: BLASScalar>(
     let planes = poolPlanes("maxPool", input: input.shape, output: output.shape, geometry: g)
     requireShape(winners.shape == output.shape, "maxPool: winners have shape \(winners.shape), expected \(output.shape)")
     let x = input.storage.base + input.offset, y = output.makeUniqueStorage(), win = winners.makeUniqueStorage()
+    if g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 {
+        maxPool2x2(x, planes: planes, g, into: y, winners: win)
+        return
+    }
     for p in 0 ..< planes {
         let xp = x + p * g.inputPlane, yp = y + p * g.outputPlane, wp = win + p * g.outputPlane
         for oy in 0 ..< g.oh {
@@ -48,6 +52,43 @@ public func maxPool<Scalar: BLASScalar>(
     }
 }
 
+/// The 2×2, stride-2 max pool of a CNN (PyTorch's `MaxPool2d(2)`), with the general loop's
+/// rules (the first maximum in scan order, the first NaN wins) but no bounds test per tap:
+/// floor mode keeps every window inside the input.
+@inline(__always)
+func maxPool2x2<Scalar: BLASScalar>(_ x: UnsafePointer<Scalar>, planes: Int, _ g: WindowGeometry, into y: UnsafeMutablePointer<Scalar>,
+                                    winners: UnsafeMutablePointer<Scalar>) {
+    for p in 0 ..< planes {
+        let xp = x + p * g.inputPlane, yp = y + p * g.outputPlane, wp = winners + p * g.outputPlane
+        for oy in 0 ..< g.oh {
+            let top = 2 * oy * g.w, row = oy * g.ow
+            for ox in 0 ..< g.ow {
+                let at0 = top + 2 * ox
+                let (v0, v1, v2, v3) = (xp[at0], xp[at0 + 1], xp[at0 + g.w], xp[at0 + g.w + 1])
+                var best = v0, at = at0
+                if !best.isNaN {
+                    if v1 > best || v1.isNaN { best = v1; at = at0 + 1 }
+                    if !best.isNaN {
+                        if v2 > best || v2.isNaN { best = v2; at = at0 + g.w }
+                        if !best.isNaN && (v3 > best || v3.isNaN) { best = v3; at = at0 + g.w + 1 }
+                    }
+                }
+                yp[row + ox] = best
+                wp[row + ox] = Scalar(at)
+            }
+        }
+    }
+}
+
+/// A winner's flat index, stored as a scalar, back as an Int: through the concrete type, as the
+/// generic conversion checks exactness with a library call per element.
+@inline(__always)
+func winnerIndex<Scalar: BLASScalar>(_ value: Scalar) -> Int {
+    if Scalar.self == Float.self { return Int(unsafeBitCast(value, to: Float.self)) }
+    if Scalar.self == Double.self { return Int(unsafeBitCast(value, to: Double.self)) }
+    return Int(value)
+}
+
 /// output[b, c, o] ← tangent[b, c, winners[b', c, o]]: the max pool's Jacobian at fixed
 /// winners applied to a tangent (J·v), `b' = b` or 0 when `winners` has one row for all.
 @_specialize(where Scalar == Float)
@@ -63,7 +104,7 @@ public func maxPoolTangent<Scalar: BLASScalar>(
         let wp = win + (shared ? p % max(channelPlanes, 1) : p) * g.outputPlane
         let tp = t + p * g.inputPlane, yp = y + p * g.outputPlane
         for o in 0 ..< g.outputPlane {
-            let at = Int(wp[o])
+            let at = winnerIndex(wp[o])
             yp[o] = at >= 0 ? tp[at] : 0
         }
     }
@@ -86,7 +127,7 @@ public func maxPoolGradient<Scalar: BLASScalar>(
         let wp = win + (shared ? p % max(channelPlanes, 1) : p) * g.outputPlane
         let gp = gy + p * g.outputPlane, dp = dx + p * g.inputPlane
         for o in 0 ..< g.outputPlane {
-            let at = Int(wp[o])
+            let at = winnerIndex(wp[o])
             if at >= 0 { dp[at] += gp[o] }
         }
     }
@@ -156,6 +197,8 @@ public func averagePoolGradient<Scalar: BLASScalar>(_ outputGradient: Tensor<Sca
 
 /// output[b, c] ← the mean of input[b, c, …] over every spatial position: `[B, C] + size` →
 /// `[B, C]` (PyTorch's `adaptive_avg_pool` to size 1, flattened).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func globalAveragePool<Scalar: BLASScalar>(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
     requireShape(input.rank >= 3 && output.shape == Array(input.shape.prefix(2)),
                  "globalAveragePool: input \(input.shape) and output \(output.shape), expected [batch, channels] + size and [batch, channels]")
@@ -171,6 +214,8 @@ public func globalAveragePool<Scalar: BLASScalar>(_ input: Tensor<Scalar>, into 
 
 /// inputGradient[b, c, …] ← outputGradient[b, c] / positions: the transpose of
 /// ``globalAveragePool(_:into:)``.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func globalAveragePoolGradient<Scalar: BLASScalar>(_ outputGradient: Tensor<Scalar>, into inputGradient: inout Tensor<Scalar>) {
     requireShape(inputGradient.rank >= 3 && outputGradient.shape == Array(inputGradient.shape.prefix(2)),
                  "globalAveragePoolGradient: output gradient \(outputGradient.shape) and input gradient \(inputGradient.shape), expected [batch, channels] and [batch, channels] + size")
