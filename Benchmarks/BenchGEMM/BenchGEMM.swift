@@ -153,6 +153,11 @@ struct BenchGEMM: ParsableCommand {
     @Option(help: "With --convolution: samples per GEMM to measure, comma-separated (1: one product per sample).")
     var samplesPerProduct = "1,8,32,128"
 
+    /// For development on a loaded machine: Isometry's passes timed on the thread's CPU clock.
+    @Flag(help: .hidden) var threadCPUClock = false
+    /// For development: Isometry's side only.
+    @Flag(help: .hidden) var noPeer = false
+
     @Option(help: "With --convolution: the peer script.")
     var convolutionScript = "Benchmarks/Peers/torch_cnn_layers.py"
 

@@ -42,19 +42,27 @@ extension BenchTrain {
         let train = limit.map { dataset.train.tensorDataset.prefix($0) } ?? dataset.train.tensorDataset
         let trainer = try Self.cnnTrainer(epochs: epochs, threads: threads)
         if let profileSteps {
-            var times: [Double] = []
+            func processCPUSeconds() -> Double {
+                var t = timespec()
+                clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+                return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+            }
+            var times: [Double] = [], cpuTimes: [Double] = []
             try OpenBLAS.withThreads(threads) {
                 let steps = trainer.stepsPerEpoch(train)
                 for step in 0 ..< profileSteps {
                     let first = (step % steps) * 128
-                    let start = Date()
+                    let (start, cpuStart) = (Date(), processCPUSeconds())
                     try trainer.step(train, Array(first ..< first + 128)[...])
                     times.append(Date().timeIntervalSince(start))
+                    cpuTimes.append(processCPUSeconds() - cpuStart)
                 }
             }
             let ms = 1000 * median(times)
-            print(String(format: "median step %.2f ms (%.0f samples/s) over %d steps, OpenBLAS %@ × %d", ms, 128_000 / ms, profileSteps,
-                         OpenBLAS.coreName, threads))
+            // The process's CPU time per step: with one thread, the step's own work even on a
+            // loaded machine (with more, it counts OpenBLAS's spinning threads too).
+            print(String(format: "median step %.2f ms (%.0f samples/s), CPU time %.2f ms, over %d steps, OpenBLAS %@ × %d", ms, 128_000 / ms,
+                         1000 * median(cpuTimes), profileSteps, OpenBLAS.coreName, threads))
             return
         }
         try trainer.train(train, test: dataset.test.tensorDataset)

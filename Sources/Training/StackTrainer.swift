@@ -1,4 +1,5 @@
 import Datasets
+import Dispatch
 import Foundation
 import Networks
 import TensorAlgebra
@@ -80,7 +81,16 @@ public final class StackTrainer<Scalar: BLASScalar> {
     /// After every epoch, with the trainer, so research code can look at the weights or write a checkpoint.
     public var onEpoch: ((StackEpochRecord, StackTrainer) -> Void)?
 
-    let workspace: LayerStackWorkspace<Scalar>
+    /// One workspace per shard of the batch (one for the whole batch without data parallelism).
+    let workspaces: [LayerStackWorkspace<Scalar>]
+    /// The first shard's workspace (the whole batch's with one thread).
+    var workspace: LayerStackWorkspace<Scalar> { workspaces[0] }
+    /// The rows of the batch each shard takes.
+    let shardRows: [Range<Int>]
+    /// With several shards: the whole batch's output, the loss gradient on it, and the
+    /// parameter gradients summed over the shards, what the loss and the optimizer see.
+    var batchOutput: Tensor<Scalar>, batchOutputGradient: Tensor<Scalar>
+    var summedGradients: [[Tensor<Scalar>]]
     var targets: LossTargets<Scalar>
     /// The current epoch's running sums (stored in checkpoints, so a resumed epoch's record is
     /// an uninterrupted one's).
@@ -112,7 +122,15 @@ public final class StackTrainer<Scalar: BLASScalar> {
         self.seed = seed
         self.frozenLayers = frozenLayers
         self.threads = threads
-        workspace = stack.makeWorkspace(batchSize: batchSize)
+        // Data parallelism: as many shards as threads, each run forward and backward on its
+        // own thread with single-threaded BLAS (see ``step(_:_:)``).
+        let shards = max(1, min(threads ?? OpenBLAS.threads, batchSize))
+        shardRows = (0 ..< shards).map { batchSize * $0 / shards ..< batchSize * ($0 + 1) / shards }
+        workspaces = shardRows.map { stack.makeWorkspace(batchSize: $0.count) }
+        let several = shards > 1
+        batchOutput = .zeros(several ? [batchSize] + stack.outputShape : [0])
+        batchOutputGradient = batchOutput
+        summedGradients = several ? stack.layers.map { $0.parameters.map { Tensor.zeros($0.shape) } } : []
         targets = Self.makeTargets(rows: batchSize, stack: stack, loss: loss)
         let layerOfParameter = stack.layers.indices.flatMap { l in stack.layers[l].parameters.map { _ in l } }
         optimizer.prepare(shapes: stack.parameters.map(\.value.shape), trainable: layerOfParameter.map { !frozenLayers.contains($0) })
@@ -213,29 +231,110 @@ public final class StackTrainer<Scalar: BLASScalar> {
 
     /// One optimisation step on the samples `batch` of `data` (``batchSize`` of them): forward,
     /// loss, backward, update, all in the buffers made at init.
+    ///
+    /// With several threads the batch is cut into as many shards of consecutive rows: each
+    /// shard runs forward and backward on its own thread, BLAS single-threaded, so every pass
+    /// of every layer (im2col, pooling, activations as well as the products) uses every core,
+    /// and BLAS's threads never spin beside the workers. The loss sees the whole batch's
+    /// output, as without shards; the parameter gradients are the shards' sums added in shard
+    /// order, so a run's numbers depend on its thread count (last bits), not on timing.
     @discardableResult
     public func step(_ data: TensorDataset, _ batch: ArraySlice<Int>) throws(TrainingError) -> (loss: Double, correct: Int) {
         require(batch.count == batchSize, "StackTrainer.step: a batch of \(batch.count) samples, the trainer was built for \(batchSize)")
-        workspace.withInputBuffer { input in
-            input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch, into: $0.baseAddress!, rowWidth: inputWidth) }
-        }
         fillTargets(&targets, data, batch)
-        stack.forwardInputBuffer(in: workspace)
-        let (lossFunction, targets, output) = (loss, targets, workspace.output)
-        let value = workspace.withOutputGradientBuffer { gradient in lossFunction(output, targets, gradient: &gradient) }
-        guard value.isFinite else {
-            throw .diverged(Divergence(quantity: "the loss", value: value, epoch: epoch + 1, step: stepInEpoch + 1, globalStep: globalStep + 1,
-                                       beforeAnyUpdate: optimizer.step == 0, lastGood: .unknown))
-        }
-        let correct = loss.usesLabels ? correctPredictions(output, labels: targets.labels, classColumns: targets.classColumns) : 0
-        stack.backwardOutputGradientBuffer(in: workspace, inputGradient: false, frozenLayers: frozenLayers)
-        optimizer.update(&stack, gradients: workspace, frozenLayers: frozenLayers)
+        let (value, correct) = workspaces.count == 1 ? try wholeBatchStep(data, batch) : try shardedStep(data, batch)
         stepInEpoch += 1
         globalStep += 1
         trainLossSum += value * Double(batchSize)
         trainCorrect += correct
         trainSeen += batchSize
         return (value, correct)
+    }
+
+    private func wholeBatchStep(_ data: TensorDataset, _ batch: ArraySlice<Int>) throws(TrainingError) -> (Double, Int) {
+        let workspace = workspaces[0]
+        workspace.withInputBuffer { input in
+            input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch, into: $0.baseAddress!, rowWidth: inputWidth) }
+        }
+        stack.forwardInputBuffer(in: workspace)
+        let (lossFunction, targets, output) = (loss, targets, workspace.output)
+        let value = workspace.withOutputGradientBuffer { gradient in lossFunction(output, targets, gradient: &gradient) }
+        try checkLoss(value)
+        let correct = loss.usesLabels ? correctPredictions(output, labels: targets.labels, classColumns: targets.classColumns) : 0
+        stack.backwardOutputGradientBuffer(in: workspace, inputGradient: false, frozenLayers: frozenLayers)
+        optimizer.update(&stack, gradients: workspace, frozenLayers: frozenLayers)
+        return (value, correct)
+    }
+
+    private func shardedStep(_ data: TensorDataset, _ batch: ArraySlice<Int>) throws(TrainingError) -> (Double, Int) {
+        let shared = ShardedPass(stack: stack, workspaces: workspaces, rows: shardRows, frozenLayers: frozenLayers)
+        let (rows, width) = (shardRows, inputWidth)
+        OpenBLAS.withThreads(1) {
+            DispatchQueue.concurrentPerform(iterations: rows.count) { s in
+                let workspace = shared.workspaces[s]
+                workspace.withInputBuffer { input in
+                    input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch[(batch.startIndex + rows[s].lowerBound)...].prefix(rows[s].count), into: $0.baseAddress!, rowWidth: width) }
+                }
+                shared.stack.forwardInputBuffer(in: workspace)
+            }
+        }
+        // The loss on the whole batch's output, exactly as without shards.
+        let outputWidth = batchOutput.count / batchSize
+        batchOutput.withUnsafeMutableBufferPointer { whole in
+            for (s, range) in rows.enumerated() {
+                workspaces[s].output.withUnsafeBufferPointer { part in
+                    (whole.baseAddress! + range.lowerBound * outputWidth).update(from: part.baseAddress!, count: part.count)
+                }
+            }
+        }
+        let value = loss(batchOutput, targets, gradient: &batchOutputGradient)
+        try checkLoss(value)
+        let correct = loss.usesLabels ? correctPredictions(batchOutput, labels: targets.labels, classColumns: targets.classColumns) : 0
+        for (s, range) in rows.enumerated() {
+            let whole = batchOutputGradient
+            workspaces[s].withOutputGradientBuffer { part in
+                part.withUnsafeMutableBufferPointer { p in
+                    whole.withUnsafeBufferPointer { p.baseAddress!.update(from: $0.baseAddress! + range.lowerBound * outputWidth, count: p.count) }
+                }
+            }
+        }
+        OpenBLAS.withThreads(1) {
+            DispatchQueue.concurrentPerform(iterations: rows.count) { s in
+                shared.stack.backwardOutputGradientBuffer(in: shared.workspaces[s], inputGradient: false, frozenLayers: shared.frozenLayers)
+            }
+        }
+        for l in stack.layers.indices where !frozenLayers.contains(l) {
+            for i in summedGradients[l].indices { sumShards(layer: l, index: i) }
+        }
+        // Optimizer.update(_:gradients:frozenLayers:) from the summed gradients, its slots.
+        let (rate, sums, optimizer, frozen) = (optimizer.learningRate(optimizer.step), summedGradients, optimizer, frozenLayers)
+        var slot = 0
+        stack.updateParameters { layer, index, parameter in
+            if !frozen.contains(layer) { optimizer.update(&parameter, gradient: sums[layer][index], slot: slot, learningRate: rate) }
+            slot += 1
+        }
+        optimizer.step += 1
+        return (value, correct)
+    }
+
+    /// summedGradients[l][i] ← Σ over shards, in shard order.
+    private func sumShards(layer l: Int, index i: Int) {
+        let count = summedGradients[l][i].count
+        summedGradients[l][i].withUnsafeMutableBufferPointer { sum in
+            workspaces[0].parameterGradients[l][i].withUnsafeBufferPointer { sum.baseAddress!.update(from: $0.baseAddress!, count: count) }
+            for workspace in workspaces.dropFirst() {
+                workspace.parameterGradients[l][i].withUnsafeBufferPointer { part in
+                    for k in 0 ..< count { sum[k] += part[k] }
+                }
+            }
+        }
+    }
+
+    private func checkLoss(_ value: Double) throws(TrainingError) {
+        guard value.isFinite else {
+            throw .diverged(Divergence(quantity: "the loss", value: value, epoch: epoch + 1, step: stepInEpoch + 1, globalStep: globalStep + 1,
+                                       beforeAnyUpdate: optimizer.step == 0, lastGood: .unknown))
+        }
     }
 
     private func fillTargets(_ targets: inout LossTargets<Scalar>, _ data: TensorDataset, _ batch: ArraySlice<Int>) {
@@ -301,4 +400,14 @@ public final class StackTrainer<Scalar: BLASScalar> {
             }
         }
     }
+}
+
+/// What the shards' threads share: the stack (read only), their workspaces (each written by its
+/// own thread only), their rows. Unchecked: the workspaces are classes, and each is touched by
+/// one thread at a time by construction.
+private struct ShardedPass<Scalar: BLASScalar>: @unchecked Sendable {
+    let stack: LayerStack<Scalar>
+    let workspaces: [LayerStackWorkspace<Scalar>]
+    let rows: [Range<Int>]
+    let frozenLayers: Set<Int>
 }

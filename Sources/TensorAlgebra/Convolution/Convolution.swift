@@ -32,7 +32,7 @@ public func convolutionColumnsShape(inputChannels: Int, outputChannels: Int, geo
 /// Samples per GEMM for the layers' scratch: as many as keep the scratch within
 /// `scratchBudget` scalars, at least 1 and at most `maximum`.
 public func defaultSamplesPerProduct(inputChannels: Int, outputChannels: Int, geometry: WindowGeometry,
-                                     scratchBudget: Int = 1 << 20, maximum: Int = 128) -> Int {
+                                     scratchBudget: Int = 1 << 20, maximum: Int = 1) -> Int {
     let perSample = (inputChannels * geometry.kernelTaps + outputChannels) * geometry.outputPlane
     return max(1, min(maximum, scratchBudget / max(perSample, 1)))
 }
@@ -102,13 +102,13 @@ func im2col<Scalar: BLASScalar>(_ x: UnsafePointer<Scalar>, channels: Int, _ g: 
                     let iy = y * g.sh - g.ph + i * g.dh
                     let out = row + y * g.ow
                     if iy < 0 || iy >= g.h {
-                        out.update(repeating: 0, count: g.ow)
+                        zeroRow(out, count: g.ow)
                         continue
                     }
                     let xr = xc + iy * g.w + offset
                     for t in 0 ..< lo { out[t] = 0 }
                     if g.sw == 1 {
-                        for t in lo ..< hi { out[t] = xr[t] }
+                        copyRow(xr + lo, out + lo, count: hi - lo)
                     } else {
                         for t in lo ..< hi { out[t] = xr[t * g.sw] }
                     }
@@ -138,7 +138,7 @@ func col2im<Scalar: BLASScalar>(_ columns: UnsafePointer<Scalar>, rowStride: Int
                     if iy < 0 || iy >= g.h { continue }
                     let xr = xc + iy * g.w + offset, src = row + y * g.ow
                     if g.sw == 1 {
-                        for t in lo ..< hi { xr[t] += src[t] }
+                        addRow(src + lo, xr + lo, count: hi - lo)
                     } else {
                         for t in lo ..< hi { xr[t * g.sw] += src[t] }
                     }
