@@ -45,17 +45,25 @@ func number(after key: String, in output: String) -> Double? {
     return Double(output[range.upperBound...].split(whereSeparator: { $0 == " " || $0 == "\n" }).first ?? "")
 }
 
+/// Python that runs a peer script as `python script arguments…` would (its folder first on
+/// sys.path, where its sibling modules are), then prints the process's own peak resident
+/// memory as getrusage sees it.
+func peerWrapper(script: String, arguments: [String]) -> String {
+    """
+    import os, resource, runpy, sys
+    sys.argv = [\(([script] + arguments).map { String(reflecting: $0) }.joined(separator: ", "))]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+    runpy.run_path(sys.argv[0], run_name="__main__")
+    print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    """
+}
+
 /// Runs the PyTorch peer; returns its run or nil when it failed.
 func runTorch(python: String, script: String, threads: Int, layers: Int, limit: Int?, epochs: Int, data: String) -> Run? {
     // The wrapper reports the peer's own peak resident memory, as getrusage sees it.
     var arguments = ["--epochs", "\(epochs)", "--threads", "\(threads)", "--layers", "\(layers)", "--data", data]
     if let limit { arguments += ["--limit", "\(limit)"] }
-    let wrapper = """
-    import resource, runpy, sys
-    sys.argv = [\(([script] + arguments).map { String(reflecting: $0) }.joined(separator: ", "))]
-    runpy.run_path(sys.argv[0], run_name="__main__")
-    print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    """
+    let wrapper = peerWrapper(script: script, arguments: arguments)
     guard let (status, data, _) = try? runCapturingOutput(python, ["-c", wrapper]) else { return nil }
     let output = String(decoding: data, as: UTF8.self)
     guard status == 0, let rate = number(after: "train samples/s ", in: output),

@@ -99,12 +99,7 @@ extension BenchTrain {
                                run.samplesPerSecond, run.peakMegabytes, run.testAccuracy, loads.last!))
                 } else {
                     // The wrapper reports the peer's own peak resident memory, as getrusage sees it.
-                    let wrapper = """
-                    import resource, runpy, sys
-                    sys.argv = [\(([peer] + base + ["--threads", "\(threads)"]).map { String(reflecting: $0) }.joined(separator: ", "))]
-                    runpy.run_path(sys.argv[0], run_name="__main__")
-                    print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-                    """
+                    let wrapper = peerWrapper(script: peer, arguments: base + ["--threads", "\(threads)"])
                     let bytes: Data
                     do { bytes = try runPeer(python, ["-c", wrapper]) } catch {
                         throw ValidationError("the PyTorch peer \(peer) failed: \(error.reason)")

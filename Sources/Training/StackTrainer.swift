@@ -96,7 +96,27 @@ public final class StackTrainer<Scalar: BLASScalar> {
     /// an uninterrupted one's).
     var trainLossSum = 0.0, trainCorrect = 0, trainSeen = 0
     /// Evaluation buffers by batch size, made on first use.
-    private var evaluationBuffers: [Int: (workspace: LayerStackWorkspace<Scalar>, gradient: Tensor<Scalar>, targets: LossTargets<Scalar>)] = [:]
+    private var evaluationBuffers: [Int: EvaluationBuffers] = [:]
+
+    /// One evaluation chunk's buffers: a workspace per shard, the chunk's output (when sharded),
+    /// the loss gradient (unused) and the targets.
+    private struct EvaluationBuffers {
+        var workspaces: [LayerStackWorkspace<Scalar>]
+        var rows: [Range<Int>]
+        var output: Tensor<Scalar>
+        var gradient: Tensor<Scalar>
+        var targets: LossTargets<Scalar>
+    }
+
+    /// Rows per evaluation chunk: up to 1,000, fewer when a chunk's activations and patterns
+    /// would pass 64 MiB (a CNN's first layers hold a few hundred kB per sample), never fewer
+    /// than a training batch.
+    var evaluationChunk: Int {
+        let perSample = stack.shapes.indices.dropFirst().reduce(0) { sum, l in
+            sum + stack.shapes[l].reduce(1, *) + (stack.layers[l - 1].patternShape(forInput: stack.shapes[l - 1])?.reduce(1, *) ?? 0)
+        } * MemoryLayout<Scalar>.stride
+        return min(1000, max(batchSize, (64 << 20) / max(perSample, 1)))
+    }
 
     /// Scalars per input row (the data's features, or more for an identity classifier's padding).
     var inputWidth: Int { stack.inputShape.reduce(1, *) }
@@ -267,26 +287,11 @@ public final class StackTrainer<Scalar: BLASScalar> {
     }
 
     private func shardedStep(_ data: TensorDataset, _ batch: ArraySlice<Int>) throws(TrainingError) -> (Double, Int) {
-        let shared = ShardedPass(stack: stack, workspaces: workspaces, rows: shardRows, frozenLayers: frozenLayers)
-        let (rows, width) = (shardRows, inputWidth)
-        OpenBLAS.withThreads(1) {
-            DispatchQueue.concurrentPerform(iterations: rows.count) { s in
-                let workspace = shared.workspaces[s]
-                workspace.withInputBuffer { input in
-                    input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch[(batch.startIndex + rows[s].lowerBound)...].prefix(rows[s].count), into: $0.baseAddress!, rowWidth: width) }
-                }
-                shared.stack.forwardInputBuffer(in: workspace)
-            }
-        }
+        let rows = shardRows
+        forwardShards(data, batch, workspaces: workspaces, rows: rows)
         // The loss on the whole batch's output, exactly as without shards.
+        gatherOutputs(workspaces, rows: rows, into: &batchOutput)
         let outputWidth = batchOutput.count / batchSize
-        batchOutput.withUnsafeMutableBufferPointer { whole in
-            for (s, range) in rows.enumerated() {
-                workspaces[s].output.withUnsafeBufferPointer { part in
-                    (whole.baseAddress! + range.lowerBound * outputWidth).update(from: part.baseAddress!, count: part.count)
-                }
-            }
-        }
         let value = loss(batchOutput, targets, gradient: &batchOutputGradient)
         try checkLoss(value)
         let correct = loss.usesLabels ? correctPredictions(batchOutput, labels: targets.labels, classColumns: targets.classColumns) : 0
@@ -298,6 +303,7 @@ public final class StackTrainer<Scalar: BLASScalar> {
                 }
             }
         }
+        let shared = ShardedPass(stack: stack, workspaces: workspaces, rows: rows, frozenLayers: frozenLayers)
         OpenBLAS.withThreads(1) {
             DispatchQueue.concurrentPerform(iterations: rows.count) { s in
                 shared.stack.backwardOutputGradientBuffer(in: shared.workspaces[s], inputGradient: false, frozenLayers: shared.frozenLayers)
@@ -355,7 +361,7 @@ public final class StackTrainer<Scalar: BLASScalar> {
     }
 
     private func evaluateChecked(_ data: TensorDataset) -> StackEvaluation {
-        let chunk = min(1000, data.count)
+        let chunk = min(evaluationChunk, data.count)
         let readLayers = stack.classDimensions.map { dims in
             stack.layers.indices.filter { !stack.layers[$0].parameters.isEmpty && stack.shapes[$0 + 1] == [dims.width] }
         }
@@ -364,21 +370,21 @@ public final class StackTrainer<Scalar: BLASScalar> {
         var start = 0
         while start < data.count {
             let rows = min(chunk, data.count - start)
-            var buffers = evaluationBuffers[rows] ?? (stack.makeWorkspace(batchSize: rows), .zeros([rows] + stack.outputShape),
-                                                      Self.makeTargets(rows: rows, stack: stack, loss: loss))
+            var buffers = evaluationBuffers[rows] ?? makeEvaluationBuffers(rows: rows)
             evaluationBuffers[rows] = nil
             let batch = Array(start ..< start + rows)[...]
-            buffers.workspace.withInputBuffer { input in
-                input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch, into: $0.baseAddress!, rowWidth: inputWidth) }
-            }
             fillTargets(&buffers.targets, data, batch)
-            stack.forwardInputBuffer(in: buffers.workspace)
-            let output = buffers.workspace.output
+            forwardShards(data, batch, workspaces: buffers.workspaces, rows: buffers.rows)
+            if buffers.workspaces.count > 1 { gatherOutputs(buffers.workspaces, rows: buffers.rows, into: &buffers.output) }
+            let output = buffers.workspaces.count > 1 ? buffers.output : buffers.workspaces[0].output
             lossSum += loss(output, buffers.targets, gradient: &buffers.gradient) * Double(rows)
             if loss.usesLabels {
                 correct += correctPredictions(output, labels: buffers.targets.labels, classColumns: classColumns)
                 for (k, l) in (readLayers ?? []).enumerated() {
-                    layerCorrect[k] += correctPredictions(buffers.workspace.activations[l + 1], labels: buffers.targets.labels, classColumns: classColumns)
+                    for (s, range) in buffers.rows.enumerated() {
+                        let labels = Array(buffers.targets.labels[range])
+                        layerCorrect[k] += correctPredictions(buffers.workspaces[s].activations[l + 1], labels: labels, classColumns: classColumns)
+                    }
                 }
             }
             evaluationBuffers[rows] = buffers
@@ -388,6 +394,44 @@ public final class StackTrainer<Scalar: BLASScalar> {
         return StackEvaluation(
             loss: lossSum / n, accuracy: loss.usesLabels ? Double(correct) / n : nil,
             layerAccuracies: loss.usesLabels ? readLayers.map { _ in layerCorrect.map { Double($0) / n } } : nil)
+    }
+
+    private func makeEvaluationBuffers(rows: Int) -> EvaluationBuffers {
+        let shards = max(1, min(workspaces.count, rows))
+        let ranges = (0 ..< shards).map { rows * $0 / shards ..< rows * ($0 + 1) / shards }
+        return EvaluationBuffers(workspaces: ranges.map { stack.makeWorkspace(batchSize: $0.count) }, rows: ranges,
+                                 output: .zeros(shards > 1 ? [rows] + stack.outputShape : [0]), gradient: .zeros([rows] + stack.outputShape),
+                                 targets: Self.makeTargets(rows: rows, stack: stack, loss: loss))
+    }
+
+    /// Gathers each shard's rows of `batch` into its workspace and runs it forward, the shards
+    /// on their own threads with single-threaded BLAS (one shard: here, with the run's BLAS).
+    private func forwardShards(_ data: TensorDataset, _ batch: ArraySlice<Int>, workspaces: [LayerStackWorkspace<Scalar>], rows: [Range<Int>]) {
+        let shared = ShardedPass(stack: stack, workspaces: workspaces, rows: rows, frozenLayers: frozenLayers)
+        let width = inputWidth
+        let forward: @Sendable (Int) -> Void = { s in
+            let workspace = shared.workspaces[s], range = shared.rows[s]
+            workspace.withInputBuffer { input in
+                input.withUnsafeMutableBufferPointer {
+                    data.gatherFeatures(batch[(batch.startIndex + range.lowerBound)...].prefix(range.count), into: $0.baseAddress!, rowWidth: width)
+                }
+            }
+            shared.stack.forwardInputBuffer(in: workspace)
+        }
+        if workspaces.count == 1 { return forward(0) }
+        OpenBLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: workspaces.count, execute: forward) }
+    }
+
+    /// The shards' outputs, in row order, into one batch output.
+    private func gatherOutputs(_ workspaces: [LayerStackWorkspace<Scalar>], rows: [Range<Int>], into output: inout Tensor<Scalar>) {
+        let width = output.count / max(rows.last?.upperBound ?? 1, 1)
+        output.withUnsafeMutableBufferPointer { whole in
+            for (s, range) in rows.enumerated() {
+                workspaces[s].output.withUnsafeBufferPointer { part in
+                    (whole.baseAddress! + range.lowerBound * width).update(from: part.baseAddress!, count: part.count)
+                }
+            }
+        }
     }
 
     /// Throws `.diverged` naming the first parameter that is NaN or infinite.

@@ -49,9 +49,24 @@ import Training
         for (a, b) in zip(sharded.history, whole.history) {
             #expect(abs(a.trainLoss - b.trainLoss) <= 1e-10 * abs(b.trainLoss), "epoch \(b.epoch) train loss")
             #expect(a.trainAccuracy == b.trainAccuracy && a.testAccuracy == b.testAccuracy, "epoch \(b.epoch) accuracies")
+            #expect(abs(a.testLoss! - b.testLoss!) <= 1e-10 * abs(b.testLoss!), "epoch \(b.epoch) test loss")
         }
         // Moved at all: a trainer that never updated would agree too.
         #expect(relativeDifference(sharded, try StackTrainer(stack: try cnn(), optimizer: SGD(learningRate: 0.05), threads: 1)) > 1e-3)
+    }
+
+    /// An identity classifier's per-layer readouts, read shard by shard, count as the whole batch's.
+    @Test func layerReadoutsOfShardsAreTheWholeBatchs() throws {
+        let images = syntheticImages(count: 40, features: 6, classes: 3, seed: 1)
+        var generator = SeededGenerator(seed: 0)
+        let classifier = IdentityClassifier<Double>(
+            inputFeatures: 6, classes: 3, configuration: ClassifierConfiguration(layers: 3, sigma: 0.9, bias: true), using: &generator)
+        let runs = try [1, 2].map { threads in
+            let trainer = try StackTrainer(stack: classifier.stack, optimizer: SGD(learningRate: 0.05), batchSize: 8, epochs: 2, seed: 4, threads: threads)
+            try trainer.train(images.tensorDataset, test: images.tensorDataset)
+            return trainer.history.last!
+        }
+        #expect(runs[1].layerAccuracies != nil && runs[1].layerAccuracies == runs[0].layerAccuracies)
     }
 
     /// The loss sees the whole batch, not each shard: a loss that is not a mean over rows (the

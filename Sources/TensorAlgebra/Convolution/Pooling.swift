@@ -90,45 +90,6 @@ func maxPool2x2<Scalar: BLASScalar>(_ x: UnsafePointer<Scalar>, planes: Int, _ g
     }
 }
 
-/// The 2×2 pool's Jᵀ·u written rather than added: its windows do not overlap, so every input
-/// is the gradient of its window when it won and 0 otherwise (and 0 in a last odd row or
-/// column no window covers). Returns false, having written garbage, when a winner lies outside
-/// its window (winners from another geometry): the caller then routes the general way.
-@inline(__always)
-func maxPool2x2Gradient<Scalar: BLASScalar>(
-    _ gy: UnsafePointer<Scalar>, winners: UnsafePointer<Scalar>, planes: Int, channelPlanes: Int, shared: Bool,
-    _ g: WindowGeometry, into dx: UnsafeMutablePointer<Scalar>
-) -> Bool {
-    let (w, ow) = (g.w, g.ow)
-    let right = Scalar(1), below = Scalar(w), diagonal = Scalar(w + 1)
-    var unmatched = 0
-    for p in 0 ..< planes {
-        let wp = winners + (shared ? p % max(channelPlanes, 1) : p) * g.outputPlane
-        let gp = gy + p * g.outputPlane, dp = dx + p * g.inputPlane
-        for oy in 0 ..< g.oh {
-            let top = dp + 2 * oy * w, bottom = top + w, gr = gp + oy * ow, wr = wp + oy * ow
-            let rowStart = Scalar(2 * oy * w)
-            for ox in 0 ..< ow {
-                let u = gr[ox], at = wr[ox], at0 = rowStart + Scalar(2 * ox)
-                let (m0, m1, m2, m3) = (at == at0, at == at0 + right, at == at0 + below, at == at0 + diagonal)
-                top[2 * ox] = m0 ? u : 0
-                top[2 * ox + 1] = m1 ? u : 0
-                bottom[2 * ox] = m2 ? u : 0
-                bottom[2 * ox + 1] = m3 ? u : 0
-                unmatched += m0 || m1 || m2 || m3 ? 0 : 1
-            }
-            // A last column no window covers (odd width).
-            for c in 2 * ow ..< w {
-                top[c] = 0
-                bottom[c] = 0
-            }
-        }
-        // Last rows no window covers (odd height).
-        if 2 * g.oh < g.h { (dp + 2 * g.oh * w).update(repeating: 0, count: (g.h - 2 * g.oh) * w) }
-    }
-    return unmatched == 0
-}
-
 /// A winner's flat index, stored as a scalar, back as an Int: through the concrete type, as the
 /// generic conversion checks exactness with a library call per element.
 @inline(__always)
@@ -171,9 +132,6 @@ public func maxPoolGradient<Scalar: BLASScalar>(
     let channelPlanes = planes / max(inputGradient.shape[0], 1)
     let gy = outputGradient.storage.base + outputGradient.offset, dx = inputGradient.makeUniqueStorage()
     let win = winners.storage.base + winners.offset
-    if g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 {
-        if maxPool2x2Gradient(gy, winners: win, planes: planes, channelPlanes: channelPlanes, shared: shared, g, into: dx) { return }
-    }
     dx.update(repeating: 0, count: inputGradient.count)
     for p in 0 ..< planes {
         let wp = win + (shared ? p % max(channelPlanes, 1) : p) * g.outputPlane
