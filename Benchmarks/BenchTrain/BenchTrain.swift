@@ -146,6 +146,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "identity (the default: the L-layer identity MLP, plain SGD), mlp (784 → 1000 → 300 → 10 ReLU layer stack, SGD momentum 0.9, lr 0.05, against Benchmarks/Peers/torch_mlp_train.py) or cnn (conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10, SGD momentum 0.9, lr 0.05, against Benchmarks/Peers/torch_cnn_train.py).")
     var model = "identity"
     @Option(help: "With --model cnn: threads of each contender (OpenBLAS's, torch.set_num_threads).") var threads = 2
+    /// With --model cnn --profile-steps: the batch whole, BLAS threaded, instead of in shards.
+    @Flag(help: .hidden) var wholeBatch = false
 
     func validate() throws {
         if !["identity", "mlp", "cnn"].contains(model) { throw ValidationError("--model must be identity, mlp or cnn, got \(model)") }

@@ -40,7 +40,10 @@ extension BenchTrain {
     func runCNNChild() throws {
         let dataset = try ImageDataset(folder: data)
         let train = limit.map { dataset.train.tensorDataset.prefix($0) } ?? dataset.train.tensorDataset
-        let trainer = try Self.cnnTrainer(epochs: epochs, threads: threads)
+        // --whole-batch: one workspace for the batch, the threads spent by BLAS inside each
+        // product instead of on shards of the batch (the trainer's one-thread path, run here
+        // with OpenBLAS at --threads).
+        let trainer = try Self.cnnTrainer(epochs: epochs, threads: wholeBatch ? 1 : threads)
         if let profileSteps {
             func processCPUSeconds() -> Double {
                 var t = timespec()
@@ -61,8 +64,9 @@ extension BenchTrain {
             let ms = 1000 * median(times)
             // The process's CPU time per step: with one thread, the step's own work even on a
             // loaded machine (with more, it counts OpenBLAS's spinning threads too).
-            print(String(format: "median step %.2f ms (%.0f samples/s), CPU time %.2f ms, over %d steps, OpenBLAS %@ × %d", ms, 128_000 / ms,
-                         1000 * median(cpuTimes), profileSteps, OpenBLAS.coreName, threads))
+            print(String(format: "median step %.2f ms (%.0f samples/s), CPU time %.2f ms, over %d steps, OpenBLAS %@ × %d, %@", ms, 128_000 / ms,
+                         1000 * median(cpuTimes), profileSteps, OpenBLAS.coreName, threads,
+                         wholeBatch || threads == 1 ? "whole batch" : "\(threads) shards of the batch"))
             return
         }
         try trainer.train(train, test: dataset.test.tensorDataset)
