@@ -46,14 +46,6 @@ struct ConvolutionBatchingTests {
         }
     }
 
-    /// The layers' default scratch holds at least one sample and stays within its budget.
-    @Test func defaultSamplesPerProductFitsTheBudget() throws {
-        let g = try WindowGeometry(inputSize: [13, 13], kernel: [3, 3])
-        let samples = defaultSamplesPerProduct(inputChannels: 32, outputChannels: 64, geometry: g)
-        #expect(samples >= 1 && samples * (32 * 9 + 64) * 121 <= 1 << 20)
-        #expect(defaultSamplesPerProduct(inputChannels: 4096, outputChannels: 4096, geometry: g) == 1)
-    }
-
     /// The 2×2, stride-2 pool (its own loop) against a plain loop over every window, on odd
     /// sizes (floor mode drops the last row and column), with ties (the first maximum in scan
     /// order wins), −∞ and NaNs (the first NaN of a window wins), in Float and Double.

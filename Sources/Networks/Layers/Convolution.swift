@@ -70,14 +70,12 @@ struct ConvolutionCore<Scalar: BLASScalar>: Sendable {
     func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] { [outChannels] + (try geometry(shape)).outputSize }
 
     func scratchShape(forInput shape: [Int]) -> [Int]? {
-        (try? geometry(shape)).map { convolutionColumnsShape(inputChannels: inChannels, outputChannels: outChannels, geometry: $0) }
+        (try? geometry(shape)).map { convolutionColumnsShape(inputChannels: inChannels, geometry: $0) }
     }
 
-    /// A scratch buffer for the scratch-free (allocating) forms, no larger than the batch needs.
+    /// A scratch buffer for the scratch-free (allocating) forms.
     func freshScratch(_ batch: Tensor<Scalar>) -> Tensor<Scalar> {
-        let g = batchGeometry(batch)
-        let samples = min(batch.shape[0], defaultSamplesPerProduct(inputChannels: inChannels, outputChannels: outChannels, geometry: g))
-        return Tensor.zeros(convolutionColumnsShape(inputChannels: inChannels, outputChannels: outChannels, geometry: g, samplesPerProduct: max(samples, 1)))
+        Tensor.zeros(convolutionColumnsShape(inputChannels: inChannels, geometry: batchGeometry(batch)))
     }
 
     func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, scratch: inout Tensor<Scalar>) {

@@ -22,21 +22,6 @@ public func convolutionColumnsShape(inputChannels: Int, outputChannels: Int, geo
     [samplesPerProduct, inputChannels * geometry.kernelTaps + outputChannels, geometry.outputPlane]
 }
 
-/// The scratch shape the layers use: ``convolutionColumnsShape(inputChannels:outputChannels:geometry:samplesPerProduct:)``
-/// with ``defaultSamplesPerProduct(inputChannels:outputChannels:geometry:)`` samples.
-public func convolutionColumnsShape(inputChannels: Int, outputChannels: Int, geometry: WindowGeometry) -> [Int] {
-    convolutionColumnsShape(inputChannels: inputChannels, outputChannels: outputChannels, geometry: geometry,
-                            samplesPerProduct: defaultSamplesPerProduct(inputChannels: inputChannels, outputChannels: outputChannels, geometry: geometry))
-}
-
-/// Samples per GEMM for the layers' scratch: as many as keep the scratch within
-/// `scratchBudget` scalars, at least 1 and at most `maximum`.
-public func defaultSamplesPerProduct(inputChannels: Int, outputChannels: Int, geometry: WindowGeometry,
-                                     scratchBudget: Int = 1 << 20, maximum: Int = 1) -> Int {
-    let perSample = (inputChannels * geometry.kernelTaps + outputChannels) * geometry.outputPlane
-    return max(1, min(maximum, scratchBudget / max(perSample, 1)))
-}
-
 @usableFromInline
 struct ConvolutionShapes {
     let batch, inputChannels, outputChannels: Int
