@@ -62,7 +62,8 @@ public final class StackTrainer<Scalar: BLASScalar> {
     public let seed: UInt64
     /// Layers that are not updated and get no parameter gradients.
     public let frozenLayers: Set<Int>
-    /// OpenBLAS threads for the run (nil: leave OpenBLAS's setting).
+    /// Threads for the run (nil: OpenBLAS's setting): with more than one, each batch runs in
+    /// as many shards, one per thread, BLAS single-threaded within each (``step(_:_:)``).
     public let threads: Int?
 
     /// Where the run stands: the next epoch (0-based), the batches of it done, all steps done.

@@ -1,12 +1,18 @@
 // Convolutions (PyTorch's cross-correlation, batch first: NCL / NCHW) through OpenBLAS GEMM.
 //
-// Each sample's receptive fields are unfolded into a caller-owned column buffer (im2col,
-// [C·kh·kw, oh·ow]) and multiplied by the weight seen as a matrix [O, C·kh·kw]: one GEMM per
-// sample, written straight into that sample's [O, oh·ow] block of the NCHW output, so no
-// transpose follows. A batched GEMM over [C·kh·kw, B·oh·ow] columns would need B times the
-// buffer and an NCHW ↔ CNHW shuffle of the output; per sample keeps the buffer small (it stays
-// in cache: 9·32 × 676 floats for the second layer of a 28×28 CNN) and the products are still
-// GEMMs of hundreds by hundreds. A 1-D convolution is the 2-D one with height 1.
+// Samples' receptive fields are unfolded into a caller-owned column buffer (im2col) and
+// multiplied by the weight seen as a matrix [O, C·kh·kw]. Two lowerings, chosen by the
+// buffer's shape:
+// * one sample per GEMM ([C·kh·kw, oh·ow]): the product lands straight in that sample's
+//   [O, oh·ow] block of the NCHW output, the buffer stays in L2 (288 × 121 floats for the
+//   second layer of a 28×28 CNN), and on one thread these products run at the GEMM peak. The
+//   layers use it: StackTrainer spends its threads on shards of the batch, each on one thread.
+// * several samples per GEMM ([samples, C·kh·kw + O, oh·ow]): their columns side by side, so
+//   the products are wide enough for BLAS's own threads; the output comes out channel-major
+//   ([O, samples·oh·ow]) and is put back in NCHW (the bias added on the way), the output
+//   gradient goes the other way first. bench-gemm --convolution measures both
+//   (docs/benchmarks.md).
+// A 1-D convolution is the 2-D one with height 1.
 
 /// The im2col buffer shape for one sample at a time: `[inputChannels·taps, outputPlane]`.
 public func convolutionColumnsShape(inputChannels: Int, geometry: WindowGeometry) -> [Int] {
