@@ -81,6 +81,25 @@ func validColumns(_ g: WindowGeometry, _ j: Int) -> (lo: Int, hi: Int, offset: I
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func im2col<Scalar: BLASScalar>(_ x: UnsafePointer<Scalar>, channels: Int, _ g: WindowGeometry, into columns: UnsafeMutablePointer<Scalar>, rowStride: Int) {
+    if g.isDenseValid {
+        // Stride 1, no padding, no dilation (a CNN's 3×3 layers): every row of a column row
+        // is a run of ow inputs, one input row further down each time.
+        var row = columns
+        for c in 0 ..< channels {
+            for i in 0 ..< g.kh {
+                for j in 0 ..< g.kw {
+                    var (source, target) = (x + ((c &* g.h &+ i) &* g.w &+ j), row)
+                    for _ in 0 ..< g.oh {
+                        copyRow(source, target, count: g.ow)
+                        source += g.w
+                        target += g.ow
+                    }
+                    row += rowStride
+                }
+            }
+        }
+        return
+    }
     // The valid range of every kernel column is worked out once, so the copies below run
     // without a test per element (contiguous when the stride is 1).
     for j in 0 ..< g.kw {
@@ -118,6 +137,23 @@ func im2col<Scalar: BLASScalar>(_ x: UnsafePointer<Scalar>, channels: Int, _ g: 
 func col2im<Scalar: BLASScalar>(_ columns: UnsafePointer<Scalar>, rowStride: Int, channels: Int, _ g: WindowGeometry, into x: UnsafeMutablePointer<Scalar>) {
     x.update(repeating: 0, count: channels * g.h * g.w)
     // The order of the additions onto each input is (c, i, j, y), as it always was.
+    if g.isDenseValid {
+        var row = columns
+        for c in 0 ..< channels {
+            for i in 0 ..< g.kh {
+                for j in 0 ..< g.kw {
+                    var (source, target) = (row, x + ((c &* g.h &+ i) &* g.w &+ j))
+                    for _ in 0 ..< g.oh {
+                        addRow(source, target, count: g.ow)
+                        source += g.ow
+                        target += g.w
+                    }
+                    row += rowStride
+                }
+            }
+        }
+        return
+    }
     for c in 0 ..< channels {
         let xc = x + c * g.h * g.w
         for i in 0 ..< g.kh {
