@@ -147,10 +147,24 @@ struct BenchGEMM: ParsableCommand {
     @Flag(help: "Instead of the table: the three products of a training step (ten 794² weights, batch 128) against PyTorch (MKL) and numpy, in alternating rounds.")
     var stepProducts = false
 
-    @Option(help: "With --step-products: alternating rounds.")
+    @Flag(name: .customLong("convolution"), help: "Instead of the table: the CNN's convolution and max-pool passes (batch 128) in GFLOP/s beside SGEMM at their shapes and PyTorch's (oneDNN) passes, in alternating rounds.")
+    var convolutionPasses = false
+
+    @Option(help: "With --convolution: samples per GEMM to measure, comma-separated (1: one product per sample).")
+    var samplesPerProduct = "1,8,32,128"
+
+    /// For development on a loaded machine: Isometry's passes timed on the thread's CPU clock.
+    @Flag(help: .hidden) var threadCPUClock = false
+    /// For development: Isometry's side only.
+    @Flag(help: .hidden) var noPeer = false
+
+    @Option(help: "With --convolution: the peer script.")
+    var convolutionScript = "Benchmarks/Peers/torch_cnn_layers.py"
+
+    @Option(help: "With --step-products or --convolution: alternating rounds.")
     var rounds = 3
 
-    @Option(help: "With --step-products: Python with torch and numpy.")
+    @Option(help: "With --step-products or --convolution: Python with torch and numpy.")
     var python = NSHomeDirectory() + "/.venv-peers/bin/python"
 
     @Option(help: "With --step-products: the peer script.")
@@ -185,6 +199,7 @@ struct BenchGEMM: ParsableCommand {
     func run() throws {
         if rowSplit { return compareRowSplit() }
         if stepProducts { return try compareStepProducts() }
+        if convolutionPasses { return try compareConvolutions() }
         if let threads { OpenBLAS.threads = threads }
         let precisions: [String] = precision == .both ? ["float", "double"] : [precision.rawValue]
         var rows: [Row] = []

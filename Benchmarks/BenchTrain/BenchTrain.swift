@@ -45,17 +45,25 @@ func number(after key: String, in output: String) -> Double? {
     return Double(output[range.upperBound...].split(whereSeparator: { $0 == " " || $0 == "\n" }).first ?? "")
 }
 
+/// Python that runs a peer script as `python script arguments…` would (its folder first on
+/// sys.path, where its sibling modules are), then prints the process's own peak resident
+/// memory as getrusage sees it.
+func peerWrapper(script: String, arguments: [String]) -> String {
+    """
+    import os, resource, runpy, sys
+    sys.argv = [\(([script] + arguments).map { String(reflecting: $0) }.joined(separator: ", "))]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+    runpy.run_path(sys.argv[0], run_name="__main__")
+    print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    """
+}
+
 /// Runs the PyTorch peer; returns its run or nil when it failed.
 func runTorch(python: String, script: String, threads: Int, layers: Int, limit: Int?, epochs: Int, data: String) -> Run? {
     // The wrapper reports the peer's own peak resident memory, as getrusage sees it.
     var arguments = ["--epochs", "\(epochs)", "--threads", "\(threads)", "--layers", "\(layers)", "--data", data]
     if let limit { arguments += ["--limit", "\(limit)"] }
-    let wrapper = """
-    import resource, runpy, sys
-    sys.argv = [\(([script] + arguments).map { String(reflecting: $0) }.joined(separator: ", "))]
-    runpy.run_path(sys.argv[0], run_name="__main__")
-    print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    """
+    let wrapper = peerWrapper(script: script, arguments: arguments)
     guard let (status, data, _) = try? runCapturingOutput(python, ["-c", wrapper]) else { return nil }
     let output = String(decoding: data, as: UTF8.self)
     guard status == 0, let rate = number(after: "train samples/s ", in: output),
@@ -135,16 +143,22 @@ struct BenchTrain: ParsableCommand {
     @Option(help: .hidden) var dumpWeights: String?
     /// Runs a TrainingSession writing into this folder (checkpoints, metrics) instead of a bare Trainer.
     @Option(help: .hidden) var session: String?
-    @Option(help: "identity (the default: the L-layer identity MLP, plain SGD) or mlp (784 → 1000 → 300 → 10 ReLU layer stack, SGD momentum 0.9, lr 0.05, against Benchmarks/Peers/torch_mlp_train.py).")
+    @Option(help: "identity (the default: the L-layer identity MLP, plain SGD), mlp (784 → 1000 → 300 → 10 ReLU layer stack, SGD momentum 0.9, lr 0.05, against Benchmarks/Peers/torch_mlp_train.py) or cnn (conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10, SGD momentum 0.9, lr 0.05, against Benchmarks/Peers/torch_cnn_train.py).")
     var model = "identity"
+    @Option(help: "With --model cnn: threads of each contender (OpenBLAS's, torch.set_num_threads).") var threads = 2
+    /// With --model cnn --profile-steps: the batch whole, BLAS threaded, instead of in shards.
+    @Flag(help: .hidden) var wholeBatch = false
 
     func validate() throws {
-        if !["identity", "mlp"].contains(model) { throw ValidationError("--model must be identity or mlp, got \(model)") }
+        if !["identity", "mlp", "cnn"].contains(model) { throw ValidationError("--model must be identity, mlp or cnn, got \(model)") }
+        if rounds < 1 { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
+        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     }
 
     /// One Isometry training in this process; prints its `Run` as JSON.
     func runChild() throws {
         if model == "mlp" { return try runMLPChild() }
+        if model == "cnn" { return try runCNNChild() }
         func mark(_ what: String) {
             if trace {
                 let (now, peak) = residentMegabytes()
@@ -206,6 +220,7 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         if child { return try runChild() }
         if model == "mlp" { return try runMLP() }
+        if model == "cnn" { return try runCNN() }
         let dataset = try ImageDataset(folder: data)
         let trainImages = min(limit ?? dataset.train.count, dataset.train.count)
         let threadSettings = torchThreads.split(separator: ",").compactMap { Int($0) }

@@ -45,12 +45,7 @@ extension BenchTrain {
                     isometry.append(run)
                     say(String(format: "round %d/%d: isometry %.0f samples/s, test accuracy %.4f", round, rounds, run.samplesPerSecond, run.testAccuracy))
                 } else {
-                    let wrapper = """
-                    import resource, runpy, sys
-                    sys.argv = [\(([peer] + base + ["--threads", "\(contender)"]).map { String(reflecting: $0) }.joined(separator: ", "))]
-                    runpy.run_path(sys.argv[0], run_name="__main__")
-                    print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-                    """
+                    let wrapper = peerWrapper(script: peer, arguments: base + ["--threads", "\(contender)"])
                     guard let (status, bytes, _) = try? runCapturingOutput(python, ["-c", wrapper]), status == 0 else {
                         say("round \(round)/\(rounds): torch, \(contender) threads failed (is \(python) a Python with torch?)")
                         continue

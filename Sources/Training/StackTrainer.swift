@@ -1,4 +1,5 @@
 import Datasets
+import Dispatch
 import Foundation
 import Networks
 import TensorAlgebra
@@ -61,7 +62,8 @@ public final class StackTrainer<Scalar: BLASScalar> {
     public let seed: UInt64
     /// Layers that are not updated and get no parameter gradients.
     public let frozenLayers: Set<Int>
-    /// OpenBLAS threads for the run (nil: leave OpenBLAS's setting).
+    /// Threads for the run (nil: OpenBLAS's setting): with more than one, each batch runs in
+    /// as many shards, one per thread, BLAS single-threaded within each (``step(_:_:)``).
     public let threads: Int?
 
     /// Where the run stands: the next epoch (0-based), the batches of it done, all steps done.
@@ -80,13 +82,42 @@ public final class StackTrainer<Scalar: BLASScalar> {
     /// After every epoch, with the trainer, so research code can look at the weights or write a checkpoint.
     public var onEpoch: ((StackEpochRecord, StackTrainer) -> Void)?
 
-    let workspace: LayerStackWorkspace<Scalar>
+    /// One workspace per shard of the batch (one for the whole batch without data parallelism).
+    let workspaces: [LayerStackWorkspace<Scalar>]
+    /// The first shard's workspace (the whole batch's with one thread).
+    var workspace: LayerStackWorkspace<Scalar> { workspaces[0] }
+    /// The rows of the batch each shard takes.
+    let shardRows: [Range<Int>]
+    /// With several shards: the whole batch's output, the loss gradient on it, and the
+    /// parameter gradients summed over the shards, what the loss and the optimizer see.
+    var batchOutput: Tensor<Scalar>, batchOutputGradient: Tensor<Scalar>
+    var summedGradients: [[Tensor<Scalar>]]
     var targets: LossTargets<Scalar>
     /// The current epoch's running sums (stored in checkpoints, so a resumed epoch's record is
     /// an uninterrupted one's).
     var trainLossSum = 0.0, trainCorrect = 0, trainSeen = 0
     /// Evaluation buffers by batch size, made on first use.
-    private var evaluationBuffers: [Int: (workspace: LayerStackWorkspace<Scalar>, gradient: Tensor<Scalar>, targets: LossTargets<Scalar>)] = [:]
+    private var evaluationBuffers: [Int: EvaluationBuffers] = [:]
+
+    /// One evaluation chunk's buffers: a workspace per shard, the chunk's output (when sharded),
+    /// the loss gradient (unused) and the targets.
+    private struct EvaluationBuffers {
+        var workspaces: [LayerStackWorkspace<Scalar>]
+        var rows: [Range<Int>]
+        var output: Tensor<Scalar>
+        var gradient: Tensor<Scalar>
+        var targets: LossTargets<Scalar>
+    }
+
+    /// Rows per evaluation chunk: up to 1,000, fewer when a chunk's activations and patterns
+    /// would pass 64 MiB (a CNN's first layers hold a few hundred kB per sample), never fewer
+    /// than a training batch.
+    var evaluationChunk: Int {
+        let perSample = stack.shapes.indices.dropFirst().reduce(0) { sum, l in
+            sum + stack.shapes[l].reduce(1, *) + (stack.layers[l - 1].patternShape(forInput: stack.shapes[l - 1])?.reduce(1, *) ?? 0)
+        } * MemoryLayout<Scalar>.stride
+        return min(1000, max(batchSize, (64 << 20) / max(perSample, 1)))
+    }
 
     /// Scalars per input row (the data's features, or more for an identity classifier's padding).
     var inputWidth: Int { stack.inputShape.reduce(1, *) }
@@ -112,7 +143,15 @@ public final class StackTrainer<Scalar: BLASScalar> {
         self.seed = seed
         self.frozenLayers = frozenLayers
         self.threads = threads
-        workspace = stack.makeWorkspace(batchSize: batchSize)
+        // Data parallelism: as many shards as threads, each run forward and backward on its
+        // own thread with single-threaded BLAS (see ``step(_:_:)``).
+        let shards = max(1, min(threads ?? OpenBLAS.threads, batchSize))
+        shardRows = (0 ..< shards).map { batchSize * $0 / shards ..< batchSize * ($0 + 1) / shards }
+        workspaces = shardRows.map { stack.makeWorkspace(batchSize: $0.count) }
+        let several = shards > 1
+        batchOutput = .zeros(several ? [batchSize] + stack.outputShape : [0])
+        batchOutputGradient = batchOutput
+        summedGradients = several ? stack.layers.map { $0.parameters.map { Tensor.zeros($0.shape) } } : []
         targets = Self.makeTargets(rows: batchSize, stack: stack, loss: loss)
         let layerOfParameter = stack.layers.indices.flatMap { l in stack.layers[l].parameters.map { _ in l } }
         optimizer.prepare(shapes: stack.parameters.map(\.value.shape), trainable: layerOfParameter.map { !frozenLayers.contains($0) })
@@ -213,29 +252,96 @@ public final class StackTrainer<Scalar: BLASScalar> {
 
     /// One optimisation step on the samples `batch` of `data` (``batchSize`` of them): forward,
     /// loss, backward, update, all in the buffers made at init.
+    ///
+    /// With several threads the batch is cut into as many shards of consecutive rows: each
+    /// shard runs forward and backward on its own thread, BLAS single-threaded, so every pass
+    /// of every layer (im2col, pooling, activations as well as the products) uses every core,
+    /// and BLAS's threads never spin beside the workers. The loss sees the whole batch's
+    /// output, as without shards; the parameter gradients are the shards' sums added in shard
+    /// order, so a run's numbers depend on its thread count (last bits), not on timing.
     @discardableResult
     public func step(_ data: TensorDataset, _ batch: ArraySlice<Int>) throws(TrainingError) -> (loss: Double, correct: Int) {
         require(batch.count == batchSize, "StackTrainer.step: a batch of \(batch.count) samples, the trainer was built for \(batchSize)")
-        workspace.withInputBuffer { input in
-            input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch, into: $0.baseAddress!, rowWidth: inputWidth) }
-        }
         fillTargets(&targets, data, batch)
-        stack.forwardInputBuffer(in: workspace)
-        let (lossFunction, targets, output) = (loss, targets, workspace.output)
-        let value = workspace.withOutputGradientBuffer { gradient in lossFunction(output, targets, gradient: &gradient) }
-        guard value.isFinite else {
-            throw .diverged(Divergence(quantity: "the loss", value: value, epoch: epoch + 1, step: stepInEpoch + 1, globalStep: globalStep + 1,
-                                       beforeAnyUpdate: optimizer.step == 0, lastGood: .unknown))
-        }
-        let correct = loss.usesLabels ? correctPredictions(output, labels: targets.labels, classColumns: targets.classColumns) : 0
-        stack.backwardOutputGradientBuffer(in: workspace, inputGradient: false, frozenLayers: frozenLayers)
-        optimizer.update(&stack, gradients: workspace, frozenLayers: frozenLayers)
+        let (value, correct) = workspaces.count == 1 ? try wholeBatchStep(data, batch) : try shardedStep(data, batch)
         stepInEpoch += 1
         globalStep += 1
         trainLossSum += value * Double(batchSize)
         trainCorrect += correct
         trainSeen += batchSize
         return (value, correct)
+    }
+
+    private func wholeBatchStep(_ data: TensorDataset, _ batch: ArraySlice<Int>) throws(TrainingError) -> (Double, Int) {
+        let workspace = workspaces[0]
+        workspace.withInputBuffer { input in
+            input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch, into: $0.baseAddress!, rowWidth: inputWidth) }
+        }
+        stack.forwardInputBuffer(in: workspace)
+        let (lossFunction, targets, output) = (loss, targets, workspace.output)
+        let value = workspace.withOutputGradientBuffer { gradient in lossFunction(output, targets, gradient: &gradient) }
+        try checkLoss(value)
+        let correct = loss.usesLabels ? correctPredictions(output, labels: targets.labels, classColumns: targets.classColumns) : 0
+        stack.backwardOutputGradientBuffer(in: workspace, inputGradient: false, frozenLayers: frozenLayers)
+        optimizer.update(&stack, gradients: workspace, frozenLayers: frozenLayers)
+        return (value, correct)
+    }
+
+    private func shardedStep(_ data: TensorDataset, _ batch: ArraySlice<Int>) throws(TrainingError) -> (Double, Int) {
+        let rows = shardRows
+        forwardShards(data, batch, workspaces: workspaces, rows: rows)
+        // The loss on the whole batch's output, exactly as without shards.
+        gatherOutputs(workspaces, rows: rows, into: &batchOutput)
+        let outputWidth = batchOutput.count / batchSize
+        let value = loss(batchOutput, targets, gradient: &batchOutputGradient)
+        try checkLoss(value)
+        let correct = loss.usesLabels ? correctPredictions(batchOutput, labels: targets.labels, classColumns: targets.classColumns) : 0
+        for (s, range) in rows.enumerated() {
+            let whole = batchOutputGradient
+            workspaces[s].withOutputGradientBuffer { part in
+                part.withUnsafeMutableBufferPointer { p in
+                    whole.withUnsafeBufferPointer { p.baseAddress!.update(from: $0.baseAddress! + range.lowerBound * outputWidth, count: p.count) }
+                }
+            }
+        }
+        let shared = ShardedPass(stack: stack, workspaces: workspaces, rows: rows, frozenLayers: frozenLayers)
+        OpenBLAS.withThreads(1) {
+            DispatchQueue.concurrentPerform(iterations: rows.count) { s in
+                shared.stack.backwardOutputGradientBuffer(in: shared.workspaces[s], inputGradient: false, frozenLayers: shared.frozenLayers)
+            }
+        }
+        for l in stack.layers.indices where !frozenLayers.contains(l) {
+            for i in summedGradients[l].indices { sumShards(layer: l, index: i) }
+        }
+        // Optimizer.update(_:gradients:frozenLayers:) from the summed gradients, its slots.
+        let (rate, sums, optimizer, frozen) = (optimizer.learningRate(optimizer.step), summedGradients, optimizer, frozenLayers)
+        var slot = 0
+        stack.updateParameters { layer, index, parameter in
+            if !frozen.contains(layer) { optimizer.update(&parameter, gradient: sums[layer][index], slot: slot, learningRate: rate) }
+            slot += 1
+        }
+        optimizer.step += 1
+        return (value, correct)
+    }
+
+    /// summedGradients[l][i] ← Σ over shards, in shard order.
+    private func sumShards(layer l: Int, index i: Int) {
+        let count = summedGradients[l][i].count
+        summedGradients[l][i].withUnsafeMutableBufferPointer { sum in
+            workspaces[0].parameterGradients[l][i].withUnsafeBufferPointer { sum.baseAddress!.update(from: $0.baseAddress!, count: count) }
+            for workspace in workspaces.dropFirst() {
+                workspace.parameterGradients[l][i].withUnsafeBufferPointer { part in
+                    for k in 0 ..< count { sum[k] += part[k] }
+                }
+            }
+        }
+    }
+
+    private func checkLoss(_ value: Double) throws(TrainingError) {
+        guard value.isFinite else {
+            throw .diverged(Divergence(quantity: "the loss", value: value, epoch: epoch + 1, step: stepInEpoch + 1, globalStep: globalStep + 1,
+                                       beforeAnyUpdate: optimizer.step == 0, lastGood: .unknown))
+        }
     }
 
     private func fillTargets(_ targets: inout LossTargets<Scalar>, _ data: TensorDataset, _ batch: ArraySlice<Int>) {
@@ -256,7 +362,7 @@ public final class StackTrainer<Scalar: BLASScalar> {
     }
 
     private func evaluateChecked(_ data: TensorDataset) -> StackEvaluation {
-        let chunk = min(1000, data.count)
+        let chunk = min(evaluationChunk, data.count)
         let readLayers = stack.classDimensions.map { dims in
             stack.layers.indices.filter { !stack.layers[$0].parameters.isEmpty && stack.shapes[$0 + 1] == [dims.width] }
         }
@@ -265,21 +371,21 @@ public final class StackTrainer<Scalar: BLASScalar> {
         var start = 0
         while start < data.count {
             let rows = min(chunk, data.count - start)
-            var buffers = evaluationBuffers[rows] ?? (stack.makeWorkspace(batchSize: rows), .zeros([rows] + stack.outputShape),
-                                                      Self.makeTargets(rows: rows, stack: stack, loss: loss))
+            var buffers = evaluationBuffers[rows] ?? makeEvaluationBuffers(rows: rows)
             evaluationBuffers[rows] = nil
             let batch = Array(start ..< start + rows)[...]
-            buffers.workspace.withInputBuffer { input in
-                input.withUnsafeMutableBufferPointer { data.gatherFeatures(batch, into: $0.baseAddress!, rowWidth: inputWidth) }
-            }
             fillTargets(&buffers.targets, data, batch)
-            stack.forwardInputBuffer(in: buffers.workspace)
-            let output = buffers.workspace.output
+            forwardShards(data, batch, workspaces: buffers.workspaces, rows: buffers.rows)
+            if buffers.workspaces.count > 1 { gatherOutputs(buffers.workspaces, rows: buffers.rows, into: &buffers.output) }
+            let output = buffers.workspaces.count > 1 ? buffers.output : buffers.workspaces[0].output
             lossSum += loss(output, buffers.targets, gradient: &buffers.gradient) * Double(rows)
             if loss.usesLabels {
                 correct += correctPredictions(output, labels: buffers.targets.labels, classColumns: classColumns)
                 for (k, l) in (readLayers ?? []).enumerated() {
-                    layerCorrect[k] += correctPredictions(buffers.workspace.activations[l + 1], labels: buffers.targets.labels, classColumns: classColumns)
+                    for (s, range) in buffers.rows.enumerated() {
+                        let labels = Array(buffers.targets.labels[range])
+                        layerCorrect[k] += correctPredictions(buffers.workspaces[s].activations[l + 1], labels: labels, classColumns: classColumns)
+                    }
                 }
             }
             evaluationBuffers[rows] = buffers
@@ -289,6 +395,44 @@ public final class StackTrainer<Scalar: BLASScalar> {
         return StackEvaluation(
             loss: lossSum / n, accuracy: loss.usesLabels ? Double(correct) / n : nil,
             layerAccuracies: loss.usesLabels ? readLayers.map { _ in layerCorrect.map { Double($0) / n } } : nil)
+    }
+
+    private func makeEvaluationBuffers(rows: Int) -> EvaluationBuffers {
+        let shards = max(1, min(workspaces.count, rows))
+        let ranges = (0 ..< shards).map { rows * $0 / shards ..< rows * ($0 + 1) / shards }
+        return EvaluationBuffers(workspaces: ranges.map { stack.makeWorkspace(batchSize: $0.count) }, rows: ranges,
+                                 output: .zeros(shards > 1 ? [rows] + stack.outputShape : [0]), gradient: .zeros([rows] + stack.outputShape),
+                                 targets: Self.makeTargets(rows: rows, stack: stack, loss: loss))
+    }
+
+    /// Gathers each shard's rows of `batch` into its workspace and runs it forward, the shards
+    /// on their own threads with single-threaded BLAS (one shard: here, with the run's BLAS).
+    private func forwardShards(_ data: TensorDataset, _ batch: ArraySlice<Int>, workspaces: [LayerStackWorkspace<Scalar>], rows: [Range<Int>]) {
+        let shared = ShardedPass(stack: stack, workspaces: workspaces, rows: rows, frozenLayers: frozenLayers)
+        let width = inputWidth
+        let forward: @Sendable (Int) -> Void = { s in
+            let workspace = shared.workspaces[s], range = shared.rows[s]
+            workspace.withInputBuffer { input in
+                input.withUnsafeMutableBufferPointer {
+                    data.gatherFeatures(batch[(batch.startIndex + range.lowerBound)...].prefix(range.count), into: $0.baseAddress!, rowWidth: width)
+                }
+            }
+            shared.stack.forwardInputBuffer(in: workspace)
+        }
+        if workspaces.count == 1 { return forward(0) }
+        OpenBLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: workspaces.count, execute: forward) }
+    }
+
+    /// The shards' outputs, in row order, into one batch output.
+    private func gatherOutputs(_ workspaces: [LayerStackWorkspace<Scalar>], rows: [Range<Int>], into output: inout Tensor<Scalar>) {
+        let width = output.count / max(rows.last?.upperBound ?? 1, 1)
+        output.withUnsafeMutableBufferPointer { whole in
+            for (s, range) in rows.enumerated() {
+                workspaces[s].output.withUnsafeBufferPointer { part in
+                    (whole.baseAddress! + range.lowerBound * width).update(from: part.baseAddress!, count: part.count)
+                }
+            }
+        }
     }
 
     /// Throws `.diverged` naming the first parameter that is NaN or infinite.
@@ -301,4 +445,14 @@ public final class StackTrainer<Scalar: BLASScalar> {
             }
         }
     }
+}
+
+/// What the shards' threads share: the stack (read only), their workspaces (each written by its
+/// own thread only), their rows. Unchecked: the workspaces are classes, and each is touched by
+/// one thread at a time by construction.
+private struct ShardedPass<Scalar: BLASScalar>: @unchecked Sendable {
+    let stack: LayerStack<Scalar>
+    let workspaces: [LayerStackWorkspace<Scalar>]
+    let rows: [Range<Int>]
+    let frozenLayers: Set<Int>
 }

@@ -25,6 +25,10 @@ public func maxPool<Scalar: BLASScalar>(
     let planes = poolPlanes("maxPool", input: input.shape, output: output.shape, geometry: g)
     requireShape(winners.shape == output.shape, "maxPool: winners have shape \(winners.shape), expected \(output.shape)")
     let x = input.storage.base + input.offset, y = output.makeUniqueStorage(), win = winners.makeUniqueStorage()
+    if g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 {
+        maxPool2x2(x, planes: planes, g, into: y, winners: win)
+        return
+    }
     for p in 0 ..< planes {
         let xp = x + p * g.inputPlane, yp = y + p * g.outputPlane, wp = win + p * g.outputPlane
         for oy in 0 ..< g.oh {
@@ -48,6 +52,53 @@ public func maxPool<Scalar: BLASScalar>(
     }
 }
 
+/// The 2×2, stride-2 max pool of a CNN (PyTorch's `MaxPool2d(2)`), with the general loop's
+/// rules (the first maximum in scan order, the first NaN wins) and no bounds test per tap:
+/// floor mode keeps every window inside the input.
+///
+/// Written without branches so that it vectorises: a tap replaces the best so far when it is
+/// not ≤ it (greater, or NaN) and the best is not already NaN; after a ReLU, ties and
+/// near-ties would make branches unpredictable. Winners are counted in the scalar type
+/// (exact below 2²⁴ positions per plane in Float), which keeps the loop free of conversions.
+@inline(__always)
+func maxPool2x2<Scalar: BLASScalar>(_ x: UnsafePointer<Scalar>, planes: Int, _ g: WindowGeometry, into y: UnsafeMutablePointer<Scalar>,
+                                    winners: UnsafeMutablePointer<Scalar>) {
+    let (w, ow) = (g.w, g.ow)
+    let right = Scalar(1), below = Scalar(w), diagonal = Scalar(w + 1)
+    for p in 0 ..< planes {
+        let xp = x + p * g.inputPlane, yp = y + p * g.outputPlane, wp = winners + p * g.outputPlane
+        for oy in 0 ..< g.oh {
+            let top = xp + 2 * oy * w, bottom = top + w, yr = yp + oy * ow, wr = wp + oy * ow
+            let rowStart = Scalar(2 * oy * w)
+            for ox in 0 ..< ow {
+                let v0 = top[2 * ox], v1 = top[2 * ox + 1], v2 = bottom[2 * ox], v3 = bottom[2 * ox + 1]
+                let at0 = rowStart + Scalar(2 * ox)
+                var best = v0, at = at0
+                let c1 = !(v1 <= best) && best == best
+                best = c1 ? v1 : best
+                at = c1 ? at0 + right : at
+                let c2 = !(v2 <= best) && best == best
+                best = c2 ? v2 : best
+                at = c2 ? at0 + below : at
+                let c3 = !(v3 <= best) && best == best
+                best = c3 ? v3 : best
+                at = c3 ? at0 + diagonal : at
+                yr[ox] = best
+                wr[ox] = at
+            }
+        }
+    }
+}
+
+/// A winner's flat index, stored as a scalar, back as an Int: through the concrete type, as the
+/// generic conversion checks exactness with a library call per element.
+@inline(__always)
+func winnerIndex<Scalar: BLASScalar>(_ value: Scalar) -> Int {
+    if Scalar.self == Float.self { return Int(unsafeBitCast(value, to: Float.self)) }
+    if Scalar.self == Double.self { return Int(unsafeBitCast(value, to: Double.self)) }
+    return Int(value)
+}
+
 /// output[b, c, o] ← tangent[b, c, winners[b', c, o]]: the max pool's Jacobian at fixed
 /// winners applied to a tangent (J·v), `b' = b` or 0 when `winners` has one row for all.
 @_specialize(where Scalar == Float)
@@ -63,7 +114,7 @@ public func maxPoolTangent<Scalar: BLASScalar>(
         let wp = win + (shared ? p % max(channelPlanes, 1) : p) * g.outputPlane
         let tp = t + p * g.inputPlane, yp = y + p * g.outputPlane
         for o in 0 ..< g.outputPlane {
-            let at = Int(wp[o])
+            let at = winnerIndex(wp[o])
             yp[o] = at >= 0 ? tp[at] : 0
         }
     }
@@ -86,7 +137,7 @@ public func maxPoolGradient<Scalar: BLASScalar>(
         let wp = win + (shared ? p % max(channelPlanes, 1) : p) * g.outputPlane
         let gp = gy + p * g.outputPlane, dp = dx + p * g.inputPlane
         for o in 0 ..< g.outputPlane {
-            let at = Int(wp[o])
+            let at = winnerIndex(wp[o])
             if at >= 0 { dp[at] += gp[o] }
         }
     }
@@ -156,6 +207,8 @@ public func averagePoolGradient<Scalar: BLASScalar>(_ outputGradient: Tensor<Sca
 
 /// output[b, c] ← the mean of input[b, c, …] over every spatial position: `[B, C] + size` →
 /// `[B, C]` (PyTorch's `adaptive_avg_pool` to size 1, flattened).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func globalAveragePool<Scalar: BLASScalar>(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
     requireShape(input.rank >= 3 && output.shape == Array(input.shape.prefix(2)),
                  "globalAveragePool: input \(input.shape) and output \(output.shape), expected [batch, channels] + size and [batch, channels]")
@@ -171,6 +224,8 @@ public func globalAveragePool<Scalar: BLASScalar>(_ input: Tensor<Scalar>, into 
 
 /// inputGradient[b, c, …] ← outputGradient[b, c] / positions: the transpose of
 /// ``globalAveragePool(_:into:)``.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func globalAveragePoolGradient<Scalar: BLASScalar>(_ outputGradient: Tensor<Scalar>, into inputGradient: inout Tensor<Scalar>) {
     requireShape(inputGradient.rank >= 3 && outputGradient.shape == Array(inputGradient.shape.prefix(2)),
                  "globalAveragePoolGradient: output gradient \(outputGradient.shape) and input gradient \(inputGradient.shape), expected [batch, channels] and [batch, channels] + size")

@@ -76,6 +76,9 @@ public struct WindowGeometry: Hashable, Sendable, CustomStringConvertible {
     /// Taps of the kernel (kh·kw or k).
     public var kernelTaps: Int { kh * kw }
 
+    /// Stride 1, no padding, no dilation: every window lies inside the input, one step apart.
+    @usableFromInline var isDenseValid: Bool { sh == 1 && sw == 1 && ph == 0 && pw == 0 && dh == 1 && dw == 1 }
+
     /// "28×28", "100": sizes as the messages print them.
     static func size(_ list: [Int]) -> String { list.map(String.init).joined(separator: "×") }
 
