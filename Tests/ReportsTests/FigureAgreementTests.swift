@@ -9,25 +9,10 @@ import IsometrySupport
 /// are parsed, the figure's labels by their `data-quantity` and `data-kind`, the text by its
 /// table line and header.
 @Suite struct FigureAgreementTests {
-    struct Label {
-        var content: String
-        var attributes: [String: String]
-    }
+    typealias Label = SVGReading.Label
 
-    /// The `<text>` elements of an SVG document: content and attributes, entities decoded.
-    static func labels(_ svg: String) -> [Label] {
-        func decode(_ s: Substring) -> String {
-            s.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
-                .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
-        }
-        let element = /<text([^>]*)>([^<]*)<\/text>/
-        let attribute = /([a-z-]+)="([^"]*)"/
-        return svg.matches(of: element).map { match in
-            var attributes: [String: String] = [:]
-            for a in match.output.1.matches(of: attribute) { attributes[String(a.output.1)] = decode(a.output.2) }
-            return Label(content: decode(match.output.2), attributes: attributes)
-        }
-    }
+    /// The `<text>` elements of an SVG document: text as read and attributes, entities decoded.
+    static func labels(_ svg: String) -> [Label] { SVGReading.labels(svg) }
 
     /// The measured and theory cells of the table line of `quantity` in the report's text.
     static func tableCells(_ text: String, quantity: String) -> (measured: String, theory: String)? {
@@ -89,7 +74,8 @@ import IsometrySupport
     /// `--sigma 1e40 --layers 2` (λ ≈ 1e160, lo·hi overflows) trapped converting ±∞ to Int in
     /// the log bins. Both now draw, with every coordinate finite and their λ on the axis.
     @Test func histogramsOfExtremeSpectraDraw() throws {
-        for (sigma, layers, label) in [(0.5, 300, "1e-180"), (1e40, 2, "1e160")] {
+        // Tick labels are powers of ten with the exponent raised: "10" then "−180".
+        for (sigma, layers, label) in [(0.5, 300, "10−180"), (1e40, 2, "10160")] {
             let report = try SpectrumExperiment.run(SpectrumConfiguration(width: 20, layers: layers, sigma: sigma, samples: 2))
             let svg = report.histogramFigure().render()
             #expect(!svg.contains("nan") && !svg.contains("inf"), "σ = \(sigma)")
