@@ -223,24 +223,30 @@ extension SVGCanvas {
     }
 
     /// Legend entries side by side in rows no wider than `width`, from `(x, y)` (the top of the
-    /// first row), no box around them: a legend under the panels that covers no data. Returns
-    /// the y below the last row.
+    /// first row), no box around them: a legend under the panels that covers no data. A label
+    /// too long for a row of its own wraps beside its key. Returns the y below the last row.
     @discardableResult
     public mutating func legendRows(_ entries: [(color: String, label: String, style: LegendStyle)], x: Double, y: Double,
                                     width: Double) -> Double {
         let size = typography.tick
-        let rowHeight = size * 1.5, keyWidth = 26.0, gap = size * 1.2
+        let rowHeight = size * 1.5, lineHeight = size * 1.25, keyWidth = 26.0, gap = size * 1.2
         var (cx, cy) = (x, y + rowHeight / 2)
+        var rowExtra = 0.0  // how far the row's wrapped labels reach below its first line
         for entry in entries {
-            let entryWidth = keyWidth + Self.estimatedTextWidth(entry.label, size: size)
+            let lines = Self.wrapped(entry.label, width: width - keyWidth, size: size)
+            let entryWidth = keyWidth + (lines.map { Self.estimatedTextWidth($0, size: size) }.max() ?? 0)
             if cx > x && cx + entryWidth > x + width {
-                (cx, cy) = (x, cy + rowHeight)
+                (cx, cy) = (x, cy + rowHeight + rowExtra)
+                rowExtra = 0
             }
             legendKey(entry.style, color: entry.color, x: cx, y: cy)
-            text(entry.label, x: cx + keyWidth, y: cy + size * 4 / 11, size: size)
+            for (index, line) in lines.enumerated() {
+                text(line, x: cx + keyWidth, y: cy + size * 4 / 11 + lineHeight * Double(index), size: size)
+            }
+            rowExtra = max(rowExtra, lineHeight * Double(max(lines.count - 1, 0)))
             cx += entryWidth + gap
         }
-        return cy + rowHeight / 2
+        return cy + rowHeight / 2 + rowExtra
     }
 
     /// The key of a legend entry, 20 px wide from `x`, centred on `y`.

@@ -123,7 +123,11 @@ public struct SVGCanvas {
         guard runs.contains(where: { $0.shift != 0 }) else { return escape(content) }
         var result = ""
         var offset = 0.0  // the baseline shift in force, to return from
-        for run in runs {
+        for (index, var run) in runs.enumerated() {
+            // A space at the edge of a run beside a script is no-break: renderers drop a tspan's
+            // edge spaces ("log₁₀ mean" would read "log₁₀mean").
+            if index > 0, run.text.hasPrefix(" ") { run.text = "\u{00A0}" + run.text.dropFirst() }
+            if index < runs.count - 1, run.text.hasSuffix(" ") { run.text = run.text.dropLast() + "\u{00A0}" }
             let shift = run.shift > 0 ? -0.38 * size : run.shift < 0 ? 0.22 * size : 0
             let dy = shift - offset
             offset = shift

@@ -58,12 +58,15 @@ import IsometrySupport
             if row.theory != nil { #expect(labelled.contains("\(row.quantity)|theory"), "\(comment): \(row.quantity) theory is not labelled") }
         }
         // The caption states the counts the header prints.
-        let counts = /([0-9]+) samples × ([0-9]+) = ([0-9]+) eigenvalues/
+        let counts = /([0-9]+) samples? × ([0-9]+) = ([0-9,]+) eigenvalues/
         let fromText = try #require(text.firstMatch(of: counts), "\(comment): \(text)")
         let figureText = labels.map(\.content).joined(separator: " ")
         let fromFigure = try #require(figureText.firstMatch(of: counts), "\(comment): no counts in the caption: \(figureText)")
         #expect(fromText.output.0 == fromFigure.output.0)
         #expect(Int(fromText.output.1) == report.eigenvalues.count && Int(fromText.output.2) == report.width)
+        // Counts are written with their thousands grouped, "1,600" as the report page writes "10,000".
+        let total = report.comparison.eigenvalueCount
+        #expect(fromText.output.3 == (total < 1000 ? "\(total)" : "\(total / 1000),\(String(format: "%03d", total % 1000))"))
         // Neither prints a negative zero, a band below zero or "+ -".
         for (name, document) in [("text", text), ("figure", figureText)] {
             #expect(!document.contains("-0.00") && !document.contains("[-") && !document.contains("+ -"), "\(comment) \(name): \(document)")

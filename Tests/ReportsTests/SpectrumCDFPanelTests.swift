@@ -36,8 +36,8 @@ import Testing
         // The sample median of 1,356 such distances has a standard deviation of about 1.4e-4, so
         // 4 × median lies within 0.002 of 0.02 (measured: 0.019).
         #expect(abs(window.lowerBound - 0.98) < 0.002 && abs(window.upperBound - 1.02) < 0.002, "\(window)")
-        // The frame of the panel spans the window in x and F from 0 to 1 in y; the histogram
-        // above it shares its left and right edges.
+        // The frame of the panel spans the window in x and F from 0 to 1 in y; at double-column
+        // width (the default) the histogram above it shares its left and right edges.
         let frame = try SVGReading.frame(svg, panel: "cdf"), histogram = try SVGReading.frame(svg, panel: "histogram")
         #expect(frame.xDomain == (window.lowerBound, window.upperBound) && frame.yDomain == (0, 1))
         #expect(frame.left == histogram.left && frame.right == histogram.right && frame.top > histogram.bottom)

@@ -31,7 +31,7 @@ import Testing
         // Each line's label has the line's colour and its final distance (issue 23 #11: the layer
         // figure no longer draws the distances a second time).
         for (layer, color) in layerPalette(3).enumerated() {
-            #expect(svg.contains("fill=\"\(color)\" data-layer=\"\(layer + 1)\">layer \(layer + 1)  \(String(format: "%.4f", 0.1 * Double(layer + 1)))</text>"))
+            #expect(svg.contains("fill=\"\(color)\" data-layer=\"\(layer + 1)\">layer \(layer + 1): \(String(format: "%.4f", 0.1 * Double(layer + 1)))</text>"))
         }
     }
 

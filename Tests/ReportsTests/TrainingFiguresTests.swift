@@ -14,7 +14,7 @@ import Training
         #expect(Scale(domain: 0 ... 1e-320, pixels: (0, 100)).ticks() == [0])
         let figure = distanceTrajectoryFigure(trace: [(0, [.infinity, 1]), (10, [.infinity, 2])], stepsPerEpoch: 10, title: "t")
         #expect(figure.render().contains("<svg"))
-        #expect(figure.render().contains("layer 1  ∞"))
+        #expect(figure.render().contains("layer 1: ∞"))
         #expect(layerFigure(accuracies: [0.5, .nan], title: "t").render().contains("<svg"))
     }
 

@@ -76,7 +76,8 @@ extension SpectrumReport {
         let panelLeft = canvas.leftMargin(y: Scale(domain: zeroDomain, pixels: (1, 0)), yTicks: 4) + 2
         let panelRight = panelLeft + (single ? 32 : 44)
         let mainLeft = (hasZeroPanel ? panelRight + 10 : 0) + canvas.leftMargin(y: Scale(domain: yDomain, pixels: (1, 0))) + 4
-        let plotRight = canvas.width - 8
+        // Room on the right for half of the last tick label ("1.0010").
+        let plotRight = canvas.width - 18
         let y = Scale(domain: yDomain, pixels: (plotBottom, plotTop))
         let zy = Scale(domain: zeroDomain, pixels: (plotBottom, plotTop))
         let x = Scale(domain: edges[0] ... edges[bins], pixels: (mainLeft, plotRight), logarithmic: true)
@@ -107,11 +108,15 @@ extension SpectrumReport {
                 canvas.rect(x: x0, y: y(mass), width: x1 - x0, height: y(0) - y(mass), fill: "none", stroke: theoryColor, strokeWidth: 1.5)
             }
             canvas.line(x0 - 3, y(row.measured), x1 + 3, y(row.measured), stroke: measuredText, width: 2.5)
-            // Three lines above the bar, or beside it when the bar reaches the top.
+            // Three lines beside the bar's top, on the side with room for them inside the plot.
             let labelTop = min(y(mass), y(row.measured), y(counts[k])) - 6
             let lines = row.theory != nil ? 3.0 : 2.0
-            let anchor: SVGCanvas.Anchor = (x0 + x1) / 2 > (mainLeft + plotRight) / 2 ? .end : .start
-            let lx = anchor == .end ? x0 - 6 : x1 + 6
+            let labelWidth = ["measured \(row.measuredText)", "theory \(row.theoryText)", row.quantity]
+                .map { SVGCanvas.estimatedTextWidth($0, size: type.tick) }.max() ?? 0
+            let roomLeft = x0 - 6 - (mainLeft + 4), roomRight = plotRight - 4 - (x1 + 6)
+            let preferEnd = (x0 + x1) / 2 > (mainLeft + plotRight) / 2
+            let anchor: SVGCanvas.Anchor = (preferEnd && roomLeft >= labelWidth) || roomRight < labelWidth && roomLeft > roomRight ? .end : .start
+            let lx = anchor == .end ? max(x0 - 6, mainLeft + 4 + labelWidth) : min(x1 + 6, plotRight - 4 - labelWidth)
             var lineY = max(labelTop - lineStep * (lines - 1), plotTop + type.tick + 2)
             canvas.text(mathText(row.quantity), x: lx, y: lineY, size: type.tick, anchor: anchor, weight: "bold", halo: true)
             if row.theory != nil {
@@ -179,7 +184,9 @@ extension SpectrumReport {
         let zoom = cdfZoomWindow
         let zoomCentre = (zoom.lowerBound + zoom.upperBound) / 2
         let (cdfTop, cdfBottom) = (cursor + 10, cursor + 10 + (single ? 110 : 120))
-        let cx = Scale(domain: zoom, pixels: (mainLeft, plotRight)), cy = Scale(domain: 0 ... 1, pixels: (cdfBottom, cdfTop))
+        // At double-column width under the histogram's own axis; in one column as wide as it can be.
+        let cdfLeft = single ? canvas.leftMargin(y: Scale(domain: 0 ... 1, pixels: (1, 0)), yTicks: 4) + 4 : mainLeft
+        let cx = Scale(domain: zoom, pixels: (cdfLeft, plotRight)), cy = Scale(domain: 0 ... 1, pixels: (cdfBottom, cdfTop))
         canvas.axes(x: cx, y: cy, xLabel: "λ (linear scale, zoom around \(compactNumber(zoomCentre)))", yLabel: "fraction ≤ λ",
                     xTicks: single ? 3 : 5, yTicks: 4, data: ["panel": "cdf"])
         let sortedFinite = values.filter(\.isFinite).sorted()
@@ -196,7 +203,7 @@ extension SpectrumReport {
         // The caption: what is plotted, from how many samples.
         let count = comparison.eigenvalueCount
         let source = subject == nil ? "\(configuration.precision.rawValue), \(route) route" : route
-        var caption = "Histogram of \(eigenvalues.count) samples × \(width) = \(count) eigenvalues of J Jᵀ (N = \(width); \(source)), "
+        var caption = "Histogram of \(eigenvalues.count) sample\(eigenvalues.count == 1 ? "" : "s") × \(width) = \(grouped(count)) eigenvalues of J Jᵀ (N = \(width); \(source)), "
             + "in \(bins) logarithmic bins"
         caption += zeroRow == nil && zeros.isEmpty ? "." : "; the left panel holds the eigenvalues the table counts at λ = 0."
         if !atomRows.isEmpty {

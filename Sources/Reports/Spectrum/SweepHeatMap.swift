@@ -38,9 +38,9 @@ extension SpectrumSweep {
         var cursor = canvas.figureTitle("Identity-initialised \(activation.rawValue) MLP, L = \(layers), N = \(width): spectrum of J Jᵀ over (σ, q0)")
         let byIndex = Dictionary(points.map { ($0.index, $0) }, uniquingKeysWith: { first, _ in first })
         let logMeans = points.flatMap { [$0.measuredLog10Mean, $0.theoryLog10Mean] }
-        let fractionScale = ColorScale.sequential(.viridis, domain: 0 ... 1, label: "fraction of λ ≠ 0", note: single ? "shared" : nil)
-        var logScale = ColorScale.fitted(to: logMeans, label: "log_{10} mean λ")
-        if single { logScale.note = logScale.center != nil ? "shared, symmetric about 0" : "shared, data range" }
+        // The caption says that a row's two panels share their scale; the bars say only how it was chosen.
+        let fractionScale = ColorScale.sequential(.viridis, domain: 0 ... 1, label: "fraction of λ ≠ 0")
+        let logScale = ColorScale.fitted(to: logMeans, label: "log_{10} mean λ")
         let (sLo, sHi) = (sigmas.min()!, sigmas.max()!), (qLo, qHi) = (q0s.min()!, q0s.max()!)
         let unmeasurable = points.filter(isUnmeasurable)
         let grey = points.contains { (!$0.measuredLog10Mean.isFinite || !$0.theoryLog10Mean.isFinite) && !isUnmeasurable($0) }
@@ -50,7 +50,7 @@ extension SpectrumSweep {
             + "), \(samples) samples per point (\(samples) × \(width) eigenvalues), \(precision.rawValue), seed \(seed) + point number."
             + " Dashed: the critical curve α·σ^{2L} = 1 (mean eigenvalue 1)."
             + (unmeasurable.isEmpty ? "" : " Hatched (\(unmeasurable.count) cells): not measurable at this sample size: every sampled eigenvalue was 0"
-                + " where the theory's non-zero mass α is so small that α × \(samples * width) sampled eigenvalues expects at most "
+                + " where the theory's non-zero mass α is so small that α × \(grouped(samples * width)) sampled eigenvalues expects at most "
                 + String(format: "%.2g", largestExpected) + " non-zero ones (below 3 in every hatched cell).")
             + (grey ? " Grey: every measured eigenvalue is 0 (log_{10} mean −∞)." : "")
             + " Colour scales are shared by the measured and theory panels of a row"
@@ -68,7 +68,8 @@ extension SpectrumSweep {
         let q0Axis = Scale(domain: qLo ... qHi, pixels: (1, 0), logarithmic: true)
         let mapsLeft = canvas.leftMargin(y: q0Axis) + 4
         let barBreadth = SVGCanvas.colorBarBreadth(.vertical) + 4
-        let gap = 14.0
+        // Between two maps: room for the tick labels at their touching edges ("2.0", "0.5").
+        let gap = 28.0
         let (w, h) = single ? (canvas.width - 8 - mapsLeft - barBreadth, 150.0)
             : ((canvas.width - 8 - mapsLeft - gap - barBreadth) / 2, 190.0)
         let rowHeight = type.label + 8 + h + type.xTitleOffset + 10

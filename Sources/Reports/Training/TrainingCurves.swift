@@ -176,8 +176,8 @@ public func distanceTrajectoryFigure(trace: [(step: Int, distances: [Double])], 
     let firstEpoch = Double(trace.first?.step ?? 0) / perEpoch, lastEpoch = Double(trace.last?.step ?? 1) / perEpoch
     let highest = trace.flatMap(\.distances).filter(\.isFinite).max() ?? 0
     let yDomain = 0 ... (highest.isFinite ? max(highest * 1.1, 1e-6) : 1)
-    // Room on the right for the labels, "layer 10  0.1234".
-    let labelWidth = SVGCanvas.estimatedTextWidth("layer 10  0.0000", size: type.tick) + 26
+    // Room on the right for the labels, "layer 10: 0.1234".
+    let labelWidth = SVGCanvas.estimatedTextWidth("layer 10: 0.0000", size: type.tick) + 26
     let plotLeft = canvas.leftMargin(y: Scale(domain: yDomain, pixels: (1, 0))) + 4
     let (plotRight, plotTop, plotBottom) = (canvas.width - labelWidth, top, top + (width == .singleColumn ? 190 : 220))
     let x = Scale(domain: firstEpoch ... max(lastEpoch, firstEpoch + 1e-9), pixels: (plotLeft, plotRight))
@@ -204,7 +204,7 @@ public func distanceTrajectoryFigure(trace: [(step: Int, distances: [Double])], 
     for (end, labelY) in zip(ends, positions) {
         canvas.circle(x: end.point.0, y: end.point.1, radius: 2.5, fill: end.color)
         canvas.polyline([(end.point.0 + 3, end.point.1), (labelX - 12, end.point.1), (labelX - 3, labelY)], stroke: end.color, width: 1)
-        canvas.text("layer \(end.layer + 1)  " + (end.value.isFinite ? String(format: "%.4f", end.value) : "∞"), x: labelX,
+        canvas.text("layer \(end.layer + 1): " + (end.value.isFinite ? String(format: "%.4f", end.value) : "∞"), x: labelX,
                     y: labelY + type.tick * 0.36, size: type.tick, fill: end.color, data: ["layer": String(end.layer + 1)])
     }
     var bottom = plotBottom + type.xTitleOffset + 6
