@@ -18,16 +18,16 @@ struct SpectrumTool: ParsableCommand {
         discussion: """
         Without a subcommand, spectrum runs analyze with the flags given. The common ones \
         (`spectrum help analyze` lists all, `spectrum help sweep` the sweep's):
-          --sigma S, --q0 Q            identity weights W = σI, inputs u ~ N(0, q0) (defaults 1, 0.5)
+          --sigma S, --q0 Q            W = σI, inputs u ~ N(0, q0) (defaults 1, 0.5)
           --layers L, --width N        depth and width (defaults 20, 794)
-          --activation A               hard-tanh (default), relu, tanh, erf or linear
-          --init, --initialization I   identity (default), gaussian, orthogonal or he
+          --activation A               hard-tanh (default), relu, tanh, erf, linear
+          --init, --initialization I   identity (default), gaussian, orthogonal, he
           --sigma-w S, --sigma-b S     scales of random weights and biases
-          --samples K, --seed S        input samples (default 10) and random seed
-          --checkpoint FILE            a trained network (train's checkpoint, a layer stack, a PyTorch state dict)
-          --activations LIST           a PyTorch state dict's activations (relu, or one per layer)
-          --inputs test                the first --samples test images instead of drawn inputs
-          --plot FILE.svg [--png]      the histogram beside the theory, and FILE-column.svg (one column)
+          --samples K, --seed S        input samples (default 10), random seed
+          --checkpoint FILE            a trained network or a PyTorch state dict
+          --activations LIST           the state dict's activations (e.g. relu)
+          --inputs test                the first test images as the inputs
+          --plot FILE.svg [--png]      the figure, and FILE-column.svg (one column)
           --csv FILE, --json           the eigenvalues as CSV; the report as JSON
         Examples: spectrum --sigma 1.0 --q0 0.5; spectrum --init orthogonal --activation relu \
         --sigma-w 1.41421356 --width 1000 --layers 8 --plot relu.svg; spectrum sweep.

@@ -179,7 +179,7 @@ struct Train: ParsableCommand {
         let m = trainer.classifier.configuration, c = trainer.configuration
         let epochs = c.epochs
         print("training \(m.layers) layers × width \(trainer.classifier.width) (\(m.activation.rawValue), \(m.initialization.rawValue) σ = \(m.sigma)), "
-            + "\(trainer.trainingImages(dataset.train).count) images, batch \(c.batchSize), \(c.optimizer.name) lr \(c.learningRate), \(epochs) epochs, \(settings.precision.rawValue), "
+            + "\(trainer.trainingImages(dataset.train).count) images, batch \(c.batchSize), \(c.optimizer.name) lr \(c.learningRate), \(epochs) epoch\(epochs == 1 ? "" : "s"), \(settings.precision.rawValue), "
             + "OpenBLAS \(OpenBLAS.coreName) × \(c.threads ?? OpenBLAS.threads)")
         let bar = ProgressBar(label: "epoch")
         session.onStep = { event in
