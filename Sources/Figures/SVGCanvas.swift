@@ -79,7 +79,10 @@ public struct SVGCanvas {
                               halo: Bool = false, data: [String: String] = [:]) {
         let transform = rotate.map { " transform=\"rotate(\(n($0)) \(n(x)) \(n(y)))\"" } ?? ""
         let outline = halo ? " stroke=\"white\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"" : ""
-        elements.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor.rawValue)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(outline)\(transform)\(dataAttributes(data))>\(scripted(content, size: size))</text>")
+        // With scripts, spaces are preserved: librsvg drops the space at the start of the tspan
+        // that follows a script ("σ_{w} = 1" would print "σw= 1"), even a no-break one.
+        let preserve = Self.scriptRuns(content).contains { $0.shift != 0 } ? " xml:space=\"preserve\"" : ""
+        elements.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor.rawValue)\" font-weight=\"\(weight)\" fill=\"\(fill)\"\(outline)\(transform)\(dataAttributes(data))\(preserve)>\(scripted(content, size: size))</text>")
     }
 
     /// The pieces of text with `^{…}` and `_{…}` markup: plain runs (shift 0) and scripts
@@ -123,11 +126,7 @@ public struct SVGCanvas {
         guard runs.contains(where: { $0.shift != 0 }) else { return escape(content) }
         var result = ""
         var offset = 0.0  // the baseline shift in force, to return from
-        for (index, var run) in runs.enumerated() {
-            // A space at the edge of a run beside a script is no-break: renderers drop a tspan's
-            // edge spaces ("log₁₀ mean" would read "log₁₀mean").
-            if index > 0, run.text.hasPrefix(" ") { run.text = "\u{00A0}" + run.text.dropFirst() }
-            if index < runs.count - 1, run.text.hasSuffix(" ") { run.text = run.text.dropLast() + "\u{00A0}" }
+        for run in runs {
             let shift = run.shift > 0 ? -0.38 * size : run.shift < 0 ? 0.22 * size : 0
             let dy = shift - offset
             offset = shift

@@ -58,7 +58,6 @@ enum SVGReading {
             String(s).replacingOccurrences(of: "<[^>]+>", with: "", options: .regularExpression)
                 .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
                 .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
-                .replacingOccurrences(of: "\u{00A0}", with: " ")
         }
         return svg.matches(of: /<text([^>]*)>(.*?)<\/text>/).map { match in
             var attributes: [String: String] = [:]

@@ -65,7 +65,7 @@ extension SpectrumReport {
         var canvas = SVGCanvas(printWidth: figureWidth, height: 0)
         let type = canvas.typography
         var cursor = canvas.figureTitle(titleLine)
-        cursor = canvas.paragraph(law.map { "theory: \($0.name)" } ?? "theory: none", x: canvas.width / 2, y: cursor + type.tick - 2,
+        cursor = canvas.paragraph(law.map { "theory: \(mathText($0.name))" } ?? "theory: none", x: canvas.width / 2, y: cursor + type.tick - 2,
                                   width: canvas.width - 12, size: type.tick, fill: "#555", anchor: .middle)
         let single = figureWidth == .singleColumn
         // Room above the plots for the λ = 0 panel's two numbers.
