@@ -17,7 +17,12 @@
 #        390 px (document scrollWidth > clientWidth; the widest offenders are named);
 #      * an SVG that does not parse (Chromium shows a parsererror);
 #      * in an SVG, a text element whose rendered box overlaps an <image> (a map thumbnail) by
-#        more than a pixel each way: a label running under a picture (issue 23 #7).
+#        more than a pixel each way: a label running under a picture (issue 23 #7);
+#      * in an SVG that states its printed width (width="6.75in", Figures' FigureWidth), text
+#        or a superscript that prints below 7 pt at that width (its font size, through every
+#        transform, × the printed width / the viewBox width), text whose box leaves the
+#        figure, and two texts whose boxes overlap by more than a pixel each way (issue 23 #8).
+#        SVGs in pixels, with no stated print width, are listed as not checked for print size.
 #
 # `Scripts/check-report.sh FOLDER` checks a report already written instead (e.g. `out` after
 # Scripts/demo.sh); screenshots go to out/report-check/screenshots either way.
@@ -139,7 +144,31 @@ PROBE = r"""(() => {
   const out = {isSVG, parseError: !!document.querySelector('parsererror') || (!isSVG && !document.body),
                viewport: !!document.querySelector('meta[name=viewport]'),
                scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide: [], links: [], badImages: [], badAnchors: []};
-  out.overlaps = [];
+  out.overlaps = []; out.small = []; out.outside = []; out.collisions = []; out.printInches = null;
+  const printWidth = isSVG ? (root.getAttribute('width') || '').match(/^([0-9.]+)in$/) : null;
+  if (printWidth) {
+    // Print size at the stated width: a user unit prints as (inches × 72 / viewBox width) pt.
+    out.printInches = parseFloat(printWidth[1]);
+    const pointsPerUnit = out.printInches * 72 / root.viewBox.baseVal.width;
+    const toRoot = root.getScreenCTM().inverse();
+    for (const t of document.querySelectorAll('text, tspan')) {
+      if (!t.textContent.trim()) continue;
+      const c = toRoot.multiply(t.getScreenCTM());
+      const points = parseFloat(getComputedStyle(t).fontSize) * Math.sqrt(Math.abs(c.a * c.d - c.b * c.c)) * pointsPerUnit;
+      if (points < 7 - 1e-3 && out.small.length < 5) out.small.push('"' + t.textContent.slice(0, 40) + '" prints at ' + points.toFixed(2) + ' pt');
+    }
+    const frame = root.getBoundingClientRect();
+    const boxes = [...document.querySelectorAll('text')].filter(t => t.textContent.trim()).map(t => [t.textContent, t.getBoundingClientRect()]);
+    for (const [content, r] of boxes) {
+      const beyond = Math.max(frame.left - r.left, r.right - frame.right, frame.top - r.top, r.bottom - frame.bottom);
+      if (beyond > 1 && out.outside.length < 5) out.outside.push('"' + content.slice(0, 40) + '" leaves the figure by ' + Math.round(beyond) + ' px');
+    }
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+      const [a, r] = boxes[i], [b, q] = boxes[j];
+      const dx = Math.min(r.right, q.right) - Math.max(r.left, q.left), dy = Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top);
+      if (dx > 1 && dy > 1 && out.collisions.length < 5) out.collisions.push('"' + a.slice(0, 30) + '" and "' + b.slice(0, 30) + '" overlap by ' + Math.round(dx) + ' × ' + Math.round(dy) + ' px');
+    }
+  }
   if (isSVG) {
     // Text that runs under a picture (a map thumbnail): its box, as rendered, overlaps an
     // <image> by more than a pixel in both directions (issue 23 #7).
@@ -159,6 +188,7 @@ PROBE = r"""(() => {
     }
     for (const a of document.querySelectorAll('a[href]')) out.links.push(a.href);
     for (const i of document.images) { out.links.push(i.src); if (!i.complete || i.naturalWidth === 0) out.badImages.push(i.src.slice(0, 80)); }
+    for (const source of document.querySelectorAll('source[srcset]')) out.links.push(new URL(source.getAttribute('srcset'), document.baseURI).href);
     for (const a of document.querySelectorAll('a[href^="#"]')) if (!document.getElementById(a.getAttribute('href').slice(1))) out.badAnchors.push(a.getAttribute('href'));
   }
   return JSON.stringify(out);
@@ -169,7 +199,7 @@ for folder, _, files in os.walk(site):
     for name in sorted(files):
         if name.endswith((".html", ".svg")): pages.append(os.path.join(folder, name))
 pages.sort(key=lambda p: (not p.endswith(".html"), p))
-failures, loads = [], 0
+failures, loads, unstated = [], 0, set()
 for path in pages:
     relative = os.path.relpath(path, site)
     for width in (1400, 390):
@@ -195,6 +225,10 @@ for path in pages:
                 failures.append(f"{where}: failed load: {params.get('errorText')}")
         if result["parseError"]: failures.append(f"{where}: does not parse")
         failures += [f"{where}: text under a picture: {o}" for o in result["overlaps"]]
+        if result["isSVG"] and result["printInches"] is None: unstated.add(relative)
+        failures += [f"{where}: below 7 pt at its printed width of {result['printInches']} in: {o}" for o in result["small"]]
+        failures += [f"{where}: {o}" for o in result["outside"]]
+        failures += [f"{where}: text on text: {o}" for o in result["collisions"]]
         if not result["isSVG"]:
             if not result["viewport"]: failures.append(f"{where}: no <meta name=viewport> tag")
             if mobile and result["scrollWidth"] > result["clientWidth"]:
@@ -217,6 +251,8 @@ for path in pages:
         with open(os.path.join(shots, name), "wb") as f: f.write(base64.b64decode(shot))
 
 print(f"check-report: {loads} loads of {len(pages)} pages and SVGs at 1400 and 390 px; screenshots in {shots}")
+if unstated:
+    print(f"check-report: {len(unstated)} SVG(s) in pixels, with no stated print width, not checked for print size: {', '.join(sorted(unstated))}")
 if failures:
     print("\n".join("  " + f for f in failures))
     sys.exit(f"check-report: {len(failures)} problem(s)")

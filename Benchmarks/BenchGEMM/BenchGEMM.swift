@@ -204,12 +204,13 @@ struct BenchGEMM: ParsableCommand {
         let precisions: [String] = precision == .both ? ["float", "double"] : [precision.rawValue]
         var rows: [Row] = []
         if !json {
-            print("bench-gemm: OpenBLAS \(OpenBLAS.coreName) kernels\(OpenBLAS.repairedCoreSelection ? " (repaired from Prescott)" : ""), \(OpenBLAS.threads) threads; medians over alternating calls")
-            print(header())
+            print("bench-gemm: OpenBLAS \(OpenBLAS.coreName) kernels\(OpenBLAS.repairedCoreSelection ? " (repaired from Prescott)" : ""), \(OpenBLAS.threads) threads; calls alternate between the three methods")
+            print(legend())
         }
         for name in precisions {
             var block: [Row] = []
-            for shape in shapes(maxSize: maxSize) {
+            let all = shapes(maxSize: maxSize)
+            for (done, shape) in all.enumerated() {
                 let result = name == "float"
                     ? measure(shape, Float.self, secondsPerRow: secondsPerRow, minSamples: 15, maxSamples: 2000)
                     : measure(shape, Double.self, secondsPerRow: secondsPerRow, minSamples: 15, maxSamples: 2000)
@@ -217,14 +218,17 @@ struct BenchGEMM: ParsableCommand {
                                  transposes: shape.transposes, rawGflops: result.raw, inPlaceGflops: result.inPlace,
                                  allocatingGflops: result.allocating, inPlaceRatio: result.inPlaceRatio,
                                  allocatingRatio: result.allocatingRatio, samples: result.samples))
-                if !json {
-                    FileHandle.standardError.write("  measured \(name) \(shape.label) \(shape.transposes)\n".data(using: .utf8)!)
+                // Progress on one line of standard error (cleared before the table), not a line per row.
+                if !json && isatty(2) != 0 {
+                    FileHandle.standardError.write(Data("\r\u{1B}[Kmeasuring \(name) \(done + 1)/\(all.count): \(shape.label) \(shape.transposes)".utf8))
                 }
             }
+            if !json && isatty(2) != 0 { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             // The peak is the best raw figure of this precision in this run.
             let peak = block.map(\.rawGflops).max() ?? 1
             for index in block.indices { block[index].percentOfPeak = 100 * block[index].inPlaceGflops / peak }
             if !json {
+                print(header())
                 for row in block { print(format(row)) }
                 print("  peak \(name): \(String(format: "%.1f", peak)) GFLOP/s (best raw OpenBLAS figure of this run)")
             }
@@ -354,6 +358,20 @@ struct BenchGEMM: ParsableCommand {
             }
             print(String(format: "%@: the 26 products of a step at these rates take %.1f ms, %.0f samples/s if nothing else ran", names[library]!, seconds * 1000, 128 / seconds))
         }
+    }
+
+    /// What the columns are, printed once above the tables: the rates and the ratios are
+    /// different statistics of the same calls, so under load they need not agree.
+    func legend() -> String {
+        """
+          raw, in-place, alloc  GFLOP/s of cblas_?gemm on plain buffers, matmul(_:_:into:) and matmul(_:_:):
+                                flops / the median time of that method's own calls
+          in/raw, alloc/raw     the median over adjacent call pairs of raw time / tensor time (above 1: the
+                                tensor API is faster); each pair shares the machine's load, so these are the
+                                comparison, and need not equal the ratio of the rates beside them
+          % peak                in-place GFLOP/s / the best raw GFLOP/s of this precision in this run (noise
+                                can push it past 100 %)
+        """
     }
 
     func header() -> String {

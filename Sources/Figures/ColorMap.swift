@@ -187,7 +187,8 @@ extension SVGCanvas {
         }
         if let center = scale.center, scale.domain.contains(center), !values.contains(center) { values.append(center) }
         values.sort()
-        let size = 10.0
+        // Screen figures keep their 10 px labels; print figures use the canvas's tick size.
+        let size = printWidth == nil ? 10.0 : typography.tick
         for value in values {
             let p = axis(value)
             let label = colorBarLabel(value, scale: scale)
@@ -204,9 +205,9 @@ extension SVGCanvas {
         switch orientation {
         case .vertical:
             let widest = values.map { Self.estimatedTextWidth(colorBarLabel($0, scale: scale), size: size) }.max() ?? 0
-            text(title, x: x + thickness + 12 + widest + 6, y: y + length / 2, size: 11, anchor: .middle, rotate: 90)
+            text(title, x: x + thickness + 12 + widest + 6, y: y + length / 2, size: typography.tick, anchor: .middle, rotate: 90)
         case .horizontal:
-            text(title, x: x + length / 2, y: y + thickness + 30, size: 11, anchor: .middle)
+            text(title, x: x + length / 2, y: y + thickness + 30, size: typography.tick, anchor: .middle)
         }
     }
 

@@ -34,7 +34,9 @@ public enum FigureExportError: Error, Sendable, Equatable, CustomStringConvertib
 ///
 /// An SVG's pixel is a CSS pixel, 1/96 inch; at `dpi` dots per inch a figure of 900 px becomes
 /// 900 · dpi / 96 pixels wide (2813 at 300 dpi), which prints 9.4 inches wide as it appears on
-/// screen. The PNG gets a white background, as the SVGs of ``SVGCanvas`` have.
+/// screen. A figure that states its printed size (``SVGCanvas/init(printWidth:height:)``:
+/// `width="6.75in"`) becomes that size at `dpi` (2025 pixels for 6.75 in at 300 dpi). The PNG
+/// gets a white background, as the SVGs of ``SVGCanvas`` have.
 public enum FigureExport {
     /// The default print resolution.
     public static let printResolution = 300.0
@@ -52,27 +54,38 @@ public enum FigureExport {
     /// Rasterises the SVG file at `svg` to `png`, written through ``AtomicFile`` (rsvg-convert
     /// writes to a pipe, so no temporary file of its own is ever left behind).
     public static func png(fromSVGFile svg: URL, to png: URL, dpi: Double = printResolution) throws(FigureExportError) {
-        guard FileManager.default.isReadableFile(atPath: svg.path) else {
+        guard FileManager.default.isReadableFile(atPath: svg.path), let handle = try? FileHandle(forReadingFrom: svg) else {
             throw .cannotAccess(path: svg.path, reason: "no such readable file")
         }
-        try rasterise(input: .file(svg), label: svg.path, to: png, dpi: dpi)
+        let head = String(decoding: (try? handle.read(upToCount: 4096)) ?? Data(), as: UTF8.self)
+        try? handle.close()
+        try rasterise(input: .file(svg), label: svg.path, to: png, dpi: dpi, physical: statesPrintSize(head))
+    }
+
+    /// Whether an SVG document's root states its size in physical units (in, cm, mm, pt, pc),
+    /// which rsvg-convert converts at the resolution asked for; a size in pixels is zoomed.
+    static func statesPrintSize(_ document: String) -> Bool {
+        guard let root = document.firstMatch(of: /<svg\b[^>]*>/) else { return false }
+        return root.output.contains(/\swidth="[0-9.]+(in|cm|mm|pt|pc)"/)
     }
 
     /// Rasterises an SVG document to `png`, handed to rsvg-convert on its standard input.
     public static func png(fromSVG svg: String, to png: URL, dpi: Double = printResolution) throws(FigureExportError) {
-        try rasterise(input: .text(svg), label: png.path, to: png, dpi: dpi)
+        try rasterise(input: .text(svg), label: png.path, to: png, dpi: dpi, physical: statesPrintSize(svg))
     }
 
     private enum Input { case file(URL), text(String) }
 
-    private static func rasterise(input: Input, label: String, to png: URL, dpi: Double) throws(FigureExportError) {
+    private static func rasterise(input: Input, label: String, to png: URL, dpi: Double, physical: Bool) throws(FigureExportError) {
         guard dpi.isFinite, dpi > 0 else { throw .invalidResolution(dpi) }
         guard let tool = rasteriser() else { throw .rasteriserMissing }
         // Refused before rsvg-convert runs: a device or a link at the destination stays as it is.
         do { try AtomicFile.checkDestination(png) } catch { throw .cannotAccess(path: png.path, reason: error.reason) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
-        var arguments = ["--zoom", String(format: "%.6f", dpi / 96), "--dpi-x", String(dpi), "--dpi-y", String(dpi),
+        // A size in inches is converted at `dpi`; pixels (1/96 in) are zoomed to it.
+        let zoom: Double = physical ? 1 : dpi / 96
+        var arguments = ["--zoom", String(format: "%.6f", zoom), "--dpi-x", String(dpi), "--dpi-y", String(dpi),
                          "--background-color", "white", "--format", "png"]
         let standardInput = Pipe()
         switch input {

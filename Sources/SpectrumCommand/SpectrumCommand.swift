@@ -15,6 +15,23 @@ struct SpectrumTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spectrum",
         abstract: "Eigenvalues of J Jᵀ of a deep MLP against the weight scale σ and input variance q0, measured and theoretical.",
+        discussion: """
+        Without a subcommand, spectrum runs analyze with the flags given. The common ones \
+        (`spectrum help analyze` lists all, `spectrum help sweep` the sweep's):
+          --sigma S, --q0 Q            W = σI, inputs u ~ N(0, q0) (defaults 1, 0.5)
+          --layers L, --width N        depth and width (defaults 20, 794)
+          --activation A               hard-tanh (default), relu, tanh, erf, linear
+          --init, --initialization I   identity (default), gaussian, orthogonal, he
+          --sigma-w S, --sigma-b S     scales of random weights and biases
+          --samples K, --seed S        input samples (default 10), random seed
+          --checkpoint FILE            a trained network or a PyTorch state dict
+          --activations LIST           the state dict's activations (e.g. relu)
+          --inputs test                the first test images as the inputs
+          --plot FILE.svg [--png]      the figure, and FILE-column.svg (one column)
+          --csv FILE, --json           the eigenvalues as CSV; the report as JSON
+        Examples: spectrum --sigma 1.0 --q0 0.5; spectrum --init orthogonal --activation relu \
+        --sigma-w 1.41421356 --width 1000 --layers 8 --plot relu.svg; spectrum sweep.
+        """,
         subcommands: [Analyze.self, Sweep.self, Merge.self],
         defaultSubcommand: Analyze.self)
 
@@ -60,11 +77,11 @@ struct Analyze: ParsableCommand {
     var threads: Int?
     @Flag(help: "Print the whole report as JSON instead of text.") var json = false
     @Option(help: "Write the eigenvalues to this CSV file (sample, index, eigenvalue).") var csv: String?
-    @Option(help: "Write a histogram with the theory over it to this SVG file.") var plot: String?
-    @Flag(help: "With --plot, also write the figure as PNG at 300 dpi beside the SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
+    @Option(help: "Write a histogram with the theory over it to this SVG file (6.75 in wide, both columns of a paper), and beside it FILE-column.svg (3.25 in, one column).")
+    var plot: String?
+    @Flag(help: "With --plot, also write each figure as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 
-    // Accept --init as the short spelling of --initialization.
-    @Option(name: .customLong("init"), help: .hidden) var initShort: Initialization?
+    @Option(name: .customLong("init"), help: "Short for --initialization.") var initShort: Initialization?
 
     func validate() throws {
         try requirePositive(sigma, "--sigma")
@@ -94,13 +111,19 @@ struct Analyze: ParsableCommand {
         if png && plot == nil { throw ValidationError("--png needs --plot FILE.svg: the PNG is written beside that SVG") }
         if png && FigureExport.rasteriser() == nil { throw ValidationError("--png: \(FigureExportError.rasteriserMissing.description)") }
         // Every destination refused here, before the spectra are computed.
-        for (flag, path) in [("--csv", csv), ("--plot", plot)] {
+        for (flag, path) in [("--csv", csv), ("--plot", plot), ("--plot", plot.map { FigureWidth.singleColumn.fileName($0) })] {
             if let path { try checkWritable(path, flag: flag) }
         }
-        if png, let plot { try checkWritable(FigureExport.pngURL(besides: URL(fileURLWithPath: plot)).path, flag: "--png") }
+        for plot in plotFiles where png { try checkWritable(FigureExport.pngURL(besides: URL(fileURLWithPath: plot.path)).path, flag: "--png") }
     }
 
     var weightsSource: String? { checkpoint ?? weights }
+
+    /// The figures --plot writes: the double-column one at its path, the single-column one beside it.
+    var plotFiles: [(path: String, width: FigureWidth)] {
+        guard let plot else { return [] }
+        return [(plot, .doubleColumn), (FigureWidth.singleColumn.fileName(plot), .singleColumn)]
+    }
 
     var chosenInitialization: Initialization { initShort ?? initialization }
 
@@ -156,10 +179,10 @@ struct Analyze: ParsableCommand {
         if let csv {
             try writeAtomically(report.eigenvalueCSV, to: csv, flag: "--csv")
         }
-        if let plot {
-            try writeAtomically(report.histogramFigure().render(), to: plot, flag: "--plot")
+        for plot in plotFiles {
+            try writeAtomically(report.histogramFigure(width: plot.width).render(), to: plot.path, flag: "--plot")
             if png {
-                let svg = URL(fileURLWithPath: plot)
+                let svg = URL(fileURLWithPath: plot.path)
                 do { try FigureExport.png(fromSVGFile: svg, to: FigureExport.pngURL(besides: svg)) } catch {
                     throw UserError(message: "--png: \(error.description)")
                 }

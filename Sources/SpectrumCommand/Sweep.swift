@@ -10,10 +10,12 @@ import TensorAlgebra
 
 struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sweep identity-initialised networks over a grid of σ × q0 (CSV and SVG heat map).",
+        abstract: "Sweep identity-initialised networks over a grid of σ × q0 (CSV and SVG heat maps).",
         discussion: """
-        Split a large sweep over machines with --shard k/n (one job per k, e.g. a Slurm job \
-        array), then join the parts with `spectrum merge`. See docs/sweeps.md.
+        Writes sweep.csv, the heat maps sweep.svg (6.75 in wide, both columns of a paper) and \
+        sweep-column.svg (3.25 in, one column) in --output. Split a large sweep over machines \
+        with --shard k/n (one job per k, e.g. a Slurm job array), then join the parts with \
+        `spectrum merge`. See docs/sweeps.md.
         """)
 
     @Option(name: .customLong("sigma-min"), help: "Smallest σ.") var sigmaMin = 0.5
@@ -58,7 +60,7 @@ struct Sweep: ParsableCommand {
             activation: activation, layers: layers, width: width, samples: samples, seed: seed, precision: precision)
         let part = try gridOptions.part()
         // The shards of one sweep write into one folder at the same time: they share the lock.
-        let folder = try prepareOutputFolder(output, files: part.isWhole ? ["sweep.csv", "sweep.svg"]
+        let folder = try prepareOutputFolder(output, files: part.isWhole ? ["sweep.csv", "sweep.svg", "sweep-column.svg"]
             : [part.fileName(stem: "sweep", extension: "csv")], shared: !part.isWhole)
         // Every finished point is in the file at once: a killed run resumes where it stopped.
         let writer = try openGridOutput(format: SpectrumSweep.fileFormat, grid: sweep, shard: part, program: "spectrum",
@@ -79,6 +81,7 @@ struct Sweep: ParsableCommand {
             let csv = writer.url.path
             let svg = folder.appendingPathComponent("sweep.svg").path
             try writeAtomically(sweep.heatMap(points).render(), to: svg, flag: "sweep")
+            try writeAtomically(sweep.heatMap(points, width: .singleColumn).render(), to: folder.appendingPathComponent("sweep-column.svg").path, flag: "sweep")
             print("swept \(points.count) points\(resumed) in \(String(format: "%.1f", seconds)) s: \(csv), \(svg)")
         } else {
             print("swept \(points.count) of \(sweep.pointCount) points\(resumed) (shard \(part)) in \(String(format: "%.1f", seconds)) s: \(writer.url.path)")
@@ -88,7 +91,7 @@ struct Sweep: ParsableCommand {
 
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Join the shards of a sweep into sweep.csv and the heat map sweep.svg.")
+        abstract: "Join the shards of a sweep into sweep.csv and the heat maps sweep.svg and sweep-column.svg.")
 
     @Argument(help: "The shard files (sweep-part-k-of-n.csv).") var parts: [String]
     @OptionGroup var outputOptions: OutputOptions<SweepOutputFolder>
@@ -103,7 +106,7 @@ struct Merge: ParsableCommand {
         do { (sweep, points) = try SpectrumSweep.merge(try readGridFiles(parts)) } catch let error as SpectrumError {
             throw UserError(message: "merge: \(error.description)")
         }
-        let folder = try prepareOutputFolder(output, files: ["sweep.csv", "sweep.svg"])
+        let folder = try prepareOutputFolder(output, files: ["sweep.csv", "sweep.svg", "sweep-column.svg"])
         let csv = folder.appendingPathComponent("sweep.csv").path
         let svg = folder.appendingPathComponent("sweep.svg").path
         let staging: OutputStaging
@@ -111,6 +114,7 @@ struct Merge: ParsableCommand {
             staging = try OutputStaging(into: folder)
             try staging.write(sweep.csv(points), to: "sweep.csv")
             try staging.write(sweep.heatMap(points).render(), to: "sweep.svg")
+            try staging.write(sweep.heatMap(points, width: .singleColumn).render(), to: "sweep-column.svg")
         } catch { throw UserError(message: "merge: \(error.description)") }
         try commit(staging, flag: "merge")
         print("merged \(parts.count) shards, \(points.count) points: \(csv), \(svg)")

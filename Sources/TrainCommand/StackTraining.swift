@@ -421,9 +421,8 @@ extension Train {
         let epochs = run.epochs
         trainer.onStep = { event, _ in
             if event.stepInEpoch % 5 == 0 || event.stepInEpoch == event.stepsPerEpoch {
-                bar.update(event.stepInEpoch, event.stepsPerEpoch, detail: String(
-                    format: "%d/%d  loss %.4f  acc %.1f %%  %.0f samples/s", event.epoch + 1, epochs, event.loss,
-                    event.accuracy * 100, event.samplesPerSecond))
+                ProgressBar(label: "epoch \(event.epoch + 1)/\(epochs)").update(event.stepInEpoch, event.stepsPerEpoch, detail: String(
+                    format: "steps  loss %.4f  acc %.1f %%  %.0f samples/s", event.loss, event.accuracy * 100, event.samplesPerSecond))
             }
             if event.globalStep == interruptAfter { raise(SIGINT) }
         }
@@ -438,7 +437,7 @@ extension Train {
         }
         trainer.onEpoch = { record, trainer in
             bar.finish()
-            print(String(format: "epoch %d/%d  train loss %.4f  acc %.2f %%  test loss %.4f  acc %.2f %%  %.0f samples/s  %.1f s",
+            print(String(format: "epoch %d/%d  train loss %.4f  acc %.2f %%  test loss %.4f  acc %.2f %%  %.0f samples/s in %.1f s of steps (test evaluation not counted)",
                          record.epoch, epochs, record.trainLoss, (record.trainAccuracy ?? 0) * 100, record.testLoss ?? .nan,
                          (record.testAccuracy ?? 0) * 100, record.samplesPerSecond, record.seconds))
             fflush(nil)

@@ -29,7 +29,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train an identity-initialised MLP (width = pixels + classes) on MNIST-format data.",
-        discussion: "Writes checkpoint.safetensors, metrics.json, metrics.csv, curves.svg, distances.svg and layers.svg in --output.")
+        discussion: "Writes checkpoint.safetensors, metrics.json, metrics.csv and the figures curves.svg, distances.svg and layers.svg "
+            + "(6.75 in wide, both columns of a paper), each also as NAME-column.svg (3.25 in, one column), in --output.")
 
     static func main() { mainWithOneLineErrors(name: "train") }
 
@@ -150,7 +151,7 @@ struct Train: ParsableCommand {
             throw UserError(message: "--data: \(error.description)")
         }
         // Every output checked (and the folder locked) before the data is trained on.
-        let figures = ["curves", "distances", "layers"]
+        let figures = TrainingFigures.names
         let folder = try prepareOutputFolder(output, files: ["checkpoint.safetensors", "metrics.json", "metrics.csv"]
             + figures.map { "\($0).svg" } + (png ? figures.map { "\($0).png" } : []))
         let session: TrainingSession<Scalar>
@@ -179,19 +180,20 @@ struct Train: ParsableCommand {
         let m = trainer.classifier.configuration, c = trainer.configuration
         let epochs = c.epochs
         print("training \(m.layers) layers × width \(trainer.classifier.width) (\(m.activation.rawValue), \(m.initialization.rawValue) σ = \(m.sigma)), "
-            + "\(trainer.trainingImages(dataset.train).count) images, batch \(c.batchSize), \(c.optimizer.name) lr \(c.learningRate), \(epochs) epochs, \(settings.precision.rawValue), "
+            + "\(trainer.trainingImages(dataset.train).count) images, batch \(c.batchSize), \(c.optimizer.name) lr \(c.learningRate), \(epochs) epoch\(epochs == 1 ? "" : "s"), \(settings.precision.rawValue), "
             + "OpenBLAS \(OpenBLAS.coreName) × \(c.threads ?? OpenBLAS.threads)")
         let bar = ProgressBar(label: "epoch")
         session.onStep = { event in
             if event.stepInEpoch % 5 == 0 || event.stepInEpoch == event.stepsPerEpoch {
-                bar.update(event.stepInEpoch, event.stepsPerEpoch, detail: String(
-                    format: "%d/%d  loss %.4f  acc %.1f %%  %.0f samples/s", event.epoch + 1, epochs, event.loss,
-                    event.accuracy * 100, event.samplesPerSecond))
+                // "epoch 1/5 ███··· 20/468 steps": the epoch first, so the step count does not read as one.
+                ProgressBar(label: "epoch \(event.epoch + 1)/\(epochs)").update(event.stepInEpoch, event.stepsPerEpoch, detail: String(
+                    format: "steps  loss %.4f  acc %.1f %%  %.0f samples/s", event.loss, event.accuracy * 100, event.samplesPerSecond))
             }
         }
         session.onEpoch = { record in
             bar.finish()
-            print(String(format: "epoch %d/%d  train loss %.4f  acc %.2f %%  test loss %.4f  acc %.2f %%  %.0f samples/s  %.1f s",
+            // samples/s and seconds are the training steps' (as on the bar); the test evaluation is not in them.
+            print(String(format: "epoch %d/%d  train loss %.4f  acc %.2f %%  test loss %.4f  acc %.2f %%  %.0f samples/s in %.1f s of steps (test evaluation not counted)",
                          record.epoch, epochs, record.trainLoss, record.trainAccuracy * 100, record.testLoss,
                          record.testAccuracy * 100, record.samplesPerSecond, record.seconds))
             fflush(nil)
@@ -217,7 +219,7 @@ struct Train: ParsableCommand {
             Foundation.exit(130)
         }
         if png {
-            for name in ["curves", "distances", "layers"] {
+            for name in figures {
                 let svg = folder.appendingPathComponent("\(name).svg")
                 do { try FigureExport.png(fromSVGFile: svg, to: FigureExport.pngURL(besides: svg)) } catch {
                     throw UserError(message: "--png: \(error.description)")
@@ -229,7 +231,7 @@ struct Train: ParsableCommand {
         for l in 0 ..< trainer.classifier.layers {
             print(String(format: "%5d  %26.2f %%  %12.4f", l + 1, evaluation.layerAccuracies[l] * 100, distances[l]))
         }
-        print(String(format: "\ntest accuracy %.2f %% (loss %.4f); wrote %@/{checkpoint.safetensors, metrics.json, metrics.csv, curves.svg, distances.svg, layers.svg}%@",
+        print(String(format: "\ntest accuracy %.2f %% (loss %.4f); wrote %@/{checkpoint.safetensors, metrics.json, metrics.csv, curves.svg, distances.svg, layers.svg} (and a -column.svg of each figure)%@",
                      evaluation.accuracy * 100, evaluation.loss, folder.path, png ? " and a PNG beside each SVG" : ""))
     }
 }

@@ -165,7 +165,8 @@ import IsometrySupport
         canvas.axes(x: extreme, y: Scale(domain: 5e-324 ... .greatestFiniteMagnitude, pixels: (350, 50), logarithmic: true),
                     xLabel: "x", yLabel: "y")
         let svg = canvas.render()
-        #expect(svg.contains(">1e-219</text>") && !svg.contains("nan") && !svg.contains("inf"))
+        // Written as powers of ten with a superscript exponent, like every tick of the axis.
+        #expect(svg.contains(">10<tspan dy=\"-4.18\" font-size=\"7.92\">−219</tspan></text>") && !svg.contains("nan") && !svg.contains("inf"))
         // Ordinary log axes keep their labels.
         let ordinary = Scale(domain: 1e-3 ... 1e5, pixels: (0, 1), logarithmic: true)
         #expect(ordinary.ticks().map { tickLabel($0, logarithmic: true) } == ["0.001", "0.01", "0.1", "1", "10", "100", "1000", "10000", "1e5"])

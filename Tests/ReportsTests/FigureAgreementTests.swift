@@ -9,25 +9,10 @@ import IsometrySupport
 /// are parsed, the figure's labels by their `data-quantity` and `data-kind`, the text by its
 /// table line and header.
 @Suite struct FigureAgreementTests {
-    struct Label {
-        var content: String
-        var attributes: [String: String]
-    }
+    typealias Label = SVGReading.Label
 
-    /// The `<text>` elements of an SVG document: content and attributes, entities decoded.
-    static func labels(_ svg: String) -> [Label] {
-        func decode(_ s: Substring) -> String {
-            s.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
-                .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
-        }
-        let element = /<text([^>]*)>([^<]*)<\/text>/
-        let attribute = /([a-z-]+)="([^"]*)"/
-        return svg.matches(of: element).map { match in
-            var attributes: [String: String] = [:]
-            for a in match.output.1.matches(of: attribute) { attributes[String(a.output.1)] = decode(a.output.2) }
-            return Label(content: decode(match.output.2), attributes: attributes)
-        }
-    }
+    /// The `<text>` elements of an SVG document: text as read and attributes, entities decoded.
+    static func labels(_ svg: String) -> [Label] { SVGReading.labels(svg) }
 
     /// The measured and theory cells of the table line of `quantity` in the report's text.
     static func tableCells(_ text: String, quantity: String) -> (measured: String, theory: String)? {
@@ -73,12 +58,15 @@ import IsometrySupport
             if row.theory != nil { #expect(labelled.contains("\(row.quantity)|theory"), "\(comment): \(row.quantity) theory is not labelled") }
         }
         // The caption states the counts the header prints.
-        let counts = /([0-9]+) samples × ([0-9]+) = ([0-9]+) eigenvalues/
+        let counts = /([0-9]+) samples? × ([0-9]+) = ([0-9,]+) eigenvalues/
         let fromText = try #require(text.firstMatch(of: counts), "\(comment): \(text)")
         let figureText = labels.map(\.content).joined(separator: " ")
         let fromFigure = try #require(figureText.firstMatch(of: counts), "\(comment): no counts in the caption: \(figureText)")
         #expect(fromText.output.0 == fromFigure.output.0)
         #expect(Int(fromText.output.1) == report.eigenvalues.count && Int(fromText.output.2) == report.width)
+        // Counts are written with their thousands grouped, "1,600" as the report page writes "10,000".
+        let total = report.comparison.eigenvalueCount
+        #expect(fromText.output.3 == (total < 1000 ? "\(total)" : "\(total / 1000),\(String(format: "%03d", total % 1000))"))
         // Neither prints a negative zero, a band below zero or "+ -".
         for (name, document) in [("text", text), ("figure", figureText)] {
             #expect(!document.contains("-0.00") && !document.contains("[-") && !document.contains("+ -"), "\(comment) \(name): \(document)")
@@ -89,7 +77,8 @@ import IsometrySupport
     /// `--sigma 1e40 --layers 2` (λ ≈ 1e160, lo·hi overflows) trapped converting ±∞ to Int in
     /// the log bins. Both now draw, with every coordinate finite and their λ on the axis.
     @Test func histogramsOfExtremeSpectraDraw() throws {
-        for (sigma, layers, label) in [(0.5, 300, "1e-180"), (1e40, 2, "1e160")] {
+        // Tick labels are powers of ten with the exponent raised: "10" then "−180".
+        for (sigma, layers, label) in [(0.5, 300, "10−180"), (1e40, 2, "10160")] {
             let report = try SpectrumExperiment.run(SpectrumConfiguration(width: 20, layers: layers, sigma: sigma, samples: 2))
             let svg = report.histogramFigure().render()
             #expect(!svg.contains("nan") && !svg.contains("inf"), "σ = \(sigma)")

@@ -36,22 +36,26 @@ import Testing
         // The sample median of 1,356 such distances has a standard deviation of about 1.4e-4, so
         // 4 × median lies within 0.002 of 0.02 (measured: 0.019).
         #expect(abs(window.lowerBound - 0.98) < 0.002 && abs(window.upperBound - 1.02) < 0.002, "\(window)")
-        // x: the window over 225 … 790 px (the λ = 0 panel takes the left); y: F from 0 to 1 over 650 … 470 px.
+        // The frame of the panel spans the window in x and F from 0 to 1 in y; at double-column
+        // width (the default) the histogram above it shares its left and right edges.
+        let frame = try SVGReading.frame(svg, panel: "cdf"), histogram = try SVGReading.frame(svg, panel: "histogram")
+        #expect(frame.xDomain == (window.lowerBound, window.upperBound) && frame.yDomain == (0, 1))
+        #expect(frame.left == histogram.left && frame.right == histogram.right && frame.top > histogram.bottom)
         let all = eigenvalues.flatMap { $0 }
         let span = window.upperBound - window.lowerBound
         for k in [0, 100, 199, 200, 250, 400] {
             let lambda = window.lowerBound + span * Double(k) / 400
             let fraction = Double(all.filter { $0 <= lambda }.count) / Double(all.count)
-            #expect(abs(measured[k].x - (225 + 565 * (lambda - window.lowerBound) / span)) < 0.006)
-            #expect(abs(measured[k].y - (650 - 180 * fraction)) < 0.006, "F(\(lambda)) = \(fraction)")
-            #expect(abs(theory[k].y - (650 - 180 * law.cdf(lambda))) < 0.006)
+            #expect(abs(measured[k].x - frame.x(lambda)) < SVGReading.pixelTolerance)
+            #expect(abs(measured[k].y - frame.y(fraction)) < SVGReading.pixelTolerance, "F(\(lambda)) = \(fraction)")
+            #expect(abs(theory[k].y - frame.y(law.cdf(lambda))) < SVGReading.pixelTolerance)
         }
         // The picture now says what the table says: the theory steps by its atom's 84.27 % at
         // λ = 1; the measurement rises gradually over 1 ± 0.01 (a quarter of the window holds
         // about half the near-1 values), of which only 0.25 % sit at 1.
-        let theoryStep = (theory[200].y - theory[199].y) / -180
+        let theoryStep = (theory[200].y - theory[199].y) / -frame.height
         #expect(abs(theoryStep - (law.atoms.first { $0.location == 1 }?.mass ?? 0)) < 0.001)
-        let measuredRise = (measured[250].y - measured[150].y) / -180
+        let measuredRise = (measured[250].y - measured[150].y) / -frame.height
         #expect(measuredRise > 0.3 && measuredRise < 0.55, "\(measuredRise)")
         #expect(svg.contains("fraction ≤ λ") && svg.contains("measured 0.25 %"))
     }

@@ -28,16 +28,33 @@ import Testing
         }
         #expect(contrastOnWhite("#edc948") < 2)  // the old yellow, for the record
         let svg = distanceTrajectoryFigure(trace: [(0, [0, 0, 0]), (10, [0.1, 0.2, 0.3])], stepsPerEpoch: 10, title: "t").render()
-        for color in layerPalette(3) { #expect(svg.contains("fill=\"\(color)\">layer")) }
+        // Each line's label has the line's colour and its final distance (issue 23 #11: the layer
+        // figure no longer draws the distances a second time).
+        for (layer, color) in layerPalette(3).enumerated() {
+            #expect(svg.contains("fill=\"\(color)\" data-layer=\"\(layer + 1)\">layer \(layer + 1): \(String(format: "%.4f", 0.1 * Double(layer + 1)))</text>"))
+        }
     }
 
     @Test func theLayerFigureMarksChance() throws {
         // Accuracies 60–80 %: the axis reaches down to chance (10 %) and the line sits at 10 %.
-        let svg = layerFigure(accuracies: [0.6, 0.7, 0.8], distances: [0.1, 0.2, 0.3], title: "t", classes: 10).render()
-        let label = try #require(svg.firstMatch(of: /<text x="[0-9.]+" y="([0-9.]+)"[^>]*data-quantity="chance">chance \(10 %\)<\/text>/))
-        // y axis low end: min(60, 10) − 5 = 5 … 100 over 320 … 60 px; the label sits 4 px above the line.
-        let lineY = 320 - 260 * (10.0 - 5) / 95
-        #expect(abs(Double(label.output.1)! - (lineY - 4)) < 0.006)
-        #expect(svg.contains("y1=\"\(String(format: "%.2f", lineY))\""))
+        for width in FigureWidth.allCases {
+            let svg = layerFigure(accuracies: [0.6, 0.7, 0.8], title: "t", classes: 10, width: width).render()
+            let frame = try SVGReading.frame(svg, panel: "readout")
+            // y axis low end: min(60, 10) − 5 = 5 … 100; the label sits 4 px above the line.
+            #expect(frame.yDomain == (5, 100))
+            let label = try #require(svg.firstMatch(of: /<text x="[0-9.]+" y="([0-9.]+)"[^>]*data-quantity="chance">chance \(10 %\)<\/text>/))
+            let lineY = frame.y(10)
+            #expect(abs(Double(label.output.1)! - (lineY - 4)) < SVGReading.pixelTolerance)
+            let chanceLine = try #require(svg.firstMatch(of: /<line x1="[0-9.]+" y1="([0-9.]+)"[^>]*stroke-dasharray="4,3"/))
+            #expect(abs(Double(chanceLine.output.1)! - lineY) < SVGReading.pixelTolerance)
+            // One marker per layer at its accuracy.
+            let markers = svg.matches(of: /<circle cx="([0-9.]+)" cy="([0-9.]+)"[^>]*data-layer="([0-9]+)"/)
+            #expect(markers.count == 3)
+            for marker in markers {
+                let layer = Int(marker.output.3)!
+                #expect(abs(Double(marker.output.1)! - frame.x(Double(layer))) < SVGReading.pixelTolerance)
+                #expect(abs(Double(marker.output.2)! - frame.y([60.0, 70, 80][layer - 1])) < SVGReading.pixelTolerance)
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Reports
+import Figures
 import Testing
 import Training
 
@@ -34,20 +35,28 @@ import Training
         #expect(abs(trainFigurePosition(record(1, from: 7), stepsPerEpoch: 10) - 0.8) < 1e-12)
     }
 
-    @Test func theFigureDrawsTrainAtMidEpochAndTestAtTheEnd() {
+    @Test func theFigureDrawsTrainAtMidEpochAndTestAtTheEnd() throws {
         let history = [record(1), record(2)]
-        let svg = trainingCurvesFigure(history: history, stepLosses: [(1, 1.0), (20, 0.5)], stepsPerEpoch: 10, title: "t").render()
-        // Both panels map epochs 0…2 linearly to 340 px starting at 80 (loss) and 530 (accuracy):
-        // x = left + epoch · 170, written with two decimals.
-        for (series, left) in [("train-loss", 80.0), ("test-loss", 80), ("train-accuracy", 530), ("test-accuracy", 530)] {
-            let found = markers(svg, series)
-            let expected = series.hasPrefix("train") ? [0.5, 1.5] : [1.0, 2.0]
-            #expect(found.map(\.epoch) == expected, "\(series)")
-            for (marker, epoch) in zip(found, expected) { #expect(abs(marker.x - (left + epoch * 170)) < 0.006, "\(series) \(marker)") }
+        for width in FigureWidth.allCases {
+            let svg = trainingCurvesFigure(history: history, stepLosses: [(1, 1.0), (20, 0.5)], stepsPerEpoch: 10, title: "t",
+                                           width: width).render()
+            // Both panels map epochs 0…2 linearly across their frames (written with two decimals).
+            let loss = try SVGReading.frame(svg, panel: "loss"), accuracy = try SVGReading.frame(svg, panel: "accuracy")
+            #expect(loss.xDomain == (0, 2) && accuracy.xDomain == (0, 2))
+            for (series, frame) in [("train-loss", loss), ("test-loss", loss), ("train-accuracy", accuracy), ("test-accuracy", accuracy)] {
+                let found = markers(svg, series)
+                let expected = series.hasPrefix("train") ? [0.5, 1.5] : [1.0, 2.0]
+                #expect(found.map(\.epoch) == expected, "\(series)")
+                for (marker, epoch) in zip(found, expected) { #expect(abs(marker.x - frame.x(epoch)) < SVGReading.pixelTolerance, "\(series) \(marker)") }
+            }
+            // Side by side at double-column width, the accuracy panel under the loss panel in one column.
+            if width == .doubleColumn { #expect(accuracy.left > loss.right && accuracy.top == loss.top) }
+            else { #expect(accuracy.top > loss.bottom && accuracy.left == loss.left) }
+            // The legend says what the train figures are.
+            let text = SVGReading.text(svg)
+            #expect(text.contains(TrainingCurvesLegend.train) && text.contains(TrainingCurvesLegend.test))
+            #expect(text.contains("running mean over the epoch's mini-batches (at mid-epoch)") && text.contains("at the epoch's end"))
         }
-        // The legend says what the train figures are.
-        #expect(svg.contains(TrainingCurvesLegend.trainLoss))
-        #expect(svg.contains("mean over the epoch") && svg.contains("at epoch end"))
     }
 
     @Test func theReportCaptionDescribesTheRunningMean() throws {

@@ -14,7 +14,8 @@ import Training
         #expect(Scale(domain: 0 ... 1e-320, pixels: (0, 100)).ticks() == [0])
         let figure = distanceTrajectoryFigure(trace: [(0, [.infinity, 1]), (10, [.infinity, 2])], stepsPerEpoch: 10, title: "t")
         #expect(figure.render().contains("<svg"))
-        #expect(layerFigure(accuracies: [0.5, 0.6], distances: [.infinity, 0.1], title: "t").render().contains("<svg"))
+        #expect(figure.render().contains("layer 1: ∞"))
+        #expect(layerFigure(accuracies: [0.5, .nan], title: "t").render().contains("<svg"))
     }
 
     @Test func aSessionWithTheTrainingFiguresWritesThemBesideItsMetrics() throws {
@@ -35,6 +36,11 @@ import Training
         let resumed = try TrainingSession<Double>(resuming: session.checkpointURL!, layers: 2, data: tinyData(), folder: folder)
         resumed.reportFiles = TrainingFigures.files
         _ = try resumed.run()
-        #expect(try String(contentsOf: folder.appendingPathComponent("layers.svg"), encoding: .utf8).contains("<svg"))
+        // Every figure at both widths, each stating its printed width.
+        #expect(TrainingFigures.names == ["curves", "distances", "layers", "curves-column", "distances-column", "layers-column"])
+        for name in TrainingFigures.names {
+            let text = try String(contentsOf: folder.appendingPathComponent("\(name).svg"), encoding: .utf8)
+            #expect(text.contains(name.hasSuffix("-column") ? "width=\"3.25in\"" : "width=\"6.75in\""), "\(name)")
+        }
     }
 }

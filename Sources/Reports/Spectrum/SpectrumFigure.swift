@@ -16,7 +16,7 @@ extension SpectrumReport {
     /// atom, measured and theory); each such label carries `data-quantity` (the row's name)
     /// and `data-kind` (`measured` or `theory`). A caption line says what is plotted and from
     /// how many samples.
-    public func histogramFigure() -> SVGCanvas {
+    public func histogramFigure(width figureWidth: FigureWidth = .doubleColumn) -> SVGCanvas {
         let values = eigenvalues.flatMap { $0 }
         let n = Double(max(values.count, 1))
         let atoms = law?.atoms ?? []
@@ -58,29 +58,34 @@ extension SpectrumReport {
         let positiveAtomMass = (atoms.filter { $0.location > 0 }.map(\.mass) + positiveRows.compactMap(\.theory)).max() ?? 0
         let top = max(counts.max() ?? 0, theory.max() ?? 0, positiveAtomMass) * 1.18
         let zeroTop = max(zeroRow?.theory ?? 0, zeroMeasured) * 1.15
-
-        // Layout: title, theory line, panels, caption.
-        let (plotTop, plotBottom) = (70.0, 400.0)
-        // A second panel under the histogram: the cumulative fraction on a linear λ axis
-        // zoomed around the heaviest positive atom, so that mass piled *near* an atom is told
-        // from mass *at* it (issue 23 #5: a histogram bin at λ ≈ 1 held 77 % while the table's
-        // atom row counted 0.22 %).
-        let zoom = cdfZoomWindow
-        let zoomCentre = (zoom.lowerBound + zoom.upperBound) / 2
-        let (cdfTop, cdfBottom) = (plotBottom + 70, plotBottom + 250)
-        var canvas = SVGCanvas(width: 820, height: 800)
-        let y = Scale(domain: 0 ... max(top, 1e-3), pixels: (plotBottom, plotTop))
-        let zy = Scale(domain: 0 ... max(zeroTop, 1e-3), pixels: (plotBottom, plotTop))
-        let hasZeroPanel = zeroRow != nil || !zeros.isEmpty
-        let mainLeft = hasZeroPanel ? 225.0 : 90.0
-        let x = Scale(domain: edges[0] ... edges[bins], pixels: (mainLeft, 790), logarithmic: true)
         let measuredColor = "#7fa7d9", measuredText = "#2c5f9e", theoryColor = "#c0392b"
 
-        canvas.text(titleLine, x: 410, y: 24, size: 15, anchor: .middle, weight: "bold")
-        canvas.text(law.map { "theory: \($0.name)" } ?? "theory: none", x: 410, y: 44, size: 11, anchor: .middle, fill: "#555")
-        canvas.axes(x: x, y: y, xLabel: "λ, eigenvalue of J Jᵀ (log scale)", yLabel: "fraction of eigenvalues per bin")
+        // Layout: title and theory line, the histogram (with the λ = 0 panel on its left), its
+        // legend, the CDF zoom under it, the caption.
+        var canvas = SVGCanvas(printWidth: figureWidth, height: 0)
+        let type = canvas.typography
+        var cursor = canvas.figureTitle(titleLine)
+        cursor = canvas.paragraph(law.map { "theory: \(mathText($0.name))" } ?? "theory: none", x: canvas.width / 2, y: cursor + type.tick - 2,
+                                  width: canvas.width - 12, size: type.tick, fill: "#555", anchor: .middle)
+        let single = figureWidth == .singleColumn
+        // Room above the plots for the λ = 0 panel's two numbers.
+        let plotTop = cursor + 2 * type.tick + 8
+        let plotBottom = plotTop + (single ? 170 : 200)
+        let yDomain = 0 ... max(top, 1e-3), zeroDomain = 0 ... max(zeroTop, 1e-3)
+        let hasZeroPanel = zeroRow != nil || !zeros.isEmpty
+        let panelLeft = canvas.leftMargin(y: Scale(domain: zeroDomain, pixels: (1, 0)), yTicks: 4) + 2
+        let panelRight = panelLeft + (single ? 32 : 44)
+        let mainLeft = (hasZeroPanel ? panelRight + 10 : 0) + canvas.leftMargin(y: Scale(domain: yDomain, pixels: (1, 0))) + 4
+        // Room on the right for half of the last tick label ("1.0010").
+        let plotRight = canvas.width - 18
+        let y = Scale(domain: yDomain, pixels: (plotBottom, plotTop))
+        let zy = Scale(domain: zeroDomain, pixels: (plotBottom, plotTop))
+        let x = Scale(domain: edges[0] ... edges[bins], pixels: (mainLeft, plotRight), logarithmic: true)
+
+        canvas.axes(x: x, y: y, xLabel: "λ, eigenvalue of J Jᵀ (log scale)", yLabel: "fraction of eigenvalues per bin",
+                    xTicks: single ? 4 : 6, data: ["panel": "histogram"])
         for k in 0 ..< bins where counts[k] > 0 {
-            canvas.rect(x: x(edges[k]) + 0.5, y: y(counts[k]), width: x(edges[k + 1]) - x(edges[k]) - 1,
+            canvas.rect(x: x(edges[k]) + 0.25, y: y(counts[k]), width: max(x(edges[k + 1]) - x(edges[k]) - 0.5, 0.5),
                         height: y(0) - y(counts[k]), fill: measuredColor)
         }
         if law?.grid.isEmpty == false {
@@ -90,8 +95,9 @@ extension SpectrumReport {
                 points.append((x(edges[k + 1]), y(theory[k])))
             }
             points.append((x(edges[bins]), y(0)))
-            canvas.polyline(points, stroke: theoryColor, width: 1.8)
+            canvas.polyline(points, stroke: theoryColor, width: 1.5)
         }
+        let lineStep = type.tick * 1.25
         for row in positiveRows {
             // Outline the bin that holds the atom, so theory and measurement share a bar; the
             // measured mark is the row's count (values within its window), not the bin's.
@@ -99,56 +105,65 @@ extension SpectrumReport {
             let (x0, x1) = (x(edges[k]), x(edges[k + 1]))
             let mass = row.theory ?? 0
             if row.theory != nil {
-                canvas.rect(x: x0, y: y(mass), width: x1 - x0, height: y(0) - y(mass), fill: "none", stroke: theoryColor, strokeWidth: 2)
+                canvas.rect(x: x0, y: y(mass), width: x1 - x0, height: y(0) - y(mass), fill: "none", stroke: theoryColor, strokeWidth: 1.5)
             }
-            canvas.line(x0 - 3, y(row.measured), x1 + 3, y(row.measured), stroke: measuredText, width: 3)
-            let labelTop = min(y(mass), y(row.measured), y(counts[k])) - 8
-            let labelX = (x0 + x1) / 2 + 10
-            let anchor: SVGCanvas.Anchor = labelX > 640 ? .end : .start
-            let lx = anchor == .end ? (x0 + x1) / 2 - 10 : labelX
-            var lineY = labelTop - (row.theory != nil ? 28 : 14)
-            canvas.text(row.quantity, x: lx, y: lineY, size: 11, anchor: anchor, weight: "bold", halo: true)
+            canvas.line(x0 - 3, y(row.measured), x1 + 3, y(row.measured), stroke: measuredText, width: 2.5)
+            // Three lines beside the bar's top, on the side with room for them inside the plot.
+            let labelTop = min(y(mass), y(row.measured), y(counts[k])) - 6
+            let lines = row.theory != nil ? 3.0 : 2.0
+            let labelWidth = ["measured \(row.measuredText)", "theory \(row.theoryText)", row.quantity]
+                .map { SVGCanvas.estimatedTextWidth($0, size: type.tick) }.max() ?? 0
+            let roomLeft = x0 - 6 - (mainLeft + 4), roomRight = plotRight - 4 - (x1 + 6)
+            let preferEnd = (x0 + x1) / 2 > (mainLeft + plotRight) / 2
+            let anchor: SVGCanvas.Anchor = (preferEnd && roomLeft >= labelWidth) || roomRight < labelWidth && roomLeft > roomRight ? .end : .start
+            let lx = anchor == .end ? max(x0 - 6, mainLeft + 4 + labelWidth) : min(x1 + 6, plotRight - 4 - labelWidth)
+            var lineY = max(labelTop - lineStep * (lines - 1), plotTop + type.tick + 2)
+            canvas.text(mathText(row.quantity), x: lx, y: lineY, size: type.tick, anchor: anchor, weight: "bold", halo: true)
             if row.theory != nil {
-                lineY += 14
-                canvas.text("theory \(row.theoryText)", x: lx, y: lineY, size: 11, anchor: anchor, fill: theoryColor, halo: true,
+                lineY += lineStep
+                canvas.text("theory \(row.theoryText)", x: lx, y: lineY, size: type.tick, anchor: anchor, fill: theoryColor, halo: true,
                             data: ["quantity": row.quantity, "kind": "theory"])
             }
-            lineY += 14
-            canvas.text("measured \(row.measuredText)", x: lx, y: lineY, size: 11, anchor: anchor, fill: measuredText, halo: true,
+            lineY += lineStep
+            canvas.text("measured \(row.measuredText)", x: lx, y: lineY, size: type.tick, anchor: anchor, fill: measuredText, halo: true,
                         data: ["quantity": row.quantity, "kind": "measured"])
         }
         canvas.frame(x: x, y: y)
 
         if hasZeroPanel {
             // The λ = 0 panel, with its own y axis.
-            let (panelLeft, panelRight) = (78.0, 138.0)
             let zx = Scale(domain: 0 ... 1, pixels: (panelLeft, panelRight))
             let centre = (panelLeft + panelRight) / 2
-            for tick in zy.ticks(count: 4) {
+            let zeroTicks = zy.ticks(count: 4)
+            var widest = 0.0
+            for (tick, label) in zip(zeroTicks, tickLabels(zeroTicks, logarithmic: false)) {
                 canvas.line(panelLeft - 5, zy(tick), panelLeft, zy(tick), stroke: "#444")
-                canvas.text(tickLabel(tick, logarithmic: false), x: panelLeft - 8, y: zy(tick) + 4, size: 11, anchor: .end)
+                canvas.text(label, x: panelLeft - 8, y: zy(tick) + type.tick * 4 / 11, size: type.tick, anchor: .end)
+                widest = max(widest, SVGCanvas.estimatedTextWidth(label, size: type.tick))
             }
             let isAtom = zeroRow.map { $0.quantity.hasPrefix("atom") } ?? false
             canvas.text(zeroRow == nil || isAtom ? "fraction at λ = 0" : "fraction with λ ≤ ε",
-                        x: 24, y: (plotTop + plotBottom) / 2, size: 13, anchor: .middle, rotate: -90)
+                        x: panelLeft - 8 - widest - 5 - type.label * 0.2, y: (plotTop + plotBottom) / 2, size: type.label, anchor: .middle, rotate: -90)
             canvas.rect(x: zx(0.2), y: zy(zeroMeasured), width: zx(0.8) - zx(0.2), height: zy(0) - zy(zeroMeasured), fill: measuredColor)
             if let zeroRow {
                 if let mass = zeroRow.theory {
                     canvas.rect(x: zx(0.1), y: zy(mass), width: zx(0.9) - zx(0.1), height: zy(0) - zy(mass),
-                                fill: "none", stroke: theoryColor, strokeWidth: 2)
-                    canvas.text(zeroRow.theoryText, x: centre, y: plotTop - 18, size: 11, anchor: .middle, fill: theoryColor,
+                                fill: "none", stroke: theoryColor, strokeWidth: 1.5)
+                    canvas.text(zeroRow.theoryText, x: centre, y: plotTop - 6 - lineStep, size: type.tick, anchor: .middle, fill: theoryColor,
                                 data: ["quantity": zeroRow.quantity, "kind": "theory"])
                 }
-                canvas.text(zeroRow.measuredText, x: centre, y: plotTop - 5, size: 11, anchor: .middle, fill: measuredText,
+                canvas.text(zeroRow.measuredText, x: centre, y: plotTop - 6, size: type.tick, anchor: .middle, fill: measuredText,
                             data: ["quantity": zeroRow.quantity, "kind": "measured"])
             }
-            canvas.rect(x: panelLeft, y: plotTop, width: panelRight - panelLeft, height: plotBottom - plotTop, fill: "none", stroke: "#444")
+            canvas.rect(x: panelLeft, y: plotTop, width: panelRight - panelLeft, height: plotBottom - plotTop, fill: "none", stroke: "#444",
+                        data: ["panel": "zero", "y-domain": "\(zeroDomain.lowerBound) \(zeroDomain.upperBound)"])
             // The panel's x label: what the table row counts.
             if let zeroRow, !isAtom, let comma = zeroRow.quantity.range(of: ", ") {
-                canvas.text(String(zeroRow.quantity[..<comma.lowerBound]), x: centre, y: plotBottom + 18, size: 12, anchor: .middle)
-                canvas.text(String(zeroRow.quantity[comma.upperBound...]), x: centre, y: plotBottom + 34, size: 11, anchor: .middle)
+                canvas.text(String(zeroRow.quantity[..<comma.lowerBound]), x: centre, y: plotBottom + type.tickLabelOffset, size: type.tick, anchor: .middle)
+                canvas.text(String(zeroRow.quantity[comma.upperBound...]), x: centre, y: plotBottom + type.tickLabelOffset + lineStep,
+                            size: type.tick, anchor: .middle)
             } else {
-                canvas.text("λ = 0", x: centre, y: plotBottom + 18, size: 12, anchor: .middle)
+                canvas.text("λ = 0", x: centre, y: plotBottom + type.tickLabelOffset, size: type.tick, anchor: .middle)
             }
         }
         var entries: [(color: String, label: String, style: LegendStyle)] = [
@@ -159,37 +174,48 @@ extension SpectrumReport {
             entries.append((theoryColor, atomRows.allSatisfy { $0.quantity.hasPrefix("atom") } ? "theory atom (mass)" : "theory, table row at the atom", .outline))
         }
         if !positiveRows.isEmpty { entries.append((measuredText, "measured at the atom (table row)", .line)) }
-        canvas.legend(entries, x: mainLeft + 12, y: plotTop + 8)
+        cursor = canvas.legendRows(entries, x: 8, y: plotBottom + type.xTitleOffset + (hasZeroPanel ? lineStep : 0) + 6,
+                                   width: canvas.width - 16)
 
-        // The CDF zoom: measured and theory F(λ) = fraction of eigenvalues ≤ λ, at 401 points.
-        let cx = Scale(domain: zoom, pixels: (mainLeft, 790)), cy = Scale(domain: 0 ... 1, pixels: (cdfBottom, cdfTop))
-        canvas.axes(x: cx, y: cy, xLabel: "λ (linear scale, zoom around \(compactNumber(zoomCentre)))", yLabel: "fraction ≤ λ", xTicks: 5, yTicks: 4)
+        // The CDF zoom under the histogram: measured and theory F(λ) = fraction of eigenvalues
+        // ≤ λ on a linear λ axis around the heaviest positive atom, at 401 points, so that mass
+        // piled *near* an atom is told from mass *at* it (issue 23 #5: a histogram bin at λ ≈ 1
+        // held 77 % while the table's atom row counted 0.22 %).
+        let zoom = cdfZoomWindow
+        let zoomCentre = (zoom.lowerBound + zoom.upperBound) / 2
+        let (cdfTop, cdfBottom) = (cursor + 10, cursor + 10 + (single ? 110 : 120))
+        // At double-column width under the histogram's own axis; in one column as wide as it can be.
+        let cdfLeft = single ? canvas.leftMargin(y: Scale(domain: 0 ... 1, pixels: (1, 0)), yTicks: 4) + 4 : mainLeft
+        let cx = Scale(domain: zoom, pixels: (cdfLeft, plotRight)), cy = Scale(domain: 0 ... 1, pixels: (cdfBottom, cdfTop))
+        canvas.axes(x: cx, y: cy, xLabel: "λ (linear scale, zoom around \(compactNumber(zoomCentre)))", yLabel: "fraction ≤ λ",
+                    xTicks: single ? 3 : 5, yTicks: 4, data: ["panel": "cdf"])
         let sortedFinite = values.filter(\.isFinite).sorted()
         let zoomPoints = (0 ... 400).map { zoom.lowerBound + (zoom.upperBound - zoom.lowerBound) * Double($0) / 400 }
-        canvas.polyline(zoomPoints.map { (cx($0), cy(Self.empiricalCDF(sortedFinite, $0, total: n))) }, stroke: measuredText, width: 2,
+        canvas.polyline(zoomPoints.map { (cx($0), cy(Self.empiricalCDF(sortedFinite, $0, total: n))) }, stroke: measuredText, width: 1.8,
                         data: ["quantity": "cdf", "kind": "measured"])
         if let law {
-            canvas.polyline(zoomPoints.map { (cx($0), cy(law.cdf($0))) }, stroke: theoryColor, width: 1.8, dash: "6,3",
+            canvas.polyline(zoomPoints.map { (cx($0), cy(law.cdf($0))) }, stroke: theoryColor, width: 1.5, dash: "5,3",
                             data: ["quantity": "cdf", "kind": "theory"])
         }
-        canvas.legend([(measuredText, "measured, fraction ≤ λ", .line)] + (law == nil ? [] : [(theoryColor, "theory, fraction ≤ λ", .dashed)]),
-                      x: mainLeft + 12, y: cdfTop + 8)
+        cursor = canvas.legendRows([(measuredText, "measured, fraction ≤ λ", .line)] + (law == nil ? [] : [(theoryColor, "theory, fraction ≤ λ", .dashed)]),
+                                   x: 8, y: cdfBottom + type.xTitleOffset + 6, width: canvas.width - 16)
 
         // The caption: what is plotted, from how many samples.
         let count = comparison.eigenvalueCount
         let source = subject == nil ? "\(configuration.precision.rawValue), \(route) route" : route
-        var caption = "Histogram of \(eigenvalues.count) samples × \(width) = \(count) eigenvalues of J Jᵀ (N = \(width); \(source)), "
+        var caption = "Histogram of \(eigenvalues.count) sample\(eigenvalues.count == 1 ? "" : "s") × \(width) = \(grouped(count)) eigenvalues of J Jᵀ (N = \(width); \(source)), "
             + "in \(bins) logarithmic bins"
         caption += zeroRow == nil && zeros.isEmpty ? "." : "; the left panel holds the eigenvalues the table counts at λ = 0."
         if !atomRows.isEmpty {
             caption += " Labelled fractions are the table's rows: the eigenvalues within ε of an atom, measured and in theory,"
-                + " with ε = \(atomToleranceText) × max(theory's λ_max, largest measured λ)."
+                + " with ε = \(atomToleranceText) × max(theory's λ_{max}, largest measured λ)."
         }
         caption += " Bottom: the fraction of eigenvalues ≤ λ on a linear axis from \(String(format: "%.4g", zoom.lowerBound)) to \(String(format: "%.4g", zoom.upperBound)):"
             + " an atom is a vertical step; eigenvalues near it but not at it rise gradually (what the atom rows count is the step)."
         if law == nil { caption += " No theory." }
         if nonFinite > 0 { caption += " \(nonFinite) NaN or infinite eigenvalue\(nonFinite == 1 ? "" : "s") (not drawn)." }
-        canvas.paragraph(caption, x: 30, y: cdfBottom + 62, width: 760, size: 11)
+        cursor = canvas.paragraph(caption, x: 6, y: cursor + 6 + type.caption, width: canvas.width - 12, size: type.caption)
+        canvas.height = cursor + 6
         return canvas
     }
 
@@ -223,15 +249,21 @@ extension SpectrumReport {
         return "\(text[..<e])e\(Int(text[text.index(after: e)...]) ?? 0)"
     }
 
+    /// A table row's name as the figure writes it: λ_max, σ_w with real subscripts.
+    func mathText(_ quantity: String) -> String {
+        quantity.replacingOccurrences(of: "λ_max", with: "λ_{max}").replacingOccurrences(of: "λ_min", with: "λ_{min}")
+            .replacingOccurrences(of: "σ_w", with: "σ_{w}").replacingOccurrences(of: "σ_b", with: "σ_{b}")
+    }
+
     var titleLine: String {
         let c = configuration
         if let subject { return "Spectrum of J Jᵀ — \(subject)" }
         let weights: String = switch c.initialization {
         case _ where c.weightsFromFile: "loaded weights"
         case .identity: "identity σ = \(compactNumber(c.sigma))"
-        case .gaussian: "Gaussian σ_w = \(compactNumber(c.sigmaW))"
-        case .orthogonal: "orthogonal σ_w = \(compactNumber(c.sigmaW))"
-        case .he: "He σ_w = √2"
+        case .gaussian: "Gaussian σ_{w} = \(compactNumber(c.sigmaW))"
+        case .orthogonal: "orthogonal σ_{w} = \(compactNumber(c.sigmaW))"
+        case .he: "He σ_{w} = √2"
         }
         return "Spectrum of J Jᵀ — \(c.activation.rawValue), L = \(c.layers), N = \(width), \(weights), q0 = \(compactNumber(c.q0))"
     }

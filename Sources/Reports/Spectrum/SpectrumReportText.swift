@@ -13,7 +13,7 @@ extension SpectrumReport {
             lines.append("Spectrum of J Jᵀ: \(subject)")
             // A measurement of the library's own (a layer stack) says how it was made; a
             // caller's eigenvalues only how many there are.
-            lines.append("\(eigenvalues.count) samples × \(width) = \(count) eigenvalues"
+            lines.append("\(eigenvalues.count) \(sampleNoun) × \(width) = \(grouped(count)) eigenvalues"
                 + (route == "measured by the caller" ? ""
                     : ", \(c.precision.rawValue), seed \(c.seed), \(route), \(String(format: "%.3g", secondsPerSample * 1000)) ms/sample"))
         } else {
@@ -28,7 +28,7 @@ extension SpectrumReport {
                 ?? (c.input == .normal ? "inputs N(0, q0 = \(compactNumber(c.q0)))"
                 : "inputs at the fixed point q* = \(compactNumber(meanField?.fixedPoint ?? c.q0))")
             lines.append("Spectrum of J Jᵀ: \(c.activation.rawValue) MLP, \(c.layers) layers × width \(width), \(weights), \(input)")
-            lines.append("\(eigenvalues.count) samples × \(width) = \(count) eigenvalues, \(c.precision.rawValue), seed \(c.seed), "
+            lines.append("\(eigenvalues.count) \(sampleNoun) × \(width) = \(grouped(count)) eigenvalues, \(c.precision.rawValue), seed \(c.seed), "
                 + "\(route) route, \(String(format: "%.3g", secondsPerSample * 1000)) ms/sample")
         }
         if let meanField {
@@ -61,6 +61,11 @@ extension SpectrumReport {
     }
 }
 
+extension SpectrumReport {
+    /// "sample" or "samples", for the count of eigenvalue samples.
+    var sampleNoun: String { eigenvalues.count == 1 ? "sample" : "samples" }
+}
+
 extension ComparisonRow {
     /// Whether the row is a fraction of eigenvalues (printed in per cent).
     package var isFraction: Bool { quantity.hasPrefix("atom") || quantity.hasPrefix("P(") }
@@ -79,6 +84,17 @@ extension ComparisonRow {
         guard let low = bandLow, let high = bandHigh else { return "–" }
         return isFraction ? "[\(fixedDecimal(100 * low)), \(fixedDecimal(100 * high))] %" : "[\(short(low)), \(short(high))]"
     }
+}
+
+/// A count with its thousands grouped, as the reports write counts: 7940 → "7,940".
+func grouped(_ count: Int) -> String {
+    let digits = String(count.magnitude)
+    var text = ""
+    for (index, digit) in digits.enumerated() {
+        if index > 0 && (digits.count - index) % 3 == 0 { text += "," }
+        text.append(digit)
+    }
+    return (count < 0 ? "-" : "") + text
 }
 
 func pad(_ text: String, _ width: Int, right: Bool = false) -> String {

@@ -1,33 +1,35 @@
 import Figures
 import Foundation
 
-/// Per-layer readout accuracy and distance from identity, as a two-panel figure.
+/// Per-layer readout accuracy: the test accuracy when each layer's class dimensions are read as
+/// class scores, one marker per layer.
 ///
-/// A dashed line marks chance, 100 / `classes` % (the axis reaches down to it).
-public func layerFigure(accuracies: [Double], distances: [Double], title: String, classes: Int = 10) -> SVGCanvas {
-    var canvas = SVGCanvas(width: 900, height: 380)
-    canvas.text(title, x: 450, y: 24, size: 15, anchor: .middle, weight: "bold")
+/// A dashed line marks chance, 100 / `classes` % (the axis reaches down to it). Each layer's
+/// distance from σI is the end of its line in ``distanceTrajectoryFigure(trace:stepsPerEpoch:title:width:)``,
+/// labelled there with its value, so this figure does not draw it again.
+public func layerFigure(accuracies: [Double], title: String, classes: Int = 10, width: FigureWidth = .doubleColumn) -> SVGCanvas {
+    var canvas = SVGCanvas(printWidth: width, height: 0)
+    let type = canvas.typography
+    let top = canvas.figureTitle(title) + 4
     let layers = Double(accuracies.count)
-    let x1 = Scale(domain: 0.5 ... (layers + 0.5), pixels: (80, 420))
     let chance = 100 / Double(max(classes, 1))
     let low = max(0, min((accuracies.filter(\.isFinite).min() ?? 0) * 100, chance) - 5).rounded(.down)
-    let y1 = Scale(domain: low ... 100, pixels: (320, 60))
-    canvas.axes(x: x1, y: y1, xLabel: "layer", yLabel: "test accuracy of class dims (%)", xTicks: min(accuracies.count, 10))
-    canvas.line(80, y1(chance), 420, y1(chance), stroke: "#999", width: 1, dash: "4,3")
-    canvas.text("chance (\(compactChance(chance)) %)", x: 416, y: y1(chance) - 4, size: 11, anchor: .end, fill: "#777",
+    let yDomain = low ... 100
+    let left = canvas.leftMargin(y: Scale(domain: yDomain, pixels: (1, 0))) + 4
+    let (right, bottom) = (canvas.width - 10, top + (width == .singleColumn ? 170 : 190))
+    let x = Scale(domain: 0.5 ... (layers + 0.5), pixels: (left, right))
+    let y = Scale(domain: yDomain, pixels: (bottom, top))
+    canvas.axes(x: x, y: y, xLabel: "layer ℓ", yLabel: "test accuracy of class dims (%)", xTicks: min(accuracies.count, 10),
+                data: ["panel": "readout"])
+    canvas.line(left, y(chance), right, y(chance), stroke: "#999", width: 1, dash: "4,3")
+    canvas.text("chance (\(compactChance(chance)) %)", x: right - 4, y: y(chance) - 4, size: type.tick, anchor: .end, fill: "#666",
                 data: ["quantity": "chance"])
-    let points = accuracies.enumerated().map { (x1(Double($0.offset + 1)), y1($0.element * 100)) }
+    let points = accuracies.enumerated().map { (x(Double($0.offset + 1)), y($0.element * 100)) }
     canvas.polyline(points, stroke: "#2c7fb8", width: 2)
-    for p in points { canvas.circle(x: p.0, y: p.1, radius: 4, fill: "#2c7fb8") }
-    let x2 = Scale(domain: 0.5 ... (layers + 0.5), pixels: (530, 870))
-    // Distances from data may be infinite (σ near 0): scale to the finite ones.
-    let largest = distances.filter(\.isFinite).max() ?? 0
-    let y2 = Scale(domain: 0 ... max(largest * 1.15, 1e-3), pixels: (320, 60))
-    canvas.axes(x: x2, y: y2, xLabel: "layer", yLabel: "‖Wˡ − σI‖ / ‖σI‖ (Frobenius)", xTicks: min(distances.count, 10))
-    for (l, d) in distances.enumerated() {
-        let cx = x2(Double(l + 1))
-        canvas.rect(x: cx - 10, y: y2(d), width: 20, height: y2(0) - y2(d), fill: "#d95f0e")
+    for (layer, p) in points.enumerated() {
+        canvas.circle(x: p.0, y: p.1, radius: 3.5, fill: "#2c7fb8", data: ["layer": String(layer + 1)])
     }
+    canvas.height = bottom + type.xTitleOffset + 8
     return canvas
 }
 
