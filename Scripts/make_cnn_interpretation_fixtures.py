@@ -21,7 +21,7 @@ Files per network:
   jacobians32.npy        [n, outputs] + input shape: vmap(jacrev(model)) in float32
   jacobians64.npy        [n64, outputs] + input shape: jacrev of model.double() (first n64 inputs)
   unit_layers.npy, unit_indices.npy, unit_samples.npy   random units: module index, flat index
-                         within its output, input row (int64)
+                         within its output, input row (float64, exact integers)
   unit_values64.npy      their values (module outputs) in float64
   unit_gradients64.npy   [units, inputs] d value / d input in float64 (the first 64 units)
   reference.json         architecture, input shape, counts, accuracy (trained network)
@@ -86,9 +86,10 @@ def write(out, tag, model, architecture, inputs, n64, units, gradient_units, ext
     np.save(out / f"{prefix}outputs.npy", outputs.numpy())
     np.save(out / f"{prefix}jacobians32.npy", jacobians32.detach().numpy())
     np.save(out / f"{prefix}jacobians64.npy", jacobians64.detach().numpy())
-    np.save(out / f"{prefix}unit_layers.npy", layers.numpy().astype(np.int64))
-    np.save(out / f"{prefix}unit_samples.npy", samples.numpy().astype(np.int64))
-    np.save(out / f"{prefix}unit_indices.npy", indices.numpy().astype(np.int64))
+    # Indices as float64 (exact below 2^53), read like every other array of the tests.
+    np.save(out / f"{prefix}unit_layers.npy", layers.numpy().astype(np.float64))
+    np.save(out / f"{prefix}unit_samples.npy", samples.numpy().astype(np.float64))
+    np.save(out / f"{prefix}unit_indices.npy", indices.numpy().astype(np.float64))
     np.save(out / f"{prefix}unit_values64.npy", unit_values.detach().numpy())
     np.save(out / f"{prefix}unit_gradients64.npy", torch.stack(gradients).detach().numpy())
     reference = {"architecture": architecture, "input_shape": list(inputs.shape[1:]), "inputs": len(inputs),
@@ -135,7 +136,8 @@ def fashion():
     with torch.no_grad():
         predictions = model(x_test).argmax(1)
     correct = int((predictions == y_test).sum())
-    np.save(out.mkdir(parents=True, exist_ok=True) or out / "predictions.npy", predictions.numpy().astype(np.int64))
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "predictions.npy", predictions.numpy().astype(np.float64))
     write(out, "", model, "conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10", x_test[:100],
           n64=10, units=1000, gradient_units=32,
           extra={"training": "one epoch of SGD, lr 0.05, momentum 0.9, batch 128, torch.manual_seed(0), order randperm seed 1",

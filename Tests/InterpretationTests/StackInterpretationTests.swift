@@ -103,7 +103,7 @@ struct Doubling: Layer {
         var generator = SeededGenerator(seed: 12)
         let x = Tensor<Double>.randomNormal([3, 4], using: &generator)
         let projections = try SwitchedLinearProjections(stack, at: x)
-        #expect(projections.biases.count == stack.layerCount && projections.reproductionError <= 1e-12)
+        #expect(projections.biases.count == stack.layerCount && projections.reproductionError() <= 1e-12)
         let workspace = stack.makeWorkspace(batchSize: 1)
         stack.forward(x.reshaped([1, 3, 4]), in: workspace)
         for l in 0 ..< stack.layerCount {

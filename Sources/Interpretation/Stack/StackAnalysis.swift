@@ -137,7 +137,7 @@ extension LayerStack {
             }
         }
         return StackSampleAnalysis(index: index, label: data.labels[index], prediction: prediction, input: input, insens: insens,
-                                   insensUnits: units, projectionError: projections.reproductionError,
+                                   insensUnits: units, projectionError: projections.reproductionError(),
                                    activeFractions: projections.activity.layers.indices.map { projections.activity.fraction(instance: 0, layer: $0) },
                                    layerChanges: layerChanges, cumulativeChanges: cumulative)
     }

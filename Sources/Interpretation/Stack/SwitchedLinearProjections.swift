@@ -13,16 +13,16 @@ import TensorAlgebra
 /// * ``weights(layer:)``: ŵ of every unit of one layer, `[units, inputs]`, by forward mode:
 ///   the input's basis vectors carried through the layers' jvp (cheaper than one backward row
 ///   per unit when a layer has more units than the input has features, as convolutions do).
-/// * The intercepts b̂ of every unit (``biases``), the reproduction error over every unit of
-///   every layer (``reproductionError``) and the Insens map (``insens(features:)``) come from
-///   the same forward mode, streamed layer by layer in chunks of basis vectors sized by the
-///   memory budget, so no layer's ŵ is kept.
+/// * The reproduction error over every unit of every layer (``reproductionError()``) and the
+///   Insens map (``insens(features:)``) come from the same forward mode, streamed layer by
+///   layer in chunks of basis vectors sized by the memory budget, so no layer's ŵ is kept.
+///   The intercepts b̂ of every unit (``biases``) take one forward recursion, at `init`.
 ///
 /// ```swift
 /// let projections = try SwitchedLinearProjections(stack, at: x)
 /// let unit = try projections.projection(layer: 0, unit: [5, 10, 12])   // channel 5 at (10, 12)
 /// print(unit.weights.shape, unit.biases[0], unit.values[0])             // [1, 784], b̂, its value
-/// print(projections.reproductionError, projections.insens().units)
+/// print(projections.reproductionError(), projections.insens().units)
 /// ```
 public struct SwitchedLinearProjections<Scalar: BLASScalar>: Sendable {
     public let stack: LayerStack<Scalar>
@@ -32,14 +32,13 @@ public struct SwitchedLinearProjections<Scalar: BLASScalar>: Sendable {
     public var outputs: [Tensor<Scalar>]
     /// The flattened input x.
     public var input: Tensor<Scalar>
-    /// max over layers of max_i |ŵ_i·x + b̂_i − output_i| / max(1, max_i |output_i|), every unit
-    /// of every layer.
-    public var reproductionError: Double
     /// The active units at x (``UnitActivity``, one instance).
     public var activity: UnitActivity
     /// The forward pass at x: activations `[1] + shapes[l]` and patterns.
     let activations: [Tensor<Scalar>]
     let patterns: [Tensor<Scalar>]
+    /// The working memory of one chunk of rows or basis vectors (tests make it small to cut chunks).
+    var workingBytes = StackLinearisation<Scalar>.workingBytes
 
     /// The projections at `x` (shape `inputShape` or flattened). Throws as
     /// ``StackLinearisation/init(_:inputs:units:)`` does.
@@ -58,8 +57,6 @@ public struct SwitchedLinearProjections<Scalar: BLASScalar>: Sendable {
         activity.append(stack, workspace)
         self.activity = activity
         biases = Self.intercepts(stack, activations: workspace.activations, patterns: workspace.patterns)
-        reproductionError = 0
-        reproductionError = reproduction()
     }
 
     /// b̂ of every layer by the forward recursion from b̂ = 0 at the input: an affine layer
@@ -113,7 +110,7 @@ public struct SwitchedLinearProjections<Scalar: BLASScalar>: Sendable {
         var weights = Tensor<Scalar>.zeros([k, inputs])
         var biases = Tensor<Scalar>.zeros([k])
         let perRow = BackwardRows<Scalar>.bytes(stack, rows: 1, top: layer)
-        let chunk = max(1, min(k, Int(StackLinearisation<Scalar>.workingBytes / perRow)))
+        let chunk = max(1, min(k, Int(workingBytes / perRow)))
         var engine: BackwardRows<Scalar>?
         for start in stride(from: 0, to: k, by: chunk) {
             let size = min(chunk, k - start)
@@ -190,7 +187,7 @@ public struct SwitchedLinearProjections<Scalar: BLASScalar>: Sendable {
         let inputs = input.count
         let widths = stack.shapes[0 ... last + 1].map { $0.reduce(1, *) }
         let perTangent = Double(widths.reduce(0, +)) * Double(MemoryLayout<Scalar>.stride)
-        let chunk = max(1, min(inputs, Int(StackLinearisation<Scalar>.workingBytes / perTangent)))
+        let chunk = max(1, min(inputs, Int(workingBytes / perTangent)))
         var scratch = (0 ... last).map { stack.layers[$0].scratchShape(forInput: stack.shapes[$0]).map { Tensor<Scalar>.zeros($0) } ?? Tensor.zeros([0]) }
         for start in stride(from: 0, to: inputs, by: chunk) {
             let size = min(chunk, inputs - start)
@@ -206,21 +203,17 @@ public struct SwitchedLinearProjections<Scalar: BLASScalar>: Sendable {
         }
     }
 
-    /// The reproduction error of every unit of every layer: Σ_j ŵ_i[j]·x_j accumulated over the
-    /// chunks of the stream, plus b̂_i, against the forward pass.
-    func reproduction() -> Double {
+    /// max over layers of max_i |ŵ_i·x + b̂_i − output_i| / max(1, max_i |output_i|), every unit
+    /// of every layer: ŵ_i·x accumulated over the chunks of a forward-mode stream (one GEMV per
+    /// layer and chunk), plus b̂_i, against the forward pass. As costly as ``weights(layer:)``
+    /// for every layer, so computed when asked.
+    public func reproductionError() -> Double {
         var dots = stack.shapes.dropFirst().map { [Double](repeating: 0, count: $0.reduce(1, *)) }
-        let x = input.scalars
         stream(through: stack.layerCount - 1) { l, chunk, tangents in
             guard l >= 0 else { return }
-            let units = dots[l].count
-            tangents.withUnsafeBufferPointer { t in
-                for j in 0 ..< chunk.count {
-                    let xj = Double(x[chunk.lowerBound + j])
-                    if xj == 0 { continue }
-                    for i in 0 ..< units { dots[l][i] += Double(t[j * units + i]) * xj }
-                }
-            }
+            // tangents is [chunk, units]: its transpose times the chunk of x.
+            let part = matvec(tangents, input.rows(chunk), transposeA: true).scalars
+            for i in part.indices { dots[l][i] += Double(part[i]) }
         }
         var worst = 0.0
         for l in dots.indices {
