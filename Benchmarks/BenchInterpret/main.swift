@@ -28,6 +28,7 @@ struct BenchInterpret: ParsableCommand {
     @Option(help: "Threads of the peer (torch.set_num_threads); Isometry's are OpenBLAS's (OPENBLAS_NUM_THREADS).") var threads = 2
     @Option(help: "Python with torch and captum.") var python = NSHomeDirectory() + "/.venv-peers/bin/python"
     @Option(help: "The peer script.") var script = "Benchmarks/Peers/interpret_peer.py"
+    @Flag(help: "Time Isometry alone, no peers (for profiling; no ratios).") var isometryOnly = false
 
     func validate() throws {
         guard (1 ... 10_000).contains(images) else { throw ValidationError("--images must be between 1 and 10000, got \(images)") }
@@ -78,6 +79,11 @@ struct BenchInterpret: ParsableCommand {
                 times.append(Date().timeIntervalSince(start))
             }
             ours.append(median(times))
+            if isometryOnly {
+                print(String(format: "round %d: Isometry %@ s (median %.3f s), completeness %.1e", round,
+                             times.map { String(format: "%.3f", $0) }.joined(separator: ", "), median(times), error))
+                continue
+            }
             // A peer that fails stops the benchmark with its own message: a table of "–" would
             // hide a missing package (safetensors, captum) behind a result that looks measured.
             let output = try runPeer(python, [script] + subject.peerArguments + ["--data", data, "--images", "\(images)", "--threads", "\(threads)"])
@@ -90,6 +96,7 @@ struct BenchInterpret: ParsableCommand {
             igs.append(ig)
             igError = peer["ig_completeness"] as? Double ?? igError
         }
+        if isometryOnly { return }
         func ratio(_ peer: [Double]) -> Double? {
             peer.count == ours.count ? median(zip(peer, ours).map { $0 / $1 }) : nil
         }

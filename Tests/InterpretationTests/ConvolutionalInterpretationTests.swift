@@ -125,13 +125,16 @@ extension Tensor {
         #expect(saturatedWinners > 100 && saturatedShare > 0.1, "\(saturatedWinners) saturated winners, share \(saturatedShare)")
     }
 
-    /// Chunks cut anywhere give the same numbers (the rows of an instance never meet another's).
-    @Test func chunksDoNotChangeTheNumbers() throws {
+    /// Chunks cut anywhere and spread over threads give the same numbers (the rows of an
+    /// instance never meet another's).
+    @Test func chunksAndThreadsDoNotChangeTheNumbers() throws {
         let stack = try CNNFixture.cnn2d.stack(Double.self)
         let inputs = try CNNFixture.cnn2d.array("inputs.npy", as: Double.self)
-        let whole = StackLinearisation(checked: stack, inputs: inputs, units: 0 ..< 5)
-        for chunk in [1, 4] {
-            let cut = StackLinearisation(checked: stack, inputs: inputs, units: 0 ..< 5, chunk: chunk)
+        let whole = StackLinearisation(checked: stack, inputs: inputs, units: 0 ..< 5, threads: 1)
+        for (chunk, threads) in [(1, 1), (4, 1), (1, 2), (2, 3)] {
+            let cut = StackLinearisation(checked: stack, inputs: inputs, units: 0 ..< 5, chunk: chunk, threads: threads)
+            // Forward GEMMs of other row counts may round differently: 1e-14, not equality.
+            #expect(relativeError(cut.outputs.scalars, whole.outputs.scalars) <= 1e-14, "chunk \(chunk), threads \(threads)")
             #expect(relativeError(cut.weights.scalars, whole.weights.scalars) <= 1e-14, "chunk \(chunk)")
             #expect(relativeError(cut.layerBiasShares.scalars, whole.layerBiasShares.scalars) <= 1e-14, "chunk \(chunk)")
             #expect(cut.activity == whole.activity)

@@ -14,6 +14,13 @@ import TensorAlgebra
 /// channel), an activation R·s with s = φ(h) − P ⊙ h (±1 for a saturated hard-tanh unit, 0
 /// otherwise), nothing for pools and flatten (linear at fixed winners).
 ///
+/// A max pool is the one layer whose vjp the rows do not call: its winners are per instance and
+/// the rows are `perInstance` per instance, so the pool's own vjp would need its pattern copied
+/// for every row. The rows are routed onto the winners here instead, through the activation
+/// below the pool in the same pass (its slopes and constants read at the winners only), and the
+/// bias share of the convolution below that taken on the way: on a ReLU CNN this replaces four
+/// passes over the largest layers by one over the pooled ones.
+///
 /// Buffers are allocated once per instance count and reused (``run(_:from:)`` writes into them).
 final class BackwardRows<Scalar: BLASScalar> {
     let stack: LayerStack<Scalar>
@@ -27,9 +34,6 @@ final class BackwardRows<Scalar: BLASScalar> {
     /// shares[l]: layer l's bias share of every row, `[n]`.
     var shares: [Tensor<Scalar>]
     var scratch: [Tensor<Scalar>]
-    /// A pattern repeated for every row of its instance, for the layers (max pools) whose vjp
-    /// takes one pattern row per cotangent row; empty where the layer has none or shares one.
-    var expanded: [Tensor<Scalar>]
 
     var rowCount: Int { instances * perInstance }
 
@@ -44,12 +48,6 @@ final class BackwardRows<Scalar: BLASScalar> {
         rows = (0 ... top + 1).map { Tensor.zeros([n] + stack.shapes[$0]) }
         shares = (0 ... top).map { _ in Tensor.zeros([n]) }
         scratch = (0 ... top).map { stack.layers[$0].scratchShape(forInput: stack.shapes[$0]).map { Tensor.zeros($0) } ?? Tensor.zeros([0]) }
-        expanded = (0 ... top).map { l in
-            let layer = stack.layers[l]
-            guard !(layer is ActivationLayer<Scalar>), instances > 1, perInstance > 1,
-                  let shape = layer.patternShape(forInput: stack.shapes[l]) else { return Tensor.zeros([0]) }
-            return Tensor.zeros([n] + shape)
-        }
     }
 
     /// The bytes these buffers take for `rows` rows of a stack carried from layer `top`.
@@ -72,15 +70,40 @@ final class BackwardRows<Scalar: BLASScalar> {
         let batch = activations[0].shape[0]
         require(batch == instances || batch == 1, "BackwardRows.run: a forward pass of \(batch) samples for \(instances) instances")
         let shared = batch == 1
-        for l in stride(from: start, through: 0, by: -1) {
+        // A convolution whose bias share a fused max-pool step below has already written.
+        var precomputed: Int?
+        var l = start
+        while l >= 0 {
             let layer = stack.layers[l]
             let pattern = patterns[l]
+            if layer is MaxPool<Scalar> {
+                // Routed onto the winners through the activation below it (if any), by the
+                // instance's pattern: no copy of the winners per row, and the bias share of the
+                // convolution below taken on the way (only winners carry anything).
+                let fused = l >= 1 && stack.layers[l - 1] is ActivationLayer<Scalar>
+                let target = fused ? l - 1 : l
+                let convolution = target - 1
+                let bias = convolution >= 0 ? Self.convolutionBias(stack.layers[convolution]) : nil
+                precomputed = bias == nil ? nil : convolution
+                Self.zero(&shares[l])
+                let rowsAbove = rows[l + 1]
+                var convolutionShare = Tensor<Scalar>.zeros([0])
+                if bias != nil { swap(&convolutionShare, &shares[convolution]) }
+                Self.throughMaxPool(rows: rowsAbove, into: &rows[target], winners: pattern, perInstance: shared ? rowCount : perInstance,
+                                    activation: fused ? (activations[l - 1], activations[l], patterns[l - 1]) : nil,
+                                    activationShare: &shares[target], bias: bias, biasShare: &convolutionShare)
+                if bias != nil { swap(&convolutionShare, &shares[convolution]) }
+                if !fused { Self.zero(&shares[target]) }
+                l = target - 1
+                continue
+            }
             if let activation = layer as? ActivationLayer<Scalar> {
                 _ = activation
                 // In place on the rows above, then handed down (same shape): no copy.
                 Self.throughActivation(rows: &rows[l + 1], share: &shares[l], perInstance: shared ? rowCount : perInstance,
                                        input: activations[l], output: activations[l + 1], pattern: pattern)
                 rows.swapAt(l, l + 1)
+                l -= 1
                 continue
             }
             if layer is Flatten<Scalar> {
@@ -89,40 +112,103 @@ final class BackwardRows<Scalar: BLASScalar> {
                 rows[l] = rows[l].reshaped([rowCount] + stack.shapes[l])
                 rows[l + 1] = rows[l + 1].reshaped([rowCount] + stack.shapes[l + 1])
                 Self.zero(&shares[l])
+                l -= 1
                 continue
             }
             if let dense = layer as? Dense<Scalar> {
                 if let b = dense.bias { matvec(rows[l + 1], b, into: &shares[l]) } else { Self.zero(&shares[l]) }
-            } else if let bias = (layer as? Conv2d<Scalar>)?.bias ?? (layer as? Conv1d<Scalar>)?.bias {
-                Self.convolutionShare(rows: rows[l + 1], bias: bias, into: &shares[l])
+            } else if let bias = Self.convolutionBias(layer) {
+                if precomputed != l { Self.convolutionShare(rows: rows[l + 1], bias: bias, into: &shares[l]) }
             } else {
                 Self.zero(&shares[l])
             }
-            if layer.patternShape(forInput: stack.shapes[l]) == nil || shared || perInstance == 1 {
-                layer.vjp(rows[l + 1], pattern: pattern, scratch: &scratch[l], into: &rows[l])
-            } else {
-                Self.expand(pattern, times: perInstance, into: &expanded[l])
-                layer.vjp(rows[l + 1], pattern: expanded[l], scratch: &scratch[l], into: &rows[l])
+            // Affine (dense, convolution, average pools): no pattern, the vjp is the same map for every row.
+            require(layer.patternShape(forInput: stack.shapes[l]) == nil, "BackwardRows: layer \(l) (\(layer.layerDescription)) has a pattern the rows cannot follow")
+            layer.vjp(rows[l + 1], pattern: pattern, scratch: &scratch[l], into: &rows[l])
+            l -= 1
+        }
+    }
+
+    /// The bias of a convolution layer, nil for any other layer or a convolution without one.
+    static func convolutionBias(_ layer: any Layer<Scalar>) -> Tensor<Scalar>? {
+        (layer as? Conv2d<Scalar>)?.bias ?? (layer as? Conv1d<Scalar>)?.bias
+    }
+
+    /// A max pool's winner index, stored as a scalar: converted through the concrete type (the
+    /// generic `Int(_:)` takes the slow path of `BinaryFloatingPoint` even when specialised).
+    @inline(__always)
+    static func index(_ value: Scalar) -> Int {
+        MemoryLayout<Scalar>.size == 4 ? Int(unsafeBitCast(value, to: Float.self)) : Int(unsafeBitCast(value, to: Double.self))
+    }
+
+    /// dx ← the rows routed onto the max pool's winners (`winners`: [instances or 1, C] + output
+    /// plane, flat indices within each input plane), through the slopes of the activation below
+    /// when given — (h, φ(h), P) of its forward pass —, whose share R·s it collects; with `bias`,
+    /// the share Σ_c b_c Σ_positions dx of the convolution below that.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func throughMaxPool(
+        rows above: Tensor<Scalar>, into below: inout Tensor<Scalar>, winners: Tensor<Scalar>, perInstance o: Int,
+        activation: (input: Tensor<Scalar>, output: Tensor<Scalar>, pattern: Tensor<Scalar>)?,
+        activationShare: inout Tensor<Scalar>, bias: Tensor<Scalar>?, biasShare: inout Tensor<Scalar>
+    ) {
+        let n = above.shape[0], channels = above.shape[1]
+        let outPlane = above.count / max(n * channels, 1), inPlane = below.count / max(n * channels, 1)
+        let width = channels * inPlane
+        let empty = Tensor<Scalar>.zeros([0])
+        let (h, y, p) = activation ?? (empty, empty, empty)
+        let fused = activation != nil
+        below.withUnsafeMutableBufferPointer { dx in
+            activationShare.withUnsafeMutableBufferPointer { sa in
+                biasShare.withUnsafeMutableBufferPointer { sb in
+                    above.withUnsafeBufferPointer { g in
+                        winners.withUnsafeBufferPointer { w in
+                            h.withUnsafeBufferPointer { h in
+                                y.withUnsafeBufferPointer { y in
+                                    p.withUnsafeBufferPointer { p in
+                                        (bias ?? empty).withUnsafeBufferPointer { b in
+                                            dx.update(repeating: 0)
+                                            for r in 0 ..< n {
+                                                let i = r / o
+                                                let row = dx.baseAddress! + r * width
+                                                var shareA: Scalar = 0, shareB: Scalar = 0
+                                                for c in 0 ..< channels {
+                                                    let gc = g.baseAddress! + (r * channels + c) * outPlane
+                                                    let wc = w.baseAddress! + (i * channels + c) * outPlane
+                                                    var sum: Scalar = 0
+                                                    for q in 0 ..< outPlane {
+                                                        let value = gc[q]
+                                                        let at = index(wc[q])
+                                                        if value == 0 || at < 0 { continue }
+                                                        let unit = c * inPlane + at
+                                                        if fused {
+                                                            let slope = p[i * width + unit]
+                                                            shareA += value * (y[i * width + unit] - slope * h[i * width + unit])
+                                                            row[unit] += value * slope
+                                                            sum += value * slope
+                                                        } else {
+                                                            row[unit] += value
+                                                            sum += value
+                                                        }
+                                                    }
+                                                    if !b.isEmpty { shareB += b[c] * sum }
+                                                }
+                                                if fused { sa[r] = shareA }
+                                                if !b.isEmpty { sb[r] = shareB }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
     }
 
     static func zero(_ tensor: inout Tensor<Scalar>) {
         tensor.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-    }
-
-    /// Every row of `pattern` ([instances] + shape) repeated `times` times.
-    static func expand(_ pattern: Tensor<Scalar>, times: Int, into target: inout Tensor<Scalar>) {
-        let instances = pattern.shape[0], width = pattern.count / max(instances, 1)
-        pattern.withUnsafeBufferPointer { p in
-            target.withUnsafeMutableBufferPointer { t in
-                for i in 0 ..< instances {
-                    for k in 0 ..< times {
-                        (t.baseAddress! + (i * times + k) * width).update(from: p.baseAddress! + i * width, count: width)
-                    }
-                }
-            }
-        }
     }
 
     /// share[r] = Σ_c b[c]·Σ_positions R[r, c, positions]: the bias of a convolution is added at

@@ -1,3 +1,4 @@
+import Foundation
 import IsometrySupport
 import Networks
 import TensorAlgebra
@@ -69,8 +70,9 @@ public struct StackLinearisation<Scalar: BLASScalar>: Sendable {
     }
 
     /// The working memory of one chunk (forward buffers and backward rows): a quarter of the
-    /// memory budget, and at most 256 MB, past which larger chunks gain nothing but cache misses.
-    public static var workingBytes: Double { min(Double(MemoryBudget.defaultLimit) / 4, 256e6) }
+    /// memory budget, and at most 32 MB. Larger chunks gain nothing (every product is per row or
+    /// already a GEMM of hundreds of rows) but cache misses and the page faults of fresh buffers.
+    public static var workingBytes: Double { min(Double(MemoryBudget.defaultLimit) / 4, 32e6) }
 
     /// Instances per chunk for `units` output rows each.
     static func chunkSize(_ stack: LayerStack<Scalar>, units o: Int, count: Int, workingBytes: Double) -> Int {
@@ -81,70 +83,41 @@ public struct StackLinearisation<Scalar: BLASScalar>: Sendable {
     }
 
     /// The linearisation of inputs already checked and shaped `[count] + inputShape`, in
-    /// chunks of `chunk` instances (default: as many as ``workingBytes`` holds).
+    /// chunks of `chunk` instances (default: as many as ``workingBytes`` holds), spread over
+    /// `threads` workers (default: OpenBLAS's thread count), each running its chunks with
+    /// single-threaded BLAS into its own buffers: the rows of one instance never meet another's,
+    /// so the numbers do not depend on the chunks or the threads.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    init(checked stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, units: Range<Int>, chunk: Int? = nil) {
+    init(checked stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, units: Range<Int>, chunk: Int? = nil, threads: Int? = nil) {
         let count = inputs.shape[0]
         let o = units.count, layers = stack.layerCount
-        let width = stack.inputShape.reduce(1, *), outputWidth = stack.outputShape.reduce(1, *)
+        let width = stack.inputShape.reduce(1, *)
         let chunk = chunk ?? Self.chunkSize(stack, units: o, count: count, workingBytes: Self.workingBytes)
+        let chunks = stride(from: 0, to: count, by: chunk).map { $0 ..< min($0 + chunk, count) }
+        let workers = max(1, min(threads ?? OpenBLAS.threads, chunks.count))
         var weights = Tensor<Scalar>.zeros([count, o, width])
         var shares = Tensor<Scalar>.zeros([layers, count, o])
         var biases = Tensor<Scalar>.zeros([count, o])
         var values = Tensor<Scalar>.zeros([count, o])
-        var worst = 0.0
         var activity = UnitActivity(stack)
-        var engine: BackwardRows<Scalar>?
-        var workspace: LayerStackWorkspace<Scalar>?
-        let flat = inputs.reshaped([count, width])
-        for start in stride(from: 0, to: count, by: chunk) {
-            let size = min(chunk, count - start)
-            if engine?.instances != size {
-                engine = BackwardRows(stack, instances: size, perInstance: o, top: layers - 1)
-                workspace = stack.makeWorkspace(batchSize: size)
-            }
-            let rows = engine!, forward = workspace!
-            stack.forward(inputs.rows(start ..< start + size), in: forward)
-            activity.append(stack, forward)
-            rows.rows[layers].withUnsafeMutableBufferPointer { r in
-                r.update(repeating: 0)
-                for i in 0 ..< size { for k in 0 ..< o { r[(i * o + k) * outputWidth + units.lowerBound + k] = 1 } }
-            }
-            rows.run(forward, from: layers - 1)
-            let output = forward.output
-            weights.withUnsafeMutableBufferPointer { w in
-                rows.rows[0].withUnsafeBufferPointer { r in
-                    (w.baseAddress! + start * o * width).update(from: r.baseAddress!, count: size * o * width)
-                }
-            }
+        var worst = [Double](repeating: 0, count: chunks.count)
+        var active = [[[Int]]](repeating: [], count: chunks.count)
+        let template = activity
+        weights.withUnsafeMutableBufferPointer { w in
             shares.withUnsafeMutableBufferPointer { sh in
                 biases.withUnsafeMutableBufferPointer { be in
-                    for l in 0 ..< layers {
-                        rows.shares[l].withUnsafeBufferPointer { s in
-                            for r in 0 ..< size * o {
-                                sh[(l * count + start) * o + r] = s[r]
-                                be[start * o + r] += s[r]
-                            }
-                        }
-                    }
-                }
-            }
-            values.withUnsafeMutableBufferPointer { v in
-                output.withUnsafeBufferPointer { f in
-                    weights.withUnsafeBufferPointer { w in
-                        flat.withUnsafeBufferPointer { x in
-                            biases.withUnsafeBufferPointer { be in
-                                for i in start ..< start + size {
-                                    for k in 0 ..< o {
-                                        let value = f[(i - start) * outputWidth + units.lowerBound + k]
-                                        v[i * o + k] = value
-                                        // The sum in Double: the check measures the map, not this loop's rounding.
-                                        var total = Double(be[i * o + k])
-                                        let row = (i * o + k) * width
-                                        for j in 0 ..< width { total += Double(w[row + j]) * Double(x[i * width + j]) }
-                                        worst = max(worst, abs(total - Double(value)) / max(1, abs(Double(value))))
-                                    }
+                    values.withUnsafeMutableBufferPointer { v in
+                        worst.withUnsafeMutableBufferPointer { worst in
+                            active.withUnsafeMutableBufferPointer { active in
+                                let pass = ChunkedLinearisation(
+                                    stack: stack, inputs: inputs, units: units, chunks: chunks, workers: workers, activity: template,
+                                    weights: w.baseAddress!, shares: sh.baseAddress!, biases: be.baseAddress!, values: v.baseAddress!,
+                                    worst: worst.baseAddress!, active: active.baseAddress!)
+                                if workers == 1 {
+                                    pass.run(worker: 0)
+                                } else {
+                                    OpenBLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: workers) { pass.run(worker: $0) } }
                                 }
                             }
                         }
@@ -152,12 +125,13 @@ public struct StackLinearisation<Scalar: BLASScalar>: Sendable {
                 }
             }
         }
+        for counts in active { activity.active += counts }
         self.units = units
         self.weights = weights
         self.biases = biases
         layerBiasShares = shares
         outputs = values
-        completenessError = worst
+        completenessError = worst.max() ?? 0
         self.activity = activity
     }
 
@@ -170,6 +144,78 @@ public struct StackLinearisation<Scalar: BLASScalar>: Sendable {
         require(input.count <= n, "attribution: \(input.count) input values for rows of width \(n)")
         return weights.withUnsafeBufferPointer { e in
             input.indices.map { j in Double(e[(i * o + k) * n + j]) * Double(input[j]) }
+        }
+    }
+}
+
+/// What the workers of ``StackLinearisation/init(checked:inputs:units:chunk:threads:)`` share:
+/// the stack and inputs (read only) and the results' storage, where each chunk's instances are
+/// written by the one worker that runs it. Unchecked: raw pointers into tensors the caller keeps
+/// alive and unique for the whole pass, disjoint per chunk by construction.
+private struct ChunkedLinearisation<Scalar: BLASScalar>: @unchecked Sendable {
+    let stack: LayerStack<Scalar>
+    let inputs: Tensor<Scalar>
+    let units: Range<Int>
+    let chunks: [Range<Int>]
+    let workers: Int
+    let activity: UnitActivity
+    let weights: UnsafeMutablePointer<Scalar>, shares: UnsafeMutablePointer<Scalar>
+    let biases: UnsafeMutablePointer<Scalar>, values: UnsafeMutablePointer<Scalar>
+    let worst: UnsafeMutablePointer<Double>
+    let active: UnsafeMutablePointer<[[Int]]>
+
+    /// Chunks worker, worker + workers, …, each with this worker's buffers (made once per chunk size).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func run(worker: Int) {
+        let count = inputs.shape[0], o = units.count, layers = stack.layerCount
+        let width = stack.inputShape.reduce(1, *), outputWidth = stack.outputShape.reduce(1, *)
+        var engine: BackwardRows<Scalar>?
+        var workspace: LayerStackWorkspace<Scalar>?
+        var counter: ActivityCounter<Scalar>?
+        for k in stride(from: worker, to: chunks.count, by: workers) {
+            let range = chunks[k]
+            let (start, size) = (range.lowerBound, range.count)
+            if engine?.instances != size {
+                engine = BackwardRows(stack, instances: size, perInstance: o, top: layers - 1)
+                workspace = stack.makeWorkspace(batchSize: size)
+                counter = ActivityCounter(activity, stack, batchSize: size)
+            }
+            let rows = engine!, forward = workspace!
+            stack.forward(inputs.rows(range), in: forward)
+            active[k] = counter!.count(forward)
+            let first = units.lowerBound
+            rows.rows[layers].withUnsafeMutableBufferPointer { r in
+                r.update(repeating: 0)
+                for i in 0 ..< size { for u in 0 ..< o { r[(i * o + u) * outputWidth + first + u] = 1 } }
+            }
+            rows.run(forward, from: layers - 1)
+            rows.rows[0].withUnsafeBufferPointer { r in (weights + start * o * width).update(from: r.baseAddress!, count: size * o * width) }
+            for l in 0 ..< layers {
+                rows.shares[l].withUnsafeBufferPointer { s in
+                    for r in 0 ..< size * o {
+                        shares[(l * count + start) * o + r] = s[r]
+                        biases[start * o + r] += s[r]
+                    }
+                }
+            }
+            var largest = 0.0
+            forward.output.withUnsafeBufferPointer { f in
+                inputs.withUnsafeBufferPointer { x in
+                    for i in range {
+                        for u in 0 ..< o {
+                            let value = f[(i - start) * outputWidth + first + u]
+                            values[i * o + u] = value
+                            // The sum in Double: the check measures the map, not this loop's rounding.
+                            var total = Double(biases[i * o + u])
+                            let row = (i * o + u) * width
+                            for j in 0 ..< width { total += Double(weights[row + j]) * Double(x[i * width + j]) }
+                            largest = max(largest, abs(total - Double(value)) / max(1, abs(Double(value))))
+                        }
+                    }
+                }
+            }
+            worst[k] = largest
         }
     }
 }

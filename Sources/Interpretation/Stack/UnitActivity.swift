@@ -71,41 +71,69 @@ public struct UnitActivity: Sendable, Codable, Equatable {
         active += other.active
     }
 
-    /// Counts the instances of `workspace`'s last forward pass of `stack`: for every unit layer,
-    /// ones at the end of its chain carried back through it (activations pass only their
-    /// identity piece, max pools route onto their winners); a unit that receives anything is active.
+    /// Counts the instances of `workspace`'s last forward pass of `stack` (buffers made for the call).
     mutating func append<Scalar: BLASScalar>(_ stack: LayerStack<Scalar>, _ workspace: LayerStackWorkspace<Scalar>) {
-        let count = workspace.batchSize
-        var counts = [[Int]](repeating: [Int](repeating: 0, count: layers.count), count: count)
+        active += ActivityCounter(self, stack, batchSize: workspace.batchSize).count(workspace)
+    }
+}
+
+/// The buffers that count a batch's active units (``UnitActivity``), made once per batch size:
+/// for every unit layer, ones at the end of its chain carried back through it (activations pass
+/// only their identity piece, max pools route onto their winners through their vjp); a unit that
+/// receives anything is active.
+final class ActivityCounter<Scalar: BLASScalar> {
+    let stack: LayerStack<Scalar>
+    let layers: [Int], ends: [Int], units: [Int]
+    let batchSize: Int
+    /// signals[k][m − layers[k]]: the signal over the input of layer m of unit layer k's chain
+    /// (index 0: the unit layer's output), the last one over the chain's end.
+    var signals: [[Tensor<Scalar>]]
+
+    init(_ activity: UnitActivity, _ stack: LayerStack<Scalar>, batchSize: Int) {
+        self.stack = stack
+        layers = activity.layers
+        ends = activity.chainEnds
+        units = activity.units
+        self.batchSize = batchSize
+        signals = zip(activity.layers, activity.chainEnds).map { l, end in (l + 1 ... end + 1).map { Tensor.zeros([batchSize] + stack.shapes[$0]) } }
+    }
+
+    func count(_ workspace: LayerStackWorkspace<Scalar>) -> [[Int]] {
+        require(workspace.batchSize == batchSize, "ActivityCounter: a workspace of \(workspace.batchSize) samples for \(batchSize)")
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: layers.count), count: batchSize)
         for (k, l) in layers.enumerated() {
-            let end = chainEnds[k]
-            var signal = Tensor<Scalar>.ones([count] + stack.shapes[end + 1])
+            let end = ends[k]
+            signals[k][end - l].withUnsafeMutableBufferPointer { $0.update(repeating: 1) }
             for m in stride(from: end, to: l, by: -1) {
                 let layer = stack.layers[m]
-                var below = Tensor<Scalar>.zeros([count] + stack.shapes[m])
+                let (above, below) = (m - l, m - l - 1)
                 if layer is ActivationLayer<Scalar> {
                     let (h, y, p) = (workspace.activations[m], workspace.activations[m + 1], workspace.patterns[m])
-                    below.withUnsafeMutableBufferPointer { b in
+                    let signal = signals[k][above]
+                    signals[k][below].withUnsafeMutableBufferPointer { b in
                         signal.withUnsafeBufferPointer { s in
                             h.withUnsafeBufferPointer { h in
                                 y.withUnsafeBufferPointer { y in
                                     p.withUnsafeBufferPointer { p in
-                                        for j in 0 ..< b.count where p[j] == 1 && y[j] == h[j] { b[j] = s[j] }
+                                        for j in 0 ..< b.count { b[j] = p[j] == 1 && y[j] == h[j] ? s[j] : 0 }
                                     }
                                 }
                             }
                         }
                     }
                 } else {
-                    layer.vjp(signal, pattern: workspace.patterns[m], into: &below)
+                    layer.vjp(signals[k][above], pattern: workspace.patterns[m], into: &signals[k][below])
                 }
-                signal = below
             }
             let width = units[k]
-            signal.withUnsafeBufferPointer { s in
-                for i in 0 ..< count { counts[i][k] = (0 ..< width).reduce(0) { $0 + (s[i * width + $1] > 0 ? 1 : 0) } }
+            signals[k][0].withUnsafeBufferPointer { s in
+                for i in 0 ..< batchSize {
+                    var active = 0
+                    for j in 0 ..< width where s[i * width + j] > 0 { active += 1 }
+                    counts[i][k] = active
+                }
             }
         }
-        active += counts
+        return counts
     }
 }
