@@ -133,6 +133,10 @@ public struct ImageDataset: Sendable {
                 let url = URL(fileURLWithPath: folder).appendingPathComponent(name)
                 if FileManager.default.fileExists(atPath: url.path) { return url }
             }
+            // A folder of the .npy layout is told as such, not as an IDX folder missing its files.
+            if FileManager.default.fileExists(atPath: URL(fileURLWithPath: folder).appendingPathComponent("x_train.npy").path) {
+                throw IDXError(path: folder, problem: "holds .npy arrays (x_train.npy, …), not MNIST's IDX files: DatasetSplits reads them (train --widths or --architecture)")
+            }
             throw IDXError(path: folder, reason: .missingFile(stem: stem))
         }
         train = try LabeledImages(images: file("train-images-idx3-ubyte"), labels: file("train-labels-idx1-ubyte"))

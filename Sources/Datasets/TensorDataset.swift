@@ -154,10 +154,25 @@ public struct TensorDataset: Sendable {
         guard array.shape.count >= 2 else {
             throw DatasetError(source: url.path, problem: "features have shape \(array.shape), expected [samples, ...] of rank ≥ 2")
         }
+        let features: Features
         switch array.dtype {
-        case .float32: return (.float(array.scalars(as: Float.self)), array.shape)
-        default: return (.double(array.scalars(as: Double.self)), array.shape)
+        case .float32: features = .float(array.scalars(as: Float.self))
+        default: features = .double(array.scalars(as: Double.self))
         }
+        // One NaN or infinity would make every loss and gradient it touches NaN: named here,
+        // by sample, rather than as a divergence epochs later.
+        let perSample = max(1, array.shape.dropFirst().reduce(1, *))
+        func check<S: BinaryFloatingPoint>(_ values: [S]) throws(DatasetError) {
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw DatasetError(source: url.path, problem: "feature \(bad % perSample) of sample \(bad / perSample) is \(values[bad]), expected a finite number")
+            }
+        }
+        switch features {
+        case .float(let values): try check(values)
+        case .double(let values): try check(values)
+        case .bytes: break
+        }
+        return (features, array.shape)
     }
 
     // MARK: Batches
@@ -171,7 +186,7 @@ public struct TensorDataset: Sendable {
     }
 
     /// The same into rows of `rowWidth` ≥ ``featureCount`` scalars, zeros after the features
-    /// (an identity classifier's input [x ; 0_C], as ``LabeledImages/gather(_:into:width:)`` pads it).
+    /// (an identity classifier's input [x ; 0_C], as `LabeledImages.gather(_:into:width:)` pads it).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func gatherFeatures<Scalar: BLASScalar>(_ indices: ArraySlice<Int>, into target: UnsafeMutablePointer<Scalar>, rowWidth: Int) {

@@ -15,6 +15,9 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
 
     /// The input's shape is not `[inputWidth]` of the network.
     case inputShape(shape: [Int], networkInputWidth: Int)
+    /// Test images with as many pixels as a layer stack's input but another shape (`[28, 28]`
+    /// images for a `[1, 784]` 1-D convolution), which the stack's own check names.
+    case stackSamples(LayerStackInputError)
     /// The input holds NaN or infinite values.
     case nonFiniteInput(count: Int)
     /// A weight (or bias) of layer `layer` (1-based) holds NaN or infinite values.
@@ -70,6 +73,8 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
         case .inputShape(let shape, let width):
             shape.count == 1 ? "the input has width \(shape[0]), the network takes width \(width)"
                 : "the input has shape \(shape), the network takes one vector of width \(width) (shape [\(width)])"
+        case .stackSamples(let error):
+            error.description
         case .nonFiniteInput(let count):
             "the input holds \(count) NaN or infinite value\(count == 1 ? "" : "s")"
         case .nonFiniteWeights(let layer, let tensor, let count):

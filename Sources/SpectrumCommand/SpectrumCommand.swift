@@ -134,7 +134,7 @@ struct Analyze: ParsableCommand {
                 throw UserError(message: "\(source)'\(quotedValue(stackError.path))': a PyTorch state dict without its architecture: "
                     + "give its activations with --activations (e.g. --activations relu: one after every dense layer but the last)")
             case .layerStackFile: throw UserError(message: "\(source)\(error.description)")
-            case .dataset: throw UserError(message: "--data: \(error.description)")
+            case .dataset, .stackSamples: throw UserError(message: "--data: \(error.description)")
             case .inputShape(let shape, let width) where inputs == .test:
                 throw UserError(message: "--inputs test: the images in \(data) have \(shape.reduce(1, *)) pixels (\(shape)), "
                     + "the network in '\(quotedValue(weightsSource ?? ""))' takes \(width) inputs")

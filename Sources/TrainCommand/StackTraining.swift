@@ -229,6 +229,7 @@ extension Train {
         if let given = activationFlag?.nonlinearity, let storedFunction { try agree("--activation", given, storedFunction, \.description) }
         let run = stored.runSettings
         if let initialization, let storedInit = run["initialization"] { try agree("--init", initialization.rawValue, storedInit) }
+        try agree("--architecture", architecture, run["layers"] ?? "none (its stack was not built from an architecture string)")
         // The run's settings are the training state's.
         try agree("--batch", settings.batch, stored.batchSize)
         try agree("--seed", seed, stored.seed)
@@ -322,32 +323,43 @@ extension Train {
         } else {
             run = newStackRun()
         }
-        let images: ImageDataset
-        do { images = try ImageDataset(folder: run.data) } catch let error as IDXError {
-            throw UserError(message: "--data: \(error.description)")
-        }
-        let trainData = run.trainLimit.map { images.train.tensorDataset.prefix($0) } ?? images.train.tensorDataset
-        let testData = images.test.tensorDataset
-        if run.batchSize > trainData.count { throw UserError(message: "--batch \(run.batchSize) is larger than the \(trainData.count) training images") }
+        // MNIST's IDX files or .npy arrays (MNIST-1D from Scripts/make_mnist1d.py), whichever the folder holds.
+        let data: DatasetSplits
+        do { data = try DatasetSplits(folder: run.data) } catch { throw UserError(message: "--data: \(error.description)") }
+        let trainData = run.trainLimit.map { data.train.prefix($0) } ?? data.train
+        let testData = data.test
+        let samples = data.layout == .idx ? "images" : "samples"
+        if run.batchSize > trainData.count { throw UserError(message: "--batch \(run.batchSize) is larger than the \(trainData.count) training \(samples)") }
         // Every output checked (and the folder locked) before anything is trained. A resumed
         // run writes into its own folder unless --output is given.
         // A new MLP's widths: the data's features, --widths, the classes (--architecture: none).
-        let newWidths = resumed == nil && widths != nil ? [trainData.featureCount] + (try Self.parseWidths(widths!)) + [images.train.classes] : []
-        // A new --architecture stack on images as [1, H, W] (one channel), so convolutions see
-        // planes; the string is checked token by token against that shape before any weight.
+        let newWidths = resumed == nil && widths != nil ? [trainData.featureCount] + (try Self.parseWidths(widths!)) + [data.classes] : []
+        // A new --architecture stack on images as [1, H, W] and sequences as [1, L] (one
+        // channel), so convolutions see planes and lines; the string is checked token by token
+        // against that shape before any weight.
         var architectureStack: LayerStack<Scalar>?
         if resumed == nil, let architecture {
-            let shape = trainData.sampleShape.count == 2 ? [1] + trainData.sampleShape : trainData.sampleShape
+            let shape = data.channelsFirstShape
             var generator = SeededGenerator(seed: run.seed)
             var stack: LayerStack<Scalar>
             do { stack = try LayerStack<Scalar>(architecture: architecture, inputShape: shape, using: &generator) } catch {
                 throw UserError(message: "--architecture: \(error.description)")
             }
-            guard stack.outputShape == [images.train.classes] else {
-                throw UserError(message: "--architecture: the last layer gives \(stack.outputShape), expected [\(images.train.classes)] (one logit per class)")
+            guard stack.outputShape == [data.classes] else {
+                throw UserError(message: "--architecture: the last layer gives \(stack.outputShape), expected [\(data.classes)] (one logit per class)")
             }
             if initialization == .he { Self.heInitialise(&stack, using: &generator) }
             architectureStack = stack
+        }
+        // The images and the batches' memory checked against the stack (Networks' checks) before any output.
+        if let stack = resumed?.stack ?? architectureStack {
+            do {
+                for split in [trainData, testData] { try stack.checkSamples(shape: split.sampleShape, source: run.data) }
+                try stack.checkTrainingMemory(batchSize: run.batchSize, evaluationBatchSize: min(1000, testData.count))
+            } catch {
+                if case .sampleShape = error { throw UserError(message: "--data: \(error.description)") }
+                throw UserError(message: (resumed == nil ? "--batch \(run.batchSize): " : "--resume: ") + error.description)
+            }
         }
         let outputPath = resumed.map { isGiven("--output") ? output : $0.files.state.deletingLastPathComponent().path } ?? output
         let folder = try prepareOutputFolder(outputPath, files: Self.stackFiles)
@@ -381,7 +393,7 @@ extension Train {
         // A stack from --architecture is named by its string and input shape; an MLP by its widths.
         let subject = run.layers.map { "a stack \($0) on \(trained.inputShape)" } ?? "an MLP \(widthsAll.map(String.init).joined(separator: " → "))"
         print("training \(subject) (\(function.map(\.description) ?? "no activation"), \(initName) init, \(trained.parameterCount) parameters), "
-            + "\(trainData.count) images, batch \(run.batchSize), \(optimizer.name) lr \(rate), \(run.epochs) epochs, \(precisionName), "
+            + "\(trainData.count) \(samples), batch \(run.batchSize), \(optimizer.name) lr \(rate), \(run.epochs) epochs, \(precisionName), "
             + "OpenBLAS \(OpenBLAS.coreName) × \(run.threads ?? OpenBLAS.threads)")
         let bar = ProgressBar(label: "epoch")
         // The command tests' deterministic Ctrl-C: SIGINT raised after this global step.

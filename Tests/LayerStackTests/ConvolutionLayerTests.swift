@@ -157,9 +157,9 @@ func cnnAgreement<Scalar: BLASScalar>(_ variant: CNNVariant, as _: Scalar.Type, 
         #expect(message("conv5k3,relu,maxpool2,conv6k3p1,relu,maxpool2,flatten,dense10,relu,dense5")
                 == "'FILE': '0.weight' of layer 0 (conv2d 1 → 5 kernel 3×3) has shape [4, 1, 3, 3], expected [5, 1, 3, 3]")
         #expect(message("conv4k3,relu,maxpool2,conv6k3,relu,maxpool2,flatten,dense10,relu,dense5")
-                == "'FILE': '7.weight' of layer 7 (dense 6 → 10) has shape [10, 24], expected [10, 6]")
+                == "'FILE': '7.weight' of layer 7 (dense 6 → 10) has shape [10, 24], so the layer takes [24], but it receives [6] from layer 6 (flatten)")
         #expect(message("conv4k3,relu,maxpool2,conv6k3p1,relu,maxpool2,flatten,dense10,relu")
                 == "'FILE': tensors '9.bias', '9.weight' belong to no layer")
-        #expect(message(cnn2d, [3, 12, 12]) == "'FILE': '0.weight' of layer 0 (conv2d 3 → 4 kernel 3×3) has shape [4, 1, 3, 3], expected [4, 3, 3, 3]")
+        #expect(message(cnn2d, [3, 12, 12]) == "'FILE': '0.weight' of layer 0 (conv2d 3 → 4 kernel 3×3) has shape [4, 1, 3, 3], so the layer takes [1, H, W], but it receives [3, 12, 12] from the input")
     }
 }

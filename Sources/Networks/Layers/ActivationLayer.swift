@@ -1,3 +1,4 @@
+import IsometrySupport
 import TensorAlgebra
 
 /// A pointwise nonlinearity φ on inputs of any shape (PyTorch's `nn.ReLU`, `nn.Hardtanh`, …
@@ -80,7 +81,8 @@ public struct Flatten<Scalar: BLASScalar>: Layer {
 
     public func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] {
         guard !shape.isEmpty else { throw LayerShapeMismatch(expected: "a shape of rank ≥ 1") }
-        return [shape.reduce(1, *)]
+        guard let count = MemoryBudget.product(shape) else { throw LayerShapeMismatch(expected: "a shape of at most \(Int.max) values") }
+        return [count]
     }
 
     public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>) {

@@ -25,18 +25,34 @@ public struct ArchitectureStringError: Error, Equatable, Sendable, CustomStringC
 ///
 /// e.g. `conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10` on
 /// `[1, 28, 28]`. Shapes are followed token by token, so every channel count and width is
-/// implied, and the first token that cannot take what it receives is named.
+/// implied, and the first token that cannot take what it receives is named. Widths and
+/// channel counts may have up to 18 digits (the memory budget, not the syntax, decides how
+/// large a layer may be); kernels, strides, paddings and dilations go up to 999999999.
 public enum ArchitectureString {
     /// The architecture (layer descriptions and input shape) the string describes on
     /// `inputShape`, or the first token at fault.
+    ///
+    /// Nothing of the size the string describes is allocated: every token's per-sample output
+    /// and the parameters up to it are counted and checked against `MemoryBudget` (in
+    /// float32; ``LayerStack/init(architecture:inputShape:using:)`` checks in its own scalar)
+    /// before the next token is read.
     public static func parse(_ text: String, inputShape: [Int]) throws(ArchitectureStringError) -> LayerStackArchitecture {
+        try parse(text, inputShape: inputShape, as: Float.self)
+    }
+
+    /// ``parse(_:inputShape:)`` with the memory checks in `Scalar`.
+    static func parse<Scalar: BLASScalar>(_ text: String, inputShape: [Int], as _: Scalar.Type) throws(ArchitectureStringError) -> LayerStackArchitecture {
         guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 >= 1 }) else {
             throw ArchitectureStringError("input shape \(inputShape) needs extents ≥ 1")
+        }
+        if let problem = LayerStack<Scalar>.sampleTooLarge(inputShape) {
+            throw ArchitectureStringError("input shape \(inputShape): one sample \(problem)")
         }
         let tokens = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { throw ArchitectureStringError("architecture is empty; expected tokens such as conv32k3,relu,maxpool2,flatten,dense10") }
         var shape = inputShape
         var descriptions: [LayerDescription] = []
+        var parameters = 0
         for (k, token) in tokens.enumerated() {
             func fail(_ problem: String) -> ArchitectureStringError {
                 ArchitectureStringError("architecture token \(k) '\(quotedValue(token))': \(problem)")
@@ -45,12 +61,17 @@ public enum ArchitectureString {
             // Dense and convolution shapes follow from the description alone: no weights are
             // allocated until every token has passed (a misplaced token after a large layer
             // costs nothing).
+            let layerParameters = description.builtInParameterCount
+            parameters = saturatingSum(parameters, layerParameters)
+            let bytes = MemoryBudget.product([parameters, MemoryLayout<Scalar>.stride])
+            if !(bytes.map { MemoryBudget.allows(Double($0)) } ?? false) {
+                let count = layerParameters == .max ? "more parameters than memory can address" : "\(layerParameters) parameters"
+                let need = bytes.map { MemoryBudget.explain(bytes: $0, limit: MemoryBudget.defaultLimit) } ?? "takes more values than memory can address"
+                throw fail("(\(description)) has \(count); holding them with the layers before it \(need)")
+            }
             if description.kind == "dense" {
                 shape = [description.integer("outputs")!]
-                descriptions.append(description)
-                continue
-            }
-            if description.kind.hasPrefix("conv") {
+            } else if description.kind.hasPrefix("conv") {
                 do {
                     let g = try WindowGeometry(inputSize: Array(shape.dropFirst()), kernel: description.integers("kernel")!,
                                                stride: description.integers("stride"), padding: description.integers("padding"),
@@ -60,6 +81,9 @@ public enum ArchitectureString {
                     let sizes = shape.count == 3 ? "H, W" : "L"
                     throw fail("(\(description)) takes [\(shape[0]), \(sizes)] with room for its window (\(error)) but receives \(shape)")
                 }
+            }
+            if description.kind == "dense" || description.kind.hasPrefix("conv") {
+                if let problem = LayerStack<Scalar>.sampleTooLarge(shape) { throw fail("(\(description)) outputs \(shape) per sample, which \(problem)") }
                 descriptions.append(description)
                 continue
             }
@@ -93,7 +117,8 @@ public enum ArchitectureString {
         func number(after prefix: String) -> Int? {
             guard rest.hasPrefix(prefix) else { return nil }
             let digits = rest.dropFirst(prefix.count).prefix { $0.isASCII && $0.isNumber }
-            guard !digits.isEmpty, digits.count <= 9, let value = Int(digits) else { return nil }
+            // Up to 18 digits (any Int): how large a width may be is the memory budget's call.
+            guard !digits.isEmpty, digits.count <= 18, let value = Int(digits) else { return nil }
             rest = rest.dropFirst(prefix.count + digits.count)
             return value
         }
@@ -108,6 +133,10 @@ public enum ArchitectureString {
             rest = rest.dropLast(2)
             return true
         }
+        func checkWindow(_ values: [Int], _ names: String) throws(ArchitectureStringError) {
+            let limit = LayerStack<Float>.windowExtentLimit
+            if let large = values.first(where: { $0 > limit }) { throw fail("\(names) go up to \(limit), got \(large)") }
+        }
         let spatial = shape.count - 1
         if token.hasPrefix("dense") {
             let bias = !noBias()
@@ -120,6 +149,7 @@ public enum ArchitectureString {
             let found = settings("sp")
             let stride = found?["s"] ?? kernel, padding = found?["p"] ?? 0
             guard found != nil, stride >= 1 else { throw fail("expected \(pool)<k>[s<stride>][p<padding>] with k, stride ≥ 1") }
+            try checkWindow([kernel, stride, padding], "k, s and p")
             guard spatial == 1 || spatial == 2 else { throw fail("(\(pool)) takes [C, L] or [C, H, W] but receives \(shape)") }
             let list = { (value: Int) in LayerDescription.Attribute.ints(Array(repeating: value, count: spatial)) }
             return LayerDescription(kind: "\(pool)\(spatial)d", attributes: ["kernel": list(kernel), "stride": list(stride), "padding": list(padding)])
@@ -134,6 +164,7 @@ public enum ArchitectureString {
             guard found != nil, stride >= 1, dilation >= 1 else {
                 throw fail("expected conv<out>k<k>[s<stride>][p<padding>][d<dilation>][nb], stride and dilation ≥ 1")
             }
+            try checkWindow([kernel, stride, padding, dilation], "k, s, p and d")
             guard spatial == 1 || spatial == 2 else { throw fail("(conv) takes [C, L] or [C, H, W] but receives \(shape)") }
             let list = { (value: Int) in LayerDescription.Attribute.ints(Array(repeating: value, count: spatial)) }
             return LayerDescription(kind: "conv\(spatial)d", attributes: [
@@ -148,9 +179,11 @@ public enum ArchitectureString {
 extension LayerStack {
     /// The stack an architecture string describes on `inputShape` (``ArchitectureString``),
     /// initialised as PyTorch initialises `nn.Linear` and `nn.Conv1d/2d` (uniform in
-    /// ±1/√fan_in), layer by layer in order.
+    /// ±1/√fan_in), layer by layer in order. The string's memory checks are made in `Scalar`
+    /// before any weight is drawn; a workspace's are
+    /// ``checkTrainingMemory(batchSize:evaluationBatchSize:limit:)``'s.
     public init(architecture text: String, inputShape: [Int], using generator: inout SeededGenerator) throws(ArchitectureStringError) {
-        let architecture = try ArchitectureString.parse(text, inputShape: inputShape)
+        let architecture = try ArchitectureString.parse(text, inputShape: inputShape, as: Scalar.self)
         var layers: [any Layer<Scalar>] = []
         for (k, description) in architecture.layers.enumerated() {
             // The parser built every token once already, so this cannot fail.
@@ -178,7 +211,7 @@ extension LayerStack {
     /// layer's shape. Throws ``ArchitectureStringError`` for the string, ``LayerStackError``
     /// for the file.
     public init(pytorchStateDict url: URL, architecture text: String, inputShape: [Int]) throws {
-        let architecture = try ArchitectureString.parse(text, inputShape: inputShape)
+        let architecture = try ArchitectureString.parse(text, inputShape: inputShape, as: Scalar.self)
         try self.init(architecture: architecture, parameters: try Self.readFile(url), path: url.path)
     }
 }

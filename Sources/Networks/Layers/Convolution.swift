@@ -105,6 +105,80 @@ struct ConvolutionCore<Scalar: BLASScalar>: Sendable {
     }
 }
 
+/// What ``Conv1d`` and ``Conv2d`` are beyond their inits: a ``ConvolutionCore`` every
+/// requirement of ``Layer`` forwards to, written once here for both.
+///
+/// Internal, so the two public types keep exactly their own API; the members below are public
+/// because they are the public types' witnesses of ``Layer``, and documented as the types'
+/// own (`@_documentation(visibility: public)`: the symbol graph leaves out the members of an
+/// internal protocol's extension otherwise, and the pages would show ``Layer``'s defaults).
+protocol ConvolutionLayer: Layer {
+    var core: ConvolutionCore<Scalar> { get set }
+}
+
+extension ConvolutionLayer {
+    /// `[out, in] + kernel`.
+    @_documentation(visibility: public)
+    public var weight: Tensor<Scalar> { core.weight }
+    /// `[out]`, or nil for a layer without bias.
+    @_documentation(visibility: public)
+    public var bias: Tensor<Scalar>? { core.hasBias ? core.storedBias : nil }
+
+    @_documentation(visibility: public)
+    public var layerDescription: LayerDescription { core.layerDescription }
+    @_documentation(visibility: public)
+    public func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] { try core.outputShape(forInput: shape) }
+    @_documentation(visibility: public)
+    public func scratchShape(forInput shape: [Int]) -> [Int]? { core.scratchShape(forInput: shape) }
+    @_documentation(visibility: public)
+    public var parameterNames: [String] { core.hasBias ? ["weight", "bias"] : ["weight"] }
+    @_documentation(visibility: public)
+    public var parameters: [Tensor<Scalar>] { core.hasBias ? [core.weight, core.storedBias] : [core.weight] }
+    @_documentation(visibility: public)
+    public mutating func updateParameters(_ body: (_ index: Int, _ parameter: inout Tensor<Scalar>) -> Void) { core.updateParameters(body) }
+
+    @_documentation(visibility: public)
+    public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>, scratch: inout Tensor<Scalar>) {
+        core.forward(input, into: &output, scratch: &scratch)
+    }
+    @_documentation(visibility: public)
+    public func jvp(_ tangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into output: inout Tensor<Scalar>) {
+        core.jvp(tangent, scratch: &scratch, into: &output)
+    }
+    @_documentation(visibility: public)
+    public func vjp(_ cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into inputCotangent: inout Tensor<Scalar>) {
+        core.vjp(cotangent, scratch: &scratch, into: &inputCotangent)
+    }
+    @_documentation(visibility: public)
+    public func parameterGradients(
+        input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into gradients: inout [Tensor<Scalar>]
+    ) {
+        core.parameterGradients(input: input, cotangent: cotangent, scratch: &scratch, into: &gradients)
+    }
+
+    // The scratch-free forms allocate a column buffer per call (conveniences; stacks pass scratch).
+    @_documentation(visibility: public)
+    public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>) {
+        var scratch = core.freshScratch(input)
+        core.forward(input, into: &output, scratch: &scratch)
+    }
+    @_documentation(visibility: public)
+    public func jvp(_ tangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
+        var scratch = core.freshScratch(tangent)
+        core.jvp(tangent, scratch: &scratch, into: &output)
+    }
+    @_documentation(visibility: public)
+    public func vjp(_ cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into inputCotangent: inout Tensor<Scalar>) {
+        var scratch = core.freshScratch(inputCotangent)
+        core.vjp(cotangent, scratch: &scratch, into: &inputCotangent)
+    }
+    @_documentation(visibility: public)
+    public func parameterGradients(input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into gradients: inout [Tensor<Scalar>]) {
+        var scratch = core.freshScratch(input)
+        core.parameterGradients(input: input, cotangent: cotangent, scratch: &scratch, into: &gradients)
+    }
+}
+
 /// A 2-D convolution over `[in, H, W]` samples (PyTorch's `nn.Conv2d`: cross-correlation,
 /// weight `[out, in, kh, kw]`, bias `[out]`, zero padding, stride, dilation) →
 /// `[out, H′, W′]`.
@@ -112,7 +186,7 @@ struct ConvolutionCore<Scalar: BLASScalar>: Sendable {
 /// Affine, so it keeps no pattern; its J·v is the bias-free convolution and its Jᵀ·u the
 /// transposed one. Its passes unfold each sample into the workspace's scratch buffer
 /// (``Layer/scratchShape(forInput:)``: `[in·kh·kw, H′·W′]`) and run one GEMM per sample.
-public struct Conv2d<Scalar: BLASScalar>: Layer {
+public struct Conv2d<Scalar: BLASScalar>: ConvolutionLayer {
     var core: ConvolutionCore<Scalar>
 
     /// Stops with a message naming the shapes when `weight` is not `[out, in, kh, kw]` or the
@@ -132,56 +206,14 @@ public struct Conv2d<Scalar: BLASScalar>: Layer {
         self.init(weight: w, bias: b, stride: stride, padding: padding, dilation: dilation)
     }
 
-    public var weight: Tensor<Scalar> { core.weight }
-    public var bias: Tensor<Scalar>? { core.hasBias ? core.storedBias : nil }
     public var stride: [Int] { core.stride }
     public var padding: [Int] { core.padding }
     public var dilation: [Int] { core.dilation }
-
-    public var layerDescription: LayerDescription { core.layerDescription }
-    public func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] { try core.outputShape(forInput: shape) }
-    public func scratchShape(forInput shape: [Int]) -> [Int]? { core.scratchShape(forInput: shape) }
-    public var parameterNames: [String] { core.hasBias ? ["weight", "bias"] : ["weight"] }
-    public var parameters: [Tensor<Scalar>] { core.hasBias ? [core.weight, core.storedBias] : [core.weight] }
-    public mutating func updateParameters(_ body: (_ index: Int, _ parameter: inout Tensor<Scalar>) -> Void) { core.updateParameters(body) }
-
-    public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>, scratch: inout Tensor<Scalar>) {
-        core.forward(input, into: &output, scratch: &scratch)
-    }
-    public func jvp(_ tangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into output: inout Tensor<Scalar>) {
-        core.jvp(tangent, scratch: &scratch, into: &output)
-    }
-    public func vjp(_ cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into inputCotangent: inout Tensor<Scalar>) {
-        core.vjp(cotangent, scratch: &scratch, into: &inputCotangent)
-    }
-    public func parameterGradients(
-        input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into gradients: inout [Tensor<Scalar>]
-    ) {
-        core.parameterGradients(input: input, cotangent: cotangent, scratch: &scratch, into: &gradients)
-    }
-
-    // The scratch-free forms allocate a column buffer per call (conveniences; stacks pass scratch).
-    public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>) {
-        var scratch = core.freshScratch(input)
-        core.forward(input, into: &output, scratch: &scratch)
-    }
-    public func jvp(_ tangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
-        var scratch = core.freshScratch(tangent)
-        core.jvp(tangent, scratch: &scratch, into: &output)
-    }
-    public func vjp(_ cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into inputCotangent: inout Tensor<Scalar>) {
-        var scratch = core.freshScratch(inputCotangent)
-        core.vjp(cotangent, scratch: &scratch, into: &inputCotangent)
-    }
-    public func parameterGradients(input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into gradients: inout [Tensor<Scalar>]) {
-        var scratch = core.freshScratch(input)
-        core.parameterGradients(input: input, cotangent: cotangent, scratch: &scratch, into: &gradients)
-    }
 }
 
 /// A 1-D convolution over `[in, L]` samples (PyTorch's `nn.Conv1d`: weight `[out, in, k]`,
 /// bias `[out]`) → `[out, L′]`; everything as ``Conv2d``, which it is with height 1.
-public struct Conv1d<Scalar: BLASScalar>: Layer {
+public struct Conv1d<Scalar: BLASScalar>: ConvolutionLayer {
     var core: ConvolutionCore<Scalar>
 
     public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil, stride: Int = 1, padding: Int = 0, dilation: Int = 1) {
@@ -197,47 +229,5 @@ public struct Conv1d<Scalar: BLASScalar>: Layer {
                 "Conv1d: needs channels ≥ 1 and a kernel ≥ 1, got \(inChannels) → \(outChannels), kernel \(kernel)")
         let (w, b) = ConvolutionCore<Scalar>.pytorchDefault(inChannels: inChannels, outChannels: outChannels, kernel: [kernel], bias: bias, using: &generator)
         self.init(weight: w, bias: b, stride: stride, padding: padding, dilation: dilation)
-    }
-
-    public var weight: Tensor<Scalar> { core.weight }
-    public var bias: Tensor<Scalar>? { core.hasBias ? core.storedBias : nil }
-
-    public var layerDescription: LayerDescription { core.layerDescription }
-    public func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] { try core.outputShape(forInput: shape) }
-    public func scratchShape(forInput shape: [Int]) -> [Int]? { core.scratchShape(forInput: shape) }
-    public var parameterNames: [String] { core.hasBias ? ["weight", "bias"] : ["weight"] }
-    public var parameters: [Tensor<Scalar>] { core.hasBias ? [core.weight, core.storedBias] : [core.weight] }
-    public mutating func updateParameters(_ body: (_ index: Int, _ parameter: inout Tensor<Scalar>) -> Void) { core.updateParameters(body) }
-
-    public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>, scratch: inout Tensor<Scalar>) {
-        core.forward(input, into: &output, scratch: &scratch)
-    }
-    public func jvp(_ tangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into output: inout Tensor<Scalar>) {
-        core.jvp(tangent, scratch: &scratch, into: &output)
-    }
-    public func vjp(_ cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into inputCotangent: inout Tensor<Scalar>) {
-        core.vjp(cotangent, scratch: &scratch, into: &inputCotangent)
-    }
-    public func parameterGradients(
-        input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, scratch: inout Tensor<Scalar>, into gradients: inout [Tensor<Scalar>]
-    ) {
-        core.parameterGradients(input: input, cotangent: cotangent, scratch: &scratch, into: &gradients)
-    }
-
-    public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>) {
-        var scratch = core.freshScratch(input)
-        core.forward(input, into: &output, scratch: &scratch)
-    }
-    public func jvp(_ tangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
-        var scratch = core.freshScratch(tangent)
-        core.jvp(tangent, scratch: &scratch, into: &output)
-    }
-    public func vjp(_ cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into inputCotangent: inout Tensor<Scalar>) {
-        var scratch = core.freshScratch(inputCotangent)
-        core.vjp(cotangent, scratch: &scratch, into: &inputCotangent)
-    }
-    public func parameterGradients(input: Tensor<Scalar>, cotangent: Tensor<Scalar>, pattern: Tensor<Scalar>, into gradients: inout [Tensor<Scalar>]) {
-        var scratch = core.freshScratch(input)
-        core.parameterGradients(input: input, cotangent: cotangent, scratch: &scratch, into: &gradients)
     }
 }

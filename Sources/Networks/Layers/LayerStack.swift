@@ -295,7 +295,7 @@ public final class LayerStackWorkspace<Scalar: BLASScalar> {
     public internal(set) var patterns: [Tensor<Scalar>]
     /// `tangents[l + 1]` = J_l ⋯ J_0·v, made by the first ``LayerStack/jvp(_:in:)``.
     public internal(set) var tangents: [Tensor<Scalar>] = []
-    /// `cotangents[l]` = J_lᵀ ⋯ J_{L−1}ᵀ·u, made by the first ``LayerStack/backward(_:in:inputGradient:parameterGradients:)``.
+    /// `cotangents[l]` = J_lᵀ ⋯ J_{L−1}ᵀ·u, made by the first ``LayerStack/backward(_:in:inputGradient:parameterGradients:frozenLayers:)``.
     public internal(set) var cotangents: [Tensor<Scalar>] = []
     /// `parameterGradients[l][i]` is the gradient of layer l's parameter i (names as
     /// ``LayerStack/parameterNames``), made by the first backward pass that asks for them.

@@ -33,6 +33,12 @@ public struct LayerStackError: Error, Equatable, CustomStringConvertible {
         case wrongShape(name: String, layer: Int, kind: String, shape: [Int], expected: String)
         /// Layer `layer` cannot take the shape the layer before outputs.
         case layersDoNotChain(layer: Int, kind: String, takes: String, receives: [Int], from: String)
+        /// A weight made for other inputs (its input channels or features differ): the layer
+        /// with it would take `takes` but receives `receives` from the layer before (or the input).
+        case weightTakesOtherInput(name: String, layer: Int, kind: String, shape: [Int], takes: String, receives: [Int], from: String)
+        /// One sample's output of layer `layer` cannot be held (`problem` says why, with the
+        /// estimate and the limit).
+        case layerTooLarge(layer: Int, kind: String, outputShape: [Int], problem: String)
         /// A tensor holds NaN or infinity.
         case nonFiniteValues(name: String, count: Int)
     }
@@ -60,7 +66,7 @@ public struct LayerStackError: Error, Equatable, CustomStringConvertible {
         case .invalidArchitecture(let detail):
             return "\(file): metadata '\(LayerStackArchitecture.metadataKey)' is not a layer-stack architecture: \(quotedValue(detail))"
         case .unknownLayerKind(let layer, let kind):
-            return "\(file): layer \(layer) has unknown kind '\(quotedValue(kind))' (known: dense, flatten, \(Self.activationNames))"
+            return "\(file): layer \(layer) has unknown kind '\(quotedValue(kind))' (known: \(BuiltInLayerKind.names))"
         case .invalidLayer(let layer, let kind, let problem):
             return "\(file): layer \(layer) (\(quotedValue(kind))) \(quotedValue(problem))"
         case .unknownActivation(let name):
@@ -75,10 +81,14 @@ public struct LayerStackError: Error, Equatable, CustomStringConvertible {
             return "\(file): '\(quotedValue(name))' of layer \(layer) (\(quotedValue(kind))) has shape \(shape), expected \(expected)"
         case .layersDoNotChain(let layer, let kind, let takes, let receives, let from):
             return "\(file): layer \(layer) (\(quotedValue(kind))) takes \(takes) but receives \(receives) from \(from)"
+        case .weightTakesOtherInput(let name, let layer, let kind, let shape, let takes, let receives, let from):
+            return "\(file): '\(quotedValue(name))' of layer \(layer) (\(quotedValue(kind))) has shape \(shape), so the layer takes \(takes), but it receives \(receives) from \(from)"
+        case .layerTooLarge(let layer, let kind, let shape, let problem):
+            return "\(file): layer \(layer) (\(quotedValue(kind))) outputs \(shape) per sample, which \(problem)"
         case .nonFiniteValues(let name, let count):
             return "\(file): '\(quotedValue(name))' holds \(count) NaN or infinite value\(count == 1 ? "" : "s")"
         }
     }
 
-    static let activationNames = "relu, leaky-relu, hard-tanh, tanh, erf, identity"
+    static var activationNames: String { BuiltInLayerKind.activationNames }
 }

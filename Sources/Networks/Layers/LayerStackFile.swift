@@ -15,10 +15,12 @@ extension LayerStack {
     /// file like the built-in ones'.
     public typealias CustomLayerBuilder = @Sendable (LayerDescription) -> (any Layer<Scalar>)?
 
-    /// The stack described by `architecture`, its parameters read from `file`: every layer
-    /// built and chained, then every parameter found with its layer's shape, no tensor left
-    /// over, all finite. `moduleIndices[l]` is the index layer l has in the file's names
-    /// (default: l); `path` names the file in errors.
+    /// The stack described by `architecture`, its parameters read from `file`: layer by layer,
+    /// a built-in layer's parameters found in the file with their shapes before it is built,
+    /// and every layer chained to the one before (each sample's outputs within
+    /// `MemoryBudget`); then no tensor left over, all finite. Nothing larger than the file
+    /// is allocated for a description that does not fit it. `moduleIndices[l]` is the index
+    /// layer l has in the file's names (default: l); `path` names the file in errors.
     public init(
         architecture: LayerStackArchitecture, parameters file: SafetensorsFile, path: String,
         moduleIndices: [Int]? = nil, customLayer: CustomLayerBuilder? = nil
@@ -33,21 +35,51 @@ extension LayerStack {
         guard !architecture.inputShape.isEmpty, architecture.inputShape.allSatisfy({ $0 >= 1 }) else {
             throw fail(.invalidArchitecture("input_shape \(architecture.inputShape), expected extents ≥ 1"))
         }
+        if let problem = Self.sampleTooLarge(architecture.inputShape) {
+            throw fail(.invalidArchitecture("input_shape \(architecture.inputShape): one sample \(problem)"))
+        }
+        // Layer by layer: a built-in layer's parameters (their shapes known from its description
+        // alone) are found in the file before the layer is built, since building allocates them,
+        // and each layer is chained before the next is built, so a weight made for other inputs
+        // is named with the shape the layer receives.
         var layers: [any Layer<Scalar>] = []
-        for (l, description) in architecture.layers.enumerated() {
-            if let custom = customLayer?(description) {
-                layers.append(custom)
-            } else if let layer = try Self.builtInLayer(description, index: indices[l], path: path) {
-                layers.append(layer)
-            } else {
-                throw fail(.unknownLayerKind(layer: indices[l], kind: description.kind))
+        var shapes = [architecture.inputShape]
+        func from(_ l: Int) -> String { l == 0 ? "the input" : "layer \(indices[l - 1]) (\(layers[l - 1].layerDescription))" }
+        func checkTensor(_ name: String, shape expected: [Int], layer l: Int, kind: String) throws(LayerStackError) {
+            let tensorName = "\(indices[l]).\(name)"
+            guard let entry = file.entries[tensorName] else {
+                throw fail(.missingTensor(name: tensorName, layer: indices[l], kind: kind, expected: expected))
+            }
+            guard entry.shape == expected else {
+                // A weight whose input extent alone differs was made for other inputs: say which.
+                if name == "weight", let takes = Self.inputTaken(byWeight: entry.shape, expected: expected, receives: shapes[l]) {
+                    throw fail(.weightTakesOtherInput(name: tensorName, layer: indices[l], kind: kind, shape: entry.shape, takes: takes,
+                                                      receives: shapes[l], from: from(l)))
+                }
+                throw fail(.wrongShape(name: tensorName, layer: indices[l], kind: kind, shape: entry.shape, expected: "\(expected)"))
             }
         }
-        if case .failure(let problem) = Self.chain(inputShape: architecture.inputShape, layers: layers) {
-            let l = problem.layer
-            let from = l == 0 ? "the input" : "layer \(indices[l - 1]) (\(layers[l - 1].layerDescription))"
-            throw fail(.layersDoNotChain(layer: indices[l], kind: layers[l].layerDescription.description,
-                                         takes: problem.takes, receives: problem.receives, from: from))
+        for (l, description) in architecture.layers.enumerated() {
+            let layer: any Layer<Scalar>
+            if let custom = customLayer?(description) {
+                layer = custom
+            } else {
+                for (name, shape) in description.builtInParameterShapes {
+                    try checkTensor(name, shape: shape, layer: l, kind: description.description)
+                }
+                guard let built = try Self.builtInLayer(description, index: indices[l], path: path) else {
+                    throw fail(.unknownLayerKind(layer: indices[l], kind: description.kind))
+                }
+                layer = built
+            }
+            do { shapes.append(try layer.outputShape(forInput: shapes[l])) } catch {
+                throw fail(.layersDoNotChain(layer: indices[l], kind: layer.layerDescription.description,
+                                             takes: error.expected, receives: shapes[l], from: from(l)))
+            }
+            if let problem = Self.sampleTooLarge(shapes[l + 1]) {
+                throw fail(.layerTooLarge(layer: indices[l], kind: layer.layerDescription.description, outputShape: shapes[l + 1], problem: problem))
+            }
+            layers.append(layer)
         }
         var used: Set<String> = []
         var values: [[Tensor<Scalar>]] = []
@@ -56,12 +88,7 @@ extension LayerStack {
             let kind = layer.layerDescription.description
             for (name, parameter) in zip(layer.parameterNames, layer.parameters) {
                 let tensorName = "\(indices[l]).\(name)"
-                guard let entry = file.entries[tensorName] else {
-                    throw fail(.missingTensor(name: tensorName, layer: indices[l], kind: kind, expected: parameter.shape))
-                }
-                guard entry.shape == parameter.shape else {
-                    throw fail(.wrongShape(name: tensorName, layer: indices[l], kind: kind, shape: entry.shape, expected: "\(parameter.shape)"))
-                }
+                try checkTensor(name, shape: parameter.shape, layer: l, kind: kind)
                 used.insert(tensorName)
                 let tensor = file.tensor(tensorName, as: Scalar.self)!
                 let bad = tensor.withUnsafeBufferPointer { $0.reduce(0) { $1.isFinite ? $0 : $0 + 1 } }
@@ -86,30 +113,53 @@ extension LayerStack {
         self.init(inputShape: architecture.inputShape, layers: layers, classDimensions: architecture.classDimensions)
     }
 
+    /// Why one sample of `shape` cannot be held (more values than an `Int` counts, or more bytes
+    /// than `MemoryBudget` allows), or nil when it can.
+    static func sampleTooLarge(_ shape: [Int]) -> String? {
+        guard let count = MemoryBudget.product(shape), let bytes = MemoryBudget.product([count, MemoryLayout<Scalar>.stride]) else {
+            return "holds more values than memory can address"
+        }
+        return MemoryBudget.allows(Double(bytes)) ? nil : MemoryBudget.explain(bytes: bytes, limit: MemoryBudget.defaultLimit)
+    }
+
+    /// The per-sample input a dense (`[out, in]`) or convolution (`[out, in] + kernel`) weight
+    /// of shape `shape` takes ("[24]", "[3, H, W]"), when it differs from the `expected` weight
+    /// in the input extent alone and that extent is not what the layer `receives` (then the
+    /// tensor was made for other inputs; otherwise the description is at fault); nil otherwise.
+    static func inputTaken(byWeight shape: [Int], expected: [Int], receives: [Int]) -> String? {
+        guard shape.count == expected.count, shape.count >= 2, shape[1] != expected[1],
+              shape.indices.allSatisfy({ $0 == 1 || shape[$0] == expected[$0] }),
+              shape.count == 2 ? receives != [shape[1]] : receives.first != shape[1]
+        else { return nil }
+        let sizes = ["", "L", "H, W"]
+        return shape.count == 2 ? "[\(shape[1])]" : shape.count <= 4 ? "[\(shape[1]), \(sizes[shape.count - 2])]" : nil
+    }
+
     /// A built-in layer of `description`'s kind with zero parameters, or nil for another kind.
     static func builtInLayer(_ description: LayerDescription, index: Int, path: String) throws(LayerStackError) -> (any Layer<Scalar>)? {
         func invalid(_ problem: String) -> LayerStackError {
             LayerStackError(path: path, problem: .invalidLayer(layer: index, kind: description.kind, problem: problem))
         }
-        switch description.kind {
-        case "dense":
+        guard let kind = BuiltInLayerKind(rawValue: description.kind) else { return nil }
+        switch kind {
+        case .dense:
             guard let inputs = description.integer("inputs"), let outputs = description.integer("outputs"), inputs >= 1, outputs >= 1 else {
                 throw invalid("needs whole numbers inputs ≥ 1 and outputs ≥ 1")
             }
             guard description.attributes["bias"] == nil || description.flag("bias") != nil else { throw invalid("bias must be true or false") }
             let bias = description.flag("bias") ?? true
             return Dense<Scalar>(weight: .zeros([outputs, inputs]), bias: bias ? .zeros([outputs]) : nil)
-        case "flatten":
+        case .flatten:
             return Flatten<Scalar>()
-        case "conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d", "global-avgpool":
+        case .conv1d, .conv2d, .maxpool1d, .maxpool2d, .avgpool1d, .avgpool2d, .globalAvgPool:
             return try windowLayer(description, index: index, path: path)
-        case "leaky-relu":
+        case .leakyReLU:
             let slope = description.attributes["slope"] == nil ? 0.01 : description.number("slope")
             guard let slope, slope.isFinite else { throw invalid("slope must be a finite number") }
             return ActivationLayer<Scalar>(.leakyReLU(slope: slope))
-        default:
-            guard let function = Nonlinearity(name: description.kind), description.kind != "linear", description.kind != "hardtanh" else { return nil }
-            return ActivationLayer<Scalar>(function)
+        case .relu, .hardTanh, .tanh, .erf, .identity:
+            // The kind is the function's own name (``Nonlinearity/kind``).
+            return ActivationLayer<Scalar>(Nonlinearity(name: kind.rawValue)!)
         }
     }
 
@@ -241,7 +291,7 @@ extension LayerStack {
         return file
     }
 
-    /// Writes the stack atomically (``AtomicFile``, through the streaming writer: no copy of
+    /// Writes the stack atomically (`AtomicFile`, through the streaming writer: no copy of
     /// the weights), readable by ``init(contentsOf:customLayer:)`` and by PyTorch's
     /// `load_state_dict` for the same `nn.Sequential`.
     public func write(to url: URL, metadata: [String: String] = [:]) throws {
@@ -250,4 +300,62 @@ extension LayerStack {
         for (name, value) in parameters { writer.set(name, value) }
         try writer.write(to: url)
     }
+}
+
+/// The layer kinds a stack's architecture may name that ``LayerStack`` builds itself (any other
+/// needs a ``LayerStack/CustomLayerBuilder``): the one list the loader dispatches on
+/// (exhaustively, so a kind added here must be built) and its messages name.
+enum BuiltInLayerKind: String, CaseIterable {
+    case dense, flatten
+    case conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d, avgpool2d
+    case globalAvgPool = "global-avgpool"
+    // Activations, under their ``Nonlinearity/kind``.
+    case relu, leakyReLU = "leaky-relu", hardTanh = "hard-tanh", tanh, erf, identity
+
+    var isActivation: Bool {
+        switch self {
+        case .relu, .leakyReLU, .hardTanh, .tanh, .erf, .identity: true
+        case .dense, .flatten, .conv1d, .conv2d, .maxpool1d, .maxpool2d, .avgpool1d, .avgpool2d, .globalAvgPool: false
+        }
+    }
+
+    /// "dense, flatten, conv1d, …, identity": every kind, for messages.
+    static let names = allCases.map(\.rawValue).joined(separator: ", ")
+    /// "relu, leaky-relu, hard-tanh, tanh, erf, identity".
+    static let activationNames = allCases.filter(\.isActivation).map(\.rawValue).joined(separator: ", ")
+}
+
+extension LayerDescription {
+    /// The parameters the built-in layer of this description has, by local name, computed from
+    /// the attributes alone (nothing allocated): a dense layer's `[outputs, inputs]` weight, a
+    /// convolution's `[out, in] + kernel`, and their biases. Empty for kinds without parameters,
+    /// for other kinds, and for attributes the builder refuses (it names them).
+    var builtInParameterShapes: [(name: String, shape: [Int])] {
+        let bias = flag("bias") ?? true
+        func withBias(_ weight: [Int]) -> [(name: String, shape: [Int])] { [("weight", weight)] + (bias ? [("bias", [weight[0]])] : []) }
+        switch BuiltInLayerKind(rawValue: kind) {
+        case .dense?:
+            guard let inputs = integer("inputs"), let outputs = integer("outputs"), inputs >= 1, outputs >= 1 else { return [] }
+            return withBias([outputs, inputs])
+        case .conv1d?, .conv2d?:
+            let rank = kind == BuiltInLayerKind.conv1d.rawValue ? 1 : 2
+            guard let input = integer("in_channels"), let output = integer("out_channels"), input >= 1, output >= 1,
+                  let kernel = integers("kernel"), kernel.count == rank, kernel.allSatisfy({ $0 >= 1 })
+            else { return [] }
+            return withBias([output, input] + kernel)
+        default:
+            return []
+        }
+    }
+
+    /// The values of ``builtInParameterShapes``, `Int.max` when they overflow.
+    var builtInParameterCount: Int {
+        builtInParameterShapes.reduce(0) { saturatingSum($0, MemoryBudget.product($1.shape) ?? .max) }
+    }
+}
+
+/// a + b, or `Int.max` when it overflows (counts of values, where "too many" is all that matters).
+func saturatingSum(_ a: Int, _ b: Int) -> Int {
+    let (sum, overflow) = a.addingReportingOverflow(b)
+    return overflow ? .max : sum
 }

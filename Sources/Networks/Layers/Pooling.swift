@@ -9,6 +9,7 @@ struct PoolWindow: Hashable, Sendable {
 
     init(kernel: [Int], stride: [Int]?, padding: [Int]?, name: String) {
         let rank = kernel.count
+        require(rank == 1 || rank == 2, "\(name): kernel \(kernel) must have 1 or 2 entries")
         let stride = stride ?? kernel, padding = padding ?? Array(repeating: 0, count: rank)
         require(stride.count == rank && padding.count == rank && kernel.allSatisfy { $0 >= 1 } && stride.allSatisfy { $0 >= 1 }
                     && (0 ..< rank).allSatisfy { padding[$0] >= 0 && 2 * padding[$0] <= kernel[$0] },
@@ -37,6 +38,41 @@ struct PoolWindow: Hashable, Sendable {
     func outputShape(_ shape: [Int]) throws(LayerShapeMismatch) -> [Int] { [shape[0]] + (try geometry(shape)).outputSize }
 }
 
+/// What ``MaxPool`` and ``AvgPool`` share beyond their passes: the window, its settings, the
+/// description and the output shape, written once here for both (internal, so the two public
+/// types keep exactly their own API; the members are public as their witnesses of ``Layer``,
+/// and documented as the types' own, as ``ConvolutionLayer``'s).
+protocol PoolingLayer: Layer {
+    var window: PoolWindow { get }
+    /// "maxpool" or "avgpool": the kind is this and the rank, "maxpool2d".
+    static var kindPrefix: String { get }
+    init(kernel: [Int], stride: [Int]?, padding: [Int]?)
+}
+
+extension PoolingLayer {
+    /// The window's extents, one per spatial dimension.
+    @_documentation(visibility: public)
+    public var kernel: [Int] { window.kernel }
+    /// How far the window moves (PyTorch's default: the kernel).
+    @_documentation(visibility: public)
+    public var stride: [Int] { window.stride }
+    /// Padding on each side of every spatial dimension.
+    @_documentation(visibility: public)
+    public var padding: [Int] { window.padding }
+    var kind: String { "\(Self.kindPrefix)\(window.kernel.count)d" }
+
+    @_documentation(visibility: public)
+    public var layerDescription: LayerDescription { LayerDescription(kind: kind, attributes: window.attributes) }
+    @_documentation(visibility: public)
+    public func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] { try window.outputShape(shape) }
+
+    /// A square 2-D window (`MaxPool2d(2)`, `AvgPool2d(2)` in PyTorch).
+    @_documentation(visibility: public)
+    public init(square kernel: Int, stride: Int? = nil, padding: Int = 0) {
+        self.init(kernel: [kernel, kernel], stride: stride.map { [$0, $0] }, padding: [padding, padding])
+    }
+}
+
 /// Max pooling over `[C, L]` (1-D) or `[C, H, W]` (2-D) samples, PyTorch's `nn.MaxPool1d/2d`
 /// (floor mode, −∞ padding, the first maximum of a window in scan order).
 ///
@@ -44,22 +80,16 @@ struct PoolWindow: Hashable, Sendable {
 /// within its channel plane (as PyTorch's `return_indices`). J·v picks the tangent at the
 /// winners and Jᵀ·u routes the cotangent back onto them, so both are products of one fixed
 /// selection, and the interpreter reads from the pattern which inputs passed.
-public struct MaxPool<Scalar: BLASScalar>: Layer {
+public struct MaxPool<Scalar: BLASScalar>: PoolingLayer {
     let window: PoolWindow
 
-    /// 2-D with a `kernel`-square window (stride defaults to the kernel, as in PyTorch).
+    /// 1-D or 2-D by the length of `kernel` (stride defaults to the kernel, as in PyTorch).
     public init(kernel: [Int], stride: [Int]? = nil, padding: [Int]? = nil) {
-        require(kernel.count == 1 || kernel.count == 2, "MaxPool: kernel \(kernel) must have 1 or 2 entries")
         window = PoolWindow(kernel: kernel, stride: stride, padding: padding, name: "MaxPool")
     }
 
-    public var kernel: [Int] { window.kernel }
-    public var stride: [Int] { window.stride }
-    public var padding: [Int] { window.padding }
-    var kind: String { "maxpool\(window.kernel.count)d" }
+    static var kindPrefix: String { "maxpool" }
 
-    public var layerDescription: LayerDescription { LayerDescription(kind: kind, attributes: window.attributes) }
-    public func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] { try window.outputShape(shape) }
     public func patternShape(forInput shape: [Int]) -> [Int]? { try? window.outputShape(shape) }
 
     public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>) {
@@ -75,21 +105,14 @@ public struct MaxPool<Scalar: BLASScalar>: Layer {
 
 /// Average pooling over `[C, L]` or `[C, H, W]` samples, PyTorch's `nn.AvgPool1d/2d` (floor
 /// mode, zero padding counted in the mean). Linear: no pattern, J·v is the pool itself.
-public struct AvgPool<Scalar: BLASScalar>: Layer {
+public struct AvgPool<Scalar: BLASScalar>: PoolingLayer {
     let window: PoolWindow
 
     public init(kernel: [Int], stride: [Int]? = nil, padding: [Int]? = nil) {
-        require(kernel.count == 1 || kernel.count == 2, "AvgPool: kernel \(kernel) must have 1 or 2 entries")
         window = PoolWindow(kernel: kernel, stride: stride, padding: padding, name: "AvgPool")
     }
 
-    public var kernel: [Int] { window.kernel }
-    public var stride: [Int] { window.stride }
-    public var padding: [Int] { window.padding }
-    var kind: String { "avgpool\(window.kernel.count)d" }
-
-    public var layerDescription: LayerDescription { LayerDescription(kind: kind, attributes: window.attributes) }
-    public func outputShape(forInput shape: [Int]) throws(LayerShapeMismatch) -> [Int] { try window.outputShape(shape) }
+    static var kindPrefix: String { "avgpool" }
 
     public func forward(_ input: Tensor<Scalar>, into output: inout Tensor<Scalar>, pattern: inout Tensor<Scalar>) {
         averagePool(input, geometry: window.batchGeometry(input, kind), into: &output)
@@ -107,20 +130,6 @@ public typealias MaxPool2d = MaxPool
 public typealias MaxPool1d = MaxPool
 public typealias AvgPool2d = AvgPool
 public typealias AvgPool1d = AvgPool
-
-extension MaxPool {
-    /// A square 2-D window (`MaxPool2d(2)` in PyTorch).
-    public init(square kernel: Int, stride: Int? = nil, padding: Int = 0) {
-        self.init(kernel: [kernel, kernel], stride: stride.map { [$0, $0] }, padding: [padding, padding])
-    }
-}
-
-extension AvgPool {
-    /// A square 2-D window (`AvgPool2d(2)` in PyTorch).
-    public init(square kernel: Int, stride: Int? = nil, padding: Int = 0) {
-        self.init(kernel: [kernel, kernel], stride: stride.map { [$0, $0] }, padding: [padding, padding])
-    }
-}
 
 /// The mean of every channel over its positions: `[C, L]` or `[C, H, W]` → `[C]` (PyTorch's
 /// `nn.AdaptiveAvgPool2d(1)` followed by `nn.Flatten()`, in one layer). Linear, no pattern.

@@ -33,6 +33,10 @@ extension LayerDescription {
 }
 
 extension LayerStack {
+    /// The largest kernel extent, stride, padding or dilation a description or an architecture
+    /// string may give (10⁹ − 1: nine digits).
+    static var windowExtentLimit: Int { 999_999_999 }
+
     /// A convolution or pooling layer of `description` (zero weights), or a one-line reason.
     static func windowLayer(_ description: LayerDescription, index: Int, path: String) throws(LayerStackError) -> any Layer<Scalar> {
         func invalid(_ problem: String) -> LayerStackError {
@@ -43,12 +47,16 @@ extension LayerStack {
         let rank = kind.hasSuffix("1d") ? 1 : 2
         func list(_ key: String, default value: [Int]?, minimum: Int) throws(LayerStackError) -> [Int]? {
             guard description.attributes[key] != nil else { return value }
-            guard let list = description.integers(key), list.count == rank, list.allSatisfy({ $0 >= minimum }) else {
-                throw invalid("\(key) must be a list of \(rank) whole number\(rank == 1 ? "" : "s") ≥ \(minimum)")
+            // The bound keeps the geometry's sums and products (input + 2·padding,
+            // dilation·(kernel − 1)) far from overflow; no real window comes near it.
+            guard let list = description.integers(key), list.count == rank, list.allSatisfy({ (minimum ... Self.windowExtentLimit).contains($0) }) else {
+                throw invalid("\(key) must be a list of \(rank) whole number\(rank == 1 ? "" : "s") from \(minimum) to \(Self.windowExtentLimit)")
             }
             return list
         }
-        guard let kernel = try list("kernel", default: nil, minimum: 1) else { throw invalid("needs kernel, a list of \(rank) whole numbers ≥ 1") }
+        guard let kernel = try list("kernel", default: nil, minimum: 1) else {
+            throw invalid("needs kernel, a list of \(rank) whole number\(rank == 1 ? "" : "s") from 1 to \(Self.windowExtentLimit)")
+        }
         let padding = try list("padding", default: Array(repeating: 0, count: rank), minimum: 0)!
         if kind.hasPrefix("conv") {
             guard let input = description.integer("in_channels"), let output = description.integer("out_channels"), input >= 1, output >= 1 else {

@@ -484,6 +484,9 @@ public enum SpectrumExperiment {
         if let images, images.features != width {
             throw .inputShape(shape: images.imageShape, networkInputWidth: width)
         }
+        if let images, let folder = c.testImagesFolder {
+            do { try stack.checkSamples(shape: images.imageShape, source: folder) } catch { throw .stackSamples(error) }
+        }
         var generator = SeededGenerator(seed: c.seed)
         var pixels = Tensor<Scalar>.zeros([1, width])
         var eigenvalues: [[Double]] = []
