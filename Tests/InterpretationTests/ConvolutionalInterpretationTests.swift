@@ -94,7 +94,7 @@ extension Tensor {
             let layer = stack.layers[l]
             if layer is ActivationLayer<Double> {
                 intercept = workspace.activations[l + 1] - workspace.activations[l] * workspace.patterns[l]
-            } else if let bias = (layer as? Conv2d<Double>)?.bias {
+            } else if layer is Conv2d<Double>, let bias = layer.parameters.last, layer.parameterNames.last == "bias" {
                 let plane = stack.shapes[l + 1].dropFirst().reduce(1, *)
                 intercept.withUnsafeMutableBufferPointer { c in
                     for i in 0 ..< c.count { c[i] = bias[(i / plane) % bias.count] }

@@ -129,9 +129,11 @@ final class BackwardRows<Scalar: BLASScalar> {
         }
     }
 
-    /// The bias of a convolution layer, nil for any other layer or a convolution without one.
+    /// The bias of a convolution layer, nil for any other layer or a convolution without one
+    /// (read as the parameter named "bias", which every layer publishes).
     static func convolutionBias(_ layer: any Layer<Scalar>) -> Tensor<Scalar>? {
-        (layer as? Conv2d<Scalar>)?.bias ?? (layer as? Conv1d<Scalar>)?.bias
+        guard layer is Conv2d<Scalar> || layer is Conv1d<Scalar> else { return nil }
+        return zip(layer.parameterNames, layer.parameters).first { $0.0 == "bias" }?.1
     }
 
     /// A max pool's winner index, stored as a scalar: converted through the concrete type (the
