@@ -1,6 +1,8 @@
-// bench-interpret: exact linearisation of the logits of 1,000 test images on a trained
-// checkpoint, against torch.func.jacrev and Captum's IntegratedGradients (50 steps) run by
-// Benchmarks/Peers/interpret_peer.py on the same checkpoint and images, side by side.
+// bench-interpret: exact linearisation of the logits of 1,000 test images, against
+// torch.func.jacrev (vmap-batched) and Captum's IntegratedGradients (50 steps) run by
+// Benchmarks/Peers/interpret_peer.py on the same network and images, side by side. The network
+// is a trained identity classifier (--checkpoint), or any piecewise-linear stack from PyTorch
+// (--architecture STRING --model state_dict.safetensors), e.g. the Fashion-MNIST CNN.
 
 import ArgumentParser
 import BenchmarkSupport
@@ -17,24 +19,53 @@ struct BenchInterpret: ParsableCommand {
         abstract: "Exact per-instance linearisation vs torch.func.jacrev and Captum IntegratedGradients.")
 
     @Option(help: "A checkpoint from `train`.") var checkpoint = "out/train/checkpoint.safetensors"
+    @Option(help: "An architecture string (docs/layers.md) for --model, on [1, 28, 28] images.") var architecture: String?
+    @Option(help: "A PyTorch nn.Sequential state dict (safetensors) of --architecture.") var model: String?
     @Option(help: "MNIST-format folder.") var data = ImageDataset.fashionMNISTFolder
     @Option(help: "Test images.") var images = 1000
     @Option(help: "Timed repetitions of Isometry in each round (median).") var repeats = 5
     @Option(help: "Alternating rounds of Isometry and the peers.") var rounds = 3
+    @Option(help: "Threads of the peer (torch.set_num_threads); Isometry's are OpenBLAS's (OPENBLAS_NUM_THREADS).") var threads = 2
     @Option(help: "Python with torch and captum.") var python = NSHomeDirectory() + "/.venv-peers/bin/python"
     @Option(help: "The peer script.") var script = "Benchmarks/Peers/interpret_peer.py"
+    @Flag(help: "Time Isometry alone, no peers (for profiling; no ratios).") var isometryOnly = false
 
     func validate() throws {
         guard (1 ... 10_000).contains(images) else { throw ValidationError("--images must be between 1 and 10000, got \(images)") }
-        guard repeats >= 1, rounds >= 1 else { throw ValidationError("--repeats and --rounds must be at least 1") }
+        guard repeats >= 1, rounds >= 1, threads >= 1 else { throw ValidationError("--repeats, --rounds and --threads must be at least 1") }
+        guard (architecture == nil) == (model == nil) else { throw ValidationError("--architecture and --model go together") }
     }
 
-    func run() throws {
-        let classifier = try IdentityClassifier<Float>(contentsOf: URL(fileURLWithPath: checkpoint))
+    /// What is timed: one linearisation of all the images, and what the table says about it.
+    struct Subject {
+        let describe: String
+        let linearise: () throws -> Double
+        let peerArguments: [String]
+    }
+
+    func subject() throws -> Subject {
         let test = try ImageDataset(folder: data).test
+        if let architecture, let model {
+            let stack = try LayerStack<Float>(pytorchStateDict: URL(fileURLWithPath: model), architecture: architecture, inputShape: [1, 28, 28])
+            var inputs = Tensor<Float>.zeros([images, 784])
+            test.gather((0 ..< images).map { $0 }[...], into: &inputs)
+            let batch = inputs.reshaped([images, 1, 28, 28])
+            _ = try StackLinearisation(stack, inputs: batch.rows(0 ..< min(16, images)))
+            return Subject(describe: "\(architecture) (\(stack.parameterCount) parameters) from \(model)",
+                           linearise: { try StackLinearisation(stack, inputs: batch).completenessError },
+                           peerArguments: ["--architecture", architecture, "--model", model])
+        }
+        let classifier = try IdentityClassifier<Float>(contentsOf: URL(fileURLWithPath: checkpoint))
         var inputs = Tensor<Float>.zeros([images, classifier.width])
         test.gather((0 ..< images).map { $0 }[...], into: &inputs)
         _ = try InstanceLinearisation(classifier, inputs: inputs.rows(0 ..< min(16, images)))
+        return Subject(describe: "\(classifier.layers)-layer \(classifier.activation.rawValue) network of width \(classifier.width)",
+                       linearise: { try InstanceLinearisation(classifier, inputs: inputs).completenessError },
+                       peerArguments: ["--checkpoint", checkpoint])
+    }
+
+    func run() throws {
+        let subject = try subject()
         // Rounds alternate Isometry and the peers, so each round's ratio compares runs a few
         // seconds apart on this shared machine; the table gives medians over the rounds.
         var ours: [Double] = [], jacrevs: [Double] = [], igs: [Double] = []
@@ -44,14 +75,18 @@ struct BenchInterpret: ParsableCommand {
             var times: [Double] = []
             for _ in 0 ..< repeats {
                 let start = Date()
-                let linear = try InstanceLinearisation(classifier, inputs: inputs)
+                error = try subject.linearise()
                 times.append(Date().timeIntervalSince(start))
-                error = linear.completenessError
             }
             ours.append(median(times))
+            if isometryOnly {
+                print(String(format: "round %d: Isometry %@ s (median %.3f s), completeness %.1e", round,
+                             times.map { String(format: "%.3f", $0) }.joined(separator: ", "), median(times), error))
+                continue
+            }
             // A peer that fails stops the benchmark with its own message: a table of "–" would
             // hide a missing package (safetensors, captum) behind a result that looks measured.
-            let output = try runPeer(python, [script, "--checkpoint", checkpoint, "--data", data, "--images", "\(images)"])
+            let output = try runPeer(python, [script] + subject.peerArguments + ["--data", data, "--images", "\(images)", "--threads", "\(threads)"])
             guard let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any],
                   let jacrev = peer["jacrev_seconds"] as? Double, let ig = peer["ig_seconds"] as? Double else {
                 throw PeerFailure(command: "\(python) \(script)", reason: "printed no JSON line with jacrev_seconds and ig_seconds: "
@@ -61,6 +96,7 @@ struct BenchInterpret: ParsableCommand {
             igs.append(ig)
             igError = peer["ig_completeness"] as? Double ?? igError
         }
+        if isometryOnly { return }
         func ratio(_ peer: [Double]) -> Double? {
             peer.count == ours.count ? median(zip(peer, ours).map { $0 / $1 }) : nil
         }
@@ -68,7 +104,8 @@ struct BenchInterpret: ParsableCommand {
         let (jacrevRatio, igRatio) = (ratio(jacrevs), ratio(igs))
 
         func seconds(_ x: Double?) -> String { x.map { String(format: "%.3f s", $0) } ?? "–" }
-        print("bench-interpret: \(images) Fashion-MNIST test images, \(classifier.layers)-layer \(classifier.activation.rawValue) network of width \(classifier.width), float32")
+        let blasThreads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "OpenBLAS default (\(ProcessInfo.processInfo.activeProcessorCount) cores)"
+        print("bench-interpret: \(images) Fashion-MNIST test images, \(subject.describe), float32; threads: Isometry \(blasThreads), peer \(threads)")
         print("| method | time | vs Isometry | completeness error (relative) | what it gives |")
         print("|---|---:|---:|---:|---|")
         print("| Isometry exact linearisation | \(seconds(mine)) | 1× | \(String(format: "%.1e", error)) | W(x) for all 10 classes and b(x) |")

@@ -11,7 +11,13 @@ Isometry checkpoint, with PyTorch.
 * Captum IntegratedGradients, 50 steps, target = predicted class, zero baseline: reports its
   convergence delta (completeness error) as Captum computes it.
 
-Prints one JSON line: {"jacrev_seconds", "ig_seconds", "ig_completeness", "images"}.
+With --architecture STRING --model FILE the network is an nn.Sequential built from Isometry's
+architecture string (docs/layers.md: conv<out>k<k>[s][p][d][nb], maxpool<k>[s][p], avgpool<k>[s][p],
+gap, flatten, dense<n>[nb], relu, leaky-relu[:slope], hard-tanh, identity, tanh, erf) on the
+[1, 28, 28] images, its state dict read from FILE (safetensors.torch.save_file(model.state_dict()));
+its C outputs are the logits. Without them, the network is a checkpoint of `train`.
+
+Prints one JSON line: {"jacrev_seconds", "ig_seconds", "ig_completeness", "images", "threads"}.
 """
 import argparse, json, time
 from isometry_data import idx_file
@@ -20,7 +26,9 @@ import torch
 from safetensors.numpy import load_file
 
 p = argparse.ArgumentParser()
-p.add_argument("--checkpoint", required=True)
+p.add_argument("--checkpoint")
+p.add_argument("--architecture")
+p.add_argument("--model")
 p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
 p.add_argument("--images", type=int, default=1000)
 p.add_argument("--threads", type=int, default=2)
@@ -28,27 +36,83 @@ p.add_argument("--steps", type=int, default=50)
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 
-tensors = load_file(a.checkpoint)
-layers = []
-while f"layers.{len(layers)}.weight" in tensors:
-    i = len(layers)
-    w = torch.from_numpy(tensors[f"layers.{i}.weight"].astype(np.float32))
-    b = tensors.get(f"layers.{i}.bias")
-    layers.append((w, None if b is None else torch.from_numpy(b.astype(np.float32))))
-N = layers[0][0].shape[0]
-C = 10
+nn = torch.nn
 
-def logits(x):
-    for i, (w, b) in enumerate(layers):
-        h = x @ w.T + (b if b is not None else 0)
-        x = torch.clamp(h, -1, 1) if i < len(layers) - 1 else h
-    return x[..., -C:]
+
+def sequential(text, shape):
+    """The nn.Sequential an Isometry architecture string describes on per-sample `shape`."""
+    import re
+    modules = []
+    for token in text.split(","):
+        token = token.strip()
+        spatial = len(shape) - 1
+        if token == "flatten":
+            modules.append(nn.Flatten()); shape = [int(np.prod(shape))]; continue
+        if token == "gap":
+            class GlobalAveragePool(nn.Module):
+                def forward(self, x): return x.flatten(2).mean(-1)
+            modules.append(GlobalAveragePool()); shape = [shape[0]]; continue
+        acts = {"relu": nn.ReLU(), "hard-tanh": nn.Hardtanh(), "identity": nn.Identity(), "linear": nn.Identity(), "tanh": nn.Tanh()}
+        if token in acts: modules.append(acts[token]); continue
+        if token.startswith("leaky-relu"):
+            modules.append(nn.LeakyReLU(float(token.split(":")[1]) if ":" in token else 0.01)); continue
+        if token == "erf":
+            class Erf(nn.Module):
+                def forward(self, x): return torch.erf(x)
+            modules.append(Erf()); continue
+        bias = not token.endswith("nb")
+        body = token[:-2] if not bias else token
+        settings = lambda rest: {k: int(v) for k, v in re.findall(r"([spd])(\d+)", rest)}
+        if body.startswith("dense"):
+            n = int(body[5:]); modules.append(nn.Linear(shape[0], n, bias=bias)); shape = [n]; continue
+        m = re.fullmatch(r"(maxpool|avgpool)(\d+)((?:[sp]\d+)*)", body)
+        if m:
+            k = int(m.group(2)); o = settings(m.group(3)); stride, pad = o.get("s", k), o.get("p", 0)
+            kind = {"maxpool": [nn.MaxPool1d, nn.MaxPool2d], "avgpool": [nn.AvgPool1d, nn.AvgPool2d]}[m.group(1)][spatial - 1]
+            modules.append(kind(k, stride=stride, padding=pad))
+            shape = [shape[0]] + [(n + 2 * pad - k) // stride + 1 for n in shape[1:]]; continue
+        m = re.fullmatch(r"conv(\d+)k(\d+)((?:[spd]\d+)*)", body)
+        if m:
+            out, k = int(m.group(1)), int(m.group(2)); o = settings(m.group(3))
+            stride, pad, dil = o.get("s", 1), o.get("p", 0), o.get("d", 1)
+            modules.append([nn.Conv1d, nn.Conv2d][spatial - 1](shape[0], out, k, stride=stride, padding=pad, dilation=dil, bias=bias))
+            shape = [out] + [(n + 2 * pad - dil * (k - 1) - 1) // stride + 1 for n in shape[1:]]; continue
+        raise SystemExit(f"interpret_peer.py: unknown architecture token {token!r}")
+    return nn.Sequential(*modules)
+
 
 images = idx_file(f"{a.data}/t10k-images-idx3-ubyte.gz").reshape(-1, 784)[: a.images].astype(np.float32) / 255
-x = torch.from_numpy(np.concatenate([images, np.zeros((len(images), N - 784), np.float32)], 1))
+if a.architecture:
+    from safetensors.torch import load_file as load_torch
+    model = sequential(a.architecture, [1, 28, 28])
+    model.load_state_dict(load_torch(a.model))
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    logits = model
+    x = torch.from_numpy(images).reshape(-1, 1, 28, 28)
+else:
+    tensors = load_file(a.checkpoint)
+    layers = []
+    while f"layers.{len(layers)}.weight" in tensors:
+        i = len(layers)
+        w = torch.from_numpy(tensors[f"layers.{i}.weight"].astype(np.float32))
+        b = tensors.get(f"layers.{i}.bias")
+        layers.append((w, None if b is None else torch.from_numpy(b.astype(np.float32))))
+    N = layers[0][0].shape[0]
+    C = 10
+
+    def logits(x):
+        for i, (w, b) in enumerate(layers):
+            h = x @ w.T + (b if b is not None else 0)
+            x = torch.clamp(h, -1, 1) if i < len(layers) - 1 else h
+        return x[..., -C:]
+
+    x = torch.from_numpy(np.concatenate([images, np.zeros((len(images), N - 784), np.float32)], 1))
 
 from torch.func import jacrev, vmap
-jac = vmap(jacrev(logits))
+# One sample at a time inside vmap (a network of nn modules wants a batch axis).
+jac = vmap(jacrev(lambda v: logits(v[None])[0])) if a.architecture else vmap(jacrev(logits))
 jac(x[:8])  # warm-up
 t = time.perf_counter()
 with torch.no_grad():
@@ -63,6 +127,6 @@ t = time.perf_counter()
 attributions, delta = ig.attribute(x, target=target, n_steps=a.steps, return_convergence_delta=True, internal_batch_size=1000)
 ig_seconds = time.perf_counter() - t
 scale = F.gather(1, target[:, None]).abs().clamp(min=1).squeeze(1)
-print(json.dumps({"images": len(x), "jacrev_seconds": jacrev_seconds, "ig_seconds": ig_seconds,
+print(json.dumps({"images": len(x), "threads": torch.get_num_threads(), "jacrev_seconds": jacrev_seconds, "ig_seconds": ig_seconds,
                   "ig_completeness": float((delta.abs() / scale).max()),
                   "jacobian_shape": list(J.shape)}))

@@ -11,8 +11,9 @@ import TensorAlgebra
 import FileFormats
 
 /// `swift run interpret --checkpoint FILE`: what every layer of a trained classifier does, or,
-/// for any piecewise-linear layer stack (a self-describing stack file, or a PyTorch state dict
-/// with `--activations`), what applies to it. The analysis, the figures and the page are
+/// for any piecewise-linear layer stack (a self-describing stack file, a PyTorch MLP state dict
+/// with `--activations`, or a PyTorch CNN state dict with `--architecture STRING --model FILE`),
+/// what applies to it. The analysis, the figures and the page are
 /// Interpretation's `InterpretationReport` (identity classifier) and `StackInterpretationReport`
 /// (any stack); this command parses flags, checks them, shows progress and writes the files.
 @main
@@ -23,8 +24,10 @@ struct Interpret: ParsableCommand {
 
     static func main() { mainWithOneLineErrors(name: "interpret") }
 
-    @Option(help: "A checkpoint from `train`, a layer-stack file (its architecture in the metadata), or a PyTorch state dict with --activations.") var checkpoint: String
+    @Option(help: "A checkpoint from `train`, a layer-stack file (its architecture in the metadata), or a PyTorch state dict with --activations or --architecture.") var checkpoint: String?
+    @Option(help: "A PyTorch nn.Sequential state dict (safetensors) whose modules --architecture lists; the same as --checkpoint.") var model: String?
     @Option(help: ArgumentHelp("Read --checkpoint as a PyTorch nn.Sequential state dict with this activation after every Linear but the last (relu, leaky-relu:0.01, hard-tanh, identity), or one per Linear but the last, comma-separated.", valueName: "names")) var activations: String?
+    @Option(help: ArgumentHelp("Read --model (or --checkpoint) as a PyTorch nn.Sequential state dict of these modules, one token each, on the images as [1, H, W] (docs/layers.md), e.g. conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10.", valueName: "string")) var architecture: String?
     @Option(help: "MNIST-format folder; its test split is analysed.") var data = ImageDataset.fashionMNISTFolder
     @Option(help: "Test images to show in detail, comma-separated indices.") var samples = "0,1,2,3,4,5,6,7"
     @Option(help: "Linearise the logits of the first N test images (completeness reported over all).") var linearise = 1000
@@ -34,7 +37,18 @@ struct Interpret: ParsableCommand {
     @Flag(help: "Also write every figure of figures/ as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
     @Option(help: "A page this report belongs to, linked at its top as a relative URL (e.g. ../report.html).") var index: String?
 
+    /// The network file: --checkpoint or --model.
+    var file: String { checkpoint ?? model ?? "" }
+    /// The flag that named it, for messages.
+    var fileFlag: String { checkpoint != nil ? "--checkpoint" : "--model" }
+
     func validate() throws {
+        guard (checkpoint == nil) != (model == nil) else {
+            throw ValidationError(checkpoint == nil ? "give the network with --checkpoint FILE (or --model FILE with --architecture)"
+                                                    : "--checkpoint and --model name the same file; give one")
+        }
+        if architecture != nil && activations != nil { throw ValidationError("--architecture and --activations exclude each other (an MLP is dense<n> tokens: flatten,dense1000,relu,dense10)") }
+        if model != nil && architecture == nil { throw ValidationError("--model is a PyTorch state dict, which records no architecture: give --architecture too") }
         guard !parsedSamples().isEmpty else { throw ValidationError("--samples must list test-image indices like 0,1,2, got \(samples)") }
         try requireRange(linearise, 1 ... 10_000_000, "--linearise")
         try requireRange(batchSize, 1 ... 100_000, "--batch-size")
@@ -56,8 +70,20 @@ struct Interpret: ParsableCommand {
     /// Reads --checkpoint: a PyTorch state dict when --activations is given, a layer stack when
     /// the file's metadata carries an architecture, an identity-classifier checkpoint otherwise
     /// (every checkpoint `train` ever wrote, read as before).
-    func loadModel() throws -> Model {
-        let url = URL(fileURLWithPath: checkpoint)
+    func loadModel(imageShape: [Int]? = nil) throws -> Model {
+        let url = URL(fileURLWithPath: file)
+        if let architecture {
+            // A state dict names no layer that holds no tensor: the string lists every module,
+            // on the images as one channel (checked token by token against it).
+            let shape = [1] + (imageShape ?? [])
+            let parsed: LayerStackArchitecture
+            do { parsed = try ArchitectureString.parse(architecture, inputShape: shape) } catch {
+                throw UserError(message: "--architecture: \(error.description)")
+            }
+            do { return .stack(try LayerStack(pytorchStateDict: url, architecture: architecture, inputShape: parsed.inputShape)) } catch {
+                throw UserError(message: "\(fileFlag): \(error)")
+            }
+        }
         if let activations {
             let names = activations.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             let functions = names.map(Nonlinearity.init(name:))
@@ -67,26 +93,33 @@ struct Interpret: ParsableCommand {
             do {
                 return .stack(names.count == 1 ? try LayerStack(pytorchStateDict: url, activation: functions[0]!)
                                                : try LayerStack(pytorchStateDict: url, activations: functions.map { $0! }))
-            } catch { throw UserError(message: "--checkpoint: \(error.description)") }
+            } catch { throw UserError(message: "\(fileFlag): \(error.description)") }
         }
-        if let file = try? SafetensorsFile(contentsOf: url), file.metadata[LayerStackArchitecture.metadataKey] != nil {
-            do { return .stack(try LayerStack(contentsOf: url)) } catch { throw UserError(message: "--checkpoint: \(error.description)") }
+        if let contents = try? SafetensorsFile(contentsOf: url), contents.metadata[LayerStackArchitecture.metadataKey] != nil {
+            do { return .stack(try LayerStack(contentsOf: url)) } catch { throw UserError(message: "\(fileFlag): \(error.description)") }
         }
         do { return .classifier(try IdentityClassifier(contentsOf: url)) } catch {
-            throw UserError(message: "--checkpoint: \(error.description)")
+            throw UserError(message: "\(fileFlag): \(error.description)")
         }
     }
 
     func run() throws {
         // The checkpoint first, checked before any data is read: an unsupported activation or
-        // NaN weights fail here in one line.
+        // NaN weights fail here in one line. An architecture string needs the images' shape,
+        // so with --architecture the data comes first.
         let classifier: IdentityClassifier<Float>
-        switch try loadModel() {
+        var imageShape: [Int]?
+        if architecture != nil {
+            do { imageShape = try ImageDataset(folder: data).test.imageShape } catch let error as IDXError {
+                throw UserError(message: "--data: \(error.description)")
+            }
+        }
+        switch try loadModel(imageShape: imageShape) {
         case .classifier(let loaded): classifier = loaded
         case .stack(let stack): return try run(stack)
         }
         do { try classifier.checkInterpretable() } catch {
-            throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)")
+            throw UserError(message: "\(fileFlag): \(file): \(error.description)")
         }
         let dataset: ImageDataset
         do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
@@ -104,7 +137,7 @@ struct Interpret: ParsableCommand {
             case .sampleOutOfRange(let index, let count):
                 throw UserError(message: "--samples: index \(index) is out of range for the \(count) test images")
             case .unsupportedActivation, .nonFiniteWeights:
-                throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)")
+                throw UserError(message: "\(fileFlag): \(file): \(error.description)")
             default: throw UserError(message: "--data: \(error.description)")
             }
         }
@@ -114,7 +147,7 @@ struct Interpret: ParsableCommand {
         let report: InterpretationReport
         do {
             report = try InterpretationReport(classifier, data: test, samples: indices, linearise: linearise, batchSize: batchSize,
-                                              source: checkpoint) { stage, done, total in
+                                              source: file) { stage, done, total in
                 // Four steps: readout, samples, linearisation (image count shown), report.
                 let step = InterpretationReport.Stage.allCases.firstIndex(of: stage)!
                 bar.update(step, 4, detail: stage == .linearisation ? "linearisation \(done)/\(total) images" : stage.rawValue)
@@ -133,7 +166,7 @@ struct Interpret: ParsableCommand {
     /// The report of any layer stack: the same checks before any output, then the same files.
     func run(_ stack: LayerStack<Float>) throws {
         do { try stack.checkInterpretable() } catch {
-            throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)")
+            throw UserError(message: "\(fileFlag): \(file): \(error.description)")
         }
         let dataset: ImageDataset
         do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
@@ -142,7 +175,7 @@ struct Interpret: ParsableCommand {
         let test = dataset.test
         let indices = parsedSamples()
         do { try StackInterpretationReport.check(stack, data: test, samples: indices) } catch {
-            throw UserError(message: Self.message(error, stack: stack, checkpoint: checkpoint))
+            throw UserError(message: Self.message(error, stack: stack, checkpoint: file, flag: fileFlag))
         }
         let folder = try prepareOutputFolder(output, files: ["report.json", "report.html", "maps/", "figures/"])
         let start = Date()
@@ -150,16 +183,16 @@ struct Interpret: ParsableCommand {
         let report: StackInterpretationReport
         do {
             report = try StackInterpretationReport(stack, data: test, samples: indices, linearise: linearise, batchSize: batchSize,
-                                                   source: checkpoint) { stage, done, total in
+                                                   source: file) { stage, done, total in
                 let step = StackInterpretationReport.Stage.allCases.firstIndex(of: stage)!
                 bar.update(step, 5, detail: stage == .linearisation ? "linearisation \(done)/\(total) images" : stage.rawValue)
             }
         } catch {
-            throw UserError(message: Self.message(error, stack: stack, checkpoint: checkpoint))
+            throw UserError(message: Self.message(error, stack: stack, checkpoint: file, flag: fileFlag))
         }
         bar.update(4, 5, detail: "report")
         let json: String
-        do { json = try report.json() } catch { throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)") }
+        do { json = try report.json() } catch { throw UserError(message: "\(fileFlag): \(file): \(error.description)") }
         try write(maps: report.maps, json: json, figures: report.figureFiles,
                   html: report.html(indexLink: index, figureFolder: "figures", png: png), to: folder)
         bar.finish()
@@ -170,7 +203,7 @@ struct Interpret: ParsableCommand {
 
     /// One line for a stack that does not fit the data, naming the flag, the layer, the shapes
     /// and the file.
-    static func message(_ error: InterpretationError, stack: LayerStack<Float>, checkpoint: String) -> String {
+    static func message(_ error: InterpretationError, stack: LayerStack<Float>, checkpoint: String, flag: String = "--checkpoint") -> String {
         switch error {
         case .inputWidthMismatch(let found, _):
             return "--data: images have \(found) pixels, but layer 0 (\(stack.layers[0].layerDescription)) of \(checkpoint) takes \(stack.inputShape)"
@@ -183,7 +216,7 @@ struct Interpret: ParsableCommand {
         case .sampleOutOfRange(let index, let count):
             return "--samples: index \(index) is out of range for the \(count) test images"
         case .smoothLayer, .unsupportedLayer, .nonFiniteParameter, .notRepresentable:
-            return "--checkpoint: \(checkpoint): \(error.description)"
+            return "\(flag): \(checkpoint): \(error.description)"
         default:
             return "--data: \(error.description)"
         }
@@ -195,7 +228,7 @@ struct Interpret: ParsableCommand {
     func write(_ report: InterpretationReport, to folder: URL) throws {
         // Encoded first: a number JSON cannot hold is bad input (exit 2), found before any file.
         let json: String
-        do { json = try report.json() } catch { throw UserError(message: "--checkpoint: \(checkpoint): \(error.description)") }
+        do { json = try report.json() } catch { throw UserError(message: "\(fileFlag): \(file): \(error.description)") }
         try write(maps: report.maps, json: json, figures: report.figureFiles,
                   html: report.html(indexLink: index, figureFolder: "figures", png: png), to: folder)
     }

@@ -40,9 +40,17 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
     /// Layer `layer` (from 0, as in the stack's parameter names) of a layer stack is a smooth
     /// activation (tanh, erf): no switched linear form, so no exact linearisation.
     case smoothLayer(layer: Int, kind: String)
-    /// Layer `layer` of a layer stack is of a kind the interpreter cannot linearise (yet): it
-    /// knows dense, flatten and the piecewise-linear activations.
+    /// Layer `layer` of a layer stack is of a kind the interpreter cannot linearise: it knows
+    /// dense, convolution, max, average and global average pooling, flatten and the
+    /// piecewise-linear activations.
     case unsupportedLayer(layer: Int, kind: String)
+    /// A unit `unit` (its position in the layer's output: channel, then row and column, or
+    /// one flat index) outside layer `layer`'s output of shape `shape`.
+    case unitOutOfRange(layer: Int, unit: [Int], shape: [Int])
+    /// A layer index outside the stack's `layers` layers.
+    case layerOutOfRange(layer: Int, layers: Int)
+    /// `what` would need `estimatedBytes`, more than the memory budget allows.
+    case tooLargeForMemory(what: String, estimatedBytes: Double, limitBytes: Double)
     /// A stack's parameter (its state-dict name, e.g. "2.weight") holds `count` NaN or infinite values.
     case nonFiniteParameter(name: String, count: Int)
     /// Inputs of shape `found` for a stack that takes `[count] + expected` (or the flattened `[count, inputs]`).
@@ -81,7 +89,15 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
         case .smoothLayer(let layer, let kind):
             "layer \(layer) (\(kind)) is smooth and has no exact linearisation; the interpreter needs ReLU, leaky ReLU, hard-tanh or identity activations"
         case .unsupportedLayer(let layer, let kind):
-            "layer \(layer) (\(kind)) cannot be linearised by the interpreter; it takes dense, flatten and ReLU, leaky ReLU, hard-tanh or identity activation layers"
+            "layer \(layer) (\(kind)) cannot be linearised by the interpreter; it takes dense, convolution, max, average and global average pooling, flatten and ReLU, leaky ReLU, hard-tanh or identity activation layers"
+        case .unitOutOfRange(let layer, let unit, let shape):
+            "unit \(unit) is outside layer \(layer)'s output of shape \(shape)"
+                + (unit.count == shape.count ? "" : " (give \(shape.count) indices, or 1 flat index below \(shape.reduce(1, *)))")
+        case .layerOutOfRange(let layer, let layers):
+            "layer \(layer) is out of range: the network has layers 0 ..< \(layers)"
+        case .tooLargeForMemory(let what, let bytes, let limit):
+            String(format: "%@ need about %.1f GB, more than the %.1f GB allowed (80 %% of physical memory); take fewer at a time",
+                   what, bytes / 1e9, limit / 1e9)
         case .nonFiniteParameter(let name, let count):
             "'\(name)' holds \(count) NaN or infinite values"
         case .inputShapeMismatch(let found, let expected):

@@ -235,4 +235,81 @@ func fixture() throws -> (folder: URL, checkpoint: URL) {
             #expect(!FileManager.default.fileExists(atPath: output.path), "\(arguments): nothing written")
         }
     }
+
+    /// A PyTorch-style CNN state dict (tensors under the module indices, no metadata) for
+    /// `architecture` on [1, 4, 4] images, random weights.
+    static func cnnStateDict(_ architecture: String, in folder: URL, name: String, seed: UInt64) throws -> URL {
+        var generator = SeededGenerator(seed: seed)
+        let stack = try LayerStack<Float>(architecture: architecture, inputShape: [1, 4, 4], using: &generator)
+        var file = SafetensorsFile()
+        for (name, value) in stack.parameters { file.set(name, value) }
+        let url = folder.appendingPathComponent(name)
+        try file.write(to: url)
+        return url
+    }
+
+    /// `--architecture STRING --model FILE`: a CNN on the 4×4 images, linearised exactly (W(x) maps
+    /// over the pixels), its active units per layer in report.json, the page written; the same
+    /// stack written with its architecture needs no flag.
+    @Test func interpretsAConvolutionalNetwork() throws {
+        let (folder, _) = try fixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let architecture = "conv3k3p1,relu,maxpool2,flatten,dense3"
+        let model = try Self.cnnStateDict(architecture, in: folder, name: "cnn.safetensors", seed: 7)
+        let output = folder.appendingPathComponent("report")
+        let (status, text, error) = try run("interpret", ["--architecture", architecture, "--model", model.path, "--data", folder.path,
+                                                         "--samples", "0,5", "--linearise", "30", "--output", output.path])
+        #expect(status == 0, "\(error)")
+        #expect(text.contains("active units"), "\(text)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("report.json"))) as! [String: Any]
+        #expect((json["completenessError"] as! Double) <= 1e-5 && json["linearisedImages"] as? Int == 30)
+        let layers0 = json["architecture"] as! [String]
+        #expect(layers0.count == 5 && layers0[0].hasPrefix("0: conv2d") && layers0[4] == "4: dense 12 → 3", "\(layers0)")
+        let active = json["activeUnits"] as! [String: Any]
+        let layers = active["layers"] as! [[String: Any]]
+        #expect(layers.count == 1 && layers[0]["layer"] as? Int == 0 && layers[0]["units"] as? Int == 48)
+        // A 2×2 max pool passes at most a quarter of the convolution's units.
+        let fraction = layers[0]["meanActiveFraction"] as! Double
+        #expect(fraction > 0 && fraction <= 0.25 && active["images"] as? Int == 30, "\(fraction)")
+        let samples = json["samples"] as! [[String: Any]]
+        #expect(samples.count == 2 && (samples[0]["activeFractions"] as? [Double])?.count == 1 && (samples[0]["projectionError"] as! Double) <= 1e-5)
+        let maps = try NumpyArray(contentsOf: output.appendingPathComponent("maps/linearisation.npy"))
+        #expect(maps.shape == [2, 3, 4, 4])
+        let html = try String(contentsOf: output.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.hasPrefix("<!DOCTYPE html>") && !html.contains("nan"))
+
+        var generator = SeededGenerator(seed: 7)
+        let stackFile = folder.appendingPathComponent("cnn-stack.safetensors")
+        try LayerStack<Float>(architecture: architecture, inputShape: [1, 4, 4], using: &generator).write(to: stackFile)
+        let again = folder.appendingPathComponent("again")
+        let second = try run("interpret", ["--checkpoint", stackFile.path, "--data", folder.path, "--samples", "0,5", "--linearise", "30",
+                                           "--output", again.path])
+        #expect(second.status == 0, "\(second.error)")
+        let json2 = try JSONSerialization.jsonObject(with: Data(contentsOf: again.appendingPathComponent("report.json"))) as! [String: Any]
+        #expect(json2["completenessError"] as? Double == json["completenessError"] as? Double, "the same weights, the same numbers")
+    }
+
+    /// CNN flags and files that do not fit: one line, exit 2, nothing written.
+    @Test func convolutionalNetworksThatDoNotFitFailInOneLine() throws {
+        let (folder, _) = try fixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = try Self.cnnStateDict("conv3k3p1,relu,maxpool2,flatten,dense3", in: folder, name: "cnn.safetensors", seed: 8).path
+        let smooth = try Self.cnnStateDict("conv3k3p1,tanh,maxpool2,flatten,dense3", in: folder, name: "tanh.safetensors", seed: 8).path
+        let cases: [([String], [String])] = [
+            (["--model", model], ["--model is a PyTorch state dict", "--architecture"]),
+            (["--model", model, "--checkpoint", model, "--architecture", "relu"], ["--checkpoint and --model"]),
+            (["--model", model, "--architecture", "conv3k3p1,relux,maxpool2,flatten,dense3"], ["--architecture: architecture token 1 'relux'"]),
+            (["--model", model, "--architecture", "conv4k3p1,relu,maxpool2,flatten,dense3"], ["--model:", "0.weight"]),
+            (["--model", smooth, "--architecture", "conv3k3p1,tanh,maxpool2,flatten,dense3"], ["--model: \(smooth): layer 1 (tanh) is smooth"]),
+            (["--model", model, "--architecture", "conv3k3p1,relu,maxpool2,flatten,dense3", "--activations", "relu"], ["--architecture and --activations"]),
+        ]
+        for (arguments, mentions) in cases {
+            let output = folder.appendingPathComponent("out")
+            let (status, _, error) = try run("interpret", arguments + ["--data", folder.path, "--output", output.path])
+            #expect(status == 2, "\(arguments): \(error)")
+            #expect(error.split(separator: "\n").count == 1, "\(arguments): \(error)")
+            for mention in mentions { #expect(error.contains(mention), "\(arguments): \(error)") }
+            #expect(!FileManager.default.fileExists(atPath: output.path), "\(arguments): nothing written")
+        }
+    }
 }

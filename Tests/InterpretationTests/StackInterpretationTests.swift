@@ -103,18 +103,24 @@ struct Doubling: Layer {
         var generator = SeededGenerator(seed: 12)
         let x = Tensor<Double>.randomNormal([3, 4], using: &generator)
         let projections = try SwitchedLinearProjections(stack, at: x)
-        #expect(projections.weights.count == stack.layerCount && projections.reproductionError <= 1e-12)
+        #expect(projections.biases.count == stack.layerCount && projections.reproductionError() <= 1e-12)
         let workspace = stack.makeWorkspace(batchSize: 1)
         stack.forward(x.reshaped([1, 3, 4]), in: workspace)
         for l in 0 ..< stack.layerCount {
             let h = workspace.activations[l + 1].scalars
-            let reproduced = (matvec(projections.weights[l], x.reshaped([12])) + projections.biases[l]).scalars
+            let weights = try projections.weights(layer: l)
+            let reproduced = (matvec(weights, x.reshaped([12])) + projections.biases[l]).scalars
             #expect(relativeError(reproduced, h) <= 1e-12, "layer \(l)")
+            // Backward rows of every unit give the forward mode's rows.
+            let units = try projections.projections(layer: l, units: Array(0 ..< h.count))
+            #expect(relativeError(units.weights.scalars, weights.scalars) <= 1e-12, "layer \(l)")
+            #expect(relativeError(units.biases.scalars, projections.biases[l].scalars) <= 1e-12, "layer \(l)")
+            #expect(units.reproductionError <= 1e-12, "layer \(l)")
         }
         let linear = try StackLinearisation(stack, inputs: x.reshaped([1, 12]))
-        #expect(relativeError(projections.weights.last!.scalars, linear.weights.scalars) <= 1e-12)
+        #expect(relativeError(try projections.weights(layer: stack.layerCount - 1).scalars, linear.weights.scalars) <= 1e-12)
         #expect(relativeError(projections.biases.last!.scalars, linear.biases.scalars) <= 1e-12)
-        let (map, units) = projections.insens(of: stack)
+        let (map, units) = projections.insens()
         #expect(map.count == 12 && units > 0)
     }
 
@@ -136,7 +142,7 @@ struct Doubling: Layer {
             let x = inputs.row(3)
             let analysis = try classifier.analyse(Array(x.scalars[0 ..< 12]), index: 0, label: 1)
             let projections = try SwitchedLinearProjections(stack, at: x)
-            let (insens, units) = projections.insens(of: stack)
+            let (insens, units) = projections.insens()
             #expect(units == analysis.insensUnits, "\(activation)")
             #expect(relativeError(insens, analysis.insens) <= 1e-12, "\(activation)")
         }
@@ -176,7 +182,7 @@ struct Doubling: Layer {
         let custom = LayerStack<Double>(inputShape: [4], layers: [Dense(inputs: 4, outputs: 4, using: &generator), Doubling()])
         #expect(throws: InterpretationError.unsupportedLayer(layer: 1, kind: "doubling")) { try SwitchedLinearProjections(custom, at: Tensor.zeros([4])) }
         #expect(InterpretationError.unsupportedLayer(layer: 1, kind: "doubling").description
-            == "layer 1 (doubling) cannot be linearised by the interpreter; it takes dense, flatten and ReLU, leaky ReLU, hard-tanh or identity activation layers")
+            == "layer 1 (doubling) cannot be linearised by the interpreter; it takes dense, convolution, max, average and global average pooling, flatten and ReLU, leaky ReLU, hard-tanh or identity activation layers")
 
         let plain = LayerStack<Double>.multilayerPerceptron(widths: [12, 8, 3], activation: .relu, using: &generator)
         let data = LabeledImages(pixels: [UInt8](repeating: 9, count: 5 * 12), labels: [0, 1, 2, 0, 1], imageShape: [3, 4], classes: 3)

@@ -100,6 +100,8 @@ public struct StackSampleAnalysis: Sendable {
     public var insensUnits: Int
     /// The switched projections' reproduction error (every unit of every layer).
     public var projectionError: Double
+    /// The fraction of active units of every unit layer at this image (``UnitActivity``).
+    public var activeFractions: [Double]
     /// With class dimensions, per readout layer ℓ: x^ℓ[0..<D] − x^{ℓ−1}[0..<D], x^ℓ the
     /// layer's output after its activation (the dense output when none follows); nil without.
     public var layerChanges: [[Double]]?
@@ -114,7 +116,7 @@ extension LayerStack {
         try check(data: data, samples: [index])
         let x = batch(data, [index])
         let projections = try SwitchedLinearProjections(self, at: x.reshaped(inputShape))
-        let (insens, units) = projections.insens(of: self)
+        let (insens, units) = projections.insens()
         let scores = projections.outputs.last!.scalars[scoreUnits]
         var prediction = 0
         for (k, value) in scores.enumerated() where value > scores[scores.startIndex + prediction] { prediction = k }
@@ -135,7 +137,8 @@ extension LayerStack {
             }
         }
         return StackSampleAnalysis(index: index, label: data.labels[index], prediction: prediction, input: input, insens: insens,
-                                   insensUnits: units, projectionError: projections.reproductionError,
+                                   insensUnits: units, projectionError: projections.reproductionError(),
+                                   activeFractions: projections.activity.layers.indices.map { projections.activity.fraction(instance: 0, layer: $0) },
                                    layerChanges: layerChanges, cumulativeChanges: cumulative)
     }
 }
@@ -216,6 +219,15 @@ extension DatasetLinearisation {
         _ stack: LayerStack<Scalar>, data: LabeledImages, count: Int? = nil, samples: [Int] = [],
         batchSize: Int = 1000, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) throws(InterpretationError) {
+        var activity = UnitActivity(stack)
+        try self.init(stack, data: data, count: count, samples: samples, batchSize: batchSize, activity: &activity, progress: progress)
+    }
+
+    /// As the public init, also counting the active units of the first `count` images into `activity`.
+    init<Scalar: BLASScalar>(
+        _ stack: LayerStack<Scalar>, data: LabeledImages, count: Int?, samples: [Int], batchSize: Int,
+        activity: inout UnitActivity, progress: (_ done: Int, _ total: Int) -> Void
+    ) throws(InterpretationError) {
         require(batchSize >= 1, "DatasetLinearisation: batch size must be at least 1, got \(batchSize)")
         require(count.map { $0 >= 1 } ?? true, "DatasetLinearisation: count must be at least 1, got \(count ?? 0)")
         try stack.check(data: data, samples: samples)
@@ -228,6 +240,7 @@ extension DatasetLinearisation {
             let size = min(batchSize, total - start)
             let linear = StackLinearisation(checked: stack, inputs: stack.batch(data, Array(start ..< start + size)[...]), units: units)
             worst = max(worst, linear.completenessError)
+            activity.append(contentsOf: linear.activity)
             start += size
             progress(start, work)
         }

@@ -5,9 +5,10 @@ import Networks
 import TensorAlgebra
 
 /// The interpreter's report on any piecewise-linear layer stack (a PyTorch `nn.Sequential` of
-/// `Linear` and ReLU modules, a self-describing stack file): what applies to every such network
-/// — predictions and accuracy, the exact linearisation of the score units (maps, bias shares,
-/// completeness), switched projections and Insens — and, when the stack has class dimensions,
+/// `Linear`, `Conv1d/2d`, pooling, `Flatten` and ReLU-like modules, a self-describing stack
+/// file): what applies to every such network — predictions and accuracy, the exact
+/// linearisation of the score units (maps, bias shares, completeness), the active units per
+/// layer, switched projections and Insens — and, when the stack has class dimensions,
 /// the per-layer readout, contribution maps and class templates. What does not apply is listed
 /// in ``notShown`` with the reason, and the page says so.
 ///
@@ -30,6 +31,8 @@ public struct StackInterpretationReport: Sendable, Encodable {
     public var analyses: [StackSampleAnalysis]
     public var linearisation: DatasetLinearisation
     public var linearisationSeconds: Double
+    /// The active units of every unit layer over the linearised images (``UnitActivity``).
+    public var activity: UnitActivity
     /// What the report leaves out, by name ("readout", "contribution maps", "class templates"),
     /// and why: the one-line ``InterpretationError`` description.
     public var notShown: [String: String]
@@ -81,10 +84,11 @@ public struct StackInterpretationReport: Sendable, Encodable {
         }
         progress(.samples, samples.count, samples.count)
         let start = Date()
-        linearisation = try DatasetLinearisation(stack, data: data, count: linearise, samples: samples, batchSize: batchSize) {
-            progress(.linearisation, $0, $1)
-        }
+        var activity = UnitActivity(stack)
+        linearisation = try DatasetLinearisation(stack, data: data, count: linearise, samples: samples, batchSize: batchSize,
+                                                 activity: &activity) { progress(.linearisation, $0, $1) }
         linearisationSeconds = Date().timeIntervalSince(start)
+        self.activity = activity
     }
 
     /// What `init` checks before any work: the stack, the data and the samples fit, and the
@@ -119,6 +123,10 @@ public struct StackInterpretationReport: Sendable, Encodable {
         lines.append(String(format: "linearised the scores of %d test images in %.2f s; completeness error %.2e (relative)",
                             linearisation.count, linearisationSeconds, linearisation.completenessError))
         lines.append(String(format: "switched-projection reproduction error %.2e", projectionError))
+        if !activity.layers.isEmpty {
+            let layers = zip(activity.layers, activity.meanFractions).map { String(format: "layer %d %.1f %%", $0, $1 * 100) }
+            lines.append(String(format: "active units %.1f %% (%@)", activity.overallFraction * 100, layers.joined(separator: ", ")))
+        }
         for reason in notShown.values.sorted() { lines.append("not shown: \(reason)") }
         return lines.joined(separator: "\n")
     }
@@ -151,13 +159,25 @@ public struct StackInterpretationReport: Sendable, Encodable {
 
     private enum CodingKeys: String, CodingKey {
         case checkpoint, architecture, inputShape, classDimensions, accuracy, correct, testImages, confusion, readout,
-             linearisedImages, completenessError, linearisationSeconds, projectionError, samples, notShown
+             linearisedImages, completenessError, linearisationSeconds, projectionError, samples, notShown, activeUnits
+    }
+
+    /// One unit layer's active units over the linearised images.
+    private struct LayerActivity: Encodable {
+        let layer: Int, kind: String, units: Int, meanActiveFraction: Double
+    }
+
+    private struct ActivityNumbers: Encodable {
+        let layers: [LayerActivity]
+        let overallActiveFraction: Double
+        let images: Int
     }
 
     private struct SampleNumbers: Encodable {
         let index: Int, label: Int, prediction: Int
         let logits: [Double], biasShares: [Double]
         let projectionError: Double, insensUnits: Int
+        let activeFractions: [Double]
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -177,9 +197,14 @@ public struct StackInterpretationReport: Sendable, Encodable {
         try c.encode(projectionError, forKey: .projectionError)
         try c.encode(zip(analyses, linearisation.samples).map { a, l in
             SampleNumbers(index: a.index, label: a.label, prediction: a.prediction, logits: l.logits, biasShares: l.biasShares,
-                          projectionError: a.projectionError, insensUnits: a.insensUnits)
+                          projectionError: a.projectionError, insensUnits: a.insensUnits, activeFractions: a.activeFractions)
         }, forKey: .samples)
         try c.encode(notShown, forKey: .notShown)
+        let means = activity.meanFractions
+        try c.encode(ActivityNumbers(
+            layers: activity.layers.indices.map { LayerActivity(layer: activity.layers[$0], kind: activity.kinds[$0], units: activity.units[$0],
+                                                                meanActiveFraction: means[$0]) },
+            overallActiveFraction: activity.overallFraction, images: activity.instances), forKey: .activeUnits)
     }
 
     /// `report.json`'s text (sorted keys, pretty-printed); a NaN or infinite number is refused,

@@ -1,114 +1,342 @@
+import IsometrySupport
 import Networks
 import TensorAlgebra
-import IsometrySupport
 
 /// Switched linear projections of a piecewise-linear ``LayerStack`` at one input (Szymanski et
-/// al.; docs/theory.md §3): with every unit's state fixed at x, unit i of layer l's output is
-/// exactly ŵ_i·x + b̂_i.
+/// al.; docs/theory.md §3): with every unit's state fixed at x (activation slopes, max-pool
+/// winners), unit i of layer l's output — a dense unit, or a (channel, position) of a
+/// convolution or pool — is exactly ŵ_i·x + b̂_i.
 ///
-/// Forward recursion from Â = I, ĉ = 0 over the flattened input: dense Â ← W·Â, ĉ ← W·ĉ + b;
-/// activation (slopes P and constants s = φ(h) − P ⊙ h of the pattern) Â ← diag(P)·Â,
-/// ĉ ← P ⊙ ĉ + s; flatten keeps both. Every layer's Â is kept (width × inputs scalars each),
-/// which is why this is per input and the dataset linearisation uses backward rows instead.
+/// Three ways in, each at the cost its question needs:
+/// * ``projections(layer:units:)`` and ``projection(layer:unit:)``: (ŵ, b̂) of chosen units by
+///   backward rows through the layers' vjp (one row per unit; no convolution unrolled).
+/// * ``weights(layer:)``: ŵ of every unit of one layer, `[units, inputs]`, by forward mode:
+///   the input's basis vectors carried through the layers' jvp (cheaper than one backward row
+///   per unit when a layer has more units than the input has features, as convolutions do).
+/// * The reproduction error over every unit of every layer (``reproductionError()``) and the
+///   Insens map (``insens(features:)``) come from the same forward mode, streamed layer by
+///   layer in chunks of basis vectors sized by the memory budget, so no layer's ŵ is kept.
+///   The intercepts b̂ of every unit (``biases``) take one forward recursion, at `init`.
 ///
 /// ```swift
 /// let projections = try SwitchedLinearProjections(stack, at: x)
-/// let h = projections.weights[0]   // ŵ of every unit of layer 0's output, [width, inputs]
-/// print(projections.reproductionError, projections.insens(of: stack).units)
+/// let unit = try projections.projection(layer: 0, unit: [5, 10, 12])   // channel 5 at (10, 12)
+/// print(unit.weights.shape, unit.biases[0], unit.values[0])             // [1, 784], b̂, its value
+/// print(projections.reproductionError(), projections.insens().units)
 /// ```
 public struct SwitchedLinearProjections<Scalar: BLASScalar>: Sendable {
-    /// weights[l]: [units of layer l's output, inputs], row i is ŵ_i (over the flattened input).
-    public var weights: [Tensor<Scalar>]
-    /// biases[l]: [units of layer l's output], entry i is b̂_i.
+    public let stack: LayerStack<Scalar>
+    /// biases[l]: b̂ of every unit of layer l's output, flattened.
     public var biases: [Tensor<Scalar>]
     /// outputs[l]: layer l's output of the forward pass at x, flattened, which ŵ·x + b̂ reproduces.
     public var outputs: [Tensor<Scalar>]
     /// The flattened input x.
     public var input: Tensor<Scalar>
-    /// max over layers of max_i |ŵ_i·x + b̂_i − output_i| / max(1, max_i |output_i|).
-    public var reproductionError: Double
+    /// The active units at x (``UnitActivity``, one instance).
+    public var activity: UnitActivity
+    /// The forward pass at x: activations `[1] + shapes[l]` and patterns.
+    let activations: [Tensor<Scalar>]
+    let patterns: [Tensor<Scalar>]
+    /// The working memory of one chunk of rows or basis vectors (tests make it small to cut chunks).
+    var workingBytes = StackLinearisation<Scalar>.workingBytes
 
-    /// The projections of every unit of every layer at `x` (shape `inputShape` or flattened).
-    /// Throws as ``StackLinearisation/init(_:inputs:units:)`` does.
+    /// The projections at `x` (shape `inputShape` or flattened). Throws as
+    /// ``StackLinearisation/init(_:inputs:units:)`` does.
     public init(_ stack: LayerStack<Scalar>, at x: Tensor<Scalar>) throws(InterpretationError) {
         try stack.checkInterpretable()
         let inputs = stack.inputShape.reduce(1, *)
         let batch = try stack.checkedInputs(x.reshaped([1] + (x.count == inputs ? [inputs] : x.shape)))
         let workspace = stack.makeWorkspace(batchSize: 1)
         stack.forward(batch, in: workspace)
-        var a = Tensor<Scalar>.identity(inputs)
-        var c = Tensor<Scalar>.zeros([inputs])
-        var weights: [Tensor<Scalar>] = [], biases: [Tensor<Scalar>] = [], outputs: [Tensor<Scalar>] = []
-        let flat = batch.reshaped([inputs])
-        var worst = 0.0
-        for l in stack.layers.indices {
-            let layer = stack.layers[l]
-            if let dense = layer as? Dense<Scalar> {
-                a = matmul(dense.weight, a)
-                c = matvec(dense.weight, c)
-                if let b = dense.bias { c += b }
-            } else if layer is ActivationLayer<Scalar> {
-                let p = workspace.patterns[l].scalars, h = workspace.activations[l].scalars, y = workspace.activations[l + 1].scalars
-                let slopes = Tensor(shape: [p.count], scalars: p)
-                a = a * slopes.reshaped([p.count, 1])                         // diag(P)·Â
-                c = c * slopes + Tensor(shape: [p.count], scalars: (0 ..< p.count).map { y[$0] - p[$0] * h[$0] })
-            }
-            let output = workspace.activations[l + 1].reshaped([workspace.activations[l + 1].count])
-            let reproduced = matvec(a, flat) + c
-            let scale = max(1, output.scalars.map { abs(Double($0)) }.max() ?? 0)
-            let error = zip(reproduced.scalars, output.scalars).map { abs(Double($0) - Double($1)) }.max() ?? 0
-            worst = max(worst, error / scale)
-            weights.append(a)
-            biases.append(c)
-            outputs.append(output)
-        }
-        self.weights = weights
-        self.biases = biases
-        self.outputs = outputs
-        input = flat
-        reproductionError = worst
+        self.stack = stack
+        activations = workspace.activations
+        patterns = workspace.patterns
+        input = batch.reshaped([inputs])
+        outputs = (1 ... stack.layerCount).map { workspace.activations[$0].reshaped([workspace.activations[$0].count]) }
+        var activity = UnitActivity(stack)
+        activity.append(stack, workspace)
+        self.activity = activity
+        biases = Self.intercepts(stack, activations: workspace.activations, patterns: workspace.patterns)
     }
 
-    /// The Insens map Ω(x) (docs/theory.md §3): the mean, over the inactive units entering
-    /// every activation layer (ReLU and leaky ReLU at or below 0, hard-tanh saturated), of
-    /// ω_i = ((h_i − t_i)/‖ŵ_i‖²)·ŵ_i, the displacement from unit i's switching hyperplane
-    /// h = t_i to x, over `features` (default: the D features of a stack with class
-    /// dimensions, else every input). `stack` is the stack these projections were made from.
-    public func insens(of stack: LayerStack<Scalar>, features: Range<Int>? = nil) -> (map: [Double], units: Int) {
-        require(stack.layerCount == weights.count, "insens: \(stack.layerCount) layers, but projections of \(weights.count)")
-        let inputs = input.count
-        let range = features ?? stack.classDimensions.map { 0 ..< $0.features } ?? 0 ..< inputs
-        require(range.lowerBound >= 0 && range.upperBound <= inputs, "insens: features \(range) are not within the \(inputs) inputs")
-        var map = [Double](repeating: 0, count: range.count)
-        var units = 0
+    /// b̂ of every layer by the forward recursion from b̂ = 0 at the input: an affine layer
+    /// maps b̂ as it maps any input (its bias included), an activation to P ⊙ b̂ + s, a max pool
+    /// selects its winners' b̂.
+    static func intercepts(_ stack: LayerStack<Scalar>, activations: [Tensor<Scalar>], patterns: [Tensor<Scalar>]) -> [Tensor<Scalar>] {
+        var intercept = Tensor<Scalar>.zeros([1] + stack.inputShape)
+        var result: [Tensor<Scalar>] = []
         for (l, layer) in stack.layers.enumerated() {
-            guard let activation = layer as? ActivationLayer<Scalar> else { continue }
-            // The units entering the activation: layer l − 1's output, or the input itself.
-            let projected = l == 0 ? Tensor<Scalar>.identity(inputs) : weights[l - 1]
-            let h = l == 0 ? input.scalars : outputs[l - 1].scalars
-            projected.withUnsafeBufferPointer { e in
-                for i in h.indices {
-                    let target: Double
-                    switch activation.function {
-                    case .relu, .leakyReLU:
-                        guard h[i] <= 0 else { continue }
-                        target = 0
-                    case .hardTanh:
-                        guard abs(h[i]) >= 1 else { continue }
-                        target = h[i] > 0 ? 1 : -1
-                    case .identity, .tanh, .erf: continue
+            var next = Tensor<Scalar>.zeros([1] + stack.shapes[l + 1])
+            if layer is ActivationLayer<Scalar> {
+                let (h, y, p) = (activations[l], activations[l + 1], patterns[l])
+                next.withUnsafeMutableBufferPointer { n in
+                    intercept.withUnsafeBufferPointer { c in
+                        h.withUnsafeBufferPointer { h in
+                            y.withUnsafeBufferPointer { y in
+                                p.withUnsafeBufferPointer { p in
+                                    for j in 0 ..< n.count { n[j] = p[j] * c[j] + (y[j] - p[j] * h[j]) }
+                                }
+                            }
+                        }
                     }
-                    let row = e.baseAddress! + i * inputs
-                    var norm = 0.0
-                    for j in range { norm += Double(row[j]) * Double(row[j]) }
-                    if norm == 0 { continue }
-                    let factor = (Double(h[i]) - target) / norm
-                    for j in range { map[j - range.lowerBound] += factor * Double(row[j]) }
-                    units += 1
+                }
+            } else if layer.patternShape(forInput: stack.shapes[l]) == nil {
+                var unused = Tensor<Scalar>.zeros([0])
+                var scratch = layer.scratchShape(forInput: stack.shapes[l]).map { Tensor<Scalar>.zeros($0) } ?? Tensor.zeros([0])
+                layer.forward(intercept, into: &next, pattern: &unused, scratch: &scratch)
+            } else {
+                layer.jvp(intercept, pattern: patterns[l], into: &next)
+            }
+            intercept = next
+            result.append(next.reshaped([next.count]))
+        }
+        return result
+    }
+
+    // MARK: Chosen units, by backward rows
+
+    /// (ŵ, b̂) of units `units` (flat indices into layer `layer`'s output) at x: `weights`
+    /// `[units, inputs]`, `biases` and the forward pass's `values`. Throws for a layer or a unit
+    /// outside the stack.
+    public func projections(layer: Int, units: [Int]) throws(InterpretationError) -> UnitProjections<Scalar> {
+        guard layer >= 0 && layer < stack.layerCount else { throw .layerOutOfRange(layer: layer, layers: stack.layerCount) }
+        let shape = stack.shapes[layer + 1], width = shape.reduce(1, *)
+        if let bad = units.first(where: { $0 < 0 || $0 >= width }) { throw .unitOutOfRange(layer: layer, unit: [bad], shape: shape) }
+        let inputs = input.count, k = units.count
+        let bytes = Double(k) * Double(inputs + 3) * Double(MemoryLayout<Scalar>.stride)
+        if !MemoryBudget.allows(bytes) {
+            throw .tooLargeForMemory(what: "projections of \(k) units over \(inputs) inputs", estimatedBytes: bytes, limitBytes: Double(MemoryBudget.defaultLimit))
+        }
+        var weights = Tensor<Scalar>.zeros([k, inputs])
+        var biases = Tensor<Scalar>.zeros([k])
+        let perRow = BackwardRows<Scalar>.bytes(stack, rows: 1, top: layer)
+        let chunk = max(1, min(k, Int(workingBytes / perRow)))
+        var engine: BackwardRows<Scalar>?
+        for start in stride(from: 0, to: k, by: chunk) {
+            let size = min(chunk, k - start)
+            if engine?.perInstance != size { engine = BackwardRows(stack, instances: 1, perInstance: size, top: layer) }
+            let rows = engine!
+            rows.rows[layer + 1].withUnsafeMutableBufferPointer { r in
+                r.update(repeating: 0)
+                for row in 0 ..< size { r[row * width + units[start + row]] = 1 }
+            }
+            rows.run(activations: activations, patterns: patterns, from: layer)
+            weights.withUnsafeMutableBufferPointer { w in
+                rows.rows[0].withUnsafeBufferPointer { r in (w.baseAddress! + start * inputs).update(from: r.baseAddress!, count: size * inputs) }
+            }
+            biases.withUnsafeMutableBufferPointer { b in
+                for l in 0 ... layer {
+                    rows.shares[l].withUnsafeBufferPointer { s in for row in 0 ..< size { b[start + row] += s[row] } }
                 }
             }
         }
-        if units > 0 { map = map.map { $0 / Double(units) } }
-        return (map, units)
+        let values = outputs[layer].scalars
+        return UnitProjections(layer: layer, units: units, weights: weights, biases: biases,
+                               values: Tensor(shape: [k], scalars: units.map { values[$0] }), input: input,
+                               scale: max(1, values.map { abs(Double($0)) }.max() ?? 0))
+    }
+
+    /// (ŵ, b̂) of one unit of layer `layer`, given by its position in the layer's output
+    /// (`[channel, row, column]` of a 2-D convolution or pool, `[channel, t]` in 1-D, `[i]`
+    /// for a dense layer) or by one flat index. Throws naming the unit and the layer's shape.
+    public func projection(layer: Int, unit: [Int]) throws(InterpretationError) -> UnitProjections<Scalar> {
+        guard layer >= 0 && layer < stack.layerCount else { throw .layerOutOfRange(layer: layer, layers: stack.layerCount) }
+        let shape = stack.shapes[layer + 1]
+        var flat = 0
+        if unit.count == 1 {
+            flat = unit[0]
+            guard flat >= 0 && flat < shape.reduce(1, *) else { throw .unitOutOfRange(layer: layer, unit: unit, shape: shape) }
+        } else {
+            guard unit.count == shape.count, zip(unit, shape).allSatisfy({ $0 >= 0 && $0 < $1 }) else {
+                throw .unitOutOfRange(layer: layer, unit: unit, shape: shape)
+            }
+            for (index, extent) in zip(unit, shape) { flat = flat * extent + index }
+        }
+        return try projections(layer: layer, units: [flat])
+    }
+
+    // MARK: Every unit, by forward mode
+
+    /// ŵ of every unit of layer `layer`'s output, `[units, inputs]` (row i is ŵ_i).
+    public func weights(layer: Int) throws(InterpretationError) -> Tensor<Scalar> {
+        guard layer >= 0 && layer < stack.layerCount else { throw .layerOutOfRange(layer: layer, layers: stack.layerCount) }
+        let (inputs, units) = (input.count, stack.shapes[layer + 1].reduce(1, *))
+        let bytes = Double(units) * Double(inputs) * Double(MemoryLayout<Scalar>.stride)
+        if !MemoryBudget.allows(bytes) {
+            throw .tooLargeForMemory(what: "ŵ of \(units) units over \(inputs) inputs", estimatedBytes: bytes, limitBytes: Double(MemoryBudget.defaultLimit))
+        }
+        var result = Tensor<Scalar>.zeros([units, inputs])
+        stream(through: layer) { l, chunk, tangents in
+            guard l == layer else { return }
+            // tangents[j, i] = ŵ_i[chunk.lowerBound + j]: transposed into rows.
+            result.withUnsafeMutableBufferPointer { w in
+                tangents.withUnsafeBufferPointer { t in
+                    for j in 0 ..< chunk.count {
+                        for i in 0 ..< units { w[i * inputs + chunk.lowerBound + j] = t[j * units + i] }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// Basis vectors e_j per chunk of inputs, carried forward through layers 0 ... `last` at
+    /// x's patterns; `visit(l, inputs, tangents)` sees layer l's `[chunk, units of l]` (l = −1:
+    /// the basis vectors themselves).
+    func stream(through last: Int, _ visit: (_ layer: Int, _ inputs: Range<Int>, _ tangents: Tensor<Scalar>) -> Void) {
+        let inputs = input.count
+        let widths = stack.shapes[0 ... last + 1].map { $0.reduce(1, *) }
+        let perTangent = Double(widths.reduce(0, +)) * Double(MemoryLayout<Scalar>.stride)
+        let chunk = max(1, min(inputs, Int(workingBytes / perTangent)))
+        var scratch = (0 ... last).map { stack.layers[$0].scratchShape(forInput: stack.shapes[$0]).map { Tensor<Scalar>.zeros($0) } ?? Tensor.zeros([0]) }
+        for start in stride(from: 0, to: inputs, by: chunk) {
+            let size = min(chunk, inputs - start)
+            var tangent = Tensor<Scalar>.zeros([size] + stack.shapes[0])
+            tangent.withUnsafeMutableBufferPointer { t in for j in 0 ..< size { t[j * inputs + start + j] = 1 } }
+            visit(-1, start ..< start + size, tangent.reshaped([size, inputs]))
+            for l in 0 ... last {
+                var next = Tensor<Scalar>.zeros([size] + stack.shapes[l + 1])
+                stack.layers[l].jvp(tangent, pattern: patterns[l], scratch: &scratch[l], into: &next)
+                tangent = next
+                visit(l, start ..< start + size, tangent.reshaped([size, widths[l + 1]]))
+            }
+        }
+    }
+
+    /// max over layers of max_i |ŵ_i·x + b̂_i − output_i| / max(1, max_i |output_i|), every unit
+    /// of every layer: ŵ_i·x accumulated over the chunks of a forward-mode stream (one GEMV per
+    /// layer and chunk), plus b̂_i, against the forward pass. As costly as ``weights(layer:)``
+    /// for every layer, so computed when asked.
+    public func reproductionError() -> Double {
+        var dots = stack.shapes.dropFirst().map { [Double](repeating: 0, count: $0.reduce(1, *)) }
+        stream(through: stack.layerCount - 1) { l, chunk, tangents in
+            guard l >= 0 else { return }
+            // tangents is [chunk, units]: its transpose times the chunk of x.
+            let part = matvec(tangents, input.rows(chunk), transposeA: true).scalars
+            for i in part.indices { dots[l][i] += Double(part[i]) }
+        }
+        var worst = 0.0
+        for l in dots.indices {
+            let (b, h) = (biases[l].scalars, outputs[l].scalars)
+            let scale = max(1, h.map { abs(Double($0)) }.max() ?? 0)
+            for i in h.indices { worst = max(worst, abs(dots[l][i] + Double(b[i]) - Double(h[i])) / scale) }
+        }
+        return worst
+    }
+
+    // MARK: Insens
+
+    /// The Insens map Ω(x) (docs/theory.md §3): the mean, over the inactive units entering
+    /// every activation layer (ReLU and leaky ReLU at or below 0, hard-tanh saturated; the
+    /// channels and positions of a convolution alike), of ω_i = ((h_i − t_i)/‖ŵ_i‖²)·ŵ_i, the
+    /// displacement from unit i's switching hyperplane h = t_i to x, over `features` (default:
+    /// the D features of a stack with class dimensions, else every input). Max-pool losers do
+    /// not enter: their switch is against another unit, not a hyperplane of their own.
+    public func insens(features: Range<Int>? = nil) -> (map: [Double], units: Int) {
+        let inputs = input.count
+        let range = features ?? stack.classDimensions.map { 0 ..< $0.features } ?? 0 ..< inputs
+        require(range.lowerBound >= 0 && range.upperBound <= inputs, "insens: features \(range) are not within the \(inputs) inputs")
+        // The activation layers and, for each, the inactive units entering it and their targets t_i.
+        var entering: [Int: [(unit: Int, offset: Double)]] = [:]
+        for (m, layer) in stack.layers.enumerated() {
+            guard let activation = layer as? ActivationLayer<Scalar> else { continue }
+            let h = activations[m].scalars
+            var inactive: [(Int, Double)] = []
+            for i in h.indices {
+                switch activation.function {
+                case .relu, .leakyReLU:
+                    if h[i] <= 0 { inactive.append((i, Double(h[i]))) }
+                case .hardTanh:
+                    if abs(h[i]) >= 1 { inactive.append((i, Double(h[i]) - (h[i] > 0 ? 1 : -1))) }
+                case .identity, .tanh, .erf: break
+                }
+            }
+            if !inactive.isEmpty { entering[m - 1, default: []] += inactive }
+        }
+        guard let last = entering.keys.max() else { return ([Double](repeating: 0, count: range.count), 0) }
+        var norms = entering.mapValues { [Double](repeating: 0, count: $0.count) }
+        var map = [Double](repeating: 0, count: range.count)
+        func accumulate(_ l: Int, _ chunk: Range<Int>, _ t: UnsafeBufferPointer<Scalar>, norm: Bool, factors: [Double]?) {
+            guard let units = entering[l] else { return }
+            let width = t.count / chunk.count
+            for j in 0 ..< chunk.count where range.contains(chunk.lowerBound + j) {
+                let row = t.baseAddress! + j * width
+                if norm {
+                    for (k, unit) in units.enumerated() { norms[l]![k] += Double(row[unit.unit]) * Double(row[unit.unit]) }
+                } else if let factors {
+                    var sum = 0.0
+                    for (k, unit) in units.enumerated() where factors[k] != 0 { sum += factors[k] * Double(row[unit.unit]) }
+                    map[chunk.lowerBound + j - range.lowerBound] += sum
+                }
+            }
+        }
+        var factors: [Int: [Double]] = [:]
+        var count = 0
+        func makeFactors() {
+            count = 0
+            for (l, units) in entering {
+                factors[l] = units.indices.map { k in
+                    let norm = norms[l]![k]
+                    if norm == 0 { return 0 }
+                    count += 1
+                    return units[k].offset / norm
+                }
+            }
+        }
+        // One stream when one chunk holds every input (norms, then the map, at each layer);
+        // otherwise a first stream for the norms and a second for the map.
+        var single = false
+        stream(through: max(last, 0)) { l, chunk, tangents in
+            if chunk.count == inputs { single = true }
+            tangents.withUnsafeBufferPointer { t in accumulate(l, chunk, t, norm: true, factors: nil) }
+            if single, let units = entering[l] {
+                let factorsOfLayer = units.indices.map { k in norms[l]![k] == 0 ? 0 : units[k].offset / norms[l]![k] }
+                tangents.withUnsafeBufferPointer { t in accumulate(l, chunk, t, norm: false, factors: factorsOfLayer) }
+            }
+        }
+        makeFactors()
+        if !single {
+            stream(through: max(last, 0)) { l, chunk, tangents in
+                tangents.withUnsafeBufferPointer { t in accumulate(l, chunk, t, norm: false, factors: factors[l]) }
+            }
+        }
+        if count > 0 { map = map.map { $0 / Double(count) } }
+        return (map, count)
+    }
+}
+
+/// The switched linear projections (ŵ, b̂) of chosen units of one layer at one input.
+public struct UnitProjections<Scalar: BLASScalar>: Sendable {
+    /// The layer whose output holds the units.
+    public var layer: Int
+    /// The units, as flat indices into the layer's output.
+    public var units: [Int]
+    /// [units, inputs]: row k is ŵ of unit k over the flattened input.
+    public var weights: Tensor<Scalar>
+    /// [units]: b̂.
+    public var biases: Tensor<Scalar>
+    /// [units]: the units' values in the forward pass at x.
+    public var values: Tensor<Scalar>
+    /// max_k |ŵ_k·x + b̂_k − value_k| / max(1, max |layer output|).
+    public var reproductionError: Double
+
+    init(layer: Int, units: [Int], weights: Tensor<Scalar>, biases: Tensor<Scalar>, values: Tensor<Scalar>, input: Tensor<Scalar>, scale: Double) {
+        self.layer = layer
+        self.units = units
+        self.weights = weights
+        self.biases = biases
+        self.values = values
+        let inputs = input.count
+        var worst = 0.0
+        weights.withUnsafeBufferPointer { w in
+            input.withUnsafeBufferPointer { x in
+                for k in units.indices {
+                    var total = Double(biases[k])
+                    for j in 0 ..< inputs { total += Double(w[k * inputs + j]) * Double(x[j]) }
+                    worst = max(worst, abs(total - Double(values[k])) / scale)
+                }
+            }
+        }
+        reproductionError = worst
     }
 }
