@@ -22,7 +22,7 @@ import Interpretation
         }
         for example in table.examples {
             for (p, row) in table.rows.enumerated() {
-                let start = try #require(svg.range(of: "<g data-example=\"\(example.index)\" data-protocol=\"\(row.name)\">"))
+                let start = try #require(svg.range(of: "<g data-example=\"\(example.index)\" data-protocol=\"\(row.name)\" shape-rendering=\"crispEdges\">"))
                 let end = try #require(svg.range(of: "</g>", range: start.upperBound ..< svg.endIndex))
                 // The black square, then one rect per pixel above 0.
                 let rects = svg[start.upperBound ..< end.lowerBound].components(separatedBy: "<rect").count - 1

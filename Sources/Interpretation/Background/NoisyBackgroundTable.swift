@@ -88,7 +88,8 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
     public var text: String {
         var lines = ["noisy background on \(source) (\(clean.count) images): \(settings.summary)"]
         for row in rows {
-            lines.append(String(format: "  %-15@ %6.2f %% ± %.2f  (%d/%d, %.1f clean pixels)", row.name as NSString, 100 * row.accuracy,
+            let name = row.name.padding(toLength: 15, withPad: " ", startingAt: 0)
+            lines.append(String(format: "  %@ %6.2f %% ± %.2f  (%d/%d, %.1f clean pixels)", name, 100 * row.accuracy,
                                 100 * row.standardError, row.correct, row.count, row.meanCleanPixels))
         }
         return lines.joined(separator: "\n")

@@ -45,7 +45,8 @@ extension NoisyBackgroundTable {
             for (p, image) in example.images.enumerated() {
                 let left = x0 + (Double(p) + 0.5) * cell - imageSide / 2
                 let pixel = imageSide / Double(max(example.height, example.width))
-                canvas.group("data-example=\"\(example.index)\" data-protocol=\"\(rows[p].name)\"") { g in
+                // crispEdges: no anti-aliased seams between neighbouring pixels.
+                canvas.group("data-example=\"\(example.index)\" data-protocol=\"\(rows[p].name)\" shape-rendering=\"crispEdges\"") { g in
                     g.rect(x: left, y: top, width: imageSide, height: imageSide, fill: "#000")
                     for r in 0 ..< example.height {
                         for c in 0 ..< example.width {
