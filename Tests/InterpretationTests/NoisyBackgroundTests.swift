@@ -237,3 +237,23 @@ func syntheticSparseImages(count: Int, side: Int, seed: UInt64) -> LabeledImages
         }
     }
 }
+
+@Suite struct NoisyBackgroundDocumentationTests {
+    /// The example of docs/interpretation.md, "Noisy background", as written there (kept in
+    /// step by hand; Scripts/check-examples.sh runs the page's copy).
+    @Test func documentedExampleRuns() throws {
+        var pixels = [UInt8](repeating: 0, count: 36)
+        for j in [14, 15, 20, 21] { pixels[j] = 200 }
+        let image = Tensor<Double>(shape: [6, 6], scalars: pixels.map { Double($0) / 255 })
+        let object = NoisyBackground.objectMask(image, threshold: 0)
+        let a = NoisyBackground.keptMask(.objectAndOutline, object: object, outlineWidth: 1)
+        let c = NoisyBackground.keptMask(.objectAndFrame, object: object, outlineWidth: 1)
+        #expect(object.count == 4 && a.count == 16 && c.count == 16)
+        var generator = SeededGenerator(seed: 0)
+        let data = LabeledImages(pixels: Array(repeating: pixels, count: 8).flatMap { $0 }, labels: Array(repeating: 1, count: 8),
+                                 imageShape: [6, 6], classes: 2)
+        let stack = LayerStack<Float>(inputShape: [1, 6, 6]) { Flatten(); Dense(inputs: 36, outputs: 2, using: &generator) }
+        let table = try NoisyBackgroundTable(stack, data: data, settings: NoisyBackgroundSettings(sigma: 0.5, outlineWidth: 1))
+        #expect(table.text.contains("object+frame"))
+    }
+}
