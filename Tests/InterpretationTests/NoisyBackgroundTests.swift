@@ -196,7 +196,12 @@ func syntheticSparseImages(count: Int, side: Int, seed: UInt64) -> LabeledImages
         let table = try NoisyBackgroundTable(stack, data: data, settings: .init(sigma: 1, outlineWidth: 1, clip: false), batchSize: 7)
         let clean = try StackEvaluation(stack, data: data)
         #expect(table.clean.correct == clean.correct)
-        for row in table.rows { #expect(row.correct == clean.correct, "\(row.name)") }
+        for row in table.rows {
+            #expect(row.correct == clean.correct, "\(row.name)")
+            // The stack's weights lie on the object only: the whole contribution is the object's.
+            #expect(row.objectShareOfWeight.map { $0 == 1 } ?? true, "\(row.name)")
+            #expect(row.objectShareOfContribution.map { $0 == 1 } ?? true, "\(row.name)")
+        }
         #expect(table.clean.meanCleanPixels == 16 && table.row(.objectOnly).meanCleanPixels == 2)
         #expect(table.row(.objectAndOutline).meanCleanPixels == table.row(.objectAndFrame).meanCleanPixels)
         // The same stack reading the background too is moved by the noise: the noise is there.
@@ -235,6 +240,55 @@ func syntheticSparseImages(count: Int, side: Int, seed: UInt64) -> LabeledImages
         for row in one.rows {
             #expect(abs(row.standardError - (row.accuracy * (1 - row.accuracy) / 50).squareRoot()) <= 1e-15)
         }
+    }
+}
+
+@Suite struct NoisyBackgroundContributionTests {
+    /// The object shares of |W_ŷ(x) ⊙ x| and |W_ŷ(x)| against an image-by-image reference: each
+    /// protocol's image rebuilt from the masks and the seeded noise, W_ŷ(x) the predicted row of
+    /// the forward-mode Jacobian (`jacobian(at:)`, J·eᵢ per pixel, not the batched Jᵀ·e_ŷ the
+    /// table uses). Tolerance 1e-12: float64 sums of 100 terms in another order.
+    @Test func objectSharesMatchAnImageByImageJacobian() throws {
+        let data = syntheticSparseImages(count: 12, side: 10, seed: 6)
+        var generator = SeededGenerator(seed: 8)
+        let stack = LayerStack<Double>(inputShape: [1, 10, 10]) {
+            Conv2d(weight: Tensor<Double>.randomNormal([2, 1, 3, 3], standardDeviation: 0.6, using: &generator),
+                   bias: Tensor<Double>.randomNormal([2], standardDeviation: 0.1, using: &generator), padding: [1, 1])
+            ActivationLayer(.relu)
+            Flatten()
+            Dense(weight: Tensor<Double>.randomNormal([3, 200], standardDeviation: 0.3, using: &generator), bias: Tensor<Double>.zeros([3]))
+        }
+        let settings = NoisyBackgroundSettings(sigma: 0.6, outlineWidth: 2, seed: 3)
+        let table = try NoisyBackgroundTable(stack, data: data, settings: settings, batchSize: 5)
+        var contribution = [Double](repeating: 0, count: 4), weight = [Double](repeating: 0, count: 4)
+        var counted = [Int](repeating: 0, count: 4)
+        for n in 0 ..< data.count {
+            let clean = Tensor<Double>(shape: [10, 10], scalars: data.pixels[n * 100 ..< (n + 1) * 100].map { Double($0) / 255 })
+            let object = NoisyBackground.objectMask(clean, threshold: 0)
+            let noise = Tensor<Double>(shape: [10, 10], scalars: NoisyBackground.noise(seed: 3, index: n, count: 100, sigma: 0.6))
+            let images = [clean] + NoisyBackgroundProtocol.allCases.map {
+                NoisyBackground.replacingBackground(clean, kept: NoisyBackground.keptMask($0, object: object, outlineWidth: 2), noise: noise, clip: true)
+            }
+            for (p, image) in images.enumerated() {
+                let x = image.reshaped([1, 10, 10])
+                let scores = stack(x).scalars
+                let predicted = scores.firstIndex(of: scores.max()!)!
+                let jacobian = stack.jacobian(at: x)
+                let row = (0 ..< 100).map { jacobian[predicted, $0] }
+                let c = zip(row, image.scalars).map { abs($0 * $1) }
+                let total = c.reduce(0, +), totalWeight = row.map(abs).reduce(0, +)
+                guard total > 0 else { continue }
+                contribution[p] += (0 ..< 100).filter { object.isSet[$0] }.map { c[$0] }.reduce(0, +) / total
+                weight[p] += (0 ..< 100).filter { object.isSet[$0] }.map { abs(row[$0]) }.reduce(0, +) / totalWeight
+                counted[p] += 1
+            }
+        }
+        for (p, row) in table.rows.enumerated() {
+            let share = try #require(row.objectShareOfContribution), weightShare = try #require(row.objectShareOfWeight)
+            #expect(abs(share - contribution[p] / Double(counted[p])) <= 1e-12, "\(row.name)")
+            #expect(abs(weightShare - weight[p] / Double(counted[p])) <= 1e-12, "\(row.name)")
+        }
+        #expect(try NoisyBackgroundTable(stack, data: data, settings: settings, contributions: false).rows.allSatisfy { $0.objectShareOfContribution == nil })
     }
 }
 

@@ -19,6 +19,7 @@ import Interpretation
         let svg = table.figure().render()
         for row in table.rows {
             #expect(svg.contains("data-accuracy=\"\(row.accuracy)\" data-row=\"\(row.name)\""), "\(row.name)")
+            #expect(svg.contains("data-share=\"\(try #require(row.objectShareOfContribution))\""), "\(row.name)")
         }
         for example in table.examples {
             for (p, row) in table.rows.enumerated() {

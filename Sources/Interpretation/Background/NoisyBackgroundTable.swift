@@ -45,6 +45,13 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
         public var standardError: Double
         /// The mean number of clean pixels per image.
         public var meanCleanPixels: Double
+        /// What the linearisation F(x) = W(x)·x + b(x) highlights (nil when not computed): over
+        /// the images, the mean share of the object O (the clean image's) in Σ|W_ŷ(x) ⊙ x| — the
+        /// predicted class's contribution map — and in Σ|W_ŷ(x)|, its weights alone. W_ŷ(x) is
+        /// ∂F_ŷ/∂x, which is W(x)'s row exactly for a piecewise-linear stack (ReLU, max-pool) and
+        /// the tangent linearisation's otherwise. Images whose map is all zero are left out.
+        public var objectShareOfContribution: Double?
+        public var objectShareOfWeight: Double?
 
         init(name: String, summary: String, correct: Int, count: Int, cleanPixels: Int) {
             self.name = name
@@ -80,8 +87,9 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
 
     /// The table as CSV: one line per row.
     public var csv: String {
-        "protocol,correct,count,accuracy,standard_error,mean_clean_pixels\n"
-            + rows.map { "\($0.name),\($0.correct),\($0.count),\($0.accuracy),\($0.standardError),\($0.meanCleanPixels)" }
+        "protocol,correct,count,accuracy,standard_error,mean_clean_pixels,object_share_of_contribution,object_share_of_weight\n"
+            + rows.map { "\($0.name),\($0.correct),\($0.count),\($0.accuracy),\($0.standardError),\($0.meanCleanPixels),"
+                + "\($0.objectShareOfContribution.map { "\($0)" } ?? ""),\($0.objectShareOfWeight.map { "\($0)" } ?? "")" }
                 .joined(separator: "\n") + "\n"
     }
 
@@ -90,7 +98,9 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
         for row in rows {
             let name = row.name.padding(toLength: 15, withPad: " ", startingAt: 0)
             lines.append(String(format: "  %@ %6.2f %% ± %.2f  (%d/%d, %.1f clean pixels)", name, 100 * row.accuracy,
-                                100 * row.standardError, row.correct, row.count, row.meanCleanPixels))
+                                100 * row.standardError, row.correct, row.count, row.meanCleanPixels)
+                + (row.objectShareOfContribution.map { String(format: "; object's share of |W⊙x| %.1f %%", 100 * $0) } ?? "")
+                + (row.objectShareOfWeight.map { String(format: ", of |W| %.1f %%", 100 * $0) } ?? ""))
         }
         return lines.joined(separator: "\n")
     }
@@ -117,9 +127,10 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
     /// Evaluates `stack` on `data` clean and under every protocol (docs/interpretation.md,
     /// "Noisy background"). The masks are taken over the last two axes of the stack's input
     /// shape when it has two or more (`[C, H, W]`), else of the images' shape, else one row.
-    /// `examples` images (the first ones) are kept for figures. `progress` gets images done and the total.
+    /// `examples` images (the first ones) are kept for figures; `contributions` adds what the
+    /// linearisation highlights (``Row/objectShareOfContribution``), one backward pass per batch. `progress` gets images done and the total.
     public init<Scalar: BLASScalar>(_ stack: LayerStack<Scalar>, data: LabeledImages, settings: NoisyBackgroundSettings = .init(),
-                                    batchSize: Int = 500, examples: Int = 3, source: String = "",
+                                    batchSize: Int = 500, examples: Int = 3, contributions: Bool = true, source: String = "",
                                     progress: ((Int, Int) -> Void)? = nil) throws(InterpretationError) {
         require(batchSize >= 1, "NoisyBackgroundTable: batch size must be at least 1, got \(batchSize)")
         require(settings.outlineWidth >= 0 && settings.sigma >= 0 && settings.sigma.isFinite && settings.threshold.isFinite,
@@ -132,6 +143,8 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
         var correct = [Int](repeating: 0, count: protocols.count + 1)
         var cleanPixels = [Int](repeating: 0, count: protocols.count + 1)
         var objectPixels = 0
+        var (contributionShare, weightShare) = ([Double](repeating: 0, count: protocols.count + 1), [Double](repeating: 0, count: protocols.count + 1))
+        var (contributionImages, weightImages) = ([Int](repeating: 0, count: protocols.count + 1), [Int](repeating: 0, count: protocols.count + 1))
         var kept: [Example] = []
         let units = stack.scoreUnits
         let stackShape = stack.inputShape
@@ -141,6 +154,7 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
             // One batch per protocol, clean first; rows written image by image.
             var batches = [Tensor<Scalar>](repeating: .zeros([size, features]), count: protocols.count + 1)
             var image = Tensor<Double>.zeros([features])
+            var objects: [PixelMask] = []
             for i in 0 ..< size {
                 let n = start + i
                 image.withUnsafeMutableBufferPointer { x in
@@ -149,6 +163,7 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
                 let shaped = image.reshaped(shape.count == 2 ? shape : [features / plane] + shape.suffix(2))
                 let object = NoisyBackground.objectMask(shaped, threshold: settings.threshold)
                 objectPixels += object.count
+                objects.append(object)
                 let noise = Tensor<Double>(shape: shaped.shape, scalars: NoisyBackground.noise(seed: settings.seed, index: n, count: features,
                                                                                               sigma: settings.sigma))
                 var images = [shaped]
@@ -170,16 +185,52 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
                                         images: images.map { Array($0.scalars[0 ..< plane]) }, predictions: []))
                 }
             }
+            let workspace = stack.makeWorkspace(batchSize: size)
             for (b, batch) in batches.enumerated() {
-                let output = stack(batch.reshaped([size] + stackShape))
+                let input = batch.reshaped([size] + stackShape)
+                stack.forward(input, in: workspace)
+                let output = workspace.output
                 let width = output.count / size
+                var predicted = [Int](repeating: 0, count: size)
                 output.withUnsafeBufferPointer { f in
                     for i in 0 ..< size {
                         // The first of equal maxima, as StackEvaluation and PyTorch's argmax.
                         var best = 0
                         for k in 0 ..< units.count where f[i * width + units.lowerBound + k] > f[i * width + units.lowerBound + best] { best = k }
+                        predicted[i] = best
                         if best == data.labels[start + i] { correct[b] += 1 }
                         if let e = kept.firstIndex(where: { $0.index == start + i }) { kept[e].predictions.append(best) }
+                    }
+                }
+                guard contributions else { continue }
+                // W_ŷ(x) for every image at once: Jᵀ·e_ŷ, one cotangent per sample.
+                var cotangent = Tensor<Scalar>.zeros(output.shape)
+                cotangent.withUnsafeMutableBufferPointer { u in
+                    for i in 0 ..< size { u[i * width + units.lowerBound + predicted[i]] = 1 }
+                }
+                stack.vjp(cotangent, in: workspace)
+                workspace.inputGradient.withUnsafeBufferPointer { w in
+                    input.withUnsafeBufferPointer { x in
+                        for i in 0 ..< size {
+                            var (contribution, onObject, weight, weightOnObject) = (0.0, 0.0, 0.0, 0.0)
+                            for j in 0 ..< features {
+                                let wj = abs(Double(w[i * features + j])), cj = abs(Double(w[i * features + j]) * Double(x[i * features + j]))
+                                contribution += cj
+                                weight += wj
+                                if objects[i].isSet[j % plane] {
+                                    onObject += cj
+                                    weightOnObject += wj
+                                }
+                            }
+                            if contribution > 0 {
+                                contributionShare[b] += onObject / contribution
+                                contributionImages[b] += 1
+                            }
+                            if weight > 0 {
+                                weightShare[b] += weightOnObject / weight
+                                weightImages[b] += 1
+                            }
+                        }
                     }
                 }
             }
@@ -189,7 +240,14 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
         self.settings = settings
         self.source = source
         let names = [("clean", "the test images as they are")] + protocols.map { ($0.rawValue, $0.summary) }
-        rows = names.indices.map { Row(name: names[$0].0, summary: names[$0].1, correct: correct[$0], count: data.count, cleanPixels: cleanPixels[$0]) }
+        rows = names.indices.map { b in
+            var row = Row(name: names[b].0, summary: names[b].1, correct: correct[b], count: data.count, cleanPixels: cleanPixels[b])
+            if contributions {
+                row.objectShareOfContribution = contributionImages[b] > 0 ? contributionShare[b] / Double(contributionImages[b]) : nil
+                row.objectShareOfWeight = weightImages[b] > 0 ? weightShare[b] / Double(weightImages[b]) : nil
+            }
+            return row
+        }
         meanObjectPixels = Double(objectPixels) / Double(data.count)
         self.examples = kept
     }

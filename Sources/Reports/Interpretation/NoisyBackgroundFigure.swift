@@ -13,7 +13,7 @@ extension NoisyBackgroundTable {
         let columns = Double(rows.count)
         let cell = 120.0
         let width = max(520, 80 + columns * cell)
-        let chartHeight = 300.0
+        let chartHeight = 316.0
         let imageSide = 96.0
         let height = chartHeight + Double(examples.count) * (imageSide + 34) + 40
         var canvas = SVGCanvas(width: width, height: height)
@@ -38,6 +38,10 @@ extension NoisyBackgroundTable {
             canvas.text(percent(row.accuracy), x: center, y: y(row.accuracy) - 6, size: 11, anchor: .middle, halo: true)
             canvas.text(row.name, x: center, y: 270, size: 12, anchor: .middle)
             canvas.text(String(format: "%.0f clean px", row.meanCleanPixels), x: center, y: 286, size: 10, anchor: .middle, fill: "#555")
+            if let share = row.objectShareOfContribution {
+                canvas.text("object: " + percent(share) + " of |W⊙x|", x: center, y: 300, size: 10, anchor: .middle, fill: "#555",
+                            data: ["share": "\(share)"])
+            }
         }
         for (e, example) in examples.enumerated() {
             let top = chartHeight + 20 + Double(e) * (imageSide + 34)
@@ -73,10 +77,13 @@ extension NoisyBackgroundTable {
         var lines = ["# Noisy background", "", "Model: `\(source)`, \(clean.count) test images.", "",
                      "Rules: \(settings.summary).", "",
                      "Mean object size: \(String(format: "%.1f", meanObjectPixels)) pixels.", "",
-                     "| protocol | kept clean | accuracy | ± s.e. | correct |", "|---|---|---|---|---|"]
+                     "| protocol | kept clean | accuracy | ± s.e. | correct | object's share of \\|W⊙x\\| | of \\|W\\| |",
+                     "|---|---|---|---|---|---|---|"]
         for row in rows {
-            lines.append("| \(row.name) | \(row.summary) (\(String(format: "%.1f", row.meanCleanPixels)) px) | \(percent(row.accuracy)) | \(percent(row.standardError)) | \(row.correct)/\(row.count) |")
+            let shares = [row.objectShareOfContribution, row.objectShareOfWeight].map { $0.map(percent) ?? "–" }
+            lines.append("| \(row.name) | \(row.summary) (\(String(format: "%.1f", row.meanCleanPixels)) px) | \(percent(row.accuracy)) | \(percent(row.standardError)) | \(row.correct)/\(row.count) | \(shares[0]) | \(shares[1]) |")
         }
+        lines += ["", "W = W_ŷ(x), the predicted class's row of the exact linearisation F(x) = W(x)·x + b(x) (∂F_ŷ/∂x); the object is the clean image's."]
         lines += ["", "![accuracy per protocol](figure.svg)", ""]
         return lines.joined(separator: "\n")
     }
