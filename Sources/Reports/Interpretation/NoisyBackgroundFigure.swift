@@ -11,7 +11,7 @@ extension NoisyBackgroundTable {
     public func figure(examples shown: Int = 2) -> SVGCanvas {
         let examples = Array(self.examples.prefix(shown))
         let columns = Double(rows.count)
-        let cell = 120.0
+        let cell = 140.0
         let width = max(520, 80 + columns * cell)
         let chartHeight = 316.0
         let imageSide = 96.0
