@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "train", targets: ["TrainCommand"]),
         .executable(name: "interpret", targets: ["InterpretCommand"]),
         .executable(name: "study", targets: ["StudyCommand"]),
+        .executable(name: "noisy-background", targets: ["BackgroundCommand"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -122,6 +123,11 @@ let package = Package(
             dependencies: ["IsometrySupport", "Reports", "FileFormats", "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
+        .executableTarget(
+            name: "BackgroundCommand",
+            dependencies: ["IsometrySupport", "Reports", "FileFormats", "Interpretation", "Datasets", "Networks", "CommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
         // The benchmarks: executable targets of this package only, not products (nothing that
         // depends on Isometry gets them); `swift run bench-gemm` runs one.
         .target(name: "BenchmarkSupport", path: "Benchmarks/BenchmarkSupport"),
@@ -205,6 +211,9 @@ let package = Package(
         .testTarget(
             name: "InterpretCommandTests",
             dependencies: ["FileFormats", "InterpretCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
+        .testTarget(
+            name: "BackgroundCommandTests",
+            dependencies: ["BackgroundCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
         .testTarget(
             name: "TrainCommandTests",
             dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
