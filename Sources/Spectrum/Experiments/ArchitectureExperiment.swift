@@ -176,11 +176,13 @@ extension SpectrumExperiment {
             channels = Set(widths).count == 1 ? ", C = \(widths[0]) channels × P = \(network.positions) positions"
                 : ", channels \(widths.map(String.init).joined(separator: " → ")) × P = \(network.positions) positions"
         }
-        return SpectrumReport(
+        var report = SpectrumReport(
             configuration: described,
             subject: "\(initializationText(c)) \(kind) \(architecture) on \(shape)\(channels), at \(inputs)",
             route: analyzer.route, law: law, theoryNote: note, comparison: comparison,
             secondsPerSample: measuredSeconds / Double(max(c.samples, 1)),
             totalSeconds: Date().timeIntervalSince(start), eigenvalues: eigenvalues)
+        if law != nil, let theory { report.finiteWidth = theory.channels }
+        return report
     }
 }

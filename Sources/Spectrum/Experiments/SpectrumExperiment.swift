@@ -220,6 +220,10 @@ public struct SpectrumReport: Sendable, Codable {
     public var totalSeconds: Double
     /// One array of N eigenvalues per sample, descending.
     public var eigenvalues: [[Double]]
+    /// The width whose N → ∞ limit the theory is, when it is not the eigenvalues per sample:
+    /// C for a CNN whose P positions each run a width-C network (its samples hold C·P
+    /// eigenvalues). nil: the eigenvalues per sample (``width``).
+    public var finiteWidth: Int?
 
     /// Every field, as `SpectrumExperiment.run` fills them.
     public init(
