@@ -91,6 +91,15 @@ import Testing
         #expect(report.law == nil && report.theoryNote.contains("stride [2] moves positions"))
     }
 
+    /// Reports name a deep CNN by its repeated block, once.
+    @Test func repeatedBlocksAreWrittenOnce() {
+        #expect(SpectrumExperiment.compactArchitecture("conv8k3p1,relu,conv8k3p1,relu,conv8k3p1,relu") == "(conv8k3p1,relu)×3")
+        #expect(SpectrumExperiment.compactArchitecture("relu,relu") == "(relu)×2")
+        #expect(SpectrumExperiment.compactArchitecture("conv8k3p1") == "conv8k3p1")
+        #expect(SpectrumExperiment.compactArchitecture("conv4k3,relu,maxpool2,flatten,dense10") == "conv4k3,relu,maxpool2,flatten,dense10")
+        #expect(SpectrumExperiment.compactArchitecture("conv8k3p1,relu,conv8k3p1,tanh") == "conv8k3p1,relu,conv8k3p1,tanh")
+    }
+
     /// Dirac taps at σ = 1 make a hard-tanh CNN the identity on (−1, 1): J = I to the bit
     /// (every product is 1·v or an exact zero), so every eigenvalue of J Jᵀ is exactly 1.
     @Test func diracHardTanhAtSigmaOneIsTheIdentity() throws {

@@ -82,6 +82,19 @@ extension SpectrumExperiment {
         return dense
     }
 
+    /// The string with a repeated block written once: "(conv64k3p1,hard-tanh)×8" for eight
+    /// pairs, so that a deep CNN's report and figure title stay one line; as it is otherwise.
+    public static func compactArchitecture(_ text: String) -> String {
+        let tokens = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        for period in 1 ... max(1, tokens.count / 2) where tokens.count % period == 0 && tokens.count / period > 1 {
+            let block = Array(tokens[0 ..< period])
+            if (0 ..< tokens.count).allSatisfy({ tokens[$0] == block[$0 % period] }) {
+                return "(\(block.joined(separator: ",")))×\(tokens.count / period)"
+            }
+        }
+        return text
+    }
+
     /// "delta-orthogonal σ = 1 (σ_b = 0)", "dirac σ = 1.1", "pytorch".
     static func initializationText(_ c: SpectrumConfiguration) -> String {
         let initialization = c.stackInitialization ?? .pytorch
@@ -168,17 +181,9 @@ extension SpectrumExperiment {
         if let activation = theory?.activation { described.activation = activation }
         let inputs = c.testImagesFolder.map { imagesText(c.samples, $0) } ?? "inputs N(0, q0 = \(compactNumber(c.q0)))"
         let kind = network != nil ? "CNN" : "layer stack"
-        var channels = ""
-        if let network {
-            // The channels after every convolution: one C when they never change (the theory's case).
-            var widths = [network.widths[0]]
-            for step in network.steps { if case .affine(let weight, _) = step { widths.append(weight.shape[0]) } }
-            channels = Set(widths).count == 1 ? ", C = \(widths[0]) channels × P = \(network.positions) positions"
-                : ", channels \(widths.map(String.init).joined(separator: " → ")) × P = \(network.positions) positions"
-        }
         var report = SpectrumReport(
             configuration: described,
-            subject: "\(initializationText(c)) \(kind) \(architecture) on \(shape)\(channels), at \(inputs)",
+            subject: "\(initializationText(c)) \(kind) \(compactArchitecture(architecture)) on \(shape), at \(inputs)",
             route: analyzer.route, law: law, theoryNote: note, comparison: comparison,
             secondsPerSample: measuredSeconds / Double(max(c.samples, 1)),
             totalSeconds: Date().timeIntervalSince(start), eigenvalues: eigenvalues)
