@@ -319,6 +319,7 @@ public enum SpectrumExperiment {
         var c = configuration
         c.weightsPath = nil
         c.stackActivations = nil
+        (c.architecture, c.inputShape, c.stackInitialization) = (nil, nil, nil)
         try c.validate()
         return try measure(stack: stack, c, subject: subject ?? "layer stack \(describe(stack))",
                            chooseThreads: chooseThreads, progress: progress)
