@@ -90,7 +90,7 @@ public struct PositionwiseNetwork<Scalar: BLASScalar>: Sendable {
         spatialShape = Array(input.dropFirst())
     }
 
-    /// The per-position network as a stack of ``Dense`` and ``ActivationLayer`` on `[C_0]`: what
+    /// The per-position network as a stack of `Dense` and `ActivationLayer` on `[C_0]`: what
     /// one column u[:, x] of the input goes through.
     public var stack: LayerStack<Scalar> {
         LayerStack(inputShape: [widths[0]], layers: steps.map { step -> any Layer<Scalar> in
