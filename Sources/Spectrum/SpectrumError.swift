@@ -31,6 +31,9 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
     case jacobianOverflows(layers: Int, count: Int)
     /// LAPACK's singular value decomposition failed (`info ≠ 0`).
     case singularValueDecomposition(routine: String, info: Int)
+    /// Layer `layer` (0-based, as the stack counts them) keeps the stack's J from being
+    /// block-diagonal over positions (`PositionwiseNetwork`): `problem` says how.
+    case notPositionwise(layer: Int, kind: String, problem: String)
 
     // MARK: Configurations
 
@@ -43,6 +46,9 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
     case layerStackFile(LayerStackError)
     /// The images named by `testImagesFolder` cannot be read (the reader's own line).
     case dataset(String)
+    /// The stack named by `architecture` cannot be built as asked: the string, an even kernel for
+    /// a centre-tap initialisation, or a scale (Networks' one line).
+    case architecture(StackInitializationError)
     /// The variance map of random weights has no finite fixed point.
     case noFixedPoint(activation: Activation, sigmaW: Double, sigmaB: Double)
 
@@ -87,6 +93,8 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
             "the Jacobian of the \(layers) layers holds \(count) infinite or NaN entr\(count == 1 ? "y" : "ies"): the weights are too large for this precision at this depth"
         case .singularValueDecomposition(let routine, let info):
             "\(routine) failed with info = \(info)"
+        case .notPositionwise(let layer, let kind, let problem):
+            "layer \(layer) (\(kind)): \(problem)"
         case .invalidConfiguration(let field, let value, let expected):
             "\(field) = \(value), expected \(expected)"
         case .weightsFile(let error):
@@ -95,6 +103,8 @@ public enum SpectrumError: Error, Equatable, CustomStringConvertible {
             error.description
         case .dataset(let text):
             text
+        case .architecture(let error):
+            error.description
         case .noFixedPoint(let activation, let sigmaW, let sigmaB):
             "the \(activation.rawValue) variance map at σ_w = \(compactNumber(sigmaW)), σ_b = \(compactNumber(sigmaB)) has no finite fixed point"
         case .noEigenvalues:

@@ -14,7 +14,7 @@ import TensorAlgebra
 struct SpectrumTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spectrum",
-        abstract: "Eigenvalues of J Jᵀ of a deep MLP against the weight scale σ and input variance q0, measured and theoretical.",
+        abstract: "Eigenvalues of J Jᵀ of a deep MLP or CNN against the weight scale σ and input variance q0, measured and theoretical.",
         discussion: """
         Without a subcommand, spectrum runs analyze with the flags given. The common ones \
         (`spectrum help analyze` lists all, `spectrum help sweep` the sweep's):
@@ -27,6 +27,7 @@ struct SpectrumTool: ParsableCommand {
           --checkpoint FILE            a trained network or a PyTorch state dict
           --activations LIST           the state dict's activations (e.g. relu)
           --inputs test                the first test images as the inputs
+          --architecture S --input-shape C,H,W   any layer stack, e.g. a CNN (docs/spectrum.md)
           --plot FILE.svg [--png]      the figure, and FILE-column.svg (one column)
           --csv FILE, --json           the eigenvalues as CSV; the report as JSON
         Examples: spectrum --sigma 1.0 --q0 0.5; spectrum --init orthogonal --activation relu \
@@ -50,15 +51,16 @@ struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the spectrum for one (σ, q0) and compare it with theory (the default command).")
 
-    @Option(help: "σ of identity weights W = σI.") var sigma = 1.0
+    @Option(help: "σ of identity weights W = σI (with --architecture: of dirac σ·δ and delta-orthogonal σ·H).") var sigma = 1.0
     @Option(help: "Input variance: u_i ~ N(0, q0).") var q0 = 0.5
-    @Option(help: "Number of layers L.") var layers = 20
-    @Option(help: "Width N of every layer (784 pixels + 10 classes by default).") var width = 794
+    // Optional so that a given one can be refused with --architecture, which implies both.
+    @Option(help: "Number of layers L (default: 20).") var layers: Int?
+    @Option(help: "Width N of every layer (default: 794, 784 pixels + 10 classes).") var width: Int?
     // Optional so that "given" is the parser's answer, whatever the spelling (--activation=relu).
     @Option(help: "hard-tanh, relu, tanh, erf or linear (default: hard-tanh; with --weights or --checkpoint, the file's own).")
     var activation: Activation?
-    @Option(help: "identity, gaussian, orthogonal or he; with --weights or --checkpoint, the initialisation whose theory is the reference.")
-    var initialization: Initialization = .identity
+    @Option(help: ArgumentHelp("identity (default), gaussian, orthogonal or he; with --weights or --checkpoint, the initialisation whose theory is the reference; with --architecture dirac, delta-orthogonal, he, glorot or pytorch (default: pytorch).", valueName: "initialization"))
+    var initialization: InitializationName?
     @Option(name: .customLong("sigma-w"), help: "σ_w of random weights (default: --sigma).") var sigmaW: Double?
     @Option(name: .customLong("sigma-b"), help: "σ_b of random biases.") var sigmaB = 0.0
     @Option(help: "normal (u ~ N(0, q0)) or fixed-point (default for random weights).") var input: InputDistribution?
@@ -81,22 +83,25 @@ struct Analyze: ParsableCommand {
     var plot: String?
     @Flag(help: "With --plot, also write each figure as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 
-    @Option(name: .customLong("init"), help: "Short for --initialization.") var initShort: Initialization?
+    @Option(name: .customLong("init"), help: "Short for --initialization.") var initShort: InitializationName?
+    @OptionGroup var stackOptions: StackOptions
 
     func validate() throws {
+        try validateInitializationName()
         try requirePositive(sigma, "--sigma")
         try requirePositive(q0, "--q0")
         if let sigmaW { try requirePositive(sigmaW, "--sigma-w") }
         try requireFinite(sigmaB, "--sigma-b")
-        guard (1 ... 100_000).contains(layers) else { throw ValidationError("--layers must be between 1 and 100000, got \(layers)") }
-        guard (1 ... 1_000_000).contains(width) else { throw ValidationError("--width must be between 1 and 1000000, got \(width)") }
+        if let layers, !(1 ... 100_000).contains(layers) { throw ValidationError("--layers must be between 1 and 100000, got \(layers)") }
+        if let width, !(1 ... 1_000_000).contains(width) { throw ValidationError("--width must be between 1 and 1000000, got \(width)") }
         guard (1 ... 1_000_000).contains(samples) else { throw ValidationError("--samples must be between 1 and 1000000, got \(samples)") }
         if let threads, !(1 ... 1024).contains(threads) { throw ValidationError("--threads must be between 1 and 1024, got \(threads)") }
-        if weightsSource == nil {
-            try checkMemory(SpectrumConfiguration.estimatedBytes(width: width, layers: layers, samples: samples,
+        if weightsSource == nil && stackOptions.architecture == nil {
+            try checkMemory(SpectrumConfiguration.estimatedBytes(width: layerWidth, layers: layerCount, samples: samples,
                                                                  initialization: chosenInitialization, precision: precision),
-                            what: "--width \(width) with --layers \(layers)")
+                            what: "--width \(layerWidth) with --layers \(layerCount)")
         }
+        try validateArchitectureFlags()
         if let activations {
             guard weightsSource?.hasSuffix(".safetensors") == true else {
                 throw ValidationError("--activations names the activations of a PyTorch state dict: give it with --checkpoint FILE.safetensors")
@@ -125,18 +130,28 @@ struct Analyze: ParsableCommand {
         return [(plot, .doubleColumn), (FigureWidth.singleColumn.fileName(plot), .singleColumn)]
     }
 
-    var chosenInitialization: Initialization { initShort ?? initialization }
+    /// --init or --initialization as given.
+    var initializationFlag: InitializationName? { initShort ?? initialization }
+
+    /// The MLP's initialisation: --init, or identity.
+    var chosenInitialization: Initialization { initializationFlag?.perceptron ?? .identity }
+
+    var layerCount: Int { layers ?? 20 }
+    var layerWidth: Int { width ?? 794 }
 
     /// The measurement the flags ask for. Weights from a file are loaded once, by the
     /// experiment, which takes the depth, width and (unless --activation is given) the
     /// activation from them and sizes the measurement before any work.
     var configuration: SpectrumConfiguration {
         SpectrumConfiguration(
-            activation: activation ?? .hardTanh, initialization: chosenInitialization, width: width, layers: layers,
+            activation: activation ?? .hardTanh, initialization: chosenInitialization, width: layerWidth, layers: layerCount,
             sigma: sigma, q0: q0, sigmaW: sigmaW ?? sigma, sigmaB: sigmaB, samples: samples, seed: seed,
-            input: inputs == .test ? .normal : input ?? (chosenInitialization.isRandom ? .fixedPoint : .normal), precision: precision,
+            input: inputs == .test ? .normal : input ?? (chosenInitialization.isRandom && stackOptions.architecture == nil ? .fixedPoint : .normal),
+            precision: precision,
             weightsPath: weightsSource, redrawWeights: !fixedWeights, threads: threads, activationFromFile: activation == nil,
-            stackActivations: activations, testImagesFolder: inputs == .test ? data : nil)
+            stackActivations: activations, testImagesFolder: inputs == .test ? data : nil,
+            architecture: stackOptions.architecture, inputShape: stackOptions.parsedInputShape,
+            stackInitialization: stackOptions.architecture == nil ? nil : initializationFlag?.stack ?? .pytorch)
     }
 
     /// The flag the weights came from, for error messages.
@@ -158,6 +173,10 @@ struct Analyze: ParsableCommand {
                     + "give its activations with --activations (e.g. --activations relu: one after every dense layer but the last)")
             case .layerStackFile: throw UserError(message: "\(source)\(error.description)")
             case .dataset, .stackSamples: throw UserError(message: "--data: \(error.description)")
+            case .architecture: throw UserError(message: "--architecture: \(error.description)")
+            case .inputShape(let shape, let width) where inputs == .test && stackOptions.architecture != nil:
+                throw UserError(message: "--inputs test: the images in \(data) have \(shape.reduce(1, *)) pixels (\(shape)), "
+                    + "the stack on --input-shape \(stackOptions.inputShape ?? "") takes \(width) inputs")
             case .inputShape(let shape, let width) where inputs == .test:
                 throw UserError(message: "--inputs test: the images in \(data) have \(shape.reduce(1, *)) pixels (\(shape)), "
                     + "the network in '\(quotedValue(weightsSource ?? ""))' takes \(width) inputs")

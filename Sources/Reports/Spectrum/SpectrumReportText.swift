@@ -53,7 +53,7 @@ extension SpectrumReport {
         } else if !failed.isEmpty {
             lines.append("outside the band: \(failed.joined(separator: "; "))"
                 + (comparison.model == .bootstrapOverSamples
-                    ? " (finite width: the theory is the N → ∞ limit; at N = \(width) the measured λ_max can sit several per cent"
+                    ? " (finite width: the theory is the N → ∞ limit; at N = \(finiteWidth ?? width) the measured λ_max can sit several per cent"
                         + " from the edge and the fraction of zero eigenvalues above 1 − p; a bootstrap interval of a maximum cannot"
                         + " reach above the largest value seen)" : ""))
         }

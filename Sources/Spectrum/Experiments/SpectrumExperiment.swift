@@ -61,6 +61,19 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
     /// `input`. No theory describes a spectrum at data, so the report gives measured
     /// statistics only. nil (default): inputs drawn by `input`.
     public var testImagesFolder: String?
+    /// A convolutional (or any) layer stack to draw instead of an MLP, as an architecture string
+    /// (`ArchitectureString`: "conv64k3p1,hard-tanh,conv64k3p1,hard-tanh"), on per-sample inputs
+    /// of `inputShape` ([64, 32]: 64 channels, 32 positions), its weights drawn by
+    /// `stackInitialization` at σ = `sigma` with N(0, σ_b²) biases. Dirac and delta-orthogonal
+    /// stacks of centre-tap convolutions are compared with their theory (`PositionwiseTheory`);
+    /// `width`, `layers`, `activation` and `initialization` are then not used. nil (default): an MLP.
+    public var architecture: String?
+    /// The per-sample input shape of `architecture`, `[C, L]` or `[C, H, W]` (or any shape the
+    /// string takes).
+    public var inputShape: [Int]?
+    /// How `architecture`'s weights are drawn (nil: PyTorch's default); random ones are drawn
+    /// anew for every sample unless `redrawWeights` is false.
+    public var stackInitialization: StackInitialization?
 
     public init(
         activation: Activation = .hardTanh, initialization: Initialization = .identity,
@@ -68,8 +81,12 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
         sigmaW: Double = 1, sigmaB: Double = 0, samples: Int = 10, seed: UInt64 = 0,
         input: InputDistribution = .normal, precision: Precision = .double,
         weightsPath: String? = nil, redrawWeights: Bool = true, threads: Int? = nil, activationFromFile: Bool = true,
-        stackActivations: String? = nil, testImagesFolder: String? = nil
+        stackActivations: String? = nil, testImagesFolder: String? = nil,
+        architecture: String? = nil, inputShape: [Int]? = nil, stackInitialization: StackInitialization? = nil
     ) {
+        self.architecture = architecture
+        self.inputShape = inputShape
+        self.stackInitialization = stackInitialization
         self.stackActivations = stackActivations
         self.testImagesFolder = testImagesFolder
         self.activation = activation
@@ -145,6 +162,22 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
         if testImagesFolder != nil && input == .fixedPoint {
             throw .invalidConfiguration(field: "input", value: "fixed-point", expected: "normal when the inputs are test images (testImagesFolder)")
         }
+        if let architecture {
+            if let weightsPath {
+                throw .invalidConfiguration(field: "weightsPath", value: weightsPath, expected: "nil when the stack is drawn from architecture")
+            }
+            if input == .fixedPoint {
+                throw .invalidConfiguration(field: "input", value: "fixed-point", expected: "normal for a stack drawn from architecture (it has no mean-field fixed point)")
+            }
+            guard let inputShape else {
+                throw .invalidConfiguration(field: "inputShape", value: "nil", expected: "the per-sample input shape of architecture '\(quotedValue(architecture))'")
+            }
+            do { _ = try ArchitectureString.parse(architecture, inputShape: inputShape) } catch { throw .architecture(.architecture(error)) }
+        } else if let inputShape {
+            throw .invalidConfiguration(field: "inputShape", value: "\(inputShape)", expected: "nil unless architecture is given")
+        } else if let stackInitialization {
+            throw .invalidConfiguration(field: "stackInitialization", value: stackInitialization.rawValue, expected: "nil unless architecture is given")
+        }
     }
 
     /// The activations `stackActivations` names, in order.
@@ -187,6 +220,10 @@ public struct SpectrumReport: Sendable, Codable {
     public var totalSeconds: Double
     /// One array of N eigenvalues per sample, descending.
     public var eigenvalues: [[Double]]
+    /// The width whose N → ∞ limit the theory is, when it is not the eigenvalues per sample:
+    /// C for a CNN whose P positions each run a width-C network (its samples hold C·P
+    /// eigenvalues). nil: the eigenvalues per sample (``width``).
+    public var finiteWidth: Int?
 
     /// Every field, as `SpectrumExperiment.run` fills them.
     public init(
@@ -259,6 +296,12 @@ public enum SpectrumExperiment {
         _ configuration: SpectrumConfiguration, chooseThreads: Bool = false, progress: ((Int, Int) -> Void)? = nil
     ) throws(SpectrumError) -> SpectrumReport {
         try configuration.validate()
+        if configuration.architecture != nil {
+            switch configuration.precision {
+            case .float: return try runArchitecture(configuration, Float.self, chooseThreads: chooseThreads, progress: progress)
+            case .double: return try runArchitecture(configuration, Double.self, chooseThreads: chooseThreads, progress: progress)
+            }
+        }
         switch configuration.precision {
         case .float: return try run(configuration, Float.self, chooseThreads: chooseThreads, progress: progress)
         case .double: return try run(configuration, Double.self, chooseThreads: chooseThreads, progress: progress)
@@ -276,6 +319,7 @@ public enum SpectrumExperiment {
         var c = configuration
         c.weightsPath = nil
         c.stackActivations = nil
+        (c.architecture, c.inputShape, c.stackInitialization) = (nil, nil, nil)
         try c.validate()
         return try measure(stack: stack, c, subject: subject ?? "layer stack \(describe(stack))",
                            chooseThreads: chooseThreads, progress: progress)
@@ -476,9 +520,8 @@ public enum SpectrumExperiment {
         if c.input == .fixedPoint {
             throw .invalidConfiguration(field: "input", value: "fixed-point", expected: "normal or test images for a layer stack (it has no mean-field fixed point)")
         }
-        let analyzer = LayerStackSpectrumAnalyzer(stack: stack)
-        let widest = stack.shapes.map { $0.reduce(1, *) }.max() ?? 0
-        analyzer.threads = c.threads ?? (chooseThreads ? JacobianSpectrumAnalyzer<Scalar>.automaticThreads(width: widest) : nil)
+        // Centre-tap convolutional stacks go block by block; the callers size the dense J.
+        let analyzer = try analyzer(for: stack, c, chooseThreads: chooseThreads, checkingMemory: false)
         let width = analyzer.inputCount
         let images = try c.testImagesFolder.map { folder throws(SpectrumError) in try testImages(folder, count: c.samples) }
         if let images, images.features != width {

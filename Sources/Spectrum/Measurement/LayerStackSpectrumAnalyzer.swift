@@ -12,7 +12,7 @@ import IsometrySupport
 /// before multiplying: an eighth of the dense arithmetic per ReLU layer). Those routes are
 /// what the theory comparisons, sweeps and the study run millions of times, and their numbers
 /// are the project's reference values; they stay as they are. ``LayerStackSpectrumAnalyzer``
-/// is the general path: any ``LayerStack`` (dense layers of any shape, any activation, flatten,
+/// is the general path: any `LayerStack` (dense layers of any shape, any activation, flatten,
 /// and any layer a user writes), through the stack's own matrix-free J·v and Jᵀ·u, with no
 /// knowledge of which layers it holds. A stack that *is* an identity classifier
 /// (`LayerStack(classifier.network)`) gives the same eigenvalues through either (a test
@@ -34,7 +34,7 @@ public protocol JacobianSpectrumMeasuring<Scalar>: AnyObject {
     func jacobian(at input: Tensor<Scalar>) throws(SpectrumError) -> Tensor<Scalar>
 }
 
-/// The spectrum of J Jᵀ of any ``LayerStack``, J = ∂(stack output)/∂(input) at one input over
+/// The spectrum of J Jᵀ of any `LayerStack`, J = ∂(stack output)/∂(input) at one input over
 /// the flattened shapes: the logits when the last layer is affine (no output activation unless
 /// the stack has one), rectangular layers, piecewise-linear or smooth activations.
 ///
