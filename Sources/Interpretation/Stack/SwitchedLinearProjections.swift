@@ -3,7 +3,7 @@ import Networks
 import TensorAlgebra
 
 /// Switched linear projections of a piecewise-linear ``LayerStack`` at one input (Szymanski et
-/// al.; docs/theory.md §3): with every unit's state fixed at x (activation slopes, max-pool
+/// al.; docs/theory.md §3, §4): with every unit's state fixed at x (activation slopes, max-pool
 /// winners), unit i of layer l's output — a dense unit, or a (channel, position) of a
 /// convolution or pool — is exactly ŵ_i·x + b̂_i.
 ///

@@ -11,7 +11,7 @@ import TensorAlgebra
 /// whole chain unchanged in kind: every activation it meets is on its identity piece (ReLU and
 /// leaky ReLU h > 0, hard-tanh |h| < 1, identity always) and every max pool selects it (a max-pool
 /// loser is inactive, as in the paper). The output layer and layers followed by no chain are not
-/// unit layers. docs/theory.md §3 defines it.
+/// unit layers. docs/theory.md §4 defines it.
 public struct UnitActivity: Sendable, Codable, Equatable {
     /// The unit layers' indices in the stack.
     public var layers: [Int]

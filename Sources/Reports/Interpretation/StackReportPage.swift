@@ -74,6 +74,23 @@ extension StackInterpretationReport {
         return figures
     }
 
+    /// The share of active units of every unit layer over the linearised images (theory.md §4,
+    /// "Active units"), as a table; empty when the network has no unit layer.
+    func activeUnitsTable() -> String {
+        guard !activity.layers.isEmpty else { return "" }
+        let means = activity.meanFractions
+        var table = "<h2 id=\"active-units\">Active units</h2><div class=\"scroll\"><table class=\"numbers\">"
+            + "<tr><th>layer</th><th>kind</th><th>units</th><th>active (mean over \(jsonNumber(Double(activity.instances), path: "activeUnits.images", decimals: 0)) images)</th></tr>"
+        for k in activity.layers.indices {
+            table += "<tr><td>\(activity.layers[k])</td><td>\(escapeHTML(activity.kinds[k]))</td>"
+                + "<td>\(jsonNumber(Double(activity.units[k]), path: "activeUnits.layers.\(k).units", decimals: 0))</td>"
+                + "<td>\(jsonNumber(means[k], path: "activeUnits.layers.\(k).meanActiveFraction", decimals: 1, scale: 100)) %</td></tr>"
+        }
+        table += "<tr><td colspan=\"3\">all unit layers</td><td>\(jsonNumber(activity.overallFraction, path: "activeUnits.overallActiveFraction", decimals: 1, scale: 100)) %</td></tr></table></div>"
+        return table + "<p class=\"meta\">A unit (an entry of a dense, convolution or average-pool layer's output) is active when every activation after it "
+            + "passes it on its identity piece and every max pool after it selects it; max-pool losers count as inactive (Szymanski et al.; docs/theory.md §4).</p>"
+    }
+
     /// The page's figures as standalone SVG documents, by file name.
     public var figureFiles: [(name: String, svg: String)] {
         pageFigures().compactMap { figure in figure.svg.map { ("\(figure.name).svg", $0.render()) } }
@@ -90,6 +107,7 @@ extension StackInterpretationReport {
             + "(\(jsonNumber(Double(evaluation.correct), path: "correct", decimals: 0)) of \(jsonNumber(Double(evaluation.predictions.count), path: "testImages", decimals: 0)) images). "
         body += "Exact linearisation of \(jsonNumber(Double(linearisation.count), path: "linearisedImages", decimals: 0)) images: completeness error \(jsonScientific(linearisation.completenessError, path: "completenessError")) (relative).</p>"
         body += "<p class=\"meta\">Numbers: <a href=\"report.json\">report.json</a>; maps as numpy arrays: <a href=\"maps/\">maps/</a> (\(maps.map { $0.name.replacingOccurrences(of: ".npy", with: "") }.joined(separator: ", ")) .npy).</p>"
+        body += activeUnitsTable()
         for figure in pageFigures() {
             var links = ""
             if let figureFolder, figure.svg != nil {
