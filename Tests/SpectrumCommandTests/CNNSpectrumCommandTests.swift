@@ -21,7 +21,7 @@ import Testing
         #expect(status == 0, "\(error)")
         let lines = output.split(separator: "\n").map(String.init)
         #expect(lines.first == "Spectrum of J Jᵀ: dirac σ = 1.05 CNN (conv16k3p1,hard-tanh)×2 on [16, 8, 8], at inputs N(0, q0 = 0.5)")
-        #expect(lines.count > 1 && lines[1].hasPrefix("3 samples × 1024 = 3072 eigenvalues, double, seed 0, positionwise: 64 blocks of 16 × 16 (centre taps), gesdd per block"))
+        #expect(lines.count > 1 && lines[1].hasPrefix("3 samples × 1024 = 3,072 eigenvalues, double, seed 0, positionwise: 64 blocks of 16 × 16 (centre taps), gesdd per block"))
         #expect(output.contains("theory: exact law for identity weights (Kubota et al. 2021): Dirac taps make every coordinate of every position its own scalar chain of 2 layers"))
         let top = Foundation.pow(1.05, 4.0)
         #expect(lines.contains { $0.hasPrefix("atom at λ = 1.216") })
