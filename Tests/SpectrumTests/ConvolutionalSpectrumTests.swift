@@ -4,7 +4,7 @@ import Spectrum
 import TensorAlgebra
 import Testing
 
-/// Spectra of J Jᵀ of convolutional stacks (docs/theory.md §5): a centre-tap CNN is a dense
+/// Spectra of J Jᵀ of convolutional stacks (docs/theory.md §6): a centre-tap CNN is a dense
 /// network per position, checked exactly against per-position MLPs built from the stack's own
 /// weights; Dirac and delta-orthogonal CNNs against their laws at two depths each.
 @Suite struct ConvolutionalSpectrumTests {
@@ -159,7 +159,7 @@ import Testing
     /// positions, 10 networks: the layerwise free-probability law (p_l = 0.68, 0.84, 0.90, 0.93
     /// along the q-map; the fixed point q* = 0 would predict the identity) at L = 2 and L = 4.
     /// Finite C shows as an O(1/C) shortage of small eigenvalues (P(λ > 0.057) 0.5 % under the
-    /// law at C = 128 for L = 2, 0.35 % at C = 256, docs/theory.md §5), inside the widened band.
+    /// law at C = 128 for L = 2, 0.35 % at C = 256, docs/theory.md §6), inside the widened band.
     @Test func deltaOrthogonalCNNFollowsLayerwiseFreeProbabilityAtTwoDepths() throws {
         for layers in [2, 4] {
             let text = Array(repeating: "conv128k3p1,hard-tanh", count: layers).joined(separator: ",")

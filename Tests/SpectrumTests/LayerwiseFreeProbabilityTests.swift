@@ -3,7 +3,7 @@ import Networks
 import Testing
 @testable import Spectrum
 
-/// Free probability with one active fraction per layer (docs/theory.md §5), against the
+/// Free probability with one active fraction per layer (docs/theory.md §6), against the
 /// fixed-point law it generalises and against the closed form of two free projections.
 @Suite struct LayerwiseFreeProbabilityTests {
     /// With every p_l = p the equation is FreeProbabilityLaw's, written with a running product
