@@ -146,6 +146,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "identity (the default: the L-layer identity MLP, plain SGD), mlp (784 → 1000 → 300 → 10 ReLU layer stack, SGD momentum 0.9, lr 0.05, against Benchmarks/Peers/torch_mlp_train.py) or cnn (conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10, SGD momentum 0.9, lr 0.05, against Benchmarks/Peers/torch_cnn_train.py).")
     var model = "identity"
     @Option(help: "With --model cnn: threads of each contender (OpenBLAS's, torch.set_num_threads).") var threads = 2
+    @Option(help: "With --model cnn: sgd (the unpadded CNN, SGD momentum 0.9 lr 0.05, batch 128) or adam (docs/training.md's 91 % recipe: 'same' padding, Adam 1e-3 with a per-step cosine over the run, batch 64).")
+    var recipe = "sgd"
     /// With --model cnn --profile-steps: the batch whole, BLAS threaded, instead of in shards.
     @Flag(help: .hidden) var wholeBatch = false
 
@@ -153,6 +155,8 @@ struct BenchTrain: ParsableCommand {
         if !["identity", "mlp", "cnn"].contains(model) { throw ValidationError("--model must be identity, mlp or cnn, got \(model)") }
         if rounds < 1 { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if !["sgd", "adam"].contains(recipe) { throw ValidationError("--recipe must be sgd or adam, got \(recipe)") }
+        if recipe != "sgd" && model != "cnn" { throw ValidationError("--recipe applies to --model cnn only") }
     }
 
     /// One Isometry training in this process; prints its `Run` as JSON.

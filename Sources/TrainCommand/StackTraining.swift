@@ -350,6 +350,15 @@ extension Train {
         // run writes into its own folder unless --output is given.
         // A new MLP's widths: the data's features, --widths, the classes (--architecture: none).
         let newWidths = resumed == nil && widths != nil ? [trainData.featureCount] + (try Self.parseWidths(widths!)) + [data.classes] : []
+        // Checked before any weight is drawn, as --architecture strings are.
+        if !newWidths.isEmpty {
+            let bytes = Self.multilayerPerceptronTrainingBytes(widths: newWidths, batchSize: run.batchSize,
+                                                               evaluationBatchSize: min(1000, testData.count), scalarBytes: MemoryLayout<Scalar>.stride)
+            if !MemoryBudget.allows(bytes) {
+                throw UserError(message: "--widths \(quotedValue(widths!)): the MLP \(newWidths.map(String.init).joined(separator: " → ")) trained on batches of \(run.batchSize), "
+                    + "evaluating \(min(1000, testData.count)) at a time, " + MemoryBudget.explain(bytes: bytes < 9e18 ? Int(bytes) : .max, limit: MemoryBudget.defaultLimit))
+            }
+        }
         // A new --architecture stack on images as [1, H, W] and sequences as [1, L] (one
         // channel), so convolutions see planes and lines; the string is checked token by token
         // against that shape before any weight.
@@ -468,6 +477,20 @@ extension Train {
         guard let last = trainer.history.last else { throw UserError(message: "--resume: the checkpoint has no finished epoch and --epochs leaves none to train") }
         print(String(format: "\ntest accuracy %.2f %% (loss %.4f); wrote %@/{%@}", (last.testAccuracy ?? 0) * 100, last.testLoss ?? .nan,
                      folder.path, Self.stackFiles.joined(separator: ", ")))
+    }
+
+    /// `LayerStack.estimatedTrainingBytes(batchSize:evaluationBatchSize:)` of the MLP
+    /// `newStack(widths:…)` would build, from the widths alone (so a huge width is refused
+    /// before its weights are drawn): dense layers with bias and an activation after every
+    /// hidden one, whose pattern has its input's shape; no layer has scratch.
+    static func multilayerPerceptronTrainingBytes(widths: [Int], batchSize: Int, evaluationBatchSize: Int, scalarBytes: Int) -> Double {
+        let w = widths.map(Double.init)
+        let parameters = zip(w, w.dropFirst()).reduce(0.0) { $0 + $1.0 * $1.1 + $1.1 }
+        let hidden = w.dropFirst().dropLast().reduce(0, +)
+        // Stack shapes: the input, then per hidden width the dense and the activation outputs, then the classes.
+        let activations = w.first! + 2 * hidden + w.last!, patterns = hidden
+        return Double(scalarBytes) * (4 * parameters + Double(batchSize) * (2 * activations + patterns)
+            + Double(evaluationBatchSize) * (activations + patterns))
     }
 
     /// A new MLP of these widths (inputs, hidden, classes), PyTorch's initialisation or He's,
