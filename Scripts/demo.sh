@@ -32,13 +32,13 @@ mkdir -p "$out"
 if [ "$quick" = 1 ]; then
     epochs=1; train_flags=(--epochs 1 --limit 2000)
     samples="0,1,2,3"; linearise=50
-    trained_samples=1; identity_samples=4
+    trained_samples=1; init_samples=4
     sweep_flags=(--sigma-steps 5 --q0-steps 5 --width 100 --layers 10 --samples 2)
     study_flags=(--layers 2 5 --init identity gaussian --limit 500 --spectrum-inputs 1)
 else
     epochs=5; train_flags=()
     samples="0,1,2,3,4,5,6,7"; linearise=1000
-    trained_samples=4; identity_samples=10
+    trained_samples=4; init_samples=10
     sweep_flags=()
     study_flags=()
 fi
@@ -63,9 +63,12 @@ $bin/spectrum --checkpoint "$out/train/checkpoint.safetensors" --samples "$train
     | tee "$out/spectrum-trained.txt"
 step_done
 echo
-echo "== 4. the theory: identity initialisation, σ = 1, q0 = 0.5 (84.27 % at λ = 1), and a σ × q0 sweep"
-$bin/spectrum --sigma 1.0 --q0 0.5 --samples "$identity_samples" --plot "$out/spectrum-identity.svg" --png --csv "$out/spectrum-identity.csv" \
-    | tee "$out/spectrum-identity.txt"
+# Figure 5 is a law with two atoms and a continuous part between them: orthogonal weights at
+# σ_w = 1.1 over 4 layers, where L(1 − p) < 1 leaves an atom at σ_w^{2L} (issue 23 #13: identity
+# weights at σ = 1 give one bar, an exact and trivial law, since the network only clips its inputs).
+echo "== 4. the theory: orthogonal weights σ_w = 1.1, L = 4 (atoms at 0 and σ_w^{2L} = 2.144, free probability between), and a σ × q0 sweep"
+$bin/spectrum --init orthogonal --sigma-w 1.1 --layers 4 --samples "$init_samples" --plot "$out/spectrum-init.svg" --png --csv "$out/spectrum-init.csv" \
+    | tee "$out/spectrum-init.txt"
 $bin/spectrum sweep --output "$out/sweep" "${sweep_flags[@]}" | tee "$out/sweep.txt"
 step_done
 echo
@@ -167,8 +170,8 @@ Numbers in <a href="interpret/report.json">report.json</a>, maps as numpy arrays
 <h2 id="spectrum">3. Jacobian spectrum: trained network and theory</h2>
 $(figure 4 spectrum-trained.svg "spectrum of the trained network" "Eigenvalues of J Jᵀ (J the input–output Jacobian) of the trained network, histogram over ${trained_samples} input$([ "$trained_samples" = 1 ] || echo s) u ~ N(0, 0.5·I) × 794 eigenvalues each, with the identity-initialisation law at σ = 1, q0 = 0.5 as the reference: training moves the spectrum away from it. Bottom: the fraction of eigenvalues ≤ λ on a linear axis around λ = 1 (zoomed to how far the eigenvalues near 1 spread), where an atom is a vertical step: most eigenvalues lie near 1 (a tall histogram bin) but few exactly at it (the table's atom row), and the two panels say the same thing. The table under it holds the same numbers.")
 $(report_text "$out/spectrum-trained.txt")
-$(figure 5 spectrum-identity.svg "spectrum at initialisation with theory" "The theory at initialisation: eigenvalues of J Jᵀ of a 20-layer identity network (σ = 1) over ${identity_samples} inputs u ~ N(0, 0.5·I) × 794 eigenvalues, against the exact law for identity weights (an atom at λ = 1 of 84.27 % and one at λ = 0). Eigenvalues: <a href=\"spectrum-identity.csv\">spectrum-identity.csv</a>.")
-$(report_text "$out/spectrum-identity.txt")
+$(figure 5 spectrum-init.svg "spectrum at initialisation with theory" "The theory at initialisation: eigenvalues of J Jᵀ of a 4-layer hard-tanh network of width 794 with orthogonal weights at σ<sub>w</sub> = 1.1, over ${init_samples} draws of the weights, each at an input at the mean-field fixed point q* = 0.376 (p = 0.897 of the units active), × 794 eigenvalues, against the free-probability law (Pennington et al. 2018): an atom at λ = 0 (10.3 %, left panel), one at σ<sub>w</sub><sup>8</sup> = 2.144 (58.8 %, since L(1 − p) &lt; 1) and a continuous part between them. Eigenvalues: <a href=\"spectrum-init.csv\">spectrum-init.csv</a>.")
+$(report_text "$out/spectrum-init.txt")
 
 <h2 id="sweep">4. Sweep over σ and q0</h2>
 <p>How the identity-initialised network's spectrum depends on the weight scale σ and the input variance q0: at each of ${sweep_grid} grid points

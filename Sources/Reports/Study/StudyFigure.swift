@@ -20,7 +20,11 @@ extension StudyGrid {
         canvas.text(heading, x: 630, y: 26, size: 16, anchor: .middle, weight: "bold")
         let q0 = data.map { String(format: "%.3f", $0.q0) } ?? "?"
         let jacobian = convolution == nil ? "J Jᵀ" : "JᵀJ of the convolutions"
-        canvas.text("Left: final test accuracy (line: mean over \(seeds.count) seed\(seeds.count == 1 ? "" : "s"), band: min–max; ✕: diverged, NaN loss). "
+        // The subtitle promises only what panel (a) draws: a band exists with two seeds or more.
+        let spread = seeds.count > 1
+            ? "line: mean over \(seeds.count) seeds, band and bars: their min–max"
+            : "one seed, \(seeds.first.map { "\($0)" } ?? "?"): no band, no spread over seeds"
+        canvas.text("Left: final test accuracy (\(spread); ✕: diverged, NaN loss). "
                     + "Middle and right: \(jacobian) at initialisation on \(spectrumInputs) training sample\(spectrumInputs == 1 ? "" : "s") (markers) against theory (dashed).",
                     x: 630, y: 46, size: 11.5, anchor: .middle, fill: "#444")
         canvas.text(convolution == nil
@@ -52,9 +56,11 @@ extension StudyGrid {
             }
             if perDepth.count > 1, seeds.count > 1 {
                 let upper = perDepth.map { "\(xa($0.0)),\(ya($0.3))" }, lower = perDepth.reversed().map { "\(xa($0.0)),\(ya($0.2))" }
-                canvas.raw("<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color(a))\" fill-opacity=\"0.18\" stroke=\"none\"/>")
+                canvas.raw("<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color(a))\" fill-opacity=\"0.18\" stroke=\"none\""
+                           + " data-quantity=\"accuracy-band\" data-arm=\"\(label(arm))\"/>")
             }
-            canvas.polyline(perDepth.map { (xa($0.0), ya($0.1)) }, stroke: color(a), width: 2)
+            canvas.polyline(perDepth.map { (xa($0.0), ya($0.1)) }, stroke: color(a), width: 2,
+                            data: ["quantity": "accuracy-mean", "arm": label(arm)])
             for p in perDepth {
                 canvas.circle(x: xa(p.0), y: ya(p.1), radius: 3.5, fill: color(a))
                 if seeds.count > 1 { canvas.line(xa(p.0), ya(p.2), xa(p.0), ya(p.3), stroke: color(a), width: 1) }
