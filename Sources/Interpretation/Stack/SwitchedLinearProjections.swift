@@ -240,17 +240,7 @@ public struct SwitchedLinearProjections<Scalar: BLASScalar>: Sendable {
         var entering: [Int: [(unit: Int, offset: Double)]] = [:]
         for (m, layer) in stack.layers.enumerated() {
             guard let activation = layer as? ActivationLayer<Scalar> else { continue }
-            let h = activations[m].scalars
-            var inactive: [(Int, Double)] = []
-            for i in h.indices {
-                switch activation.function {
-                case .relu, .leakyReLU:
-                    if h[i] <= 0 { inactive.append((i, Double(h[i]))) }
-                case .hardTanh:
-                    if abs(h[i]) >= 1 { inactive.append((i, Double(h[i]) - (h[i] > 0 ? 1 : -1))) }
-                case .identity, .tanh, .erf: break
-                }
-            }
+            let inactive = Self.inactiveUnits(activation.function, activations[m].scalars)
             if !inactive.isEmpty { entering[m - 1, default: []] += inactive }
         }
         guard let last = entering.keys.max() else { return ([Double](repeating: 0, count: range.count), 0) }
