@@ -182,7 +182,7 @@ func fixture() throws -> (folder: URL, checkpoint: URL) {
         let html = try String(contentsOf: output.appendingPathComponent("report.html"), encoding: .utf8)
         #expect(html.contains("Not shown") && html.contains("class templates need class dimensions; this network has none"))
         let figures = try FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("figures").path)
-        #expect(Set(figures) == ["fig1-confusion-matrix.svg", "fig2-linearisation-and-insens.svg"])
+        #expect(Set(figures) == ["fig1-confusion-matrix.svg", "fig2-linearisation-and-insens.svg", "fig3-class-mean-weights.svg"])
     }
 
     /// A stack written with its architecture needs no flag.

@@ -87,6 +87,8 @@ extension SwitchedLinearProjections {
     /// Ω per channel of layer `layer`'s inactive units entering the activation after it (all
     /// zero, no units, when none follows): two forward-mode streams through the layer, the
     /// first for ‖ŵ_i‖², the second for the maps.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func insensByChannel(layer: Int, channels: Int, features: Range<Int>?) -> (maps: [[Double]], units: [Int]) {
         let inputs = input.count
         let range = features ?? stack.classDimensions.map { 0 ..< $0.features } ?? 0 ..< inputs
