@@ -4,7 +4,9 @@
 # 1. Builds a SMALL report with the commands themselves: Scripts/demo.sh with
 #    ISOMETRY_REPORT_QUICK=1 and the debug build (train on 2,000 images for 1 epoch, interpret
 #    4 images and linearise 50, two spectra, a 5 × 5 sweep), every figure also as PNG, into
-#    out/report-check/site.
+#    out/report-check/site; then the CNN pages on Tests/Fixtures/FashionCNN: `interpret` (2 images,
+#    linearise 50) into site/interpret-cnn and `noisy-background` (200 images) into
+#    site/noisy-background.
 # 2. Loads every HTML page and every SVG of it in headless Chromium (Debian's `chromium`,
 #    installed when missing) at 1400 px and at 390 px (a phone: mobile emulation, so the
 #    viewport tag counts), driven through the DevTools protocol by python3's standard library
@@ -52,6 +54,15 @@ else
     rm -rf "$check"; mkdir -p "$check/screenshots"
     ISOMETRY_REPORT_OUT="$site" ISOMETRY_REPORT_BUILD=debug ISOMETRY_REPORT_SKIP_BUILD=1 ISOMETRY_REPORT_QUICK=1 Scripts/demo.sh > "$check/demo.log" 2>&1 \
         || { tail -20 "$check/demo.log"; echo "check-report: building the small report failed (log: $check/demo.log)" >&2; exit 1; }
+    # The CNN pages: the interpretation of the Fashion-MNIST CNN fixture (its channel maps, W(x)
+    # per class, active units) and the noisy-background page on the same network (200 images).
+    cnn=conv32k3,relu,maxpool2,conv64k3,relu,maxpool2,flatten,dense128,relu,dense10
+    .build/debug/interpret --model Tests/Fixtures/FashionCNN/model.safetensors --architecture "$cnn" --samples 0,1 \
+        --linearise 50 --png --index ../report.html --output "$site/interpret-cnn" > "$check/interpret-cnn.log" 2>&1 \
+        || { tail -5 "$check/interpret-cnn.log"; echo "check-report: interpreting the CNN fixture failed" >&2; exit 1; }
+    .build/debug/noisy-background --checkpoint Tests/Fixtures/FashionCNN/model.safetensors --architecture "$cnn" --limit 200 \
+        --output "$site/noisy-background" > "$check/noisy-background.log" 2>&1 \
+        || { tail -5 "$check/noisy-background.log"; echo "check-report: noisy-background on the CNN fixture failed" >&2; exit 1; }
     echo "check-report: small report built in $(( $(date +%s) - start )) s ($site)"
 fi
 

@@ -25,6 +25,13 @@ Files per network:
   unit_values64.npy      their values (module outputs) in float64
   unit_gradients64.npy   [units, inputs] d value / d input in float64 (the first 64 units)
   reference.json         architecture, input shape, counts, accuracy (trained network)
+Channel maps of the trained network (--channel-maps: reads the committed FashionCNN model.safetensors
+and inputs.npy, trains nothing), in float64, for test images 0 and 1 and their predicted class k:
+  channel_contributions64_layer{0,3}.npy   [2] + conv output shape: dF_k/dh * h, h the convolution's output
+  channel_insens64_layer{0,3}.npy          [2, channels, 784]: per channel, the mean over its units with
+                                           h <= 0 (entering the ReLU inactive) of (h_i / |w_i|^2) w_i,
+                                           w_i = dh_i/dx (jacrev), units with w_i = 0 left out
+  channel_insens_units_layer{0,3}.npy      [2, channels]: how many units each mean is over
 
 Seeded: running it again writes the same numbers (the training too, on the same torch and threads).
 Needs torch, numpy, safetensors: /work/venv-stack/bin/python Scripts/make_cnn_interpretation_fixtures.py
@@ -144,7 +151,44 @@ def fashion():
                  "test_accuracy": correct / len(y_test), "correct": correct})
 
 
+def channel_maps():
+    out = root / "Tests" / "Fixtures" / "FashionCNN"
+    from safetensors.torch import load_file
+    model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
+    model.load_state_dict(load_file(str(out / "model.safetensors")))
+    model = model.double().eval()
+    x = torch.tensor(np.load(out / "inputs.npy")[:2]).double()
+    for layer in (0, 3):
+        below, above = model[:layer + 1], model[layer + 1:]
+        contributions, insens, units = [], [], []
+        for i in range(len(x)):
+            h = below(x[i:i + 1])[0].detach()
+            k = int(model(x[i:i + 1])[0].argmax())
+            g = torch.func.jacrev(lambda v: above(v[None])[0, k])(h)
+            contributions.append((g * h).detach().numpy())
+            w = torch.func.jacrev(lambda v: below(v[None])[0])(x[i]).reshape(h.numel(), -1).detach()
+            flat, norms = h.reshape(-1), (w * w).sum(1)
+            chosen = (flat <= 0) & (norms > 0)
+            omega = (flat / torch.where(norms > 0, norms, 1))[:, None] * w
+            per = h[0].numel()
+            maps, counts = [], []
+            for c in range(h.shape[0]):
+                mask = chosen[c * per:(c + 1) * per]
+                counts.append(int(mask.sum()))
+                part = omega[c * per:(c + 1) * per][mask]
+                maps.append((part.sum(0) / max(counts[-1], 1)).detach().numpy())
+            insens.append(np.stack(maps))
+            units.append(counts)
+        np.save(out / f"channel_contributions64_layer{layer}.npy", np.stack(contributions))
+        np.save(out / f"channel_insens64_layer{layer}.npy", np.stack(insens))
+        np.save(out / f"channel_insens_units_layer{layer}.npy", np.array(units, dtype=np.float64))
+
+
 if __name__ == "__main__":
+    if "--channel-maps" in sys.argv:
+        channel_maps()
+        sys.exit(0)
     if "--fashion-only" not in sys.argv:
         small()
     if "--small-only" not in sys.argv:

@@ -14,7 +14,7 @@ enum NoisyBackgroundOutputFolder: OutputFolderDefault { static let folder = "out
 /// trained layer stack's test accuracy clean and with noise everywhere except (a) the object
 /// and its outline, (b) the object, (c) the object and as many frame pixels as (a)'s outline.
 /// The computation is Interpretation's `NoisyBackgroundTable`; this command checks the flags,
-/// shows progress and writes table.json, table.csv, figure.svg and summary.md.
+/// shows progress and writes table.json, table.csv, figure.svg, summary.md and report.html.
 @main
 struct NoisyBackgroundCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,7 +23,8 @@ struct NoisyBackgroundCommand: ParsableCommand {
 
     static func main() { mainWithOneLineErrors(name: "noisy-background") }
 
-    @Option(help: "A layer-stack file (from `train --architecture` or `--widths`).") var checkpoint: String
+    @Option(help: "A layer-stack file (from `train --architecture` or `--widths`), or a PyTorch nn.Sequential state dict with --architecture.") var checkpoint: String
+    @Option(help: ArgumentHelp("Read --checkpoint as a PyTorch nn.Sequential state dict of these modules, one token each, on the images as [1, H, W] (docs/layers.md).", valueName: "string")) var architecture: String?
     @Option(help: "MNIST-format folder; its test split is used.") var data = ImageDataset.fashionMNISTFolder
     @Option(help: "Standard deviation σ of the noise that replaces a pixel (before clipping).") var sigma = 0.5
     @Option(help: "A pixel is the object's when its value in [0, 1] exceeds this.") var threshold = 0.0
@@ -32,6 +33,7 @@ struct NoisyBackgroundCommand: ParsableCommand {
     @Option(help: "Seed of the noise.") var seed: UInt64 = 0
     @Option(help: "Use the first N test images only (default: all).") var limit: Int?
     @Option(help: "Images per batch.") var batchSize = 500
+    @Option(help: "What Insens highlights (the object's share of |Ω|) over the first N images under each protocol; 0: not computed.") var insensImages = 100
     @OptionGroup var outputOptions: OutputOptions<NoisyBackgroundOutputFolder>
 
     func validate() throws {
@@ -40,6 +42,7 @@ struct NoisyBackgroundCommand: ParsableCommand {
         try requireRange(outline, 0 ... 1000, "--outline")
         if let limit { try requireRange(limit, 1 ... 100_000_000, "--limit") }
         try requireRange(batchSize, 1 ... 100_000, "--batch-size")
+        try requireRange(insensImages, 0 ... 100_000_000, "--insens-images")
     }
 
     var settings: NoisyBackgroundSettings {
@@ -47,13 +50,23 @@ struct NoisyBackgroundCommand: ParsableCommand {
     }
 
     func run() throws {
-        let stack: LayerStack<Float>
-        do { stack = try LayerStack(contentsOf: URL(fileURLWithPath: checkpoint)) } catch {
-            throw UserError(message: "--checkpoint: \(error.description)")
-        }
         let dataset: ImageDataset
         do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
             throw UserError(message: "--data: \(error.description)")
+        }
+        let stack: LayerStack<Float>
+        if let architecture {
+            do { _ = try ArchitectureString.parse(architecture, inputShape: [1] + dataset.test.imageShape) } catch {
+                throw UserError(message: "--architecture: \(error.description)")
+            }
+            do {
+                stack = try LayerStack(pytorchStateDict: URL(fileURLWithPath: checkpoint), architecture: architecture,
+                                       inputShape: [1] + dataset.test.imageShape)
+            } catch { throw UserError(message: "--checkpoint: \(error)") }
+        } else {
+            do { stack = try LayerStack(contentsOf: URL(fileURLWithPath: checkpoint)) } catch {
+                throw UserError(message: "--checkpoint: \(error.description)")
+            }
         }
         let test = limit.map { dataset.test.prefix(min($0, dataset.test.count)) } ?? dataset.test
         do { try NoisyBackgroundTable.check(stack, data: test) } catch {
@@ -66,12 +79,12 @@ struct NoisyBackgroundCommand: ParsableCommand {
             default: throw UserError(message: "--data: \(error.description)")
             }
         }
-        let folder = try prepareOutputFolder(outputOptions.output, files: ["table.json", "table.csv", "figure.svg", "summary.md"])
+        let folder = try prepareOutputFolder(outputOptions.output, files: ["table.json", "table.csv", "figure.svg", "summary.md", "report.html"])
         let start = Date()
         let bar = ProgressBar(label: "noisy-background")
         let table: NoisyBackgroundTable
         do {
-            table = try NoisyBackgroundTable(stack, data: test, settings: settings, batchSize: batchSize, source: checkpoint) { done, total in
+            table = try NoisyBackgroundTable(stack, data: test, settings: settings, batchSize: batchSize, insensImages: insensImages, source: checkpoint) { done, total in
                 bar.update(done, total, detail: "\(done)/\(total) images")
             }
         } catch {
@@ -85,12 +98,12 @@ struct NoisyBackgroundCommand: ParsableCommand {
         }
         let staging: OutputStaging
         do { staging = try OutputStaging(into: folder) } catch { throw UserError(message: "--output: \(error.description)") }
-        for (path, text) in [("table.json", json), ("table.csv", table.csv), ("figure.svg", table.figure().render()), ("summary.md", table.markdown)] {
+        for (path, text) in [("table.json", json), ("table.csv", table.csv), ("figure.svg", table.figure().render()), ("summary.md", table.markdown), ("report.html", table.html())] {
             do { try staging.write(text, to: path) } catch { throw UserError(message: "--output: \(error.description)") }
         }
         try commit(staging, flag: "--output")
         bar.finish()
         print(table.text)
-        print(String(format: "wrote %@/table.json, table.csv, figure.svg and summary.md in %.1f s", folder.path, Date().timeIntervalSince(start)))
+        print(String(format: "wrote %@/table.json, table.csv, figure.svg, summary.md and report.html in %.1f s", folder.path, Date().timeIntervalSince(start)))
     }
 }

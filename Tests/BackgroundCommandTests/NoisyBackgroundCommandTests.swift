@@ -1,3 +1,4 @@
+import FileFormats
 import CommandTestSupport
 import Datasets
 import Foundation
@@ -42,7 +43,7 @@ func convolutionStack(seed: UInt64) -> LayerStack<Float> {
                                                                                  "--sigma", "0.7", "--outline", "1", "--seed", "9", "--batch-size", run == 0 ? "7" : "500"])
             #expect(status == 0, "\(error)")
             #expect(stdout.contains("object+outline"))
-            for file in ["table.json", "table.csv", "figure.svg", "summary.md"] {
+            for file in ["table.json", "table.csv", "figure.svg", "summary.md", "report.html"] {
                 #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(file).path), "\(file)")
             }
             let data = try Data(contentsOf: output.appendingPathComponent("table.json"))
@@ -60,6 +61,33 @@ func convolutionStack(seed: UInt64) -> LayerStack<Float> {
         }
         let first = try JSONDecoder().decode(TableFile.self, from: tables[0]), second = try JSONDecoder().decode(TableFile.self, from: tables[1])
         #expect(first.rows.map(\.correct) == second.rows.map(\.correct))
+    }
+
+    /// A PyTorch state dict read with --architecture gives the table of the same stack's file,
+    /// the Insens column included (--insens-images 5), and the page's table.
+    @Test func readsAStateDictWithItsArchitecture() throws {
+        var generator = SeededGenerator(seed: 5)
+        let folder = try writeRowClassDataset(prefix: "isometry-noisy-background-dict", train: 4, test: 12, noise: 0, signal: 200, using: &generator)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let stack = convolutionStack(seed: 2)
+        let model = folder.appendingPathComponent("cnn.safetensors"), dict = folder.appendingPathComponent("dict.safetensors")
+        try stack.write(to: model)
+        var file = SafetensorsFile()
+        for (name, value) in stack.parameters { file.set(name, value) }
+        try file.write(to: dict)
+        var tables: [String] = []
+        for arguments in [["--checkpoint", model.path], ["--checkpoint", dict.path, "--architecture", "conv2k3p1,relu,flatten,dense3"]] {
+            let output = folder.appendingPathComponent("out\(tables.count)")
+            let (status, _, error) = try runExecutable("noisy-background", arguments + ["--data", folder.path, "--output", output.path, "--insens-images", "5"])
+            #expect(status == 0, "\(error)")
+            let json = try String(contentsOf: output.appendingPathComponent("table.json"), encoding: .utf8)
+            #expect(json.contains("\"objectShareOfInsens\"") && json.contains("\"insensImages\" : 5"))
+            let page = try String(contentsOf: output.appendingPathComponent("report.html"), encoding: .utf8)
+            #expect(page.contains("of |Ω| (Insens)") && page.contains("<figure id=\"fig1\">"))
+            // The source is the file named (JSON escapes its slashes).
+            tables.append(json.replacingOccurrences(of: "dict.safetensors", with: "cnn.safetensors"))
+        }
+        #expect(tables[0] == tables[1])
     }
 
     /// Bad flags and data that do not fit the network: one line naming the flag, exit 2, no output.

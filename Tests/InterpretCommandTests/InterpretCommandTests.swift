@@ -182,7 +182,7 @@ func fixture() throws -> (folder: URL, checkpoint: URL) {
         let html = try String(contentsOf: output.appendingPathComponent("report.html"), encoding: .utf8)
         #expect(html.contains("Not shown") && html.contains("class templates need class dimensions; this network has none"))
         let figures = try FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("figures").path)
-        #expect(Set(figures) == ["fig1-confusion-matrix.svg", "fig2-linearisation-and-insens.svg"])
+        #expect(Set(figures) == ["fig1-confusion-matrix.svg", "fig2-linearisation-and-insens.svg", "fig3-class-mean-weights.svg"])
     }
 
     /// A stack written with its architecture needs no flag.
@@ -295,7 +295,13 @@ func fixture() throws -> (folder: URL, checkpoint: URL) {
         defer { try? FileManager.default.removeItem(at: folder) }
         let model = try Self.cnnStateDict("conv3k3p1,relu,maxpool2,flatten,dense3", in: folder, name: "cnn.safetensors", seed: 8).path
         let smooth = try Self.cnnStateDict("conv3k3p1,tanh,maxpool2,flatten,dense3", in: folder, name: "tanh.safetensors", seed: 8).path
+        // A stack file whose layer is of a kind no one knows (a layer of a newer version, a custom one).
+        var unknownFile = SafetensorsFile()
+        unknownFile.metadata[LayerStackArchitecture.metadataKey] = #"{"format":"isometry-layer-stack/1","input_shape":[1,4,4],"layers":[{"kind":"conv9d"}]}"#
+        let unknown = folder.appendingPathComponent("unknown.safetensors")
+        try unknownFile.write(to: unknown)
         let cases: [([String], [String])] = [
+            (["--checkpoint", unknown.path], ["--checkpoint:", "layer 0 has unknown kind 'conv9d'"]),
             (["--model", model], ["--model is a PyTorch state dict", "--architecture"]),
             (["--model", model, "--checkpoint", model, "--architecture", "relu"], ["--checkpoint and --model"]),
             (["--model", model, "--architecture", "conv3k3p1,relux,maxpool2,flatten,dense3"], ["--architecture: architecture token 1 'relux'"]),

@@ -289,6 +289,50 @@ func syntheticSparseImages(count: Int, side: Int, seed: UInt64) -> LabeledImages
             #expect(abs(weightShare - weight[p] / Double(counted[p])) <= 1e-12, "\(row.name)")
         }
         #expect(try NoisyBackgroundTable(stack, data: data, settings: settings, contributions: false).rows.allSatisfy { $0.objectShareOfContribution == nil })
+ 
+    }
+
+    /// The object's share of |Ω(x)| under each protocol over the first 7 of the 12 images, against
+    /// the same images rebuilt one by one and their Insens map (SwitchedLinearProjections, itself
+    /// checked against its unit-by-unit definition in ConvolutionalInterpretationTests); 1e-12 as
+    /// above. Not asked, not computed; a smooth stack has none.
+    @Test func insensSharesMatchAnImageByImageInsens() throws {
+        let data = syntheticSparseImages(count: 12, side: 10, seed: 6)
+        var generator = SeededGenerator(seed: 8)
+        let stack = LayerStack<Double>(inputShape: [1, 10, 10]) {
+            Conv2d(weight: Tensor<Double>.randomNormal([2, 1, 3, 3], standardDeviation: 0.6, using: &generator),
+                   bias: Tensor<Double>.randomNormal([2], standardDeviation: 0.1, using: &generator), padding: [1, 1])
+            ActivationLayer(.relu)
+            Flatten()
+            Dense(weight: Tensor<Double>.randomNormal([3, 200], standardDeviation: 0.3, using: &generator), bias: Tensor<Double>.zeros([3]))
+        }
+        let settings = NoisyBackgroundSettings(sigma: 0.6, outlineWidth: 2, seed: 3)
+        let table = try NoisyBackgroundTable(stack, data: data, settings: settings, batchSize: 5, insensImages: 7)
+        var share = [Double](repeating: 0, count: 4), counted = [Int](repeating: 0, count: 4)
+        for n in 0 ..< 7 {
+            let clean = Tensor<Double>(shape: [10, 10], scalars: data.pixels[n * 100 ..< (n + 1) * 100].map { Double($0) / 255 })
+            let object = NoisyBackground.objectMask(clean, threshold: 0)
+            let noise = Tensor<Double>(shape: [10, 10], scalars: NoisyBackground.noise(seed: 3, index: n, count: 100, sigma: 0.6))
+            let images = [clean] + NoisyBackgroundProtocol.allCases.map {
+                NoisyBackground.replacingBackground(clean, kept: NoisyBackground.keptMask($0, object: object, outlineWidth: 2), noise: noise, clip: true)
+            }
+            for (p, image) in images.enumerated() {
+                let omega = try SwitchedLinearProjections(stack, at: image.reshaped([1, 10, 10])).insens().map
+                let total = omega.map(abs).reduce(0, +)
+                guard total > 0 else { continue }
+                share[p] += (0 ..< 100).filter { object.isSet[$0] }.map { abs(omega[$0]) }.reduce(0, +) / total
+                counted[p] += 1
+            }
+        }
+        #expect(counted.allSatisfy { $0 > 0 })
+        for (p, row) in table.rows.enumerated() {
+            let insens = try #require(row.objectShareOfInsens, "\(row.name)")
+            #expect(abs(insens - share[p] / Double(counted[p])) <= 1e-12, "\(row.name): \(insens)")
+            #expect(row.insensImages == 7)
+        }
+        #expect(try NoisyBackgroundTable(stack, data: data, settings: settings).rows.allSatisfy { $0.objectShareOfInsens == nil && $0.insensImages == nil })
+        let smooth = LayerStack<Double>(inputShape: [1, 10, 10]) { Flatten(); Dense(inputs: 100, outputs: 3, using: &generator); ActivationLayer(.tanh) }
+        #expect(try NoisyBackgroundTable(smooth, data: data, settings: settings, insensImages: 5).rows.allSatisfy { $0.objectShareOfInsens == nil })
     }
 }
 

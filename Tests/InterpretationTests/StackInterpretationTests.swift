@@ -230,7 +230,7 @@ struct Doubling: Layer {
         #expect(report.readout == nil && report.templates == nil)
         #expect(report.notShown["readout"] == "per-layer readout needs class dimensions; this network has none")
         #expect(Set(report.notShown.keys) == ["readout", "contribution maps", "class templates"])
-        #expect(report.maps.map(\.name) == ["linearisation.npy", "insens.npy"])
+        #expect(report.maps.map(\.name) == ["linearisation.npy", "insens.npy", "class_mean_weights.npy"])
         #expect(report.maps[0].shape == [2, 3, 3, 4] && report.maps[1].shape == [2, 3, 4])
         #expect(report.linearisation.count == 25 && report.linearisation.completenessError <= 1e-12)
         // Predictions agree with the forward pass.
@@ -250,7 +250,7 @@ struct Doubling: Layer {
                                  imageShape: [3, 4], classes: 3)
         let report = try StackInterpretationReport(classifier.stack, data: data, samples: [1, 2])
         #expect(report.notShown.isEmpty && report.readoutLayers == classifier.layers)
-        #expect(report.maps.map(\.name) == ["linearisation.npy", "insens.npy", "layer_changes.npy", "cumulative_changes.npy", "templates.npy"])
+        #expect(report.maps.map(\.name) == ["linearisation.npy", "insens.npy", "layer_changes.npy", "cumulative_changes.npy", "class_mean_weights.npy", "templates.npy"])
         #expect(report.evaluation.accuracy == (try LayerReadout(classifier, data: data)).accuracies.last!)
     }
 }

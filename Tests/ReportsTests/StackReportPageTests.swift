@@ -59,7 +59,7 @@ import TestSupport
         for reason in ["per-layer readout needs", "contribution maps need", "class templates need"] {
             #expect(html.contains(reason + " class dimensions; this network has none"), "\(reason)")
         }
-        #expect(report.figureFiles.map(\.name) == ["fig1-confusion-matrix.svg", "fig2-linearisation-and-insens.svg"])
+        #expect(report.figureFiles.map(\.name) == ["fig1-confusion-matrix.svg", "fig2-linearisation-and-insens.svg", "fig3-class-mean-weights.svg"])
     }
 
     @Test func withClassDimensionsThePageShowsReadoutMapsAndTemplates() throws {
@@ -68,6 +68,37 @@ import TestSupport
         try checkMarks(report)
         #expect(!report.html().contains("Not shown"))
         #expect(report.figureFiles.map(\.name) == ["fig1-confusion-matrix.svg", "fig2-readout-accuracy.svg", "fig3-contribution-maps.svg",
-                                                   "fig4-class-templates.svg", "fig5-linearisation-and-insens.svg"])
+                                                   "fig4-class-templates.svg", "fig5-linearisation-and-insens.svg",
+                                                   "fig6-class-mean-weights.svg"])
+    }
+
+    /// A CNN's page: the maps of its convolutions per channel (the leading channels of the
+    /// first image, every channel of every image in maps/), W(x) per class; every number the
+    /// figures print is report.json's and every scale the maps' (checkMarks), and the maps are
+    /// the library's ChannelMaps and ClassMeanWeights, unchanged.
+    @Test func aCNNsPageDrawsItsChannelsAndClassMeans() throws {
+        var generator = SeededGenerator(seed: 5)
+        let stack = try LayerStack<Double>(architecture: "conv4k3p1,relu,maxpool2,conv6k3,relu,flatten,dense3", inputShape: [1, 6, 6],
+                                           using: &generator)
+        let pixels: [UInt8] = (0 ..< 30 * 36).map { (i: Int) -> UInt8 in UInt8((i * 37 + i / 36 * 11) % 256) }
+        let labels: [Int] = (0 ..< 30).map { (i: Int) -> Int in i % 3 }
+        let data = LabeledImages(pixels: pixels, labels: labels, imageShape: [6, 6], classes: 3)
+        let report = try StackInterpretationReport(stack, data: data, samples: [2, 5], linearise: 20, batchSize: 7)
+        try checkMarks(report)
+        #expect(report.figureFiles.map(\.name) == ["fig1-confusion-matrix.svg", "fig2-linearisation-and-insens.svg", "fig3-class-mean-weights.svg",
+                                                   "fig4-channel-contributions-layer0.svg", "fig5-channel-contributions-layer3.svg", "fig6-channel-insens.svg"])
+        let maps = Dictionary(uniqueKeysWithValues: report.maps.map { ($0.name, $0) })
+        for (k, l) in [0, 3].enumerated() {
+            let expected = try [2, 5].map { try stack.channelMaps(data, index: $0)[k] }
+            let contributions = try #require(maps["channel_contributions_layer\(l).npy"])
+            #expect(contributions.shape == [2] + stack.shapes[l + 1])
+            #expect(contributions.values == expected.flatMap { $0.contributions.flatMap { $0 } })
+            let insens = try #require(maps["channel_insens_layer\(l).npy"])
+            #expect(insens.shape == [2, stack.shapes[l + 1][0], 6, 6])
+            #expect(insens.values == expected.flatMap { $0.insens.flatMap { $0 } })
+        }
+        let means = try #require(maps["class_mean_weights.npy"])
+        #expect(means.shape == [3, 6, 6] && means.values == report.classMeans.means.flatMap { $0 })
+        #expect(report.classMeans.counts.reduce(0, +) == 20)
     }
 }

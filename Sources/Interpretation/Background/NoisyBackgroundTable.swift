@@ -52,6 +52,13 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
         /// the tangent linearisation's otherwise. Images whose map is all zero are left out.
         public var objectShareOfContribution: Double?
         public var objectShareOfWeight: Double?
+        /// What Insens highlights (nil when not computed, or for a stack with smooth layers): over
+        /// the first ``insensImages`` images, the mean share of the object O in Σ|Ω(x)|, Ω the
+        /// Insens map of the image under the protocol (docs/theory.md §3). Images whose Ω is all
+        /// zero (no inactive unit) are left out.
+        public var objectShareOfInsens: Double?
+        /// The first how many images the Insens share was taken over (those with Ω all zero left out of the mean).
+        public var insensImages: Int?
 
         init(name: String, summary: String, correct: Int, count: Int, cleanPixels: Int) {
             self.name = name
@@ -87,9 +94,10 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
 
     /// The table as CSV: one line per row.
     public var csv: String {
-        "protocol,correct,count,accuracy,standard_error,mean_clean_pixels,object_share_of_contribution,object_share_of_weight\n"
+        "protocol,correct,count,accuracy,standard_error,mean_clean_pixels,object_share_of_contribution,object_share_of_weight,object_share_of_insens,insens_images\n"
             + rows.map { "\($0.name),\($0.correct),\($0.count),\($0.accuracy),\($0.standardError),\($0.meanCleanPixels),"
-                + "\($0.objectShareOfContribution.map { "\($0)" } ?? ""),\($0.objectShareOfWeight.map { "\($0)" } ?? "")" }
+                + "\($0.objectShareOfContribution.map { "\($0)" } ?? ""),\($0.objectShareOfWeight.map { "\($0)" } ?? ""),"
+                + "\($0.objectShareOfInsens.map { "\($0)" } ?? ""),\($0.insensImages.map { "\($0)" } ?? "")" }
                 .joined(separator: "\n") + "\n"
     }
 
@@ -100,7 +108,8 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
             lines.append(String(format: "  %@ %6.2f %% ± %.2f  (%d/%d, %.1f clean pixels)", name, 100 * row.accuracy,
                                 100 * row.standardError, row.correct, row.count, row.meanCleanPixels)
                 + (row.objectShareOfContribution.map { String(format: "; object's share of |W⊙x| %.1f %%", 100 * $0) } ?? "")
-                + (row.objectShareOfWeight.map { String(format: ", of |W| %.1f %%", 100 * $0) } ?? ""))
+                + (row.objectShareOfWeight.map { String(format: ", of |W| %.1f %%", 100 * $0) } ?? "")
+                + (row.objectShareOfInsens.map { String(format: ", of |Ω| %.1f %% (%d images)", 100 * $0, row.insensImages ?? 0) } ?? ""))
         }
         return lines.joined(separator: "\n")
     }
@@ -128,10 +137,13 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
     /// "Noisy background"). The masks are taken over the last two axes of the stack's input
     /// shape when it has two or more (`[C, H, W]`), else of the images' shape, else one row.
     /// `examples` images (the first ones) are kept for figures; `contributions` adds what the
-    /// linearisation highlights (``Row/objectShareOfContribution``), one backward pass per batch. `progress` gets images done and the total.
+    /// linearisation highlights (``Row/objectShareOfContribution``), one backward pass per batch;
+    /// `insensImages` what Insens highlights over the first that many images
+    /// (``Row/objectShareOfInsens``: one forward-mode stream per image and protocol, skipped for a
+    /// stack with smooth layers). `progress` gets images done and the total.
     public init<Scalar: BLASScalar>(_ stack: LayerStack<Scalar>, data: LabeledImages, settings: NoisyBackgroundSettings = .init(),
-                                    batchSize: Int = 500, examples: Int = 3, contributions: Bool = true, source: String = "",
-                                    progress: ((Int, Int) -> Void)? = nil) throws(InterpretationError) {
+                                    batchSize: Int = 500, examples: Int = 3, contributions: Bool = true, insensImages: Int = 0,
+                                    source: String = "", progress: ((Int, Int) -> Void)? = nil) throws(InterpretationError) {
         require(batchSize >= 1, "NoisyBackgroundTable: batch size must be at least 1, got \(batchSize)")
         require(settings.outlineWidth >= 0 && settings.sigma >= 0 && settings.sigma.isFinite && settings.threshold.isFinite,
                 "NoisyBackgroundTable: settings \(settings) out of range")
@@ -145,6 +157,8 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
         var objectPixels = 0
         var (contributionShare, weightShare) = ([Double](repeating: 0, count: protocols.count + 1), [Double](repeating: 0, count: protocols.count + 1))
         var (contributionImages, weightImages) = ([Int](repeating: 0, count: protocols.count + 1), [Int](repeating: 0, count: protocols.count + 1))
+        var (insensShare, insensCounted) = ([Double](repeating: 0, count: protocols.count + 1), [Int](repeating: 0, count: protocols.count + 1))
+        let insensLimit = (try? stack.checkInterpretable()) == nil ? 0 : min(max(insensImages, 0), data.count)
         var kept: [Example] = []
         let units = stack.scoreUnits
         let stackShape = stack.inputShape
@@ -202,6 +216,20 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
                         if let e = kept.firstIndex(where: { $0.index == start + i }) { kept[e].predictions.append(best) }
                     }
                 }
+                for i in 0 ..< size where start + i < insensLimit {
+                    // The stack was checked interpretable, and the image has its input shape.
+                    guard let projections = try? SwitchedLinearProjections(stack, at: input.row(i)) else { continue }
+                    let (omega, _) = projections.insens()
+                    var (total, onObject) = (0.0, 0.0)
+                    for j in 0 ..< features {
+                        total += abs(omega[j])
+                        if objects[i].isSet[j % plane] { onObject += abs(omega[j]) }
+                    }
+                    if total > 0 {
+                        insensShare[b] += onObject / total
+                        insensCounted[b] += 1
+                    }
+                }
                 guard contributions else { continue }
                 // W_ŷ(x) for every image at once: Jᵀ·e_ŷ, one cotangent per sample.
                 var cotangent = Tensor<Scalar>.zeros(output.shape)
@@ -245,6 +273,10 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
             if contributions {
                 row.objectShareOfContribution = contributionImages[b] > 0 ? contributionShare[b] / Double(contributionImages[b]) : nil
                 row.objectShareOfWeight = weightImages[b] > 0 ? weightShare[b] / Double(weightImages[b]) : nil
+            }
+            if insensLimit > 0 {
+                row.objectShareOfInsens = insensCounted[b] > 0 ? insensShare[b] / Double(insensCounted[b]) : nil
+                row.insensImages = insensLimit
             }
             return row
         }

@@ -143,6 +143,28 @@ extension LayerStack {
     }
 }
 
+extension LayerStack {
+    /// The ``ChannelMaps`` of every channel layer (``channelLayers``) at image `index` of `data`
+    /// for `scoreUnit` (an index into ``scoreUnits``; the predicted class when nil).
+    public func channelMaps(_ data: LabeledImages, index: Int, scoreUnit: Int? = nil) throws(InterpretationError) -> [ChannelMaps] {
+        try check(data: data, samples: [index])
+        let layers = channelLayers
+        guard !layers.isEmpty else { return [] }
+        let projections = try SwitchedLinearProjections(self, at: batch(data, [index]).reshaped(inputShape))
+        let scores = projections.outputs.last!.scalars[scoreUnits]
+        var chosen = 0
+        for (k, value) in scores.enumerated() where value > scores[scores.startIndex + chosen] { chosen = k }
+        if let scoreUnit {
+            guard (0 ..< scoreUnits.count).contains(scoreUnit) else { throw .unitOutOfRange(layer: layerCount - 1, unit: [scoreUnit], shape: [scoreUnits.count]) }
+            chosen = scoreUnit
+        }
+        let features = classDimensions.map { 0 ..< $0.features }
+        var maps: [ChannelMaps] = []
+        for l in layers { maps.append(try projections.channelMaps(layer: l, unit: scoreUnits.lowerBound + chosen, features: features)) }
+        return maps
+    }
+}
+
 extension LayerReadout {
     /// Reads every readout layer of a stack with class dimensions over `data`: layer ℓ's
     /// class units h^ℓ[D..<D+C] as class scores. `sigma`, when given, gives each readout
@@ -220,13 +242,16 @@ extension DatasetLinearisation {
         batchSize: Int = 1000, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) throws(InterpretationError) {
         var activity = UnitActivity(stack)
-        try self.init(stack, data: data, count: count, samples: samples, batchSize: batchSize, activity: &activity, progress: progress)
+        var classMeans = ClassMeanWeights(classes: stack.scoreUnits.count, features: data.features)
+        try self.init(stack, data: data, count: count, samples: samples, batchSize: batchSize, activity: &activity,
+                      classMeans: &classMeans, progress: progress)
     }
 
-    /// As the public init, also counting the active units of the first `count` images into `activity`.
+    /// As the public init, also counting the active units of the first `count` images into
+    /// `activity` and adding their W(x) rows of their own class into `classMeans`.
     init<Scalar: BLASScalar>(
         _ stack: LayerStack<Scalar>, data: LabeledImages, count: Int?, samples: [Int], batchSize: Int,
-        activity: inout UnitActivity, progress: (_ done: Int, _ total: Int) -> Void
+        activity: inout UnitActivity, classMeans: inout ClassMeanWeights, progress: (_ done: Int, _ total: Int) -> Void
     ) throws(InterpretationError) {
         require(batchSize >= 1, "DatasetLinearisation: batch size must be at least 1, got \(batchSize)")
         require(count.map { $0 >= 1 } ?? true, "DatasetLinearisation: count must be at least 1, got \(count ?? 0)")
@@ -241,6 +266,7 @@ extension DatasetLinearisation {
             let linear = StackLinearisation(checked: stack, inputs: stack.batch(data, Array(start ..< start + size)[...]), units: units)
             worst = max(worst, linear.completenessError)
             activity.append(contentsOf: linear.activity)
+            for i in 0 ..< size { classMeans.add(linear, instance: i, label: data.labels[start + i]) }
             start += size
             progress(start, work)
         }

@@ -33,6 +33,11 @@ public struct StackInterpretationReport: Sendable, Encodable {
     public var linearisationSeconds: Double
     /// The active units of every unit layer over the linearised images (``UnitActivity``).
     public var activity: UnitActivity
+    /// W(x)_c averaged over the linearised images of class c.
+    public var classMeans: ClassMeanWeights
+    /// channelMaps[s][k]: the analysed image s's ``ChannelMaps`` of channel layer k
+    /// (``LayerStack/channelLayers``) for its predicted class; empty rows for a stack without.
+    public var channelMaps: [[ChannelMaps]]
     /// What the report leaves out, by name ("readout", "contribution maps", "class templates"),
     /// and why: the one-line ``InterpretationError`` description.
     public var notShown: [String: String]
@@ -82,13 +87,17 @@ public struct StackInterpretationReport: Sendable, Encodable {
             progress(.samples, done, samples.count)
             analyses.append(try stack.analyse(data, index: i))
         }
+        channelMaps = []
+        for i in samples { channelMaps.append(try stack.channelMaps(data, index: i)) }
         progress(.samples, samples.count, samples.count)
         let start = Date()
         var activity = UnitActivity(stack)
+        var classMeans = ClassMeanWeights(classes: classes, features: data.features)
         linearisation = try DatasetLinearisation(stack, data: data, count: linearise, samples: samples, batchSize: batchSize,
-                                                 activity: &activity) { progress(.linearisation, $0, $1) }
+                                                 activity: &activity, classMeans: &classMeans) { progress(.linearisation, $0, $1) }
         linearisationSeconds = Date().timeIntervalSince(start)
         self.activity = activity
+        self.classMeans = classMeans
     }
 
     /// What `init` checks before any work: the stack, the data and the samples fit, and the
@@ -149,6 +158,14 @@ public struct StackInterpretationReport: Sendable, Encodable {
             maps.append(.init(name: "layer_changes.npy", shape: [s, l] + image, values: analyses.flatMap { ($0.layerChanges ?? []).flatMap { $0 } }))
             maps.append(.init(name: "cumulative_changes.npy", shape: [s, l] + image, values: analyses.flatMap { ($0.cumulativeChanges ?? []).flatMap { $0 } }))
         }
+        for (k, layer) in (channelMaps.first ?? []).enumerated() {
+            let perSample = channelMaps.map { $0[k] }
+            maps.append(.init(name: "channel_contributions_layer\(layer.layer).npy", shape: [s] + layer.shape,
+                              values: perSample.flatMap { $0.contributions.flatMap { $0 } }))
+            maps.append(.init(name: "channel_insens_layer\(layer.layer).npy", shape: [s, layer.channels] + image,
+                              values: perSample.flatMap { $0.insens.flatMap { $0 } }))
+        }
+        maps.append(.init(name: "class_mean_weights.npy", shape: [classes] + image, values: classMeans.means.flatMap { $0 }))
         if let templates {
             maps.append(.init(name: "templates.npy", shape: [templates.layers, classes] + image, values: templates.values.flatMap { $0.flatMap { $0 } }))
         }
@@ -159,7 +176,19 @@ public struct StackInterpretationReport: Sendable, Encodable {
 
     private enum CodingKeys: String, CodingKey {
         case checkpoint, architecture, inputShape, classDimensions, accuracy, correct, testImages, confusion, readout,
-             linearisedImages, completenessError, linearisationSeconds, projectionError, samples, notShown, activeUnits
+             linearisedImages, completenessError, linearisationSeconds, projectionError, samples, notShown, activeUnits,
+             channelMaps, classMeanWeights
+    }
+
+    /// One channel layer's numbers at one image (its maps are in maps/).
+    private struct ChannelNumbers: Encodable {
+        let layer: Int, kind: String, shape: [Int], unit: Int
+        let score: Double, downstreamBias: Double, completenessError: Double
+        let channelTotals: [Double], insensUnits: [Int]
+    }
+
+    private struct ClassMeanNumbers: Encodable {
+        let counts: [Int]
     }
 
     /// One unit layer's active units over the linearised images.
@@ -205,6 +234,11 @@ public struct StackInterpretationReport: Sendable, Encodable {
             layers: activity.layers.indices.map { LayerActivity(layer: activity.layers[$0], kind: activity.kinds[$0], units: activity.units[$0],
                                                                 meanActiveFraction: means[$0]) },
             overallActiveFraction: activity.overallFraction, images: activity.instances), forKey: .activeUnits)
+        try c.encode(channelMaps.map { $0.map {
+            ChannelNumbers(layer: $0.layer, kind: $0.kind, shape: $0.shape, unit: $0.unit, score: $0.score, downstreamBias: $0.downstreamBias,
+                           completenessError: $0.completenessError, channelTotals: $0.channelTotals, insensUnits: $0.insensUnits)
+        } }, forKey: .channelMaps)
+        try c.encode(ClassMeanNumbers(counts: classMeans.counts), forKey: .classMeanWeights)
     }
 
     /// `report.json`'s text (sorted keys, pretty-printed); a NaN or infinite number is refused,

@@ -42,6 +42,10 @@ extension NoisyBackgroundTable {
                 canvas.text("object: " + percent(share) + " of |W⊙x|", x: center, y: 300, size: 10, anchor: .middle, fill: "#555",
                             data: ["share": "\(share)"])
             }
+            if let share = row.objectShareOfInsens {
+                canvas.text("object: " + percent(share) + " of |Ω|", x: center, y: 313, size: 10, anchor: .middle, fill: "#555",
+                            data: ["insens-share": "\(share)"])
+            }
         }
         for (e, example) in examples.enumerated() {
             let top = chartHeight + 20 + Double(e) * (imageSide + 34)
@@ -77,13 +81,13 @@ extension NoisyBackgroundTable {
         var lines = ["# Noisy background", "", "Model: `\(source)`, \(clean.count) test images.", "",
                      "Rules: \(settings.summary).", "",
                      "Mean object size: \(String(format: "%.1f", meanObjectPixels)) pixels.", "",
-                     "| protocol | kept clean | accuracy | ± s.e. | correct | object's share of \\|W⊙x\\| | of \\|W\\| |",
-                     "|---|---|---|---|---|---|---|"]
+                     "| protocol | kept clean | accuracy | ± s.e. | correct | object's share of \\|W⊙x\\| | of \\|W\\| | of \\|Ω\\| (Insens) |",
+                     "|---|---|---|---|---|---|---|---|"]
         for row in rows {
-            let shares = [row.objectShareOfContribution, row.objectShareOfWeight].map { $0.map(percent) ?? "–" }
-            lines.append("| \(row.name) | \(row.summary) (\(String(format: "%.1f", row.meanCleanPixels)) px) | \(percent(row.accuracy)) | \(percent(row.standardError)) | \(row.correct)/\(row.count) | \(shares[0]) | \(shares[1]) |")
+            let shares = [row.objectShareOfContribution, row.objectShareOfWeight, row.objectShareOfInsens].map { $0.map(percent) ?? "–" }
+            lines.append("| \(row.name) | \(row.summary) (\(String(format: "%.1f", row.meanCleanPixels)) px) | \(percent(row.accuracy)) | \(percent(row.standardError)) | \(row.correct)/\(row.count) | \(shares[0]) | \(shares[1]) | \(shares[2]) |")
         }
-        lines += ["", "W = W_ŷ(x), the predicted class's row of the exact linearisation F(x) = W(x)·x + b(x) (∂F_ŷ/∂x); the object is the clean image's."]
+        lines += ["", "W = W_ŷ(x), the predicted class's row of the exact linearisation F(x) = W(x)·x + b(x) (∂F_ŷ/∂x); the object is the clean image's; Ω(x) is the Insens map of the image under the protocol (docs/theory.md §3), over the first images only (their count in table.json, `insensImages`)."]
         lines += ["", "![accuracy per protocol](figure.svg)", ""]
         return lines.joined(separator: "\n")
     }

@@ -71,6 +71,66 @@ extension StackInterpretationReport {
                 + "Insens Ω(x): the mean over the inactive units of the displacement from each unit's switching hyperplane to x (docs/theory.md §3). "
                 + "Completeness over all \(jsonNumber(Double(linearisation.count), path: "linearisedImages", decimals: 0)) linearised images: \(jsonScientific(linearisation.completenessError, path: "completenessError")) (relative); "
                 + "switched projections reproduce every unit to \(jsonScientific(projectionError, path: "projectionError")).")
+
+        if classMeans.counts.contains(where: { $0 > 0 }) {
+            let means = classMeans.means
+            let limit = largestMagnitude(means)
+            let grid = MapGrid(width: w, height: h, columns: names, rows: [MapRow(
+                label: "mean W(x)<sub>c</sub><br>±" + limitNumber(limit, slices: ["class_mean_weights.npy:"]),
+                panels: means.indices.map { c in
+                    MapPanel(values: means[c], limit: limit, title: "mean W(x) of \(names[c])",
+                             caption: "n = " + jsonNumber(Double(classMeans.counts[c]), path: "classMeanWeights.counts.\(c)", decimals: 0))
+                })])
+            add("fig\(figures.count + 1)-class-mean-weights", svg: grid.svg(title: "W(x) per class, averaged over the images of the class", legend: (limit, "W(x)_c, one scale")),
+                html: colorBarLegend(limit: limit, limitSlices: ["class_mean_weights.npy:"], label: "W(x)<sub>c</sub>, one scale for all classes") + grid.html(),
+                caption: "For each class c, W(x)<sub>c</sub> (the weights of output c in output = W(x)·x + b(x)) averaged over the linearised test images whose label is c "
+                    + "(n of each class under its map): what the network weighs, pixel by pixel, when it scores an image of that class. "
+                    + "A network with convolutions has no class templates; this is the map it has per class.")
+        }
+
+        if let first = channelMaps.first, !first.isEmpty, let a = analyses.first {
+            let leading = 8
+            for (k, layer) in first.enumerated() {
+                let spatial = Array(layer.shape.dropFirst())
+                let (lw, lh) = spatial.count == 2 ? (spatial[1], spatial[0]) : (spatial.reduce(1, *), 1)
+                let slice = "channel_contributions_layer\(layer.layer).npy:0"
+                let limit = largestMagnitude(layer.contributions)
+                let chosen = layer.leadingChannels(leading)
+                let totals = layer.channelTotals
+                let grid = MapGrid(width: lw, height: lh, columns: chosen.map { "channel \($0)" }, rows: [MapRow(
+                    label: "layer \(layer.layer) (\(escapeHTML(layer.kind)))<br>±" + limitNumber(limit, slices: [slice]),
+                    panels: chosen.map { c in
+                        MapPanel(values: layer.contributions[c], limit: limit, title: "layer \(layer.layer), channel \(c)",
+                                 caption: "Σ " + jsonNumber(totals[c], path: "channelMaps.0.\(k).channelTotals.\(c)", decimals: 2))
+                    })])
+                add("fig\(figures.count + 1)-channel-contributions-layer\(layer.layer)",
+                    svg: grid.svg(title: "Layer \(layer.layer): contributions of its \(layer.channels) channels, image \(a.index)", legend: (limit, "∂F/∂h ⊙ h, one scale")),
+                    html: colorBarLegend(limit: limit, limitSlices: [slice], label: "∂F<sub>c</sub>/∂h ⊙ h over the layer's positions; one scale for the layer") + grid.html(),
+                    caption: "Test image \(a.index) (true: \(escapeHTML(names[a.label])), predicted: \(escapeHTML(names[a.prediction]))): "
+                        + "the \(chosen.count) of layer \(layer.layer)'s \(layer.channels) channels (output \(layer.shape.map(String.init).joined(separator: " × "))) whose units add the most to the predicted score, by |Σ|. "
+                        + "Above the layer the network is affine at this image's pattern, so score = Σ over all channels' maps + the intercept the layers above collect: "
+                        + "\(jsonNumber(layer.score, path: "channelMaps.0.\(k).score", decimals: 3)) = "
+                        + "\(jsonNumber(layer.score - layer.downstreamBias, path: "channelMaps.0.\(k).score", decimals: 3, minus: "channelMaps.0.\(k).downstreamBias")) + "
+                        + "\(jsonNumber(layer.downstreamBias, path: "channelMaps.0.\(k).downstreamBias", decimals: 3)) "
+                        + "(error \(jsonScientific(layer.completenessError, path: "channelMaps.0.\(k).completenessError"))). Every channel of every image: maps/channel_contributions_layer\(layer.layer).npy.")
+            }
+            let rows = first.enumerated().map { k, layer in
+                let slice = "channel_insens_layer\(layer.layer).npy:0"
+                let limit = largestMagnitude(layer.insens)
+                return MapRow(label: "layer \(layer.layer) (\(escapeHTML(layer.kind)))<br>±" + limitNumber(limit, slices: [slice]),
+                              panels: layer.leadingChannels(leading).map { c in
+                                  MapPanel(values: layer.insens[c], limit: limit, title: "layer \(layer.layer), channel \(c)",
+                                           caption: "ch \(c): " + jsonNumber(Double(layer.insensUnits[c]), path: "channelMaps.0.\(k).insensUnits.\(c)", decimals: 0) + " units")
+                              })
+            }
+            let grid = MapGrid(width: w, height: h, columns: (1 ... leading).map { "#\($0)" }, rows: rows)
+            add("fig\(figures.count + 1)-channel-insens",
+                svg: grid.svg(title: "Insens per channel, image \(a.index)", legend: (nil, "m: one scale per layer")),
+                html: colorBarLegend(limit: nil, label: "Ω of one channel's inactive units over the input; <b>one scale ±m per layer</b>") + grid.html(),
+                caption: "Test image \(a.index): for the channels of Figure \(figures.count - first.count + 1)\(first.count > 1 ? "–\(figures.count)" : "") (in the same order), Insens restricted to the channel's inactive units "
+                    + "entering the activation after the layer: the mean over them of the displacement from each unit's switching hyperplane to x (docs/theory.md §4, \"Channel maps\"). "
+                    + "Weighted by their unit counts and summed over the layers, they make the Insens map Ω(x) of the figure above. Every channel: maps/channel_insens_layer*.npy.")
+        }
         return figures
     }
 
