@@ -499,9 +499,20 @@ public enum SpectrumExperiment {
         let inputVariance = theory.inputVariance
 
         if let settings = c.lanczos {
-            return try measureByLanczos(network: network, makeNetwork: makeNetwork, redraw: redraw, settings: settings, c,
-                                        law: law, note: note, meanField: meanField, inputVariance: inputVariance, images: images,
-                                        generator: &generator, progress: progress)
+            // One closure draws the inputs as the dense loop below does, sharing the generator with makeNetwork.
+            var pixels = Tensor<Scalar>.zeros([1, width])
+            func drawInput(_ sample: Int) -> Tensor<Scalar> {
+                if let images {
+                    images.gather([sample], into: &pixels)
+                    return pixels.reshaped([width])
+                }
+                return switch c.input {
+                case .normal: .randomNormal([width], standardDeviation: Scalar(inputVariance.squareRoot()), using: &generator)
+                case .fixedPoint: MeanField.inputs(activation: c.activation, variance: inputVariance, width: width, count: 1, using: &generator)[0]
+                }
+            }
+            return try measureByLanczos(network: network, makeNetwork: makeNetwork, drawInput: drawInput, redraw: redraw,
+                                        settings: settings, c, law: law, note: note, meanField: meanField, progress: progress)
         }
         var analyzer = JacobianSpectrumAnalyzer(
             network: network, knownDiagonal: c.initialization == .identity && !c.weightsFromFile ? true : nil, threads: c.threads)
@@ -620,9 +631,10 @@ public enum SpectrumExperiment {
     /// The MLP measurement by stochastic Lanczos quadrature: the network as a stack (its
     /// weights shared, not copied), the same inputs and theory as the dense route.
     static func measureByLanczos<Scalar: BLASScalar>(
-        network: MultilayerPerceptron<Scalar>, makeNetwork: () -> MultilayerPerceptron<Scalar>, redraw: Bool,
+        network: MultilayerPerceptron<Scalar>, makeNetwork: () -> MultilayerPerceptron<Scalar>,
+        drawInput: (Int) -> Tensor<Scalar>, redraw: Bool,
         settings: LanczosSettings, _ c: SpectrumConfiguration, law: SpectralLaw?, note: String, meanField: MeanFieldSummary?,
-        inputVariance: Double, images: LabeledImages?, generator: inout SeededGenerator, progress: ((Int, Int) -> Void)?
+        progress: ((Int, Int) -> Void)?
     ) throws(SpectrumError) -> SpectrumReport {
         let width = network.inputWidth
         func analyzer(_ network: MultilayerPerceptron<Scalar>) throws(SpectrumError) -> LanczosSpectrumAnalyzer<Scalar> {
@@ -633,19 +645,9 @@ public enum SpectrumExperiment {
         var eigenvalues: [[Double]] = []
         let start = Date()
         var measuredSeconds = 0.0
-        var pixels = Tensor<Scalar>.zeros([1, width])
         for sample in 0 ..< c.samples {
             if redraw && sample > 0 { current = try analyzer(makeNetwork()) }
-            let input: Tensor<Scalar>
-            if let images {
-                images.gather([sample], into: &pixels)
-                input = pixels.reshaped([width])
-            } else {
-                input = switch c.input {
-                case .normal: .randomNormal([width], standardDeviation: Scalar(inputVariance.squareRoot()), using: &generator)
-                case .fixedPoint: MeanField.inputs(activation: c.activation, variance: inputVariance, width: width, count: 1, using: &generator)[0]
-                }
-            }
+            let input = drawInput(sample)
             let t0 = Date()
             eigenvalues.append(try current.eigenvalues(at: input))
             measuredSeconds += Date().timeIntervalSince(t0)
