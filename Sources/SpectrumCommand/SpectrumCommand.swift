@@ -92,7 +92,7 @@ struct Analyze: ParsableCommand {
     var plot: String?
     @Flag(help: "With --plot, also write each figure as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 
-    @Option(help: "dense (J formed, an SVD: exact), lanczos (stochastic Lanczos quadrature, matrix-free: past the dense limit) or auto (default: dense where it fits, lanczos above width \(SpectrumMethod.automaticLanczosWidth) or beyond memory).")
+    @Option(help: "dense (J formed, an SVD: exact), lanczos (stochastic Lanczos quadrature, matrix-free: past the dense limit) or auto (default: dense where it fits, lanczos for random weights above width \(SpectrumMethod.automaticLanczosWidth) or beyond memory).")
     var method: SpectrumMethod = .auto
     @Option(help: "Lanczos steps per probe (--method lanczos).") var steps = 40
     @Option(help: "Lanczos probe vectors (--method lanczos).") var probes = 16
@@ -182,7 +182,8 @@ struct Analyze: ParsableCommand {
         case .dense: return nil
         case .lanczos: return settings
         case .auto:
-            guard weightsSource == nil && stackOptions.architecture == nil else { return nil }
+            // Identity weights keep the diagonal route: O(N·L), exact, at any width.
+            guard weightsSource == nil && stackOptions.architecture == nil && chosenInitialization != .identity else { return nil }
             let dense = SpectrumConfiguration.estimatedBytes(width: layerWidth, layers: layerCount, samples: samples,
                                                              initialization: chosenInitialization, precision: precision)
             return layerWidth > SpectrumMethod.automaticLanczosWidth || !MemoryBudget.allows(dense) ? settings : nil
