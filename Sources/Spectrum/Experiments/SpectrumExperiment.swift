@@ -153,7 +153,8 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
                                           precision: precision, settings: lanczos)
     }
 
-    /// Bytes of a Lanczos measurement: the weights once (in `precision`), the forward pass and
+    /// Bytes of a Lanczos measurement: the weights once (in `precision`), at most three quarters
+    /// of them again for the active subnetwork (``JacobianOperator``), the forward pass and
     /// the operator's blocks (``StochasticLanczosQuadrature/estimatedBytes(layerScalars:steps:probes:)``),
     /// the eigenvalues. No N × N buffer: J is never formed.
     public static func estimatedLanczosBytes(
@@ -167,7 +168,9 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
         let working = precision == .float
             ? StochasticLanczosQuadrature<Float>.estimatedBytes(layerScalars: scalars, steps: settings.steps, probes: settings.probes)
             : StochasticLanczosQuadrature<Double>.estimatedBytes(layerScalars: scalars, steps: settings.steps, probes: settings.probes)
-        return matrices * n * n * element + working + Double(samples) * n * 8 * 2
+        // The active subnetwork's copy is made only when under three quarters of the weights.
+        let activeCopy = initialization == .identity ? 0 : 0.75 * matrices * n * n * element
+        return matrices * n * n * element + activeCopy + working + Double(samples) * n * 8 * 2
     }
 
     /// Throws `SpectrumError.invalidConfiguration` naming the first field the experiment
