@@ -274,14 +274,24 @@ struct LanczosWorkerReport: Codable {
     var method: String
     var width: Int
     var layers: Int
-    /// The timed part: the spectrum at one input, the network already built.
+    /// The timed part: the spectrum at one input, the network already built (wall clock).
     var seconds: Double
+    /// The same part in CPU seconds of the process (all threads): on a machine shared with
+    /// other jobs, the figure load inflates least.
+    var cpuSeconds: Double = 0
     /// Building the network and the input (not timed against the peers).
     var setupSeconds: Double
     /// Peak resident memory of the process (VmHWM).
     var peakBytes: Int
     var eigenvalues: [Double]?
     var lanczos: LanczosSpectrum?
+}
+
+/// CPU seconds of this process so far, all threads.
+func processCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }
 
 /// Peak resident set size of this process, from /proc/self/status (0 where it is missing).
@@ -306,14 +316,16 @@ func runLanczosWorker(method: String, width: Int, layers: Int, steps: Int, probe
     switch method {
     case "lanczos":
         let slq = try StochasticLanczosQuadrature(stack: LayerStack(network), steps: steps, probes: probes, seed: 1)
-        let start = Date()
+        let (start, cpu) = (Date(), processCPUSeconds())
         report.lanczos = try slq.spectrum(at: input)
         report.seconds = Date().timeIntervalSince(start)
+        report.cpuSeconds = processCPUSeconds() - cpu
     case "dense":
         let analyzer = JacobianSpectrumAnalyzer(network: network, threads: OpenBLAS.threads)
-        let start = Date()
+        let (start, cpu) = (Date(), processCPUSeconds())
         report.eigenvalues = try analyzer.eigenvalues(at: input)
         report.seconds = Date().timeIntervalSince(start)
+        report.cpuSeconds = processCPUSeconds() - cpu
     default:
         throw BenchmarkError("--lanczos-worker: unknown method \(method) (expected lanczos or dense)")
     }
@@ -354,6 +366,7 @@ func runLanczosComparison(
     if dense { contenders.append("dense") }
     if numpy { contenders.append("numpy") }
     var times: [String: [Double]] = [:]
+    var cpuTimes: [String: [Double]] = [:]
     var peaks: [String: Int] = [:]
     var reports: [String: LanczosWorkerReport] = [:]
     for round in 0 ..< rounds {
@@ -371,6 +384,8 @@ func runLanczosComparison(
                     throw BenchmarkError("numpy peer failed (\(status)): \(last)")
                 }
                 times[name, default: []].append(ms / 1000)
+                if let range = text.range(of: #"cpu ([0-9.]+) s/sample"#, options: .regularExpression),
+                   let cpu = Double(text[range].split(separator: " ")[1]) { cpuTimes[name, default: []].append(cpu) }
                 if let range = text.range(of: #"peak ([0-9]+) bytes"#, options: .regularExpression),
                    let bytes = Int(text[range].split(separator: " ")[1]) { peaks[name] = max(peaks[name] ?? 0, bytes) }
                 continue
@@ -382,15 +397,21 @@ func runLanczosComparison(
             guard status == 0 else { throw BenchmarkError("\(name) worker failed (\(status)): \(last)") }
             let report = try JSONDecoder().decode(LanczosWorkerReport.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
             times[name, default: []].append(report.seconds)
+            cpuTimes[name, default: []].append(report.cpuSeconds)
             peaks[name] = max(peaks[name] ?? 0, report.peakBytes)
             if reports[name] == nil { reports[name] = report }
         }
     }
     func median(_ x: [Double]) -> Double { let s = x.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
-    func seconds(_ name: String) -> String { times[name].map { String(format: "%.1f", median($0)) } ?? "–" }
+    func seconds(_ name: String) -> String {
+        guard let wall = times[name] else { return "–" }
+        return String(format: "%.1f", median(wall)) + (cpuTimes[name].map { String(format: " (cpu %.1f)", median($0)) } ?? "")
+    }
     func ratio(_ name: String) -> String {
         guard let other = times[name], let ours = times["lanczos"] else { return "–" }
-        return String(format: "%.1f×", median(other) / median(ours))
+        let wall = String(format: "%.1f×", median(other) / median(ours))
+        guard let otherCPU = cpuTimes[name], let oursCPU = cpuTimes["lanczos"] else { return wall }
+        return wall + String(format: " (cpu %.1f×)", median(otherCPU) / median(oursCPU))
     }
     func gigabytes(_ name: String) -> String { peaks[name].map { String(format: "%.1f", Double($0) / 1e9) } ?? "–" }
     var accuracy = "–"
@@ -407,7 +428,7 @@ func runLanczosComparison(
 }
 
 func printLanczosHeader(steps: Int, probes: Int, rounds: Int) {
-    print("bench-spectrum --lanczos: Gaussian ReLU σ_w² = 2 (χ = 1), float32 weights, input at the fixed point; OpenBLAS \(OpenBLAS.coreName), \(OpenBLAS.threads) threads; SLQ \(steps) steps × \(probes) probes; seconds for one spectrum, median of \(rounds) rounds, each contender in its own process")
+    print("bench-spectrum --lanczos: Gaussian ReLU σ_w² = 2 (χ = 1), float32 weights, input at the fixed point; OpenBLAS \(OpenBLAS.coreName), \(OpenBLAS.threads) threads; SLQ \(steps) steps × \(probes) probes; seconds for one spectrum (wall, and in brackets CPU seconds of the process, all threads), median of \(rounds) rounds, each contender in its own process")
     print("| N | L | Lanczos (s) | Isometry dense (s) | numpy dense (s) | dense / Lanczos | numpy / Lanczos | peak RSS GB (Lanczos / dense / numpy) | Lanczos vs dense | network build (s, untimed) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
 }
