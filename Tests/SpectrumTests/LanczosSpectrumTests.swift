@@ -68,8 +68,8 @@ import Testing
         }
     }
 
-    /// Against the dense spectrum at N = 2,000, L = 10 (float64; about 35 s a case in a debug
-    /// build, mostly the dense SVD and the reorthogonalisation):
+    /// Against the dense spectrum at N = 2,000, L = 10 (float64; 35–45 s a case in a debug
+    /// build on the shared 2 cores, mostly the dense SVD and the reorthogonalisation):
     /// * the zero atom equals the dense count of eigenvalues below 1e-24·λ_max: the structural
     ///   zeros sit near ε²·λ_max ≈ 1e-31·λ_max, the smallest non-zero ones near 1e-18·λ_max
     ///   (Gaussian ReLU) and 1e-17·λ_max (orthogonal hard-tanh) — the test prints the gap;

@@ -89,7 +89,6 @@ public final class StochasticLanczosQuadrature<Scalar: BLASScalar> {
         let s = coordinates.count
         let rank = min(op.rankBound, s)
         let zeroCount = m - rank
-        let deficit = s - rank
         guard rank > 0 else {
             return LanczosSpectrum(dimension: m, zeroCount: m, subspaceDimension: s, quadratures: [], steps: steps, probes: k)
         }
@@ -184,7 +183,6 @@ public final class StochasticLanczosQuadrature<Scalar: BLASScalar> {
             // J Jᵀ is positive semi-definite: a node below zero is rounding.
             quadratures.append(GaussQuadrature(nodes: values.map { max(0, $0) }, weights: (0 ..< t).map { vectors[$0] * vectors[$0] }))
         }
-        _ = deficit
         return LanczosSpectrum(dimension: m, zeroCount: zeroCount, subspaceDimension: s, quadratures: quadratures, steps: stepCount, probes: k)
     }
 
