@@ -192,8 +192,34 @@ struct BenchSpectrum: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Widths for --thread-scan.") var scanWidths = [50, 100, 200, 400, 800]
     @Flag(help: "Instead of the peer comparison: the layer-stack analyzer's gesdd on J against Gram + eigvalsh, and against the MLP analyzer.") var stack = false
     @Option(help: "The PyTorch state dict for --stack.") var pytorchModel = "Tests/Fixtures/PyTorchMLP/model.safetensors"
+    @Flag(help: "Instead of the peer comparison: the Lanczos (SLQ) spectrum against Isometry's and numpy's dense routes, float32, each in its own process.") var lanczos = false
+    @Option(parsing: .upToNextOption, help: "Widths for --lanczos.") var lanczosWidths = [10_000]
+    @Option(parsing: .upToNextOption, help: "Depths for --lanczos.") var lanczosLayers = [10]
+    @Option(help: "Rounds for --lanczos (median).") var rounds = 3
+    @Option(help: "Lanczos steps.") var steps = 40
+    @Option(help: "Lanczos probes.") var probes = 16
+    @Flag(help: "--lanczos without Isometry's dense route.") var noDense = false
+    @Flag(help: "--lanczos without numpy.") var noNumpy = false
+    @Option(help: "Internal: run one --lanczos contender (lanczos or dense) in this process.") var lanczosWorker: String?
+    @Option(help: "Internal: the worker's width.") var lanczosWidth = 10_000
+    @Option(help: "Internal: the worker's depth.") var lanczosLayersWorker = 10
+    @Option(help: "Internal: the worker's report file.") var workerOutput = "/dev/null"
 
     func run() throws {
+        if let lanczosWorker {
+            return try runLanczosWorker(method: lanczosWorker, width: lanczosWidth, layers: lanczosLayersWorker,
+                                        steps: steps, probes: probes, output: workerOutput)
+        }
+        if lanczos {
+            printLanczosHeader(steps: steps, probes: probes, rounds: rounds)
+            for width in lanczosWidths {
+                for layers in lanczosLayers {
+                    try runLanczosComparison(width: width, layers: layers, steps: steps, probes: probes, rounds: rounds,
+                                             dense: !noDense, numpy: !noNumpy, python: python, script: script)
+                }
+            }
+            return
+        }
         if threadScan { return try runThreadScan(samples: samples, layers: scanLayers, widths: scanWidths) }
         if stack { return try runStackComparison(samples: samples, pytorchModel: pytorchModel) }
         if let threads { OpenBLAS.threads = threads }
@@ -233,4 +259,176 @@ struct BenchSpectrum: ParsableCommand {
             print("| \(r.name) | \(ms(r.isometryMilliseconds)) | \(ms(r.isometryDenseMilliseconds)) | \(ms(r.numpyMilliseconds)) | \(ms(r.jaxMilliseconds)) | \(times(r.speedupOverNumpy)) | \(times(r.speedupOverJax)) | \(bar) |")
         }
     }
+}
+
+// MARK: - --lanczos
+// bench-spectrum --lanczos: the SLQ spectrum of a wide Gaussian ReLU network (float32 weights)
+// against Isometry's dense route (the MLP analyzer's active subnetwork, gesdd) and numpy's dense
+// route (J formed by full products, eigvalsh of J Jᵀ), each contender in its own process,
+// in alternating rounds; and the accuracy of the SLQ estimate against the dense eigenvalues of
+// the same network (same seed, so the same weights and input).
+
+
+/// What one worker process reports.
+struct LanczosWorkerReport: Codable {
+    var method: String
+    var width: Int
+    var layers: Int
+    /// The timed part: the spectrum at one input, the network already built (wall clock).
+    var seconds: Double
+    /// The same part in CPU seconds of the process (all threads): on a machine shared with
+    /// other jobs, the figure load inflates least.
+    var cpuSeconds: Double = 0
+    /// Building the network and the input (not timed against the peers).
+    var setupSeconds: Double
+    /// Peak resident memory of the process (VmHWM).
+    var peakBytes: Int
+    var eigenvalues: [Double]?
+    var lanczos: LanczosSpectrum?
+}
+
+/// CPU seconds of this process so far, all threads.
+func processCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// Peak resident set size of this process, from /proc/self/status (0 where it is missing).
+func peakResidentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kilobytes * 1024
+}
+
+/// One contender in this process: builds the seeded Gaussian ReLU network (σ_w² = 2, χ = 1) in
+/// float32 and its fixed-point input, times one spectrum, writes the report as JSON to `output`.
+func runLanczosWorker(method: String, width: Int, layers: Int, steps: Int, probes: Int, output: String) throws {
+    let setupStart = Date()
+    var generator = SeededGenerator(seed: 0)
+    let sigmaW = 2.0.squareRoot()
+    let network = MultilayerPerceptron<Float>.gaussian(width: width, layers: layers, sigmaW: sigmaW, activation: .relu, using: &generator)
+    let input = try MeanField.fixedPointInputs(activation: .relu, sigmaW: sigmaW, width: width, count: 1, start: 0.5,
+                                               as: Float.self, using: &generator)[0]
+    let setup = Date().timeIntervalSince(setupStart)
+    var report = LanczosWorkerReport(method: method, width: width, layers: layers, seconds: 0, setupSeconds: setup, peakBytes: 0)
+    switch method {
+    case "lanczos":
+        let slq = try StochasticLanczosQuadrature(stack: LayerStack(network), steps: steps, probes: probes, seed: 1)
+        let (start, cpu) = (Date(), processCPUSeconds())
+        report.lanczos = try slq.spectrum(at: input)
+        report.seconds = Date().timeIntervalSince(start)
+        report.cpuSeconds = processCPUSeconds() - cpu
+    case "dense":
+        let analyzer = JacobianSpectrumAnalyzer(network: network, threads: OpenBLAS.threads)
+        let (start, cpu) = (Date(), processCPUSeconds())
+        report.eigenvalues = try analyzer.eigenvalues(at: input)
+        report.seconds = Date().timeIntervalSince(start)
+        report.cpuSeconds = processCPUSeconds() - cpu
+    default:
+        throw BenchmarkError("--lanczos-worker: unknown method \(method) (expected lanczos or dense)")
+    }
+    report.peakBytes = peakResidentBytes()
+    try JSONEncoder().encode(report).write(to: URL(fileURLWithPath: output))
+}
+
+struct BenchmarkError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// W1 (∫|F̂ − F| dλ) and KS (sup |F̂ − F|) between the estimate's non-zero part and the
+/// empirical measure of `values`, exactly over the merged breakpoints.
+func lanczosDistances(_ estimate: LanczosSpectrum, _ values: [Double]) -> (w1: Double, ks: Double) {
+    var points = values.map { ($0, 1 / Double(values.count), 0.0) } + zip(estimate.nonZeroNodes, estimate.nonZeroWeights).map { ($0, 0.0, $1) }
+    points.sort { $0.0 < $1.0 }
+    var (f, g, w1, ks) = (0.0, 0.0, 0.0, 0.0)
+    for (index, (x, dense, lanczos)) in points.enumerated() {
+        f += dense
+        g += lanczos
+        if index + 1 < points.count { w1 += abs(f - g) * (points[index + 1].0 - x) }
+        if index + 1 == points.count || points[index + 1].0 != x { ks = max(ks, abs(f - g)) }
+    }
+    return (w1, ks)
+}
+
+/// The side-by-side comparison at one (N, L): `rounds` rounds, each running every contender
+/// once in its own process, the order rotated per round; medians of the timed parts.
+func runLanczosComparison(
+    width: Int, layers: Int, steps: Int, probes: Int, rounds: Int, dense: Bool, numpy: Bool, python: String, script: String
+) throws {
+    let executable = CommandLine.arguments[0]
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-lanczos-\(ProcessInfo.processInfo.processIdentifier)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    var contenders = ["lanczos"]
+    if dense { contenders.append("dense") }
+    if numpy { contenders.append("numpy") }
+    var times: [String: [Double]] = [:]
+    var cpuTimes: [String: [Double]] = [:]
+    var peaks: [String: Int] = [:]
+    var reports: [String: LanczosWorkerReport] = [:]
+    for round in 0 ..< rounds {
+        let order = (0 ..< contenders.count).map { contenders[($0 + round) % contenders.count] }
+        for name in order {
+            FileHandle.standardError.write(Data("  round \(round + 1): \(name) N = \(width), L = \(layers)\n".utf8))
+            if name == "numpy" {
+                let (status, data, last) = try runCapturingOutput(python, [
+                    script, "--engine", "numpy", "--method", "eigvalsh", "--init", "gaussian", "--act", "relu",
+                    "--sigma", "\(2.0.squareRoot())", "--n", "\(width)", "--layers", "\(layers)", "--q0", "0.5",
+                    "--samples", "1", "--warmup", "0", "--dtype", "float32"])
+                let text = String(decoding: data, as: UTF8.self)
+                guard status == 0, let range = text.range(of: #"([0-9.]+) ms/sample"#, options: .regularExpression),
+                      let ms = Double(text[range].split(separator: " ")[0]) else {
+                    throw BenchmarkError("numpy peer failed (\(status)): \(last)")
+                }
+                times[name, default: []].append(ms / 1000)
+                if let range = text.range(of: #"cpu ([0-9.]+) s/sample"#, options: .regularExpression),
+                   let cpu = Double(text[range].split(separator: " ")[1]) { cpuTimes[name, default: []].append(cpu) }
+                if let range = text.range(of: #"peak ([0-9]+) bytes"#, options: .regularExpression),
+                   let bytes = Int(text[range].split(separator: " ")[1]) { peaks[name] = max(peaks[name] ?? 0, bytes) }
+                continue
+            }
+            let file = folder.appendingPathComponent("\(name).json").path
+            let (status, _, last) = try runCapturingOutput(executable, [
+                "--lanczos-worker", name, "--lanczos-width", "\(width)", "--lanczos-layers-worker", "\(layers)",
+                "--steps", "\(steps)", "--probes", "\(probes)", "--worker-output", file])
+            guard status == 0 else { throw BenchmarkError("\(name) worker failed (\(status)): \(last)") }
+            let report = try JSONDecoder().decode(LanczosWorkerReport.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+            times[name, default: []].append(report.seconds)
+            cpuTimes[name, default: []].append(report.cpuSeconds)
+            peaks[name] = max(peaks[name] ?? 0, report.peakBytes)
+            if reports[name] == nil { reports[name] = report }
+        }
+    }
+    func median(_ x: [Double]) -> Double { let s = x.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+    func seconds(_ name: String) -> String {
+        guard let wall = times[name] else { return "–" }
+        return String(format: "%.1f", median(wall)) + (cpuTimes[name].map { String(format: " (cpu %.1f)", median($0)) } ?? "")
+    }
+    func ratio(_ name: String) -> String {
+        guard let other = times[name], let ours = times["lanczos"] else { return "–" }
+        let wall = String(format: "%.1f×", median(other) / median(ours))
+        guard let otherCPU = cpuTimes[name], let oursCPU = cpuTimes["lanczos"] else { return wall }
+        return wall + String(format: " (cpu %.1f×)", median(otherCPU) / median(oursCPU))
+    }
+    func gigabytes(_ name: String) -> String { peaks[name].map { String(format: "%.1f", Double($0) / 1e9) } ?? "–" }
+    var accuracy = "–"
+    if let estimate = reports["lanczos"]?.lanczos, let values = reports["dense"]?.eigenvalues {
+        let rank = values.count - estimate.zeroCount
+        let (w1, ks) = lanczosDistances(estimate, Array(values[0 ..< rank]))
+        let top = values[0]
+        let denseZeros = values.filter { $0 <= 1e-9 * top }.count
+        accuracy = String(format: "W1 %.1e·λ_max, KS %.4f, λ_max %+.2e rel., zeros %d (dense below 1e-9·λ_max: %d)",
+                          w1 / top, ks, estimate.largestEigenvalue / top - 1, estimate.zeroCount, denseZeros)
+    }
+    let setup = reports["lanczos"].map { String(format: "%.0f", $0.setupSeconds) } ?? "–"
+    print("| \(width) | \(layers) | \(seconds("lanczos")) | \(seconds("dense")) | \(seconds("numpy")) | \(ratio("dense")) | \(ratio("numpy")) | \(gigabytes("lanczos")) / \(gigabytes("dense")) / \(gigabytes("numpy")) | \(accuracy) | \(setup) |")
+}
+
+func printLanczosHeader(steps: Int, probes: Int, rounds: Int) {
+    print("bench-spectrum --lanczos: Gaussian ReLU σ_w² = 2 (χ = 1), float32 weights, input at the fixed point; OpenBLAS \(OpenBLAS.coreName), \(OpenBLAS.threads) threads; SLQ \(steps) steps × \(probes) probes; seconds for one spectrum (wall, and in brackets CPU seconds of the process, all threads), median of \(rounds) rounds, each contender in its own process")
+    print("| N | L | Lanczos (s) | Isometry dense (s) | numpy dense (s) | dense / Lanczos | numpy / Lanczos | peak RSS GB (Lanczos / dense / numpy) | Lanczos vs dense | network build (s, untimed) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
 }

@@ -41,6 +41,15 @@ struct SpectrumTool: ParsableCommand {
 
 extension InputDistribution: ExpressibleByArgument {}
 
+/// `--method`: how the spectrum is measured.
+enum SpectrumMethod: String, ExpressibleByArgument, CaseIterable {
+    case auto, dense, lanczos
+
+    /// Widths above which `auto` measures by Lanczos: the dense route's time grows as N³ and
+    /// passes a minute per sample near here (docs/benchmarks.md, "Jacobian spectrum").
+    static let automaticLanczosWidth = 4096
+}
+
 /// Where `--inputs` takes the inputs from: drawn (the theory's inputs) or the test images.
 enum InputSource: String, ExpressibleByArgument, CaseIterable {
     case normal
@@ -83,6 +92,11 @@ struct Analyze: ParsableCommand {
     var plot: String?
     @Flag(help: "With --plot, also write each figure as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
 
+    @Option(help: "dense (J formed, an SVD: exact), lanczos (stochastic Lanczos quadrature, matrix-free: past the dense limit) or auto (default: dense where it fits, lanczos for random weights above width \(SpectrumMethod.automaticLanczosWidth) or beyond memory).")
+    var method: SpectrumMethod = .auto
+    @Option(help: "Lanczos steps per probe (--method lanczos).") var steps = 40
+    @Option(help: "Lanczos probe vectors (--method lanczos).") var probes = 16
+
     @Option(name: .customLong("init"), help: "Short for --initialization.") var initShort: InitializationName?
     @OptionGroup var stackOptions: StackOptions
 
@@ -96,10 +110,15 @@ struct Analyze: ParsableCommand {
         if let width, !(1 ... 1_000_000).contains(width) { throw ValidationError("--width must be between 1 and 1000000, got \(width)") }
         guard (1 ... 1_000_000).contains(samples) else { throw ValidationError("--samples must be between 1 and 1000000, got \(samples)") }
         if let threads, !(1 ... 1024).contains(threads) { throw ValidationError("--threads must be between 1 and 1024, got \(threads)") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        guard probes >= 1 else { throw ValidationError("--probes must be at least 1, got \(probes)") }
+        if lanczosSettings != nil && weightsSource == nil && stackOptions.architecture == nil && steps > layerWidth {
+            throw ValidationError("--steps \(steps) is more than the dimension of J Jᵀ, --width \(layerWidth)")
+        }
         if weightsSource == nil && stackOptions.architecture == nil {
-            try checkMemory(SpectrumConfiguration.estimatedBytes(width: layerWidth, layers: layerCount, samples: samples,
-                                                                 initialization: chosenInitialization, precision: precision),
-                            what: "--width \(layerWidth) with --layers \(layerCount)")
+            let c = configuration
+            try checkMemory(c.estimatedBytes,
+                            what: "--width \(layerWidth) with --layers \(layerCount)\(c.lanczos == nil ? "" : " (method lanczos)")")
         }
         try validateArchitectureFlags()
         if let activations {
@@ -151,7 +170,24 @@ struct Analyze: ParsableCommand {
             weightsPath: weightsSource, redrawWeights: !fixedWeights, threads: threads, activationFromFile: activation == nil,
             stackActivations: activations, testImagesFolder: inputs == .test ? data : nil,
             architecture: stackOptions.architecture, inputShape: stackOptions.parsedInputShape,
-            stackInitialization: stackOptions.architecture == nil ? nil : initializationFlag?.stack ?? .pytorch)
+            stackInitialization: stackOptions.architecture == nil ? nil : initializationFlag?.stack ?? .pytorch,
+            lanczos: lanczosSettings)
+    }
+
+    /// The Lanczos settings when the spectrum is measured by SLQ: --method lanczos, or auto for
+    /// a drawn MLP wider than the dense limit or whose dense measurement does not fit in memory.
+    var lanczosSettings: LanczosSettings? {
+        let settings = LanczosSettings(steps: steps, probes: probes)
+        switch method {
+        case .dense: return nil
+        case .lanczos: return settings
+        case .auto:
+            // Identity weights keep the diagonal route: O(N·L), exact, at any width.
+            guard weightsSource == nil && stackOptions.architecture == nil && chosenInitialization != .identity else { return nil }
+            let dense = SpectrumConfiguration.estimatedBytes(width: layerWidth, layers: layerCount, samples: samples,
+                                                             initialization: chosenInitialization, precision: precision)
+            return layerWidth > SpectrumMethod.automaticLanczosWidth || !MemoryBudget.allows(dense) ? settings : nil
+        }
     }
 
     /// The flag the weights came from, for error messages.

@@ -85,6 +85,11 @@ func temporaryFolder() throws -> URL {
             (["--threads", "0"], ["--threads", "0"]),
             (["--init", "file"], ["file"]),
             (["--sigma-b=-0.1"], ["--sigma-b", "-0.1"]),
+            (["--method", "lanczos", "--steps", "0"], ["--steps", "0"]),
+            (["--method", "lanczos", "--probes", "0"], ["--probes", "0"]),
+            (["--method", "lanczos", "--steps", "1000", "--width", "100"], ["--steps 1000", "--width 100"]),
+            (["--method", "lanczos", "--init", "gaussian", "--width", "200000"], ["--width 200000", "method lanczos", "GiB"]),
+            (["--method", "krylov"], ["krylov"]),
         ]
         for (arguments, mentions) in cases {
             let (status, output, error) = try runSpectrum(arguments)

@@ -15,6 +15,18 @@ public enum InputDistribution: String, Sendable, Codable, CaseIterable {
     case fixedPoint = "fixed-point"
 }
 
+/// The settings of a stochastic Lanczos quadrature measurement.
+public struct LanczosSettings: Sendable, Codable, Equatable {
+    /// Lanczos steps per probe (nodes of each probe's quadrature).
+    public var steps: Int
+    /// Random probe vectors, run as one block.
+    public var probes: Int
+    public init(steps: Int = 40, probes: Int = 16) {
+        self.steps = steps
+        self.probes = probes
+    }
+}
+
 /// Everything that defines one spectrum measurement.
 ///
 /// Where the weights come from: drawn by `initialization` (Networks' `Initialization`), or,
@@ -74,6 +86,9 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
     /// How `architecture`'s weights are drawn (nil: PyTorch's default); random ones are drawn
     /// anew for every sample unless `redrawWeights` is false.
     public var stackInitialization: StackInitialization?
+    /// How the spectrum is measured: nil (the default) for the dense analyzers (J formed, an
+    /// SVD), or stochastic Lanczos quadrature with these settings (``LanczosSpectrumAnalyzer``).
+    public var lanczos: LanczosSettings?
 
     public init(
         activation: Activation = .hardTanh, initialization: Initialization = .identity,
@@ -82,8 +97,10 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
         input: InputDistribution = .normal, precision: Precision = .double,
         weightsPath: String? = nil, redrawWeights: Bool = true, threads: Int? = nil, activationFromFile: Bool = true,
         stackActivations: String? = nil, testImagesFolder: String? = nil,
-        architecture: String? = nil, inputShape: [Int]? = nil, stackInitialization: StackInitialization? = nil
+        architecture: String? = nil, inputShape: [Int]? = nil, stackInitialization: StackInitialization? = nil,
+        lanczos: LanczosSettings? = nil
     ) {
+        self.lanczos = lanczos
         self.architecture = architecture
         self.inputShape = inputShape
         self.stackInitialization = stackInitialization
@@ -129,7 +146,31 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
     /// The bytes of this configuration's measurement when its weights are drawn (weights from a
     /// file are sized when loaded, by `SpectrumExperiment.run`).
     public var estimatedBytes: Double {
-        Self.estimatedBytes(width: width, layers: layers, samples: samples, initialization: initialization, precision: precision)
+        guard let lanczos else {
+            return Self.estimatedBytes(width: width, layers: layers, samples: samples, initialization: initialization, precision: precision)
+        }
+        return Self.estimatedLanczosBytes(width: width, layers: layers, samples: samples, initialization: initialization,
+                                          precision: precision, settings: lanczos)
+    }
+
+    /// Bytes of a Lanczos measurement: the weights once (in `precision`), at most three quarters
+    /// of them again for the active subnetwork (``JacobianOperator``), the forward pass and
+    /// the operator's blocks (``StochasticLanczosQuadrature/estimatedBytes(layerScalars:steps:probes:)``),
+    /// the eigenvalues. No N × N buffer: J is never formed.
+    public static func estimatedLanczosBytes(
+        width: Int, layers: Int, samples: Int, initialization: Initialization, precision: Precision, settings: LanczosSettings
+    ) -> Double {
+        let element = precision == .float ? 4.0 : 8.0
+        let n = Double(width)
+        let matrices = initialization == .identity ? 1 : Double(layers)
+        // Each layer of the stack is a dense and an activation: 2L + 1 tensors of N per sample.
+        let scalars = [Int](repeating: width, count: 2 * layers + 1)
+        let working = precision == .float
+            ? StochasticLanczosQuadrature<Float>.estimatedBytes(layerScalars: scalars, steps: settings.steps, probes: settings.probes)
+            : StochasticLanczosQuadrature<Double>.estimatedBytes(layerScalars: scalars, steps: settings.steps, probes: settings.probes)
+        // The active subnetwork's copy is made only when under three quarters of the weights.
+        let activeCopy = initialization == .identity ? 0 : 0.75 * matrices * n * n * element
+        return matrices * n * n * element + activeCopy + working + Double(samples) * n * 8 * 2
     }
 
     /// Throws `SpectrumError.invalidConfiguration` naming the first field the experiment
@@ -143,6 +184,13 @@ public struct SpectrumConfiguration: Sendable, Codable, Equatable {
             if layers < 1 { throw .invalidConfiguration(field: "layers", value: "\(layers)", expected: "at least 1") }
         }
         if samples < 1 { throw .invalidConfiguration(field: "samples", value: "\(samples)", expected: "at least 1") }
+        if let lanczos {
+            if lanczos.steps < 1 { throw .invalidConfiguration(field: "steps", value: "\(lanczos.steps)", expected: "at least 1") }
+            if lanczos.probes < 1 { throw .invalidConfiguration(field: "probes", value: "\(lanczos.probes)", expected: "at least 1") }
+            if !weightsFromFile && architecture == nil && lanczos.steps > width {
+                throw .invalidConfiguration(field: "steps", value: "\(lanczos.steps)", expected: "at most \(width), the dimension of J Jᵀ")
+            }
+        }
         try positive(sigma, "sigma")
         try positive(q0, "q0")
         try positive(sigmaW, "sigmaW")
@@ -453,6 +501,22 @@ public enum SpectrumExperiment {
         let meanField = theory.meanField
         let inputVariance = theory.inputVariance
 
+        if let settings = c.lanczos {
+            // One closure draws the inputs as the dense loop below does, sharing the generator with makeNetwork.
+            var pixels = Tensor<Scalar>.zeros([1, width])
+            func drawInput(_ sample: Int) -> Tensor<Scalar> {
+                if let images {
+                    images.gather([sample], into: &pixels)
+                    return pixels.reshaped([width])
+                }
+                return switch c.input {
+                case .normal: .randomNormal([width], standardDeviation: Scalar(inputVariance.squareRoot()), using: &generator)
+                case .fixedPoint: MeanField.inputs(activation: c.activation, variance: inputVariance, width: width, count: 1, using: &generator)[0]
+                }
+            }
+            return try measureByLanczos(network: network, makeNetwork: makeNetwork, drawInput: drawInput, redraw: redraw,
+                                        settings: settings, c, law: law, note: note, meanField: meanField, progress: progress)
+        }
         var analyzer = JacobianSpectrumAnalyzer(
             network: network, knownDiagonal: c.initialization == .identity && !c.weightsFromFile ? true : nil, threads: c.threads)
         if c.threads == nil && chooseThreads {
@@ -521,7 +585,12 @@ public enum SpectrumExperiment {
             throw .invalidConfiguration(field: "input", value: "fixed-point", expected: "normal or test images for a layer stack (it has no mean-field fixed point)")
         }
         // Centre-tap convolutional stacks go block by block; the callers size the dense J.
-        let analyzer = try analyzer(for: stack, c, chooseThreads: chooseThreads, checkingMemory: false)
+        let analyzer: any JacobianSpectrumMeasuring<Scalar> = if let settings = c.lanczos {
+            LanczosSpectrumAnalyzer(quadrature: try StochasticLanczosQuadrature(
+                stack: stack, steps: settings.steps, probes: settings.probes, seed: c.seed &+ 2, threads: c.threads))
+        } else {
+            try analyzer(for: stack, c, chooseThreads: chooseThreads, checkingMemory: false)
+        }
         let width = analyzer.inputCount
         let images = try c.testImagesFolder.map { folder throws(SpectrumError) in try testImages(folder, count: c.samples) }
         if let images, images.features != width {
@@ -559,6 +628,46 @@ public enum SpectrumExperiment {
             configuration: described, subject: "\(subject), at \(inputs)", route: analyzer.route, law: nil,
             theoryNote: "none for this network (a trained or imported layer stack): measured statistics only",
             comparison: comparison, secondsPerSample: measuredSeconds / Double(max(c.samples, 1)),
+            totalSeconds: Date().timeIntervalSince(start), eigenvalues: eigenvalues)
+    }
+
+    /// The MLP measurement by stochastic Lanczos quadrature: the network as a stack (its
+    /// weights shared, not copied), the same inputs and theory as the dense route.
+    static func measureByLanczos<Scalar: BLASScalar>(
+        network: MultilayerPerceptron<Scalar>, makeNetwork: () -> MultilayerPerceptron<Scalar>,
+        drawInput: (Int) -> Tensor<Scalar>, redraw: Bool,
+        settings: LanczosSettings, _ c: SpectrumConfiguration, law: SpectralLaw?, note: String, meanField: MeanFieldSummary?,
+        progress: ((Int, Int) -> Void)?
+    ) throws(SpectrumError) -> SpectrumReport {
+        let width = network.inputWidth
+        func analyzer(_ network: MultilayerPerceptron<Scalar>) throws(SpectrumError) -> LanczosSpectrumAnalyzer<Scalar> {
+            LanczosSpectrumAnalyzer(quadrature: try StochasticLanczosQuadrature(
+                stack: LayerStack(network), steps: min(settings.steps, width), probes: settings.probes, seed: c.seed &+ 2, threads: c.threads))
+        }
+        var current = try analyzer(network)
+        var eigenvalues: [[Double]] = []
+        let start = Date()
+        var measuredSeconds = 0.0
+        for sample in 0 ..< c.samples {
+            if redraw && sample > 0 { current = try analyzer(makeNetwork()) }
+            let input = drawInput(sample)
+            let t0 = Date()
+            eigenvalues.append(try current.eigenvalues(at: input))
+            measuredSeconds += Date().timeIntervalSince(t0)
+            progress?(sample + 1, c.samples)
+        }
+        let comparison = try SpectrumComparison(
+            eigenvalues: eigenvalues, law: law, model: .bootstrapOverSamples,
+            atomTolerance: Scalar.self == Float.self ? 1e-4 : 1e-9, seed: c.seed &+ 1)
+        var described = c
+        if c.weightsFromFile {
+            described.layers = network.layerCount
+            described.width = width
+        }
+        return SpectrumReport(
+            configuration: described, route: current.route,
+            law: law, theoryNote: note, meanField: meanField, comparison: comparison,
+            secondsPerSample: measuredSeconds / Double(max(c.samples, 1)),
             totalSeconds: Date().timeIntervalSince(start), eigenvalues: eigenvalues)
     }
 }

@@ -1,0 +1,235 @@
+import Networks
+import TensorAlgebra
+import IsometrySupport
+
+/// The input–output Jacobian J of a ``LayerStack`` at one input as a linear map, never formed:
+/// `apply` gives J·V and `applyTransposed` Jᵀ·U for a block of vectors (rows).
+///
+/// Why a block and not a vector: a Lanczos step for k probe vectors is k products with J Jᵀ;
+/// done one vector at a time it reads every weight 2k times (GEMV, memory-bound), done as one
+/// block it reads them twice (GEMM with k rows). The forward pass runs once, at construction,
+/// and keeps every layer's pattern (φ′, max-pool winners); each product then chains the
+/// layers' `jvp` or `vjp` at those patterns (docs/theory.md §7), so J·V and Jᵀ·U are exactly
+/// the products of one fixed linear map and its transpose.
+///
+/// Memory: the stack's weights are shared, not copied (tensors are copy-on-write and the
+/// operator never writes them); the operator adds one activation per layer (the forward pass)
+/// and two blocks of `blockSize` rows per layer (the tangents and cotangents), allocated once.
+/// One operator is not to be used by two threads at once.
+public final class JacobianOperator<Scalar: BLASScalar> {
+    public let stack: LayerStack<Scalar>
+    /// Scalars in one input (the flattened input shape): the columns of J.
+    public let inputCount: Int
+    /// Scalars in one output: the rows of J.
+    public let outputCount: Int
+    /// The rows of every block `apply` and `applyTransposed` take.
+    public let blockSize: Int
+    /// Output coordinates whose row of J is not known to be zero, ascending: all outputs, but
+    /// those an elementwise activation closing the stack switches off (φ′ = 0: a ReLU unit
+    /// below zero, a saturated hard-tanh unit), whose rows of J vanish.
+    public let activeOutputs: [Int]
+    /// An upper bound on rank J from the recorded pattern: the fewest units with φ′ ≠ 0 in
+    /// any elementwise activation layer, and the narrowest layer. J factors through every
+    /// layer's Jacobian, so rank J is at most each of their ranks; for weights in general
+    /// position (random Gaussian or orthogonal) it is attained, and J Jᵀ has exactly
+    /// `outputCount − rankBound` zero eigenvalues.
+    public let rankBound: Int
+
+    /// Whether the products run on the active subnetwork (see ``init(stack:at:blockSize:compactsActiveSubnetwork:)``).
+    public let usesActiveSubnetwork: Bool
+    /// Bytes of the active subnetwork's weight copies (0 when the products run through the stack).
+    public let activeSubnetworkBytes: Int
+
+    private let workspace: LayerStackWorkspace<Scalar>
+    private var tangents: [Tensor<Scalar>]
+    private var cotangents: [Tensor<Scalar>]
+    private var scratch: [Tensor<Scalar>]
+    /// The active subnetwork: C_l = diag(φ′_l[A_l])·W_l[A_l, A_{l−1}] (A_0 all inputs; a closing
+    /// dense layer keeps all its rows), and one block buffer per layer each way.
+    private var compact: [Tensor<Scalar>] = []
+    private var compactForward: [Tensor<Scalar>] = []
+    private var compactBackward: [Tensor<Scalar>] = []
+
+    /// Runs the stack forward at `input` (any shape with the stack's number of input scalars)
+    /// and keeps the patterns; `blockSize` (≥ 1) is the number of vectors per product.
+    ///
+    /// Throws `SpectrumError` for NaN or infinite parameters, an input of another size or
+    /// holding NaN or infinity, and a layer output that overflows at this input.
+    ///
+    /// `compactsActiveSubnetwork`: for a stack of dense layers each followed by an elementwise
+    /// activation (an MLP; a last dense layer may stand alone), the products run on the active
+    /// subnetwork when that is smaller than three quarters of the weights — units with φ′ = 0
+    /// drop their row of W_l and their column of W_{l+1}, the slopes folded into the rows (the
+    /// dense analyzer's route, docs/theory.md §2): for ReLU at p ≈ ½ a quarter of the arithmetic
+    /// and of the weight reads per product. The price is a copy of those active weights
+    /// (``activeSubnetworkBytes``, about a quarter of the weights for ReLU), made once here.
+    public init(stack: LayerStack<Scalar>, at input: Tensor<Scalar>, blockSize: Int, compactsActiveSubnetwork: Bool = true) throws(SpectrumError) {
+        require(blockSize >= 1, "JacobianOperator: blockSize must be at least 1, got \(blockSize)")
+        for (l, layer) in stack.layers.enumerated() {
+            for (name, parameter) in zip(layer.parameterNames, layer.parameters) {
+                let count = parameter.withUnsafeBufferPointer { $0.reduce(0) { $1.isFinite ? $0 : $0 + 1 } }
+                if count > 0 { throw .nonFiniteWeights(layer: l, tensor: name, count: count) }
+            }
+        }
+        self.stack = stack
+        self.blockSize = blockSize
+        inputCount = stack.inputShape.reduce(1, *)
+        outputCount = stack.outputShape.reduce(1, *)
+        guard input.count == inputCount else { throw .inputShape(shape: input.shape, networkInputWidth: inputCount) }
+        let nonFinite = input.withUnsafeBufferPointer { e in e.reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
+        if nonFinite > 0 { throw .nonFiniteInput(count: nonFinite) }
+        workspace = stack.makeWorkspace(batchSize: 1)
+        stack.forward(input.reshaped([1] + stack.inputShape), in: workspace)
+        for l in 0 ..< stack.layerCount {
+            let count = workspace.activations[l + 1].withUnsafeBufferPointer { $0.reduce(0) { $1.isFinite ? $0 : $0 + 1 } }
+            if count > 0 { throw .nonFinitePreActivation(layer: l, count: count) }
+        }
+        tangents = stack.shapes.map { Tensor.zeros([blockSize] + $0) }
+        cotangents = stack.shapes.map { Tensor.zeros([blockSize] + $0) }
+        scratch = stack.layers.indices.map { stack.layers[$0].scratchShape(forInput: stack.shapes[$0]).map { Tensor.zeros($0) } ?? Tensor.zeros([0]) }
+
+        var bound = stack.shapes.map { $0.reduce(1, *) }.min() ?? 0
+        var active = Array(0 ..< stack.outputShape.reduce(1, *))
+        for (l, layer) in stack.layers.enumerated() where layer is ActivationLayer<Scalar> {
+            let slopes = workspace.patterns[l]
+            let nonZero = slopes.withUnsafeBufferPointer { $0.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
+            bound = min(bound, nonZero)
+            if l == stack.layerCount - 1 {
+                let outputs = stack.outputShape.reduce(1, *)
+                active = slopes.withUnsafeBufferPointer { s in (0 ..< outputs).filter { s[$0] != 0 } }
+            }
+        }
+        activeOutputs = active
+        rankBound = bound
+
+        // The active subnetwork, when the stack is dense layers and elementwise activations.
+        var chain: [(weight: Tensor<Scalar>, slopes: Tensor<Scalar>?)] = []
+        var l = 0
+        while l < stack.layerCount, let dense = stack.layers[l] as? Dense<Scalar> {
+            if l + 1 < stack.layerCount, stack.layers[l + 1] is ActivationLayer<Scalar> {
+                chain.append((dense.weight, workspace.patterns[l + 1]))
+                l += 2
+            } else {
+                chain.append((dense.weight, nil))
+                l += 1
+            }
+        }
+        var compactCount = 0
+        var sets: [[Int]] = [Array(0 ..< stack.inputShape.reduce(1, *))]
+        if l == stack.layerCount && compactsActiveSubnetwork {
+            for (weight, slopes) in chain {
+                let rows = weight.shape[0]
+                let kept = slopes.map { s in s.withUnsafeBufferPointer { p in (0 ..< rows).filter { p[$0] != 0 } } } ?? Array(0 ..< rows)
+                compactCount += kept.count * sets[sets.count - 1].count
+                sets.append(kept)
+            }
+        }
+        let total = chain.reduce(0) { $0 + $1.weight.count }
+        if l == stack.layerCount && compactsActiveSubnetwork && compactCount * 4 < total * 3 {
+            for (index, (weight, slopes)) in chain.enumerated() {
+                let (rows, columns) = (sets[index + 1], sets[index])
+                let width = weight.shape[1]
+                var c = Tensor<Scalar>.zeros([rows.count, columns.count])
+                c.withUnsafeMutableBufferPointer { out in
+                    weight.withUnsafeBufferPointer { w in
+                        for (r, i) in rows.enumerated() {
+                            let slope = slopes.map { s in s.withUnsafeBufferPointer { $0[i] } } ?? 1
+                            let source = i * width, target = r * columns.count
+                            for (q, j) in columns.enumerated() { out[target + q] = slope * w[source + j] }
+                        }
+                    }
+                }
+                compact.append(c)
+            }
+            compactForward = sets.dropFirst().map { Tensor.zeros([blockSize, $0.count]) }
+            compactBackward = sets.map { Tensor.zeros([blockSize, $0.count]) }
+            compactOutputs = sets[sets.count - 1]
+            usesActiveSubnetwork = true
+            activeSubnetworkBytes = compactCount * MemoryLayout<Scalar>.stride
+        } else {
+            compactOutputs = []
+            usesActiveSubnetwork = false
+            activeSubnetworkBytes = 0
+        }
+    }
+
+    /// The output coordinates of the active subnetwork's last layer.
+    private let compactOutputs: [Int]
+
+    /// output ← V·Jᵀ: row i of `output` (`[blockSize, outputCount]`) is J times row i of
+    /// `block` (`[blockSize, inputCount]`), forward mode through the stack.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func apply(_ block: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
+        require(block.shape == [blockSize, inputCount] && output.shape == [blockSize, outputCount],
+                "JacobianOperator.apply: takes [\(blockSize), \(inputCount)] into [\(blockSize), \(outputCount)], got \(block.shape) into \(output.shape)")
+        if usesActiveSubnetwork {
+            for l in compact.indices {
+                matmul(l == 0 ? block : compactForward[l - 1], compact[l], transposeB: true, into: &compactForward[l])
+            }
+            let result = compactForward[compact.count - 1]
+            let (width, kept, rows) = (outputCount, compactOutputs, blockSize)
+            result.withUnsafeBufferPointer { y in
+                output.withUnsafeMutableBufferPointer { o in
+                    o.update(repeating: 0)
+                    for r in 0 ..< rows {
+                        for (q, i) in kept.enumerated() { o[r * width + i] = y[r * kept.count + q] }
+                    }
+                }
+            }
+            return
+        }
+        let layers = stack.layers
+        let last = layers.count
+        Self.copy(block, into: &tangents[0])
+        for l in 0 ..< last {
+            layers[l].jvp(tangents[l], pattern: workspace.patterns[l], scratch: &scratch[l], into: &tangents[l + 1])
+        }
+        Self.copy(tangents[last], into: &output)
+    }
+
+    /// output ← U·J: row i of `output` (`[blockSize, inputCount]`) is Jᵀ times row i of
+    /// `block` (`[blockSize, outputCount]`), reverse mode through the stack.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func applyTransposed(_ block: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
+        require(block.shape == [blockSize, outputCount] && output.shape == [blockSize, inputCount],
+                "JacobianOperator.applyTransposed: takes [\(blockSize), \(outputCount)] into [\(blockSize), \(inputCount)], got \(block.shape) into \(output.shape)")
+        if usesActiveSubnetwork {
+            let last = compact.count
+            let (width, kept, rows) = (outputCount, compactOutputs, blockSize)
+            block.withUnsafeBufferPointer { u in
+                compactBackward[last].withUnsafeMutableBufferPointer { y in
+                    for r in 0 ..< rows {
+                        for (q, i) in kept.enumerated() { y[r * kept.count + q] = u[r * width + i] }
+                    }
+                }
+            }
+            for l in (0 ..< last).reversed() {
+                if l == 0 {
+                    matmul(compactBackward[1], compact[0], into: &output)
+                } else {
+                    matmul(compactBackward[l + 1], compact[l], into: &compactBackward[l])
+                }
+            }
+            return
+        }
+        let layers = stack.layers
+        let last = layers.count
+        Self.copy(block, into: &cotangents[last])
+        for l in (0 ..< last).reversed() {
+            layers[l].vjp(cotangents[l + 1], pattern: workspace.patterns[l], scratch: &scratch[l], into: &cotangents[l])
+        }
+        Self.copy(cotangents[0], into: &output)
+    }
+
+    /// Element-by-element copy between tensors of one count and any shapes: the buffers keep
+    /// their stacked shapes (a `[k, C, H, W]` block), callers see `[k, n]` matrices.
+    private static func copy(_ source: Tensor<Scalar>, into target: inout Tensor<Scalar>) {
+        source.withUnsafeBufferPointer { s in
+            target.withUnsafeMutableBufferPointer { t in
+                t.baseAddress!.update(from: s.baseAddress!, count: s.count)
+            }
+        }
+    }
+}
