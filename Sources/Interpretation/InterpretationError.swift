@@ -14,6 +14,10 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
     /// Inputs with `found` features (columns) for a classifier that takes `expected` (D), or
     /// D + C with zero class columns.
     case inputWidthMismatch(found: Int, expected: Int)
+    /// Images with as many values as the stack takes but in a shape its first layer does not
+    /// read (a `[1, 784]` Conv1d given 28 × 28 images): the stack's own refusal, which names
+    /// both shapes and the layer.
+    case sampleShape(LayerStackInputError)
     /// Inputs that are not a matrix [count, features].
     case inputNotAMatrix(shape: [Int])
     /// Input row `sample` holds NaN or infinity.
@@ -67,6 +71,8 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
             "activation \(activation.rawValue) has no exact linearisation; the interpreter needs hard-tanh, ReLU or linear"
         case .inputWidthMismatch(let found, let expected):
             "the inputs have \(found) features but the classifier takes \(expected)"
+        case .sampleShape(let error):
+            error.description
         case .inputNotAMatrix(let shape):
             "the inputs have shape \(shape), expected a matrix [count, features]"
         case .nonFiniteInput(let sample):

@@ -108,7 +108,8 @@ struct Run: ParsableCommand {
     }
 
     /// The grid's run settings: the points' seeds are the grid's, and the threads stay out of
-    /// the grid (they are not part of what a point computes, and its shards must merge).
+    /// the grid so that its shards merge — though a point's last bits do depend on them
+    /// (docs/study.md, "Shards, resume and merge": give every shard the same --threads).
     var trainingSettings: TrainingConfiguration {
         var c = settings.configuration(seed: 0)
         c.threads = nil

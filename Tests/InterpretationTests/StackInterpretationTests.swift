@@ -254,3 +254,23 @@ struct Doubling: Layer {
         #expect(report.evaluation.accuracy == (try LayerReadout(classifier, data: data)).accuracies.last!)
     }
 }
+
+@Suite struct StackSampleShapeTests {
+    /// Images with the stack's pixel count in a shape its first layer does not read (a 1-D
+    /// convolution over 12 positions given 3 × 4 images) are refused by the stack's own shape
+    /// check, by the interpreter and by the noisy-background table (whose masks follow the
+    /// stack's input shape), not read as if they were sequences.
+    @Test func imagesOfAnotherShapeWithTheSamePixelCountAreRefused() throws {
+        var generator = SeededGenerator(seed: 3)
+        let sequence = try LayerStack<Double>(architecture: "conv2k3p1,relu,flatten,dense3", inputShape: [1, 12], using: &generator)
+        let images = LabeledImages(pixels: [UInt8](repeating: 9, count: 2 * 12), labels: [0, 1], imageShape: [3, 4], classes: 3)
+        let expected = InterpretationError.sampleShape(.sampleShape(source: "the images", sampleShape: [3, 4], inputShape: [1, 12],
+                                                                    firstLayer: sequence.layers[0].layerDescription.description))
+        #expect(throws: expected) { try sequence.check(data: images) }
+        #expect(throws: expected) { try NoisyBackgroundTable.check(sequence, data: images) }
+        #expect(expected.description.contains("samples of shape [3, 4] (12 values), but layer 0"))
+        // The same pixels as 12-value rows are what the stack reads.
+        let rows = LabeledImages(pixels: images.pixels, labels: images.labels, imageShape: [12], classes: 3)
+        try sequence.check(data: rows)
+    }
+}

@@ -123,6 +123,9 @@ public struct NoisyBackgroundTable: Sendable, Codable, Equatable {
         guard data.features == inputs, stack.classDimensions == nil else {
             throw .inputWidthMismatch(found: data.features, expected: stack.classDimensions?.features ?? inputs)
         }
+        // The masks follow the stack's input shape: images of another shape with the same
+        // pixel count would get outlines of the wrong geometry.
+        do { try stack.checkSamples(shape: data.imageShape, source: "the images") } catch { throw .sampleShape(error) }
         if let label = data.labels.max(), label >= stack.scoreUnits.count {
             throw .outputsDoNotFitClasses(outputs: stack.scoreUnits.count, classes: label + 1)
         }

@@ -23,13 +23,15 @@ extension LayerStack {
     }
 
     /// Checks that the stack can be read exactly and that `data` and `samples` fit it: the
-    /// images have as many pixels as the stack takes inputs (D with class dimensions), every
+    /// images have as many pixels as the stack takes inputs (D with class dimensions), in a shape
+    /// its first layer reads (``LayerStack/checkSamples(shape:source:)``), every
     /// label is one of its score units, the sample indices are in range.
     public func check(data: LabeledImages, samples: [Int] = []) throws(InterpretationError) {
         try checkInterpretable()
         guard data.count > 0 else { throw .emptyData }
         let inputs = classDimensions?.features ?? inputShape.reduce(1, *)
         guard data.features == inputs else { throw .inputWidthMismatch(found: data.features, expected: inputs) }
+        do { try checkSamples(shape: data.imageShape, source: "the images") } catch { throw .sampleShape(error) }
         // The stack's score units are the classes (a dataset's class count may be a format's
         // default): every label must name one of them.
         if let label = data.labels.max(), label >= scoreUnits.count {
