@@ -213,7 +213,7 @@ let package = Package(
             dependencies: ["FileFormats", "InterpretCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
         .testTarget(
             name: "BackgroundCommandTests",
-            dependencies: ["BackgroundCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
+            dependencies: ["BackgroundCommand", "CommandTestSupport", "Datasets", "FileFormats", "Networks", "TensorAlgebra"]),
         .testTarget(
             name: "TrainCommandTests",
             dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
