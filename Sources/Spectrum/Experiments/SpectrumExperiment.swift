@@ -501,19 +501,20 @@ public enum SpectrumExperiment {
         let meanField = theory.meanField
         let inputVariance = theory.inputVariance
 
-        if let settings = c.lanczos {
-            // One closure draws the inputs as the dense loop below does, sharing the generator with makeNetwork.
-            var pixels = Tensor<Scalar>.zeros([1, width])
-            func drawInput(_ sample: Int) -> Tensor<Scalar> {
-                if let images {
-                    images.gather([sample], into: &pixels)
-                    return pixels.reshaped([width])
-                }
-                return switch c.input {
-                case .normal: .randomNormal([width], standardDeviation: Scalar(inputVariance.squareRoot()), using: &generator)
-                case .fixedPoint: MeanField.inputs(activation: c.activation, variance: inputVariance, width: width, count: 1, using: &generator)[0]
-                }
+        // Sample n's input, for both routes: drawn after the sample's network (when redrawn) from
+        // the generator makeNetwork shares, or gathered from the images.
+        var pixels = Tensor<Scalar>.zeros([1, width])
+        func drawInput(_ sample: Int) -> Tensor<Scalar> {
+            if let images {
+                images.gather([sample], into: &pixels)
+                return pixels.reshaped([width])
             }
+            return switch c.input {
+            case .normal: .randomNormal([width], standardDeviation: Scalar(inputVariance.squareRoot()), using: &generator)
+            case .fixedPoint: MeanField.inputs(activation: c.activation, variance: inputVariance, width: width, count: 1, using: &generator)[0]
+            }
+        }
+        if let settings = c.lanczos {
             return try measureByLanczos(network: network, makeNetwork: makeNetwork, drawInput: drawInput, redraw: redraw,
                                         settings: settings, c, law: law, note: note, meanField: meanField, progress: progress)
         }
@@ -525,23 +526,11 @@ public enum SpectrumExperiment {
         var eigenvalues: [[Double]] = []
         let start = Date()
         var measuredSeconds = 0.0
-        var pixels = Tensor<Scalar>.zeros([1, width])
         for sample in 0 ..< c.samples {
             if redraw && sample > 0 {
                 analyzer = JacobianSpectrumAnalyzer(network: makeNetwork(), threads: analyzer.threads)
             }
-            let input: Tensor<Scalar>
-            if let images {
-                images.gather([sample], into: &pixels)
-                input = pixels.reshaped([width])
-            } else {
-                input = switch c.input {
-                case .normal:
-                    .randomNormal([width], standardDeviation: Scalar(inputVariance.squareRoot()), using: &generator)
-                case .fixedPoint:
-                    MeanField.inputs(activation: c.activation, variance: inputVariance, width: width, count: 1, using: &generator)[0]
-                }
-            }
+            let input = drawInput(sample)
             let t0 = Date()
             eigenvalues.append(try analyzer.eigenvalues(at: input))
             measuredSeconds += Date().timeIntervalSince(t0)
