@@ -1,0 +1,106 @@
+import Foundation
+import IsometrySupport
+import Networks
+import TensorAlgebra
+
+/// An evaluation metric of attributions: how faithful, robust or complete an
+/// ``AttributionMethod``'s explanations of a ``LayerStack`` are, sample by sample
+/// (docs/interpretation.md, "Evaluating attributions", states each metric's conventions).
+///
+/// The metric gets both the attributions already computed (most metrics read only them and
+/// the network: deletion curves, faithfulness correlation) and the method that made them
+/// (metrics that explain perturbed inputs again, such as max-sensitivity, call it), so a
+/// methods × metrics table computes each method's attributions once.
+///
+/// ```swift
+/// let maps = try GradientTimesInput<Double>().attributions(stack, inputs: x, targets: t)
+/// let residual = try CompletenessResidual<Double>().scores(stack, method: GradientTimesInput(), inputs: x, targets: t, attributions: maps)
+/// print(residual.mean)
+/// ```
+public protocol AttributionMetric<Scalar>: Sendable {
+    associatedtype Scalar: BLASScalar
+
+    /// A short lowercase name for tables and files ("completeness-residual", "deletion-auc").
+    var name: String { get }
+    /// Whether a larger score means a better explanation (the report ranks methods by it).
+    var higherIsBetter: Bool { get }
+
+    /// The metric of each sample's attributions: `attributions` has `inputs`' shape and
+    /// explains output `targets[i]` (counted among ``LayerStack/targetUnits``) at `inputs[i]`;
+    /// `method` made them.
+    func scores(
+        _ stack: LayerStack<Scalar>, method: any AttributionMethod<Scalar>, inputs: Tensor<Scalar>, targets: [Int],
+        attributions: Tensor<Scalar>
+    ) throws(InterpretationError) -> AttributionScores
+}
+
+/// One metric's per-sample scores, and per-sample curves where the metric has them (deletion
+/// and insertion: the target's score after each step).
+public struct AttributionScores: Sendable, Codable, Equatable {
+    /// One score per sample, in the inputs' order.
+    public var values: [Double]
+    /// Per sample, the curve the score summarises (nil for metrics without one).
+    public var curves: [[Double]]?
+
+    public init(values: [Double], curves: [[Double]]? = nil) {
+        self.values = values
+        self.curves = curves
+    }
+
+    /// The mean over samples.
+    public var mean: Double { values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count) }
+
+    /// The standard error of the mean (sample standard deviation / √n; 0 for one sample).
+    public var standardError: Double {
+        let n = Double(values.count)
+        guard values.count > 1 else { return 0 }
+        let m = mean
+        let variance = values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / (n - 1)
+        return (variance / n).squareRoot()
+    }
+}
+
+/// The completeness residual |Σ_i a_i − (F_t(x) − F_t(x̄))| of each sample (Sundararajan et
+/// al. 2017's axiom, reported as a number rather than passed or failed): how far the
+/// attributions are from adding up to the target's change from the baseline x̄ to x. Exact
+/// linearisation's W(x) ⊙ x adds up to F_t(x) − b_t(x), so against the zero baseline its
+/// residual is |b_t(x) − F_t(0)|; Integrated Gradients' shrinks with its steps.
+public struct CompletenessResidual<Scalar: BLASScalar>: AttributionMetric {
+    public var name: String { "completeness-residual" }
+    public var higherIsBetter: Bool { false }
+    /// The baseline x̄ (per-sample shape, or nil for zero).
+    public var baseline: Tensor<Scalar>?
+
+    public init(baseline: Tensor<Scalar>? = nil) { self.baseline = baseline }
+
+    public func scores(
+        _ stack: LayerStack<Scalar>, method: any AttributionMethod<Scalar>, inputs: Tensor<Scalar>, targets: [Int],
+        attributions: Tensor<Scalar>
+    ) throws(InterpretationError) -> AttributionScores {
+        let batch = try stack.checkedInputs(inputs)
+        let count = batch.shape[0], width = stack.inputShape.reduce(1, *)
+        require(attributions.count == batch.count,
+                "CompletenessResidual: attributions of shape \(attributions.shape) for inputs of shape \(inputs.shape)")
+        require(targets.count == count, "CompletenessResidual: \(targets.count) targets for \(count) inputs")
+        if let baseline, baseline.count != width {
+            throw .inputShapeMismatch(found: baseline.shape, expected: stack.inputShape)
+        }
+        let reference = (baseline ?? .zeros(stack.inputShape)).reshaped([1] + stack.inputShape)
+        let outputs = stack(batch), base = stack(reference)
+        let units = stack.targetUnits, o = stack.outputShape.reduce(1, *)
+        var values = [Double](repeating: 0, count: count)
+        attributions.withUnsafeBufferPointer { a in
+            outputs.withUnsafeBufferPointer { f in
+                base.withUnsafeBufferPointer { f0 in
+                    for i in 0 ..< count {
+                        var sum = 0.0
+                        for j in 0 ..< width { sum += Double(a[i * width + j]) }
+                        let unit = units.lowerBound + targets[i]
+                        values[i] = abs(sum - (Double(f[i * o + unit]) - Double(f0[unit])))
+                    }
+                }
+            }
+        }
+        return AttributionScores(values: values)
+    }
+}
