@@ -64,6 +64,16 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
     case needsClassDimensions(analysis: String)
     /// The network's `outputs` score units cannot score the data's `classes` classes (labels 0 ..< classes).
     case outputsDoNotFitClasses(outputs: Int, classes: Int)
+    /// An attribution metric's perturbation fraction (the share of features removed or
+    /// inserted a step) outside (0, 1].
+    case perturbationFractionOutOfRange(Double)
+    /// An attribution metric's count of random draws (`setting`: "runs", "samples") below 1.
+    case noDraws(setting: String, value: Int)
+    /// An attribution metric's baseline of shape `found` for a network whose samples are `expected`.
+    case baselineShapeMismatch(found: [Int], expected: [Int])
+    /// Another setting of an attribution metric outside its range: `setting` (e.g. "subset size"),
+    /// its `value` as text, and what it must be.
+    case metricSettingOutOfRange(setting: String, value: String, expected: String)
 
     public var description: String {
         switch self {
@@ -113,6 +123,14 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
             "\(analysis) \(analysis.hasSuffix("s") ? "need" : "needs") class dimensions; this network has none"
         case .outputsDoNotFitClasses(let outputs, let classes):
             "the network has \(outputs) outputs but the data has \(classes) classes: its outputs cannot be their scores"
+        case .perturbationFractionOutOfRange(let fraction):
+            "the perturbation fraction \(fraction) is outside (0, 1]: give the share of features perturbed a step"
+        case .noDraws(let setting, let value):
+            "\(setting) is \(value): the metric needs at least 1"
+        case .baselineShapeMismatch(let found, let expected):
+            "the baseline has shape \(found), but the network's samples are \(expected) (\(expected.reduce(1, *)) values)"
+        case .metricSettingOutOfRange(let setting, let value, let expected):
+            "the \(setting) \(value) is out of range: \(expected)"
         case .notRepresentable(let field, let value):
             "report.json cannot hold \(field) = \(value) (NaN or infinite; the weights are too large for \(Float.self) arithmetic?)"
         }
