@@ -3,7 +3,7 @@ import IsometrySupport
 import Networks
 import TensorAlgebra
 
-/// A radius around an input x within which a piecewise-linear ``LayerStack`` keeps x's
+/// A radius around an input x within which a piecewise-linear `LayerStack` keeps x's
 /// activation pattern, so that F(x + δ) = F(x) + W(x) δ exactly (docs/theory.md §3, "The
 /// pattern's certified radius").
 ///
@@ -36,8 +36,10 @@ public struct ActivationPatternCertificate<Scalar: BLASScalar>: Sendable {
     public let radius: Double
 
     /// A relative margin kept below the radius: distances and ‖δ‖ carry rounding errors of a
-    /// few ulps each, and a perturbation that close to a hyperplane is left to the forward pass.
-    public static var margin: Double { 1e-9 }
+    /// few ulps each (of `Scalar`: the pre-activations and tangents are `Scalar` sums), and a
+    /// perturbation that close to a hyperplane is left to the forward pass. 1e-9 in Double,
+    /// 1,000 ulps (1.2e-4) in Float.
+    public static var margin: Double { max(1e-9, 1000 * Double(Scalar.ulpOfOne)) }
 
     /// The certificate at `x` (shape `inputShape` or flattened). Throws when the stack has no
     /// exact linearisation (a smooth or unknown layer, NaN weights) or x does not fit it.

@@ -41,6 +41,7 @@ public struct DeletionAndInsertion<Scalar: BLASScalar>: AttributionMetric {
         return max(1, min(d, Int((fraction * Double(d)).rounded(.up))))
     }
 
+    /// Each sample's score (`evaluate` also returns how the perturbed inputs were answered).
     public func scores(
         _ stack: LayerStack<Scalar>, method: any AttributionMethod<Scalar>, inputs: Tensor<Scalar>, targets: [Int],
         attributions: Tensor<Scalar>

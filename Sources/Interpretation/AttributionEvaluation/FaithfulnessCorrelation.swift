@@ -20,7 +20,7 @@ public struct FaithfulnessCorrelation<Scalar: BLASScalar>: AttributionMetric {
     public var subsetSize: Int
     public var baseline: PerturbationBaseline<Scalar>
     public var score: TargetScore
-    /// Seeds the subsets (``SeededGenerator``), unless ``subsets`` gives them.
+    /// Seeds the subsets (`SeededGenerator`), unless ``subsets`` gives them.
     public var seed: UInt64
     /// The subsets, `subsets[run][sample]`: feature indices, to evaluate on another library's
     /// draws (the cross-check feeds Quantus's).
@@ -36,6 +36,7 @@ public struct FaithfulnessCorrelation<Scalar: BLASScalar>: AttributionMetric {
         self.subsets = subsets
     }
 
+    /// Each sample's score.
     public func scores(
         _ stack: LayerStack<Scalar>, method: any AttributionMethod<Scalar>, inputs: Tensor<Scalar>, targets: [Int],
         attributions: Tensor<Scalar>

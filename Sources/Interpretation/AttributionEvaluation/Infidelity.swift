@@ -17,13 +17,15 @@ public struct Infidelity<Scalar: BLASScalar>: AttributionMetric {
     public var higherIsBetter: Bool { false }
     public var samples: Int
     public var sigma: Double
-    /// Seeds the noise (``SeededGenerator``), unless ``noise`` gives it.
+    /// Seeds the noise (`SeededGenerator`), unless ``noise`` gives it.
     public var seed: UInt64
     /// The perturbations I, `[n, samples, D]`, to evaluate on another library's draws.
     public var noise: Tensor<Scalar>?
-    public var certify: Bool
+    /// Whether to answer perturbations within the certificate by W(x); nil decides by cost: on
+    /// when the samples' forward passes reach the certificate's D forward-mode products.
+    public var certify: Bool?
 
-    public init(samples: Int = 10, sigma: Double = 0.1, seed: UInt64 = 0, noise: Tensor<Scalar>? = nil, certify: Bool = true) {
+    public init(samples: Int = 10, sigma: Double = 0.1, seed: UInt64 = 0, noise: Tensor<Scalar>? = nil, certify: Bool? = nil) {
         self.samples = samples
         self.sigma = sigma
         self.seed = seed
@@ -31,6 +33,7 @@ public struct Infidelity<Scalar: BLASScalar>: AttributionMetric {
         self.certify = certify
     }
 
+    /// Each sample's score (`evaluate` also returns how the perturbed inputs were answered).
     public func scores(
         _ stack: LayerStack<Scalar>, method: any AttributionMethod<Scalar>, inputs: Tensor<Scalar>, targets: [Int],
         attributions: Tensor<Scalar>
@@ -52,7 +55,7 @@ public struct Infidelity<Scalar: BLASScalar>: AttributionMetric {
             var generator = SeededGenerator(seed: seed)
             return Tensor<Scalar>.randomNormal([n, samples, d], standardDeviation: Scalar(sigma), using: &generator)
         }
-        let forward = try PerturbedForward(stack, inputs: batch, certify: certify)
+        let forward = try PerturbedForward(stack, inputs: batch, certify: certify ?? (samples >= d))
         var clean = [Double](repeating: 0, count: n)
         var perturbedScores = [Double](repeating: 0, count: n * samples)
         var counts = PerturbationCounts()

@@ -21,14 +21,17 @@ public struct MaxSensitivity<Scalar: BLASScalar>: AttributionMetric {
     public var higherIsBetter: Bool { false }
     public var samples: Int
     public var radius: Double
-    /// Seeds the noise (``SeededGenerator``), unless ``noise`` gives it.
+    /// Seeds the noise (`SeededGenerator`), unless ``noise`` gives it.
     public var seed: UInt64
     /// The noise, `[n, samples, D]`, to evaluate on another library's draws.
     public var noise: Tensor<Scalar>?
-    /// Whether to answer perturbations within the certificate by W(x) (pattern-local methods only).
-    public var certify: Bool
+    /// Whether to answer perturbations within the certificate by W(x) (pattern-local methods
+    /// only); nil decides by cost: on when the draws' passes (a forward and a backward each,
+    /// 2 · samples) reach the certificate's D forward-mode products, so it is used only where it
+    /// can pay (Quantus's 200 draws on 784 pixels: off).
+    public var certify: Bool?
 
-    public init(samples: Int = 200, radius: Double = 0.2, seed: UInt64 = 0, noise: Tensor<Scalar>? = nil, certify: Bool = true) {
+    public init(samples: Int = 200, radius: Double = 0.2, seed: UInt64 = 0, noise: Tensor<Scalar>? = nil, certify: Bool? = nil) {
         self.samples = samples
         self.radius = radius
         self.seed = seed
@@ -36,6 +39,7 @@ public struct MaxSensitivity<Scalar: BLASScalar>: AttributionMetric {
         self.certify = certify
     }
 
+    /// Each sample's score (`evaluate` also returns how the perturbed inputs were answered).
     public func scores(
         _ stack: LayerStack<Scalar>, method: any AttributionMethod<Scalar>, inputs: Tensor<Scalar>, targets: [Int],
         attributions: Tensor<Scalar>
@@ -60,7 +64,7 @@ public struct MaxSensitivity<Scalar: BLASScalar>: AttributionMetric {
             return Tensor<Scalar>.randomUniform([n, samples, d], in: Scalar(-radius) ..< Scalar(radius), using: &generator)
         }
         let (perturbed, counts) = try perturbedAttributions(stack, method: method, inputs: batch, targets: targets, deltas: deltas,
-                                                            certify: certify)
+                                                            certify: certify ?? (2 * samples >= d))
         let a = attributions.reshaped([n, d]).converted(to: Double.self)
         var values = [Double](repeating: 0, count: n)
         a.withUnsafeBufferPointer { a in

@@ -30,6 +30,7 @@ public struct NoisyBackgroundRobustness<Scalar: BLASScalar>: AttributionMetric {
         self.firstIndex = firstIndex
     }
 
+    /// Each sample's score.
     public func scores(
         _ stack: LayerStack<Scalar>, method: any AttributionMethod<Scalar>, inputs: Tensor<Scalar>, targets: [Int],
         attributions: Tensor<Scalar>

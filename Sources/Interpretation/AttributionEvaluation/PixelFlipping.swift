@@ -36,6 +36,7 @@ public struct PixelFlipping<Scalar: BLASScalar>: AttributionMetric {
         self.certify = certify
     }
 
+    /// Each sample's score (`evaluate` also returns how the perturbed inputs were answered).
     public func scores(
         _ stack: LayerStack<Scalar>, method: any AttributionMethod<Scalar>, inputs: Tensor<Scalar>, targets: [Int],
         attributions: Tensor<Scalar>
