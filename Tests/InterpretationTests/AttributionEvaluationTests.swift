@@ -324,3 +324,32 @@ func expectClose(_ a: [Double], _ b: [Double], _ what: String, sourceLocation: S
         }
     }
 }
+
+/// Isometry's own draws and orders: what the cross-check's given draws replace.
+@Suite struct AttributionMetricDraws {
+    /// Subsets hold distinct features in range, and a seed gives the same subsets (so the same
+    /// scores) again; another seed other ones.
+    @Test func faithfulnessSubsetsAreDistinctAndSeeded() {
+        let metric = FaithfulnessCorrelation<Double>(runs: 30, subsetSize: 7, seed: 4)
+        let subsets = metric.draw(samples: 3, features: 20)
+        #expect(subsets.count == 30 && subsets.allSatisfy { $0.count == 3 })
+        for run in subsets { for subset in run {
+            #expect(subset.count == 7 && Set(subset).count == 7 && subset.allSatisfy { (0 ..< 20).contains($0) })
+        } }
+        #expect(metric.draw(samples: 3, features: 20) == subsets)
+        var other = metric
+        other.seed = 5
+        #expect(other.draw(samples: 3, features: 20) != subsets)
+        // Every feature is drawn about equally often: 30 · 3 · 7 / 20 = 31.5 times each, and a
+        // count below 10 or above 60 would be a >4σ event for a uniform draw (σ ≈ 5.3).
+        var counts = [Int](repeating: 0, count: 20)
+        for run in subsets { for subset in run { for j in subset { counts[j] += 1 } } }
+        #expect(counts.allSatisfy { (10 ... 60).contains($0) }, "\(counts)")
+    }
+
+    /// Ties are broken by feature index, the largest attribution first.
+    @Test func featureOrderIsStableAndDescending() {
+        let a: [Double] = [0, 2, -1, 2, 0, 5]
+        #expect(a.withUnsafeBufferPointer { featureOrder($0) } == [5, 1, 3, 0, 4, 2])
+    }
+}
