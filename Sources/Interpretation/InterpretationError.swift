@@ -1,4 +1,5 @@
 import Foundation
+import IsometrySupport
 import Networks
 import TensorAlgebra
 
@@ -64,6 +65,11 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
     case needsClassDimensions(analysis: String)
     /// The network's `outputs` score units cannot score the data's `classes` classes (labels 0 ..< classes).
     case outputsDoNotFitClasses(outputs: Int, classes: Int)
+    /// An attribution method's `setting` (a step count, a standard deviation, an occlusion
+    /// window) holds `value`, which breaks `requirement` ("at least 1", "within the input's [1, 28, 28]").
+    case invalidAttributionSetting(method: String, setting: String, value: String, requirement: String)
+    /// An attribution method name that is not one of `known` (``AttributionMethodKind``).
+    case unknownAttributionMethod(name: String, known: [String])
 
     public var description: String {
         switch self {
@@ -113,6 +119,10 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
             "\(analysis) \(analysis.hasSuffix("s") ? "need" : "needs") class dimensions; this network has none"
         case .outputsDoNotFitClasses(let outputs, let classes):
             "the network has \(outputs) outputs but the data has \(classes) classes: its outputs cannot be their scores"
+        case .invalidAttributionSetting(let method, let setting, let value, let requirement):
+            "\(method): \(setting) \(value) is not allowed; it must be \(requirement)"
+        case .unknownAttributionMethod(let name, let known):
+            "unknown attribution method \(quotedValue(name)); the methods are \(known.joined(separator: ", "))"
         case .notRepresentable(let field, let value):
             "report.json cannot hold \(field) = \(value) (NaN or infinite; the weights are too large for \(Float.self) arithmetic?)"
         }
