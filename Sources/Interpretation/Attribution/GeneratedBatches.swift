@@ -38,6 +38,8 @@ final class GeneratedBatches<Scalar: BLASScalar> {
 
     /// Runs `size` rows (≤ ``rows``) forward: `fill` writes them, flattened, into the input
     /// buffer; `read` sees the outputs `[size, outputs]`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func forward(_ size: Int, fill: (UnsafeMutableBufferPointer<Scalar>) -> Void, read: (UnsafeBufferPointer<Scalar>) -> Void) {
         let w = workspace(size)
         w.withInputBuffer { buffer in buffer.withUnsafeMutableBufferPointer(fill) }
@@ -47,6 +49,8 @@ final class GeneratedBatches<Scalar: BLASScalar> {
 
     /// The gradients of output unit `unit(r)` of row r for `size` rows that `fill` writes:
     /// `read` sees them `[size, inputs]`, flattened.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func gradients(_ size: Int, fill: (UnsafeMutableBufferPointer<Scalar>) -> Void, unit: (Int) -> Int,
                    read: (UnsafeBufferPointer<Scalar>) -> Void) {
         let w = workspace(size)

@@ -22,6 +22,8 @@ public struct Linearisation<Scalar: BLASScalar>: AttributionMethod {
 
     /// The map W(x)_t ⊙ x with the target's bias share b_t(x), its per-layer shares and F_t(x).
     /// Throws as ``StackLinearisation/init(_:inputs:units:)`` does.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func decomposition(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int]) throws(InterpretationError) -> LinearDecomposition<Scalar> {
         try stack.checkInterpretable()
         let batch = try stack.checkedInputs(inputs)

@@ -57,6 +57,8 @@ public struct Occlusion<Scalar: BLASScalar>: AttributionMethod {
         return (window, strides, places)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func attributions(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int]) throws(InterpretationError) -> Tensor<Scalar> {
         let shape = stack.inputShape
         let (window, strides, places) = try placement(for: shape)

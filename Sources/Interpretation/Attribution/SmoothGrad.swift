@@ -55,6 +55,8 @@ public struct SmoothGrad<Scalar: BLASScalar>: AttributionMethod {
     /// i·samples ..< (i + 1)·samples (Captum's `repeat_interleave` order); the standard
     /// deviation and seed are not used. A noise of another shape throws
     /// ``InterpretationError/inputShapeMismatch(found:expected:)``.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func attributions(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int], noise: Tensor<Scalar>) throws(InterpretationError) -> Tensor<Scalar> {
         try checkSettings()
         let batch = try stack.checkedInputs(inputs)
