@@ -9,7 +9,7 @@ import TensorAlgebra
 /// readout of class t (``SampleAnalysis/increments`` for one image). At the last layer it is
 /// the share of each feature of the representation the classifier reads the logit from.
 ///
-/// `layer` counts the readout layers (``LayerStack/readoutLayers()``) from 0 (ℓ = layer + 1);
+/// `layer` counts the readout layers (`LayerStack.readoutLayers()`) from 0 (ℓ = layer + 1);
 /// negative values count from the end (−1, the default: the last, the logits). The map has the
 /// inputs' shape, its class coordinates 0. One forward pass for the batch.
 public struct KubotaContribution<Scalar: BLASScalar>: AttributionMethod {

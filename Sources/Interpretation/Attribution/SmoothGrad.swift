@@ -68,10 +68,12 @@ public struct SmoothGrad<Scalar: BLASScalar>: AttributionMethod {
         let perBatch = max(1, batchRows / samples)
         var result = Tensor<Scalar>.zeros([count, width])
         let divisor = Scalar(samples)
+        // One buffer of noisy copies for the full chunks, another only for a shorter last one.
+        var noisy = Tensor<Scalar>.zeros([min(perBatch, count) * samples] + stack.inputShape)
         for first in stride(from: 0, to: count, by: perBatch) {
             let chunk = first ..< min(first + perBatch, count)
             let rows = chunk.count * samples
-            var noisy = Tensor<Scalar>.zeros([rows] + stack.inputShape)
+            if noisy.shape[0] != rows { noisy = .zeros([rows] + stack.inputShape) }
             noisy.withUnsafeMutableBufferPointer { y in
                 batch.withUnsafeBufferPointer { x in
                     noise.withUnsafeBufferPointer { n in
