@@ -29,9 +29,13 @@ struct BenchInterpret: ParsableCommand {
     @Option(help: "Python with torch and captum.") var python = NSHomeDirectory() + "/.venv-peers/bin/python"
     @Option(help: "The peer script.") var script = "Benchmarks/Peers/interpret_peer.py"
     @Flag(help: "Time Isometry alone, no peers (for profiling; no ratios).") var isometryOnly = false
+    @Flag(help: "Also time Isometry's IntegratedGradients (--steps, Gauss-Legendre, zero baseline, predicted class): the counterpart of the peer's Captum IG.")
+    var integratedGradients = false
+    @Option(help: "Integrated Gradients' steps, both sides.") var steps = 50
 
     func validate() throws {
         guard (1 ... 10_000).contains(images) else { throw ValidationError("--images must be between 1 and 10000, got \(images)") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
         guard repeats >= 1, rounds >= 1, threads >= 1 else { throw ValidationError("--repeats, --rounds and --threads must be at least 1") }
         guard (architecture == nil) == (model == nil) else { throw ValidationError("--architecture and --model go together") }
     }
@@ -40,7 +44,25 @@ struct BenchInterpret: ParsableCommand {
     struct Subject {
         let describe: String
         let linearise: () throws -> Double
+        /// Integrated Gradients of the predicted class: max over images of |Σ a − (F_t(x) − F_t(0))| / max(1, |F_t(x)|).
+        let integrate: () throws -> Double
         let peerArguments: [String]
+    }
+
+    /// Isometry's Integrated Gradients of `stack` at `batch` for each image's predicted class,
+    /// returning the largest completeness residual relative to max(1, |F_t(x)|), as the peer reports Captum's.
+    func integrate(_ stack: LayerStack<Float>, _ batch: Tensor<Float>) throws -> Double {
+        let outputs = stack(batch)
+        let units = stack.targetUnits, width = stack.outputShape.reduce(1, *)
+        let scores = outputs.scalars
+        let targets = (0 ..< batch.shape[0]).map { i in
+            let row = scores[(i * width + units.lowerBound) ..< (i * width + units.upperBound)]
+            return row.indices.max { row[$0] < row[$1] }! - i * width - units.lowerBound
+        }
+        let method = IntegratedGradients<Float>(steps: steps)
+        let maps = try method.attributions(stack, inputs: batch, targets: targets)
+        let residual = try CompletenessResidual<Float>().scores(stack, method: method, inputs: batch, targets: targets, attributions: maps)
+        return targets.indices.map { i in residual.values[i] / max(1, abs(Double(scores[i * width + units.lowerBound + targets[i]]))) }.max()!
     }
 
     func subject() throws -> Subject {
@@ -53,6 +75,7 @@ struct BenchInterpret: ParsableCommand {
             _ = try StackLinearisation(stack, inputs: batch.rows(0 ..< min(16, images)))
             return Subject(describe: "\(architecture) (\(stack.parameterCount) parameters) from \(model)",
                            linearise: { try StackLinearisation(stack, inputs: batch).completenessError },
+                           integrate: { try integrate(stack, batch) },
                            peerArguments: ["--architecture", architecture, "--model", model])
         }
         let classifier = try IdentityClassifier<Float>(contentsOf: URL(fileURLWithPath: checkpoint))
@@ -61,6 +84,7 @@ struct BenchInterpret: ParsableCommand {
         _ = try InstanceLinearisation(classifier, inputs: inputs.rows(0 ..< min(16, images)))
         return Subject(describe: "\(classifier.layers)-layer \(classifier.activation.rawValue) network of width \(classifier.width)",
                        linearise: { try InstanceLinearisation(classifier, inputs: inputs).completenessError },
+                       integrate: { try integrate(classifier.stack, inputs) },
                        peerArguments: ["--checkpoint", checkpoint])
     }
 
@@ -70,6 +94,7 @@ struct BenchInterpret: ParsableCommand {
         // seconds apart on this shared machine; the table gives medians over the rounds.
         var ours: [Double] = [], jacrevs: [Double] = [], igs: [Double] = []
         var error = 0.0, igError: Double?
+        var integrations: [Double] = [], integrationError = 0.0
         for round in 1 ... rounds {
             FileHandle.standardError.write(Data("round \(round)/\(rounds)\n".utf8))
             var times: [Double] = []
@@ -79,6 +104,13 @@ struct BenchInterpret: ParsableCommand {
                 times.append(Date().timeIntervalSince(start))
             }
             ours.append(median(times))
+            if integratedGradients {
+                // One run a round, as the peer's IG.
+                let start = Date()
+                integrationError = try subject.integrate()
+                integrations.append(Date().timeIntervalSince(start))
+                FileHandle.standardError.write(Data(String(format: "Isometry IG %.3f s, completeness %.1e\n", integrations.last!, integrationError).utf8))
+            }
             if isometryOnly {
                 print(String(format: "round %d: Isometry %@ s (median %.3f s), completeness %.1e", round,
                              times.map { String(format: "%.3f", $0) }.joined(separator: ", "), median(times), error))
@@ -86,7 +118,7 @@ struct BenchInterpret: ParsableCommand {
             }
             // A peer that fails stops the benchmark with its own message: a table of "–" would
             // hide a missing package (safetensors, captum) behind a result that looks measured.
-            let output = try runPeer(python, [script] + subject.peerArguments + ["--data", data, "--images", "\(images)", "--threads", "\(threads)"])
+            let output = try runPeer(python, [script] + subject.peerArguments + ["--data", data, "--images", "\(images)", "--threads", "\(threads)", "--steps", "\(steps)"])
             guard let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any],
                   let jacrev = peer["jacrev_seconds"] as? Double, let ig = peer["ig_seconds"] as? Double else {
                 throw PeerFailure(command: "\(python) \(script)", reason: "printed no JSON line with jacrev_seconds and ig_seconds: "
@@ -110,8 +142,12 @@ struct BenchInterpret: ParsableCommand {
         print("|---|---:|---:|---:|---|")
         print("| Isometry exact linearisation | \(seconds(mine)) | 1× | \(String(format: "%.1e", error)) | W(x) for all 10 classes and b(x) |")
         print("| torch.func.jacrev (vmap) | \(seconds(jacrev)) | \(jacrevRatio.map { String(format: "%.2f×", $0) } ?? "–") | – (no bias share) | J(x) for all 10 classes |")
-        print("| Captum IntegratedGradients, 50 steps | \(seconds(ig)) | \(igRatio.map { String(format: "%.1f×", $0) } ?? "–") | \(igError.map { String(format: "%.1e", $0) } ?? "–") | attributions for the predicted class |")
+        if integratedGradients {
+            let ratio = igs.count == integrations.count ? median(zip(igs, integrations).map { $0 / $1 }) : nil
+            print("| Isometry IntegratedGradients, \(steps) steps | \(seconds(median(integrations))) | \(String(format: "%.2f×", median(integrations) / mine)) | \(String(format: "%.1e", integrationError)) | attributions for the predicted class; Captum's IG takes \(ratio.map { String(format: "%.1f×", $0) } ?? "–") its time |")
+        }
+        print("| Captum IntegratedGradients, \(steps) steps | \(seconds(ig)) | \(igRatio.map { String(format: "%.1f×", $0) } ?? "–") | \(igError.map { String(format: "%.1e", $0) } ?? "–") | attributions for the predicted class |")
         print("(medians over \(rounds) alternating rounds; Isometry: median of \(repeats) runs a round; peers: one run a round after a warm-up;")
-        print(" vs Isometry: median of the rounds' ratios. Rounds, Isometry: \(ours.map { String(format: "%.3f", $0) }.joined(separator: ", ")) s; jacrev: \(jacrevs.map { String(format: "%.3f", $0) }.joined(separator: ", ")) s; IG: \(igs.map { String(format: "%.2f", $0) }.joined(separator: ", ")) s)")
+        print(" vs Isometry: median of the rounds' ratios. Rounds, Isometry: \(ours.map { String(format: "%.3f", $0) }.joined(separator: ", ")) s; jacrev: \(jacrevs.map { String(format: "%.3f", $0) }.joined(separator: ", ")) s; IG: \(igs.map { String(format: "%.2f", $0) }.joined(separator: ", ")) s\(integratedGradients ? "; Isometry IG: " + integrations.map { String(format: "%.2f", $0) }.joined(separator: ", ") + " s" : ""))")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import IsometrySupport
 import Networks
 import TensorAlgebra
 
@@ -64,6 +65,11 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
     case needsClassDimensions(analysis: String)
     /// The network's `outputs` score units cannot score the data's `classes` classes (labels 0 ..< classes).
     case outputsDoNotFitClasses(outputs: Int, classes: Int)
+    /// An attribution method's `setting` (a step count, a standard deviation, an occlusion
+    /// window) holds `value`, which breaks `requirement` ("at least 1", "within the input's [1, 28, 28]").
+    case invalidAttributionSetting(method: String, setting: String, value: String, requirement: String)
+    /// An attribution method name that is not one of `known` (``AttributionMethodKind``).
+    case unknownAttributionMethod(name: String, known: [String])
     /// An attribution metric's perturbation fraction (the share of features removed or
     /// inserted a step) outside (0, 1].
     case perturbationFractionOutOfRange(Double)
@@ -123,6 +129,10 @@ public enum InterpretationError: Error, Equatable, CustomStringConvertible {
             "\(analysis) \(analysis.hasSuffix("s") ? "need" : "needs") class dimensions; this network has none"
         case .outputsDoNotFitClasses(let outputs, let classes):
             "the network has \(outputs) outputs but the data has \(classes) classes: its outputs cannot be their scores"
+        case .invalidAttributionSetting(let method, let setting, let value, let requirement):
+            "\(method): \(setting) \(value) is not allowed; it must be \(requirement)"
+        case .unknownAttributionMethod(let name, let known):
+            "unknown attribution method \(quotedValue(name)); the methods are \(known.joined(separator: ", "))"
         case .perturbationFractionOutOfRange(let fraction):
             "the perturbation fraction \(fraction) is outside (0, 1]: give the share of features perturbed a step"
         case .noDraws(let setting, let value):
