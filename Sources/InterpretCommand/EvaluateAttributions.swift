@@ -71,7 +71,7 @@ struct AttributionOptions: ParsableArguments {
         if let baseline {
             let array: NumpyArray
             do { array = try NumpyArray(contentsOf: URL(fileURLWithPath: baseline)) } catch {
-                throw UserError(message: "--baseline: \(baseline): \((error as? CustomStringConvertible)?.description ?? "\(error)")")
+                throw UserError(message: "--baseline: \(error)")
             }
             let tensor = Tensor<Float>(array)
             guard array.shape == stack.inputShape || array.shape == [stack.inputShape.reduce(1, *)] else {

@@ -248,8 +248,8 @@ public struct AttributionComparison: Sendable, Codable, Equatable {
             let cells = self.cells.filter { $0.metric == metric }
             lines.append("\(metric) (\(cells.first?.higherIsBetter == true ? "higher" : "lower") is better)")
             for cell in cells {
-                lines.append(String(format: "  %@ %-24@ %12.6g [%.6g, %.6g]", cell.rank == 1 ? "*" : " ", cell.method as NSString,
-                                    cell.mean, cell.lower, cell.upper))
+                lines.append((cell.rank == 1 ? "  * " : "    ") + cell.method.padding(toLength: max(24, cell.method.count), withPad: " ", startingAt: 0)
+                             + String(format: " %12.6g [%.6g, %.6g]", cell.mean, cell.lower, cell.upper))
             }
         }
         return lines.joined(separator: "\n")

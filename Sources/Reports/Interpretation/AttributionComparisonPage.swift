@@ -44,9 +44,7 @@ extension AttributionComparison {
                 let m = methods.firstIndex(of: curve.method) ?? 0
                 let steps = max(curve.values.count - 1, 1)
                 let points = curve.values.enumerated().map { (x(Double($0.offset) / Double(steps)), y($0.element.isFinite ? $0.element : domains[p].lowerBound)) }
-                canvas.group("data-method=\"\(curve.method)\" data-metric=\"\(metric)\"") { g in
-                    g.polyline(points, stroke: color(method: m), width: 1.6)
-                }
+                canvas.polyline(points, stroke: color(method: m), width: 1.6, data: ["method": curve.method, "metric": metric])
             }
             canvas.frame(x: x, y: y)
         }
@@ -107,8 +105,8 @@ extension AttributionComparison {
             for k in metrics.indices {
                 let i = m * metrics.count + k, cell = cells[i]
                 let best = cell.rank == 1
-                html += "<td\(best ? " class=\"best\"" : "")>\(best ? "★ " : "")\(jsonScientific(cell.mean, path: "cells.\(i).mean"))"
-                    + "<br><span class=\"cap\">[\(jsonScientific(cell.lower, path: "cells.\(i).lower")), \(jsonScientific(cell.upper, path: "cells.\(i).upper"))]</span></td>"
+                html += "<td\(best ? " class=\"best\"" : "")>\(best ? "★ " : "")\(jsonSignificant(cell.mean, path: "cells.\(i).mean"))"
+                    + "<br><span class=\"cap\">[\(jsonSignificant(cell.lower, path: "cells.\(i).lower")), \(jsonSignificant(cell.upper, path: "cells.\(i).upper"))]</span></td>"
             }
             html += "<td>\(jsonNumber(attributionSeconds[m], path: "attributionSeconds.\(m)", decimals: 3)) s</td></tr>"
         }
@@ -168,4 +166,17 @@ extension AttributionComparison {
 
         """
     }
+}
+
+/// Four significant digits in fixed notation for the magnitudes metrics have (0.5428, 37.36,
+/// 1234), scientific outside 1e−3 … 1e5: a table of scores reads across methods at a glance.
+func significantFigures(_ value: Double) -> String {
+    guard value.isFinite, value != 0 else { return value == 0 ? "0" : formatFixed(value, decimals: 0) }
+    if abs(value) < 1e-3 || abs(value) >= 1e5 { return formatScientific(value, digits: 4) }
+    return formatFixed(value, decimals: max(0, 3 - Int(floor(log10(abs(value))))))
+}
+
+/// A number report.json holds, to four significant digits (``significantFigures(_:)``).
+func jsonSignificant(_ value: Double, path: String) -> String {
+    "<span class=\"num\" data-json=\"\(path)\">\(significantFigures(value))</span>"
 }
