@@ -123,10 +123,14 @@ public struct AttributionComparison: Sendable, Codable, Equatable {
         let units = stack.scoreUnits, outputs = stack.outputShape.reduce(1, *)
         var predictions: [Int] = []
         predictions.reserveCapacity(images.count)
+        var workspace: LayerStackWorkspace<Scalar>?
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let chunk = images[start ..< min(start + batchSize, images.count)]
-            let scores = stack(stack.batch(data, chunk))
-            scores.withUnsafeBufferPointer { f in
+            // One workspace for the batches of one size: allocating and zeroing it costs about
+            // as much as the forward pass itself.
+            if workspace?.batchSize != chunk.count { workspace = stack.makeWorkspace(batchSize: chunk.count) }
+            stack.forward(stack.batch(data, chunk), in: workspace!)
+            workspace!.output.withUnsafeBufferPointer { f in
                 for i in 0 ..< chunk.count {
                     // The first of equal maxima, as PyTorch's argmax (and StackEvaluation).
                     var best = 0
