@@ -167,6 +167,14 @@ let package = Package(
             ],
             path: "Benchmarks/BenchInterpret"),
 
+        .executableTarget(
+            name: "bench-attribution",
+            dependencies: [
+                "BenchmarkSupport", "Interpretation", "Networks", "Datasets", "TensorAlgebra",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/BenchAttribution"),
+
         .testTarget(
             name: "TensorAlgebraTests",
             dependencies: ["FileFormats", "TensorAlgebra", .product(name: "RealModule", package: "swift-numerics")],

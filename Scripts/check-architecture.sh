@@ -47,7 +47,7 @@ FLOORS = [
     ("reports", "SVG primitives; every figure, page and printed report", ["Figures", "Reports"]),
     ("commands", "flags, output folders, one-line errors",
      ["CommandSupport", "SpectrumCommand", "TrainCommand", "InterpretCommand", "StudyCommand", "BackgroundCommand"]),
-    ("benchmarks", "speed against peers", ["BenchmarkSupport", "bench-gemm", "bench-spectrum", "bench-train", "bench-interpret"]),
+    ("benchmarks", "speed against peers", ["BenchmarkSupport", "bench-gemm", "bench-spectrum", "bench-train", "bench-interpret", "bench-attribution"]),
 ]
 floor_of = {t: i for i, (_, _, ts) in enumerate(FLOORS) for t in ts}
 SCIENCE = ["Training", "Spectrum", "Interpretation", "Study"]

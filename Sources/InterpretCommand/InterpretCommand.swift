@@ -36,6 +36,8 @@ struct Interpret: ParsableCommand {
     var output: String { outputOptions.output }
     @Flag(help: "Also write every figure of figures/ as PNG at 300 dpi beside its SVG (needs rsvg-convert: apt-get install librsvg2-bin).") var png = false
     @Option(help: "A page this report belongs to, linked at its top as a relative URL (e.g. ../report.html).") var index: String?
+    @Flag(help: "Compare attribution methods by evaluation metrics on test images instead (--methods, --metrics, --images; written to out/attribution unless --output is given).") var evaluate = false
+    @OptionGroup(title: "Attribution comparison (with --evaluate)") var attribution: AttributionOptions
 
     /// The network file: --checkpoint or --model.
     var file: String { checkpoint ?? model ?? "" }
@@ -52,6 +54,7 @@ struct Interpret: ParsableCommand {
         guard !parsedSamples().isEmpty else { throw ValidationError("--samples must list test-image indices like 0,1,2, got \(samples)") }
         try requireRange(linearise, 1 ... 10_000_000, "--linearise")
         try requireRange(batchSize, 1 ... 100_000, "--batch-size")
+        if attribution.anyGiven && !evaluate { throw ValidationError("the attribution options (--methods, --metrics, --images, …) apply with --evaluate; add it") }
         if png && FigureExport.rasteriser() == nil { throw ValidationError("--png: \(FigureExportError.rasteriserMissing.description)") }
     }
 
@@ -114,7 +117,9 @@ struct Interpret: ParsableCommand {
                 throw UserError(message: "--data: \(error.description)")
             }
         }
-        switch try loadModel(imageShape: imageShape) {
+        let model = try loadModel(imageShape: imageShape)
+        if evaluate { return try runEvaluation(model) }
+        switch model {
         case .classifier(let loaded): classifier = loaded
         case .stack(let stack): return try run(stack)
         }
@@ -161,6 +166,25 @@ struct Interpret: ParsableCommand {
         print(report.summary)
         print(String(format: "wrote %@/report.html, report.json, maps/*.npy and figures/*.svg%@ in %.1f s", folder.path,
                      png ? " (and .png)" : "", Date().timeIntervalSince(start)))
+    }
+
+    /// --evaluate on either kind of network: the identity classifier as its stack with class
+    /// dimensions (its class units are the targets), after the same checks as its report.
+    func runEvaluation(_ model: Model) throws {
+        let stack: LayerStack<Float>
+        switch model {
+        case .classifier(let classifier):
+            do { try classifier.checkInterpretable() } catch { throw UserError(message: "\(fileFlag): \(file): \(error.description)") }
+            stack = classifier.stack
+        case .stack(let loaded):
+            do { try loaded.checkInterpretable() } catch { throw UserError(message: "\(fileFlag): \(file): \(error.description)") }
+            stack = loaded
+        }
+        let dataset: ImageDataset
+        do { dataset = try ImageDataset(folder: data) } catch let error as IDXError {
+            throw UserError(message: "--data: \(error.description)")
+        }
+        try runEvaluation(stack, data: dataset.test)
     }
 
     /// The report of any layer stack: the same checks before any output, then the same files.

@@ -60,6 +60,8 @@ public struct AttributionSettings<Scalar: BLASScalar>: Sendable {
     public var strides: [Int]?
     /// Kubota contribution: the readout layer (from 0; negative from the end).
     public var layer = -1
+    /// Deletion and insertion: the fraction of the features one step perturbs, in (0, 1].
+    public var perturbationFraction = 0.01
 
     public init() {}
 }

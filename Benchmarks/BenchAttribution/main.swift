@@ -1,0 +1,105 @@
+// bench-attribution: the methods × metrics table of `interpret --evaluate` (AttributionComparison)
+// for N Fashion-MNIST test images, against the same methods and metrics through Captum and
+// Quantus 0.6 (Benchmarks/Peers/quantus_table.py) on the same network, images, targets and
+// threads. Each contender in its own process (Isometry here, the peer a child process), rounds
+// alternating, medians; the methods and metrics are the catalogue's names on both sides.
+
+import ArgumentParser
+import BenchmarkSupport
+import Datasets
+import Foundation
+import Interpretation
+import Networks
+import TensorAlgebra
+
+@main
+struct BenchAttribution: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-attribution",
+        abstract: "The attribution methods × metrics table vs Captum + Quantus on the same network and images.")
+
+    @Option(help: "A checkpoint from `train` (the identity MLP).") var checkpoint = "out/train/checkpoint.safetensors"
+    @Option(help: "An architecture string (docs/layers.md) for --model, on [1, 28, 28] images.") var architecture: String?
+    @Option(help: "A PyTorch nn.Sequential state dict (safetensors) of --architecture.") var model: String?
+    @Option(help: "MNIST-format folder.") var data = ImageDataset.fashionMNISTFolder
+    @Option(help: "Test images (the first N).") var images = 1000
+    @Option(help: "Methods, comma-separated (default: every one both sides know).") var methods = AttributionCatalogue.methodNames.joined(separator: ",")
+    @Option(help: "Metrics, comma-separated (default: every one both sides know).") var metrics = AttributionCatalogue.metricNames.joined(separator: ",")
+    @Option(help: "Images per batch, both sides.") var batch = 250
+    @Option(help: "Alternating rounds of Isometry and the peer.") var rounds = 3
+    @Option(help: "Threads of the peer (torch.set_num_threads); Isometry's are OpenBLAS's (OPENBLAS_NUM_THREADS).") var threads = 2
+    @Option(help: "Python with torch, captum and quantus.") var python = NSHomeDirectory() + "/.venv-peers/bin/python"
+    @Option(help: "The peer script.") var script = "Benchmarks/Peers/quantus_table.py"
+    @Flag(help: "Time Isometry alone, no peer (for profiling; no ratios).") var isometryOnly = false
+
+    func validate() throws {
+        guard (1 ... 10_000).contains(images) else { throw ValidationError("--images must be between 1 and 10000, got \(images)") }
+        guard rounds >= 1, threads >= 1, batch >= 1 else { throw ValidationError("--rounds, --threads and --batch must be at least 1") }
+        guard (architecture == nil) == (model == nil) else { throw ValidationError("--architecture and --model go together") }
+    }
+
+    func run() throws {
+        let test = try ImageDataset(folder: data).test
+        let stack: LayerStack<Float>, describe: String, peerArguments: [String]
+        if let architecture, let model {
+            stack = try LayerStack<Float>(pytorchStateDict: URL(fileURLWithPath: model), architecture: architecture, inputShape: [1, 28, 28])
+            describe = "\(architecture) (\(stack.parameterCount) parameters) from \(model)"
+            peerArguments = ["--architecture", architecture, "--model", model]
+        } else {
+            let classifier = try IdentityClassifier<Float>(contentsOf: URL(fileURLWithPath: checkpoint))
+            stack = classifier.stack
+            describe = "\(classifier.layers)-layer \(classifier.activation.rawValue) identity MLP of width \(classifier.width) from \(checkpoint)"
+            peerArguments = ["--checkpoint", checkpoint]
+        }
+        let methodNames = methods.split(separator: ",").map(String.init), metricNames = metrics.split(separator: ",").map(String.init)
+        let chosenMethods: [any AttributionMethod<Float>] = try AttributionCatalogue.methods(methodNames)
+        let chosenMetrics: [any AttributionMetric<Float>] = try AttributionCatalogue.metrics(metricNames)
+        func table(_ count: Int) throws -> AttributionComparison {
+            try AttributionComparison(stack, data: test, images: Array(0 ..< count), methods: chosenMethods, metrics: chosenMetrics,
+                                      examples: 0, batchSize: batch)
+        }
+        _ = try table(min(8, images))  // warm-up, as the peer's
+        var ours: [Double] = [], peers: [Double] = []
+        var comparison: AttributionComparison?
+        var peerMeans: [String: Double] = [:]
+        var versions = ""
+        for round in 1 ... rounds {
+            FileHandle.standardError.write(Data("round \(round)/\(rounds)\n".utf8))
+            let start = Date()
+            comparison = try table(images)
+            ours.append(Date().timeIntervalSince(start))
+            if isometryOnly {
+                print(String(format: "round %d: Isometry %.3f s (attributions %@ s)", round, ours.last!,
+                             comparison!.attributionSeconds.map { String(format: "%.3f", $0) }.joined(separator: ", ")))
+                continue
+            }
+            let output = try runPeer(python, [script] + peerArguments + ["--data", data, "--images", "\(images)", "--threads", "\(threads)",
+                                                                      "--methods", methods, "--metrics", metrics, "--batch", "\(batch)"])
+            guard let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any], let seconds = peer["seconds"] as? Double else {
+                throw PeerFailure(command: "\(python) \(script)", reason: "printed no JSON line with seconds: " + String(decoding: output.prefix(300), as: UTF8.self))
+            }
+            peers.append(seconds)
+            peerMeans = peer["means"] as? [String: Double] ?? [:]
+            versions = ["torch", "captum", "quantus"].map { "\($0) \(peer[$0] as? String ?? "?")" }.joined(separator: ", ")
+        }
+        guard let comparison else { return }
+        let blasThreads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "OpenBLAS default (\(ProcessInfo.processInfo.activeProcessorCount) cores)"
+        print("bench-attribution: \(images) Fashion-MNIST test images, \(describe), float32, batches of \(batch); threads: Isometry \(blasThreads), peer \(threads)")
+        print("methods: \(methodNames.joined(separator: ", ")); metrics: \(metricNames.joined(separator: ", ")); targets: the predicted class")
+        if isometryOnly { return }
+        let ratios = zip(peers, ours).map { $0 / $1 }
+        print("| contender | time (median) | rounds | peer / Isometry |")
+        print("|---|---:|---|---:|")
+        print(String(format: "| Isometry AttributionComparison | %.3f s | %@ | 1× |", median(ours), ours.map { String(format: "%.3f", $0) }.joined(separator: ", ")))
+        print(String(format: "| Captum + Quantus (%@) | %.3f s | %@ | %.1f× |", versions, median(peers), peers.map { String(format: "%.3f", $0) }.joined(separator: ", "),
+                     median(ratios)))
+        print("(peer / Isometry: the median of the rounds' ratios; each round runs Isometry, then the peer, a few seconds apart)")
+        print("| cell | Isometry mean | peer mean | relative difference |")
+        print("|---|---:|---:|---:|")
+        for cell in comparison.cells {
+            let key = "\(cell.method)/\(cell.metric)"
+            guard let theirs = peerMeans[key] else { continue }
+            print(String(format: "| %@ | %.6g | %.6g | %.1e |", key, cell.mean, theirs, abs(cell.mean - theirs) / max(abs(theirs), 1e-30)))
+        }
+    }
+}

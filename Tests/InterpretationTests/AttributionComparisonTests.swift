@@ -1,0 +1,137 @@
+import Datasets
+import Foundation
+import Networks
+import Testing
+import TensorAlgebra
+import TestSupport
+@testable import Interpretation
+
+/// A metric with curves whose values are an exact function of the attributions (the running sum
+/// of the attributions in descending order, and its total as the score), so that the
+/// comparison's mean curves can be checked against a direct average.
+struct RunningSumCurve: AttributionMetric {
+    var name: String { "running-sum" }
+    var higherIsBetter: Bool { true }
+    func scores(_ stack: LayerStack<Double>, method: any AttributionMethod<Double>, inputs: Tensor<Double>, targets: [Int],
+                attributions: Tensor<Double>) throws(InterpretationError) -> AttributionScores {
+        let count = inputs.shape[0], width = attributions.count / count
+        var values: [Double] = [], curves: [[Double]] = []
+        for i in 0 ..< count {
+            let sorted = Array(attributions.scalars[i * width ..< (i + 1) * width]).sorted(by: >)
+            var sum = 0.0
+            curves.append([0] + sorted.map { sum += $0; return sum })
+            values.append(sum)
+        }
+        return AttributionScores(values: values, curves: curves)
+    }
+}
+
+/// The comparison against its metrics' own scores: every cell is the mean of what the metric
+/// returns for the same attributions over the same images (the comparison only batches and
+/// collects), its interval mean ± 1.959964 s.e. The metric is called here on all images in one
+/// batch, the comparison in batches of 7: the per-image numbers agree to rounding (1e-12
+/// relative; the GEMMs of other batch sizes may round differently in the last bits).
+@Suite struct AttributionComparisonTests {
+    let classifier = perturbedClassifier(.hardTanh, features: 16, classes: 3, layers: 4, seed: 5)
+    let data = tinyData(train: 3, test: 40, seed: 3).test
+    let images = Array(3 ..< 33)
+
+    func compare(targets: AttributionComparison.TargetChoice = .prediction, batchSize: Int = 7) throws -> AttributionComparison {
+        try AttributionComparison(classifier.stack, data: data, images: images, methods: [Gradient(), GradientTimesInput()],
+                                  metrics: [CompletenessResidual(), RunningSumCurve()], targets: targets, examples: 3,
+                                  batchSize: batchSize, source: "test")
+    }
+
+    @Test func cellsAreTheMeansOfTheMetricsOwnScores() throws {
+        let comparison = try compare()
+        let stack = classifier.stack
+        let inputs = stack.batch(data, images[...])
+        // The predicted class, independently: argmax of the classifier's logits.
+        let logits = classifier.logits(inputs)
+        let predicted = (0 ..< images.count).map { i in (0 ..< 3).max { logits[i, $0] < logits[i, $1] }! }
+        #expect(comparison.targets == predicted)
+        #expect(comparison.labels == images.map { data.labels[$0] })
+        for (m, method) in [Gradient<Double>() as any AttributionMethod<Double>, GradientTimesInput<Double>()].enumerated() {
+            let maps = try method.attributions(stack, inputs: inputs, targets: predicted)
+            for (k, metric) in [CompletenessResidual<Double>() as any AttributionMetric<Double>, RunningSumCurve()].enumerated() {
+                let scores = try metric.scores(stack, method: method, inputs: inputs, targets: predicted, attributions: maps)
+                let cell = try #require(comparison.cell(method: method.name, metric: metric.name))
+                let scale = max(1, scores.values.map(abs).max()!)
+                for (a, b) in zip(comparison.perSample[m][k], scores.values) { #expect(abs(a - b) <= 1e-12 * scale) }
+                #expect(abs(cell.mean - scores.mean) <= 1e-12 * scale)
+                #expect(abs(cell.standardError - scores.standardError) <= 1e-12 * scale)
+                #expect(abs(cell.lower - (scores.mean - 1.959963984540054 * scores.standardError)) <= 1e-12 * scale)
+                #expect(abs(cell.upper - (scores.mean + 1.959963984540054 * scores.standardError)) <= 1e-12 * scale)
+                #expect(cell.count == images.count && cell.higherIsBetter == metric.higherIsBetter)
+                if let curves = scores.curves {
+                    let mean = try #require(comparison.curves(metric: metric.name).first { $0.method == method.name })
+                    for s in mean.values.indices {
+                        #expect(abs(mean.values[s] - curves.map { $0[s] }.reduce(0, +) / Double(curves.count)) <= 1e-12 * scale)
+                    }
+                }
+            }
+        }
+        #expect(comparison.curveMetrics == ["running-sum"])
+        // Examples: the first three images' attributions, as the method gives them.
+        let firstMaps = try GradientTimesInput<Double>().attributions(stack, inputs: inputs.rows(0 ..< 3), targets: Array(predicted[0 ..< 3]))
+        for e in 0 ..< 3 {
+            #expect(comparison.exampleMaps[1][e].count == 19)
+            for j in 0 ..< 19 { #expect(abs(comparison.exampleMaps[1][e][j] - firstMaps[e, j]) <= 1e-12) }
+        }
+    }
+
+    @Test func ranksFollowTheMeansAndTheMetricsDirection() throws {
+        let comparison = try compare()
+        for metric in comparison.metrics {
+            let cells = comparison.cells.filter { $0.metric == metric }
+            let ordered = cells.sorted { $0.higherIsBetter ? $0.mean > $1.mean : $0.mean < $1.mean }
+            #expect(comparison.ranking(metric: metric) == ordered.map(\.method))
+            #expect(ordered.first!.rank == 1 && ordered.last!.rank == 2)
+        }
+    }
+
+    @Test func labelsAsTargetsAndTheBatchSizeDoesNotMatter() throws {
+        let byLabel = try compare(targets: .label, batchSize: 1000)
+        #expect(byLabel.targets == byLabel.labels)
+        let byLabelSmall = try compare(targets: .label, batchSize: 4)
+        for (a, b) in zip(byLabel.perSample.joined().joined(), byLabelSmall.perSample.joined().joined()) {
+            #expect(abs(a - b) <= 1e-12 * max(1, abs(a)))
+        }
+    }
+
+    @Test func jsonAndCSVRoundTrip() throws {
+        let comparison = try compare()
+        let decoded = try JSONDecoder().decode(AttributionComparison.self, from: Data(try comparison.json().utf8))
+        #expect(decoded == comparison)
+        // table.csv: one row a cell, every number exactly as in the table.
+        let rows = comparison.tableCSV.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(rows[0] == ["method", "metric", "higher_is_better", "mean", "standard_error", "ci_lower", "ci_upper", "n", "rank", "seconds"])
+        #expect(rows.count == 1 + comparison.cells.count)
+        for (row, cell) in zip(rows.dropFirst(), comparison.cells) {
+            #expect(row[0] == cell.method && row[1] == cell.metric && Bool(row[2]) == cell.higherIsBetter)
+            #expect(Double(row[3]) == cell.mean && Double(row[4]) == cell.standardError && Double(row[5]) == cell.lower && Double(row[6]) == cell.upper)
+            #expect(Int(row[7]) == cell.count && Int(row[8]) == cell.rank)
+        }
+        // scores.csv: one row a method × metric × image, in that order.
+        let long = comparison.scoresCSV.split(separator: "\n").dropFirst().map { $0.split(separator: ",").map(String.init) }
+        #expect(long.count == 2 * 2 * images.count)
+        for (r, row) in long.enumerated() {
+            let (m, k, i) = (r / (2 * images.count), (r / images.count) % 2, r % images.count)
+            #expect(row[0] == comparison.methods[m] && row[1] == comparison.metrics[k] && Int(row[2]) == images[i])
+            #expect(Int(row[3]) == comparison.labels[i] && Int(row[4]) == comparison.targets[i] && Double(row[5]) == comparison.perSample[m][k][i])
+        }
+    }
+
+    @Test func anImageOutsideTheSplitThrowsBeforeAnyWork() throws {
+        #expect(throws: InterpretationError.sampleOutOfRange(index: 40, count: 40)) {
+            try AttributionComparison(classifier.stack, data: data, images: [0, 40], methods: [Gradient()], metrics: [CompletenessResidual()])
+        }
+    }
+
+    @Test func theCatalogueBuildsByNameAndNamesTheUnknown() throws {
+        #expect(try AttributionCatalogue.methods(["gradient-x-input", "gradient"], settings: AttributionSettings<Double>()).map(\.name) == ["gradient-x-input", "gradient"])
+        #expect(throws: AttributionCatalogueError.unknownMetric("nope", known: AttributionCatalogue.metricNames)) {
+            try AttributionCatalogue.metrics(["nope"], settings: AttributionSettings<Double>())
+        }
+    }
+}
