@@ -89,7 +89,8 @@ public struct CompletenessResidual<Scalar: BLASScalar>: AttributionMetric {
                 "CompletenessResidual: attributions of shape \(attributions.shape) for inputs of shape \(inputs.shape)")
         require(targets.count == count, "CompletenessResidual: \(targets.count) targets for \(count) inputs")
         let base = try stack.checkedBaseline(baseline ?? method.baseline, count: count, method: name)
-        let outputs = stack(batch), baseOutputs = stack(base.values.reshaped([base.perSample ? count : 1] + stack.inputShape))
+        let outputs = stack.boundedOutputs(batch)
+        let baseOutputs = stack.boundedOutputs(base.values.reshaped([base.perSample ? count : 1] + stack.inputShape))
         let units = stack.targetUnits, o = stack.outputShape.reduce(1, *)
         var values = [Double](repeating: 0, count: count)
         attributions.withUnsafeBufferPointer { a in

@@ -11,7 +11,8 @@ import TensorAlgebra
 ///
 /// `layer` counts the readout layers (`LayerStack.readoutLayers()`) from 0 (ℓ = layer + 1);
 /// negative values count from the end (−1, the default: the last, the logits). The map has the
-/// inputs' shape, its class coordinates 0. One forward pass for the batch.
+/// inputs' shape, its class coordinates 0. One forward pass, in batches held to
+/// ``StackLinearisation/workingBytes``.
 ///
 /// The map of ℓ = 1 is indexed by the input's features (pixels). For ℓ > 1 it is indexed by the
 /// D feature units of h^{ℓ−1}, hidden units which line up with pixels only through the identity
@@ -36,16 +37,23 @@ public struct KubotaContribution<Scalar: BLASScalar>: AttributionMethod {
         let batch = try stack.checkedInputs(inputs)
         let count = batch.shape[0], width = classes.width, d = classes.features
         try stack.checkTargets(targets, count: count)
-        let workspace = stack.makeWorkspace(batchSize: count)
-        stack.forward(batch, in: workspace)
+        // Batches held to StackLinearisation.workingBytes: one workspace per batch size.
+        let rows = GeneratedBatches(stack, rows: count).rows
         let weight = (stack.layers[l] as! Dense<Scalar>).weight
+        let stride = weight.shape[1]
         var maps = Tensor<Scalar>.zeros([count, width])
-        maps.withUnsafeMutableBufferPointer { m in
-            weight.withUnsafeBufferPointer { w in
-                workspace.activations[l].withUnsafeBufferPointer { h in
-                    for i in 0 ..< count {
-                        let row = w.baseAddress! + (d + targets[i]) * weight.shape[1]
-                        for j in 0 ..< d { m[i * width + j] = row[j] * h[i * width + j] }
+        var workspace: LayerStackWorkspace<Scalar>?
+        for start in Swift.stride(from: 0, to: count, by: rows) {
+            let chunk = start ..< min(start + rows, count)
+            if workspace?.batchSize != chunk.count { workspace = stack.makeWorkspace(batchSize: chunk.count) }
+            stack.forward(batch.rows(chunk), in: workspace!)
+            maps.withUnsafeMutableBufferPointer { m in
+                weight.withUnsafeBufferPointer { w in
+                    workspace!.activations[l].withUnsafeBufferPointer { h in
+                        for (s, i) in chunk.enumerated() {
+                            let row = w.baseAddress! + (d + targets[i]) * stride
+                            for j in 0 ..< d { m[i * width + j] = row[j] * h[s * width + j] }
+                        }
                     }
                 }
             }

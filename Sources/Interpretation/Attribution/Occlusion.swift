@@ -123,7 +123,7 @@ public struct Occlusion<Scalar: BLASScalar>: AttributionMethod {
         }
         var covered = [Int](repeating: 0, count: features)
         for cells in windows { for c in cells { covered[c] += 1 } }
-        let reference = stack(batch)
+        let reference = stack.boundedOutputs(batch)
         let outputs = stack.outputShape.reduce(1, *)
         let engine = GeneratedBatches(stack, rows: batchRows)
         var maps = Tensor<Scalar>.zeros([count, width])
