@@ -473,3 +473,30 @@ func expectMaps(_ found: Tensor<Double>, _ reference: Tensor<Double>, tolerance:
         #expect(maps == (try smooth.attributions(stack, inputs: inputs, targets: targets, noise: noise)))
     }
 }
+
+/// Batches held to StackLinearisation.workingBytes (32 MB): on a stack of 2,000 + 4,000 + 4,000
+/// + 3 units a row takes about 240 KB, so 150 rows go as two batches (checked). The results
+/// are the one-batch computations of each half (75 rows, one batch each): the same rows through
+/// GEMMs of other heights, 1e-12 of the largest entry.
+@Suite struct AttributionBoundedBatchTests {
+    @Test func batchesBeyondTheWorkingBoundGiveEachHalfsResult() throws {
+        var generator = SeededGenerator(seed: 40)
+        let stack = try LayerStack<Double>(architecture: "dense4000,relu,dense3", inputShape: [2000], using: &generator)
+        #expect(GeneratedBatches(stack, rows: 150).rows < 150)
+        let inputs = Tensor<Double>.randomNormal([150, 2000], using: &generator)
+        let targets = (0 ..< 150).map { $0 % 3 }
+        let halves = [0 ..< 75, 75 ..< 150]
+        let outputs = stack.boundedOutputs(inputs)
+        let gradients = try Gradient<Double>().attributions(stack, inputs: inputs, targets: targets)
+        let residual = try CompletenessResidual<Double>().scores(stack, method: Gradient(), inputs: inputs, targets: targets, attributions: gradients)
+        for half in halves {
+            let part = inputs.rows(half), partTargets = Array(targets[half])
+            expectMaps(outputs.rows(half), stack(part), tolerance: 1e-12, "outputs \(half)")
+            let partGradients = try Gradient<Double>().attributions(stack, inputs: part, targets: partTargets)
+            expectMaps(gradients.rows(half), partGradients, tolerance: 1e-12, "gradients \(half)")
+            let partResidual = try CompletenessResidual<Double>().scores(stack, method: Gradient(), inputs: part, targets: partTargets,
+                                                                        attributions: partGradients)
+            for (a, b) in zip(residual.values[half], partResidual.values) { #expect(abs(a - b) <= 1e-12 * max(1, abs(b))) }
+        }
+    }
+}
