@@ -369,6 +369,13 @@ func expectMaps(_ found: Tensor<Double>, _ reference: Tensor<Double>, tolerance:
         #expect(methods.map(\.name) == ["gradient", "integrated-gradients"])
         let ig = try #require(methods[1] as? IntegratedGradients<Double>)
         #expect(ig.steps == 16 && ig.rule == .riemannMiddle)
+        // Names are the registry's; summaries tell configurations apart.
+        #expect(ig.summary == "integrated-gradients (16 steps, riemann_middle, zero baseline)")
+        #expect(Gradient<Double>().summary == "gradient")
+        #expect(SmoothGrad<Double>(samples: 5, standardDeviation: 0.5, seed: 3, inner: IntegratedGradients(steps: 4)).summary
+                == "smoothgrad-integrated-gradients (5 copies, σ 0.5, seed 3, of integrated-gradients (4 steps, gausslegendre, zero baseline))")
+        #expect(Occlusion<Double>(window: [1, 2, 2], baselineValue: 0.5).summary == "occlusion (window [1, 2, 2], strides 1, baseline 0.5)")
+        #expect(KubotaContribution<Double>(layer: 2).summary == "kubota-contribution (readout layer 2)")
         // Every kind's method answers to the kind's name.
         for kind in AttributionMethodKind.allCases {
             #expect(try kind.method(AttributionSettings<Double>()).name == kind.rawValue)

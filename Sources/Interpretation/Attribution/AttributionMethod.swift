@@ -44,11 +44,24 @@ public protocol AttributionMethod<Scalar>: Sendable {
     /// Occlusion's baseline), in any shape the method accepts; nil for the zero input or a
     /// method without one. ``CompletenessResidual`` measures against it.
     var baseline: Tensor<Scalar>? { get }
+
+    /// The name with the settings that tell two configurations apart in one table
+    /// ("integrated-gradients (16 steps, riemann_middle, zero baseline)"); ``name`` stays the
+    /// registry name.
+    var summary: String { get }
 }
 
 extension AttributionMethod {
     /// No baseline: the methods without one need not declare it.
     public var baseline: Tensor<Scalar>? { nil }
+    /// The name alone, for methods without settings.
+    public var summary: String { name }
+}
+
+/// How a baseline reads in a summary: zero, one shared tensor, or one per sample.
+func baselineSummary<Scalar>(_ baseline: Tensor<Scalar>?, value: Double = 0) -> String {
+    guard let baseline else { return value == 0 ? "zero baseline" : "baseline \(value)" }
+    return "baseline of shape \(baseline.shape)"
 }
 
 extension LayerStack {

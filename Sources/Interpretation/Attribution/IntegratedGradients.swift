@@ -18,6 +18,7 @@ import TensorAlgebra
 /// path), written into one reused workspace.
 public struct IntegratedGradients<Scalar: BLASScalar>: AttributionMethod {
     public var name: String { "integrated-gradients" }
+    public var summary: String { "\(name) (\(steps) steps, \(rule.rawValue), \(baselineSummary(baseline)))" }
     public var steps: Int
     /// x̄: one baseline of the per-sample shape (or flattened) shared by every sample, a batch
     /// of the inputs' shape (one per sample), or nil for zero.

@@ -21,6 +21,7 @@ import TensorAlgebra
 /// the identity classifier's are); a stack whose readout layers read another width throws.
 public struct KubotaContribution<Scalar: BLASScalar>: AttributionMethod {
     public var name: String { "kubota-contribution" }
+    public var summary: String { "\(name) (readout layer \(layer))" }
     public var layer: Int
     public init(layer: Int = -1) { self.layer = layer }
 

@@ -22,6 +22,9 @@ import TensorAlgebra
 /// the same 2-D patches as the CNN rather than strips that wrap across image rows.
 public struct Occlusion<Scalar: BLASScalar>: AttributionMethod {
     public var name: String { "occlusion" }
+    public var summary: String {
+        "\(name) (window \(window.map { "\($0)" } ?? "default"), strides \(strides.map { "\($0)" } ?? "1"), \(baselineSummary(baseline, value: baselineValue)))"
+    }
     /// The window's extent along each axis of the per-sample shape; nil: the whole first axis
     /// (the channels) of a rank ≥ 2 input and 3 along the others (clipped to the input).
     public var window: [Int]?

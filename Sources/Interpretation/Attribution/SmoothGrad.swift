@@ -16,6 +16,7 @@ import TensorAlgebra
 /// to the inner method together, in batches of about `batchRows` rows.
 public struct SmoothGrad<Scalar: BLASScalar>: AttributionMethod {
     public var name: String { inner.name == "gradient" ? "smoothgrad" : "smoothgrad-\(inner.name)" }
+    public var summary: String { "\(name) (\(samples) copies, σ \(standardDeviation), seed \(seed), of \(inner.summary))" }
     public var samples: Int
     public var standardDeviation: Double
     public var seed: UInt64
