@@ -268,7 +268,10 @@ func expectMaps(_ found: Tensor<Double>, _ reference: Tensor<Double>, tolerance:
         #expect(try smooth.attributions(stack, inputs: inputs, targets: targets) == (try smooth.attributions(stack, inputs: inputs, targets: targets, noise: noise)))
     }
 
-    /// Insens is the switched projections' Ω(x), the same for every target.
+    /// Insens is the switched projections' Ω(x), the same for every target. This checks the
+    /// method's plumbing (batching, threads, targets ignored); Ω(x) itself is checked
+    /// independently in ConvolutionalInterpretationTests' insensIsTheMeanDisplacementOfTheInactiveUnits
+    /// and InterpretationTests' insensStepReachesTheSwitchingHyperplane.
     @Test func insensIsOmegaForEveryTarget() throws {
         let a = try Insens<Double>(threads: 2).attributions(stack, inputs: inputs, targets: targets)
         let b = try Insens<Double>(threads: 1).attributions(stack, inputs: inputs, targets: [1, 1, 1, 1, 1])
