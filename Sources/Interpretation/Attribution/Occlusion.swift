@@ -31,7 +31,9 @@ public struct Occlusion<Scalar: BLASScalar>: AttributionMethod {
     /// The step along each axis; nil: 1 (Captum's default).
     public var strides: [Int]?
     /// The value occluded features take: one of the per-sample shape (or flattened), a batch of
-    /// the inputs' shape, or nil for ``baselineValue`` everywhere.
+    /// the inputs' shape, or nil for ``baselineValue`` everywhere. It is also the
+    /// ``AttributionMethod/baseline`` that ``CompletenessResidual`` reads; a ``baselineValue``
+    /// other than 0 with no tensor is not reported there (the residual then measures from zero).
     public var baseline: Tensor<Scalar>?
     public var baselineValue: Double
     public var batchRows: Int
