@@ -34,10 +34,7 @@ public enum AttributionMethodKind: String, CaseIterable, Sendable, Codable {
         case .occlusion: Occlusion<Scalar>(window: settings.window, strides: settings.strides, baseline: settings.baseline)
         case .kubotaContribution: KubotaContribution<Scalar>(layer: settings.layer)
         }
-        if let integrated = method as? IntegratedGradients<Scalar>, integrated.steps < integrated.rule.minimumSteps {
-            throw .invalidAttributionSetting(method: rawValue, setting: "steps", value: "\(integrated.steps)",
-                                             requirement: "at least \(integrated.rule.minimumSteps) for \(integrated.rule.rawValue)")
-        }
+        if let integrated = method as? IntegratedGradients<Scalar> { try integrated.checkSettings() }
         if let smooth = method as? SmoothGrad<Scalar> { try smooth.checkSettings() }
         return method
     }

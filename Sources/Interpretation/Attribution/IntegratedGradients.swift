@@ -40,12 +40,7 @@ public struct IntegratedGradients<Scalar: BLASScalar>: AttributionMethod {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func attributions(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int]) throws(InterpretationError) -> Tensor<Scalar> {
-        guard steps >= rule.minimumSteps else {
-            throw .invalidAttributionSetting(method: name, setting: "steps", value: "\(steps)", requirement: "at least \(rule.minimumSteps) for \(rule.rawValue)")
-        }
-        guard batchRows >= 1 else {
-            throw .invalidAttributionSetting(method: name, setting: "batch rows", value: "\(batchRows)", requirement: "at least 1")
-        }
+        try checkSettings()
         let batch = try stack.checkedInputs(inputs)
         let count = batch.shape[0], width = stack.inputShape.reduce(1, *)
         try stack.checkTargets(targets, count: count)
@@ -90,6 +85,19 @@ public struct IntegratedGradients<Scalar: BLASScalar>: AttributionMethod {
             }
         }
         return totals.reshaped(inputs.shape)
+    }
+}
+
+extension IntegratedGradients {
+    /// The settings that need no stack: enough steps for the rule, at least one row a batch
+    /// (checked here for the registry and again when the method runs).
+    func checkSettings() throws(InterpretationError) {
+        guard steps >= rule.minimumSteps else {
+            throw .invalidAttributionSetting(method: name, setting: "steps", value: "\(steps)", requirement: "at least \(rule.minimumSteps) for \(rule.rawValue)")
+        }
+        guard batchRows >= 1 else {
+            throw .invalidAttributionSetting(method: name, setting: "batch rows", value: "\(batchRows)", requirement: "at least 1")
+        }
     }
 }
 
