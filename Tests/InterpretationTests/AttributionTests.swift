@@ -53,7 +53,9 @@ import TensorAlgebra
 
     @Test func aBaselineOfAnotherShapeThrows() throws {
         let maps = try Gradient<Double>().attributions(stack, inputs: inputs, targets: targets)
-        #expect(throws: InterpretationError.inputShapeMismatch(found: [5], expected: [1, 6, 6])) {
+        #expect(throws: InterpretationError.invalidAttributionSetting(
+            method: "completeness-residual", setting: "baseline", value: "of shape [5]",
+            requirement: "of shape [1, 6, 6] or [36] (shared), or [5, 1, 6, 6] or [5, 36] (one per sample)")) {
             try CompletenessResidual<Double>(baseline: .zeros([5])).scores(stack, method: Gradient(), inputs: inputs, targets: targets, attributions: maps)
         }
     }

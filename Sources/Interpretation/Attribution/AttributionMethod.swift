@@ -34,10 +34,34 @@ public protocol AttributionMethod<Scalar>: Sendable {
     /// `[count, inputs]`).
     ///
     /// Throws when the inputs do not fit the stack (shape, NaN or infinity), the method's own
-    /// settings do not fit them (a baseline of another shape), or the stack has no exact
-    /// linearisation where the method needs one. `targets` of another count than the batch,
-    /// or outside the class units, are a programming error.
+    /// settings do not fit them (a baseline of another shape), the stack has no exact
+    /// linearisation where the method needs one, or a target is outside the class units
+    /// (``InterpretationError/labelOutOfRange(label:classes:)``: targets usually come from
+    /// labels). `targets` of another count than the batch are a programming error.
     func attributions(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int]) throws(InterpretationError) -> Tensor<Scalar>
+
+    /// The reference input x̄ the method explains the change from (Integrated Gradients' and
+    /// Occlusion's baseline), in any shape the method accepts; nil for the zero input or a
+    /// method without one. ``CompletenessResidual`` measures against it.
+    var baseline: Tensor<Scalar>? { get }
+
+    /// The name with the settings that tell two configurations apart in one table
+    /// ("integrated-gradients (16 steps, riemann_middle, zero baseline)"); ``name`` stays the
+    /// registry name.
+    var summary: String { get }
+}
+
+extension AttributionMethod {
+    /// No baseline: the methods without one need not declare it.
+    public var baseline: Tensor<Scalar>? { nil }
+    /// The name alone, for methods without settings.
+    public var summary: String { name }
+}
+
+/// How a baseline reads in a summary: zero, one shared tensor, or one per sample.
+func baselineSummary<Scalar>(_ baseline: Tensor<Scalar>?, value: Double = 0) -> String {
+    guard let baseline else { return value == 0 ? "zero baseline" : "baseline \(value)" }
+    return "baseline of shape \(baseline.shape)"
 }
 
 extension LayerStack {
@@ -47,38 +71,33 @@ extension LayerStack {
         classDimensions?.classRange ?? 0 ..< outputShape.reduce(1, *)
     }
 
-    /// `[count, outputs]` one-hot rows selecting output unit `targetUnits.lowerBound + targets[i]`
-    /// in row i: the cotangents whose vector–Jacobian products are the targets' gradients.
-    func targetCotangents(_ targets: [Int]) -> Tensor<Scalar> {
-        let units = targetUnits, outputs = outputShape.reduce(1, *)
-        var rows = Tensor<Scalar>.zeros([targets.count] + outputShape)
-        rows.withUnsafeMutableBufferPointer { r in
-            for (i, t) in targets.enumerated() {
-                require(t >= 0 && t < units.count, "attributions: target \(t) of sample \(i) is not among the \(units.count) class units")
-                r[i * outputs + units.lowerBound + t] = 1
-            }
-        }
-        return rows
+    /// Checks that every target is one of the ``targetUnits``: targets usually come from data
+    /// labels, so one out of range is an error, not a crash.
+    func checkTargets(_ targets: [Int], count: Int) throws(InterpretationError) {
+        require(targets.count == count, "attributions: \(targets.count) targets for \(count) inputs")
+        let units = targetUnits.count
+        if let bad = targets.first(where: { $0 < 0 || $0 >= units }) { throw .labelOutOfRange(label: bad, classes: units) }
     }
 
-    /// ∂F_target/∂x for every sample of checked inputs `[count] + inputShape`: one forward pass
-    /// and one vector–Jacobian product for the batch, in batches of at most `batchSize` samples
-    /// so that the workspace stays small. The building block of the gradient-based methods.
-    func targetGradients(_ inputs: Tensor<Scalar>, targets: [Int], batchSize: Int = 256) -> Tensor<Scalar> {
+    /// ∂F_target/∂x for every sample of checked inputs `[count] + inputShape` with checked
+    /// targets: one forward pass and one vector–Jacobian product per batch, through `engine`
+    /// (whose batches ``StackLinearisation/workingBytes`` bounds), or one made for the call. A
+    /// caller with many calls (SmoothGrad's chunks) passes one engine, so that its workspace
+    /// and cotangents are made once. The building block of the gradient-based methods.
+    func targetGradients(_ inputs: Tensor<Scalar>, targets: [Int], engine: GeneratedBatches<Scalar>? = nil) -> Tensor<Scalar> {
         let count = inputs.shape[0], width = inputShape.reduce(1, *)
-        require(targets.count == count, "attributions: \(targets.count) targets for \(count) inputs")
+        let engine = engine ?? GeneratedBatches(self, rows: count)
+        let first = targetUnits.lowerBound
         var gradients = Tensor<Scalar>.zeros([count] + inputShape)
-        var workspace: LayerStackWorkspace<Scalar>?
-        for start in stride(from: 0, to: count, by: batchSize) {
-            let rows = start ..< min(start + batchSize, count)
-            if workspace?.batchSize != rows.count { workspace = makeWorkspace(batchSize: rows.count) }
-            let batch = inputs.rows(rows)
-            forward(batch, in: workspace!)
-            vjp(targetCotangents(Array(targets[rows])), in: workspace!)
-            let g = workspace!.inputGradient
+        inputs.withUnsafeBufferPointer { x in
             gradients.withUnsafeMutableBufferPointer { out in
-                g.withUnsafeBufferPointer { g in
-                    (out.baseAddress! + rows.lowerBound * width).update(from: g.baseAddress!, count: rows.count * width)
+                for start in stride(from: 0, to: count, by: engine.rows) {
+                    let size = min(engine.rows, count - start)
+                    engine.gradients(size, fill: { rows in
+                        rows.baseAddress!.update(from: x.baseAddress! + start * width, count: size * width)
+                    }, unit: { r in first + targets[start + r] }, read: { g in
+                        (out.baseAddress! + start * width).update(from: g.baseAddress!, count: size * width)
+                    })
                 }
             }
         }
@@ -95,6 +114,7 @@ public struct Gradient<Scalar: BLASScalar>: AttributionMethod {
 
     public func attributions(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int]) throws(InterpretationError) -> Tensor<Scalar> {
         let batch = try stack.checkedInputs(inputs)
+        try stack.checkTargets(targets, count: batch.shape[0])
         return stack.targetGradients(batch, targets: targets).reshaped(inputs.shape)
     }
 }
@@ -108,12 +128,17 @@ public struct GradientTimesInput<Scalar: BLASScalar>: AttributionMethod {
 
     public func attributions(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int]) throws(InterpretationError) -> Tensor<Scalar> {
         let batch = try stack.checkedInputs(inputs)
-        var maps = stack.targetGradients(batch, targets: targets)
-        maps.withUnsafeMutableBufferPointer { m in
-            batch.withUnsafeBufferPointer { x in
+        try stack.checkTargets(targets, count: batch.shape[0])
+        return Self.times(batch, stack.targetGradients(batch, targets: targets)).reshaped(inputs.shape)
+    }
+
+    /// x ⊙ g in place of g.
+    static func times(_ x: Tensor<Scalar>, _ gradients: consuming Tensor<Scalar>) -> Tensor<Scalar> {
+        gradients.withUnsafeMutableBufferPointer { m in
+            x.withUnsafeBufferPointer { x in
                 for i in m.indices { m[i] *= x[i] }
             }
         }
-        return maps.reshaped(inputs.shape)
+        return gradients
     }
 }

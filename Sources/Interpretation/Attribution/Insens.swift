@@ -24,11 +24,7 @@ public struct Insens<Scalar: BLASScalar>: AttributionMethod {
         try stack.checkInterpretable()
         let batch = try stack.checkedInputs(inputs)
         let count = batch.shape[0], width = stack.inputShape.reduce(1, *)
-        require(targets.count == count, "Insens: \(targets.count) targets for \(count) inputs")
-        let units = stack.targetUnits
-        for (i, t) in targets.enumerated() {
-            require(t >= 0 && t < units.count, "attributions: target \(t) of sample \(i) is not among the \(units.count) class units")
-        }
+        try stack.checkTargets(targets, count: count)
         let features = stack.classDimensions.map { 0 ..< $0.features } ?? 0 ..< width
         var maps = [[Double]](repeating: [], count: count)
         let workers = max(1, min(threads ?? OpenBLAS.threads, count))

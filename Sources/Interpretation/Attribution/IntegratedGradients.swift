@@ -18,6 +18,7 @@ import TensorAlgebra
 /// path), written into one reused workspace.
 public struct IntegratedGradients<Scalar: BLASScalar>: AttributionMethod {
     public var name: String { "integrated-gradients" }
+    public var summary: String { "\(name) (\(steps) steps, \(rule.rawValue), \(baselineSummary(baseline)))" }
     public var steps: Int
     /// x̄: one baseline of the per-sample shape (or flattened) shared by every sample, a batch
     /// of the inputs' shape (one per sample), or nil for zero.
@@ -39,19 +40,11 @@ public struct IntegratedGradients<Scalar: BLASScalar>: AttributionMethod {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func attributions(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int]) throws(InterpretationError) -> Tensor<Scalar> {
-        guard steps >= rule.minimumSteps else {
-            throw .invalidAttributionSetting(method: name, setting: "steps", value: "\(steps)", requirement: "at least \(rule.minimumSteps) for \(rule.rawValue)")
-        }
-        guard batchRows >= 1 else {
-            throw .invalidAttributionSetting(method: name, setting: "batch rows", value: "\(batchRows)", requirement: "at least 1")
-        }
+        try checkSettings()
         let batch = try stack.checkedInputs(inputs)
         let count = batch.shape[0], width = stack.inputShape.reduce(1, *)
-        require(targets.count == count, "IntegratedGradients: \(targets.count) targets for \(count) inputs")
+        try stack.checkTargets(targets, count: count)
         let units = stack.targetUnits
-        for (i, t) in targets.enumerated() {
-            require(t >= 0 && t < units.count, "attributions: target \(t) of sample \(i) is not among the \(units.count) class units")
-        }
         let base = try stack.checkedBaseline(baseline, count: count, method: name)
         let (alphas, weights) = rule.nodes(steps: steps)
         let engine = GeneratedBatches(stack, rows: max(batchRows, steps), minimum: steps)
@@ -95,17 +88,35 @@ public struct IntegratedGradients<Scalar: BLASScalar>: AttributionMethod {
     }
 }
 
+extension IntegratedGradients {
+    /// The settings that need no stack: enough steps for the rule, at least one row a batch
+    /// (checked here for the registry and again when the method runs).
+    func checkSettings() throws(InterpretationError) {
+        guard steps >= rule.minimumSteps else {
+            throw .invalidAttributionSetting(method: name, setting: "steps", value: "\(steps)", requirement: "at least \(rule.minimumSteps) for \(rule.rawValue)")
+        }
+        guard batchRows >= 1 else {
+            throw .invalidAttributionSetting(method: name, setting: "batch rows", value: "\(batchRows)", requirement: "at least 1")
+        }
+    }
+}
+
 extension LayerStack {
     /// A method's baseline as flattened values: zeros when nil, one of the per-sample shape (or
     /// flattened) shared by all `count` samples, or a batch of `count` (per sample). Throws
-    /// ``InterpretationError/inputShapeMismatch(found:expected:)`` for any other shape and
-    /// ``InterpretationError/invalidAttributionSetting(method:setting:value:requirement:)`` for NaN or infinity.
+    /// ``InterpretationError/invalidAttributionSetting(method:setting:value:requirement:)``
+    /// naming the baseline's shape and the accepted ones for any other shape, and its count
+    /// of NaN or infinite values for those.
     func checkedBaseline(_ baseline: Tensor<Scalar>?, count: Int, method: String) throws(InterpretationError) -> (values: Tensor<Scalar>, perSample: Bool) {
         let width = inputShape.reduce(1, *)
         guard let baseline else { return (.zeros([width]), false) }
         let shared = baseline.shape == inputShape || baseline.shape == [width] || baseline.shape == [1] + inputShape || baseline.shape == [1, width]
         let perSample = count > 1 && (baseline.shape == [count] + inputShape || baseline.shape == [count, width])
-        guard shared || perSample else { throw .inputShapeMismatch(found: baseline.shape, expected: inputShape) }
+        guard shared || perSample else {
+            let batch = count > 1 ? ", or \([count] + inputShape) or \([count, width]) (one per sample)" : ""
+            throw .invalidAttributionSetting(method: method, setting: "baseline", value: "of shape \(baseline.shape)",
+                                             requirement: "of shape \(inputShape) or \([width]) (shared)\(batch)")
+        }
         let bad = baseline.nonFiniteCount
         if bad > 0 { throw .invalidAttributionSetting(method: method, setting: "baseline", value: "with \(bad) NaN or infinite values", requirement: "finite") }
         return (baseline.reshaped([baseline.count]), perSample)

@@ -28,11 +28,8 @@ public struct Linearisation<Scalar: BLASScalar>: AttributionMethod {
         try stack.checkInterpretable()
         let batch = try stack.checkedInputs(inputs)
         let count = batch.shape[0], width = stack.inputShape.reduce(1, *), layers = stack.layerCount
-        require(targets.count == count, "Linearisation: \(targets.count) targets for \(count) inputs")
+        try stack.checkTargets(targets, count: count)
         let units = stack.targetUnits
-        for (i, t) in targets.enumerated() {
-            require(t >= 0 && t < units.count, "attributions: target \(t) of sample \(i) is not among the \(units.count) class units")
-        }
         var maps = Tensor<Scalar>.zeros([count, width])
         var shares = [Double](repeating: 0, count: count)
         var layerShares = [[Double]](repeating: [Double](repeating: 0, count: count), count: layers)

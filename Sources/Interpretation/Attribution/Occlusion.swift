@@ -14,20 +14,37 @@ import TensorAlgebra
 /// Window and strides span every axis of the per-sample shape, channels included (`[1, 3, 3]`
 /// for a 3 × 3 patch of a one-channel image). All occluded copies go through the stack as
 /// batches of up to `batchRows` rows, the copies of several samples together.
+///
+/// The window slides over the stack's *features*, laid out as ``imageShape``: the whole input
+/// of a stack without class dimensions, the first D of a stack with them (an identity
+/// classifier's flat D + C input, whose C class columns are 0 by construction and are never
+/// occluded, so their map stays 0). Laying the D features of the MLP out as `[1, 28, 28]` gives it
+/// the same 2-D patches as the CNN rather than strips that wrap across image rows.
 public struct Occlusion<Scalar: BLASScalar>: AttributionMethod {
     public var name: String { "occlusion" }
+    public var summary: String {
+        "\(name) (window \(window.map { "\($0)" } ?? "default"), strides \(strides.map { "\($0)" } ?? "1"), \(baselineSummary(baseline, value: baselineValue)))"
+    }
     /// The window's extent along each axis of the per-sample shape; nil: the whole first axis
     /// (the channels) of a rank ≥ 2 input and 3 along the others (clipped to the input).
     public var window: [Int]?
     /// The step along each axis; nil: 1 (Captum's default).
     public var strides: [Int]?
     /// The value occluded features take: one of the per-sample shape (or flattened), a batch of
-    /// the inputs' shape, or nil for ``baselineValue`` everywhere.
+    /// the inputs' shape, or nil for ``baselineValue`` everywhere. It is also the
+    /// ``AttributionMethod/baseline`` that ``CompletenessResidual`` reads; a ``baselineValue``
+    /// other than 0 with no tensor is not reported there (the residual then measures from zero).
     public var baseline: Tensor<Scalar>?
     public var baselineValue: Double
     public var batchRows: Int
+    /// The shape the window slides over, laid over the features (its product must be their
+    /// count); nil: the stack's input shape without class dimensions, and with them `[1, s, s]`
+    /// when D = s² (an image), `[D]` otherwise.
+    public var imageShape: [Int]?
 
-    public init(window: [Int]? = nil, strides: [Int]? = nil, baseline: Tensor<Scalar>? = nil, baselineValue: Double = 0, batchRows: Int = 512) {
+    public init(window: [Int]? = nil, strides: [Int]? = nil, baseline: Tensor<Scalar>? = nil, baselineValue: Double = 0, batchRows: Int = 512,
+                imageShape: [Int]? = nil) {
+        self.imageShape = imageShape
         self.window = window
         self.strides = strides
         self.baseline = baseline
@@ -57,18 +74,36 @@ public struct Occlusion<Scalar: BLASScalar>: AttributionMethod {
         return (window, strides, places)
     }
 
+    /// The shape the window slides over on `stack` (``imageShape`` or its default), checked to
+    /// hold as many values as the stack has features.
+    public func occludedShape(on stack: LayerStack<Scalar>) throws(InterpretationError) -> [Int] {
+        guard let classes = stack.classDimensions else {
+            let shape = imageShape ?? stack.inputShape
+            guard shape.reduce(1, *) == stack.inputShape.reduce(1, *), shape.allSatisfy({ $0 >= 1 }) else {
+                throw .invalidAttributionSetting(method: name, setting: "image shape", value: "\(shape)",
+                                                 requirement: "positive extents holding the \(stack.inputShape.reduce(1, *)) input values")
+            }
+            return shape
+        }
+        let d = classes.features, side = Int(Double(d).squareRoot().rounded())
+        let shape = imageShape ?? (side * side == d ? [1, side, side] : [d])
+        guard shape.reduce(1, *) == d, shape.allSatisfy({ $0 >= 1 }) else {
+            throw .invalidAttributionSetting(method: name, setting: "image shape", value: "\(shape)",
+                                             requirement: "positive extents holding the stack's \(d) features (its \(classes.classes) class columns are not occluded)")
+        }
+        return shape
+    }
+
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func attributions(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int]) throws(InterpretationError) -> Tensor<Scalar> {
-        let shape = stack.inputShape
+        // The window's flat indices fall in 0 ..< features: the class columns come after them.
+        let shape = try occludedShape(on: stack)
         let (window, strides, places) = try placement(for: shape)
         let batch = try stack.checkedInputs(inputs)
-        let count = batch.shape[0], width = shape.reduce(1, *)
-        require(targets.count == count, "Occlusion: \(targets.count) targets for \(count) inputs")
+        let count = batch.shape[0], width = stack.inputShape.reduce(1, *), features = shape.reduce(1, *)
+        try stack.checkTargets(targets, count: count)
         let units = stack.targetUnits
-        for (i, t) in targets.enumerated() {
-            require(t >= 0 && t < units.count, "attributions: target \(t) of sample \(i) is not among the \(units.count) class units")
-        }
         var base = try stack.checkedBaseline(baseline, count: count, method: name)
         if baseline == nil { base.values = Tensor(shape: [width], scalars: [Scalar](repeating: Scalar(baselineValue), count: width)) }
         // Every window as the flat indices it covers.
@@ -91,9 +126,9 @@ public struct Occlusion<Scalar: BLASScalar>: AttributionMethod {
             for a in 0 ..< rank { cells = cells.flatMap { c in ranges[a].map { c + $0 * axisStrides[a] } } }
             windows.append(cells)
         }
-        var covered = [Int](repeating: 0, count: width)
+        var covered = [Int](repeating: 0, count: features)
         for cells in windows { for c in cells { covered[c] += 1 } }
-        let reference = stack(batch)
+        let reference = stack.boundedOutputs(batch)
         let outputs = stack.outputShape.reduce(1, *)
         let engine = GeneratedBatches(stack, rows: batchRows)
         var maps = Tensor<Scalar>.zeros([count, width])
@@ -122,7 +157,7 @@ public struct Occlusion<Scalar: BLASScalar>: AttributionMethod {
                             })
                         }
                         for i in 0 ..< count {
-                            for j in 0 ..< width { m[i * width + j] /= Scalar(covered[j]) }
+                            for j in 0 ..< features { m[i * width + j] /= Scalar(covered[j]) }
                         }
                     }
                 }

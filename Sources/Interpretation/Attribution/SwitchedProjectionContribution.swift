@@ -29,12 +29,11 @@ public struct SwitchedProjectionContribution<Scalar: BLASScalar>: AttributionMet
     func projections(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int]) throws(InterpretationError) -> (maps: Tensor<Scalar>, intercepts: [Double]) {
         let batch = try stack.checkedInputs(inputs)
         let count = batch.shape[0], width = stack.inputShape.reduce(1, *)
-        require(targets.count == count, "SwitchedProjectionContribution: \(targets.count) targets for \(count) inputs")
+        try stack.checkTargets(targets, count: count)
         let units = stack.targetUnits
         var maps = Tensor<Scalar>.zeros([count, width])
         var intercepts = [Double](repeating: 0, count: count)
         for i in 0 ..< count {
-            require(targets[i] >= 0 && targets[i] < units.count, "attributions: target \(targets[i]) of sample \(i) is not among the \(units.count) class units")
             let x = batch.row(i)
             let unit = try SwitchedLinearProjections(stack, at: x).projections(layer: stack.layerCount - 1, units: [units.lowerBound + targets[i]])
             intercepts[i] = Double(unit.biases[0])
