@@ -35,8 +35,8 @@ struct AttributionOptions: ParsableArguments {
 
     var methodNames: [String] { methods.map(Self.names) ?? AttributionCatalogue.methodNames }
     var metricNames: [String] { metrics.map(Self.names) ?? AttributionCatalogue.metricNames }
-    /// A `side` × `side` patch over the last two axes of an image input (all channels at once),
-    /// `side` features along a flat input: occlusion's window for --occlusion-window, clipped to the input.
+    /// A `side` × `side` patch over the last two axes of an image (all channels at once; the
+    /// identity MLP's D features read as the image Occlusion lays over them), `side` features along a flat input: occlusion's window for --occlusion-window, clipped to the input.
     static func squareWindow(_ side: Int, inputShape shape: [Int]) -> [Int] {
         shape.enumerated().map { axis, n in axis >= shape.count - 2 && (shape.count >= 2 || axis == 0) ? min(side, n) : n }
     }
@@ -71,7 +71,7 @@ struct AttributionOptions: ParsableArguments {
         if let steps { settings.steps = steps }
         if let smoothgradSamples { settings.samples = smoothgradSamples }
         if let smoothgradSigma { settings.standardDeviation = smoothgradSigma }
-        if let occlusionWindow { settings.window = Self.squareWindow(occlusionWindow, inputShape: stack.inputShape)
+        if let occlusionWindow { settings.window = Self.squareWindow(occlusionWindow, inputShape: (try? Occlusion<Float>().occludedShape(on: stack)) ?? stack.inputShape)
             settings.strides = settings.window }
         if let fraction { settings.perturbationFraction = fraction }
         if let baseline {

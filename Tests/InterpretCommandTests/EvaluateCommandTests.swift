@@ -67,6 +67,23 @@ import TensorAlgebra
                                                                  "--methods", "gradient-x-input", "--output", output.path])
         #expect(status == 0, "\(error)")
         try checkFiles(output, methods: ["gradient-x-input"], metrics: ["completeness-residual"], images: 12)
+        // --occlusion-window: a square patch of the image and its stride, on the CNN's [1, H, W] input.
+        let occlusion = folder.appendingPathComponent("occlusion")
+        let (occluded, _, occlusionError) = try runExecutable("interpret", ["--evaluate", "--model", model.path, "--architecture", "conv2k3,relu,flatten,dense3",
+                                                                            "--data", folder.path, "--images", "4", "--methods", "occlusion",
+                                                                            "--occlusion-window", "2", "--output", occlusion.path])
+        #expect(occluded == 0, "\(occlusionError)")
+        try checkFiles(occlusion, methods: ["occlusion"], metrics: ["completeness-residual"], images: 4)
+    }
+
+    @Test func occlusionWindowOnTheIdentityClassifiersImage() throws {
+        let (folder, checkpoint) = try fixture()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("evaluation")
+        let (status, _, error) = try runExecutable("interpret", ["--evaluate", "--checkpoint", checkpoint.path, "--data", folder.path, "--images", "4",
+                                                                 "--methods", "occlusion", "--occlusion-window", "2", "--output", output.path])
+        #expect(status == 0, "\(error)")
+        try checkFiles(output, methods: ["occlusion"], metrics: ["completeness-residual"], images: 4)
     }
 
     @Test func badInputIsOneLineAndExitCodeTwo() throws {
