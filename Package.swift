@@ -194,7 +194,9 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["TestSupport", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra"]),
+            dependencies: ["TestSupport", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra"],
+            // t-SNE's affinities and gradients from scikit-learn and PyTorch (Benchmarks/Peers/tsne_fixtures.py).
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "InterpretationTests",
             dependencies: ["IsometrySupport", "TestSupport", "Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra"]),
