@@ -133,6 +133,34 @@ import TensorAlgebra
         #expect(trainer.history.last!.trainAccuracy == nil)
     }
 
+    /// A fixed-composition run stopped after an epoch and resumed from its files ends with the
+    /// weights of an uninterrupted one, bit for bit (one thread: the same sums in the same order);
+    /// the training state records the composition.
+    @Test func aResumedFixedRunIsAnUninterruptedOne() throws {
+        let data = try points()
+        func trainer(epochs: Int) throws -> StackTrainer<Double> {
+            var generator = SeededGenerator(seed: 6)
+            let stack = LayerStack<Double>.multilayerPerceptron(widths: [12, 10, 2], activation: .relu, using: &generator)
+            return try StackTrainer(stack: stack, loss: TSNEObjective<Double>(data: data, perplexity: 2, batchSize: 8).loss,
+                                    optimizer: Adam(learningRate: 0.01), batchSize: 8, epochs: epochs, seed: 9, threads: 1, batchComposition: .fixed)
+        }
+        let whole = try trainer(epochs: 3)
+        try whole.train(data)
+        let first = try trainer(epochs: 1)
+        try first.train(data)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tsne-resume-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (model, state) = (folder.appendingPathComponent("model.safetensors"), folder.appendingPathComponent("state.safetensors"))
+        try first.writeCheckpoint(model: model, state: state)
+        #expect(try StackTrainingSettings(contentsOf: state).batchComposition == .fixed)
+        let resumed = try StackTrainer<Double>(resumingFrom: model, state: state, loss: TSNEObjective<Double>(data: data, perplexity: 2, batchSize: 8).loss,
+                                               optimizer: Adam(learningRate: 0.01), epochs: 3, threads: 1)
+        #expect(resumed.batchComposition == .fixed)
+        try resumed.train(data)
+        for ((name, a), (_, b)) in zip(resumed.stack.parameters, whole.stack.parameters) { #expect(a.scalars == b.scalars, "\(name)") }
+    }
+
     @Test func refusesBadSettings() throws {
         let data = try points()
         #expect(throws: TrainingError.self) { try TSNEObjective<Float>(data: data, perplexity: 5, batchSize: 1) }
