@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "interpret", targets: ["InterpretCommand"]),
         .executable(name: "study", targets: ["StudyCommand"]),
         .executable(name: "noisy-background", targets: ["BackgroundCommand"]),
+        .executable(name: "embed", targets: ["EmbedCommand"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -123,6 +124,12 @@ let package = Package(
             dependencies: ["IsometrySupport", "Reports", "FileFormats", "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
+        // Parametric t-SNE: trains an embedding network, measures and linearises its embedding.
+        .executableTarget(
+            name: "EmbedCommand",
+            dependencies: ["IsometrySupport", "Reports", "FileFormats", "Training", "Interpretation", "Datasets", "Networks", "TensorAlgebra", "Figures", "CommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
         .executableTarget(
             name: "BackgroundCommand",
             dependencies: ["IsometrySupport", "Reports", "FileFormats", "Interpretation", "Datasets", "Networks", "CommandSupport",
@@ -202,7 +209,9 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["TestSupport", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra"]),
+            dependencies: ["TestSupport", "FileFormats", "Training", "Datasets", "Networks", "TensorAlgebra"],
+            // t-SNE's affinities and gradients from scikit-learn and PyTorch (Benchmarks/Peers/tsne_fixtures.py).
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "InterpretationTests",
             dependencies: ["IsometrySupport", "TestSupport", "Interpretation", "Training", "Datasets", "Networks", "TensorAlgebra"]),
@@ -225,6 +234,10 @@ let package = Package(
         .testTarget(
             name: "TrainCommandTests",
             dependencies: ["FileFormats", "TrainCommand", "CommandTestSupport", "Datasets", "Networks", "TensorAlgebra"]),
+        // `embed`'s outputs and refusals, running the built binary.
+        .testTarget(
+            name: "EmbedCommandTests",
+            dependencies: ["EmbedCommand", "CommandTestSupport", "FileFormats", "Networks", "TensorAlgebra"]),
         .testTarget(name: "GridShardsTests", dependencies: ["TestSupport", "GridShards", "IsometrySupport"]),
         // The durable writer, staged outputs, the output-folder lock and its tidying.
         .testTarget(name: "IsometrySupportTests", dependencies: ["IsometrySupport", "CommandSupport"]),

@@ -11,11 +11,15 @@ public struct LossTargets<Scalar: BLASScalar> {
     /// Where the class scores are in an output row: every column, or an identity classifier's
     /// class dimensions.
     public internal(set) var classColumns: Range<Int>
+    /// The dataset index of every row (the trainer fills it on every step): what a loss whose
+    /// targets are computed from the batch's own inputs (``TSNEObjective``) looks them up by.
+    public internal(set) var samples: [Int]
 
-    public init(labels: [Int] = [], values: Tensor<Scalar> = .zeros([0]), classColumns: Range<Int>) {
+    public init(labels: [Int] = [], values: Tensor<Scalar> = .zeros([0]), classColumns: Range<Int>, samples: [Int] = []) {
         self.labels = labels
         self.values = values
         self.classColumns = classColumns
+        self.samples = samples
     }
 }
 
@@ -34,11 +38,16 @@ public struct Loss<Scalar: BLASScalar>: Sendable {
     public let name: String
     /// Whether the loss compares with class labels (else with float targets).
     public let usesLabels: Bool
+    /// Whether the loss reads no labels or float targets at all (an unsupervised loss such as
+    /// t-SNE's, which reads only ``LossTargets/samples``): the trainer then takes any dataset
+    /// whose features the stack reads, labelled or not.
+    public let ignoresTargets: Bool
     let body: Body
 
-    public init(name: String, usesLabels: Bool, _ body: @escaping Body) {
+    public init(name: String, usesLabels: Bool, ignoresTargets: Bool = false, _ body: @escaping Body) {
         self.name = name
-        self.usesLabels = usesLabels
+        self.usesLabels = usesLabels && !ignoresTargets
+        self.ignoresTargets = ignoresTargets
         self.body = body
     }
 
@@ -63,8 +72,8 @@ public struct Loss<Scalar: BLASScalar>: Sendable {
 
     /// A loss of your own: `body` returns the batch's loss and writes ∂loss/∂outputs into its
     /// third argument (of the outputs' shape).
-    public static func custom(name: String, usesLabels: Bool = true, _ body: @escaping Body) -> Loss {
-        Loss(name: name, usesLabels: usesLabels, body)
+    public static func custom(name: String, usesLabels: Bool = true, ignoresTargets: Bool = false, _ body: @escaping Body) -> Loss {
+        Loss(name: name, usesLabels: usesLabels, ignoresTargets: ignoresTargets, body)
     }
 }
 

@@ -35,6 +35,8 @@ extension StackTrainer {
             "epoch_loss_sum": "\(trainLossSum.bitPattern)", "epoch_correct": "\(trainCorrect)", "epoch_seen": "\(trainSeen)",
             "precision": Scalar.self == Float.self ? "float" : "double",
         ]
+        // Only a fixed-composition run records it, so the default run's file stays as it was.
+        if batchComposition != .reshuffled { file.metadata["batch_composition"] = batchComposition.rawValue }
         for (key, value) in runSettings { file.metadata[StackTrainingSettings.runPrefix + key] = value }
         return file
     }
@@ -61,7 +63,8 @@ extension StackTrainer {
         let file = try Self.readState(state)
         let stored = try StackTrainingSettings(file, path: state.path)
         try self.init(stack: stack, loss: loss, optimizer: optimizer, batchSize: stored.batchSize,
-                      epochs: epochs ?? stored.epochs, seed: stored.seed, frozenLayers: Set(stored.frozenLayers), threads: threads)
+                      epochs: epochs ?? stored.epochs, seed: stored.seed, frozenLayers: Set(stored.frozenLayers), threads: threads,
+                      batchComposition: stored.batchComposition)
         try loadTrainingState(file, path: state.path)
         runSettings = stored.runSettings
     }
@@ -99,6 +102,10 @@ extension StackTrainer {
         try agree("batch_size", "\(batchSize)")
         try agree("seed", "\(seed)")
         try agree("frozen_layers", "[" + frozenLayers.sorted().map(String.init).joined(separator: ",") + "]")
+        let storedComposition = m["batch_composition"] ?? BatchComposition.reshuffled.rawValue
+        if storedComposition != batchComposition.rawValue {
+            throw .settingDiffersFromCheckpoint(name: "batch_composition", stored: storedComposition, given: batchComposition.rawValue)
+        }
         func integer(_ key: String) throws(TrainingError) -> Int {
             guard let text = m[key], let value = Int(text), value >= 0 else {
                 throw .invalidProgress(path: path, key: key, value: m[key] ?? "(missing)", expected: "an integer ≥ 0")
@@ -159,6 +166,8 @@ public struct StackTrainingSettings: Sendable, Equatable {
     public var precision: String?
     /// ``StackTrainer/runSettings`` of the run (empty in a file written before they were stored).
     public var runSettings: [String: String]
+    /// How the run's batches are made (``BatchComposition/reshuffled`` when the file does not say).
+    public var batchComposition: BatchComposition
 
     /// Reads `url`'s metadata; throws `.notATrainingCheckpoint` for another kind of file and
     /// `.invalidProgress` naming the key for a missing or malformed value.
@@ -193,6 +202,10 @@ public struct StackTrainingSettings: Sendable, Equatable {
         (batchSize, epochs, self.seed, frozenLayers) = (try integer("batch_size"), try integer("epochs"), seed, frozen)
         (epoch, stepInEpoch, globalStep) = (try integer("epoch"), try integer("step_in_epoch"), try integer("global_step"))
         precision = m["precision"]
+        guard let composition = BatchComposition(rawValue: m["batch_composition"] ?? BatchComposition.reshuffled.rawValue) else {
+            throw .invalidProgress(path: path, key: "batch_composition", value: m["batch_composition"] ?? "", expected: "reshuffled or fixed")
+        }
+        batchComposition = composition
         var run: [String: String] = [:]
         for (key, value) in m where key.hasPrefix(Self.runPrefix) { run[String(key.dropFirst(Self.runPrefix.count))] = value }
         runSettings = run

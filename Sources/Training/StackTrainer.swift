@@ -32,6 +32,17 @@ public struct StackEvaluation: Sendable, Codable, Equatable {
     public var layerAccuracies: [Double]?
 }
 
+/// How the samples of an epoch are cut into batches.
+public enum BatchComposition: String, Sendable, Codable, CaseIterable {
+    /// Every epoch draws a new permutation of the samples (seed + epoch) and cuts it into batches.
+    case reshuffled
+    /// The batches are cut once from the permutation drawn from the seed and keep their members
+    /// (in the same row order) in every epoch; only the order in which the batches are visited is
+    /// drawn again from seed + epoch. A loss whose targets depend on the whole batch (t-SNE's
+    /// affinities P, van der Maaten 2009 §3) then computes them once per batch.
+    case fixed
+}
+
 /// Trains a ``LayerStack`` (any architecture) with a ``Loss`` and an ``Optimizer`` on a
 /// ``TensorDataset``.
 ///
@@ -65,6 +76,8 @@ public final class StackTrainer<Scalar: BLASScalar> {
     /// Threads for the run (nil: OpenBLAS's setting): with more than one, each batch runs in
     /// as many shards, one per thread, BLAS single-threaded within each (``step(_:_:)``).
     public let threads: Int?
+    /// How an epoch's batches are made (``BatchComposition/reshuffled`` unless set).
+    public let batchComposition: BatchComposition
 
     /// Where the run stands: the next epoch (0-based), the batches of it done, all steps done.
     public internal(set) var epoch = 0
@@ -128,7 +141,8 @@ public final class StackTrainer<Scalar: BLASScalar> {
     }
 
     public init(stack: LayerStack<Scalar>, loss: Loss<Scalar> = .softmaxCrossEntropy, optimizer: any Optimizer<Scalar>,
-                batchSize: Int = 128, epochs: Int = 1, seed: UInt64 = 0, frozenLayers: Set<Int> = [], threads: Int? = nil) throws(TrainingError) {
+                batchSize: Int = 128, epochs: Int = 1, seed: UInt64 = 0, frozenLayers: Set<Int> = [], threads: Int? = nil,
+                batchComposition: BatchComposition = .reshuffled) throws(TrainingError) {
         if batchSize < 1 { throw .invalidSetting(name: "batchSize", value: "\(batchSize)", expected: "at least 1") }
         if epochs < 1 { throw .invalidSetting(name: "epochs", value: "\(epochs)", expected: "at least 1") }
         if let threads, threads < 1 { throw .invalidSetting(name: "threads", value: "\(threads)", expected: "at least 1") }
@@ -143,6 +157,7 @@ public final class StackTrainer<Scalar: BLASScalar> {
         self.seed = seed
         self.frozenLayers = frozenLayers
         self.threads = threads
+        self.batchComposition = batchComposition
         // Data parallelism: as many shards as threads, each run forward and backward on its
         // own thread with single-threaded BLAS (see ``step(_:_:)``).
         let shards = max(1, min(threads ?? OpenBLAS.threads, batchSize))
@@ -159,9 +174,11 @@ public final class StackTrainer<Scalar: BLASScalar> {
 
     static func makeTargets(rows: Int, stack: LayerStack<Scalar>, loss: Loss<Scalar>) -> LossTargets<Scalar> {
         let columns = stack.classDimensions?.classRange ?? 0 ..< stack.outputShape.reduce(1, *)
+        let samples = Array(repeating: 0, count: rows)
+        if loss.ignoresTargets { return LossTargets(classColumns: columns, samples: samples) }
         return loss.usesLabels
-            ? LossTargets(labels: Array(repeating: 0, count: rows), classColumns: columns)
-            : LossTargets(values: .zeros([rows] + stack.outputShape), classColumns: columns)
+            ? LossTargets(labels: Array(repeating: 0, count: rows), classColumns: columns, samples: samples)
+            : LossTargets(values: .zeros([rows] + stack.outputShape), classColumns: columns, samples: samples)
     }
 
     /// Full batches per epoch on `data`.
@@ -177,6 +194,7 @@ public final class StackTrainer<Scalar: BLASScalar> {
         }
         let last = stack.layerCount - 1
         let lastLayer = "layer \(last) (\(stack.layers[last].layerDescription)) gives \(stack.outputShape)"
+        if loss.ignoresTargets { return }
         if loss.usesLabels {
             guard let classes = data.classes else {
                 throw .dataMismatch("\(quotedValue(data.source)): float targets of shape \(data.targetShape), but the loss \(loss.name) takes class labels")
@@ -213,8 +231,7 @@ public final class StackTrainer<Scalar: BLASScalar> {
 
     private func runEpochs(_ data: TensorDataset, test: TensorDataset?, steps: Int, shouldStop: () -> Bool) throws(TrainingError) -> Bool {
         while epoch < epochs {
-            var generator = SeededGenerator(seed: seed &+ UInt64(epoch))
-            let order = shuffledIndices(data.count, using: &generator)
+            let order = epochOrder(data.count, steps: steps)
             let start = Date()
             var samplesThisRun = 0
             while stepInEpoch < steps {
@@ -248,6 +265,19 @@ public final class StackTrainer<Scalar: BLASScalar> {
             onEpoch?(record, self)
         }
         return true
+    }
+
+    /// The samples of epoch ``epoch`` in visiting order, batch after batch.
+    func epochOrder(_ count: Int, steps: Int) -> [Int] {
+        var generator = SeededGenerator(seed: seed &+ UInt64(epoch))
+        switch batchComposition {
+        case .reshuffled:
+            return shuffledIndices(count, using: &generator)
+        case .fixed:
+            var compositionGenerator = SeededGenerator(seed: seed)
+            let members = shuffledIndices(count, using: &compositionGenerator)
+            return shuffledIndices(steps, using: &generator).flatMap { members[($0 * batchSize) ..< (($0 + 1) * batchSize)] }
+        }
     }
 
     /// One optimisation step on the samples `batch` of `data` (``batchSize`` of them): forward,
@@ -345,6 +375,8 @@ public final class StackTrainer<Scalar: BLASScalar> {
     }
 
     private func fillTargets(_ targets: inout LossTargets<Scalar>, _ data: TensorDataset, _ batch: ArraySlice<Int>) {
+        for (row, index) in batch.enumerated() { targets.samples[row] = index }
+        if loss.ignoresTargets { return }
         switch data.targets {
         case .labels(let labels, _):
             for (row, index) in batch.enumerated() { targets.labels[row] = labels[index] }
