@@ -42,7 +42,8 @@ extension StudyGrid {
         let ratioRange = 0.25 ... 4.0
         let (meanTicks, ratioTicks) = (4, 3)
         func margin(_ domain: ClosedRange<Double>, logarithmic: Bool = false, ticks: Int = 5) -> Double {
-            canvas.leftMargin(y: Scale(domain: domain, pixels: (1, 0), logarithmic: logarithmic), yTicks: ticks) + 2
+            // Panel (b)'s rotated title has a superscript, which reaches further left than its text.
+            canvas.leftMargin(y: Scale(domain: domain, pixels: (1, 0), logarithmic: logarithmic), yTicks: ticks) + 2 + type.label * 0.4
         }
         let margins = [margin(accuracyDomain), margin(fractionDomain),
                        max(margin(meanDomain, logarithmic: true, ticks: meanTicks), margin(ratioRange, logarithmic: true, ticks: ratioTicks))]
@@ -155,8 +156,10 @@ extension StudyGrid {
         if seeds.count > 1 { entries.append((color: "#c8c8c8", label: "min–max over the seeds", style: .box)) }
         entries.append((color: "#555", label: "theory (identity law; mean field ∏ χ_{l})", style: .dashed))
         cursor = canvas.legendRows(entries, x: 8, y: lowest + belowAxis, width: canvas.width - 16)
+        // Lines apart by 1.7 em, not 1.35: a superscript over a subscript on the next line would
+        // touch (the browser check measures the boxes).
         cursor = canvas.paragraph(caption(samples: samples, jacobian: jacobian), x: 6, y: cursor + 4 + type.caption,
-                                  width: canvas.width - 12, size: type.caption)
+                                  width: canvas.width - 12, size: type.caption, lineHeight: type.caption * 1.7)
         canvas.height = cursor + 6
         return canvas
     }
