@@ -111,7 +111,7 @@ let package = Package(
 
         .executableTarget(
             name: "StudyCommand",
-            dependencies: ["IsometrySupport", "Reports", "FileFormats", "Study", "Training", "Datasets", "Networks", "TensorAlgebra", "GridShards", "CommandSupport",
+            dependencies: ["IsometrySupport", "Reports", "Figures", "FileFormats", "Study", "Training", "Datasets", "Networks", "TensorAlgebra", "GridShards", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(

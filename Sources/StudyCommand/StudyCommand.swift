@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandSupport
 import Datasets
+import Figures
 import Foundation
 import GridShards
 import IsometrySupport
@@ -150,7 +151,7 @@ struct Run: ParsableCommand {
         }
         let grid = study.grid
         // The shards of one study write into one folder at the same time: they share the lock.
-        let folder = try prepareOutputFolder(output, files: part.isWhole ? ["study.csv", "study.json", "study.svg"]
+        let folder = try prepareOutputFolder(output, files: part.isWhole ? StudyOutputs.files
             : [part.fileName(stem: "study", extension: "csv")], shared: !part.isWhole)
         let writer = try openGridOutput(format: StudyGrid.fileFormat, grid: grid, shard: part, program: "study",
                                         folder: folder, stem: "study", fresh: gridOptions.fresh)
@@ -195,7 +196,7 @@ struct Run: ParsableCommand {
         if part.isWhole {
             try writeOutputs(grid: grid, results: results, folder: folder, flag: "study")
             print(grid.summary(results))
-            print("wrote \(folder.path)/{study.csv, study.json, study.svg} (\(results.count) points, \(durationText(Date().timeIntervalSince(start))) this run)")
+            print("wrote \(folder.path)/{\(StudyOutputs.files.joined(separator: ", "))} (\(results.count) points, \(durationText(Date().timeIntervalSince(start))) this run)")
         } else {
             print("computed \(results.count) of \(all.count) points of shard \(part) (\(grid.pointCount) in the grid): \(writer.url.path)")
             print("join the shards with: study merge \(shellQuoted(folder.path))/study-part-*-of-\(part.n).csv --output \(shellQuoted(folder.path))")
@@ -205,7 +206,7 @@ struct Run: ParsableCommand {
 
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Join the shards of a study into study.csv, study.json and the figure study.svg.")
+        abstract: "Join the shards of a study into study.csv, study.json and the figures study.svg and study-column.svg.")
 
     @Argument(help: "The shard files (study-part-k-of-n.csv).") var parts: [String] = []
     @OptionGroup var outputOptions: OutputOptions<StudyOutputFolder>
@@ -220,10 +221,10 @@ struct Merge: ParsableCommand {
         do { (grid, results) = try StudyGrid.fileFormat.merge(try readGridFiles(parts)) } catch let error as GridShardError {
             throw UserError(message: "merge: \(error.description)")
         }
-        let folder = try prepareOutputFolder(output, files: ["study.csv", "study.json", "study.svg"])
+        let folder = try prepareOutputFolder(output, files: StudyOutputs.files)
         try writeOutputs(grid: grid, results: results, folder: folder, flag: "merge")
         print(grid.summary(results))
-        print("merged \(parts.count) shards, \(results.count) points: \(folder.path)/{study.csv, study.json, study.svg}")
+        print("merged \(parts.count) shards, \(results.count) points: \(folder.path)/{\(StudyOutputs.files.joined(separator: ", "))}")
     }
 }
 
@@ -231,7 +232,14 @@ extension StudyGrid {
     func indices(_ shard: Shard) -> [Int] { shard.indices(pointCount: pointCount) }
 }
 
-/// study.csv, study.json and study.svg, staged and moved into place together: the three always
+/// What a whole study or a merge writes: the numbers, and the figure at both printed widths
+/// (study.svg 6.75 in across both columns of a paper, study-column.svg 3.25 in, one column).
+enum StudyOutputs {
+    static let figureWidths: [FigureWidth] = [.doubleColumn, .singleColumn]
+    static let files = ["study.csv", "study.json"] + figureWidths.map { $0.fileName("study.svg") }
+}
+
+/// study.csv, study.json and the figures, staged and moved into place together: they always
 /// describe the same points.
 func writeOutputs(grid: StudyGrid, results: [StudyResult], folder: URL, flag: String) throws {
     let staging: OutputStaging
@@ -239,7 +247,9 @@ func writeOutputs(grid: StudyGrid, results: [StudyResult], folder: URL, flag: St
         staging = try OutputStaging(into: folder)
         try staging.write(grid.csv(results), to: "study.csv")
         try AtomicFile.write(try grid.json(results), to: try staging.url("study.json"))
-        try staging.write(grid.figure(results).render(), to: "study.svg")
+        for width in StudyOutputs.figureWidths {
+            try staging.write(grid.figure(results, width: width).render(), to: width.fileName("study.svg"))
+        }
     } catch let error as FileWriteError {
         throw UserError(message: "\(flag): \(error.description)")
     }

@@ -2,6 +2,7 @@ import Figures
 import Foundation
 import Reports
 import Spectrum
+import Study
 import Testing
 import Training
 
@@ -33,6 +34,31 @@ import Training
         return (sweep, try (0 ..< sweep.pointCount).map { index throws(SpectrumError) in try sweep.evaluate(index) })
     }
 
+    /// A study of the default grid's shape (six depths × four arms) over three seeds, with the
+    /// spectrum columns filled and He's mean eigenvalue spanning 13 decades, as the default
+    /// study's does, so that panel (c)'s tick labels are powers of ten.
+    func study() -> (StudyGrid, [StudyResult]) {
+        var grid = StudyGrid(seeds: [0, 1, 2])
+        // StudyData is made from a dataset; its Codable form gives the default study's sizes.
+        let data = #"{"trainImages": 10000, "testImages": 10000, "features": 784, "classes": 10, "q0": 0.205}"#
+        grid.data = try! JSONDecoder().decode(StudyData.self, from: Data(data.utf8))
+        var results: [StudyResult] = []
+        for (d, depth) in grid.depths.enumerated() {
+            for (a, arm) in grid.arms.enumerated() {
+                for seed in grid.seeds {
+                    let chaotic = arm.initialization == .he
+                    let accuracy = chaotic && depth >= 50 ? 0.1 : 0.65 + 0.02 * Double(d) + 0.01 * Double(seed) - 0.01 * Double(a)
+                    let theory = chaotic ? pow(1.34, Double(depth)) : pow(0.996, Double(depth))
+                    results.append(StudyResult(index: results.count, depth: depth, initialization: arm.initialization, sigma: arm.sigma, seed: seed,
+                                               testAccuracy: accuracy, theoryUnitFraction: arm.initialization == .identity ? 0.973 : nil,
+                                               theoryMean: theory, chi: chaotic ? 1.34 : 1, measuredFraction: 1 - 0.009 * Double(depth),
+                                               measuredMean: theory * 0.85))
+                }
+            }
+        }
+        return (grid, results)
+    }
+
     func figures(_ width: FigureWidth) throws -> [(String, String)] {
         let (grid, points) = try sweep()
         return [
@@ -43,6 +69,7 @@ import Training
             ("layers", layerFigure(accuracies: [0.7, 0.8, 0.85], title: "Readout accuracy", width: width).render()),
             ("spectrum", try identityReport().histogramFigure(width: width).render()),
             ("sweep", grid.heatMap(points, width: width).render()),
+            ("study", { let (grid, results) = study(); return grid.figure(results, width: width).render() }()),
         ]
     }
 
@@ -71,6 +98,29 @@ import Training
                 // Measured beside theory, the log10-mean row under the fraction row.
                 #expect(frames[1].left > frames[0].right && frames[1].top == frames[0].top && frames[2].top > frames[0].bottom)
             }
+        }
+    }
+
+    /// Issue 23 #8 for Figure 7: the study figure was drawn on a 1260 px canvas with 11 px text,
+    /// about 3.5 pt at a paper's text width. At either stated width its smallest text, scripts
+    /// included, is at least 7 pt, and its panels lie inside the figure: side by side across both
+    /// columns, stacked in one.
+    @Test(arguments: FigureWidth.allCases) func theStudyFiguresSmallestTextIsAtLeastSevenPoints(width: FigureWidth) throws {
+        let (grid, results) = study()
+        let svg = grid.figure(results, width: width).render()
+        let points = try SVGReading.printedPoints(svg)
+        let smallest = try #require(points.min())
+        #expect(smallest >= Typography.minimumPoints - 1e-9, "\(width): \(smallest) pt")
+        // Scripts are set: the superscripts of panel (c)'s powers of ten are among the sizes.
+        #expect(svg.contains("<tspan dy="))
+        let frames = try ["accuracy", "fraction", "mean", "mean-ratio"].map { try SVGReading.frame(svg, panel: $0) }
+        for frame in frames { #expect(frame.left > 0 && frame.right <= width.pixels, "\(width)") }
+        let (accuracy, fraction, mean, ratio) = (frames[0], frames[1], frames[2], frames[3])
+        #expect(ratio.top > mean.bottom && ratio.left == mean.left && ratio.width == mean.width)
+        if width == .singleColumn {
+            #expect(fraction.top > accuracy.bottom && mean.top > fraction.bottom)
+        } else {
+            #expect(fraction.left > accuracy.right && mean.left > fraction.right && fraction.top == accuracy.top && mean.top == accuracy.top)
         }
     }
 

@@ -1,3 +1,4 @@
+import Figures
 import Foundation
 import Reports
 import Study
@@ -31,41 +32,52 @@ import Training
         return rows
     }
 
-    /// Panel (a)'s scales, inverted: x is log(L) from L = 2 at 80 px to L = 100 at 400 px, y is
-    /// the accuracy in per cent from 0 at 420 px to 100 at 90 px.
-    func depth(_ x: Double) -> Double { 2 * pow(50, (x - 80) / 320) }
-    func percent(_ y: Double) -> Double { (420 - y) / 3.3 }
+    /// Panel (a)'s scales, inverted: the frame `axes` marks `data-panel="accuracy"` carries its
+    /// pixel box and domains (x: log L over the grid's depths, y: accuracy in per cent, 0 … 100).
+    func inverse(_ frame: SVGReading.Frame) -> (depth: (Double) -> Double, percent: (Double) -> Double) {
+        let (lo, hi) = (log10(frame.xDomain.0), log10(frame.xDomain.1))
+        return ({ pow(10, lo + (hi - lo) * ($0 - frame.left) / frame.width) },
+                { frame.yDomain.0 + (frame.yDomain.1 - frame.yDomain.0) * (frame.bottom - $0) / frame.height })
+    }
 
-    func points(_ text: Substring) -> [(depth: Double, percent: Double)] {
-        text.split(separator: " ").map { pair in
+    func points(_ text: Substring, _ frame: SVGReading.Frame) -> [(depth: Double, percent: Double)] {
+        let (depth, percent) = inverse(frame)
+        return text.split(separator: " ").map { pair in
             let xy = pair.split(separator: ",").map { Double($0)! }
             return (depth(xy[0]), percent(xy[1]))
         }
     }
 
-    @Test func theBandIsTheMinAndMaxOfTheSeedsAndTheLineTheirMean() throws {
-        let svg = grid.figure(results).render()
+    @Test(arguments: FigureWidth.allCases) func theBandIsTheMinAndMaxOfTheSeedsAndTheLineTheirMean(width: FigureWidth) throws {
+        let svg = grid.figure(results, width: width).render()
+        let frame = try SVGReading.frame(svg, panel: "accuracy")
+        #expect(frame.xLog && !frame.yLog && frame.xDomain == (2, 100) && frame.yDomain == (0, 100))
         for (a, arm) in grid.arms.enumerated() {
             let label = grid.label(arm)
             let polygon = try #require(svg.firstMatch(of: try Regex("<polygon points=\"([^\"]+)\"[^>]*data-quantity=\"accuracy-band\" data-arm=\"\(NSRegularExpression.escapedPattern(for: label))\"")))
-            let band = points(polygon.output[1].substring!)
+            let band = points(polygon.output[1].substring!, frame)
             let line = try #require(svg.firstMatch(of: try Regex("<polyline points=\"([^\"]+)\"[^>]*data-arm=\"\(NSRegularExpression.escapedPattern(for: label))\" data-quantity=\"accuracy-mean\"")))
-            let mean = points(line.output[1].substring!)
+            let mean = points(line.output[1].substring!, frame)
             // The band runs along the maxima from the shallowest depth, then back along the minima.
             #expect(band.count == 2 * grid.depths.count && mean.count == grid.depths.count)
             for (d, depth) in grid.depths.enumerated() {
                 let values = accuracies[d][a].compactMap { $0 }.map { $0 * 100 }   // a diverged seed has no accuracy
                 let upper = band[d], lower = band[band.count - 1 - d]
-                // Pixels are written to 1/100 px (%.2f for the line) or in full (the band):
-                // 0.01 px is 0.003 accuracy points and a relative 2e-5 of the depth.
-                #expect(abs(upper.depth / Double(depth) - 1) < 1e-4 && abs(lower.depth / Double(depth) - 1) < 1e-4)
-                #expect(abs(upper.percent - values.max()!) < 0.005, "\(label) L = \(depth): band top \(upper.percent) against \(values.max()!)")
-                #expect(abs(lower.percent - values.min()!) < 0.005, "\(label) L = \(depth): band bottom \(lower.percent) against \(values.min()!)")
+                // Pixels are written to 1/100 px (%.2f for the line and the frame, in full for the
+                // band): a point and the frame that maps it agree to SVGReading.pixelTolerance, which
+                // is that many pixels of the panel's height in accuracy and, on the log-depth axis,
+                // a relative ln 10 · log10(50) · tolerance / width of the depth.
+                let percentTolerance = SVGReading.pixelTolerance * 100 / frame.height
+                let depthTolerance = log(10) * log10(50) * SVGReading.pixelTolerance / frame.width
+                #expect(abs(upper.depth / Double(depth) - 1) < depthTolerance && abs(lower.depth / Double(depth) - 1) < depthTolerance)
+                #expect(abs(upper.percent - values.max()!) < percentTolerance, "\(label) L = \(depth): band top \(upper.percent) against \(values.max()!)")
+                #expect(abs(lower.percent - values.min()!) < percentTolerance, "\(label) L = \(depth): band bottom \(lower.percent) against \(values.min()!)")
                 let expectedMean = values.reduce(0, +) / Double(values.count)
-                #expect(abs(mean[d].percent - expectedMean) < 0.005, "\(label) L = \(depth): line \(mean[d].percent) against \(expectedMean)")
+                #expect(abs(mean[d].percent - expectedMean) < percentTolerance, "\(label) L = \(depth): line \(mean[d].percent) against \(expectedMean)")
             }
         }
-        #expect(svg.contains("mean over 3 seeds, band and bars: their min–max"))
+        // The caption wraps; read back as text, its lines join again.
+        #expect(SVGReading.text(svg).contains("mean over 3 seeds, band and bars: their min–max"))
     }
 
     @Test func oneSeedDrawsNoBandAndSaysSo() {
@@ -76,9 +88,11 @@ import Training
             row.index = offset
             return row
         }
-        let svg = single.figure(rows).render()
-        #expect(!svg.contains("<polygon"))
-        #expect(!svg.contains("min–max"))
-        #expect(svg.contains("one seed, 0: no band"))
+        for width in FigureWidth.allCases {
+            let svg = single.figure(rows, width: width).render()
+            #expect(!svg.contains("<polygon"))
+            #expect(!svg.contains("min–max"))
+            #expect(SVGReading.text(svg).contains("one seed, 0: no band"))
+        }
     }
 }

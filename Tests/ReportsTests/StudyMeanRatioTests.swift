@@ -35,7 +35,7 @@ import Training
         }
     }
 
-    @Test func theRatioPanelShowsMeasuredOverTheoryOfTheSeedMeans() {
+    @Test func theRatioPanelShowsMeasuredOverTheoryOfTheSeedMeans() throws {
         // Gaussian: measured 0.85 and 0.51 against the figures; two seeds each.
         let gaussian = grid.arms[1]
         func result(_ index: Int, _ depth: Int, _ seed: UInt64, measured: Double, theory: Double) -> StudyResult {
@@ -51,12 +51,17 @@ import Training
         #expect(abs(byDepth[2]!.ratio - 0.85 / 0.95) < 1e-12)
         let deep = (0.50 + 0.52 + 30) / 3 / ((0.65 + 0.65 + 0.5) / 3)
         #expect(abs(byDepth[100]!.ratio - deep) < 1e-12)
-        // The strip maps 1/4 … 4 logarithmically onto y = 420 … 310: a ratio inside sits at
-        // 420 − 110 · log(r/¼)/log 16; one outside (here 17.2) sits on the top edge.
-        let expected = 420 - 110 * log(0.85 / 0.95 / 0.25) / log(16)
-        #expect(abs(byDepth[2]!.y - expected) < 0.006)
-        #expect(abs(byDepth[100]!.y - 310) < 0.006)
-        // A factor of 2 is 110 · log 2 / log 16 = 27.5 px of the strip.
-        #expect(svg.contains("measured / theory") && svg.contains("∏ χ_l"))
+        // The strip maps 1/4 … 4 logarithmically onto its frame's height: a ratio inside sits at
+        // bottom − height · log(r/¼)/log 16; one outside (here 17.2) sits on the top edge. Both are
+        // read against the frame as written, to SVGReading.pixelTolerance.
+        let strip = try SVGReading.frame(svg, panel: "mean-ratio")
+        #expect(strip.yLog && strip.yDomain == (0.25, 4))
+        let expected = strip.bottom - strip.height * log(0.85 / 0.95 / 0.25) / log(16)
+        #expect(abs(byDepth[2]!.y - expected) < SVGReading.pixelTolerance)
+        #expect(abs(byDepth[100]!.y - strip.top) < SVGReading.pixelTolerance)
+        // A factor of 2 is a quarter of the strip (log 2 / log 16): at least 20 px.
+        #expect(strip.height / 4 >= 20)
+        let text = SVGReading.text(svg)
+        #expect(text.contains("measured / theory") && text.contains("∏ χl"))
     }
 }
