@@ -23,8 +23,8 @@ struct BenchAttribution: ParsableCommand {
     @Option(help: "A PyTorch nn.Sequential state dict (safetensors) of --architecture.") var model: String?
     @Option(help: "MNIST-format folder.") var data = ImageDataset.fashionMNISTFolder
     @Option(help: "Test images (the first N).") var images = 1000
-    @Option(help: "Methods, comma-separated (default: every one both sides know).") var methods = AttributionCatalogue.methodNames.joined(separator: ",")
-    @Option(help: "Metrics, comma-separated (default: every one both sides know).") var metrics = AttributionCatalogue.metricNames.joined(separator: ",")
+    @Option(help: "Methods, comma-separated (default: the ones Benchmarks/Peers/quantus_table.py also runs).") var methods = "gradient,gradient-x-input"
+    @Option(help: "Metrics, comma-separated (default: the ones Benchmarks/Peers/quantus_table.py also runs).") var metrics = "completeness-residual"
     @Option(help: "Images per batch, both sides.") var batch = 250
     @Option(help: "Alternating rounds of Isometry and the peer.") var rounds = 3
     @Option(help: "Threads of the peer (torch.set_num_threads); Isometry's are OpenBLAS's (OPENBLAS_NUM_THREADS).") var threads = 2

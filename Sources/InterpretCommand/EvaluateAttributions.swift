@@ -14,8 +14,8 @@ import TensorAlgebra
 /// which settings. Every option is optional so that one given without --evaluate is refused
 /// rather than silently ignored; the defaults are AttributionSettings's.
 struct AttributionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Attribution methods to compare, comma-separated (default: all: \(AttributionCatalogue.methodNames.joined(separator: ",")))).", valueName: "names")) var methods: String?
-    @Option(help: ArgumentHelp("Metrics to score them by, comma-separated (default: all: \(AttributionCatalogue.metricNames.joined(separator: ",")))).", valueName: "names")) var metrics: String?
+    @Option(help: ArgumentHelp("Attribution methods to compare, comma-separated (default: every one that applies to the network, of \(AttributionCatalogue.methodNames.joined(separator: ","))).", valueName: "names")) var methods: String?
+    @Option(help: ArgumentHelp("Metrics to score them by, comma-separated (default: \(AttributionCatalogue.defaultMetricNames.joined(separator: ",")); also \(AttributionCatalogue.metricNames.filter { !AttributionCatalogue.defaultMetricNames.contains($0) }.joined(separator: ","))).", valueName: "names")) var metrics: String?
     @Option(help: "Compare on the first N test images (default 100).") var images: Int?
     @Option(help: "Explain each image's predicted class (prediction, the default) or its label (label).") var targets: AttributionComparison.TargetChoice?
     @Option(help: "Images whose attributions the report draws side by side (default 4).") var examples: Int?
@@ -24,7 +24,7 @@ struct AttributionOptions: ParsableArguments {
     @Option(help: "SmoothGrad's noisy samples per image (default 50).") var smoothgradSamples: Int?
     @Option(help: "SmoothGrad's noise standard deviation, in pixel units (default 0.15).") var smoothgradSigma: Double?
     @Option(help: "Occlusion's square window and its stride, in pixels (default: a 3 × 3 window moved by 1, Captum's stride).") var occlusionWindow: Int?
-    @Option(help: "The fraction of features one deletion or insertion step perturbs, in (0, 1] (default 0.01).") var fraction: Double?
+    @Option(help: "The fraction of features one deletion or insertion step perturbs, in (0, 1] (default 0.05).") var fraction: Double?
     @Option(help: "Images per batch of the comparison (default 250).") var evaluationBatch: Int?
 
     /// Whether any option was given (they apply only with --evaluate).
@@ -33,8 +33,10 @@ struct AttributionOptions: ParsableArguments {
             || smoothgradSamples != nil || smoothgradSigma != nil || occlusionWindow != nil || fraction != nil || evaluationBatch != nil
     }
 
-    var methodNames: [String] { methods.map(Self.names) ?? AttributionCatalogue.methodNames }
-    var metricNames: [String] { metrics.map(Self.names) ?? AttributionCatalogue.metricNames }
+    /// The methods named, or nil for the default (every one that applies to the network).
+    var namedMethods: [String]? { methods.map(Self.names) }
+    var methodNames: [String] { namedMethods ?? AttributionCatalogue.methodNames }
+    var metricNames: [String] { metrics.map(Self.names) ?? AttributionCatalogue.defaultMetricNames }
     /// A `side` × `side` patch over the last two axes of an image (all channels at once; the
     /// identity MLP's D features read as the image Occlusion lays over them), `side` features along a flat input: occlusion's window for --occlusion-window, clipped to the input.
     static func squareWindow(_ side: Int, inputShape shape: [Int]) -> [Int] {
@@ -68,6 +70,9 @@ struct AttributionOptions: ParsableArguments {
     /// array of as many values is accepted too).
     func settings(for stack: LayerStack<Float>) throws -> AttributionSettings<Float> {
         var settings = AttributionSettings<Float>()
+        // Quantus's 224 features per faithfulness run, or half the features of a smaller input.
+        let features = stack.classDimensions?.features ?? stack.inputShape.reduce(1, *)
+        settings.subsetSize = min(settings.subsetSize, max(1, features / 2))
         if let steps { settings.steps = steps }
         if let smoothgradSamples { settings.samples = smoothgradSamples }
         if let smoothgradSigma { settings.standardDeviation = smoothgradSigma }
@@ -111,7 +116,7 @@ extension Interpret {
         let settings = try attribution.settings(for: stack)
         let methods: [any AttributionMethod<Float>], metrics: [any AttributionMetric<Float>]
         do {
-            methods = try AttributionCatalogue.methods(attribution.methodNames, settings: settings)
+            methods = try AttributionCatalogue.methods(attribution.namedMethods ?? AttributionCatalogue.defaultMethodNames(for: stack), settings: settings)
             metrics = try AttributionCatalogue.metrics(attribution.metricNames, settings: settings)
         } catch { throw UserError(message: error.description) }
         let folder = try prepareOutputFolder(evaluationOutput, files: ["report.json", "report.html", "table.csv", "scores.csv", "figures/"])

@@ -7,6 +7,9 @@ import TensorAlgebra
 /// `interpret --evaluate`: the comparison's files on the tiny identity classifier and on a tiny
 /// PyTorch CNN, and its bad inputs (one line, exit 2, no output folder).
 @Suite(.serialized) struct EvaluateCommandTests {
+    /// The metrics `interpret --evaluate` runs when none are named.
+    let defaultMetrics = ["completeness-residual", "deletion-auc", "insertion-auc", "faithfulness-correlation", "infidelity"]
+
     /// Reads a CSV written by the command (no quoted fields in these names).
     func rows(_ url: URL) throws -> [[String]] {
         try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
@@ -45,7 +48,7 @@ import TensorAlgebra
         // By default every method of the catalogue (AttributionMethodKind's order).
         let methods = ["gradient", "gradient-x-input", "linearisation", "switched-projection", "insens", "integrated-gradients",
                        "smoothgrad", "occlusion", "kubota-contribution"]
-        try checkFiles(output, methods: methods, metrics: ["completeness-residual"], images: 20)
+        try checkFiles(output, methods: methods, metrics: defaultMetrics, images: 20)
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("report.json"))) as! [String: Any]
         #expect((json["exampleMaps"] as! [[[Double]]]).map(\.count) == [Int](repeating: 2, count: methods.count))
         #expect((json["targetChoice"] as! String) == "prediction")
@@ -66,14 +69,14 @@ import TensorAlgebra
                                                                  "--data", folder.path, "--images", "12", "--targets", "label",
                                                                  "--methods", "gradient-x-input", "--output", output.path])
         #expect(status == 0, "\(error)")
-        try checkFiles(output, methods: ["gradient-x-input"], metrics: ["completeness-residual"], images: 12)
+        try checkFiles(output, methods: ["gradient-x-input"], metrics: defaultMetrics, images: 12)
         // --occlusion-window: a square patch of the image and its stride, on the CNN's [1, H, W] input.
         let occlusion = folder.appendingPathComponent("occlusion")
         let (occluded, _, occlusionError) = try runExecutable("interpret", ["--evaluate", "--model", model.path, "--architecture", "conv2k3,relu,flatten,dense3",
                                                                             "--data", folder.path, "--images", "4", "--methods", "occlusion",
                                                                             "--occlusion-window", "2", "--output", occlusion.path])
         #expect(occluded == 0, "\(occlusionError)")
-        try checkFiles(occlusion, methods: ["occlusion"], metrics: ["completeness-residual"], images: 4)
+        try checkFiles(occlusion, methods: ["occlusion"], metrics: defaultMetrics, images: 4)
     }
 
     @Test func occlusionWindowOnTheIdentityClassifiersImage() throws {
@@ -83,7 +86,7 @@ import TensorAlgebra
         let (status, _, error) = try runExecutable("interpret", ["--evaluate", "--checkpoint", checkpoint.path, "--data", folder.path, "--images", "4",
                                                                  "--methods", "occlusion", "--occlusion-window", "2", "--output", output.path])
         #expect(status == 0, "\(error)")
-        try checkFiles(output, methods: ["occlusion"], metrics: ["completeness-residual"], images: 4)
+        try checkFiles(output, methods: ["occlusion"], metrics: defaultMetrics, images: 4)
     }
 
     @Test func badInputIsOneLineAndExitCodeTwo() throws {

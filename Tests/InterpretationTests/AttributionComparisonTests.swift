@@ -135,3 +135,16 @@ struct RunningSumCurve: AttributionMetric {
         }
     }
 }
+
+/// Samples a metric leaves undefined (NaN) are left out of a cell's mean and count, and a cell
+/// with no defined sample ranks after every number (it must never be starred best).
+@Suite struct AttributionComparisonUndefinedSampleTests {
+    @Test func nanSamplesAreLeftOutAndRankLast() {
+        let cells = AttributionComparison.cells(
+            methods: ["a", "b", "c"], metrics: [(name: "faithfulness-correlation", higherIsBetter: true)],
+            perSample: [[[0.5, .nan, 0.7]], [[.nan, .nan]], [[0.2, 0.4]]], seconds: [[0], [0], [0]])
+        #expect(abs(cells[0].mean - 0.6) <= 1e-15 && cells[0].count == 2)
+        #expect(cells[1].mean.isNaN && cells[1].count == 0)
+        #expect(cells.map(\.rank) == [1, 3, 2])
+    }
+}

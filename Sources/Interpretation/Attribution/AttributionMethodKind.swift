@@ -62,7 +62,10 @@ public struct AttributionSettings<Scalar: BLASScalar>: Sendable {
     /// Kubota contribution: the readout layer (from 0; negative from the end).
     public var layer = -1
     /// Deletion and insertion: the fraction of the features one step perturbs, in (0, 1].
-    public var perturbationFraction = 0.01
+    public var perturbationFraction = 0.05
+    /// Faithfulness correlation: the features set to the baseline in each run (Quantus's
+    /// `subset_size`, 224 by default; a comparison on inputs of fewer than 448 features takes half of them).
+    public var subsetSize = 224
 
     public init() {}
 }

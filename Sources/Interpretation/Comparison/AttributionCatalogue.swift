@@ -19,7 +19,24 @@ public enum AttributionCatalogue {
     static func metricBuilders<Scalar: BLASScalar>(_ settings: AttributionSettings<Scalar>) -> [(String, () -> any AttributionMetric<Scalar>)] {
         [
             ("completeness-residual", { CompletenessResidual<Scalar>(baseline: settings.baseline) }),
+            ("deletion-auc", { DeletionAndInsertion<Scalar>(.deletion, fraction: settings.perturbationFraction) }),
+            ("insertion-auc", { DeletionAndInsertion<Scalar>(.insertion, fraction: settings.perturbationFraction) }),
+            ("faithfulness-correlation", { FaithfulnessCorrelation<Scalar>(subsetSize: settings.subsetSize) }),
+            ("infidelity", { Infidelity<Scalar>() }),
+            ("pixel-flipping", { PixelFlipping<Scalar>() }),
+            ("max-sensitivity", { MaxSensitivity<Scalar>() }),
         ]
+    }
+
+    /// The metrics a comparison runs when none are named: all but pixel flipping (one forward
+    /// pass per feature and method) and max-sensitivity (it explains 200 noisy copies of every
+    /// image again), which cost orders of magnitude more than the rest; name them to run them.
+    public static var defaultMetricNames: [String] { metricNames.filter { $0 != "pixel-flipping" && $0 != "max-sensitivity" } }
+
+    /// The methods a comparison runs on `stack` when none are named: every one that applies to
+    /// it (the Kubota per-layer maps need class dimensions).
+    public static func defaultMethodNames<Scalar: BLASScalar>(for stack: LayerStack<Scalar>) -> [String] {
+        AttributionMethodKind.allCases.filter { !$0.needsClassDimensions || stack.classDimensions != nil }.map(\.rawValue)
     }
 
     /// The names of every method the catalogue builds.

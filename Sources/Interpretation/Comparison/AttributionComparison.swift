@@ -211,7 +211,9 @@ public struct AttributionComparison: Sendable, Codable, Equatable {
         var cells: [Cell] = []
         for (m, method) in methods.enumerated() {
             for (k, metric) in metrics.enumerated() {
-                let scores = AttributionScores(values: perSample[m][k])
+                // Samples a metric leaves undefined (NaN: a faithfulness correlation whose sums or drops
+                // do not vary) are left out of the mean and counted out of `count`, as Quantus's nanmean does.
+                let scores = AttributionScores(values: perSample[m][k].filter { !$0.isNaN })
                 let (mean, se) = (scores.mean, scores.standardError)
                 cells.append(Cell(method: method, metric: metric.name, higherIsBetter: metric.higherIsBetter, mean: mean, standardError: se,
                                   lower: mean - normalQuantile * se, upper: mean + normalQuantile * se, count: scores.values.count,
@@ -219,10 +221,12 @@ public struct AttributionComparison: Sendable, Codable, Equatable {
             }
         }
         for (k, metric) in metrics.enumerated() {
+            // A NaN mean (a faithfulness correlation with a constant sample) ranks after every number.
             let column = methods.indices.map { cells[$0 * metrics.count + k].mean }
+            let numbers = column.filter { !$0.isNaN }.count
             for m in methods.indices {
                 let better = column.filter { metric.higherIsBetter ? $0 > column[m] : $0 < column[m] }.count
-                cells[m * metrics.count + k].rank = better + 1
+                cells[m * metrics.count + k].rank = column[m].isNaN ? numbers + 1 : better + 1
             }
         }
         return cells

@@ -104,7 +104,7 @@ extension AttributionComparison {
             html += "<tr><td><span style=\"color:\(color(method: m))\">■</span> \(escapeHTML(method))</td>"
             for k in metrics.indices {
                 let i = m * metrics.count + k, cell = cells[i]
-                let best = cell.rank == 1
+                let best = cell.rank == 1 && !cell.mean.isNaN
                 html += "<td\(best ? " class=\"best\"" : "")>\(best ? "★ " : "")\(jsonSignificant(cell.mean, path: "cells.\(i).mean"))"
                     + "<br><span class=\"cap\">[\(jsonSignificant(cell.lower, path: "cells.\(i).lower")), \(jsonSignificant(cell.upper, path: "cells.\(i).upper"))]</span></td>"
             }
