@@ -270,7 +270,9 @@ struct Analyze: ParsableCommand {
         if let compareWidth {
             var other = self
             other.width = compareWidth
-            let reports = [report, try other.measure()].sorted { $0.width < $1.width }
+            let second = try other.measure()
+            print("\nat width \(compareWidth):\n\(second.text)")
+            let reports = [report, second].sorted { $0.width < $1.width }
             print("\nagainst the law (\(report.law?.name ?? "none")), by width:")
             for r in reports { print("  " + r.widthLegend) }
             if let widthPlot {

@@ -33,7 +33,7 @@ extension SpectrumReport {
             return "\(c.activation.rawValue), \(weights) σ_{w} = \(compactNumber(c.sigmaW)), L = \(c.layers)"
         } ?? ""
         var cursor = canvas.figureTitle("J Jᵀ at growing width against its N → ∞ law — \(family)")
-        cursor = canvas.paragraph(law.map { "theory: \($0.name)" } ?? "theory: none", x: canvas.width / 2, y: cursor + type.tick - 2,
+        cursor = canvas.paragraph(law.map { "theory: \(ordered.last?.mathText($0.name) ?? $0.name)" } ?? "theory: none", x: canvas.width / 2, y: cursor + type.tick - 2,
                                   width: canvas.width - 12, size: type.tick, fill: "#555", anchor: .middle)
 
         let cdfTop = cursor + 10, cdfBottom = cursor + 10 + (single ? 150 : 180)
@@ -44,6 +44,21 @@ extension SpectrumReport {
         canvas.axes(x: x, y: y, xLabel: "λ, eigenvalue of J Jᵀ (log scale)", yLabel: "fraction ≤ λ", xTicks: single ? 4 : 6, yTicks: 4,
                     data: ["panel": "cdf"])
         func cdf(_ sorted: [Double], _ at: Double) -> Double { SpectrumReport.empiricalCDF(sorted, at, total: Double(max(sorted.count, 1))) }
+        // For a Lanczos measurement, where the exact CDF lies (the table's intervals, §7), shaded.
+        let bands: [[ClosedRange<Double>]?] = ordered.map { report in
+            guard let quadratures = report.quadratures, !quadratures.isEmpty else { return nil }
+            let uncertainties = quadratures.map { QuadratureUncertainty($0, roundoff: report.comparison.atomTolerance) }
+            return points.map { at in QuadratureUncertainty.Estimate.pooled(uncertainties.map { $0.cumulativeFraction(atMost: at) }).interval() }
+        }
+        func shade(_ band: [ClosedRange<Double>], _ y: Scale, minus law: ((Double) -> Double)?, color: String, panel: String, width: Int) {
+            let upper = zip(points, band).map { (x($0), y($1.upperBound - (law?($0) ?? 0))) }
+            let lower = zip(points, band).reversed().map { (x($0), y($1.lowerBound - (law?($0) ?? 0))) }
+            let text = (upper + lower).map { String(format: "%.2f,%.2f", $0.0, $0.1) }.joined(separator: " ")
+            canvas.raw("<polygon points=\"\(text)\" fill=\"\(color)\" fill-opacity=\"0.22\" stroke=\"none\" data-panel=\"\(panel)\" data-width=\"\(width)\" data-kind=\"quadrature band\"/>")
+        }
+        for (index, band) in bands.enumerated() {
+            if let band { shade(band, y, minus: nil, color: colors[index % colors.count], panel: "cdf", width: ordered[index].width) }
+        }
         if let law {
             canvas.polyline(points.map { (x($0), y(law.cdf($0))) }, stroke: lawColor, width: 1.5, dash: "5,3",
                             data: ["quantity": "cdf", "kind": "theory"])
@@ -59,11 +74,16 @@ extension SpectrumReport {
         if let law {
             differences = sortedValues.map { sorted in points.map { cdf(sorted, $0) - law.cdf($0) } }
         }
-        let spread = max(differences.flatMap { $0 }.map(abs).max() ?? 0.01, 0.01) * 1.1
+        let spread = min(max(differences.flatMap { $0 }.map(abs).max() ?? 0.01, 0.01) * 1.1, 1)
         let diffTop = cdfBottom + type.xTitleOffset + 14, diffBottom = diffTop + (single ? 90 : 100)
         let dy = Scale(domain: -spread ... spread, pixels: (diffBottom, diffTop))
         canvas.axes(x: x, y: dy, xLabel: "λ (log scale)", yLabel: "F_{N} − F", xTicks: single ? 4 : 6, yTicks: 4, data: ["panel": "difference"])
         canvas.line(left, dy(0), right, dy(0), stroke: lawColor, width: 1, dash: "5,3")
+        if let law {
+            for (index, band) in bands.enumerated() {
+                if let band { shade(band, dy, minus: law.cdf, color: colors[index % colors.count], panel: "difference", width: ordered[index].width) }
+            }
+        }
         for (index, difference) in differences.enumerated() {
             canvas.polyline(zip(points, difference).map { (x($0), dy($1)) }, stroke: colors[index % colors.count], width: 1.4,
                             data: ["quantity": "difference", "width": "\(ordered[index].width)"])
@@ -74,13 +94,18 @@ extension SpectrumReport {
         for (index, report) in ordered.enumerated() {
             entries.append((colors[index % colors.count], report.widthLegend, .line))
         }
+        for (index, band) in bands.enumerated() where band != nil {
+            entries.append((colors[index % colors.count], "N = \(grouped(ordered[index].width)): where the exact CDF lies (95 %, quadrature error)", .box))
+        }
         if law != nil { entries.append((lawColor, "law (N → ∞)", .dashed)) }
         cursor = canvas.legendRows(entries, x: 8, y: diffBottom + type.xTitleOffset + 6, width: canvas.width - 16)
 
         let caption = "Fraction of the eigenvalues of J Jᵀ at most λ (zeros included, so each curve starts at its zero fraction), measured at each width "
             + "and in the free-probability law; bottom: measured minus law. W1/m1 is ∫|F_{N} − F| dλ over the law's mean m1, KS is sup |F_{N} − F|. "
-            + "A Lanczos measurement's curve is its quadrature's quantiles; ± is the quadrature's own uncertainty (docs/theory.md §7): "
-            + "its KS distance cannot resolve mass below the lowest Ritz value, its W1 can."
+            + "A Lanczos measurement's curve is its quadrature's quantiles, its shade the interval in which the exact spectrum's CDF lies "
+            + "(Chebyshev–Markov–Stieltjes bracket and 1.96 probe standard errors, docs/theory.md §7): the quadrature lumps the mass below "
+            + "its lowest Ritz value, so its KS distance says little there; ± bounds the distances' quadrature error (KS: the shade's "
+            + "largest reach; W1: the shade's area, a loose bound)."
         cursor = canvas.paragraph(caption, x: 6, y: cursor + 6 + type.caption, width: canvas.width - 12, size: type.caption)
         canvas.height = cursor + 6
         return canvas
