@@ -170,6 +170,31 @@ import Testing
         #expect(zip(a.scalars, b.scalars).map { abs($0 - $1) }.max()! <= 1e-12 * scaleT)
     }
 
+    /// Products cut into slices on two cores (`parallelSlices`) equal the unsliced ones: the
+    /// same sums in float64 (each slice is a sub-GEMM of the same operands; only the blocking of
+    /// the sums may differ: 1e-12 relative), for J·V and Jᵀ·U, and so does the SLQ built on them.
+    @Test func slicedProductsEqualTheUnslicedOnes() throws {
+        var generator = SeededGenerator(seed: 11)
+        let (stack, input) = try Self.network("gaussian", width: 90, layers: 4)
+        let plain = try JacobianOperator(stack: stack, at: input, blockSize: 5)
+        let sliced = try JacobianOperator(stack: stack, at: input, blockSize: 5)
+        sliced.parallelSlices = 2
+        #expect(plain.usesActiveSubnetwork)
+        let v = Tensor<Double>.randomNormal([5, 90], standardDeviation: 1, using: &generator)
+        var a = Tensor<Double>.zeros([5, 90]), b = Tensor<Double>.zeros([5, 90])
+        plain.apply(v, into: &a)
+        OpenBLAS.withThreads(1) { sliced.apply(v, into: &b) }
+        #expect(zip(a.scalars, b.scalars).map { abs($0 - $1) }.max()! <= 1e-12 * a.scalars.map(abs).max()!)
+        plain.applyTransposed(v, into: &a)
+        OpenBLAS.withThreads(1) { sliced.applyTransposed(v, into: &b) }
+        #expect(zip(a.scalars, b.scalars).map { abs($0 - $1) }.max()! <= 1e-12 * a.scalars.map(abs).max()!)
+        let slq = try StochasticLanczosQuadrature(stack: stack, steps: 10, probes: 4, seed: 3)
+        let reference = try slq.spectrum(at: input)
+        slq.parallelSlices = 2
+        let split = try slq.spectrum(at: input)
+        #expect(zip(reference.nonZeroNodes, split.nonZeroNodes).allSatisfy { abs($0 - $1) <= 1e-9 * reference.largestEigenvalue })
+    }
+
     /// A linear stack with a known spectrum: J = diag(d)·Q for orthogonal Q has eigenvalues
     /// d_i² exactly; with as many steps as distinct values, every probe's quadrature is exact
     /// (Lanczos terminates), so the nodes are the d_i² to rounding.
