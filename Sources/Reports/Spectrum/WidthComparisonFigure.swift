@@ -51,8 +51,10 @@ extension SpectrumReport {
             return points.map { at in QuadratureUncertainty.Estimate.pooled(uncertainties.map { $0.cumulativeFraction(atMost: at) }).interval() }
         }
         func shade(_ band: [ClosedRange<Double>], _ y: Scale, minus law: ((Double) -> Double)?, color: String, panel: String, width: Int) {
-            let upper = zip(points, band).map { (x($0), y($1.upperBound - (law?($0) ?? 0))) }
-            let lower = zip(points, band).reversed().map { (x($0), y($1.lowerBound - (law?($0) ?? 0))) }
+            // Kept inside the panel: the bracket at the bottom can reach past the differences' range.
+            func clamped(_ v: Double) -> Double { y(min(max(v, y.domain.lowerBound), y.domain.upperBound)) }
+            let upper = zip(points, band).map { (x($0), clamped($1.upperBound - (law?($0) ?? 0))) }
+            let lower = zip(points, band).reversed().map { (x($0), clamped($1.lowerBound - (law?($0) ?? 0))) }
             let text = (upper + lower).map { String(format: "%.2f,%.2f", $0.0, $0.1) }.joined(separator: " ")
             canvas.raw("<polygon points=\"\(text)\" fill=\"\(color)\" fill-opacity=\"0.22\" stroke=\"none\" data-panel=\"\(panel)\" data-width=\"\(width)\" data-kind=\"quadrature band\"/>")
         }
