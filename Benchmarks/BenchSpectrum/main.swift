@@ -200,6 +200,7 @@ struct BenchSpectrum: ParsableCommand {
     @Option(help: "Lanczos probes.") var probes = 16
     @Flag(help: "--lanczos without Isometry's dense route.") var noDense = false
     @Flag(help: "--lanczos without numpy.") var noNumpy = false
+    @Flag(help: "--lanczos: also the SLQ with every product cut into two slices on the two cores (single-threaded BLAS each), as its own contender.") var sliced = false
     @Option(help: "Internal: run one --lanczos contender (lanczos or dense) in this process.") var lanczosWorker: String?
     @Option(help: "Internal: the worker's width.") var lanczosWidth = 10_000
     @Option(help: "Internal: the worker's depth.") var lanczosLayersWorker = 10
@@ -215,7 +216,7 @@ struct BenchSpectrum: ParsableCommand {
             for width in lanczosWidths {
                 for layers in lanczosLayers {
                     try runLanczosComparison(width: width, layers: layers, steps: steps, probes: probes, rounds: rounds,
-                                             dense: !noDense, numpy: !noNumpy, python: python, script: script)
+                                             dense: !noDense, numpy: !noNumpy, sliced: sliced, python: python, script: script)
                 }
             }
             return
@@ -314,8 +315,9 @@ func runLanczosWorker(method: String, width: Int, layers: Int, steps: Int, probe
     let setup = Date().timeIntervalSince(setupStart)
     var report = LanczosWorkerReport(method: method, width: width, layers: layers, seconds: 0, setupSeconds: setup, peakBytes: 0)
     switch method {
-    case "lanczos":
+    case "lanczos", "sliced":
         let slq = try StochasticLanczosQuadrature(stack: LayerStack(network), steps: steps, probes: probes, seed: 1)
+        if method == "sliced" { slq.parallelSlices = 2 }
         let (start, cpu) = (Date(), processCPUSeconds())
         report.lanczos = try slq.spectrum(at: input)
         report.seconds = Date().timeIntervalSince(start)
@@ -327,7 +329,7 @@ func runLanczosWorker(method: String, width: Int, layers: Int, steps: Int, probe
         report.seconds = Date().timeIntervalSince(start)
         report.cpuSeconds = processCPUSeconds() - cpu
     default:
-        throw BenchmarkError("--lanczos-worker: unknown method \(method) (expected lanczos or dense)")
+        throw BenchmarkError("--lanczos-worker: unknown method \(method) (expected lanczos, sliced or dense)")
     }
     report.peakBytes = peakResidentBytes()
     try JSONEncoder().encode(report).write(to: URL(fileURLWithPath: output))
@@ -356,13 +358,14 @@ func lanczosDistances(_ estimate: LanczosSpectrum, _ values: [Double]) -> (w1: D
 /// The side-by-side comparison at one (N, L): `rounds` rounds, each running every contender
 /// once in its own process, the order rotated per round; medians of the timed parts.
 func runLanczosComparison(
-    width: Int, layers: Int, steps: Int, probes: Int, rounds: Int, dense: Bool, numpy: Bool, python: String, script: String
+    width: Int, layers: Int, steps: Int, probes: Int, rounds: Int, dense: Bool, numpy: Bool, sliced: Bool = false, python: String, script: String
 ) throws {
     let executable = CommandLine.arguments[0]
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-lanczos-\(ProcessInfo.processInfo.processIdentifier)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: folder) }
     var contenders = ["lanczos"]
+    if sliced { contenders.append("sliced") }
     if dense { contenders.append("dense") }
     if numpy { contenders.append("numpy") }
     var times: [String: [Double]] = [:]
@@ -424,6 +427,16 @@ func runLanczosComparison(
                           w1 / top, ks, estimate.largestEigenvalue / top - 1, estimate.zeroCount, denseZeros)
     }
     let setup = reports["lanczos"].map { String(format: "%.0f", $0.setupSeconds) } ?? "–"
+    if sliced, let estimate = reports["sliced"]?.lanczos, let plain = reports["lanczos"]?.lanczos {
+        let dense = times["dense"].map { String(format: ", dense / sliced %.1f×", median($0) / median(times["sliced"] ?? [1])) } ?? ""
+        let gap = zip(estimate.nonZeroNodes, plain.nonZeroNodes).map { abs($0 - $1) / max(plain.largestEigenvalue, 1e-300) }.max() ?? 0
+        FileHandle.standardError.write(Data(("  sliced (2 slices × 1-thread BLAS): \(seconds("sliced")) s, unsliced / sliced "
+            + String(format: "%.2f×", median(times["lanczos"] ?? [0]) / median(times["sliced"] ?? [1])) + dense
+            + String(format: "; largest node difference from the unsliced run %.1e·λ_max\n", gap)).utf8))
+        print("| \(width) | \(layers) | sliced: \(seconds("sliced")) | \(seconds("dense")) | – | "
+            + (times["dense"].map { String(format: "%.1f×", median($0) / median(times["sliced"] ?? [1])) } ?? "–")
+            + " | – | \(gigabytes("sliced")) | nodes within \(String(format: "%.0e", gap))·λ_max of the unsliced run's | – |")
+    }
     print("| \(width) | \(layers) | \(seconds("lanczos")) | \(seconds("dense")) | \(seconds("numpy")) | \(ratio("dense")) | \(ratio("numpy")) | \(gigabytes("lanczos")) / \(gigabytes("dense")) / \(gigabytes("numpy")) | \(accuracy) | \(setup) |")
 }
 

@@ -96,6 +96,10 @@ struct Analyze: ParsableCommand {
     var method: SpectrumMethod = .auto
     @Option(help: "Lanczos steps per probe (--method lanczos).") var steps = 40
     @Option(help: "Lanczos probe vectors (--method lanczos).") var probes = 16
+    @Option(help: "Also measure the same random network family at this width (method auto: dense where it fits, --samples and --seed as given) and print both widths' distances from the law (W1/m1, KS).")
+    var compareWidth: Int?
+    @Option(help: "With --compare-width: write both widths' CDFs against the law to this SVG file, and beside it FILE-column.svg.")
+    var widthPlot: String?
 
     @Option(name: .customLong("init"), help: "Short for --initialization.") var initShort: InitializationName?
     @OptionGroup var stackOptions: StackOptions
@@ -132,10 +136,24 @@ struct Analyze: ParsableCommand {
         if inputs == .test && input == .fixedPoint {
             throw ValidationError("--inputs test takes the test images as they are: drop --input fixed-point")
         }
+        if let compareWidth {
+            guard (1 ... 1_000_000).contains(compareWidth) else {
+                throw ValidationError("--compare-width must be between 1 and 1000000, got \(compareWidth)")
+            }
+            guard weightsSource == nil && stackOptions.architecture == nil && chosenInitialization.isRandom else {
+                throw ValidationError("--compare-width compares a random network family (--init gaussian, orthogonal or he) across widths, not given weights or an architecture")
+            }
+            if json { throw ValidationError("--compare-width prints its distances as text: drop --json") }
+            var other = self
+            other.width = compareWidth
+            try checkMemory(other.configuration.estimatedBytes, what: "--compare-width \(compareWidth) with --layers \(layerCount)")
+        }
+        if widthPlot != nil && compareWidth == nil { throw ValidationError("--width-plot needs --compare-width N: the figure compares two widths") }
         if png && plot == nil { throw ValidationError("--png needs --plot FILE.svg: the PNG is written beside that SVG") }
         if png && FigureExport.rasteriser() == nil { throw ValidationError("--png: \(FigureExportError.rasteriserMissing.description)") }
         // Every destination refused here, before the spectra are computed.
-        for (flag, path) in [("--csv", csv), ("--plot", plot), ("--plot", plot.map { FigureWidth.singleColumn.fileName($0) })] {
+        for (flag, path) in [("--csv", csv), ("--plot", plot), ("--plot", plot.map { FigureWidth.singleColumn.fileName($0) }),
+                             ("--width-plot", widthPlot), ("--width-plot", widthPlot.map { FigureWidth.singleColumn.fileName($0) })] {
             if let path { try checkWritable(path, flag: flag) }
         }
         for plot in plotFiles where png { try checkWritable(FigureExport.pngURL(besides: URL(fileURLWithPath: plot.path)).path, flag: "--png") }
@@ -193,7 +211,8 @@ struct Analyze: ParsableCommand {
     /// The flag the weights came from, for error messages.
     var weightsFlag: String { checkpoint != nil ? "--checkpoint" : "--weights" }
 
-    func run() throws {
+    /// The measurement the flags ask for, its errors as one-line messages.
+    func measure() throws -> SpectrumReport {
         let configuration = configuration
         let bar = ProgressBar(label: "spectrum")
         let report: SpectrumReport
@@ -223,6 +242,11 @@ struct Analyze: ParsableCommand {
             default: throw UserError(message: error.description)
             }
         }
+        return report
+    }
+
+    func run() throws {
+        let report = try measure()
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -240,6 +264,20 @@ struct Analyze: ParsableCommand {
                 let svg = URL(fileURLWithPath: plot.path)
                 do { try FigureExport.png(fromSVGFile: svg, to: FigureExport.pngURL(besides: svg)) } catch {
                     throw UserError(message: "--png: \(error.description)")
+                }
+            }
+        }
+        if let compareWidth {
+            var other = self
+            other.width = compareWidth
+            let second = try other.measure()
+            print("\nat width \(compareWidth):\n\(second.text)")
+            let reports = [report, second].sorted { $0.width < $1.width }
+            print("\nagainst the law (\(report.law?.name ?? "none")), by width:")
+            for r in reports { print("  " + r.widthLegend) }
+            if let widthPlot {
+                for (path, size) in [(widthPlot, FigureWidth.doubleColumn), (FigureWidth.singleColumn.fileName(widthPlot), .singleColumn)] {
+                    try writeAtomically(SpectrumReport.widthComparisonFigure(reports, width: size).render(), to: path, flag: "--width-plot")
                 }
             }
         }

@@ -68,6 +68,7 @@ import Training
                                                    title: "Distance from σI during training, every layer", width: width).render()),
             ("layers", layerFigure(accuracies: [0.7, 0.8, 0.85], title: "Readout accuracy", width: width).render()),
             ("spectrum", try identityReport().histogramFigure(width: width).render()),
+            ("widths", SpectrumReport.widthComparisonFigure([try identityReport()], width: width).render()),
             ("sweep", grid.heatMap(points, width: width).render()),
             ("study", { let (grid, results) = study(); return grid.figure(results, width: width).render() }()),
         ]

@@ -45,7 +45,7 @@ extension SpectrumReport {
                 + pad(row.theoryText, 13, right: true) + "   " + pad(row.bandText, 27) + mark)
         }
         lines.append("")
-        lines.append("bands: \(comparison.model.rawValue); ✓ = theory and measurement agree within it")
+        lines.append("bands: \(comparison.model.rawValue)\(comparison.quadratureNote.map { ", \($0)" } ?? ""); ✓ = theory and measurement agree within it")
         let failed = comparison.rows.filter { $0.agrees == false }.map(\.quantity)
         if !failed.isEmpty && c.weightsFromFile && subject == nil {
             lines.append("outside the band: \(failed.joined(separator: "; ")) (the loaded weights are compared with the"

@@ -272,6 +272,9 @@ public struct SpectrumReport: Sendable, Codable {
     /// C for a CNN whose P positions each run a width-C network (its samples hold C·P
     /// eigenvalues). nil: the eigenvalues per sample (``width``).
     public var finiteWidth: Int?
+    /// For a stochastic Lanczos quadrature measurement, the estimates (one per sample) whose
+    /// quantile eigenvalues `eigenvalues` holds; nil for a dense one.
+    public var quadratures: [LanczosSpectrum]?
 
     /// Every field, as `SpectrumExperiment.run` fills them.
     public init(
@@ -321,6 +324,12 @@ public struct SpectrumReport: Sendable, Codable {
 
     /// Eigenvalues per sample: the width of the network's output, as measured.
     public var width: Int { eigenvalues.first?.count ?? configuration.width }
+
+    /// How far the measured spectrum lies from the law (W1 and KS, ``LawDistance``), with the
+    /// quadrature's uncertainty for a Lanczos measurement; nil without a law.
+    public var lawDistance: LawDistance? {
+        law.map { LawDistance(eigenvalues: eigenvalues, law: $0, quadratures: quadratures) }
+    }
 }
 
 /// Runs a configuration: builds the network, draws the inputs, measures the spectra,
@@ -591,6 +600,8 @@ public enum SpectrumExperiment {
         var generator = SeededGenerator(seed: c.seed)
         var pixels = Tensor<Scalar>.zeros([1, width])
         var eigenvalues: [[Double]] = []
+        let lanczos = analyzer as? LanczosSpectrumAnalyzer<Scalar>
+        var estimates: [LanczosSpectrum] = []
         let start = Date()
         var measuredSeconds = 0.0
         for sample in 0 ..< c.samples {
@@ -604,20 +615,24 @@ public enum SpectrumExperiment {
             let t0 = Date()
             eigenvalues.append(try analyzer.eigenvalues(at: input))
             measuredSeconds += Date().timeIntervalSince(t0)
+            if let estimate = lanczos?.lastSpectrum { estimates.append(estimate) }
             progress?(sample + 1, c.samples)
         }
         let comparison = try SpectrumComparison(
             eigenvalues: eigenvalues, law: nil, model: .bootstrapOverSamples,
-            atomTolerance: Scalar.self == Float.self ? 1e-4 : 1e-9, seed: c.seed &+ 1)
+            atomTolerance: Scalar.self == Float.self ? 1e-4 : 1e-9, seed: c.seed &+ 1,
+            quadratures: lanczos == nil ? nil : estimates)
         let inputs = c.testImagesFolder.map { imagesText(c.samples, $0) } ?? "inputs N(0, q0 = \(compactNumber(c.q0)))"
         var described = c
         described.width = analyzer.outputCount
         described.layers = stack.layerCount
-        return SpectrumReport(
+        var report = SpectrumReport(
             configuration: described, subject: "\(subject), at \(inputs)", route: analyzer.route, law: nil,
             theoryNote: "none for this network (a trained or imported layer stack): measured statistics only",
             comparison: comparison, secondsPerSample: measuredSeconds / Double(max(c.samples, 1)),
             totalSeconds: Date().timeIntervalSince(start), eigenvalues: eigenvalues)
+        report.quadratures = lanczos == nil ? nil : estimates
+        return report
     }
 
     /// The MLP measurement by stochastic Lanczos quadrature: the network as a stack (its
@@ -635,6 +650,7 @@ public enum SpectrumExperiment {
         }
         var current = try analyzer(network)
         var eigenvalues: [[Double]] = []
+        var estimates: [LanczosSpectrum] = []
         let start = Date()
         var measuredSeconds = 0.0
         for sample in 0 ..< c.samples {
@@ -643,20 +659,23 @@ public enum SpectrumExperiment {
             let t0 = Date()
             eigenvalues.append(try current.eigenvalues(at: input))
             measuredSeconds += Date().timeIntervalSince(t0)
+            if let estimate = current.lastSpectrum { estimates.append(estimate) }
             progress?(sample + 1, c.samples)
         }
         let comparison = try SpectrumComparison(
             eigenvalues: eigenvalues, law: law, model: .bootstrapOverSamples,
-            atomTolerance: Scalar.self == Float.self ? 1e-4 : 1e-9, seed: c.seed &+ 1)
+            atomTolerance: Scalar.self == Float.self ? 1e-4 : 1e-9, seed: c.seed &+ 1, quadratures: estimates)
         var described = c
         if c.weightsFromFile {
             described.layers = network.layerCount
             described.width = width
         }
-        return SpectrumReport(
+        var report = SpectrumReport(
             configuration: described, route: current.route,
             law: law, theoryNote: note, meanField: meanField, comparison: comparison,
             secondsPerSample: measuredSeconds / Double(max(c.samples, 1)),
             totalSeconds: Date().timeIntervalSince(start), eigenvalues: eigenvalues)
+        report.quadratures = estimates
+        return report
     }
 }

@@ -1,5 +1,6 @@
+import Dispatch
 import Networks
-import TensorAlgebra
+@_spi(RawBLAS) import TensorAlgebra
 import IsometrySupport
 
 /// The input–output Jacobian J of a ``LayerStack`` at one input as a linear map, never formed:
@@ -156,6 +157,32 @@ public final class JacobianOperator<Scalar: BLASScalar> {
     /// The output coordinates of the active subnetwork's last layer.
     private let compactOutputs: [Int]
 
+    /// How many slices each of the active subnetwork's products is cut into, run at once on as
+    /// many cores (rows of W for J·V, its columns for Jᵀ·U: each slice reads its own part of
+    /// the weights, none twice). 1 (default): one BLAS call per product, threaded as OpenBLAS
+    /// chooses. Above 1 the caller runs the products with single-threaded BLAS
+    /// (`OpenBLAS.withThreads(1)`), as `StochasticLanczosQuadrature` does.
+    public var parallelSlices = 1
+
+    /// y = x·Wᵀ (`transposeB`, slices of W's rows) or y = x·W (slices of its columns), each
+    /// slice on its own core.
+    private func slicedProduct(_ x: Tensor<Scalar>, _ w: Tensor<Scalar>, transposeB: Bool, into y: inout Tensor<Scalar>) {
+        guard parallelSlices > 1 else {
+            matmul(x, w, transposeB: transposeB, into: &y)
+            return
+        }
+        let slices = parallelSlices
+        x.withUnsafeBufferPointer { xp in
+            w.withUnsafeBufferPointer { wp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    let product = SlicedProduct(x: xp.baseAddress!, w: wp.baseAddress!, y: yp.baseAddress!, rows: x.shape[0],
+                                                wRows: w.shape[0], wColumns: w.shape[1], transposeB: transposeB, slices: slices)
+                    DispatchQueue.concurrentPerform(iterations: slices) { product.run(slice: $0) }
+                }
+            }
+        }
+    }
+
     /// output ← V·Jᵀ: row i of `output` (`[blockSize, outputCount]`) is J times row i of
     /// `block` (`[blockSize, inputCount]`), forward mode through the stack.
     @_specialize(where Scalar == Float)
@@ -165,7 +192,7 @@ public final class JacobianOperator<Scalar: BLASScalar> {
                 "JacobianOperator.apply: takes [\(blockSize), \(inputCount)] into [\(blockSize), \(outputCount)], got \(block.shape) into \(output.shape)")
         if usesActiveSubnetwork {
             for l in compact.indices {
-                matmul(l == 0 ? block : compactForward[l - 1], compact[l], transposeB: true, into: &compactForward[l])
+                slicedProduct(l == 0 ? block : compactForward[l - 1], compact[l], transposeB: true, into: &compactForward[l])
             }
             let result = compactForward[compact.count - 1]
             let (width, kept, rows) = (outputCount, compactOutputs, blockSize)
@@ -207,9 +234,9 @@ public final class JacobianOperator<Scalar: BLASScalar> {
             }
             for l in (0 ..< last).reversed() {
                 if l == 0 {
-                    matmul(compactBackward[1], compact[0], into: &output)
+                    slicedProduct(compactBackward[1], compact[0], transposeB: false, into: &output)
                 } else {
-                    matmul(compactBackward[l + 1], compact[l], into: &compactBackward[l])
+                    slicedProduct(compactBackward[l + 1], compact[l], transposeB: false, into: &compactBackward[l])
                 }
             }
             return
@@ -230,6 +257,31 @@ public final class JacobianOperator<Scalar: BLASScalar> {
             target.withUnsafeMutableBufferPointer { t in
                 t.baseAddress!.update(from: s.baseAddress!, count: s.count)
             }
+        }
+    }
+}
+
+/// One product cut into slices of W for `DispatchQueue.concurrentPerform`: raw pointers into
+/// buffers the caller keeps alive and unique for the call; the slices write disjoint columns of y.
+private struct SlicedProduct<Scalar: BLASScalar>: @unchecked Sendable {
+    let x: UnsafePointer<Scalar>, w: UnsafePointer<Scalar>, y: UnsafeMutablePointer<Scalar>
+    let rows: Int, wRows: Int, wColumns: Int
+    let transposeB: Bool
+    let slices: Int
+
+    func run(slice: Int) {
+        if transposeB {
+            // y[rows × wRows] = x[rows × wColumns]·Wᵀ: W's rows r0 ..< r1 give y's columns r0 ..< r1.
+            let (r0, r1) = (wRows * slice / slices, wRows * (slice + 1) / slices)
+            guard r1 > r0 else { return }
+            Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: r1 - r0, k: wColumns, alpha: 1, a: x, lda: wColumns,
+                        b: w + r0 * wColumns, ldb: wColumns, beta: 0, c: y + r0, ldc: wRows)
+        } else {
+            // y[rows × wColumns] = x[rows × wRows]·W: W's columns c0 ..< c1 give y's columns c0 ..< c1.
+            let (c0, c1) = (wColumns * slice / slices, wColumns * (slice + 1) / slices)
+            guard c1 > c0 else { return }
+            Scalar.gemm(transposeA: false, transposeB: false, m: rows, n: c1 - c0, k: wRows, alpha: 1, a: x, lda: wRows,
+                        b: w + c0, ldb: wColumns, beta: 0, c: y + c0, ldc: wColumns)
         }
     }
 }

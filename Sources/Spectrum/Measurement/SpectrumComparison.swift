@@ -19,6 +19,12 @@ public struct ComparisonRow: Sendable, Codable {
     /// use them to draw exactly what the row counts.
     public var atomLocation: Double?
     public var atomWindow: Double?
+    /// For a stochastic Lanczos quadrature measurement: where the same statistic of the exact
+    /// spectra of the measured networks lies, by the quadrature's error (``QuadratureUncertainty``,
+    /// 95 %); the band above is widened by how far this reaches beyond `measured`. nil for
+    /// dense measurements.
+    public var quadratureLow: Double?
+    public var quadratureHigh: Double?
 
     public init(
         quantity: String, measured: Double, theory: Double? = nil, bandLow: Double? = nil, bandHigh: Double? = nil,
@@ -56,6 +62,9 @@ public struct SpectrumComparison: Sendable, Codable {
     package var thresholds: [Double]
     /// Relative distance within which a measured value counts as at an atom.
     public var atomTolerance: Double
+    /// How the bands were widened for a stochastic Lanczos quadrature measurement; nil for a
+    /// dense one.
+    public var quadratureNote: String?
 
     /// The fields as they are.
     public init(rows: [ComparisonRow], model: SamplingModel, eigenvalueCount: Int, thresholds: [Double], atomTolerance: Double) {
@@ -66,6 +75,16 @@ public struct SpectrumComparison: Sendable, Codable {
         self.atomTolerance = atomTolerance
     }
 
+    // The statistics, as functions of a pooled set of eigenvalues.
+    private struct Quantity {
+        let name: String
+        let theory: Double?
+        let value: ([Double]) -> Double
+        let kind: Kind
+        var atom: (location: Double, window: Double)? = nil
+        var threshold: Double? = nil
+        enum Kind { case fraction(Double?), mean, variance, maximum }
+    }
     /// Compares `eigenvalues` (one array per sample: per input, or per network) with `law`
     /// (nil: measured values only).
     ///
@@ -76,11 +95,18 @@ public struct SpectrumComparison: Sendable, Codable {
     /// atom count as at the atom (rounding in the product of L factors; about 1e-9 in Double,
     /// 1e-4 in Float).
     ///
+    /// `quadratures`: for eigenvalues that are SLQ estimates' quantile eigenvalues
+    /// (``LanczosSpectrum/quantileEigenvalues``), the estimates, one per sample. Each row then
+    /// records where the exact spectra's statistic lies (``ComparisonRow/quadratureLow``) and
+    /// its band is widened by how far that reaches beyond the measured value, the KS critical
+    /// value by the CDF's largest such distance (docs/theory.md §7).
+    ///
     /// Throws `SpectrumError` when there is no eigenvalue at all, when one is NaN or infinite,
     /// and when the law fails `SpectralLaw.validate()`.
     public init(
         eigenvalues samples: [[Double]], law: SpectralLaw?, model: SamplingModel = .bootstrapOverSamples,
-        atomTolerance: Double = 1e-9, bootstrapResamples: Int = 400, seed: UInt64 = 1
+        atomTolerance: Double = 1e-9, bootstrapResamples: Int = 400, seed: UInt64 = 1,
+        quadratures: [LanczosSpectrum]? = nil
     ) throws(SpectrumError) {
         let pooled = samples.flatMap { $0 }
         let n = pooled.count
@@ -90,8 +116,17 @@ public struct SpectrumComparison: Sendable, Codable {
         try law?.validate()
         require(atomTolerance >= 0 && atomTolerance.isFinite, "SpectrumComparison: atomTolerance must be finite and non-negative, got \(atomTolerance)")
         require(bootstrapResamples >= 1, "SpectrumComparison: bootstrapResamples must be at least 1, got \(bootstrapResamples)")
+        if let quadratures {
+            require(quadratures.count == samples.count,
+                    "SpectrumComparison: \(quadratures.count) quadratures for \(samples.count) samples; one per sample")
+        }
+        let uncertainties = quadratures?.map { QuadratureUncertainty($0, roundoff: atomTolerance) }
         self.model = model
         self.atomTolerance = atomTolerance
+        quadratureNote = quadratures.map { q in
+            "widened by the quadrature's error (\(q.first?.steps ?? 0) steps × \(q.first?.probes ?? 0) probes: 1.96 probe standard errors"
+                + " and the Gauss-quadrature bound, docs/theory.md §7)"
+        }
         eigenvalueCount = n
         let scale = max(law?.lambdaMax ?? 0, pooled.max() ?? 0)
 
@@ -107,15 +142,6 @@ public struct SpectrumComparison: Sendable, Codable {
         thresholds = [0.01, 0.1, 1, 10].map { $0 * reference }.filter { $0 > 0 }
         let thresholds = self.thresholds
 
-        // The statistics, as functions of a pooled set of eigenvalues.
-        struct Quantity {
-            let name: String
-            let theory: Double?
-            let value: ([Double]) -> Double
-            let kind: Kind
-            var atom: (location: Double, window: Double)? = nil
-            enum Kind { case fraction(Double?), mean, variance, maximum }
-        }
         var quantities: [Quantity] = []
         for atom in law?.atoms ?? [] {
             let location = atom.location
@@ -142,7 +168,7 @@ public struct SpectrumComparison: Sendable, Codable {
             quantities.append(Quantity(
                 name: "P(λ > \(compactNumber(x)))", theory: theory,
                 value: { values in Double(values.filter { $0 > x }.count) / Double(max(values.count, 1)) },
-                kind: .fraction(theory)))
+                kind: .fraction(theory), threshold: x))
         }
 
         let allValues = snappedSamples.flatMap { $0 }
@@ -152,6 +178,14 @@ public struct SpectrumComparison: Sendable, Codable {
             let measured = quantity.value(allValues)
             var row = ComparisonRow(quantity: quantity.name, measured: measured, theory: quantity.theory, band: "",
                                     atomLocation: quantity.atom?.location, atomWindow: quantity.atom?.window)
+            // How far the exact statistic may lie below and above the measured one.
+            var widening = (below: 0.0, above: 0.0)
+            if let uncertainties {
+                let exact = Self.exactInterval(quantity.kind, atom: quantity.atom, threshold: quantity.threshold, uncertainties)
+                row.quadratureLow = exact.lowerBound
+                row.quadratureHigh = exact.upperBound
+                widening = (max(0, measured - exact.lowerBound), max(0, exact.upperBound - measured))
+            }
             guard let law, let theory = quantity.theory else {
                 row.band = "no theory"
                 rows.append(row)
@@ -185,6 +219,7 @@ public struct SpectrumComparison: Sendable, Codable {
                 case .mean, .variance: low = max(0, low)
                 case .maximum: break
                 }
+                (low, high) = (low - widening.below, high + widening.above)
                 // Values equal up to rounding agree even when the band has zero width.
                 let slack = atomTolerance * max(abs(theory), scale * 1e-12)
                 row.bandLow = low
@@ -206,8 +241,8 @@ public struct SpectrumComparison: Sendable, Codable {
                     replicates.append(quantity.value(pooledResample))
                 }
                 replicates.sort()
-                let low = replicates[Int(0.025 * Double(replicates.count - 1))]
-                let high = replicates[Int((0.975 * Double(replicates.count - 1)).rounded(.up))]
+                let low = replicates[Int(0.025 * Double(replicates.count - 1))] - widening.below
+                let high = replicates[Int((0.975 * Double(replicates.count - 1)).rounded(.up))] + widening.above
                 let slack = atomTolerance * max(abs(theory), scale * 1e-12)
                 row.bandLow = low
                 row.bandHigh = high
@@ -219,7 +254,18 @@ public struct SpectrumComparison: Sendable, Codable {
 
         if let law {
             let distance = SpectrumComparison.kolmogorovSmirnov(allValues, law, atomWindow: { atomTolerance * max(scale, abs($0)) })
-            let critical = 1.36 / Double(max(n, 1)).squareRoot()
+            var critical = 1.36 / Double(max(n, 1)).squareRoot()
+            if let uncertainties {
+                // The pooled CDF is the samples' mean, so its distance from the exact one is at
+                // most the samples' mean distance.
+                let perSample = zip(uncertainties, snappedSamples).map { uncertainty, values in
+                    let sorted = values.sorted()
+                    return uncertainty.supremumDistance(toCDF: { x in
+                        Double(Self.countAtMost(x, in: sorted)) / Double(max(sorted.count, 1))
+                    })
+                }
+                critical += perSample.reduce(0, +) / Double(max(perSample.count, 1))
+            }
             rows.append(ComparisonRow(
                 quantity: "KS distance", measured: distance, theory: 0, bandLow: 0, bandHigh: critical,
                 agrees: distance <= critical,
@@ -227,6 +273,47 @@ public struct SpectrumComparison: Sendable, Codable {
                     : "1.36/√n as if i.i.d. (eigenvalues of one sample fluctuate less)"))
         }
         self.rows = rows
+    }
+
+    /// Where the exact spectra's statistic lies, pooled over the samples' estimates.
+    private static func exactInterval(
+        _ kind: Quantity.Kind, atom: (location: Double, window: Double)?, threshold: Double?, _ uncertainties: [QuadratureUncertainty]
+    ) -> ClosedRange<Double> {
+        func cdf(_ x: Double) -> ClosedRange<Double> {
+            QuadratureUncertainty.Estimate.pooled(uncertainties.map { $0.cumulativeFraction(atMost: x) }).interval()
+        }
+        switch kind {
+        case .fraction:
+            if let atom {
+                let upper = cdf(atom.location + atom.window)
+                guard atom.location - atom.window > 0 else { return upper }
+                let lower = cdf((atom.location - atom.window).nextDown)
+                return max(0, upper.lowerBound - lower.upperBound) ... max(0, upper.upperBound - lower.lowerBound)
+            }
+            let below = cdf(threshold ?? 0)
+            return 1 - below.upperBound ... 1 - below.lowerBound
+        case .mean:
+            return QuadratureUncertainty.Estimate.pooled(uncertainties.map { $0.moment(1) }).interval()
+        case .variance:
+            // var = E[λ²] − E[λ]², E[λ] ≥ 0: interval arithmetic on the two moments' intervals.
+            let second = QuadratureUncertainty.Estimate.pooled(uncertainties.map { $0.moment(2) }).interval()
+            let first = QuadratureUncertainty.Estimate.pooled(uncertainties.map { $0.moment(1) }).interval()
+            let low = max(0, second.lowerBound - first.upperBound * first.upperBound)
+            return low ... max(low, second.upperBound - first.lowerBound * first.lowerBound)
+        case .maximum:
+            let ranges = uncertainties.map(\.largestEigenvalue)
+            return (ranges.map(\.lowerBound).max() ?? 0) ... (ranges.map(\.upperBound).max() ?? 0)
+        }
+    }
+
+    /// How many of the ascending `sorted` are at most `x`.
+    private static func countAtMost(_ x: Double, in sorted: [Double]) -> Int {
+        var (low, high) = (0, sorted.count)
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle] <= x { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     /// sup_x |F_n(x) − F(x)|, taking ties and the law's atoms into account. Values snapped

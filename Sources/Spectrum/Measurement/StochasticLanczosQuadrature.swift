@@ -32,6 +32,11 @@ public final class StochasticLanczosQuadrature<Scalar: BLASScalar> {
     public let seed: UInt64
     /// OpenBLAS threads; nil leaves the process-wide setting alone.
     public var threads: Int?
+    /// Cut every product of the active subnetwork into this many slices run at once on as many
+    /// cores, each with single-threaded BLAS (``JacobianOperator/parallelSlices``); 1 (default):
+    /// one BLAS call per product with `threads`. Same numbers either way up to the order of
+    /// BLAS's sums.
+    public var parallelSlices = 1
 
     /// Scalars in one input and one output of the stack.
     public var inputCount: Int { stack.inputShape.reduce(1, *) }
@@ -74,6 +79,9 @@ public final class StochasticLanczosQuadrature<Scalar: BLASScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func spectrum(at input: Tensor<Scalar>) throws(SpectrumError) -> LanczosSpectrum {
+        if parallelSlices > 1 {
+            return try OpenBLAS.withThreads(1) { () throws(SpectrumError) -> LanczosSpectrum in try run(input) }
+        }
         guard let threads else { return try run(input) }
         return try OpenBLAS.withThreads(threads) { () throws(SpectrumError) -> LanczosSpectrum in try run(input) }
     }
@@ -81,6 +89,7 @@ public final class StochasticLanczosQuadrature<Scalar: BLASScalar> {
     private func run(_ input: Tensor<Scalar>) throws(SpectrumError) -> LanczosSpectrum {
         let k = probes
         let op = try JacobianOperator(stack: stack, at: input, blockSize: k)
+        op.parallelSlices = parallelSlices
         let (n, m) = (op.inputCount, op.outputCount)
         // The side the recurrence runs on: the active outputs of J Jᵀ (m ≤ n), else the inputs
         // of Jᵀ J, whose non-zero eigenvalues are the same.
@@ -102,6 +111,8 @@ public final class StochasticLanczosQuadrature<Scalar: BLASScalar> {
         var alphas = [[Double]](repeating: [], count: k)
         var betas = [[Double]](repeating: [], count: k)
         var running = [Bool](repeating: true, count: k)
+        // β after each probe's last step: the Ritz residuals' scale (0 when the Krylov space ran out).
+        var lastBetas = [Double](repeating: 0, count: k)
 
         var generator = SeededGenerator(seed: seed)
         let scale = 1 / Double(s).squareRoot()
@@ -151,6 +162,7 @@ public final class StochasticLanczosQuadrature<Scalar: BLASScalar> {
                 let beta = Self.dot(w, w, base, s).squareRoot()
                 let size = max(alphas[p].map(abs).max() ?? 0, betas[p].max() ?? 0)
                 if j == stepCount - 1 || !(beta > breakdown * size) {
+                    if beta > breakdown * size { lastBetas[p] = beta }
                     running[p] = false
                     continue
                 }
@@ -180,8 +192,11 @@ public final class StochasticLanczosQuadrature<Scalar: BLASScalar> {
             }
             let values = decomposition.values.scalars
             let vectors = decomposition.vectors.scalars
-            // J Jᵀ is positive semi-definite: a node below zero is rounding.
-            quadratures.append(GaussQuadrature(nodes: values.map { max(0, $0) }, weights: (0 ..< t).map { vectors[$0] * vectors[$0] }))
+            // J Jᵀ is positive semi-definite: a node below zero is rounding. The top Ritz pair's
+            // residual ‖A y − θ y‖ = β_t |e_tᵀ y| bounds its distance to an eigenvalue.
+            quadratures.append(GaussQuadrature(
+                nodes: values.map { max(0, $0) }, weights: (0 ..< t).map { vectors[$0] * vectors[$0] },
+                topResidual: lastBetas[p] * abs(vectors[(t - 1) * t + t - 1])))
         }
         return LanczosSpectrum(dimension: m, zeroCount: zeroCount, subspaceDimension: s, quadratures: quadratures, steps: stepCount, probes: k)
     }
@@ -232,9 +247,13 @@ public final class StochasticLanczosQuadrature<Scalar: BLASScalar> {
 public struct GaussQuadrature: Equatable, Codable, Sendable {
     public var nodes: [Double]
     public var weights: [Double]
-    public init(nodes: [Double], weights: [Double]) {
+    /// ‖A y − θ y‖ of the largest node θ and its Ritz vector y: some eigenvalue lies within it
+    /// of θ (0 when the probe's Krylov space was exhausted; nil when not recorded).
+    public var topResidual: Double?
+    public init(nodes: [Double], weights: [Double], topResidual: Double? = nil) {
         self.nodes = nodes
         self.weights = weights
+        self.topResidual = topResidual
     }
 }
 
