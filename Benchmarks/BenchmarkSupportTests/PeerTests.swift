@@ -41,7 +41,12 @@ import Testing
     @Test func setUpLineInstallsEveryImportOfThePeers() throws {
         let readme = try String(contentsOf: Self.peers.appendingPathComponent("README.md"), encoding: .utf8)
         let setUp = try #require(readme.split(separator: "\n").first { $0.contains("pip install") })
-        let installed = Set(setUp.split(separator: " ").map { $0.replacingOccurrences(of: "\"", with: "").split(separator: "[")[0] }.map(String.init))
+        // Package names without extras or pinned versions ("jax[cpu]", "quantus==0.6.0"), and the
+        // import names of packages that install under another name.
+        var installed = Set(setUp.split(separator: " ").map {
+            $0.replacingOccurrences(of: "\"", with: "").split(separator: "[")[0].split(separator: "=")[0]
+        }.map(String.init))
+        if installed.contains("scikit-learn") { installed.insert("sklearn") }
         let standard = try pythonStandardLibrary()
         var imported = Set<String>()
         for name in try FileManager.default.contentsOfDirectory(atPath: Self.peers.path) where name.hasSuffix(".py") {

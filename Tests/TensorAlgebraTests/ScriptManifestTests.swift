@@ -24,7 +24,7 @@ import Testing
     @Test func listsComeFromTheManifest() throws {
         let executables = try shell("manifest_executables")
         #expect(executables.status == 0)
-        #expect(Set(executables.output.split(separator: "\n")) == ["train", "interpret", "spectrum", "study", "noisy-background"])
+        #expect(Set(executables.output.split(separator: "\n")) == ["train", "interpret", "spectrum", "study", "noisy-background", "embed"])
         let order = try shell("manifest_module_order Networks")
         let modules = order.output.split(separator: "\n").map(String.init)
         #expect(modules.last == "Networks")
