@@ -27,6 +27,8 @@ struct Embed: ParsableCommand {
     static func main() { mainWithOneLineErrors(name: "embed") }
 
     static let defaultArchitecture = "dense500,relu,dense500,relu,dense2000,relu,dense2"
+    /// The test images the report's measures need: trustworthiness at k = 12 and the 10-NN accuracy.
+    static let minimumTestImages = EmbeddingEvaluation.minimumSamples(trustworthinessNeighbours: 12)
     static let files = ["model.safetensors", "embedding.npy", "embedding.csv", "embedding.svg", "embedding-column.svg", "maps.svg",
                         "maps-column.svg", "displacement.npy", "report.json"]
 
@@ -58,7 +60,9 @@ struct Embed: ParsableCommand {
         try requireRange(dimensions, 1 ... 1000, "--dimensions")
         try requireRange(epochs, 1 ... 100_000, "--epochs")
         if let limit { try requireRange(limit, batch ... Int.max, "--limit (at least one batch)") }
-        if let testLimit { try requireRange(testLimit, 2 ... Int.max, "--test-limit") }
+        if let testLimit, testLimit < Self.minimumTestImages {
+            throw ValidationError("--test-limit must be at least \(Self.minimumTestImages) (trustworthiness at k = 12 needs k < n/2, the 10-NN accuracy 11 points), got \(testLimit)")
+        }
         if let threads { try requireRange(threads, 1 ... 1024, "--threads") }
         _ = try explainedImages()
     }
@@ -82,8 +86,11 @@ struct Embed: ParsableCommand {
         var learningRate: Double
         var seed: UInt64
         var test: EmbeddingEvaluation
-        /// The worst completeness error of the linearisation over the test split (float32).
+        /// The worst completeness error of the linearisation over the test split (float32),
+        /// relative: |W(x)x + b(x) − f(x)| / max(1, |f(x)|).
         var completenessError: Double
+        /// The same worst error, absolute (in the embedding's units).
+        var completenessAbsoluteError: Double
         var trainingSeconds: Double
         var embedSeconds: Double
         var history: [StackEpochRecord]
@@ -111,6 +118,11 @@ struct Embed: ParsableCommand {
         let test = testLimit.map { splits.test.prefix(min($0, splits.test.count)) } ?? splits.test
         if train.count < batch { throw UserError(message: "--batch \(batch): more than the \(train.count) training images") }
         if test.count < batch { throw UserError(message: "--batch \(batch): more than the \(test.count) test images, over whose batches KL(P‖Q) is measured") }
+        if test.count < Self.minimumTestImages {
+            throw UserError(message: "--data: the test split has \(test.count) images, fewer than the \(Self.minimumTestImages) that trustworthiness at k = 12 (k < n/2) and the 10-NN accuracy need")
+        }
+        // DatasetSplits reads labels for both splits today; refuse rather than measure k-NN on none.
+        guard let testLabels = test.labels else { throw UserError(message: "--data: the test split has no labels, which the k-NN accuracies need") }
         let explained = try explainedImages()
         if let bad = explained.first(where: { $0 >= test.count }) {
             throw UserError(message: "--explain: image \(bad) is outside the \(test.count) test images")
@@ -161,7 +173,7 @@ struct Embed: ParsableCommand {
         let embedding = OpenBLAS.withThreads(threads) { EmbeddingEvaluation.embed(stack, inputs: inputs) }
         let embedSeconds = Date().timeIntervalSince(embedStart)
         let evaluation: EmbeddingEvaluation
-        let completeness: Double
+        let completeness: (relative: Double, absolute: Double)
         let maps: EmbeddingMaps<Float>
         var chosen = Tensor<Float>.zeros([explained.count, inputs.shape[1]])
         chosen.withUnsafeMutableBufferPointer { c in
@@ -170,15 +182,15 @@ struct Embed: ParsableCommand {
             }
         }
         do {
-            evaluation = try EmbeddingEvaluation(inputs: inputs, embedding: embedding, data: test, labels: test.labels ?? [],
+            evaluation = try EmbeddingEvaluation(inputs: inputs, embedding: embedding, data: test, labels: testLabels,
                                                  perplexity: perplexity, degreesOfFreedom: degreesOfFreedom, batchSize: batch)
-            completeness = try EmbeddingMaps.completenessError(stack, inputs: inputs)
+            completeness = try EmbeddingMaps.completenessErrors(stack, inputs: inputs)
             maps = try EmbeddingMaps(stack, inputs: chosen)
         } catch { throw UserError(message: "\(error)") }
 
         try stack.write(to: folder.appendingPathComponent("model.safetensors"))
         try embedding.writeNumpyFile(to: folder.appendingPathComponent("embedding.npy"))
-        let labels = test.labels ?? Array(repeating: 0, count: test.count)
+        let labels = testLabels
         var csv = (0 ..< dimensions).map { "y\($0 + 1)" }.joined(separator: ",") + ",label\n"
         embedding.withUnsafeBufferPointer { e in
             for i in 0 ..< test.count {
@@ -240,14 +252,14 @@ struct Embed: ParsableCommand {
             }
         }
         let report = Report(architecture: architecture, dimensions: dimensions, trainImages: train.count, batchSize: batch, epochs: epochs,
-                            learningRate: lr, seed: seed, test: evaluation, completenessError: completeness, trainingSeconds: trainingSeconds,
+                            learningRate: lr, seed: seed, test: evaluation, completenessError: completeness.relative, completenessAbsoluteError: completeness.absolute, trainingSeconds: trainingSeconds,
                             embedSeconds: embedSeconds, history: trainer.history, explained: explained, neighbourPair: pair)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try AtomicFile.write(try encoder.encode(report), to: folder.appendingPathComponent("report.json"))
-        print(String(format: "test split (%d images): trustworthiness(12) %.4f, 1-NN %.2f %%, 10-NN %.2f %% (leave-one-out), KL %.4f, completeness %.2e; "
+        print(String(format: "test split (%d images): trustworthiness(12) %.4f, 1-NN %.2f %%, 10-NN %.2f %% (leave-one-out), KL %.4f, completeness %.2e (relative; absolute %.2e); "
                         + "training %.1f s, embedding %.3f s; wrote %@", test.count, evaluation.trustworthiness, evaluation.oneNeighbourAccuracy * 100,
-                     evaluation.tenNeighbourAccuracy * 100, evaluation.divergence, completeness, trainingSeconds, embedSeconds, folder.path))
+                     evaluation.tenNeighbourAccuracy * 100, evaluation.divergence, completeness.relative, completeness.absolute, trainingSeconds, embedSeconds, folder.path))
     }
 }

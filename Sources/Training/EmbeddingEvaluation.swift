@@ -34,19 +34,26 @@ public struct EmbeddingEvaluation: Sendable, Codable, Equatable {
     }
 
     /// The measures of a given `embedding` (`[n, k]`) of `inputs` (`[n, d]`, the features of `data`).
+    /// `labels` must hold one label per point, and n must exceed twice `trustworthinessNeighbours`
+    /// (and 10, for the 10-NN accuracy); otherwise it throws rather than measure nothing.
+    /// ``minimumSamples(trustworthinessNeighbours:)`` is that smallest n.
     public init<Scalar: BLASScalar>(inputs: Tensor<Scalar>, embedding: Tensor<Scalar>, data: TensorDataset, labels: [Int], perplexity: Double,
                                     degreesOfFreedom: Double = 1, batchSize: Int, trustworthinessNeighbours: Int = 12) throws(TrainingError) {
         let objective = try TSNEObjective<Scalar>(data: data, perplexity: perplexity, degreesOfFreedom: degreesOfFreedom, batchSize: batchSize)
         samples = data.count
         self.trustworthinessNeighbours = trustworthinessNeighbours
-        trustworthiness = EmbeddingQuality.trustworthiness(inputs: inputs, embedding: embedding, neighbours: trustworthinessNeighbours)
-        oneNeighbourAccuracy = EmbeddingQuality.neighbourAccuracy(embedding, labels: labels, k: 1)
-        tenNeighbourAccuracy = EmbeddingQuality.neighbourAccuracy(embedding, labels: labels, k: 10)
+        trustworthiness = try EmbeddingQuality.trustworthiness(inputs: inputs, embedding: embedding, neighbours: trustworthinessNeighbours)
+        oneNeighbourAccuracy = try EmbeddingQuality.neighbourAccuracy(embedding, labels: labels, k: 1)
+        tenNeighbourAccuracy = try EmbeddingQuality.neighbourAccuracy(embedding, labels: labels, k: 10)
         divergence = objective.meanDivergence(of: embedding)
         divergenceBatchSize = batchSize
         self.perplexity = perplexity
         self.degreesOfFreedom = degreesOfFreedom
     }
+
+    /// The fewest points the measures are defined on: trustworthiness needs k < n/2
+    /// (scikit-learn's bound, in real numbers), the leave-one-out 10-NN accuracy 10 other points.
+    public static func minimumSamples(trustworthinessNeighbours k: Int = 12) -> Int { max(2 * k + 1, 11) }
 
     /// Every sample's features as `[n, d]`.
     public static func features<Scalar: BLASScalar>(_ data: TensorDataset, as _: Scalar.Type = Scalar.self) -> Tensor<Scalar> {

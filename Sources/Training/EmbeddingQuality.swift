@@ -11,18 +11,22 @@ public enum EmbeddingQuality {
     ///     T(k) = 1 − 2/(n k (2n − 3k − 1)) Σ_i Σ_{j ∈ N_k^emb(i)} max(0, r(i, j) − k),
     ///
     /// r(i, j) the rank of j among i's neighbours in the input space (1 = nearest). `inputs` is
-    /// `[n, d]`, `embedding` `[n, e]`, both Euclidean; k < n/2, as scikit-learn requires.
+    /// `[n, d]`, `embedding` `[n, e]`, both Euclidean; k < n/2 (compared as real numbers, as
+    /// scikit-learn does: 12 neighbours of 25 points pass), else `TrainingError.invalidSetting`.
     ///
     /// The input distances are computed a block of rows at a time (GEMMs of ‖x_i‖² + ‖x_j‖² −
     /// 2 x_i·x_j), never as an n × n matrix: a rank is the number of points strictly closer, so
     /// a row needs only its own distances. Ties (duplicate images) count as scikit-learn's
     /// argsort would break them only up to the order among equal distances.
-    public static func trustworthiness<Scalar: BLASScalar>(inputs: Tensor<Scalar>, embedding: Tensor<Scalar>, neighbours k: Int = 12) -> Double {
+    public static func trustworthiness<Scalar: BLASScalar>(inputs: Tensor<Scalar>, embedding: Tensor<Scalar>, neighbours k: Int = 12) throws(TrainingError) -> Double {
         let n = inputs.shape[0]
-        require(embedding.shape.first == n && inputs.shape.count == 2 && embedding.shape.count == 2,
-                "trustworthiness: inputs \(inputs.shape), embedding \(embedding.shape)")
-        require(k >= 1 && k < n / 2, "trustworthiness: \(k) neighbours for \(n) points (scikit-learn requires k < n/2)")
-        let neighbours = nearestNeighbours(of: embedding, k: k)
+        guard inputs.shape.count == 2, embedding.shape.count == 2, embedding.shape[0] == n else {
+            throw .dataMismatch("trustworthiness: inputs of shape \(inputs.shape) and an embedding of shape \(embedding.shape) are not the same points")
+        }
+        guard k >= 1, Double(k) < Double(n) / 2 else {
+            throw .invalidSetting(name: "trustworthiness neighbours", value: "\(k)", expected: "at least 1 and below half the \(n) points (scikit-learn's k < n/2)")
+        }
+        let neighbours = try nearestNeighbours(of: embedding, k: k)
         let d = inputs.shape[1], block = 256
         var squaredNorms = [Double](repeating: 0, count: n)
         inputs.withUnsafeBufferPointer { x in
@@ -68,17 +72,23 @@ public enum EmbeddingQuality {
 
     /// The k nearest neighbours (Euclidean) of every row of `points` among the other rows, nearest
     /// first, as `n · k` indices (row i's at i·k ..< (i+1)·k); ties go to the lower index.
-    public static func nearestNeighbours<Scalar: BLASScalar>(of points: Tensor<Scalar>, k: Int) -> [Int] {
-        nearestNeighbours(of: points, among: points, k: k, excludingSelf: true)
+    public static func nearestNeighbours<Scalar: BLASScalar>(of points: Tensor<Scalar>, k: Int) throws(TrainingError) -> [Int] {
+        try nearestNeighbours(of: points, among: points, k: k, excludingSelf: true)
     }
 
     /// The k nearest rows of `references` to every row of `queries`; with `excludingSelf`
-    /// (queries and references the same points) row i is not its own neighbour.
+    /// (queries and references the same points) row i is not its own neighbour. Fewer candidate
+    /// points than k throws `TrainingError.invalidSetting`, rows of different widths `.dataMismatch`.
     public static func nearestNeighbours<Scalar: BLASScalar>(of queries: Tensor<Scalar>, among references: Tensor<Scalar>, k: Int,
-                                                            excludingSelf: Bool = false) -> [Int] {
+                                                            excludingSelf: Bool = false) throws(TrainingError) -> [Int] {
         let n = queries.shape[0], m = references.shape[0], e = queries.count / max(n, 1)
-        require(references.count / max(m, 1) == e, "nearestNeighbours: queries \(queries.shape), references \(references.shape)")
-        require(k >= 1 && k <= m - (excludingSelf ? 1 : 0), "nearestNeighbours: \(k) neighbours among \(m) points")
+        guard references.count / max(m, 1) == e else {
+            throw .dataMismatch("nearest neighbours: queries of shape \(queries.shape) and references of shape \(references.shape) differ in width")
+        }
+        let candidates = m - (excludingSelf ? 1 : 0)
+        guard k >= 1, k <= candidates else {
+            throw .invalidSetting(name: "neighbours", value: "\(k)", expected: "between 1 and the \(candidates) points each point has as candidates (\(m) points)")
+        }
         var result = [Int](repeating: 0, count: n * k)
         let q = queries.scalars.map(Double.init), r = references.scalars.map(Double.init)
         // The k best so far, sorted by (distance, index).
@@ -110,14 +120,20 @@ public enum EmbeddingQuality {
     /// The fraction of `queries` whose label is the majority label of their k nearest
     /// `references` (scikit-learn's `KNeighborsClassifier(n_neighbors: k)`, uniform weights: a
     /// tie between labels goes to the smallest). Without references, leave-one-out on the
-    /// queries themselves (each point's neighbours are the others).
+    /// queries themselves (each point's neighbours are the others). Missing labels (an
+    /// unlabelled split's `[]`) or too few points for k throw.
     public static func neighbourAccuracy<Scalar: BLASScalar>(_ queries: Tensor<Scalar>, labels: [Int], references: Tensor<Scalar>? = nil,
-                                                            referenceLabels: [Int]? = nil, k: Int) -> Double {
+                                                            referenceLabels: [Int]? = nil, k: Int) throws(TrainingError) -> Double {
         let n = queries.shape[0]
-        require(labels.count == n, "neighbourAccuracy: \(labels.count) labels for \(n) points")
+        guard labels.count == n else { throw .dataMismatch("k-NN accuracy: \(labels.count) labels for \(n) points") }
         let (points, pointLabels) = (references ?? queries, referenceLabels ?? labels)
-        require(pointLabels.count == points.shape[0], "neighbourAccuracy: \(pointLabels.count) reference labels for \(points.shape[0]) points")
-        let neighbours = nearestNeighbours(of: queries, among: points, k: k, excludingSelf: references == nil)
+        guard pointLabels.count == points.shape[0] else {
+            throw .dataMismatch("k-NN accuracy: \(pointLabels.count) reference labels for \(points.shape[0]) reference points")
+        }
+        if let bad = labels.first(where: { $0 < 0 }) ?? pointLabels.first(where: { $0 < 0 }) {
+            throw .dataMismatch("k-NN accuracy: label \(bad) is negative")
+        }
+        let neighbours = try nearestNeighbours(of: queries, among: points, k: k, excludingSelf: references == nil)
         let classes = (pointLabels.max() ?? 0) + 1
         var correct = 0
         var votes = [Int](repeating: 0, count: classes)

@@ -10,10 +10,13 @@ import IsometrySupport
 /// Why it is shaped this way. The search and the normalisation follow scikit-learn's
 /// `_binary_search_perplexity` and `_joint_probabilities` step for step (start at precision 1,
 /// double or halve until bracketed, then bisect; stop within 1e-5 nats or after 100 steps), in
-/// Double whatever the features' precision, so the affinities are the peers' to rounding: the
-/// comparison with scikit-learn's and openTSNE's t-SNE is then about the embedding, not about
-/// a different P. The distances are one GEMM, ‖x_i‖² + ‖x_j‖² − 2 x_i·x_j; every buffer is
-/// made at init for `rows` points and reused.
+/// Double whatever the features' precision, so that on the same points the calculation is
+/// scikit-learn's to rounding. The points are not the peers', though: here P is calibrated
+/// among a batch's members (each image's batch-mates, 500 by default), whereas scikit-learn and
+/// openTSNE calibrate over the whole data set with about 3·perplexity nearest neighbours. The
+/// batch-level P is a different target, and a likely part of the quality gap to the peers
+/// (docs/benchmarks.md, the t-SNE section). The distances are one GEMM, ‖x_i‖² + ‖x_j‖² −
+/// 2 x_i·x_j; every buffer is made at init for `rows` points and reused.
 public final class InputAffinities<Scalar: BLASScalar> {
     public let rows: Int
     public let features: Int

@@ -37,6 +37,9 @@ import Testing
         // Three well-separated classes: the map keeps them apart (a loose bound: 60 points, 40 epochs).
         #expect((test["oneNeighbourAccuracy"] as! Double) > 0.8, "\(test)")
         #expect((report["completenessError"] as! Double) <= 1e-5)
+        // The absolute error is the relative one times at most max(1, |y|): below 1e-5 of the largest coordinate.
+        let largest = embedding.scalars(as: Float.self).map { abs(Double($0)) }.max()!
+        #expect((report["completenessAbsoluteError"] as! Double) <= 1e-5 * max(1, largest), "\(largest)")
         // The neighbour pair: its step is its pixel terms plus its bias difference (float32 sums of 16 terms: 1e-4).
         let pair = report["neighbourPair"] as! [String: Any]
         #expect(pair["from"] as? Int == 0 && (pair["fromLabel"] as? Int) != (pair["toLabel"] as? Int))
@@ -52,7 +55,7 @@ import Testing
     }
 
     @Test func badSettingsAreOneLineRefusalsWritingNothing() throws {
-        let data = try dataset(train: 40, test: 20)
+        let data = try dataset(train: 40, test: 30)
         defer { try? FileManager.default.removeItem(at: data) }
         let output = data.appendingPathComponent("refused")
         for (flags, message) in [
@@ -62,11 +65,29 @@ import Testing
              "--architecture 'dense8,relu,dense3' gives outputs of shape [3], but the embedding has --dimensions 2"),
             (["--batch", "10", "--perplexity", "3", "--architecture", "dense8,relu,dense2", "--dimensions", "3"],
              "--architecture 'dense8,relu,dense2' gives outputs of shape [2], but the embedding has --dimensions 3"),
+            // 24 points: scikit-learn refuses trustworthiness at k = 12 (12 ≥ 24/2); 25 is the least it takes.
+            (["--batch", "10", "--perplexity", "3", "--test-limit", "24"],
+             "--test-limit must be at least 25 (trustworthiness at k = 12 needs k < n/2, the 10-NN accuracy 11 points), got 24"),
         ] {
             let (status, _, error) = try runExecutable("embed", ["--data", data.path, "--output", output.path] + flags)
             #expect(status == 2, "\(flags): \(error)")
             #expect(error.split(separator: "\n").count == 1 && error.contains(message), "\(flags): \(error)")
             #expect(!FileManager.default.fileExists(atPath: output.path))
         }
+    }
+
+    /// A test split too small for trustworthiness at k = 12 is refused before training, not
+    /// trapped on after it (it used to pass --batch and train, then stop in EmbeddingQuality).
+    @Test func aTestSplitTooSmallForTheMeasuresIsRefusedBeforeTraining() throws {
+        let data = try dataset(train: 40, test: 20)
+        defer { try? FileManager.default.removeItem(at: data) }
+        let output = data.appendingPathComponent("refused")
+        let (status, text, error) = try runExecutable("embed", ["--data", data.path, "--output", output.path, "--batch", "10", "--perplexity", "3",
+                                                                "--architecture", "dense8,relu,dense2", "--epochs", "1"])
+        #expect(status == 2, "\(error)")
+        #expect(error.split(separator: "\n").count == 1, "\(error)")
+        #expect(error.contains("--data: the test split has 20 images, fewer than the 25 that trustworthiness at k = 12 (k < n/2) and the 10-NN accuracy need"), "\(error)")
+        #expect(!text.contains("epoch"), "\(text)")
+        #expect(!FileManager.default.fileExists(atPath: output.path))
     }
 }

@@ -133,16 +133,18 @@ import TensorAlgebra
         #expect(trainer.history.last!.trainAccuracy == nil)
     }
 
-    /// A fixed-composition run stopped after an epoch and resumed from its files ends with the
-    /// weights of an uninterrupted one, bit for bit (one thread: the same sums in the same order);
-    /// the training state records the composition.
-    @Test func aResumedFixedRunIsAnUninterruptedOne() throws {
+    /// A run stopped after an epoch and resumed from its files ends with the weights of an
+    /// uninterrupted one, bit for bit (one thread: the same sums in the same order), for fixed and
+    /// for reshuffled (default) compositions; only a fixed run's training state records its
+    /// composition, so a default run's file has no batch_composition key, as before issue 25.
+    @Test(arguments: [BatchComposition.fixed, .reshuffled])
+    func aResumedRunIsAnUninterruptedOne(composition: BatchComposition) throws {
         let data = try points()
         func trainer(epochs: Int) throws -> StackTrainer<Double> {
             var generator = SeededGenerator(seed: 6)
             let stack = LayerStack<Double>.multilayerPerceptron(widths: [12, 10, 2], activation: .relu, using: &generator)
             return try StackTrainer(stack: stack, loss: TSNEObjective<Double>(data: data, perplexity: 2, batchSize: 8).loss,
-                                    optimizer: Adam(learningRate: 0.01), batchSize: 8, epochs: epochs, seed: 9, threads: 1, batchComposition: .fixed)
+                                    optimizer: Adam(learningRate: 0.01), batchSize: 8, epochs: epochs, seed: 9, threads: 1, batchComposition: composition)
         }
         let whole = try trainer(epochs: 3)
         try whole.train(data)
@@ -153,10 +155,12 @@ import TensorAlgebra
         defer { try? FileManager.default.removeItem(at: folder) }
         let (model, state) = (folder.appendingPathComponent("model.safetensors"), folder.appendingPathComponent("state.safetensors"))
         try first.writeCheckpoint(model: model, state: state)
-        #expect(try StackTrainingSettings(contentsOf: state).batchComposition == .fixed)
+        #expect(try StackTrainingSettings(contentsOf: state).batchComposition == composition)
+        let stored = try SafetensorsFile(contentsOf: state).metadata["batch_composition"]
+        #expect(stored == (composition == .fixed ? "fixed" : nil), "\(String(describing: stored))")
         let resumed = try StackTrainer<Double>(resumingFrom: model, state: state, loss: TSNEObjective<Double>(data: data, perplexity: 2, batchSize: 8).loss,
                                                optimizer: Adam(learningRate: 0.01), epochs: 3, threads: 1)
-        #expect(resumed.batchComposition == .fixed)
+        #expect(resumed.batchComposition == composition)
         try resumed.train(data)
         for ((name, a), (_, b)) in zip(resumed.stack.parameters, whole.stack.parameters) { #expect(a.scalars == b.scalars, "\(name)") }
     }

@@ -31,21 +31,51 @@ public struct EmbeddingMaps<Scalar: BLASScalar>: Sendable {
         linearisation = try StackLinearisation(stack, inputs: inputs, units: 0 ..< stack.outputShape.reduce(1, *))
     }
 
+    /// max |W(x)x + b(x) − F(x)| over `inputs` (the rows these maps were made from) and the
+    /// coordinates, in the embedding's own units, W(x)x summed in Double. ``completenessError``
+    /// divides by max(1, |F(x)|), and t-SNE's points lie tens of units from the origin, so the
+    /// relative figure alone understates the absolute one there.
+    public func absoluteCompletenessError(inputs: Tensor<Scalar>) -> Double {
+        let n = outputs.shape[0], k = dimensions, d = inputs.count / max(n, 1)
+        var worst = 0.0
+        weights.withUnsafeBufferPointer { w in
+            inputs.withUnsafeBufferPointer { x in
+                for i in 0 ..< n {
+                    for a in 0 ..< k {
+                        var y = Double(biases[i, a])
+                        for f in 0 ..< d { y += Double(w[(i * k + a) * d + f]) * Double(x[i * d + f]) }
+                        worst = max(worst, abs(y - Double(outputs[i, a])))
+                    }
+                }
+            }
+        }
+        return worst
+    }
+
     /// The worst completeness error over all of `inputs` (`[n, d]`), linearised `chunk` rows at a
     /// time so that W(x) of a whole test split never has to fit in memory at once.
     public static func completenessError(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, chunk: Int = 1000) throws(InterpretationError) -> Double {
+        try completenessErrors(stack, inputs: inputs, chunk: chunk).relative
+    }
+
+    /// The worst relative (``completenessError``) and absolute (``absoluteCompletenessError(inputs:)``)
+    /// completeness errors over all of `inputs`, `chunk` rows at a time.
+    public static func completenessErrors(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>,
+                                          chunk: Int = 1000) throws(InterpretationError) -> (relative: Double, absolute: Double) {
         let n = inputs.shape[0], width = inputs.count / max(n, 1)
-        var worst = 0.0, start = 0
+        var relative = 0.0, absolute = 0.0, start = 0
         while start < n {
             let rows = min(chunk, n - start)
             var part = Tensor<Scalar>.zeros([rows, width])
             part.withUnsafeMutableBufferPointer { p in
                 inputs.withUnsafeBufferPointer { p.baseAddress!.update(from: $0.baseAddress! + start * width, count: rows * width) }
             }
-            worst = max(worst, try EmbeddingMaps(stack, inputs: part).completenessError)
+            let maps = try EmbeddingMaps(stack, inputs: part)
+            relative = max(relative, maps.completenessError)
+            absolute = max(absolute, maps.absoluteCompletenessError(inputs: part))
             start += rows
         }
-        return worst
+        return (relative, absolute)
     }
 
     /// Coordinate a's exact share of input feature f at instance i: W(x_i)_{a f} · x_{i f}, over

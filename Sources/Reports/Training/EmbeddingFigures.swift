@@ -7,7 +7,8 @@ import Foundation
 public let embeddingPalette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 /// A 2-D embedding as a scatter plot, one dot per point coloured by its class, a legend of the
-/// classes under the panel; `x` and `y` are the embedding's two coordinates. Every dot carries
+/// classes under the panel; `x` and `y` are the embedding's two coordinates, drawn on one scale
+/// (a unit is as long across as up). Every dot carries
 /// `data-point` (its index), `data-label` and `data-x`/`data-y` (its coordinates), so tests and
 /// tools can read the figure back.
 public func embeddingScatter(x: [Double], y: [Double], labels: [Int], classNames: [String], title: String,
@@ -17,14 +18,17 @@ public func embeddingScatter(x: [Double], y: [Double], labels: [Int], classNames
     var canvas = SVGCanvas(printWidth: width, height: side + 160)
     let t = canvas.typography
     canvas.text(title, x: 8, y: t.title + 4, size: t.title, weight: "bold")
-    func domain(_ v: [Double]) -> ClosedRange<Double> {
-        let low = v.min() ?? 0, high = v.max() ?? 1
-        let pad = max((high - low) * 0.04, 1e-9)
-        return (low - pad) ... (high + pad)
+    // One scale for both coordinates (the panel is square, so equal spans): t-SNE's distances
+    // mean the same in every direction, and a stretched axis would misdraw clusters' shapes and gaps.
+    let spans = [x, y].map { v in (low: v.min() ?? 0, high: v.max() ?? 1) }
+    let half = max(spans.map { ($0.high - $0.low) / 2 }.max()! * 1.04, 1e-9)
+    func domain(_ i: Int) -> ClosedRange<Double> {
+        let middle = (spans[i].low + spans[i].high) / 2
+        return (middle - half) ... (middle + half)
     }
     let left = (width.pixels - side) / 2 + 16, top = t.title + 16
-    let xs = Scale(domain: domain(x), pixels: (left, left + side - 32))
-    let ys = Scale(domain: domain(y), pixels: (top + side - 32, top))
+    let xs = Scale(domain: domain(0), pixels: (left, left + side - 32))
+    let ys = Scale(domain: domain(1), pixels: (top + side - 32, top))
     canvas.axes(x: xs, y: ys, xLabel: "t-SNE 1", yLabel: "t-SNE 2", data: ["panel": "embedding"])
     let radius = width == .doubleColumn ? 1.3 : 0.9
     for i in x.indices {
