@@ -39,46 +39,8 @@ torch.set_num_threads(a.threads)
 nn = torch.nn
 
 
-def sequential(text, shape):
-    """The nn.Sequential an Isometry architecture string describes on per-sample `shape`."""
-    import re
-    modules = []
-    for token in text.split(","):
-        token = token.strip()
-        spatial = len(shape) - 1
-        if token == "flatten":
-            modules.append(nn.Flatten()); shape = [int(np.prod(shape))]; continue
-        if token == "gap":
-            class GlobalAveragePool(nn.Module):
-                def forward(self, x): return x.flatten(2).mean(-1)
-            modules.append(GlobalAveragePool()); shape = [shape[0]]; continue
-        acts = {"relu": nn.ReLU(), "hard-tanh": nn.Hardtanh(), "identity": nn.Identity(), "linear": nn.Identity(), "tanh": nn.Tanh()}
-        if token in acts: modules.append(acts[token]); continue
-        if token.startswith("leaky-relu"):
-            modules.append(nn.LeakyReLU(float(token.split(":")[1]) if ":" in token else 0.01)); continue
-        if token == "erf":
-            class Erf(nn.Module):
-                def forward(self, x): return torch.erf(x)
-            modules.append(Erf()); continue
-        bias = not token.endswith("nb")
-        body = token[:-2] if not bias else token
-        settings = lambda rest: {k: int(v) for k, v in re.findall(r"([spd])(\d+)", rest)}
-        if body.startswith("dense"):
-            n = int(body[5:]); modules.append(nn.Linear(shape[0], n, bias=bias)); shape = [n]; continue
-        m = re.fullmatch(r"(maxpool|avgpool)(\d+)((?:[sp]\d+)*)", body)
-        if m:
-            k = int(m.group(2)); o = settings(m.group(3)); stride, pad = o.get("s", k), o.get("p", 0)
-            kind = {"maxpool": [nn.MaxPool1d, nn.MaxPool2d], "avgpool": [nn.AvgPool1d, nn.AvgPool2d]}[m.group(1)][spatial - 1]
-            modules.append(kind(k, stride=stride, padding=pad))
-            shape = [shape[0]] + [(n + 2 * pad - k) // stride + 1 for n in shape[1:]]; continue
-        m = re.fullmatch(r"conv(\d+)k(\d+)((?:[spd]\d+)*)", body)
-        if m:
-            out, k = int(m.group(1)), int(m.group(2)); o = settings(m.group(3))
-            stride, pad, dil = o.get("s", 1), o.get("p", 0), o.get("d", 1)
-            modules.append([nn.Conv1d, nn.Conv2d][spatial - 1](shape[0], out, k, stride=stride, padding=pad, dilation=dil, bias=bias))
-            shape = [out] + [(n + 2 * pad - dil * (k - 1) - 1) // stride + 1 for n in shape[1:]]; continue
-        raise SystemExit(f"interpret_peer.py: unknown architecture token {token!r}")
-    return nn.Sequential(*modules)
+# The nn.Sequential an architecture string describes: the builder bench-attribution's peer uses too.
+from torch_network import sequential
 
 
 images = idx_file(f"{a.data}/t10k-images-idx3-ubyte.gz").reshape(-1, 784)[: a.images].astype(np.float32) / 255
