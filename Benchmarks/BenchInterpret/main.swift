@@ -53,7 +53,7 @@ struct BenchInterpret: ParsableCommand {
     /// returning the largest completeness residual relative to max(1, |F_t(x)|), as the peer reports Captum's.
     func integrate(_ stack: LayerStack<Float>, _ batch: Tensor<Float>) throws -> Double {
         let outputs = stack(batch)
-        let units = stack.targetUnits, width = stack.outputShape.reduce(1, *)
+        let units = stack.scoreUnits, width = stack.outputShape.reduce(1, *)
         let scores = outputs.scalars
         let targets = (0 ..< batch.shape[0]).map { i in
             let row = scores[(i * width + units.lowerBound) ..< (i * width + units.upperBound)]

@@ -60,8 +60,13 @@ struct RunningSumCurve: AttributionMetric {
                 for (a, b) in zip(comparison.perSample[m][k], scores.values) { #expect(abs(a - b) <= 1e-12 * scale) }
                 #expect(abs(cell.mean - scores.mean) <= 1e-12 * scale)
                 #expect(abs(cell.standardError - scores.standardError) <= 1e-12 * scale)
-                #expect(abs(cell.lower - (scores.mean - 1.959963984540054 * scores.standardError)) <= 1e-12 * scale)
-                #expect(abs(cell.upper - (scores.mean + 1.959963984540054 * scores.standardError)) <= 1e-12 * scale)
+                // 30 images: Student's t with 29 degrees of freedom, scipy.stats.t.ppf(0.975, 29), and the
+                // standard error recomputed here (sample standard deviation / √n).
+                let n = Double(scores.values.count), mean = scores.values.reduce(0, +) / n
+                let se = (scores.values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1) / n).squareRoot()
+                #expect(abs(cell.standardError - se) <= 1e-12 * scale)
+                #expect(abs(cell.lower - (mean - 2.045229642132703 * se)) <= 1e-12 * scale)
+                #expect(abs(cell.upper - (mean + 2.045229642132703 * se)) <= 1e-12 * scale)
                 #expect(cell.count == images.count && cell.higherIsBetter == metric.higherIsBetter)
                 if let curves = scores.curves {
                     let mean = try #require(comparison.curves(metric: metric.name).first { $0.method == method.name })
@@ -146,5 +151,19 @@ struct RunningSumCurve: AttributionMetric {
         #expect(abs(cells[0].mean - 0.6) <= 1e-15 && cells[0].count == 2)
         #expect(cells[1].mean.isNaN && cells[1].count == 0)
         #expect(cells.map(\.rank) == [1, 3, 2])
+    }
+}
+
+/// Student's 0.975 quantile against scipy.stats.t.ppf(0.975, ν), computed offline: the table's
+/// end and the Cornish–Fisher expansion beyond it (1e-7 relative: the expansion's fourth-order
+/// remainder at ν = 31 is about 1e-8).
+@Suite struct StudentQuantileTests {
+    @Test func matchesScipy() {
+        let reference: [(Int, Double)] = [(1, 12.706204736174694), (29, 2.045229642132703), (30, 2.0422724563012378),
+                                          (31, 2.039513446396408), (40, 2.021075390306273), (60, 2.0002978220142604),
+                                          (100, 1.9839715185235518), (250, 1.9694983934211532), (1000, 1.9623390808264083)]
+        for (ν, t) in reference {
+            #expect(abs(AttributionComparison.studentQuantile(degreesOfFreedom: ν) - t) <= 1e-7 * t, "ν = \(ν)")
+        }
     }
 }

@@ -65,17 +65,14 @@ func baselineSummary<Scalar>(_ baseline: Tensor<Scalar>?, value: Double = 0) -> 
 }
 
 extension LayerStack {
-    /// The class units the ``AttributionMethod`` targets count among: the last C outputs with
-    /// class dimensions, every output otherwise.
-    public var targetUnits: Range<Int> {
-        classDimensions?.classRange ?? 0 ..< outputShape.reduce(1, *)
-    }
+    // The targets of an ``AttributionMethod`` count among ``scoreUnits`` (StackAnalysis.swift):
+    // the last C outputs with class dimensions, every output otherwise.
 
-    /// Checks that every target is one of the ``targetUnits``: targets usually come from data
+    /// Checks that every target is one of the ``scoreUnits``: targets usually come from data
     /// labels, so one out of range is an error, not a crash.
     func checkTargets(_ targets: [Int], count: Int) throws(InterpretationError) {
         require(targets.count == count, "attributions: \(targets.count) targets for \(count) inputs")
-        let units = targetUnits.count
+        let units = scoreUnits.count
         if let bad = targets.first(where: { $0 < 0 || $0 >= units }) { throw .labelOutOfRange(label: bad, classes: units) }
     }
 
@@ -87,7 +84,7 @@ extension LayerStack {
     func targetGradients(_ inputs: Tensor<Scalar>, targets: [Int], engine: GeneratedBatches<Scalar>? = nil) -> Tensor<Scalar> {
         let count = inputs.shape[0], width = inputShape.reduce(1, *)
         let engine = engine ?? GeneratedBatches(self, rows: count)
-        let first = targetUnits.lowerBound
+        let first = scoreUnits.lowerBound
         var gradients = Tensor<Scalar>.zeros([count] + inputShape)
         inputs.withUnsafeBufferPointer { x in
             gradients.withUnsafeMutableBufferPointer { out in

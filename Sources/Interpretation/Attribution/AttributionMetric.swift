@@ -26,7 +26,7 @@ public protocol AttributionMetric<Scalar>: Sendable {
     var higherIsBetter: Bool { get }
 
     /// The metric of each sample's attributions: `attributions` has `inputs`' shape and
-    /// explains output `targets[i]` (counted among ``LayerStack/targetUnits``) at `inputs[i]`;
+    /// explains output `targets[i]` (counted among ``LayerStack/scoreUnits``) at `inputs[i]`;
     /// `method` made them.
     func scores(
         _ stack: LayerStack<Scalar>, method: any AttributionMethod<Scalar>, inputs: Tensor<Scalar>, targets: [Int],
@@ -91,7 +91,7 @@ public struct CompletenessResidual<Scalar: BLASScalar>: AttributionMetric {
         let base = try stack.checkedBaseline(baseline ?? method.baseline, count: count, method: name)
         let outputs = stack.boundedOutputs(batch)
         let baseOutputs = stack.boundedOutputs(base.values.reshaped([base.perSample ? count : 1] + stack.inputShape))
-        let units = stack.targetUnits, o = stack.outputShape.reduce(1, *)
+        let units = stack.scoreUnits, o = stack.outputShape.reduce(1, *)
         var values = [Double](repeating: 0, count: count)
         attributions.withUnsafeBufferPointer { a in
             outputs.withUnsafeBufferPointer { f in

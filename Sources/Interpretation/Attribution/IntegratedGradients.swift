@@ -44,7 +44,7 @@ public struct IntegratedGradients<Scalar: BLASScalar>: AttributionMethod {
         let batch = try stack.checkedInputs(inputs)
         let count = batch.shape[0], width = stack.inputShape.reduce(1, *)
         try stack.checkTargets(targets, count: count)
-        let units = stack.targetUnits
+        let units = stack.scoreUnits
         let base = try stack.checkedBaseline(baseline, count: count, method: name)
         let (alphas, weights) = rule.nodes(steps: steps)
         let engine = GeneratedBatches(stack, rows: max(batchRows, steps), minimum: steps)

@@ -29,7 +29,7 @@ public struct Linearisation<Scalar: BLASScalar>: AttributionMethod {
         let batch = try stack.checkedInputs(inputs)
         let count = batch.shape[0], width = stack.inputShape.reduce(1, *), layers = stack.layerCount
         try stack.checkTargets(targets, count: count)
-        let units = stack.targetUnits
+        let units = stack.scoreUnits
         var maps = Tensor<Scalar>.zeros([count, width])
         var shares = [Double](repeating: 0, count: count)
         var layerShares = [[Double]](repeating: [Double](repeating: 0, count: count), count: layers)

@@ -103,7 +103,7 @@ public struct Occlusion<Scalar: BLASScalar>: AttributionMethod {
         let batch = try stack.checkedInputs(inputs)
         let count = batch.shape[0], width = stack.inputShape.reduce(1, *), features = shape.reduce(1, *)
         try stack.checkTargets(targets, count: count)
-        let units = stack.targetUnits
+        let units = stack.scoreUnits
         var base = try stack.checkedBaseline(baseline, count: count, method: name)
         if baseline == nil { base.values = Tensor(shape: [width], scalars: [Scalar](repeating: Scalar(baselineValue), count: width)) }
         // Every window as the flat indices it covers.

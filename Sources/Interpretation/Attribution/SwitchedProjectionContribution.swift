@@ -30,7 +30,7 @@ public struct SwitchedProjectionContribution<Scalar: BLASScalar>: AttributionMet
         let batch = try stack.checkedInputs(inputs)
         let count = batch.shape[0], width = stack.inputShape.reduce(1, *)
         try stack.checkTargets(targets, count: count)
-        let units = stack.targetUnits
+        let units = stack.scoreUnits
         var maps = Tensor<Scalar>.zeros([count, width])
         var intercepts = [Double](repeating: 0, count: count)
         for i in 0 ..< count {

@@ -149,7 +149,7 @@ func perturbedAttributions<Scalar: BLASScalar>(
         }
         if let certificate = certificates?[i], let local,
            row.withUnsafeBufferPointer({ certificate.distance(from: $0) }) < certificate.radius * (1 - ActivationPatternCertificate<Scalar>.margin) {
-            let unit = stack.targetUnits.lowerBound + targets[i]
+            let unit = stack.scoreUnits.lowerBound + targets[i]
             certificate.weights.withUnsafeBufferPointer { w in
                 row.withUnsafeBufferPointer { y in
                     result.withUnsafeMutableBufferPointer { out in

@@ -49,7 +49,7 @@ public enum PerturbationBaseline<Scalar: BLASScalar>: Sendable, Equatable {
 
 /// Which number of the target a perturbation metric reads: Quantus's `softmax` argument.
 public enum TargetScore: String, Sendable, Codable, CaseIterable {
-    /// The softmax probability of the target over the class units (`LayerStack.targetUnits`).
+    /// The softmax probability of the target over the class units (`LayerStack.scoreUnits`).
     case softmax
     /// The target's output itself (a logit, or the class score of an identity classifier).
     case logit

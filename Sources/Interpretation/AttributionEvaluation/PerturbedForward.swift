@@ -119,7 +119,7 @@ struct PerturbedForward<Scalar: BLASScalar> {
 
     /// The target's ``TargetScore`` in an output row `f`.
     func score(_ f: UnsafeBufferPointer<Scalar>, target: Int, kind: TargetScore) -> Double {
-        let units = stack.targetUnits
+        let units = stack.scoreUnits
         let value = Double(f[units.lowerBound + target])
         guard kind == .softmax else { return value }
         var largest = -Double.infinity

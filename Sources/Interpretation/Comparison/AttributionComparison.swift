@@ -38,8 +38,9 @@ public struct AttributionComparison: Sendable, Codable, Equatable {
         public var mean: Double
         /// The standard error of that mean (``AttributionScores/standardError``).
         public var standardError: Double
-        /// The 95 % confidence interval, normal from the standard error: mean ± z·s.e. with
-        /// z = ``AttributionComparison/normalQuantile``.
+        /// The 95 % confidence interval from the standard error: mean ± t·s.e., t Student's
+        /// 0.975 quantile with n − 1 degrees of freedom (``AttributionComparison/studentQuantile(degreesOfFreedom:)``;
+        /// close to the normal 1.96 for hundreds of images). With fewer than two samples it has no width.
         public var lower: Double
         public var upper: Double
         /// Samples the mean is over.
@@ -59,8 +60,30 @@ public struct AttributionComparison: Sendable, Codable, Equatable {
         public var values: [Double]
     }
 
-    /// The 0.975 quantile of the standard normal: the 95 % interval is mean ± 1.96 s.e.
+    /// The 0.975 quantile of the standard normal.
     public static let normalQuantile = 1.959963984540054
+
+    /// Student's t 0.975 quantile for `degreesOfFreedom` ≥ 1: the 95 % interval of a mean of
+    /// n = ν + 1 samples is mean ± t·s.e. Exact values (scipy.stats.t.ppf) to ν = 30, then the
+    /// Cornish–Fisher expansion in 1/ν about the normal quantile (Abramowitz & Stegun 26.7.5),
+    /// within 1e-7 of scipy from ν = 31 on (tested).
+    public static func studentQuantile(degreesOfFreedom ν: Int) -> Double {
+        precondition(ν >= 1, "studentQuantile: degrees of freedom \(ν) < 1")
+        let table = [
+            12.706204736174694, 4.302652729749462, 3.1824463052837078, 2.7764451051977934, 2.5705818356363146,
+            2.4469118511449786, 2.364624251592784, 2.306004135204166, 2.262157162798205, 2.228138851986274,
+            2.200985160091639, 2.1788128296672284, 2.1603686564627913, 2.144786687917804, 2.131449545559776,
+            2.1199052992212546, 2.1098155778333156, 2.1009220402410382, 2.0930240544083087, 2.085963447265864,
+            2.0796138447276795, 2.0738730679040254, 2.0686576104190486, 2.0638985616280245, 2.0595385527532972,
+            2.0555294386428735, 2.0518305164802846, 2.0484071417952454, 2.045229642132703, 2.0422724563012378,
+        ]
+        if ν <= table.count { return table[ν - 1] }
+        let z = normalQuantile, n = Double(ν)
+        let z3 = z * z * z, z5 = z3 * z * z, z7 = z5 * z * z, z9 = z7 * z * z
+        return z + (z3 + z) / (4 * n) + (5 * z5 + 16 * z3 + 3 * z) / (96 * n * n)
+            + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * n * n * n)
+            + (79 * z9 + 776 * z7 + 1482 * z5 - 1920 * z3 - 945 * z) / (92160 * n * n * n * n)
+    }
 
     /// Where the network came from (a path), as the report shows it.
     public var source: String
@@ -71,7 +94,7 @@ public struct AttributionComparison: Sendable, Codable, Equatable {
     public var labels: [Int]
     public var predictions: [Int]
     public var targetChoice: TargetChoice
-    /// The explained class of each image (among ``LayerStack/targetUnits``).
+    /// The explained class of each image (among ``LayerStack/scoreUnits``).
     public var targets: [Int]
     public var methods: [String]
     public var metrics: [String]
@@ -215,8 +238,9 @@ public struct AttributionComparison: Sendable, Codable, Equatable {
                 // do not vary) are left out of the mean and counted out of `count`, as Quantus's nanmean does.
                 let scores = AttributionScores(values: perSample[m][k].filter { !$0.isNaN })
                 let (mean, se) = (scores.mean, scores.standardError)
+                let quantile = scores.values.count >= 2 ? studentQuantile(degreesOfFreedom: scores.values.count - 1) : 0
                 cells.append(Cell(method: method, metric: metric.name, higherIsBetter: metric.higherIsBetter, mean: mean, standardError: se,
-                                  lower: mean - normalQuantile * se, upper: mean + normalQuantile * se, count: scores.values.count,
+                                  lower: mean - quantile * se, upper: mean + quantile * se, count: scores.values.count,
                                   rank: 0, seconds: seconds[m][k]))
             }
         }

@@ -124,7 +124,7 @@ extension AttributionComparison {
             + "(conventions: docs/interpretation.md).</p>"
         body += "<h2 id=\"table\">Methods × metrics</h2>" + tableHTML()
         body += "<p class=\"meta\">Each cell: the mean over the images and its 95 % confidence interval, normal from the standard error "
-            + "(mean ± 1.96 s.e., s.e. = sample standard deviation / √n). ★: the best mean by that metric; "
+            + "(mean ± t·s.e., t Student's 0.975 quantile with n − 1 degrees of freedom, about 1.96 for hundreds of images; s.e. = sample standard deviation / √n). ★: the best mean by that metric; "
             + "an interval that overlaps the best one's does not separate the two. Per-image scores: <a href=\"scores.csv\">scores.csv</a>; "
             + "the table: <a href=\"table.csv\">table.csv</a>.</p>"
         var number = 0
