@@ -6,7 +6,7 @@
 #    4 images and linearise 50, two spectra, a 5 × 5 sweep), every figure also as PNG, into
 #    out/report-check/site; then the CNN pages on Tests/Fixtures/FashionCNN: `interpret` (2 images,
 #    linearise 50) into site/interpret-cnn and `noisy-background` (200 images) into
-#    site/noisy-background, and `interpret --evaluate` (40 images) on the fixture and on the
+#    site/noisy-background, and `interpret --evaluate` (16 images, 3 methods) on the fixture and on the
 #    demo's MLP into site/attribution-cnn and site/attribution.
 # 2. Loads every HTML page and every SVG of it in headless Chromium (Debian's `chromium`,
 #    installed when missing) at 1400 px and at 390 px (a phone: mobile emulation, so the
@@ -66,11 +66,13 @@ else
         --output "$site/noisy-background" > "$check/noisy-background.log" 2>&1 \
         || { tail -5 "$check/noisy-background.log"; echo "check-report: noisy-background on the CNN fixture failed" >&2; exit 1; }
     # The attribution comparison (interpret --evaluate) on the CNN fixture and on the demo's
-    # identity MLP, over few images: the page, its table, curves and maps are what is checked.
-    .build/debug/interpret --evaluate --model Tests/Fixtures/FashionCNN/model.safetensors --architecture "$cnn" --images 40 \
+    # identity MLP, over few images: the page, its table, curves and maps are what is checked, so
+    # three methods and the metrics with curves (every default would cost minutes in a debug build).
+    quick="--methods gradient,gradient-x-input,integrated-gradients --steps 16 --metrics completeness-residual,deletion-auc,insertion-auc"
+    .build/debug/interpret --evaluate --model Tests/Fixtures/FashionCNN/model.safetensors --architecture "$cnn" --images 16 $quick \
         --index ../report.html --output "$site/attribution-cnn" > "$check/attribution-cnn.log" 2>&1 \
         || { tail -5 "$check/attribution-cnn.log"; echo "check-report: interpret --evaluate on the CNN fixture failed" >&2; exit 1; }
-    .build/debug/interpret --evaluate --checkpoint "$site/train/checkpoint.safetensors" --images 40 \
+    .build/debug/interpret --evaluate --checkpoint "$site/train/checkpoint.safetensors" --images 16 $quick \
         --index ../report.html --output "$site/attribution" > "$check/attribution.log" 2>&1 \
         || { tail -5 "$check/attribution.log"; echo "check-report: interpret --evaluate on the identity MLP failed" >&2; exit 1; }
     echo "check-report: small report built in $(( $(date +%s) - start )) s ($site)"
