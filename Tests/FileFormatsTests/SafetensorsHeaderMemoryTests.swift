@@ -6,9 +6,10 @@ import FileFormats
 /// A header within the format's 100 MB is read in a few times its size: a tree of its values
 /// cost about 15 times (66–99 MB headers took 1.0–1.4 GB).
 ///
-/// Peak RSS is the process's, and other suites run in parallel in the same process (tens of
-/// MB measured), so the headers are large enough (24–30 MB) that the bounds — a third of the
-/// old reader's cost — stay far above that noise and far below what a tree of values costs.
+/// Peak RSS is the process's, so Scripts/test.sh runs this suite alone, after the others (beside
+/// them, in the same process, the attribution and Lanczos suites added hundreds of MB); the
+/// headers are large enough (24–30 MB) that the bounds — a third of the old reader's cost — stay
+/// far above the remaining noise and far below what a tree of values costs.
 @Suite(.serialized) struct SafetensorsHeaderMemoryTests {
     /// A file with `header` (padded with spaces to 8 bytes) and `data`.
     func file(_ header: [UInt8], data: [UInt8] = []) -> [UInt8] {
