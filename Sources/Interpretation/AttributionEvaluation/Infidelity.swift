@@ -35,13 +35,11 @@ public struct Infidelity<Scalar: BLASScalar>: AttributionMetric {
 
     public func evaluate(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int], attributions: Tensor<Scalar>)
         throws(InterpretationError) -> (scores: AttributionScores, counts: PerturbationCounts) {
-        let batch = try stack.checkedInputs(inputs)
-        let n = batch.shape[0], d = stack.inputShape.reduce(1, *), samples = draws.samples
-        require(targets.count == n, "Infidelity: \(targets.count) targets for \(n) inputs")
-        require(attributions.count == n * d, "Infidelity: attributions of shape \(attributions.shape) for inputs of shape \(inputs.shape)")
-        let perturbations = try draws.tensor(samples: n, features: d, scale: sigma, scaleName: "noise σ") { generator, shape in
+        let (batch, perturbations) = try draws.checked(stack, inputs: inputs, targets: targets, attributions: attributions, metric: "Infidelity",
+                                                       scale: sigma, scaleName: "noise σ") { generator, shape in
             Tensor<Scalar>.randomNormal(shape, standardDeviation: Scalar(sigma), using: &generator)
         }
+        let n = batch.shape[0], d = stack.inputShape.reduce(1, *), samples = draws.samples
         let forward = try PerturbedForward(stack, inputs: batch, certify: draws.certifies(passesPerDraw: 1, features: d))
         var clean = [Double](repeating: 0, count: n)
         var perturbedScores = [Double](repeating: 0, count: n * samples)

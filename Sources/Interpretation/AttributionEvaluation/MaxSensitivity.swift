@@ -43,13 +43,11 @@ public struct MaxSensitivity<Scalar: BLASScalar>: AttributionMetric {
         _ stack: LayerStack<Scalar>, method: any AttributionMethod<Scalar>, inputs: Tensor<Scalar>, targets: [Int],
         attributions: Tensor<Scalar>
     ) throws(InterpretationError) -> (scores: AttributionScores, counts: PerturbationCounts) {
-        let batch = try stack.checkedInputs(inputs)
-        let n = batch.shape[0], d = stack.inputShape.reduce(1, *), samples = draws.samples
-        require(targets.count == n, "MaxSensitivity: \(targets.count) targets for \(n) inputs")
-        require(attributions.count == n * d, "MaxSensitivity: attributions of shape \(attributions.shape) for inputs of shape \(inputs.shape)")
-        let deltas = try draws.tensor(samples: n, features: d, scale: radius, scaleName: "noise radius") { generator, shape in
+        let (batch, deltas) = try draws.checked(stack, inputs: inputs, targets: targets, attributions: attributions, metric: "MaxSensitivity",
+                                                  scale: radius, scaleName: "noise radius") { generator, shape in
             Tensor<Scalar>.randomUniform(shape, in: Scalar(-radius) ..< Scalar(radius), using: &generator)
         }
+        let n = batch.shape[0], d = stack.inputShape.reduce(1, *), samples = draws.samples
         let (perturbed, counts) = try perturbedAttributions(stack, method: method, inputs: batch, targets: targets, deltas: deltas,
                                                             certify: draws.certifies(passesPerDraw: 2, features: d))
         let a = attributions.reshaped([n, d]).converted(to: Double.self)

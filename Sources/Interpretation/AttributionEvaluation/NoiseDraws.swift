@@ -31,19 +31,26 @@ public struct NoiseDraws<Scalar: BLASScalar>: Sendable {
     /// attributions").
     public func certifies(passesPerDraw: Int, features d: Int) -> Bool { certify ?? (passesPerDraw * samples >= d) }
 
-    /// The noise `[n, samples, D]` for n samples of D features: ``noise`` checked, or drawn
-    /// from ``seed`` by `draw` (which gets the shape). Throws for fewer than one draw, a scale
-    /// (the metric's σ or radius, its setting `scaleName`) that is not a finite number > 0, or
-    /// given noise of another size or with NaN or infinite values.
-    func tensor(samples n: Int, features d: Int, scale: Double, scaleName: String,
-                draw: (inout SeededGenerator, [Int]) -> Tensor<Scalar>) throws(InterpretationError) -> Tensor<Scalar> {
+    /// A noise metric's checks before it draws, in one place, and its draws: the checked inputs
+    /// `[n] + inputShape` and the noise `[n, samples, D]` (``noise`` checked, or drawn from
+    /// ``seed`` by `draw`, which gets the shape). Throws for fewer than one draw, a scale (the
+    /// metric's σ or radius, its setting `scaleName`) that is not a finite number > 0, inputs
+    /// that do not fit the stack, or given noise of another size or with NaN or infinite
+    /// values; targets or attributions of another count than the inputs are the caller's bug.
+    func checked(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int], attributions: Tensor<Scalar>, metric: String,
+                 scale: Double, scaleName: String, draw: (inout SeededGenerator, [Int]) -> Tensor<Scalar>)
+        throws(InterpretationError) -> (inputs: Tensor<Scalar>, noise: Tensor<Scalar>) {
         guard samples >= 1 else { throw .noDraws(setting: "samples", value: samples) }
         guard scale > 0 && scale.isFinite else {
             throw .metricSettingOutOfRange(setting: scaleName, value: "\(scale)", expected: "a finite number > 0")
         }
+        let batch = try stack.checkedInputs(inputs)
+        let n = batch.shape[0], d = stack.inputShape.reduce(1, *)
+        require(targets.count == n, "\(metric): \(targets.count) targets for \(n) inputs")
+        require(attributions.count == n * d, "\(metric): attributions of shape \(attributions.shape) for inputs of shape \(inputs.shape)")
         guard let noise else {
             var generator = SeededGenerator(seed: seed)
-            return draw(&generator, [n, samples, d])
+            return (batch, draw(&generator, [n, samples, d]))
         }
         guard noise.count == n * samples * d else {
             throw .metricSettingOutOfRange(setting: "noise", value: "of shape \(noise.shape)", expected: "[\(n), \(samples), \(d)]: samples, draws, features")
@@ -51,6 +58,6 @@ public struct NoiseDraws<Scalar: BLASScalar>: Sendable {
         if noise.nonFiniteCount > 0 {
             throw .metricSettingOutOfRange(setting: "noise", value: "with \(noise.nonFiniteCount) NaN or infinite values", expected: "finite numbers")
         }
-        return noise.reshaped([n, samples, d])
+        return (batch, noise.reshaped([n, samples, d]))
     }
 }
