@@ -63,7 +63,7 @@ final class GeneratedBatches<Scalar: BLASScalar> {
         pending.removeAll(keepingCapacity: true)
         pending.reserveCapacity(capacity)
 
-        func run(_ w: LayerStackWorkspace<Scalar>) {
+        func flush(_ w: LayerStackWorkspace<Scalar>) {
             stack.forwardInputBuffer(in: w)
             w.output.withUnsafeBufferPointer { f in
                 for (slot, r) in pending.enumerated() { read(r, UnsafeBufferPointer(rebasing: f[slot * outputs ..< (slot + 1) * outputs])) }
@@ -78,7 +78,7 @@ final class GeneratedBatches<Scalar: BLASScalar> {
             }
             guard forwarded else { continue }
             pending.append(r)
-            if pending.count == capacity { run(full) }
+            if pending.count == capacity { flush(full) }
         }
         guard !pending.isEmpty else { return }
         // The last, shorter batch: its rows alone, moved into a workspace of their size.
@@ -90,7 +90,7 @@ final class GeneratedBatches<Scalar: BLASScalar> {
                 }
             }
         }
-        run(last)
+        flush(last)
     }
 
     /// The gradients of output unit `unit(r)` of row r for `size` rows that `fill` writes:
