@@ -509,4 +509,29 @@ func expectMaps(_ found: Tensor<Double>, _ reference: Tensor<Double>, tolerance:
             for (a, b) in zip(residual.values[half], partResidual.values) { #expect(abs(a - b) <= 1e-12 * max(1, abs(b))) }
         }
     }
+
+    /// Rows streamed one at a time (the perturbation metrics' way): every third is answered by
+    /// the caller and gives its slot away, so the 200 forwarded rows of 300 fill one full batch
+    /// and a shorter last one; each is read once, in order, with the outputs of its own row's
+    /// one-row pass (other GEMM heights: 1e-12 of the largest entry).
+    @Test func streamedRowsSkipTheAnsweredOnesAndReadTheirOwnOutputs() throws {
+        var generator = SeededGenerator(seed: 41)
+        let stack = try LayerStack<Double>(architecture: "dense4000,relu,dense3", inputShape: [2000], using: &generator)
+        let inputs = Tensor<Double>.randomNormal([300, 2000], using: &generator)
+        let engine = GeneratedBatches(stack, rows: 256)
+        #expect(engine.rows < 200)
+        var read: [Int] = []
+        var outputs = [[Double]](repeating: [], count: 300)
+        inputs.withUnsafeBufferPointer { x in
+            engine.forward(rows: 300, fill: { r, y in
+                y.baseAddress!.update(from: x.baseAddress! + r * 2000, count: 2000)
+                return r % 3 != 0
+            }, read: { r, f in
+                read.append(r)
+                outputs[r] = Array(f)
+            })
+        }
+        #expect(read == (0 ..< 300).filter { $0 % 3 != 0 })
+        for r in read { expectMaps(Tensor(shape: [1, 3], scalars: outputs[r]), stack(inputs.rows(r ..< r + 1)), tolerance: 1e-12, "row \(r)") }
+    }
 }

@@ -3,10 +3,11 @@ import IsometrySupport
 import Networks
 import TensorAlgebra
 
-/// Inputs a method generates from its samples (Integrated Gradients' interpolations, occluded
-/// copies), run through a stack as GEMM-sized batches: the rows of many samples stacked, written
-/// into the workspace's own input buffer, with the workspace and the cotangents made once per
-/// batch size (the full batches and at most one shorter last batch), so the loop allocates nothing.
+/// Inputs generated from samples (Integrated Gradients' interpolations, occluded copies, a
+/// metric's perturbed inputs), run through a stack as GEMM-sized batches: the rows of many
+/// samples stacked, written into the workspace's own input buffer, with the workspace and the
+/// cotangents made once per batch size (the full batches and at most one shorter last batch),
+/// so the loop allocates nothing. The one engine of the attribution methods and metrics.
 final class GeneratedBatches<Scalar: BLASScalar> {
     let stack: LayerStack<Scalar>
     /// Rows per full batch.
@@ -14,6 +15,8 @@ final class GeneratedBatches<Scalar: BLASScalar> {
     let width: Int, outputs: Int
     private var workspace: LayerStackWorkspace<Scalar>?
     private var cotangents = Tensor<Scalar>.zeros([0])
+    /// The rows of the batch being filled by ``forward(rows:fill:read:)``, kept between calls.
+    private var pending: [Int] = []
 
     /// Batches of at most `rows` rows (at least 1), cut further so that the workspace of one
     /// batch stays within ``StackLinearisation/workingBytes``, but never below `minimum` rows.
@@ -47,6 +50,49 @@ final class GeneratedBatches<Scalar: BLASScalar> {
         w.output.withUnsafeBufferPointer(read)
     }
 
+    /// Runs `count` rows forward that `fill(r, y)` writes one at a time, flattened, into a slot
+    /// y of the batch being filled. A row for which `fill` returns false was answered by the
+    /// caller (a certificate, docs/theory.md §3) and gives its slot to the next row; `read(r, f)`
+    /// sees the outputs of every other row, in order, once its batch has run. Batches of
+    /// ``rows``, and one shorter last batch.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func forward(rows count: Int, fill: (Int, UnsafeMutableBufferPointer<Scalar>) -> Bool, read: (Int, UnsafeBufferPointer<Scalar>) -> Void) {
+        let capacity = min(rows, max(count, 1))
+        let full = workspace(capacity)
+        pending.removeAll(keepingCapacity: true)
+        pending.reserveCapacity(capacity)
+
+        func flush(_ w: LayerStackWorkspace<Scalar>) {
+            stack.forwardInputBuffer(in: w)
+            w.output.withUnsafeBufferPointer { f in
+                for (slot, r) in pending.enumerated() { read(r, UnsafeBufferPointer(rebasing: f[slot * outputs ..< (slot + 1) * outputs])) }
+            }
+            pending.removeAll(keepingCapacity: true)
+        }
+
+        for r in 0 ..< count {
+            let slot = pending.count
+            let forwarded = full.withInputBuffer { buffer in
+                buffer.withUnsafeMutableBufferPointer { fill(r, UnsafeMutableBufferPointer(rebasing: $0[slot * width ..< (slot + 1) * width])) }
+            }
+            guard forwarded else { continue }
+            pending.append(r)
+            if pending.count == capacity { flush(full) }
+        }
+        guard !pending.isEmpty else { return }
+        // The last, shorter batch: its rows alone, moved into a workspace of their size.
+        let last = workspace(pending.count)
+        full.withInputBuffer { from in
+            last.withInputBuffer { to in
+                from.withUnsafeBufferPointer { x in
+                    to.withUnsafeMutableBufferPointer { y in y.baseAddress!.update(from: x.baseAddress!, count: y.count) }
+                }
+            }
+        }
+        flush(last)
+    }
+
     /// The gradients of output unit `unit(r)` of row r for `size` rows that `fill` writes:
     /// `read` sees them `[size, inputs]`, flattened.
     @_specialize(where Scalar == Float)
@@ -64,6 +110,31 @@ final class GeneratedBatches<Scalar: BLASScalar> {
         stack.vjp(cotangents, in: w)
         w.inputGradient.withUnsafeBufferPointer(read)
     }
+
+    /// Every row of checked inputs `[count] + inputShape` through the stack, batch by batch,
+    /// into `result`: the outputs `[count] + outputShape`, or with `unit`, the gradients
+    /// `[count] + inputShape` of output unit `unit(r)` of row r.
+    func run(_ inputs: Tensor<Scalar>, into result: inout Tensor<Scalar>, gradientsOf unit: ((Int) -> Int)? = nil) {
+        let count = inputs.shape[0], out = unit == nil ? outputs : width
+        require(inputs.count == count * width && result.count == count * out,
+                "GeneratedBatches.run: inputs of shape \(inputs.shape) and results of shape \(result.shape) for rows of \(width) → \(out)")
+        inputs.withUnsafeBufferPointer { x in
+            result.withUnsafeMutableBufferPointer { y in
+                for start in stride(from: 0, to: count, by: rows) {
+                    let size = min(rows, count - start)
+                    let fill = { (rows: UnsafeMutableBufferPointer<Scalar>) in
+                        rows.baseAddress!.update(from: x.baseAddress! + start * self.width, count: size * self.width)
+                    }
+                    let read = { (f: UnsafeBufferPointer<Scalar>) in (y.baseAddress! + start * out).update(from: f.baseAddress!, count: size * out) }
+                    if let unit {
+                        gradients(size, fill: fill, unit: { unit(start + $0) }, read: read)
+                    } else {
+                        forward(size, fill: fill, read: read)
+                    }
+                }
+            }
+        }
+    }
 }
 
 extension LayerStack {
@@ -71,22 +142,20 @@ extension LayerStack {
     /// batches held to ``StackLinearisation/workingBytes`` (one workspace per batch size, not
     /// one for the whole batch: 1,000 CNN images in one workspace take about 0.8 GB).
     func boundedOutputs(_ inputs: Tensor<Scalar>) -> Tensor<Scalar> {
-        let count = inputs.shape[0]
-        let engine = GeneratedBatches(self, rows: count)
-        let (width, outputs) = (engine.width, engine.outputs)
-        var result = Tensor<Scalar>.zeros([count] + outputShape)
-        inputs.withUnsafeBufferPointer { x in
-            result.withUnsafeMutableBufferPointer { out in
-                for start in stride(from: 0, to: count, by: engine.rows) {
-                    let size = min(engine.rows, count - start)
-                    engine.forward(size, fill: { rows in
-                        rows.baseAddress!.update(from: x.baseAddress! + start * width, count: size * width)
-                    }, read: { f in
-                        (out.baseAddress! + start * outputs).update(from: f.baseAddress!, count: size * outputs)
-                    })
-                }
-            }
-        }
+        var result = Tensor<Scalar>.zeros([inputs.shape[0]] + outputShape)
+        GeneratedBatches(self, rows: inputs.shape[0]).run(inputs, into: &result)
         return result
+    }
+
+    /// ∂F_target/∂x for every sample of checked inputs `[count] + inputShape` with checked
+    /// targets: one forward pass and one vector–Jacobian product per batch, through `engine`
+    /// (whose batches ``StackLinearisation/workingBytes`` bounds), or one made for the call. A
+    /// caller with many calls (SmoothGrad's chunks) passes one engine, so that its workspace
+    /// and cotangents are made once. The building block of the gradient-based methods.
+    func targetGradients(_ inputs: Tensor<Scalar>, targets: [Int], engine: GeneratedBatches<Scalar>? = nil) -> Tensor<Scalar> {
+        let first = scoreUnits.lowerBound
+        var gradients = Tensor<Scalar>.zeros([inputs.shape[0]] + inputShape)
+        (engine ?? GeneratedBatches(self, rows: inputs.shape[0])).run(inputs, into: &gradients, gradientsOf: { first + targets[$0] })
+        return gradients
     }
 }

@@ -15,22 +15,14 @@ import TensorAlgebra
 public struct Infidelity<Scalar: BLASScalar>: AttributionMetric {
     public var name: String { "infidelity" }
     public var higherIsBetter: Bool { false }
-    public var samples: Int
     public var sigma: Double
-    /// Seeds the noise (`SeededGenerator`), unless ``noise`` gives it.
-    public var seed: UInt64
-    /// The perturbations I, `[n, samples, D]`, to evaluate on another library's draws.
-    public var noise: Tensor<Scalar>?
-    /// Whether to answer perturbations within the certificate by W(x); nil decides by cost: on
-    /// when the samples' forward passes reach the certificate's D forward-mode products.
-    public var certify: Bool?
+    /// The perturbations I: how many a sample (10), their seed or the draws given, and whether
+    /// the certificate answers them (nil: when `samples` ≥ D, the forward passes it saves).
+    public var draws: NoiseDraws<Scalar>
 
     public init(samples: Int = 10, sigma: Double = 0.1, seed: UInt64 = 0, noise: Tensor<Scalar>? = nil, certify: Bool? = nil) {
-        self.samples = samples
         self.sigma = sigma
-        self.seed = seed
-        self.noise = noise
-        self.certify = certify
+        draws = NoiseDraws(samples: samples, seed: seed, noise: noise, certify: certify)
     }
 
     /// Each sample's score (`evaluate` also returns how the perturbed inputs were answered).
@@ -43,19 +35,12 @@ public struct Infidelity<Scalar: BLASScalar>: AttributionMetric {
 
     public func evaluate(_ stack: LayerStack<Scalar>, inputs: Tensor<Scalar>, targets: [Int], attributions: Tensor<Scalar>)
         throws(InterpretationError) -> (scores: AttributionScores, counts: PerturbationCounts) {
-        guard samples >= 1 else { throw .noDraws(setting: "samples", value: samples) }
-        guard sigma > 0 && sigma.isFinite else {
-            throw .metricSettingOutOfRange(setting: "noise σ", value: "\(sigma)", expected: "a finite number > 0")
+        let (batch, perturbations) = try draws.checked(stack, inputs: inputs, targets: targets, attributions: attributions, metric: "Infidelity",
+                                                       scale: sigma, scaleName: "noise σ") { generator, shape in
+            Tensor<Scalar>.randomNormal(shape, standardDeviation: Scalar(sigma), using: &generator)
         }
-        let batch = try stack.checkedInputs(inputs)
-        let n = batch.shape[0], d = stack.inputShape.reduce(1, *)
-        require(targets.count == n, "Infidelity: \(targets.count) targets for \(n) inputs")
-        require(attributions.count == n * d, "Infidelity: attributions of shape \(attributions.shape) for inputs of shape \(inputs.shape)")
-        let perturbations = try noiseTensor(noise, given: "noise", samples: n, draws: samples, features: d) {
-            var generator = SeededGenerator(seed: seed)
-            return Tensor<Scalar>.randomNormal([n, samples, d], standardDeviation: Scalar(sigma), using: &generator)
-        }
-        let forward = try PerturbedForward(stack, inputs: batch, certify: certify ?? (samples >= d))
+        let n = batch.shape[0], d = stack.inputShape.reduce(1, *), samples = draws.samples
+        let forward = try PerturbedForward(stack, inputs: batch, certify: draws.certifies(passesPerDraw: 1, features: d))
         var clean = [Double](repeating: 0, count: n)
         var perturbedScores = [Double](repeating: 0, count: n * samples)
         var counts = PerturbationCounts()
