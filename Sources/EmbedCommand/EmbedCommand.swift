@@ -136,7 +136,13 @@ struct Embed: ParsableCommand {
         if stack.outputShape.count != 1 || outputs != dimensions {
             throw UserError(message: "--architecture '\(quotedValue(architecture))' gives outputs of shape \(stack.outputShape), but the embedding has --dimensions \(dimensions)")
         }
-        do { try stack.checkTrainingMemory(batchSize: batch, evaluationBatchSize: min(1000, test.count)) } catch {
+        // The loss's B × B matrices and cached P beside the network's buffers: the training
+        // objective's (one P per fixed batch) and the test split's, made for its KL.
+        let lossBytes = TSNEObjective<Float>.estimatedBytes(batchSize: batch, features: train.featureCount, outputWidth: dimensions,
+                                                            cachedBatches: min(train.count / batch, TSNEObjective<Float>.defaultMaximumCachedBatches))
+            + TSNEObjective<Float>.estimatedBytes(batchSize: batch, features: test.featureCount, outputWidth: dimensions,
+                                                  cachedBatches: min(test.count / batch, TSNEObjective<Float>.defaultMaximumCachedBatches))
+        do { try stack.checkTrainingMemory(batchSize: batch, evaluationBatchSize: min(1000, test.count), lossBytes: lossBytes) } catch {
             throw UserError(message: "--batch \(batch): \(error.description)")
         }
         let folder = try prepareOutputFolder(output, files: Self.files)

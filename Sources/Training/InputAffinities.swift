@@ -49,6 +49,8 @@ public final class InputAffinities<Scalar: BLASScalar> {
     }
 
     /// The joint affinities of ``inputs`` into `p` (`[rows, rows]`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func compute(into p: inout Tensor<Scalar>) {
         require(p.shape == [rows, rows], "InputAffinities.compute: P has shape \(p.shape), expected [\(rows), \(rows)]")
         pairwiseSquaredDistances()
@@ -57,6 +59,8 @@ public final class InputAffinities<Scalar: BLASScalar> {
     }
 
     /// ‖x_i − x_j‖² from one GEMM, clipped at 0 (rounding may make a tiny one negative).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func pairwiseSquaredDistances() {
         matmul(inputs, inputs, transposeB: true, into: &gram)
         let n = rows
@@ -110,6 +114,8 @@ public final class InputAffinities<Scalar: BLASScalar> {
     }
 
     /// p_ij = max((p_j|i + p_i|j) / Σ, ε), p_ii = 0 (scikit-learn's `_joint_probabilities`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func symmetrise(into p: inout Tensor<Scalar>) {
         let n = rows
         var total = 0.0

@@ -42,12 +42,18 @@ public struct Loss<Scalar: BLASScalar>: Sendable {
     /// t-SNE's, which reads only ``LossTargets/samples``): the trainer then takes any dataset
     /// whose features the stack reads, labelled or not.
     public let ignoresTargets: Bool
+    /// Whether the loss is defined only on the batches of the dataset it was made with (t-SNE's:
+    /// its targets are affinities among a training batch's members, looked up by
+    /// ``LossTargets/samples``). Such a loss has no value on another split's rows, or on
+    /// chunks of another size, so ``StackTrainer/evaluate(_:)`` refuses it.
+    public let isBatchScoped: Bool
     let body: Body
 
-    public init(name: String, usesLabels: Bool, ignoresTargets: Bool = false, _ body: @escaping Body) {
+    public init(name: String, usesLabels: Bool, ignoresTargets: Bool = false, isBatchScoped: Bool = false, _ body: @escaping Body) {
         self.name = name
         self.usesLabels = usesLabels && !ignoresTargets
         self.ignoresTargets = ignoresTargets
+        self.isBatchScoped = isBatchScoped
         self.body = body
     }
 

@@ -218,7 +218,10 @@ public final class StackTrainer<Scalar: BLASScalar> {
     @discardableResult
     public func train(_ data: TensorDataset, test: TensorDataset? = nil, shouldStop: () -> Bool = { false }) throws(TrainingError) -> Bool {
         try check(data)
-        if let test { try check(test) }
+        if let test {
+            try check(test)
+            try refuseBatchScopedEvaluation(of: test)
+        }
         if batchSize > data.count { throw .batchSizeOutOfRange(batchSize: batchSize, images: data.count) }
         let steps = stepsPerEpoch(data)
         if stepInEpoch > steps {
@@ -317,6 +320,8 @@ public final class StackTrainer<Scalar: BLASScalar> {
         return (value, correct)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     private func shardedStep(_ data: TensorDataset, _ batch: ArraySlice<Int>) throws(TrainingError) -> (Double, Int) {
         let rows = shardRows
         forwardShards(data, batch, workspaces: workspaces, rows: rows)
@@ -355,6 +360,8 @@ public final class StackTrainer<Scalar: BLASScalar> {
     }
 
     /// summedGradients[l][i] ← Σ over shards, in shard order.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     private func sumShards(layer l: Int, index i: Int) {
         let count = summedGradients[l][i].count
         summedGradients[l][i].withUnsafeMutableBufferPointer { sum in
@@ -387,10 +394,21 @@ public final class StackTrainer<Scalar: BLASScalar> {
 
     /// The stack's mean loss, accuracy and (with class dimensions) per-layer readout on `data`,
     /// with the run's OpenBLAS threads, in batches of up to 1,000 (buffers kept for the next call).
+    /// A batch-scoped loss (``Loss/isBatchScoped``) throws `.dataMismatch`: its value exists
+    /// only on the training batches it was made for.
     public func evaluate(_ data: TensorDataset) throws(TrainingError) -> StackEvaluation {
         try check(data)
+        try refuseBatchScopedEvaluation(of: data)
         if data.count == 0 { throw .data(.empty) }
         return OpenBLAS.withThreads(threads) { evaluateChecked(data) }
+    }
+
+    /// Evaluating a batch-scoped loss over a split in chunks of up to 1,000 would look the
+    /// chunks' rows up as samples of the loss's own dataset: refused, in one line.
+    private func refuseBatchScopedEvaluation(of data: TensorDataset) throws(TrainingError) {
+        guard loss.isBatchScoped else { return }
+        throw .dataMismatch("\(quotedValue(data.source)): the loss \(loss.name) is defined only on the training batches it was made for, "
+            + "not over a whole split; measure a split with an objective of its own (TSNEObjective.meanDivergence(of:), EmbeddingEvaluation)")
     }
 
     private func evaluateChecked(_ data: TensorDataset) -> StackEvaluation {
@@ -456,6 +474,8 @@ public final class StackTrainer<Scalar: BLASScalar> {
     }
 
     /// The shards' outputs, in row order, into one batch output.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     private func gatherOutputs(_ workspaces: [LayerStackWorkspace<Scalar>], rows: [Range<Int>], into output: inout Tensor<Scalar>) {
         let width = output.count / max(rows.last?.upperBound ?? 1, 1)
         output.withUnsafeMutableBufferPointer { whole in

@@ -21,9 +21,9 @@ import IsometrySupport
 /// (M·Y with M = (P − Q)∘U); every buffer is made for the batch size and reused, so a
 /// training step allocates nothing once P is cached.
 ///
-/// The loss is only valid on the dataset the objective was made with: evaluate another split
-/// with an objective of its own (``meanDivergence(of:)``), never through the
-/// trainer's `evaluate` with this loss.
+/// The loss is only valid on the batches of the dataset the objective was made with: it is
+/// batch-scoped (``Loss/isBatchScoped``), so the trainer's `evaluate` refuses it; measure
+/// another split with an objective of its own (``meanDivergence(of:)``).
 public final class TSNEObjective<Scalar: BLASScalar>: @unchecked Sendable {
     public let data: TensorDataset
     public let perplexity: Double
@@ -31,6 +31,8 @@ public final class TSNEObjective<Scalar: BLASScalar>: @unchecked Sendable {
     public let degreesOfFreedom: Double
     public let batchSize: Int
     public let maximumCachedBatches: Int
+    /// P of up to 1,024 batches is kept (1 MB each for batches of 500 in float32).
+    public static var defaultMaximumCachedBatches: Int { 1024 }
 
     let affinities: InputAffinities<Scalar>
     var cache: [[Int]: Tensor<Scalar>] = [:]
@@ -46,7 +48,7 @@ public final class TSNEObjective<Scalar: BLASScalar>: @unchecked Sendable {
     /// An objective on `data` for batches of `batchSize`: refuses a batch of fewer than two, a
     /// perplexity not in (0, batchSize − 1) and α ≤ 0.
     public init(data: TensorDataset, perplexity: Double = 30, degreesOfFreedom: Double = 1, batchSize: Int,
-                maximumCachedBatches: Int = 1024) throws(TrainingError) {
+                maximumCachedBatches: Int = defaultMaximumCachedBatches) throws(TrainingError) {
         if !(degreesOfFreedom > 0 && degreesOfFreedom.isFinite) {
             throw .invalidSetting(name: "degreesOfFreedom", value: "\(degreesOfFreedom)", expected: "a finite number above 0")
         }
@@ -64,13 +66,47 @@ public final class TSNEObjective<Scalar: BLASScalar>: @unchecked Sendable {
 
     /// The loss the trainer calls: KL(P‖Q) of the batch and its gradient.
     public var loss: Loss<Scalar> {
-        Loss(name: "tsne-kl", usesLabels: false, ignoresTargets: true) { [self] outputs, targets, gradient in
+        Loss(name: "tsne-kl", usesLabels: false, ignoresTargets: true, isBatchScoped: true) { [self] outputs, targets, gradient in
             let p = jointAffinities(of: targets.samples)
             return divergence(outputs, affinities: p, gradient: &gradient)
         }
     }
 
+    /// The batches whose P the trainer keeps with ``BatchComposition/fixed``: one per full batch
+    /// of ``data``, up to ``maximumCachedBatches``.
+    public var fixedBatches: Int { Swift.min(data.count / batchSize, maximumCachedBatches) }
+
+    /// Bytes the objective holds for batches of `batchSize` points of `features` values, outputs
+    /// `outputWidth` wide, with `cachedBatches` batches' P kept: three B × B working matrices
+    /// (P's scratch, the Gram matrix, the kernel) and M·Y, the affinities' buffers (the batch's
+    /// features and Gram matrix, the distances and conditional probabilities in Double, the
+    /// precisions) and the cache of P, B × B each. The shapes alone, before anything is made:
+    /// what a command adds to the network's estimate (`LayerStack.checkTrainingMemory`'s
+    /// `lossBytes`). The dictionary's keys (B indices per cached batch) are left out.
+    public static func estimatedBytes(batchSize: Int, features: Int, outputWidth: Int, cachedBatches: Int) -> Double {
+        let b = Double(batchSize), scalar = Double(MemoryLayout<Scalar>.stride), double = Double(MemoryLayout<Double>.stride)
+        let working = (3 * b * b + b * Double(outputWidth)) * scalar
+        let affinities = (b * Double(features) + b * b) * scalar + (2 * b * b + b) * double
+        return working + affinities + Double(cachedBatches) * b * b * scalar
+    }
+
+    /// ``estimatedBytes(batchSize:features:outputWidth:cachedBatches:)`` of this objective when
+    /// trained with ``BatchComposition/fixed`` (``fixedBatches`` batches cached).
+    public func estimatedBytes(outputWidth: Int) -> Double {
+        Self.estimatedBytes(batchSize: batchSize, features: data.featureCount, outputWidth: outputWidth, cachedBatches: fixedBatches)
+    }
+
+    /// Bytes of the buffers the objective holds now (what the estimate is checked against).
+    public var allocatedBytes: Int {
+        let scalar = MemoryLayout<Scalar>.stride, double = MemoryLayout<Double>.stride
+        let tensors = [scratchAffinities, outputGram, kernel, weightedOutputs, affinities.inputs, affinities.gram] + Array(cache.values)
+        return tensors.reduce(0) { $0 + $1.count * scalar }
+            + (affinities.squaredDistances.count + affinities.conditional.count + affinities.precisions.count) * double
+    }
+
     /// P of the batch `samples` of ``data`` (from the cache when computed before).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func jointAffinities(of samples: [Int]) -> Tensor<Scalar> {
         require(samples.count == batchSize, "TSNEObjective: a batch of \(samples.count) samples, the objective was made for \(batchSize)")
         if let p = cache[samples] { return p }
@@ -86,6 +122,8 @@ public final class TSNEObjective<Scalar: BLASScalar>: @unchecked Sendable {
     }
 
     /// KL(P‖Q) of `outputs` (`[B, k]`) against `p` (`[B, B]`); `gradient` (`[B, k]`) ← ∂KL/∂outputs.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func divergence(_ outputs: Tensor<Scalar>, affinities p: Tensor<Scalar>, gradient: inout Tensor<Scalar>) -> Double {
         let n = batchSize, k = outputs.count / max(outputs.shape.first ?? 1, 1)
         require(outputs.shape.count == 2 && outputs.shape.first == n && p.shape == [n, n] && gradient.shape == outputs.shape,
@@ -164,6 +202,8 @@ public final class TSNEObjective<Scalar: BLASScalar>: @unchecked Sendable {
     /// The mean of KL(P‖Q) over the consecutive full batches of ``batchSize`` rows of
     /// `embedding` (`[data.count, k]`, row i the image of sample i); the last
     /// `data.count mod batchSize` samples are left out, as the trainer leaves them out of an epoch.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func meanDivergence(of embedding: Tensor<Scalar>) -> Double {
         let n = batchSize
         require(embedding.shape.first == data.count, "TSNEObjective.meanDivergence: an embedding of \(embedding.shape) for \(data.count) samples")

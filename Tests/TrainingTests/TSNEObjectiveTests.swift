@@ -165,6 +165,65 @@ import TensorAlgebra
         for ((name, a), (_, b)) in zip(resumed.stack.parameters, whole.stack.parameters) { #expect(a.scalars == b.scalars, "\(name)") }
     }
 
+    /// The estimate from the shapes is the byte count of the buffers a trained objective holds,
+    /// exactly (float32 and Double): 24 points in batches of 8 with fixed compositions cache 3
+    /// batches' P; by hand for float32, B = 8, d = 12, k = 2: (3·64 + 16)·4 + (96 + 64)·4 +
+    /// (128 + 8)·8 + 3·64·4 = 832 + 640 + 1,088 + 768 = 3,328.
+    @Test func memoryEstimateIsTheBuffersByteCount() throws {
+        let data = try points()
+        #expect(TSNEObjective<Float>.estimatedBytes(batchSize: 8, features: 12, outputWidth: 2, cachedBatches: 3) == 3_328)
+        func trained<Scalar: BLASScalar>(_: Scalar.Type) throws -> TSNEObjective<Scalar> {
+            var generator = SeededGenerator(seed: 2)
+            let stack = LayerStack<Scalar>.multilayerPerceptron(widths: [12, 16, 2], activation: .relu, using: &generator)
+            let objective = try TSNEObjective<Scalar>(data: data, perplexity: 2, batchSize: 8)
+            let trainer = try StackTrainer(stack: stack, loss: objective.loss, optimizer: SGD(learningRate: 0.01), batchSize: 8, epochs: 2,
+                                           seed: 5, threads: 1, batchComposition: .fixed)
+            try trainer.train(data)
+            return objective
+        }
+        let single = try trained(Float.self), double = try trained(Double.self)
+        #expect(single.fixedBatches == 3 && single.cache.count == 3)
+        #expect(single.estimatedBytes(outputWidth: 2) == Double(single.allocatedBytes))
+        #expect(single.allocatedBytes == 3_328)
+        #expect(double.estimatedBytes(outputWidth: 2) == Double(double.allocatedBytes))
+        // The stack's estimate adds the loss's bytes, and the refusal counts them.
+        var generator = SeededGenerator(seed: 2)
+        let stack = LayerStack<Float>.multilayerPerceptron(widths: [12, 16, 2], activation: .relu, using: &generator)
+        let network = stack.estimatedTrainingBytes(batchSize: 8)
+        #expect(stack.estimatedTrainingBytes(batchSize: 8, lossBytes: 3_328) == network + 3_328)
+        let limit = Int(network) + 3_327
+        try stack.checkTrainingMemory(batchSize: 8, limit: limit)
+        do {
+            try stack.checkTrainingMemory(batchSize: 8, lossBytes: 3_328, limit: limit)
+            Issue.record("the loss's 3,328 bytes were not counted")
+        } catch {
+            #expect(error.description.contains("; the loss's buffers take 3328 bytes of it"), "\(error)")
+        }
+    }
+
+    /// The loss is batch-scoped: the trainer refuses to evaluate it over a split (whose chunks of
+    /// up to 1,000 rows would be looked up as samples of the objective's data), in one line, and
+    /// refuses a test split for `train` before the first step.
+    @Test func evaluatingOverASplitIsRefused() throws {
+        let data = try points()
+        var generator = SeededGenerator(seed: 2)
+        let stack = LayerStack<Double>.multilayerPerceptron(widths: [12, 16, 2], activation: .relu, using: &generator)
+        let objective = try TSNEObjective<Double>(data: data, perplexity: 2, batchSize: 8)
+        #expect(objective.loss.isBatchScoped && !Loss<Double>.softmaxCrossEntropy.isBatchScoped)
+        let trainer = try StackTrainer(stack: stack, loss: objective.loss, optimizer: SGD(learningRate: 0.01), batchSize: 8, epochs: 1,
+                                       threads: 1, batchComposition: .fixed)
+        for attempt in [{ _ = try trainer.evaluate(data) }, { try trainer.train(data, test: data) }] as [() throws -> Void] {
+            do {
+                try attempt()
+                Issue.record("a batch-scoped loss was evaluated over a split")
+            } catch let error as TrainingError {
+                guard case .dataMismatch(let message) = error else { Issue.record("\(error)"); continue }
+                #expect(message.contains("tsne-kl is defined only on the training batches") && !message.contains("\n"), "\(message)")
+            }
+        }
+        #expect(trainer.globalStep == 0 && objective.cache.isEmpty)
+    }
+
     @Test func refusesBadSettings() throws {
         let data = try points()
         #expect(throws: TrainingError.self) { try TSNEObjective<Float>(data: data, perplexity: 5, batchSize: 1) }

@@ -181,7 +181,7 @@ extension LayerStack {
     /// initialised as PyTorch initialises `nn.Linear` and `nn.Conv1d/2d` (uniform in
     /// ±1/√fan_in), layer by layer in order. The string's memory checks are made in `Scalar`
     /// before any weight is drawn; a workspace's are
-    /// ``checkTrainingMemory(batchSize:evaluationBatchSize:limit:)``'s.
+    /// ``checkTrainingMemory(batchSize:evaluationBatchSize:lossBytes:limit:)``'s.
     public init(architecture text: String, inputShape: [Int], using generator: inout SeededGenerator) throws(ArchitectureStringError) {
         let architecture = try ArchitectureString.parse(text, inputShape: inputShape, as: Scalar.self)
         var layers: [any Layer<Scalar>] = []

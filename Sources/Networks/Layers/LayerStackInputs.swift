@@ -12,9 +12,10 @@ public enum LayerStackInputError: Error, Equatable, Sendable, CustomStringConver
     case sampleShape(source: String, sampleShape: [Int], inputShape: [Int], firstLayer: String)
     /// Training on batches of `batchSize` (evaluating `evaluationBatchSize` samples at a time)
     /// needs `estimatedBytes`, more than `limitBytes`; the layer whose outputs weigh most per
-    /// sample is named with its output shape.
+    /// sample is named with its output shape, and the loss's share (`lossBytes`, t-SNE's
+    /// pair-wise matrices) when it has one.
     case exceedsMemory(batchSize: Int, evaluationBatchSize: Int, estimatedBytes: Int, limitBytes: Int,
-                       largestLayer: Int, kind: String, outputShape: [Int])
+                       largestLayer: Int, kind: String, outputShape: [Int], lossBytes: Int = 0)
 
     public var description: String {
         switch self {
@@ -22,10 +23,11 @@ public enum LayerStackInputError: Error, Equatable, Sendable, CustomStringConver
             let values = MemoryBudget.product(sampleShape).map { " (\($0) values)" } ?? ""
             return "'\(quotedValue(source))': samples of shape \(sampleShape)\(values), but layer 0 (\(firstLayer)) takes \(inputShape); "
                 + "only a stack whose input is a vector flattens its samples"
-        case .exceedsMemory(let batchSize, let evaluationBatchSize, let bytes, let limit, let layer, let kind, let shape):
+        case .exceedsMemory(let batchSize, let evaluationBatchSize, let bytes, let limit, let layer, let kind, let shape, let lossBytes):
             let evaluating = evaluationBatchSize > 0 ? ", evaluating \(evaluationBatchSize) at a time," : ""
+            let loss = lossBytes > 0 ? "; the loss's buffers take \(lossBytes) bytes of it" : ""
             return "training on batches of \(batchSize)\(evaluating) " + MemoryBudget.explain(bytes: bytes, limit: limit)
-                + "; the largest buffers are layer \(layer)'s (\(kind)) outputs, \(shape) per sample"
+                + "; the largest buffers are layer \(layer)'s (\(kind)) outputs, \(shape) per sample" + loss
         }
     }
 }
@@ -54,28 +56,30 @@ extension LayerStack {
     /// `evaluationBatchSize` samples at a time beside it: the parameters four times (weights,
     /// gradients, up to two optimizer moments), every layer's scratch, and the workspaces'
     /// buffers — per training sample every activation and cotangent and every pattern, per
-    /// evaluated sample every activation and pattern. An estimate from the shapes alone, made
-    /// before any of it is allocated.
-    public func estimatedTrainingBytes(batchSize: Int, evaluationBatchSize: Int = 0) -> Double {
+    /// evaluated sample every activation and pattern — plus `lossBytes`, what the loss holds
+    /// beside them (t-SNE's B × B matrices and cache of P: `TSNEObjective.estimatedBytes`). An
+    /// estimate from the shapes alone, made before any of it is allocated.
+    public func estimatedTrainingBytes(batchSize: Int, evaluationBatchSize: Int = 0, lossBytes: Double = 0) -> Double {
         func values(_ shape: [Int]?) -> Double { shape.map { $0.reduce(1.0) { $0 * Double($1) } } ?? 0 }
         let activations = shapes.reduce(0.0) { $0 + values($1) }
         let patterns = layers.indices.reduce(0.0) { $0 + values(layers[$1].patternShape(forInput: shapes[$1])) }
         let scratch = layers.indices.reduce(0.0) { $0 + values(layers[$1].scratchShape(forInput: shapes[$1])) }
         let perTrainingSample = 2 * activations + patterns, perEvaluatedSample = activations + patterns
         return Double(MemoryLayout<Scalar>.stride) * (4 * Double(parameterCount) + scratch
-            + Double(batchSize) * perTrainingSample + Double(evaluationBatchSize) * perEvaluatedSample)
+            + Double(batchSize) * perTrainingSample + Double(evaluationBatchSize) * perEvaluatedSample) + lossBytes
     }
 
-    /// Refuses batch sizes whose ``estimatedTrainingBytes(batchSize:evaluationBatchSize:)``
-    /// `MemoryBudget` does not allow within `limit`, naming the estimate, the limit and the
-    /// layer with the largest outputs.
-    public func checkTrainingMemory(batchSize: Int, evaluationBatchSize: Int = 0, limit: Int = MemoryBudget.defaultLimit) throws(LayerStackInputError) {
-        let bytes = estimatedTrainingBytes(batchSize: batchSize, evaluationBatchSize: evaluationBatchSize)
+    /// Refuses batch sizes whose ``estimatedTrainingBytes(batchSize:evaluationBatchSize:lossBytes:)``
+    /// `MemoryBudget` does not allow within `limit`, naming the estimate, the limit, the
+    /// layer with the largest outputs and the loss's share.
+    public func checkTrainingMemory(batchSize: Int, evaluationBatchSize: Int = 0, lossBytes: Double = 0,
+                                    limit: Int = MemoryBudget.defaultLimit) throws(LayerStackInputError) {
+        let bytes = estimatedTrainingBytes(batchSize: batchSize, evaluationBatchSize: evaluationBatchSize, lossBytes: lossBytes)
         guard !MemoryBudget.allows(bytes, limit: limit) else { return }
         let sizes = shapes.dropFirst().map { $0.reduce(1.0) { $0 * Double($1) } }
         let largest = sizes.indices.max { sizes[$0] < sizes[$1] } ?? 0
         throw .exceedsMemory(batchSize: batchSize, evaluationBatchSize: evaluationBatchSize, estimatedBytes: bytes < 9e18 ? Int(bytes) : .max,
                              limitBytes: limit, largestLayer: largest, kind: layers[largest].layerDescription.description,
-                             outputShape: shapes[largest + 1])
+                             outputShape: shapes[largest + 1], lossBytes: lossBytes < 9e18 ? Int(lossBytes) : .max)
     }
 }
