@@ -201,6 +201,8 @@ struct BenchSpectrum: ParsableCommand {
     @Flag(help: "--lanczos without Isometry's dense route.") var noDense = false
     @Flag(help: "--lanczos without numpy.") var noNumpy = false
     @Flag(help: "--lanczos: also the SLQ with every product cut into two slices on the two cores (single-threaded BLAS each), as its own contender.") var sliced = false
+    @Flag(help: "Instead of the peer comparison: the machine's memory bandwidth, sgemm rates at the Lanczos and dense shapes, and LAPACK rates (docs/benchmarks.md, \"The 5× bar\").") var machineRates = false
+    @Option(help: "The weight width for --machine-rates' Lanczos-shape sgemm.") var ratesWidth = 5000
     @Option(help: "Internal: run one --lanczos contender (lanczos or dense) in this process.") var lanczosWorker: String?
     @Option(help: "Internal: the worker's width.") var lanczosWidth = 10_000
     @Option(help: "Internal: the worker's depth.") var lanczosLayersWorker = 10
@@ -211,6 +213,7 @@ struct BenchSpectrum: ParsableCommand {
             return try runLanczosWorker(method: lanczosWorker, width: lanczosWidth, layers: lanczosLayersWorker,
                                         steps: steps, probes: probes, output: workerOutput)
         }
+        if machineRates { return try runMachineRates(width: ratesWidth) }
         if lanczos {
             printLanczosHeader(steps: steps, probes: probes, rounds: rounds)
             for width in lanczosWidths {
