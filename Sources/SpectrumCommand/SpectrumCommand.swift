@@ -146,6 +146,9 @@ struct Analyze: ParsableCommand {
             if json { throw ValidationError("--compare-width prints its distances as text: drop --json") }
             var other = self
             other.width = compareWidth
+            if other.lanczosSettings != nil && steps > compareWidth {
+                throw ValidationError("--steps \(steps) is more than the dimension of J Jᵀ at the second width, --compare-width \(compareWidth)")
+            }
             try checkMemory(other.configuration.estimatedBytes, what: "--compare-width \(compareWidth) with --layers \(layerCount)")
         }
         if widthPlot != nil && compareWidth == nil { throw ValidationError("--width-plot needs --compare-width N: the figure compares two widths") }

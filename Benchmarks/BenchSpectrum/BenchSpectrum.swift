@@ -201,6 +201,8 @@ struct BenchSpectrum: ParsableCommand {
     @Flag(help: "--lanczos without Isometry's dense route.") var noDense = false
     @Flag(help: "--lanczos without numpy.") var noNumpy = false
     @Flag(help: "--lanczos: also the SLQ with every product cut into two slices on the two cores (single-threaded BLAS each), as its own contender.") var sliced = false
+    @Flag(help: "Instead of the peer comparison: the machine's memory bandwidth, sgemm rates at the Lanczos and dense shapes, and LAPACK rates (docs/benchmarks.md, \"The 5× bar\").") var machineRates = false
+    @Option(help: "The weight width for --machine-rates' Lanczos-shape sgemm.") var ratesWidth = 5000
     @Option(help: "Internal: run one --lanczos contender (lanczos or dense) in this process.") var lanczosWorker: String?
     @Option(help: "Internal: the worker's width.") var lanczosWidth = 10_000
     @Option(help: "Internal: the worker's depth.") var lanczosLayersWorker = 10
@@ -211,6 +213,7 @@ struct BenchSpectrum: ParsableCommand {
             return try runLanczosWorker(method: lanczosWorker, width: lanczosWidth, layers: lanczosLayersWorker,
                                         steps: steps, probes: probes, output: workerOutput)
         }
+        if machineRates { return try runMachineRates(width: ratesWidth) }
         if lanczos {
             printLanczosHeader(steps: steps, probes: probes, rounds: rounds)
             for width in lanczosWidths {
@@ -391,6 +394,8 @@ func runLanczosComparison(
                    let cpu = Double(text[range].split(separator: " ")[1]) { cpuTimes[name, default: []].append(cpu) }
                 if let range = text.range(of: #"peak ([0-9]+) bytes"#, options: .regularExpression),
                    let bytes = Int(text[range].split(separator: " ")[1]) { peaks[name] = max(peaks[name] ?? 0, bytes) }
+                // Each contender's figures as it finishes: a run stopped before its last round keeps them.
+                FileHandle.standardError.write(Data("    numpy: \(ms / 1000) s (cpu \(cpuTimes[name]?.last ?? .nan)), peak \(peaks[name] ?? 0) bytes\n".utf8))
                 continue
             }
             let file = folder.appendingPathComponent("\(name).json").path
@@ -401,6 +406,7 @@ func runLanczosComparison(
             let report = try JSONDecoder().decode(LanczosWorkerReport.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
             times[name, default: []].append(report.seconds)
             cpuTimes[name, default: []].append(report.cpuSeconds)
+            FileHandle.standardError.write(Data("    \(name): \(report.seconds) s (cpu \(report.cpuSeconds)), peak \(report.peakBytes) bytes, build \(report.setupSeconds) s\n".utf8))
             peaks[name] = max(peaks[name] ?? 0, report.peakBytes)
             if reports[name] == nil { reports[name] = report }
         }
@@ -438,6 +444,7 @@ func runLanczosComparison(
             + " | – | \(gigabytes("sliced")) | nodes within \(String(format: "%.0e", gap))·λ_max of the unsliced run's | – |")
     }
     print("| \(width) | \(layers) | \(seconds("lanczos")) | \(seconds("dense")) | \(seconds("numpy")) | \(ratio("dense")) | \(ratio("numpy")) | \(gigabytes("lanczos")) / \(gigabytes("dense")) / \(gigabytes("numpy")) | \(accuracy) | \(setup) |")
+    fflush(nil)  // the row reaches a redirected stdout now, not at exit: a stopped run keeps it
 }
 
 func printLanczosHeader(steps: Int, probes: Int, rounds: Int) {
