@@ -255,6 +255,6 @@ let package = Package(
         .testTarget(name: "BenchmarkSupportTests", dependencies: ["BenchmarkSupport"], path: "Benchmarks/BenchmarkSupportTests"),
         .testTarget(
             name: "SpectrumCommandTests",
-            dependencies: ["FileFormats", "SpectrumCommand", "CommandTestSupport", "TensorAlgebra"]),
+            dependencies: ["FileFormats", "Spectrum", "SpectrumCommand", "CommandTestSupport", "TensorAlgebra"]),
     ]
 )
