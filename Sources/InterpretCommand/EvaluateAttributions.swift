@@ -26,17 +26,24 @@ struct AttributionOptions: ParsableArguments {
     @Option(help: "Occlusion's square window and its stride, in pixels (default: a 3 × 3 window moved by 1, Captum's stride).") var occlusionWindow: Int?
     @Option(help: "The fraction of features one deletion or insertion step perturbs, in (0, 1] (default 0.05).") var fraction: Double?
     @Option(help: "Images per batch of the comparison (default 250).") var evaluationBatch: Int?
+    @Option(help: "Pixel flipping's features flipped a step (default 1, Quantus's).") var flipStep: Int?
+    @Option(help: "Max-sensitivity's noisy copies of each image (default 200, Quantus's; Captum's is 10).") var sensitivitySamples: Int?
+    @Option(help: "Max-sensitivity's noise half-width per feature (default 0.2, Quantus's; Captum's is 0.02).") var sensitivityRadius: Double?
+    @Option(help: "The noisy-background scores' noise σ (default 0.5, as noisy-background's; clipped to [0, 1], outline 3, object > 0, seed 0).") var backgroundSigma: Double?
 
     /// Whether any option was given (they apply only with --evaluate).
     var anyGiven: Bool {
         methods != nil || metrics != nil || images != nil || targets != nil || examples != nil || steps != nil || baseline != nil
             || smoothgradSamples != nil || smoothgradSigma != nil || occlusionWindow != nil || fraction != nil || evaluationBatch != nil
+            || flipStep != nil || sensitivitySamples != nil || sensitivityRadius != nil || backgroundSigma != nil
     }
 
     /// The methods named, or nil for the default (every one that applies to the network).
     var namedMethods: [String]? { methods.map(Self.names) }
     var methodNames: [String] { namedMethods ?? AttributionCatalogue.methodNames }
-    var metricNames: [String] { metrics.map(Self.names) ?? AttributionCatalogue.defaultMetricNames }
+    /// The metrics named, or nil for the default (every one that applies to the network but the costly two).
+    var namedMetrics: [String]? { metrics.map(Self.names) }
+    var metricNames: [String] { namedMetrics ?? AttributionCatalogue.defaultMetricNames }
     /// A `side` × `side` patch over the last two axes of an image (all channels at once; the
     /// identity MLP's D features read as the image Occlusion lays over them), `side` features along a flat input: occlusion's window for --occlusion-window, clipped to the input.
     static func squareWindow(_ side: Int, inputShape shape: [Int]) -> [Int] {
@@ -63,6 +70,12 @@ struct AttributionOptions: ParsableArguments {
             throw ValidationError("--fraction must be in (0, 1], got \(fraction)")
         }
         if let evaluationBatch { try requireRange(evaluationBatch, 1 ... 100_000, "--evaluation-batch") }
+        if let flipStep { try requireRange(flipStep, 1 ... 10_000_000, "--flip-step") }
+        if let sensitivitySamples { try requireRange(sensitivitySamples, 1 ... 100_000, "--sensitivity-samples") }
+        if let sensitivityRadius { try requirePositive(sensitivityRadius, "--sensitivity-radius") }
+        if let backgroundSigma, !(backgroundSigma >= 0 && backgroundSigma.isFinite) {
+            throw ValidationError("--background-sigma must be a finite number ≥ 0, got \(backgroundSigma)")
+        }
         if let baseline, baseline.isEmpty { throw ValidationError("--baseline: the path is empty; name a .npy file") }
     }
 
@@ -79,6 +92,15 @@ struct AttributionOptions: ParsableArguments {
         if let occlusionWindow { settings.window = Self.squareWindow(occlusionWindow, inputShape: (try? Occlusion<Float>().occludedShape(on: stack)) ?? stack.inputShape)
             settings.strides = settings.window }
         if let fraction { settings.perturbationFraction = fraction }
+        if let flipStep {
+            guard flipStep <= features else {
+                throw UserError(message: "--flip-step: \(flipStep) features a step, but the network's inputs have \(features)")
+            }
+            settings.featuresInStep = flipStep
+        }
+        if let sensitivitySamples { settings.sensitivitySamples = sensitivitySamples }
+        if let sensitivityRadius { settings.sensitivityRadius = sensitivityRadius }
+        if let backgroundSigma { settings.noisyBackground.sigma = backgroundSigma }
         if let baseline {
             let array: NumpyArray
             do { array = try NumpyArray(contentsOf: URL(fileURLWithPath: baseline)) } catch {
@@ -117,7 +139,7 @@ extension Interpret {
         let methods: [any AttributionMethod<Float>], metrics: [any AttributionMetric<Float>]
         do {
             methods = try AttributionCatalogue.methods(attribution.namedMethods ?? AttributionCatalogue.defaultMethodNames(for: stack), settings: settings)
-            metrics = try AttributionCatalogue.metrics(attribution.metricNames, settings: settings)
+            metrics = try AttributionCatalogue.metrics(attribution.namedMetrics ?? AttributionCatalogue.defaultMetricNames(for: stack), settings: settings)
         } catch { throw UserError(message: error.description) }
         let folder = try prepareOutputFolder(evaluationOutput, files: ["report.json", "report.html", "table.csv", "scores.csv", "figures/"])
         let start = Date()

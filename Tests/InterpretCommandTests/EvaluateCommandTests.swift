@@ -7,8 +7,10 @@ import TensorAlgebra
 /// `interpret --evaluate`: the comparison's files on the tiny identity classifier and on a tiny
 /// PyTorch CNN, and its bad inputs (one line, exit 2, no output folder).
 @Suite(.serialized) struct EvaluateCommandTests {
-    /// The metrics `interpret --evaluate` runs when none are named.
-    let defaultMetrics = ["completeness-residual", "deletion-auc", "insertion-auc", "faithfulness-correlation", "infidelity"]
+    /// The metrics `interpret --evaluate` runs when none are named (the noisy-background scores
+    /// too: both test networks read 4 × 4 images).
+    let defaultMetrics = ["completeness-residual", "deletion-auc", "insertion-auc", "faithfulness-correlation", "infidelity",
+                          "noisy-background-object+outline", "noisy-background-object", "noisy-background-object+frame"]
 
     /// Reads a CSV written by the command (no quoted fields in these names).
     func rows(_ url: URL) throws -> [[String]] {
@@ -105,7 +107,13 @@ import TensorAlgebra
             (["--evaluate", "--images", "5", "--baseline", wrongBaseline.path], ["--baseline", "[5]", "[19]"]),
             (["--evaluate", "--methods", "gradient,nope"], ["--methods", "nope", "gradient-x-input"]),
             (["--evaluate", "--metrics", "completeness-residual,completeness-residual"], ["--metrics", "twice"]),
+            (["--evaluate", "--flip-step", "0"], ["--flip-step", "0"]),
+            (["--evaluate", "--images", "5", "--flip-step", "17"], ["--flip-step", "17", "16"]),
+            (["--evaluate", "--sensitivity-samples", "0"], ["--sensitivity-samples", "0"]),
+            (["--evaluate", "--sensitivity-radius", "0"], ["--sensitivity-radius", "0.0"]),
+            (["--evaluate", "--background-sigma", "nan"], ["--background-sigma", "nan"]),
             (["--images", "5"], ["--evaluate"]),
+            (["--background-sigma", "0.5"], ["--evaluate"]),
         ]
         for (arguments, words) in cases {
             let (status, _, error) = try runExecutable("interpret", base + arguments)

@@ -66,6 +66,15 @@ public struct AttributionSettings<Scalar: BLASScalar>: Sendable {
     /// Faithfulness correlation: the features set to the baseline in each run (Quantus's
     /// `subset_size`, 224 by default; a comparison on inputs of fewer than 448 features takes half of them).
     public var subsetSize = 224
+    /// Pixel flipping: the features one step flips (Quantus's `features_in_step`, 1).
+    public var featuresInStep = 1
+    /// Max-sensitivity: noisy copies per sample and the noise's half-width (Quantus's 200 and
+    /// 0.2; Captum's `sensitivity_max` uses 10 and 0.02).
+    public var sensitivitySamples = 200
+    public var sensitivityRadius = 0.2
+    /// The noisy-background scores: σ, threshold, outline, clipping and seed of the protocols
+    /// (those of the `noisy-background` command).
+    public var noisyBackground = NoisyBackgroundSettings()
 
     public init() {}
 }

@@ -23,15 +23,27 @@ public enum AttributionCatalogue {
             ("insertion-auc", { DeletionAndInsertion<Scalar>(.insertion, fraction: settings.perturbationFraction) }),
             ("faithfulness-correlation", { FaithfulnessCorrelation<Scalar>(subsetSize: settings.subsetSize) }),
             ("infidelity", { Infidelity<Scalar>() }),
-            ("pixel-flipping", { PixelFlipping<Scalar>() }),
-            ("max-sensitivity", { MaxSensitivity<Scalar>() }),
-        ]
+            ("pixel-flipping", { PixelFlipping<Scalar>(featuresInStep: settings.featuresInStep) }),
+            ("max-sensitivity", { MaxSensitivity<Scalar>(samples: settings.sensitivitySamples, radius: settings.sensitivityRadius) }),
+        ] + NoisyBackgroundProtocol.allCases.map { noisy in
+            // Szymanski et al.'s protocols, each a robustness score: (a), (b), (c).
+            let metric = NoisyBackgroundRobustness<Scalar>(noisy, settings: settings.noisyBackground)
+            return (metric.name, { metric })
+        }
     }
 
     /// The metrics a comparison runs when none are named: all but pixel flipping (one forward
     /// pass per feature and method) and max-sensitivity (it explains 200 noisy copies of every
     /// image again), which cost orders of magnitude more than the rest; name them to run them.
     public static var defaultMetricNames: [String] { metricNames.filter { $0 != "pixel-flipping" && $0 != "max-sensitivity" } }
+
+    /// The metrics a comparison runs on `stack` when none are named: ``defaultMetricNames``,
+    /// less the noisy-background scores when its inputs are not an image (their protocols need
+    /// rows and columns: ``NoisyBackgroundRobustness/defaultImageShape(on:)``).
+    public static func defaultMetricNames<Scalar: BLASScalar>(for stack: LayerStack<Scalar>) -> [String] {
+        let images = NoisyBackgroundRobustness<Scalar>.defaultImageShape(on: stack) != nil
+        return defaultMetricNames.filter { images || !$0.hasPrefix("noisy-background") }
+    }
 
     /// The methods a comparison runs on `stack` when none are named: every one that applies to
     /// it (the Kubota per-layer maps need class dimensions).

@@ -198,7 +198,13 @@ public struct AttributionComparison: Sendable, Codable, Equatable {
                 for (k, metric) in metrics.enumerated() {
                     progress(.metrics, (b * methods.count + m) * metrics.count + k, steps * batches)
                     let clock = Date()
-                    let scores = try metric.scores(stack, method: method, inputs: inputs, targets: chunkTargets, attributions: maps)
+                    // A metric keyed by dataset index (its draws) gets the images' indices, so a
+                    // batch's images are not taken for the first ones of the split.
+                    let scores = if let indexed = metric as? any DatasetIndexedAttributionMetric<Scalar> {
+                        try indexed.scores(stack, method: method, inputs: inputs, targets: chunkTargets, attributions: maps, indices: Array(images[rows]))
+                    } else {
+                        try metric.scores(stack, method: method, inputs: inputs, targets: chunkTargets, attributions: maps)
+                    }
                     metricSeconds[m][k] += Date().timeIntervalSince(clock)
                     require(scores.values.count == rows.count,
                             "AttributionComparison: \(metric.name) gave \(scores.values.count) scores for \(rows.count) images")
