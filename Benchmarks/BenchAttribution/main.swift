@@ -66,6 +66,9 @@ struct BenchAttribution: ParsableCommand {
         }
         _ = try table(min(8, images))  // warm-up, as the peer's
         var ours: [Double] = [], peers: [Double] = []
+        // CPU time of each contender's table: with more runnable threads than cores (a shared
+        // machine) wall clock measures the neighbours as much as the work.
+        var ourCPU: [Double] = [], peerCPU: [Double] = []
         var comparison: AttributionComparison?
         var peerMeans: [String: Double] = [:]
         var versions = ""
@@ -73,14 +76,15 @@ struct BenchAttribution: ParsableCommand {
         var ourParts: [[String: Double]] = [], peerParts: [[String: Double]] = []
         for round in 1 ... rounds {
             FileHandle.standardError.write(Data("round \(round)/\(rounds)\n".utf8))
-            let start = Date()
+            let start = Date(), cpuStart = processCPUSeconds()
             comparison = try table(images)
             ours.append(Date().timeIntervalSince(start))
+            ourCPU.append(processCPUSeconds() - cpuStart)
             var parts: [String: Double] = [:]
             for (m, name) in methodNames.enumerated() { parts[name] = comparison!.attributionSeconds[m] }
             for cell in comparison!.cells { parts["\(cell.method)/\(cell.metric)"] = cell.seconds }
             ourParts.append(parts)
-            try appendLog(["contender": "isometry", "round": round, "seconds": ours.last!, "parts": parts,
+            try appendLog(["contender": "isometry", "round": round, "seconds": ours.last!, "cpu_seconds": ourCPU.last!, "parts": parts,
                            "means": Dictionary(uniqueKeysWithValues: comparison!.cells.map { ("\($0.method)/\($0.metric)", $0.mean) })])
             if isometryOnly {
                 print(String(format: "round %d: Isometry %.3f s (attributions %@ s)", round, ours.last!,
@@ -94,11 +98,12 @@ struct BenchAttribution: ParsableCommand {
                 throw PeerFailure(command: "\(python) \(script)", reason: "printed no JSON line with seconds: " + String(decoding: output.prefix(300), as: UTF8.self))
             }
             peers.append(seconds)
+            peerCPU.append(peer["cpu_seconds"] as? Double ?? .nan)
             peerMeans = peer["means"] as? [String: Double] ?? [:]
             var theirs = peer["method_seconds"] as? [String: Double] ?? [:]
             theirs.merge(peer["metric_seconds"] as? [String: Double] ?? [:]) { first, _ in first }
             peerParts.append(theirs)
-            try appendLog(["contender": "peer", "round": round, "seconds": seconds, "parts": theirs, "means": peerMeans])
+            try appendLog(["contender": "peer", "round": round, "seconds": seconds, "cpu_seconds": peerCPU.last!, "parts": theirs, "means": peerMeans])
             versions = ["torch", "captum", "quantus"].map { "\($0) \(peer[$0] as? String ?? "?")" }.joined(separator: ", ")
         }
         guard let comparison else { return }
@@ -113,6 +118,9 @@ struct BenchAttribution: ParsableCommand {
         print(String(format: "| Captum + Quantus (%@) | %.3f s | %@ | %.1f× |", versions, median(peers), peers.map { String(format: "%.3f", $0) }.joined(separator: ", "),
                      median(ratios)))
         print("(peer / Isometry: the median of the rounds' ratios; each round runs Isometry, then the peer, a few seconds apart)")
+        print(String(format: "CPU time (one thread each): Isometry %@ s, peer %@ s; peer / Isometry (median of rounds) %.1f×",
+                     ourCPU.map { String(format: "%.2f", $0) }.joined(separator: ", "), peerCPU.map { String(format: "%.2f", $0) }.joined(separator: ", "),
+                     median(zip(peerCPU, ourCPU).map { $0 / $1 })))
         // Where the time goes, both sides: each method's attributions, then each metric summed
         // over the methods; medians over the rounds.
         func part(_ rounds: [[String: Double]], _ keys: [String]) -> Double { median(rounds.map { r in keys.reduce(0) { $0 + (r[$1] ?? 0) } }) }
@@ -131,6 +139,13 @@ struct BenchAttribution: ParsableCommand {
             guard let theirs = peerMeans[key] else { continue }
             print(String(format: "| %@ | %.6g | %.6g | %.1e |", key, cell.mean, theirs, abs(cell.mean - theirs) / max(abs(theirs), 1e-30)))
         }
+    }
+
+    /// The process's CPU time (user + system, every thread), seconds.
+    func processCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 
     func appendLog(_ record: [String: Any]) throws {
