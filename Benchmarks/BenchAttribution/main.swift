@@ -23,14 +23,15 @@ struct BenchAttribution: ParsableCommand {
     @Option(help: "A PyTorch nn.Sequential state dict (safetensors) of --architecture.") var model: String?
     @Option(help: "MNIST-format folder.") var data = ImageDataset.fashionMNISTFolder
     @Option(help: "Test images (the first N).") var images = 1000
-    @Option(help: "Methods, comma-separated (default: the ones Benchmarks/Peers/quantus_table.py also runs).") var methods = "gradient,gradient-x-input"
-    @Option(help: "Metrics, comma-separated (default: the ones Benchmarks/Peers/quantus_table.py also runs).") var metrics = "completeness-residual"
+    @Option(help: "Methods, comma-separated, or 'default' (every method of the catalogue that applies to the network, as `interpret --evaluate`).") var methods = "default"
+    @Option(help: "Metrics, comma-separated, 'default' (the catalogue's defaults, as `interpret --evaluate`) or 'all' (with pixel-flipping and max-sensitivity).") var metrics = "default"
     @Option(help: "Images per batch, both sides.") var batch = 250
     @Option(help: "Alternating rounds of Isometry and the peer.") var rounds = 3
     @Option(help: "Threads of the peer (torch.set_num_threads); Isometry's are OpenBLAS's (OPENBLAS_NUM_THREADS).") var threads = 2
     @Option(help: "Python with torch, captum and quantus.") var python = NSHomeDirectory() + "/.venv-peers/bin/python"
     @Option(help: "The peer script.") var script = "Benchmarks/Peers/quantus_table.py"
     @Flag(help: "Time Isometry alone, no peer (for profiling; no ratios).") var isometryOnly = false
+    @Option(help: "Append each round's times and means (one JSON line per contender and round) to this file.") var log: String?
 
     func validate() throws {
         guard (1 ... 10_000).contains(images) else { throw ValidationError("--images must be between 1 and 10000, got \(images)") }
@@ -51,7 +52,12 @@ struct BenchAttribution: ParsableCommand {
             describe = "\(classifier.layers)-layer \(classifier.activation.rawValue) identity MLP of width \(classifier.width) from \(checkpoint)"
             peerArguments = ["--checkpoint", checkpoint]
         }
-        let methodNames = methods.split(separator: ",").map(String.init), metricNames = metrics.split(separator: ",").map(String.init)
+        let methodNames = methods == "default" ? AttributionCatalogue.defaultMethodNames(for: stack) : methods.split(separator: ",").map(String.init)
+        let metricNames = switch metrics {
+        case "default": AttributionCatalogue.defaultMetricNames
+        case "all": AttributionCatalogue.metricNames
+        default: metrics.split(separator: ",").map(String.init)
+        }
         let chosenMethods: [any AttributionMethod<Float>] = try AttributionCatalogue.methods(methodNames)
         let chosenMetrics: [any AttributionMetric<Float>] = try AttributionCatalogue.metrics(metricNames)
         func table(_ count: Int) throws -> AttributionComparison {
@@ -60,26 +66,44 @@ struct BenchAttribution: ParsableCommand {
         }
         _ = try table(min(8, images))  // warm-up, as the peer's
         var ours: [Double] = [], peers: [Double] = []
+        // CPU time of each contender's table: with more runnable threads than cores (a shared
+        // machine) wall clock measures the neighbours as much as the work.
+        var ourCPU: [Double] = [], peerCPU: [Double] = []
         var comparison: AttributionComparison?
         var peerMeans: [String: Double] = [:]
         var versions = ""
+        // Per round: seconds of each method's attributions ("method") and of each cell ("method/metric").
+        var ourParts: [[String: Double]] = [], peerParts: [[String: Double]] = []
         for round in 1 ... rounds {
             FileHandle.standardError.write(Data("round \(round)/\(rounds)\n".utf8))
-            let start = Date()
+            let start = Date(), cpuStart = processCPUSeconds()
             comparison = try table(images)
             ours.append(Date().timeIntervalSince(start))
+            ourCPU.append(processCPUSeconds() - cpuStart)
+            var parts: [String: Double] = [:]
+            for (m, name) in methodNames.enumerated() { parts[name] = comparison!.attributionSeconds[m] }
+            for cell in comparison!.cells { parts["\(cell.method)/\(cell.metric)"] = cell.seconds }
+            ourParts.append(parts)
+            try appendLog(["contender": "isometry", "round": round, "seconds": ours.last!, "cpu_seconds": ourCPU.last!, "parts": parts,
+                           "means": Dictionary(uniqueKeysWithValues: comparison!.cells.map { ("\($0.method)/\($0.metric)", $0.mean) })])
             if isometryOnly {
                 print(String(format: "round %d: Isometry %.3f s (attributions %@ s)", round, ours.last!,
                              comparison!.attributionSeconds.map { String(format: "%.3f", $0) }.joined(separator: ", ")))
                 continue
             }
             let output = try runPeer(python, [script] + peerArguments + ["--data", data, "--images", "\(images)", "--threads", "\(threads)",
-                                                                      "--methods", methods, "--metrics", metrics, "--batch", "\(batch)"])
+                                                                      "--methods", methodNames.joined(separator: ","), "--metrics", metricNames.joined(separator: ","),
+                                                                      "--batch", "\(batch)"])
             guard let peer = (try? JSONSerialization.jsonObject(with: output)) as? [String: Any], let seconds = peer["seconds"] as? Double else {
                 throw PeerFailure(command: "\(python) \(script)", reason: "printed no JSON line with seconds: " + String(decoding: output.prefix(300), as: UTF8.self))
             }
             peers.append(seconds)
+            peerCPU.append(peer["cpu_seconds"] as? Double ?? .nan)
             peerMeans = peer["means"] as? [String: Double] ?? [:]
+            var theirs = peer["method_seconds"] as? [String: Double] ?? [:]
+            theirs.merge(peer["metric_seconds"] as? [String: Double] ?? [:]) { first, _ in first }
+            peerParts.append(theirs)
+            try appendLog(["contender": "peer", "round": round, "seconds": seconds, "cpu_seconds": peerCPU.last!, "parts": theirs, "means": peerMeans])
             versions = ["torch", "captum", "quantus"].map { "\($0) \(peer[$0] as? String ?? "?")" }.joined(separator: ", ")
         }
         guard let comparison else { return }
@@ -94,6 +118,20 @@ struct BenchAttribution: ParsableCommand {
         print(String(format: "| Captum + Quantus (%@) | %.3f s | %@ | %.1f× |", versions, median(peers), peers.map { String(format: "%.3f", $0) }.joined(separator: ", "),
                      median(ratios)))
         print("(peer / Isometry: the median of the rounds' ratios; each round runs Isometry, then the peer, a few seconds apart)")
+        print(String(format: "CPU time (one thread each): Isometry %@ s, peer %@ s; peer / Isometry (median of rounds) %.1f×",
+                     ourCPU.map { String(format: "%.2f", $0) }.joined(separator: ", "), peerCPU.map { String(format: "%.2f", $0) }.joined(separator: ", "),
+                     median(zip(peerCPU, ourCPU).map { $0 / $1 })))
+        // Where the time goes, both sides: each method's attributions, then each metric summed
+        // over the methods; medians over the rounds.
+        func part(_ rounds: [[String: Double]], _ keys: [String]) -> Double { median(rounds.map { r in keys.reduce(0) { $0 + (r[$1] ?? 0) } }) }
+        print("| part (median over rounds) | Isometry | peer | peer / Isometry |")
+        print("|---|---:|---:|---:|")
+        func row(_ label: String, _ keys: [String]) {
+            let (a, b) = (part(ourParts, keys), part(peerParts, keys))
+            print(String(format: "| %@ | %.3f s | %.3f s | %.1f× |", label, a, b, b / max(a, 1e-9)))
+        }
+        for name in methodNames { row("attributions: \(name)", [name]) }
+        for metric in metricNames { row("metric: \(metric) (all methods)", methodNames.map { "\($0)/\(metric)" }) }
         print("| cell | Isometry mean | peer mean | relative difference |")
         print("|---|---:|---:|---:|")
         for cell in comparison.cells {
@@ -101,5 +139,23 @@ struct BenchAttribution: ParsableCommand {
             guard let theirs = peerMeans[key] else { continue }
             print(String(format: "| %@ | %.6g | %.6g | %.1e |", key, cell.mean, theirs, abs(cell.mean - theirs) / max(abs(theirs), 1e-30)))
         }
+    }
+
+    /// The process's CPU time (user + system, every thread), seconds.
+    func processCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+
+    func appendLog(_ record: [String: Any]) throws {
+        guard let log else { return }
+        var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+        line.append(0x0A)
+        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: line)
     }
 }

@@ -240,60 +240,78 @@ public struct SwitchedLinearProjections<Scalar: BLASScalar>: Sendable {
         let inputs = input.count
         let range = features ?? stack.classDimensions.map { 0 ..< $0.features } ?? 0 ..< inputs
         require(range.lowerBound >= 0 && range.upperBound <= inputs, "insens: features \(range) are not within the \(inputs) inputs")
-        // The activation layers and, for each, the inactive units entering it and their targets t_i.
-        var entering: [Int: [(unit: Int, offset: Double)]] = [:]
+        // The activation layers and, for each, the inactive units entering it and their targets t_i,
+        // indexed by the layer whose output they are (index l + 1 for layer l, 0 for the input).
+        // Arrays, not a dictionary: the loops below touch every (basis vector, inactive unit)
+        // pair, and a hashed lookup per pair was a third of a CNN image's Insens (perf).
+        var units = [[Int]](repeating: [], count: stack.layerCount + 1)
+        var offsets = [[Double]](repeating: [], count: stack.layerCount + 1)
+        var last: Int?
         for (m, layer) in stack.layers.enumerated() {
             guard let activation = layer as? ActivationLayer<Scalar> else { continue }
             let inactive = Self.inactiveUnits(activation.function, activations[m].scalars)
-            if !inactive.isEmpty { entering[m - 1, default: []] += inactive }
+            guard !inactive.isEmpty else { continue }
+            units[m] += inactive.map(\.unit)
+            offsets[m] += inactive.map(\.offset)
+            last = max(last ?? m - 1, m - 1)
         }
-        guard let last = entering.keys.max() else { return ([Double](repeating: 0, count: range.count), 0) }
-        var norms = entering.mapValues { [Double](repeating: 0, count: $0.count) }
+        guard let last else { return ([Double](repeating: 0, count: range.count), 0) }
+        var norms = units.map { [Double](repeating: 0, count: $0.count) }
+        var factors = units.map { [Double](repeating: 0, count: $0.count) }
         var map = [Double](repeating: 0, count: range.count)
-        func accumulate(_ l: Int, _ chunk: Range<Int>, _ t: UnsafeBufferPointer<Scalar>, norm: Bool, factors: [Double]?) {
-            guard let units = entering[l] else { return }
+        // Over the basis vectors of `chunk` that are features, the squared norms (norm) or the
+        // map's terms (factors) of the inactive units of layer l's output, in the order the sums
+        // have always been taken: vector by vector, unit by unit.
+        func accumulate(_ l: Int, _ chunk: Range<Int>, _ t: UnsafeBufferPointer<Scalar>, norm: Bool) {
+            let k = l + 1
+            guard !units[k].isEmpty else { return }
             let width = t.count / chunk.count
-            for j in 0 ..< chunk.count where range.contains(chunk.lowerBound + j) {
-                let row = t.baseAddress! + j * width
+            let columns = max(chunk.lowerBound, range.lowerBound) ..< min(chunk.upperBound, range.upperBound)
+            guard !columns.isEmpty else { return }
+            units[k].withUnsafeBufferPointer { u in
                 if norm {
-                    for (k, unit) in units.enumerated() { norms[l]![k] += Double(row[unit.unit]) * Double(row[unit.unit]) }
-                } else if let factors {
-                    var sum = 0.0
-                    for (k, unit) in units.enumerated() where factors[k] != 0 { sum += factors[k] * Double(row[unit.unit]) }
-                    map[chunk.lowerBound + j - range.lowerBound] += sum
+                    norms[k].withUnsafeMutableBufferPointer { n in
+                        for j in columns {
+                            let row = t.baseAddress! + (j - chunk.lowerBound) * width
+                            for (e, unit) in u.enumerated() { n[e] += Double(row[unit]) * Double(row[unit]) }
+                        }
+                    }
+                } else {
+                    factors[k].withUnsafeBufferPointer { f in
+                        map.withUnsafeMutableBufferPointer { out in
+                            for j in columns {
+                                let row = t.baseAddress! + (j - chunk.lowerBound) * width
+                                var sum = 0.0
+                                for (e, unit) in u.enumerated() where f[e] != 0 { sum += f[e] * Double(row[unit]) }
+                                out[j - range.lowerBound] += sum
+                            }
+                        }
+                    }
                 }
             }
         }
-        var factors: [Int: [Double]] = [:]
         var count = 0
-        func makeFactors() {
-            count = 0
-            for (l, units) in entering {
-                factors[l] = units.indices.map { k in
-                    let norm = norms[l]![k]
-                    if norm == 0 { return 0 }
-                    count += 1
-                    return units[k].offset / norm
-                }
-            }
+        func makeFactors(_ k: Int) {
+            for e in units[k].indices { factors[k][e] = norms[k][e] == 0 ? 0 : offsets[k][e] / norms[k][e] }
         }
         // One stream when one chunk holds every input (norms, then the map, at each layer);
         // otherwise a first stream for the norms and a second for the map.
         var single = false
         stream(through: max(last, 0)) { l, chunk, tangents in
             if chunk.count == inputs { single = true }
-            tangents.withUnsafeBufferPointer { t in accumulate(l, chunk, t, norm: true, factors: nil) }
-            if single, let units = entering[l] {
-                let factorsOfLayer = units.indices.map { k in norms[l]![k] == 0 ? 0 : units[k].offset / norms[l]![k] }
-                tangents.withUnsafeBufferPointer { t in accumulate(l, chunk, t, norm: false, factors: factorsOfLayer) }
+            tangents.withUnsafeBufferPointer { t in accumulate(l, chunk, t, norm: true) }
+            if single {
+                makeFactors(l + 1)
+                tangents.withUnsafeBufferPointer { t in accumulate(l, chunk, t, norm: false) }
             }
         }
-        makeFactors()
         if !single {
+            for k in units.indices { makeFactors(k) }
             stream(through: max(last, 0)) { l, chunk, tangents in
-                tangents.withUnsafeBufferPointer { t in accumulate(l, chunk, t, norm: false, factors: factors[l]) }
+                tangents.withUnsafeBufferPointer { t in accumulate(l, chunk, t, norm: false) }
             }
         }
+        for k in units.indices { count += norms[k].filter { $0 != 0 }.count }
         if count > 0 { map = map.map { $0 / Double(count) } }
         return (map, count)
     }
