@@ -100,15 +100,32 @@ public struct Study: Sendable {
         return (nil, theory.finiteDepthMean ?? pow(chi, Double(depth)), chi)
     }
 
-    /// The relative cost of a point, for estimates of the time left: a point's time grows about
-    /// linearly with its depth L, plus evaluation and set-up worth about three layers.
-    public static func cost(_ point: StudyGrid.Point) -> Double { Double(point.depth) + 3 }
-
-    /// The seconds still needed for `pending` points after `elapsed` seconds spent on points
-    /// of total cost `doneCost` (`cost(_:)`); 0 before any point is done.
-    public func estimatedSecondsLeft(pending: [Int], elapsed: Double, doneCost: Double) -> Double {
-        let left = pending.map { Self.cost(grid.point($0)) }.reduce(0, +)
-        return doneCost > 0 ? elapsed / doneCost * left : 0
+    /// The seconds still needed for points of depths `pendingDepths`, from the points done so far
+    /// (their depths and seconds): a point's time is fitted as a + b·L by least squares (a, b ≥ 0).
+    /// nil until two depths are done (unless every point has one depth), because one depth cannot tell the set-up share a from the
+    /// per-layer cost b, and a guessed share made the first estimate of the default study four
+    /// times short (issue 23 #14: the old fixed "L + 3"). 0 when nothing is pending.
+    public static func estimatedSecondsLeft(pendingDepths: [Int], done: [(depth: Int, seconds: Double)]) -> Double? {
+        if pendingDepths.isEmpty { return 0 }
+        guard !done.isEmpty else { return nil }
+        let n = Double(done.count)
+        let meanDepth = done.map { Double($0.depth) }.reduce(0, +) / n
+        let meanSeconds = done.map(\.seconds).reduce(0, +) / n
+        let spread = done.map { (Double($0.depth) - meanDepth) * (Double($0.depth) - meanDepth) }.reduce(0, +)
+        if spread == 0 {
+            // One depth done: known only if every pending point has that depth too.
+            return pendingDepths.allSatisfy({ Double($0) == meanDepth }) ? meanSeconds * Double(pendingDepths.count) : nil
+        }
+        var slope = done.map { (Double($0.depth) - meanDepth) * ($0.seconds - meanSeconds) }.reduce(0, +) / spread
+        var intercept = meanSeconds - slope * meanDepth
+        if slope < 0 || intercept < 0 {
+            // Time cannot fall with depth nor be negative at L = 0: such a fit is load noise.
+            // Through the origin instead, the least-squares slope of seconds ∝ L.
+            slope = done.map { Double($0.depth) * $0.seconds }.reduce(0, +)
+                / done.map { Double($0.depth) * Double($0.depth) }.reduce(0, +)
+            intercept = 0
+        }
+        return pendingDepths.map { intercept + slope * Double($0) }.reduce(0, +)
     }
 
     /// Trains and measures point `index`. A NaN or infinite loss or weight stops the point and is

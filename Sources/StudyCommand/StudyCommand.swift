@@ -163,7 +163,7 @@ struct Run: ParsableCommand {
             + "L ∈ {\(grid.depths.map(String.init).joined(separator: ", "))} × \(grid.arms.map(grid.label).joined(separator: ", ")) × \(grid.seeds.count) seed\(grid.seeds.count == 1 ? "" : "s"); "
             + "\(grid.data!.trainImages) \(network == .cnn ? "samples" : "images"), \(grid.training.epochs) epoch\(grid.training.epochs == 1 ? "" : "s"), q0 = \(String(format: "%.4f", grid.data!.q0)), OpenBLAS × \(threads ?? OpenBLAS.threads)"
             + (writer.resumedCount > 0 ? "; resuming: \(writer.resumedCount) already done in \(writer.url.path)" : ""))
-        var doneCost = 0.0
+        var done: [(depth: Int, seconds: Double)] = []
         let start = Date()
         let bar = ProgressBar(label: "  training")
         for (number, index) in pending.enumerated() {
@@ -183,13 +183,16 @@ struct Run: ParsableCommand {
             }
             bar.finish()
             do { try writer.append(result) } catch { throw UserError(message: error.description) }
-            doneCost += Study.cost(point)
+            done.append((point.depth, result.seconds))
             let elapsed = Date().timeIntervalSince(start)
-            let left = pending[(number + 1)...].map { Study.cost(grid.point($0)) }.reduce(0, +)
-            let eta = doneCost > 0 ? elapsed / doneCost * left : 0
+            // The points' own seconds leave out writing the outputs between them: scale by it.
+            let overhead = elapsed / max(done.map(\.seconds).reduce(0, +), 1e-9)
+            let eta = Study.estimatedSecondsLeft(
+                pendingDepths: pending[(number + 1)...].map { grid.point($0).depth }, done: done)
+                .map { "ETA \(durationText(overhead * $0))" } ?? "ETA after a second depth"
             let outcome = result.diverged ? "diverged (\(result.divergedAt ?? "NaN loss"))"
                 : String(format: "test accuracy %.2f %%", (result.testAccuracy ?? .nan) * 100)
-            log.line("study \(label): \(outcome) in \(durationText(result.seconds)) · elapsed \(durationText(elapsed)) · ETA \(durationText(eta))")
+            log.line("study \(label): \(outcome) in \(durationText(result.seconds)) · elapsed \(durationText(elapsed)) · \(eta)")
             if part.isWhole { try writeOutputs(grid: grid, results: writer.rows, folder: folder, flag: "study") }
         }
         let results = writer.rows
