@@ -252,8 +252,12 @@ extension LayerStack {
         let width = inputShape.reduce(1, *)
         let fits = inputs.rank >= 1 && (Array(inputs.shape.dropFirst()) == inputShape || inputs.shape.dropFirst() == [width])
         guard fits, inputs.shape[0] >= 1 else { throw .inputShapeMismatch(found: inputs.shape, expected: inputShape) }
-        let bad: Int? = inputs.withUnsafeBufferPointer { e in e.firstIndex { !$0.isFinite } }
-        if let bad { throw .nonFiniteInput(sample: bad / width) }
+        // The specialised count first: this check runs on every batch, and the generic search,
+        // unspecialised across modules, was 12 % of a metric-heavy attribution profile.
+        if inputs.nonFiniteCount > 0 {
+            let bad = inputs.withUnsafeBufferPointer { e in e.firstIndex { !$0.isFinite } } ?? 0
+            throw .nonFiniteInput(sample: bad / width)
+        }
         return inputs.reshaped([inputs.shape[0]] + inputShape)
     }
 }
