@@ -15,7 +15,7 @@ import TensorAlgebra
 /// rather than silently ignored; the defaults are AttributionSettings's.
 struct AttributionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Attribution methods to compare, comma-separated (default: every one that applies to the network, of \(AttributionCatalogue.methodNames.joined(separator: ","))).", valueName: "names")) var methods: String?
-    @Option(help: ArgumentHelp("Metrics to score them by, comma-separated (default: \(AttributionCatalogue.defaultMetricNames.joined(separator: ",")); also \(AttributionCatalogue.metricNames.filter { !AttributionCatalogue.defaultMetricNames.contains($0) }.joined(separator: ","))).", valueName: "names")) var metrics: String?
+    @Option(help: ArgumentHelp("Metrics to score them by, comma-separated (default: \(AttributionCatalogue.defaultMetricNames.joined(separator: ",")), the noisy-background ones on image inputs only; also \(AttributionCatalogue.metricNames.filter { !AttributionCatalogue.defaultMetricNames.contains($0) }.joined(separator: ","))).", valueName: "names")) var metrics: String?
     @Option(help: "Compare on the first N test images (default 100).") var images: Int?
     @Option(help: "Explain each image's predicted class (prediction, the default) or its label (label).") var targets: AttributionComparison.TargetChoice?
     @Option(help: "Images whose attributions the report draws side by side (default 4).") var examples: Int?

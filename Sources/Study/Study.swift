@@ -102,9 +102,10 @@ public struct Study: Sendable {
 
     /// The seconds still needed for points of depths `pendingDepths`, from the points done so far
     /// (their depths and seconds): a point's time is fitted as a + b·L by least squares (a, b ≥ 0).
-    /// nil until two depths are done (unless every point has one depth), because one depth cannot tell the set-up share a from the
-    /// per-layer cost b, and a guessed share made the first estimate of the default study four
-    /// times short (issue 23 #14: the old fixed "L + 3"). 0 when nothing is pending.
+    /// nil until two depths are done (unless every point has one depth): one depth cannot tell the
+    /// set-up share a from the per-layer cost b, and with a guessed share (the old fixed "L + 3")
+    /// a first estimate of 5 min was seen for a 20 min 45 s run (issue 23 #14). 0 when nothing is
+    /// pending.
     public static func estimatedSecondsLeft(pendingDepths: [Int], done: [(depth: Int, seconds: Double)]) -> Double? {
         if pendingDepths.isEmpty { return 0 }
         guard !done.isEmpty else { return nil }
@@ -118,9 +119,12 @@ public struct Study: Sendable {
         }
         var slope = done.map { (Double($0.depth) - meanDepth) * ($0.seconds - meanSeconds) }.reduce(0, +) / spread
         var intercept = meanSeconds - slope * meanDepth
-        if slope < 0 || intercept < 0 {
-            // Time cannot fall with depth nor be negative at L = 0: such a fit is load noise.
-            // Through the origin instead, the least-squares slope of seconds ∝ L.
+        // The least-squares fit under a, b ≥ 0: on the boundary b = 0 (the mean) or a = 0 (the
+        // slope through the origin) when the free fit leaves it — load noise, since time neither
+        // falls with depth nor is negative at L = 0.
+        if slope < 0 {
+            (slope, intercept) = (0, meanSeconds)
+        } else if intercept < 0 {
             slope = done.map { Double($0.depth) * $0.seconds }.reduce(0, +)
                 / done.map { Double($0.depth) * Double($0.depth) }.reduce(0, +)
             intercept = 0

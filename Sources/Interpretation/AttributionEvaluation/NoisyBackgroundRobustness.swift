@@ -45,10 +45,11 @@ public struct NoisyBackgroundRobustness<Scalar: BLASScalar>: DatasetIndexedAttri
     /// The image the protocols see on `stack` when ``imageShape`` is nil: its input shape when
     /// that has rows and columns; with class dimensions its D features as a √D × √D image (the
     /// identity MLP's 784 features are the 28 × 28 image, row-major, as `LabeledImages` lays
-    /// them out); nil when neither applies (a flat input of another kind).
+    /// them out); nil when neither applies: a flat input without class dimensions is not taken
+    /// for an image because its width is a square (64 tabular features are not 8 × 8 pixels).
     public static func defaultImageShape(on stack: LayerStack<Scalar>) -> [Int]? {
         if stack.inputShape.count >= 2 { return stack.inputShape }
-        let features = stack.classDimensions?.features ?? stack.inputShape.reduce(1, *)
+        guard let features = stack.classDimensions?.features else { return nil }
         let side = Int(Double(features).squareRoot().rounded())
         return side * side == features && side >= 2 ? [side, side] : nil
     }
@@ -85,7 +86,7 @@ public struct NoisyBackgroundRobustness<Scalar: BLASScalar>: DatasetIndexedAttri
         attributions: Tensor<Scalar>, indices: [Int]
     ) throws(InterpretationError) -> AttributionScores {
         guard settings.sigma >= 0 && settings.sigma.isFinite && settings.threshold.isFinite && settings.outlineWidth >= 0 else {
-            throw .metricSettingOutOfRange(setting: "noisy-background settings", value: settings.summary, expected: "σ ≥ 0, outline width ≥ 0")
+            throw .metricSettingOutOfRange(setting: "noisy-background settings", value: settings.summary, expected: "σ ≥ 0 and finite, threshold finite, outline width ≥ 0")
         }
         let shape = try checkedImageShape(on: stack)
         let batch = try stack.checkedInputs(inputs)
