@@ -23,7 +23,6 @@ import argparse, json, time
 from isometry_data import idx_file
 import numpy as np
 import torch
-from safetensors.numpy import load_file
 
 p = argparse.ArgumentParser()
 p.add_argument("--checkpoint")
@@ -39,8 +38,9 @@ torch.set_num_threads(a.threads)
 nn = torch.nn
 
 
-# The nn.Sequential an architecture string describes: the builder bench-attribution's peer uses too.
-from torch_network import sequential
+# The networks bench-attribution's peer builds too: an architecture string's nn.Sequential, or
+# a `train` checkpoint's identity MLP.
+from torch_network import identity_mlp, sequential
 
 
 images = idx_file(f"{a.data}/t10k-images-idx3-ubyte.gz").reshape(-1, 784)[: a.images].astype(np.float32) / 255
@@ -54,27 +54,12 @@ if a.architecture:
     logits = model
     x = torch.from_numpy(images).reshape(-1, 1, 28, 28)
 else:
-    tensors = load_file(a.checkpoint)
-    layers = []
-    while f"layers.{len(layers)}.weight" in tensors:
-        i = len(layers)
-        w = torch.from_numpy(tensors[f"layers.{i}.weight"].astype(np.float32))
-        b = tensors.get(f"layers.{i}.bias")
-        layers.append((w, None if b is None else torch.from_numpy(b.astype(np.float32))))
-    N = layers[0][0].shape[0]
-    C = 10
-
-    def logits(x):
-        for i, (w, b) in enumerate(layers):
-            h = x @ w.T + (b if b is not None else 0)
-            x = torch.clamp(h, -1, 1) if i < len(layers) - 1 else h
-        return x[..., -C:]
-
-    x = torch.from_numpy(np.concatenate([images, np.zeros((len(images), N - 784), np.float32)], 1))
+    logits, width = identity_mlp(a.checkpoint)
+    x = torch.from_numpy(np.concatenate([images, np.zeros((len(images), width - 784), np.float32)], 1))
 
 from torch.func import jacrev, vmap
 # One sample at a time inside vmap (a network of nn modules wants a batch axis).
-jac = vmap(jacrev(lambda v: logits(v[None])[0])) if a.architecture else vmap(jacrev(logits))
+jac = vmap(jacrev(lambda v: logits(v[None])[0]))
 jac(x[:8])  # warm-up
 t = time.perf_counter()
 with torch.no_grad():

@@ -1,6 +1,6 @@
 """Isometry networks as PyTorch modules, for the peers: the nn.Sequential an Isometry
 architecture string describes (docs/layers.md), and a checkpoint of `train` (the identity MLP)
-as a module whose outputs are its class units. The same construction as interpret_peer.py's.
+as a module whose outputs are its class units; interpret_peer.py and quantus_table.py build both here.
 """
 import re
 import numpy as np
