@@ -45,10 +45,14 @@ let package = Package(
         // durable writer, `require`, number text. Every other module stands on it.
         .target(name: "IsometrySupport"),
 
+        // Float32 products of a weight matrix with a block of 16 vectors that stream the weights
+        // once instead of packing them (the Lanczos products); chosen per CPU at run time.
+        .target(name: "CBlockProducts"),
+
         // The tensor layer: numerics only.
         .target(
             name: "TensorAlgebra",
-            dependencies: ["CBLAS", "CLAPACKE",
+            dependencies: ["CBLAS", "CLAPACKE", "CBlockProducts",
                 .product(name: "RealModule", package: "swift-numerics")]),
 
         // File formats over the support floor: .npy, safetensors, IDX (gzipped via zlib).

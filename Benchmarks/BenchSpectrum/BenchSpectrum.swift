@@ -201,6 +201,7 @@ struct BenchSpectrum: ParsableCommand {
     @Flag(help: "--lanczos without Isometry's dense route.") var noDense = false
     @Flag(help: "--lanczos without numpy.") var noNumpy = false
     @Flag(help: "--lanczos: also the SLQ with every product cut into two slices on the two cores (single-threaded BLAS each), as its own contender.") var sliced = false
+    @Flag(help: "--lanczos: also the SLQ with its products through BLAS (sgemm) instead of the streaming kernels, as its own contender.") var blasProducts = false
     @Flag(help: "Instead of the peer comparison: the machine's memory bandwidth, sgemm rates at the Lanczos and dense shapes, and LAPACK rates (docs/benchmarks.md, \"The 5× bar\").") var machineRates = false
     @Option(help: "The weight width for --machine-rates' Lanczos-shape sgemm.") var ratesWidth = 5000
     @Option(help: "Internal: run one --lanczos contender (lanczos or dense) in this process.") var lanczosWorker: String?
@@ -219,7 +220,7 @@ struct BenchSpectrum: ParsableCommand {
             for width in lanczosWidths {
                 for layers in lanczosLayers {
                     try runLanczosComparison(width: width, layers: layers, steps: steps, probes: probes, rounds: rounds,
-                                             dense: !noDense, numpy: !noNumpy, sliced: sliced, python: python, script: script)
+                                             dense: !noDense, numpy: !noNumpy, sliced: sliced, blas: blasProducts, python: python, script: script)
                 }
             }
             return
@@ -318,9 +319,10 @@ func runLanczosWorker(method: String, width: Int, layers: Int, steps: Int, probe
     let setup = Date().timeIntervalSince(setupStart)
     var report = LanczosWorkerReport(method: method, width: width, layers: layers, seconds: 0, setupSeconds: setup, peakBytes: 0)
     switch method {
-    case "lanczos", "sliced":
+    case "lanczos", "sliced", "blas":
         let slq = try StochasticLanczosQuadrature(stack: LayerStack(network), steps: steps, probes: probes, seed: 1)
-        if method == "sliced" { slq.parallelSlices = 2 }
+        if method == "sliced" { slq.parallelSlices = 2; slq.streamsWeights = false }
+        if method == "blas" { slq.streamsWeights = false }
         let (start, cpu) = (Date(), processCPUSeconds())
         report.lanczos = try slq.spectrum(at: input)
         report.seconds = Date().timeIntervalSince(start)
@@ -332,7 +334,7 @@ func runLanczosWorker(method: String, width: Int, layers: Int, steps: Int, probe
         report.seconds = Date().timeIntervalSince(start)
         report.cpuSeconds = processCPUSeconds() - cpu
     default:
-        throw BenchmarkError("--lanczos-worker: unknown method \(method) (expected lanczos, sliced or dense)")
+        throw BenchmarkError("--lanczos-worker: unknown method \(method) (expected lanczos, sliced, blas or dense)")
     }
     report.peakBytes = peakResidentBytes()
     try JSONEncoder().encode(report).write(to: URL(fileURLWithPath: output))
@@ -361,7 +363,8 @@ func lanczosDistances(_ estimate: LanczosSpectrum, _ values: [Double]) -> (w1: D
 /// The side-by-side comparison at one (N, L): `rounds` rounds, each running every contender
 /// once in its own process, the order rotated per round; medians of the timed parts.
 func runLanczosComparison(
-    width: Int, layers: Int, steps: Int, probes: Int, rounds: Int, dense: Bool, numpy: Bool, sliced: Bool = false, python: String, script: String
+    width: Int, layers: Int, steps: Int, probes: Int, rounds: Int, dense: Bool, numpy: Bool, sliced: Bool = false, blas: Bool = false,
+    python: String, script: String
 ) throws {
     let executable = CommandLine.arguments[0]
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-lanczos-\(ProcessInfo.processInfo.processIdentifier)")
@@ -369,6 +372,7 @@ func runLanczosComparison(
     defer { try? FileManager.default.removeItem(at: folder) }
     var contenders = ["lanczos"]
     if sliced { contenders.append("sliced") }
+    if blas { contenders.append("blas") }
     if dense { contenders.append("dense") }
     if numpy { contenders.append("numpy") }
     var times: [String: [Double]] = [:]
@@ -433,15 +437,18 @@ func runLanczosComparison(
                           w1 / top, ks, estimate.largestEigenvalue / top - 1, estimate.zeroCount, denseZeros)
     }
     let setup = reports["lanczos"].map { String(format: "%.0f", $0.setupSeconds) } ?? "–"
-    if sliced, let estimate = reports["sliced"]?.lanczos, let plain = reports["lanczos"]?.lanczos {
-        let dense = times["dense"].map { String(format: ", dense / sliced %.1f×", median($0) / median(times["sliced"] ?? [1])) } ?? ""
+    // The Lanczos variants beside the default (streaming kernels where the CPU has them):
+    // sliced BLAS products, whole BLAS products; same estimate up to the order of the sums.
+    for (variant, label) in [("sliced", "2 slices × 1-thread BLAS"), ("blas", "sgemm products")] {
+        guard let estimate = reports[variant]?.lanczos, let plain = reports["lanczos"]?.lanczos else { continue }
+        let dense = times["dense"].map { String(format: ", dense / \(variant) %.1f×", median($0) / median(times[variant] ?? [1])) } ?? ""
         let gap = zip(estimate.nonZeroNodes, plain.nonZeroNodes).map { abs($0 - $1) / max(plain.largestEigenvalue, 1e-300) }.max() ?? 0
-        FileHandle.standardError.write(Data(("  sliced (2 slices × 1-thread BLAS): \(seconds("sliced")) s, unsliced / sliced "
-            + String(format: "%.2f×", median(times["lanczos"] ?? [0]) / median(times["sliced"] ?? [1])) + dense
-            + String(format: "; largest node difference from the unsliced run %.1e·λ_max\n", gap)).utf8))
-        print("| \(width) | \(layers) | sliced: \(seconds("sliced")) | \(seconds("dense")) | – | "
-            + (times["dense"].map { String(format: "%.1f×", median($0) / median(times["sliced"] ?? [1])) } ?? "–")
-            + " | – | \(gigabytes("sliced")) | nodes within \(String(format: "%.0e", gap))·λ_max of the unsliced run's | – |")
+        FileHandle.standardError.write(Data(("  \(variant) (\(label)): \(seconds(variant)) s, \(variant) / default "
+            + String(format: "%.2f×", median(times[variant] ?? [0]) / median(times["lanczos"] ?? [1])) + dense
+            + String(format: "; largest node difference from the default run %.1e·λ_max\n", gap)).utf8))
+        print("| \(width) | \(layers) | \(variant): \(seconds(variant)) | \(seconds("dense")) | – | "
+            + (times["dense"].map { String(format: "%.1f×", median($0) / median(times[variant] ?? [1])) } ?? "–")
+            + " | – | \(gigabytes(variant)) | nodes within \(String(format: "%.0e", gap))·λ_max of the default run's | – |")
     }
     print("| \(width) | \(layers) | \(seconds("lanczos")) | \(seconds("dense")) | \(seconds("numpy")) | \(ratio("dense")) | \(ratio("numpy")) | \(gigabytes("lanczos")) / \(gigabytes("dense")) / \(gigabytes("numpy")) | \(accuracy) | \(setup) |")
     fflush(nil)  // the row reaches a redirected stdout now, not at exit: a stopped run keeps it

@@ -1,6 +1,6 @@
 import Networks
 import Spectrum
-import TensorAlgebra
+@_spi(RawBLAS) import TensorAlgebra
 import Testing
 
 /// Stochastic Lanczos quadrature against the dense spectrum of the same J (the layer-stack
@@ -193,6 +193,39 @@ import Testing
         slq.parallelSlices = 2
         let split = try slq.spectrum(at: input)
         #expect(zip(reference.nonZeroNodes, split.nonZeroNodes).allSatisfy { abs($0 - $1) <= 1e-9 * reference.largestEigenvalue })
+    }
+
+    /// The float32 streaming products (`StreamingBlockProducts`, the default where the CPU has
+    /// the kernels) against the float64 stack chain on the same float32 weights and vectors, and
+    /// against the float32 BLAS route: blocks of 5 (one chunk with unused lanes) and 20 (two
+    /// chunks), one and two threads, widths that are not multiples of the kernels' groups. Four
+    /// layers of float32 sums of ≤ 90 products: within 4·90·2⁻²⁴ ≈ 2·10⁻⁵ of each sum's
+    /// magnitude, which is within about √90 ≈ 10 of the largest entry, so 1e-4·max|reference|.
+    @Test(.enabled(if: StreamingBlockProducts.instructionSet != nil, "no streaming kernel on this CPU"),
+          arguments: [(5, 1), (20, 2)])
+    func streamingProductsMatchTheFloat64Chain(blockSize: Int, threads: Int) throws {
+        var generator = SeededGenerator(seed: 21)
+        let mlp = MultilayerPerceptron<Float>.gaussian(width: 90, layers: 4, sigmaW: 2.0.squareRoot(), activation: .relu, using: &generator)
+        let stack = LayerStack(mlp)
+        let wide = LayerStack(MultilayerPerceptron<Double>(weights: mlp.weights.map { $0.converted() }, activation: .relu))
+        let input = Tensor<Float>.randomNormal([90], standardDeviation: 1, using: &generator)
+        let streaming = try JacobianOperator(stack: stack, at: input, blockSize: blockSize)
+        streaming.streamingThreads = threads
+        let blas = try JacobianOperator(stack: stack, at: input, blockSize: blockSize, streamsWeights: false)
+        let exact = try JacobianOperator(stack: wide, at: input.converted(), blockSize: blockSize, compactsActiveSubnetwork: false)
+        #expect(streaming.usesStreamingProducts && !blas.usesStreamingProducts && blas.usesActiveSubnetwork)
+        let v = Tensor<Float>.randomNormal([blockSize, 90], standardDeviation: 1, using: &generator)
+        for transposed in [false, true] {
+            var a = Tensor<Float>.zeros([blockSize, 90]), b = a, c = Tensor<Double>.zeros([blockSize, 90])
+            if transposed {
+                streaming.applyTransposed(v, into: &a); blas.applyTransposed(v, into: &b); exact.applyTransposed(v.converted(), into: &c)
+            } else {
+                streaming.apply(v, into: &a); blas.apply(v, into: &b); exact.apply(v.converted(), into: &c)
+            }
+            let scale = c.scalars.map(abs).max()!
+            #expect(zip(a.scalars, c.scalars).map { abs(Double($0) - $1) }.max()! <= 1e-4 * scale, "transposed \(transposed)")
+            #expect(zip(a.scalars, b.scalars).map { abs(Double($0 - $1)) }.max()! <= 1e-4 * scale, "transposed \(transposed)")
+        }
     }
 
     /// A linear stack with a known spectrum: J = diag(d)·Q for orthogonal Q has eigenvalues

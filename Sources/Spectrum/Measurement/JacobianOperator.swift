@@ -40,6 +40,13 @@ public final class JacobianOperator<Scalar: BLASScalar> {
     public let usesActiveSubnetwork: Bool
     /// Bytes of the active subnetwork's weight copies (0 when the products run through the stack).
     public let activeSubnetworkBytes: Int
+    /// Whether the active subnetwork's products stream its weights through
+    /// `StreamingBlockProducts` (float32, on a CPU with its kernels) instead of BLAS: each weight
+    /// read once per product and never packed, the blocks kept feature-major (16 lanes).
+    public let usesStreamingProducts: Bool
+    /// Threads each streaming product is split over (rows of W for J·V, columns for Jᵀ·U, so
+    /// every weight is read by one thread). Defaults to OpenBLAS's thread count.
+    public var streamingThreads = max(1, OpenBLAS.threads)
 
     private let workspace: LayerStackWorkspace<Scalar>
     private var tangents: [Tensor<Scalar>]
@@ -50,6 +57,11 @@ public final class JacobianOperator<Scalar: BLASScalar> {
     private var compact: [Tensor<Scalar>] = []
     private var compactForward: [Tensor<Scalar>] = []
     private var compactBackward: [Tensor<Scalar>] = []
+    /// For the streaming products: per layer boundary of the active subnetwork, its features ×
+    /// 16 lanes × ⌈blockSize / 16⌉ chunks, in one allocation; both directions share them.
+    private var laneMemory: UnsafeMutablePointer<Float>?
+    private var laneOffsets: [Int] = []
+    private var laneFeatures: [Int] = []
 
     /// Runs the stack forward at `input` (any shape with the stack's number of input scalars)
     /// and keeps the patterns; `blockSize` (≥ 1) is the number of vectors per product.
@@ -64,7 +76,11 @@ public final class JacobianOperator<Scalar: BLASScalar> {
     /// dense analyzer's route, docs/theory.md §2): for ReLU at p ≈ ½ a quarter of the arithmetic
     /// and of the weight reads per product. The price is a copy of those active weights
     /// (``activeSubnetworkBytes``, about a quarter of the weights for ReLU), made once here.
-    public init(stack: LayerStack<Scalar>, at input: Tensor<Scalar>, blockSize: Int, compactsActiveSubnetwork: Bool = true) throws(SpectrumError) {
+    ///
+    /// `streamsWeights`: a float32 active subnetwork runs its products through
+    /// ``usesStreamingProducts``'s kernels where the CPU has them; false keeps BLAS (to compare).
+    public init(stack: LayerStack<Scalar>, at input: Tensor<Scalar>, blockSize: Int, compactsActiveSubnetwork: Bool = true,
+                streamsWeights: Bool = true) throws(SpectrumError) {
         require(blockSize >= 1, "JacobianOperator: blockSize must be at least 1, got \(blockSize)")
         for (l, layer) in stack.layers.enumerated() {
             for (name, parameter) in zip(layer.parameterNames, layer.parameters) {
@@ -142,17 +158,31 @@ public final class JacobianOperator<Scalar: BLASScalar> {
                 }
                 compact.append(c)
             }
-            compactForward = sets.dropFirst().map { Tensor.zeros([blockSize, $0.count]) }
-            compactBackward = sets.map { Tensor.zeros([blockSize, $0.count]) }
             compactOutputs = sets[sets.count - 1]
             usesActiveSubnetwork = true
             activeSubnetworkBytes = compactCount * MemoryLayout<Scalar>.stride
+            usesStreamingProducts = streamsWeights && Scalar.self == Float.self && StreamingBlockProducts.instructionSet != nil
+            if usesStreamingProducts {
+                let lanes = StreamingBlockProducts.lanes
+                let chunks = (blockSize + lanes - 1) / lanes
+                laneFeatures = sets.map(\.count)
+                laneOffsets = laneFeatures.reduce(into: [0]) { $0.append($0[$0.count - 1] + chunks * lanes * $1) }
+                let total = laneOffsets[laneOffsets.count - 1]
+                laneMemory = .allocate(capacity: total)
+                laneMemory!.initialize(repeating: 0, count: total)   // unused lanes stay zero
+            } else {
+                compactForward = sets.dropFirst().map { Tensor.zeros([blockSize, $0.count]) }
+                compactBackward = sets.map { Tensor.zeros([blockSize, $0.count]) }
+            }
         } else {
             compactOutputs = []
             usesActiveSubnetwork = false
             activeSubnetworkBytes = 0
+            usesStreamingProducts = false
         }
     }
+
+    deinit { laneMemory?.deallocate() }
 
     /// The output coordinates of the active subnetwork's last layer.
     private let compactOutputs: [Int]
@@ -190,6 +220,10 @@ public final class JacobianOperator<Scalar: BLASScalar> {
     public func apply(_ block: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
         require(block.shape == [blockSize, inputCount] && output.shape == [blockSize, outputCount],
                 "JacobianOperator.apply: takes [\(blockSize), \(inputCount)] into [\(blockSize), \(outputCount)], got \(block.shape) into \(output.shape)")
+        if usesStreamingProducts {
+            streamingApply(block, into: &output)
+            return
+        }
         if usesActiveSubnetwork {
             for l in compact.indices {
                 slicedProduct(l == 0 ? block : compactForward[l - 1], compact[l], transposeB: true, into: &compactForward[l])
@@ -222,6 +256,10 @@ public final class JacobianOperator<Scalar: BLASScalar> {
     public func applyTransposed(_ block: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
         require(block.shape == [blockSize, outputCount] && output.shape == [blockSize, inputCount],
                 "JacobianOperator.applyTransposed: takes [\(blockSize), \(outputCount)] into [\(blockSize), \(inputCount)], got \(block.shape) into \(output.shape)")
+        if usesStreamingProducts {
+            streamingApplyTransposed(block, into: &output)
+            return
+        }
         if usesActiveSubnetwork {
             let last = compact.count
             let (width, kept, rows) = (outputCount, compactOutputs, blockSize)
@@ -248,6 +286,82 @@ public final class JacobianOperator<Scalar: BLASScalar> {
             layers[l].vjp(cotangents[l + 1], pattern: workspace.patterns[l], scratch: &scratch[l], into: &cotangents[l])
         }
         Self.copy(cotangents[0], into: &output)
+    }
+
+    /// J·V on the active subnetwork with the streaming kernels: V into lane blocks, one
+    /// W·x per layer (rows of W split over the threads), the last block out to the kept outputs.
+    private func streamingApply(_ block: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
+        let lanes = StreamingBlockProducts.lanes
+        let memory = laneMemory!
+        let (k, n, width, kept) = (blockSize, laneFeatures[0], outputCount, compactOutputs)
+        block.withUnsafeBufferPointer { b in
+            let v = UnsafeRawPointer(b.baseAddress!).assumingMemoryBound(to: Float.self)
+            let x = memory + laneOffsets[0]
+            for r in 0 ..< k {
+                let target = x + (r / lanes) * n * lanes + r % lanes
+                for i in 0 ..< n { target[lanes * i] = v[r * n + i] }
+            }
+        }
+        for l in compact.indices {
+            runStreaming(layer: l, transposed: false)
+        }
+        let last = laneFeatures.count - 1, count = laneFeatures[last]
+        let y = memory + laneOffsets[last]
+        output.withUnsafeMutableBufferPointer { o in
+            let out = UnsafeMutableRawPointer(o.baseAddress!).assumingMemoryBound(to: Float.self)
+            out.update(repeating: 0, count: k * width)
+            for r in 0 ..< k {
+                let source = y + (r / lanes) * count * lanes + r % lanes
+                for (q, i) in kept.enumerated() { out[r * width + i] = source[lanes * q] }
+            }
+        }
+    }
+
+    /// Jᵀ·U on the active subnetwork with the streaming kernels: the kept outputs of U into
+    /// lane blocks, one Wᵀ·u per layer (columns of W split over the threads), the input block out.
+    private func streamingApplyTransposed(_ block: Tensor<Scalar>, into output: inout Tensor<Scalar>) {
+        let lanes = StreamingBlockProducts.lanes
+        let memory = laneMemory!
+        let (k, n, width, kept) = (blockSize, laneFeatures[0], outputCount, compactOutputs)
+        let last = laneFeatures.count - 1, count = laneFeatures[last]
+        block.withUnsafeBufferPointer { b in
+            let u = UnsafeRawPointer(b.baseAddress!).assumingMemoryBound(to: Float.self)
+            let y = memory + laneOffsets[last]
+            for r in 0 ..< k {
+                let target = y + (r / lanes) * count * lanes + r % lanes
+                for (q, i) in kept.enumerated() { target[lanes * q] = u[r * width + i] }
+            }
+        }
+        for l in compact.indices.reversed() {
+            runStreaming(layer: l, transposed: true)
+        }
+        let x = memory + laneOffsets[0]
+        output.withUnsafeMutableBufferPointer { o in
+            let out = UnsafeMutableRawPointer(o.baseAddress!).assumingMemoryBound(to: Float.self)
+            for r in 0 ..< k {
+                let source = x + (r / lanes) * n * lanes + r % lanes
+                for i in 0 ..< n { out[r * n + i] = source[lanes * i] }
+            }
+        }
+    }
+
+    /// One layer of the active subnetwork, every chunk of 16 lanes, split over the threads.
+    private func runStreaming(layer l: Int, transposed: Bool) {
+        let lanes = StreamingBlockProducts.lanes
+        let chunks = (blockSize + lanes - 1) / lanes
+        let memory = laneMemory!
+        compact[l].withUnsafeBufferPointer { w in
+            let product = StreamingProduct(
+                w: UnsafeRawPointer(w.baseAddress!).assumingMemoryBound(to: Float.self),
+                rows: laneFeatures[l + 1], columns: laneFeatures[l],
+                inputs: memory + laneOffsets[l], outputs: memory + laneOffsets[l + 1],
+                chunks: chunks, transposed: transposed, slices: max(1, streamingThreads))
+            if product.slices == 1 {
+                product.run(slice: 0)
+            } else {
+                DispatchQueue.concurrentPerform(iterations: product.slices) { product.run(slice: $0) }
+            }
+        }
     }
 
     /// Element-by-element copy between tensors of one count and any shapes: the buffers keep
@@ -282,6 +396,36 @@ private struct SlicedProduct<Scalar: BLASScalar>: @unchecked Sendable {
             guard c1 > c0 else { return }
             Scalar.gemm(transposeA: false, transposeB: false, m: rows, n: c1 - c0, k: wRows, alpha: 1, a: x, lda: wRows,
                         b: w + c0, ldb: wColumns, beta: 0, c: y + c0, ldc: wColumns)
+        }
+    }
+}
+
+/// One streaming product of a layer, cut into slices for `DispatchQueue.concurrentPerform`:
+/// `inputs` holds the layer's input features (`columns`) and `outputs` its output features
+/// (`rows`), each `chunks` × features × 16 lanes. Forward, W·x: slice s computes its own rows
+/// (multiples of 8, the kernel's group). Transposed, Wᵀ·u from `outputs` into `inputs`: slice
+/// s its own columns. Each weight is read by one slice; slices write disjoint features.
+private struct StreamingProduct: @unchecked Sendable {
+    let w: UnsafePointer<Float>
+    let rows: Int, columns: Int
+    let inputs: UnsafeMutablePointer<Float>, outputs: UnsafeMutablePointer<Float>
+    let chunks: Int
+    let transposed: Bool
+    let slices: Int
+
+    func run(slice: Int) {
+        let lanes = StreamingBlockProducts.lanes
+        let span = transposed ? columns : rows
+        let bound = { (s: Int) in s == slices ? span : min(span, (span * s / slices) / 8 * 8) }
+        let range = bound(slice) ..< bound(slice + 1)
+        guard !range.isEmpty else { return }
+        for c in 0 ..< chunks {
+            let x = inputs + c * columns * lanes, y = outputs + c * rows * lanes
+            if transposed {
+                StreamingBlockProducts.columns(range, of: w, rowCount: rows, columnCount: columns, times: y, into: x)
+            } else {
+                StreamingBlockProducts.rows(range, of: w, columns: columns, times: x, into: y)
+            }
         }
     }
 }

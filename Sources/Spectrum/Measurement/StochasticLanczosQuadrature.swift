@@ -37,6 +37,9 @@ public final class StochasticLanczosQuadrature<Scalar: BLASScalar> {
     /// one BLAS call per product with `threads`. Same numbers either way up to the order of
     /// BLAS's sums.
     public var parallelSlices = 1
+    /// Whether a float32 active subnetwork's products stream the weights through the CPU's
+    /// kernels (``JacobianOperator/usesStreamingProducts``, the default) rather than BLAS.
+    public var streamsWeights = true
 
     /// Scalars in one input and one output of the stack.
     public var inputCount: Int { stack.inputShape.reduce(1, *) }
@@ -88,8 +91,9 @@ public final class StochasticLanczosQuadrature<Scalar: BLASScalar> {
 
     private func run(_ input: Tensor<Scalar>) throws(SpectrumError) -> LanczosSpectrum {
         let k = probes
-        let op = try JacobianOperator(stack: stack, at: input, blockSize: k)
+        let op = try JacobianOperator(stack: stack, at: input, blockSize: k, streamsWeights: streamsWeights)
         op.parallelSlices = parallelSlices
+        op.streamingThreads = max(parallelSlices, OpenBLAS.threads)
         let (n, m) = (op.inputCount, op.outputCount)
         // The side the recurrence runs on: the active outputs of J Jᵀ (m ≤ n), else the inputs
         // of Jᵀ J, whose non-zero eigenvalues are the same.

@@ -1,0 +1,74 @@
+import Testing
+@_spi(RawBLAS) import TensorAlgebra
+
+/// The streaming kernels against float64 sums written out here (no BLAS), on shapes that are
+/// not multiples of the kernels' 8-row groups or 16 lanes, and on sub-ranges (what a thread of
+/// a split product computes). Bound: recursive float32 summation of n products (with or without
+/// FMA) is within γ_n·Σ|terms| of the exact sum, γ_n ≈ n·2⁻²⁴ (Higham, Accuracy and Stability,
+/// §3.1); the test allows 2·n·2⁻²⁴·Σ|terms|. A wrong index or lane is O(Σ|terms|).
+@Suite(.enabled(if: StreamingBlockProducts.instructionSet != nil, "no streaming kernel on this CPU"))
+struct StreamingBlockProductsTests {
+    static let (rows, columns, lanes) = (37, 53, 16)
+
+    static func data(usedLanes: Int) -> (w: [Float], x: [Float], u: [Float]) {
+        var generator = SeededGenerator(seed: 17)
+        let w = Tensor<Float>.randomNormal([rows, columns], using: &generator).scalars
+        var x = Tensor<Float>.randomNormal([columns, lanes], using: &generator).scalars
+        var u = Tensor<Float>.randomNormal([rows, lanes], using: &generator).scalars
+        for i in x.indices where i % lanes >= usedLanes { x[i] = 0 }
+        for i in u.indices where i % lanes >= usedLanes { u[i] = 0 }
+        return (w, x, u)
+    }
+
+    @Test(arguments: [16, 5])
+    func rowsAreWTimesEachLane(usedLanes: Int) {
+        let (w, x, _) = Self.data(usedLanes: usedLanes)
+        let (rows, columns, lanes) = (Self.rows, Self.columns, Self.lanes)
+        var y = [Float](repeating: .nan, count: rows * lanes)
+        // Two slices, as two threads would run them; the first ends on the 8-row group boundary.
+        w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            StreamingBlockProducts.rows(0 ..< 16, of: wp.baseAddress!, columns: columns, times: xp.baseAddress!, into: yp.baseAddress!)
+            StreamingBlockProducts.rows(16 ..< rows, of: wp.baseAddress!, columns: columns, times: xp.baseAddress!, into: yp.baseAddress!)
+        } } }
+        for j in 0 ..< rows {
+            for p in 0 ..< lanes {
+                var (exact, magnitude) = (0.0, 0.0)
+                for k in 0 ..< columns {
+                    let term = Double(w[j * columns + k]) * Double(x[k * lanes + p])
+                    exact += term
+                    magnitude += abs(term)
+                }
+                let bound = 2 * Double(columns) * 0x1p-24 * magnitude
+                #expect(abs(Double(y[j * lanes + p]) - exact) <= bound, "row \(j) lane \(p): \(y[j * lanes + p]) vs \(exact)")
+            }
+        }
+    }
+
+    @Test(arguments: [16, 5])
+    func columnsAreWTransposedTimesEachLane(usedLanes: Int) {
+        let (w, _, u) = Self.data(usedLanes: usedLanes)
+        let (rows, columns, lanes) = (Self.rows, Self.columns, Self.lanes)
+        let sentinel: Float = 1234.5
+        var z = [Float](repeating: sentinel, count: columns * lanes)
+        w.withUnsafeBufferPointer { wp in u.withUnsafeBufferPointer { up in z.withUnsafeMutableBufferPointer { zp in
+            StreamingBlockProducts.columns(3 ..< 30, of: wp.baseAddress!, rowCount: rows, columnCount: columns, times: up.baseAddress!, into: zp.baseAddress!)
+            StreamingBlockProducts.columns(30 ..< 50, of: wp.baseAddress!, rowCount: rows, columnCount: columns, times: up.baseAddress!, into: zp.baseAddress!)
+        } } }
+        for k in 0 ..< columns {
+            for p in 0 ..< lanes {
+                guard (3 ..< 50).contains(k) else {
+                    #expect(z[k * lanes + p] == sentinel, "column \(k) outside the ranges was written")
+                    continue
+                }
+                var (exact, magnitude) = (0.0, 0.0)
+                for j in 0 ..< rows {
+                    let term = Double(w[j * columns + k]) * Double(u[j * lanes + p])
+                    exact += term
+                    magnitude += abs(term)
+                }
+                let bound = 2 * Double(rows) * 0x1p-24 * magnitude
+                #expect(abs(Double(z[k * lanes + p]) - exact) <= bound, "column \(k) lane \(p): \(z[k * lanes + p]) vs \(exact)")
+            }
+        }
+    }
+}
