@@ -36,7 +36,8 @@ END = "<!-- END generated -->"
 
 # Floors, bottom up. Each library or executable target sits on one.
 FLOORS = [
-    ("C shims", "system libraries through pkg-config", ["CBLAS", "CLAPACKE", "CZlib"]),
+    ("C shims", "system libraries through pkg-config; the streaming block-product kernels (C)",
+     ["CBLAS", "CLAPACKE", "CZlib", "CBlockProducts"]),
     ("support", "Foundation only: file access, memory budget, durable writes, `require`, number text",
      ["IsometrySupport"]),
     ("numerics", "tensors over BLAS and LAPACK", ["TensorAlgebra"]),

@@ -13,8 +13,13 @@ final class GeneratedBatches<Scalar: BLASScalar> {
     /// Rows per full batch.
     let rows: Int
     let width: Int, outputs: Int
-    private var workspace: LayerStackWorkspace<Scalar>?
-    private var cotangents = Tensor<Scalar>.zeros([0])
+    /// Workspaces and cotangents of two sizes: full batches (``rows``) and the last, shorter
+    /// batch of a call. One slot each way would alternate between the two sizes on every call
+    /// of a loop (a table's images) and allocate each time.
+    private var fullWorkspace: LayerStackWorkspace<Scalar>?
+    private var shortWorkspace: LayerStackWorkspace<Scalar>?
+    private var fullCotangents = Tensor<Scalar>.zeros([0])
+    private var shortCotangents = Tensor<Scalar>.zeros([0])
     /// The rows of the batch being filled by ``forward(rows:fill:read:)``, kept between calls.
     private var pending: [Int] = []
 
@@ -33,10 +38,27 @@ final class GeneratedBatches<Scalar: BLASScalar> {
     }
 
     private func workspace(_ size: Int) -> LayerStackWorkspace<Scalar> {
-        if let workspace, workspace.batchSize == size { return workspace }
+        if size == rows {
+            if let fullWorkspace { return fullWorkspace }
+            let made = stack.makeWorkspace(batchSize: size)
+            fullWorkspace = made
+            return made
+        }
+        if let shortWorkspace, shortWorkspace.batchSize == size { return shortWorkspace }
         let made = stack.makeWorkspace(batchSize: size)
-        workspace = made
+        shortWorkspace = made
         return made
+    }
+
+    /// One-hot cotangents `[size] + outputShape` for ``gradients(_:fill:unit:read:)``, kept per size slot.
+    private func withCotangents(_ size: Int, _ body: (inout Tensor<Scalar>) -> Void) {
+        if size == rows {
+            if fullCotangents.shape.first != size { fullCotangents = .zeros([size] + stack.outputShape) }
+            body(&fullCotangents)
+        } else {
+            if shortCotangents.shape.first != size { shortCotangents = .zeros([size] + stack.outputShape) }
+            body(&shortCotangents)
+        }
     }
 
     /// Runs `size` rows (≤ ``rows``) forward: `fill` writes them, flattened, into the input
@@ -102,12 +124,13 @@ final class GeneratedBatches<Scalar: BLASScalar> {
         let w = workspace(size)
         w.withInputBuffer { buffer in buffer.withUnsafeMutableBufferPointer(fill) }
         stack.forwardInputBuffer(in: w)
-        if cotangents.shape.first != size { cotangents = .zeros([size] + stack.outputShape) }
-        cotangents.withUnsafeMutableBufferPointer { c in
-            c.update(repeating: 0)
-            for r in 0 ..< size { c[r * outputs + unit(r)] = 1 }
+        withCotangents(size) { cotangents in
+            cotangents.withUnsafeMutableBufferPointer { c in
+                c.update(repeating: 0)
+                for r in 0 ..< size { c[r * outputs + unit(r)] = 1 }
+            }
+            stack.vjp(cotangents, in: w)
         }
-        stack.vjp(cotangents, in: w)
         w.inputGradient.withUnsafeBufferPointer(read)
     }
 
