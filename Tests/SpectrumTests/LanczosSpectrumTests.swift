@@ -228,6 +228,21 @@ import Testing
         }
     }
 
+    /// Every ReLU off (a zero input, no bias: φ′(0) = 0): the active subnetwork is empty, and
+    /// the streaming products are exactly zero, as J is.
+    @Test(.enabled(if: StreamingBlockProducts.instructionSet != nil, "no streaming kernel on this CPU"))
+    func streamingProductsOfAnEmptyActiveSubnetworkAreZero() throws {
+        var generator = SeededGenerator(seed: 4)
+        let mlp = MultilayerPerceptron<Float>.gaussian(width: 24, layers: 3, sigmaW: 2.0.squareRoot(), activation: .relu, using: &generator)
+        let op = try JacobianOperator(stack: LayerStack(mlp), at: .zeros([24]), blockSize: 3)
+        #expect(op.usesStreamingProducts && op.rankBound == 0)
+        let v = Tensor<Float>.randomNormal([3, 24], standardDeviation: 1, using: &generator)
+        var a = Tensor<Float>.randomNormal([3, 24], standardDeviation: 1, using: &generator), b = a
+        op.apply(v, into: &a)
+        op.applyTransposed(v, into: &b)
+        #expect(a.scalars.allSatisfy { $0 == 0 } && b.scalars.allSatisfy { $0 == 0 })
+    }
+
     /// A linear stack with a known spectrum: J = diag(d)·Q for orthogonal Q has eigenvalues
     /// d_i² exactly; with as many steps as distinct values, every probe's quadrature is exact
     /// (Lanczos terminates), so the nodes are the d_i² to rounding.

@@ -350,6 +350,12 @@ public final class JacobianOperator<Scalar: BLASScalar> {
         let lanes = StreamingBlockProducts.lanes
         let chunks = (blockSize + lanes - 1) / lanes
         let memory = laneMemory!
+        guard compact[l].count > 0 else {
+            // A layer with no active unit (or no active input): its product is zero.
+            let (target, features) = transposed ? (laneOffsets[l], laneFeatures[l]) : (laneOffsets[l + 1], laneFeatures[l + 1])
+            (memory + target).update(repeating: 0, count: chunks * features * lanes)
+            return
+        }
         compact[l].withUnsafeBufferPointer { w in
             let product = StreamingProduct(
                 w: UnsafeRawPointer(w.baseAddress!).assumingMemoryBound(to: Float.self),
