@@ -20,6 +20,16 @@ struct StreamingBlockProductsTests {
         return (w, x, u)
     }
 
+    /// The float64 sum of n products and the allowed float32 error, 2·n·2⁻²⁴·Σ|terms|.
+    static func sum(_ n: Int, _ term: (Int) -> Double) -> (exact: Double, bound: Double) {
+        var (exact, magnitude) = (0.0, 0.0)
+        for i in 0 ..< n {
+            exact += term(i)
+            magnitude += abs(term(i))
+        }
+        return (exact, 2 * Double(n) * 0x1p-24 * magnitude)
+    }
+
     @Test(arguments: [16, 5])
     func rowsAreWTimesEachLane(usedLanes: Int) {
         let (w, x, _) = Self.data(usedLanes: usedLanes)
@@ -32,13 +42,7 @@ struct StreamingBlockProductsTests {
         } } }
         for j in 0 ..< rows {
             for p in 0 ..< lanes {
-                var (exact, magnitude) = (0.0, 0.0)
-                for k in 0 ..< columns {
-                    let term = Double(w[j * columns + k]) * Double(x[k * lanes + p])
-                    exact += term
-                    magnitude += abs(term)
-                }
-                let bound = 2 * Double(columns) * 0x1p-24 * magnitude
+                let (exact, bound) = Self.sum(columns) { Double(w[j * columns + $0]) * Double(x[$0 * lanes + p]) }
                 #expect(abs(Double(y[j * lanes + p]) - exact) <= bound, "row \(j) lane \(p): \(y[j * lanes + p]) vs \(exact)")
             }
         }
@@ -60,13 +64,7 @@ struct StreamingBlockProductsTests {
                     #expect(z[k * lanes + p] == sentinel, "column \(k) outside the ranges was written")
                     continue
                 }
-                var (exact, magnitude) = (0.0, 0.0)
-                for j in 0 ..< rows {
-                    let term = Double(w[j * columns + k]) * Double(u[j * lanes + p])
-                    exact += term
-                    magnitude += abs(term)
-                }
-                let bound = 2 * Double(rows) * 0x1p-24 * magnitude
+                let (exact, bound) = Self.sum(rows) { Double(w[$0 * columns + k]) * Double(u[$0 * lanes + p]) }
                 #expect(abs(Double(z[k * lanes + p]) - exact) <= bound, "column \(k) lane \(p): \(z[k * lanes + p]) vs \(exact)")
             }
         }

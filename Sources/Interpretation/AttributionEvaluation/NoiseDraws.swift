@@ -62,20 +62,18 @@ public struct NoiseDraws<Scalar: BLASScalar>: Sendable {
     }
 }
 
-// The settings lived on the metrics themselves before NoiseDraws gathered them; these keep
-// research code written against the old names compiling, with a warning that names the new one.
-extension Infidelity {
-    @available(*, deprecated, renamed: "draws.samples")
-    public var samples: Int { get { draws.samples } set { draws.samples = newValue } }
-    @available(*, deprecated, renamed: "draws.seed")
-    public var seed: UInt64 { get { draws.seed } set { draws.seed = newValue } }
-    @available(*, deprecated, renamed: "draws.noise")
-    public var noise: Tensor<Scalar>? { get { draws.noise } set { draws.noise = newValue } }
-    @available(*, deprecated, renamed: "draws.certify")
-    public var certify: Bool? { get { draws.certify } set { draws.certify = newValue } }
+/// A metric whose perturbations are ``NoiseDraws`` (``Infidelity``, ``MaxSensitivity``).
+public protocol NoiseDrawingMetric<Scalar> {
+    associatedtype Scalar: BLASScalar
+    var draws: NoiseDraws<Scalar> { get set }
 }
 
-extension MaxSensitivity {
+extension Infidelity: NoiseDrawingMetric {}
+extension MaxSensitivity: NoiseDrawingMetric {}
+
+// The settings lived on the metrics themselves before NoiseDraws gathered them; these keep
+// research code written against the old names compiling, with a warning that names the new one.
+extension NoiseDrawingMetric {
     @available(*, deprecated, renamed: "draws.samples")
     public var samples: Int { get { draws.samples } set { draws.samples = newValue } }
     @available(*, deprecated, renamed: "draws.seed")
