@@ -104,6 +104,23 @@ struct RunningSumCurve: AttributionMetric {
         }
     }
 
+    /// An undefined score (NaN: a faithfulness correlation of a map that does not vary, as
+    /// scipy's) is written as null and read back as NaN, and the cell's statistics leave it out;
+    /// before, one such image among a thousand made report.json unwritable.
+    @Test func anUndefinedScoreIsNullInTheReport() throws {
+        var comparison = try compare()
+        comparison.perSample[0][0][1] = .nan
+        let json = try comparison.json()
+        #expect(json.contains("null"))
+        let decoded = try JSONDecoder().decode(AttributionComparison.self, from: Data(json.utf8))
+        #expect(decoded.perSample[0][0][1].isNaN)
+        #expect(decoded.perSample[0][0][0] == comparison.perSample[0][0][0])
+        let cells = AttributionComparison.cells(methods: comparison.methods, metrics: comparison.metrics.map { ($0, true) },
+                                                perSample: comparison.perSample,
+                                                seconds: comparison.methods.map { _ in comparison.metrics.map { _ in 0 } })
+        #expect(cells[0].count == images.count - 1 && cells[0].mean.isFinite)
+    }
+
     @Test func jsonAndCSVRoundTrip() throws {
         let comparison = try compare()
         let decoded = try JSONDecoder().decode(AttributionComparison.self, from: Data(try comparison.json().utf8))

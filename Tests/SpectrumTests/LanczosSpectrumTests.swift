@@ -209,7 +209,7 @@ import Testing
         let stack = LayerStack(mlp)
         let wide = LayerStack(MultilayerPerceptron<Double>(weights: mlp.weights.map { $0.converted() }, activation: .relu))
         let input = Tensor<Float>.randomNormal([90], standardDeviation: 1, using: &generator)
-        let streaming = try JacobianOperator(stack: stack, at: input, blockSize: blockSize)
+        let streaming = try JacobianOperator(stack: stack, at: input, blockSize: blockSize, streamsWeights: true)
         streaming.streamingThreads = threads
         let blas = try JacobianOperator(stack: stack, at: input, blockSize: blockSize, streamsWeights: false)
         let exact = try JacobianOperator(stack: wide, at: input.converted(), blockSize: blockSize, compactsActiveSubnetwork: false)
@@ -234,7 +234,7 @@ import Testing
     func streamingProductsOfAnEmptyActiveSubnetworkAreZero() throws {
         var generator = SeededGenerator(seed: 4)
         let mlp = MultilayerPerceptron<Float>.gaussian(width: 24, layers: 3, sigmaW: 2.0.squareRoot(), activation: .relu, using: &generator)
-        let op = try JacobianOperator(stack: LayerStack(mlp), at: .zeros([24]), blockSize: 3)
+        let op = try JacobianOperator(stack: LayerStack(mlp), at: .zeros([24]), blockSize: 3, streamsWeights: true)
         #expect(op.usesStreamingProducts && op.rankBound == 0)
         let v = Tensor<Float>.randomNormal([3, 24], standardDeviation: 1, using: &generator)
         var a = Tensor<Float>.randomNormal([3, 24], standardDeviation: 1, using: &generator), b = a

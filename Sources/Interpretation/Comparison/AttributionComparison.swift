@@ -100,8 +100,11 @@ public struct AttributionComparison: Sendable, Codable, Equatable {
     public var metrics: [String]
     /// methods.count × metrics.count cells, method-major.
     public var cells: [Cell]
-    /// perSample[m][k][i]: metric k's score of method m's attributions of image i.
-    public var perSample: [[[Double]]]
+    /// perSample[m][k][i]: metric k's score of method m's attributions of image i; NaN where
+    /// the score is undefined for that image (a faithfulness correlation of a map that does not
+    /// vary over the subsets, as scipy's `pearsonr`), left out of the cell's statistics and
+    /// written as `null` in report.json.
+    @UndefinedAsNull public var perSample: [[[Double]]]
     public var meanCurves: [MeanCurve]
     /// Seconds each method took to attribute all images.
     public var attributionSeconds: [Double]
@@ -330,4 +333,23 @@ public struct AttributionComparison: Sendable, Codable, Equatable {
 func csvField(_ text: String) -> String {
     guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
     return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+/// Scores that may be undefined (NaN) as JSON can hold them: `null`, read back as NaN. Without
+/// it one undefined score among a thousand images made the whole report unwritable.
+@propertyWrapper
+public struct UndefinedAsNull: Sendable, Codable, Equatable {
+    public var wrappedValue: [[[Double]]]
+
+    public init(wrappedValue: [[[Double]]]) { self.wrappedValue = wrappedValue }
+
+    public init(from decoder: any Decoder) throws {
+        let stored = try decoder.singleValueContainer().decode([[[Double?]]].self)
+        wrappedValue = stored.map { $0.map { $0.map { $0 ?? .nan } } }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(wrappedValue.map { $0.map { $0.map { $0.isNaN ? nil : $0 } } })
+    }
 }

@@ -77,10 +77,11 @@ public final class JacobianOperator<Scalar: BLASScalar> {
     /// and of the weight reads per product. The price is a copy of those active weights
     /// (``activeSubnetworkBytes``, about a quarter of the weights for ReLU), made once here.
     ///
-    /// `streamsWeights`: a float32 active subnetwork runs its products through
-    /// ``usesStreamingProducts``'s kernels where the CPU has them; false keeps BLAS (to compare).
+    /// `streamsWeights`: whether a float32 active subnetwork runs its products through
+    /// ``usesStreamingProducts``'s kernels (where the CPU has them); nil (default): where they
+    /// are the faster route, in optimised builds; false keeps BLAS (to compare).
     public init(stack: LayerStack<Scalar>, at input: Tensor<Scalar>, blockSize: Int, compactsActiveSubnetwork: Bool = true,
-                streamsWeights: Bool = true) throws(SpectrumError) {
+                streamsWeights: Bool? = nil) throws(SpectrumError) {
         require(blockSize >= 1, "JacobianOperator: blockSize must be at least 1, got \(blockSize)")
         for (l, layer) in stack.layers.enumerated() {
             for (name, parameter) in zip(layer.parameterNames, layer.parameters) {
@@ -161,7 +162,8 @@ public final class JacobianOperator<Scalar: BLASScalar> {
             compactOutputs = sets[sets.count - 1]
             usesActiveSubnetwork = true
             activeSubnetworkBytes = compactCount * MemoryLayout<Scalar>.stride
-            usesStreamingProducts = streamsWeights && Scalar.self == Float.self && StreamingBlockProducts.instructionSet != nil
+            usesStreamingProducts = (streamsWeights ?? StreamingBlockProducts.isPreferred) && Scalar.self == Float.self
+                && StreamingBlockProducts.instructionSet != nil
             if usesStreamingProducts {
                 let lanes = StreamingBlockProducts.lanes
                 let chunks = (blockSize + lanes - 1) / lanes

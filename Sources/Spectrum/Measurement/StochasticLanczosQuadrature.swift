@@ -38,8 +38,9 @@ public final class StochasticLanczosQuadrature<Scalar: BLASScalar> {
     /// BLAS's sums.
     public var parallelSlices = 1
     /// Whether a float32 active subnetwork's products stream the weights through the CPU's
-    /// kernels (``JacobianOperator/usesStreamingProducts``, the default) rather than BLAS.
-    public var streamsWeights = true
+    /// kernels (``JacobianOperator/usesStreamingProducts``) rather than BLAS; nil (default):
+    /// where the kernels are the faster route, in optimised builds.
+    public var streamsWeights: Bool?
 
     /// Scalars in one input and one output of the stack.
     public var inputCount: Int { stack.inputShape.reduce(1, *) }

@@ -21,6 +21,20 @@ public enum StreamingBlockProducts {
     /// is none (not x86-64, or no AVX2): callers then use BLAS.
     public static let instructionSet: String? = isometry_block16_kernel().map { String(cString: $0) }
 
+    /// Whether the kernels are the faster route in this build: where the CPU has them and the
+    /// package is built optimised. SwiftPM compiles C targets without optimisation in debug
+    /// builds (`swift run`, `swift test`), and there the kernels run at about 10 GFLOP/s, a
+    /// quarter of OpenBLAS's 16-row GEMM (measured on the AMD EPYC of docs/benchmarks.md: 9 and
+    /// 95 GFLOP/s unoptimised and optimised, against sgemm's 20–45), so debug builds keep BLAS
+    /// unless a caller asks for the kernels.
+    public static let isPreferred: Bool = {
+        #if DEBUG
+        return false
+        #else
+        return instructionSet != nil
+        #endif
+    }()
+
     /// y[j] = Σ_k W[j, k]·x[k] for the rows j in `rows`: W is row-major with `columns` columns,
     /// x holds `columns` features, y at least `rows.upperBound`. Rows outside the range are not
     /// touched, so disjoint ranges can run on several threads at once.
