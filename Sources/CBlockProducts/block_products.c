@@ -44,6 +44,31 @@ typedef float lanes16 __attribute__((ext_vector_type(16), aligned(4)));
         store16(y + 16 * j, a);                                                                \
     }
 
+// The same with four rows a time, for AVX2's sixteen 256-bit registers: eight 16-lane
+// accumulators would take all of them and spill (measured on Zen 4 forced to this body, N = 3,000,
+// one core: eight rows 18 GFLOP/s against sgemm's 40; four rows about twice sgemm's rate).
+#define ROWS4_BODY                                                                             \
+    long j = row0;                                                                             \
+    for (; j + 4 <= row1; j += 4) {                                                            \
+        const float *w0 = w + j * cols;                                                        \
+        lanes16 a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                \
+        for (long k = 0; k < cols; k++) {                                                      \
+            lanes16 v = load16(x + 16 * k);                                                    \
+            a0 += w0[k] * v;                                                                   \
+            a1 += w0[cols + k] * v;                                                            \
+            a2 += w0[2 * cols + k] * v;                                                        \
+            a3 += w0[3 * cols + k] * v;                                                        \
+        }                                                                                      \
+        store16(y + 16 * j, a0); store16(y + 16 * (j + 1), a1);                                \
+        store16(y + 16 * (j + 2), a2); store16(y + 16 * (j + 3), a3);                          \
+    }                                                                                          \
+    for (; j < row1; j++) {                                                                    \
+        const float *wj = w + j * cols;                                                        \
+        lanes16 a = 0;                                                                         \
+        for (long k = 0; k < cols; k++) a += wj[k] * load16(x + 16 * k);                       \
+        store16(y + 16 * j, a);                                                                \
+    }
+
 // Wᵀ·u without a strided walk down W's columns: eight rows of W at a time, swept left to right
 // over [col0, col1), each z feature updated once per eight rows (z's slice stays in L2).
 #define COLUMNS_BODY                                                                           \
@@ -74,7 +99,7 @@ static void rows_avx512(const float *w, long cols, const float *x, float *y, lon
 __attribute__((target("avx512f")))
 static void columns_avx512(const float *w, long rows, long cols, const float *u, float *z, long col0, long col1) { COLUMNS_BODY }
 __attribute__((target("avx2,fma")))
-static void rows_avx2(const float *w, long cols, const float *x, float *y, long row0, long row1) { ROWS_BODY }
+static void rows_avx2(const float *w, long cols, const float *x, float *y, long row0, long row1) { ROWS4_BODY }
 __attribute__((target("avx2,fma")))
 static void columns_avx2(const float *w, long rows, long cols, const float *u, float *z, long col0, long col1) { COLUMNS_BODY }
 
