@@ -3,6 +3,7 @@
 // the faster body is chosen at run time.
 #include "block_products.h"
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -103,11 +104,15 @@ static void rows_avx2(const float *w, long cols, const float *x, float *y, long 
 __attribute__((target("avx2,fma")))
 static void columns_avx2(const float *w, long rows, long cols, const float *u, float *z, long col0, long col1) { COLUMNS_BODY }
 
+// ISOMETRY_BLOCK_PRODUCTS=avx2 takes the AVX2 body on an AVX-512 CPU, so that one machine's
+// tests check both; read on every call (a product is millions of operations; getenv is not).
 static int level(void) {
     __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const char *forced = getenv("ISOMETRY_BLOCK_PRODUCTS");
+    if (forced != NULL && strcmp(forced, "avx2") == 0 && avx2) return 1;
     if (__builtin_cpu_supports("avx512f")) return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
-    return 0;
+    return avx2 ? 1 : 0;
 }
 
 const char *isometry_block16_kernel(void) {

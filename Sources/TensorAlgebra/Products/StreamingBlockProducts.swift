@@ -12,6 +12,9 @@ import CBlockProducts
 /// one per vector (lane); lanes a caller does not use must hold zeros in inputs and are
 /// written, not read, in outputs. Sums run in another order than BLAS's, so results agree
 /// with `matmul` to float32 rounding, not bit for bit.
+///
+/// `ISOMETRY_BLOCK_PRODUCTS=avx2` in the environment makes an AVX-512 CPU run the AVX2 body (read
+/// on every call; the tests use it to check both bodies on one machine).
 @_spi(RawBLAS)
 public enum StreamingBlockProducts {
     /// Vectors per block.
