@@ -25,10 +25,11 @@ if [ ! -d "$numerics/RealModule" ]; then
     swift package resolve >/dev/null
 fi
 
-# The C module maps of Sources/ (CBLAS, CLAPACKE, CZlib) and their headers' include folders.
+# The C module maps of Sources/ (CBLAS, CLAPACKE, CZlib, CBlockProducts) and their headers' include folders.
 cflags=()
 for flag in $(pkg-config --cflags openblas lapacke zlib 2>/dev/null); do cflags+=(-Xcc "$flag"); done
-include=(-I "$modules" -I Sources/CBLAS -I Sources/CLAPACKE -I Sources/CZlib -I "$numerics/_NumericsShims/include" "${cflags[@]}")
+include=(-I "$modules" -I Sources/CBLAS -I Sources/CLAPACKE -I Sources/CZlib -I Sources/CBlockProducts/include
+         -I "$numerics/_NumericsShims/include" "${cflags[@]}")
 instrument=(-sanitize=fuzzer,address -g -Onone -parse-as-library -swift-version 6)
 
 stamp() { date +%s; }
@@ -44,6 +45,14 @@ module() {
     swiftc $flags -parse-as-library -swift-version 6 -package-name Isometry -module-name "$name" -wmo -c "$@" \
         -emit-module -emit-module-path "$modules/$name.swiftmodule" "${include[@]}" -o "$object"
 }
+# A C target (CBlockProducts): its one .c file through clang, its module map in include/.
+cmodule() {
+    local name="$1" source="$2"
+    local object="$build/$name.o"
+    if [ -f "$object" ] && [ -z "$(find "Sources/$name" -newer "$object" 2>/dev/null | head -1)" ]; then return; fi
+    echo "fuzz.sh: compiling $name (C)"
+    clang -O2 -fPIC -I "Sources/$name/include" -c "$source" -o "$object"
+}
 # RealModule is a dependency, not under test: optimised, uninstrumented.
 module RealModule "-O" "$numerics"/RealModule/*.swift
 # The readers under test and what they stand on: Networks (the model's checkpoint reader and
@@ -53,7 +62,13 @@ module RealModule "-O" "$numerics"/RealModule/*.swift
 libraries=("$build/RealModule.o")
 for name in $(manifest_module_order Networks); do
     mapfile -t files < <(find "Sources/$name" -name '*.swift' | sort)
-    module "$name" "${instrument[*]}" "${files[@]}"
+    if [ ${#files[@]} -eq 0 ]; then
+        mapfile -t csources < <(find "Sources/$name" -name '*.c' | sort)
+        [ ${#csources[@]} -eq 1 ] || { echo "fuzz.sh: $name has no Swift sources and ${#csources[@]} C files, expected one" >&2; exit 1; }
+        cmodule "$name" "${csources[0]}"
+    else
+        module "$name" "${instrument[*]}" "${files[@]}"
+    fi
     libraries+=("$build/$name.o")
 done
 read -r -a link <<<"$(pkg-config --libs openblas lapacke zlib 2>/dev/null || echo -lopenblas -llapacke -lz)"
