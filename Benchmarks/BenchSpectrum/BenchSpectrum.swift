@@ -345,21 +345,6 @@ struct BenchmarkError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// W1 (∫|F̂ − F| dλ) and KS (sup |F̂ − F|) between the estimate's non-zero part and the
-/// empirical measure of `values`, exactly over the merged breakpoints.
-func lanczosDistances(_ estimate: LanczosSpectrum, _ values: [Double]) -> (w1: Double, ks: Double) {
-    var points = values.map { ($0, 1 / Double(values.count), 0.0) } + zip(estimate.nonZeroNodes, estimate.nonZeroWeights).map { ($0, 0.0, $1) }
-    points.sort { $0.0 < $1.0 }
-    var (f, g, w1, ks) = (0.0, 0.0, 0.0, 0.0)
-    for (index, (x, dense, lanczos)) in points.enumerated() {
-        f += dense
-        g += lanczos
-        if index + 1 < points.count { w1 += abs(f - g) * (points[index + 1].0 - x) }
-        if index + 1 == points.count || points[index + 1].0 != x { ks = max(ks, abs(f - g)) }
-    }
-    return (w1, ks)
-}
-
 /// The side-by-side comparison at one (N, L): `rounds` rounds, each running every contender
 /// once in its own process, the order rotated per round; medians of the timed parts.
 func runLanczosComparison(
@@ -430,7 +415,7 @@ func runLanczosComparison(
     var accuracy = "–"
     if let estimate = reports["lanczos"]?.lanczos, let values = reports["dense"]?.eigenvalues {
         let rank = values.count - estimate.zeroCount
-        let (w1, ks) = lanczosDistances(estimate, Array(values[0 ..< rank]))
+        let (w1, ks) = estimate.distances(toEigenvalues: Array(values[0 ..< rank]))
         let top = values[0]
         let denseZeros = values.filter { $0 <= 1e-9 * top }.count
         accuracy = String(format: "W1 %.1e·λ_max, KS %.4f, λ_max %+.2e rel., zeros %d (dense below 1e-9·λ_max: %d)",

@@ -20,21 +20,19 @@ import Testing
         return (LayerStack(network), input)
     }
 
-    /// Wasserstein-1 (∫|F̂ − F| dλ) and Kolmogorov–Smirnov (sup |F̂ − F|) distances between the
-    /// estimate's non-zero part and the empirical measure of `values`, both computed exactly over
-    /// the merged breakpoints of the two step functions.
-    static func distances(_ estimate: LanczosSpectrum, _ values: [Double]) -> (w1: Double, ks: Double) {
-        let sorted = values.sorted()
-        var points = (sorted.map { ($0, 1 / Double(sorted.count), 0.0) } + zip(estimate.nonZeroNodes, estimate.nonZeroWeights).map { ($0, 0.0, $1) })
-        points.sort { $0.0 < $1.0 }
-        var (f, g, w1, ks) = (0.0, 0.0, 0.0, 0.0)
-        for (index, (x, dense, lanczos)) in points.enumerated() {
-            f += dense
-            g += lanczos
-            if index + 1 < points.count { w1 += abs(f - g) * (points[index + 1].0 - x) }
-            if index + 1 == points.count || points[index + 1].0 != x { ks = max(ks, abs(f - g)) }
-        }
-        return (w1, ks)
+    /// `LanczosSpectrum.distances(toEigenvalues:)` on hand-worked measures: an estimate whose
+    /// nodes and weights are the values' own empirical measure is at distance 0; a single node at
+    /// 2 with weight 1 against the values {1, 3} has F̂ − F = −½ on [1, 2) and +½ on [2, 3), so W1 = 1
+    /// and KS = ½, to rounding.
+    @Test func distancesToEigenvaluesAreExactOnHandWorkedMeasures() {
+        let same = LanczosSpectrum(dimension: 3, zeroCount: 0, subspaceDimension: 3,
+                                   quadratures: [GaussQuadrature(nodes: [1, 2, 4], weights: [1.0 / 3, 1.0 / 3, 1.0 / 3])], steps: 3, probes: 1)
+        let zero = same.distances(toEigenvalues: [4, 1, 2])
+        #expect(abs(zero.wasserstein1) <= 1e-15 && abs(zero.kolmogorovSmirnov) <= 1e-15)
+        let middle = LanczosSpectrum(dimension: 2, zeroCount: 0, subspaceDimension: 2,
+                                     quadratures: [GaussQuadrature(nodes: [2], weights: [1])], steps: 1, probes: 1)
+        let d = middle.distances(toEigenvalues: [1, 3])
+        #expect(abs(d.wasserstein1 - 1) <= 1e-15 && abs(d.kolmogorovSmirnov - 0.5) <= 1e-15)
     }
 
     /// ⟨J v, u⟩ = ⟨v, Jᵀ u⟩ for a block of random directions, and J·V equal to V·Jᵀ with J formed
@@ -93,7 +91,7 @@ import Testing
         let rank = dense.count - estimate.zeroCount
         print("\(initialization): zero atom \(estimate.zeroCount), dense zeros \(denseZeros); smallest non-zero \(dense[rank - 1] / top)·λ_max, largest zero \(rank < dense.count ? dense[rank] / top : 0)·λ_max")
         #expect(estimate.zeroCount == denseZeros)
-        let (w1, ks) = Self.distances(estimate, Array(dense[0 ..< rank]))
+        let (w1, ks) = estimate.distances(toEigenvalues: Array(dense[0 ..< rank]))
         print("\(initialization): W1 \(w1 / top)·λ_max, KS \(ks), λ_max \(estimate.largestEigenvalue) vs \(top)")
         let samplingError = 1 / (2 * Double(rank) * Double(probes)).squareRoot()
         #expect(w1 <= 3 * samplingError * top)

@@ -280,6 +280,23 @@ public struct LanczosSpectrum: Equatable, Codable, Sendable {
     public let nonZeroNodes: [Double]
     public let nonZeroWeights: [Double]
 
+    /// Wasserstein-1 (∫|F̂ − F| dλ) and Kolmogorov–Smirnov (sup |F̂ − F|) distances between the
+    /// estimate's non-zero part and the empirical measure of `eigenvalues` (the dense route's
+    /// non-zero eigenvalues of the same J, say), both exact over the merged breakpoints of the two
+    /// step functions.
+    public func distances(toEigenvalues eigenvalues: [Double]) -> (wasserstein1: Double, kolmogorovSmirnov: Double) {
+        var points = eigenvalues.map { ($0, 1 / Double(eigenvalues.count), 0.0) } + zip(nonZeroNodes, nonZeroWeights).map { ($0, 0.0, $1) }
+        points.sort { $0.0 < $1.0 }
+        var (f, g, w1, ks) = (0.0, 0.0, 0.0, 0.0)
+        for (index, (x, exact, estimated)) in points.enumerated() {
+            f += exact
+            g += estimated
+            if index + 1 < points.count { w1 += abs(f - g) * (points[index + 1].0 - x) }
+            if index + 1 == points.count || points[index + 1].0 != x { ks = max(ks, abs(f - g)) }
+        }
+        return (w1, ks)
+    }
+
     public init(dimension: Int, zeroCount: Int, subspaceDimension: Int, quadratures: [GaussQuadrature], steps: Int, probes: Int) {
         self.dimension = dimension
         self.zeroCount = zeroCount
